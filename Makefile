@@ -1,0 +1,74 @@
+# Two commands for a newcomer: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PORT ?= 5000
+CHICAGO_DB := sqlite:///$(CURDIR)/instance/chicago.db
+DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk
+
+.DEFAULT_GOAL := help
+.PHONY: help install run serve chicago test test-fast browser-deps bench lint format typecheck check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(PY_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP) ## create .venv, install Python packages and the map's browser assets
+
+run: install ## initialise the database, load the demo and serve http://127.0.0.1:5000
+	$(BIN)/hotspot init-db
+	$(BIN)/hotspot demo --if-empty
+	$(BIN)/hotspot serve --port $(PORT)
+
+serve: install ## serve the site on the current database
+	$(BIN)/hotspot serve --port $(PORT)
+
+chicago: install ## load the real Chicago data (from ../shared) into instance/chicago.db and serve it
+	HOTSPOT_DATABASE_URL=$(CHICAGO_DB) $(BIN)/hotspot load-chicago
+	HOTSPOT_DATABASE_URL=$(CHICAGO_DB) $(BIN)/hotspot serve --port $(PORT)
+
+browser-deps: ## install Debian's chromium and CJK fonts for the browser tests when missing
+	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+test: install browser-deps ## run the whole test suite (real data from ../shared, browser tests)
+	$(BIN)/pytest
+
+test-fast: install ## run the tests not marked slow or browser
+	$(BIN)/pytest -m "not slow and not browser"
+
+bench: install ## print the benchmark figures (real data from ../shared)
+	$(BIN)/python bench/import_bench.py
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install ## mypy on geo/ and planner/
+	$(BIN)/mypy geo planner
+
+check: lint typecheck test ## lint, typecheck and test together
+
+clean: ## remove the virtualenv, node_modules and caches (keeps instance/)
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache

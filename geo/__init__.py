@@ -1,0 +1,1 @@
+"""Pure geographic library: ingest, coordinates, H3 cells, boundaries, scoring, evaluation."""

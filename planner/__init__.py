@@ -1,0 +1,1 @@
+"""Pure patrol-planning library: problems, travel times, OR-Tools routes, plans."""

@@ -1,0 +1,102 @@
+"""Every setting of the service in one place, with its default, unit and meaning.
+
+Each setting can be overridden by an environment variable named ``HOTSPOT_<NAME>`` (e.g.
+``HOTSPOT_DATABASE_URL``); tests pass a mapping to ``create_app`` instead. Secrets come only
+from the environment: in production (``HOTSPOT_ENV=production``) the app refuses to start
+without ``HOTSPOT_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SETTINGS", "ENV_PREFIX", "REPO_ROOT", "load_settings", "ConfigError"]
+
+ENV_PREFIX = "HOTSPOT_"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or has an unusable value."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    kind: type
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENV", "development", str, "development or production"),
+    Setting(
+        "DATABASE_URL",
+        f"sqlite:///{REPO_ROOT / 'instance' / 'hotspot.db'}",
+        str,
+        "SQLAlchemy database URL; SQLite file under instance/ by default, PostgreSQL later",
+    ),
+    Setting(
+        "SECRET_KEY", "", str, "session signing key; required from the environment in production"
+    ),
+    Setting("CITY_NAME", "嘉峪关市", str, "city shown in page titles (for a new database)"),
+    Setting(
+        "TIMEZONE", "Asia/Shanghai", str, "IANA timezone used to read local times (new database)"
+    ),
+    Setting("H3_RESOLUTION", 9, int, "H3 base resolution incidents are stored at (0..15)"),
+    Setting(
+        "BOUNDARY_TOLERANCE_M",
+        50.0,
+        float,
+        "metres outside the jurisdiction boundary an incident may lie and still be accepted",
+    ),
+    Setting(
+        "CATEGORIES_FILE",
+        str(REPO_ROOT / "data" / "categories.csv"),
+        str,
+        "category file loaded into a new database (codes, names, severity weights)",
+    ),
+    Setting(
+        "TILE_URL",
+        "",
+        str,
+        "basemap tile URL template (intranet tile server, Tianditu...); empty = no basemap",
+    ),
+    Setting("TILE_ATTRIBUTION", "", str, "attribution text shown for the basemap tiles"),
+    Setting("MAX_CELLS_DRAWN", 5000, int, "most cells drawn on one map; coarser cells above it"),
+    Setting("VENDOR_URL_PREFIX", "/static/vendor/", str, "URL prefix of the served map assets"),
+)
+
+
+def _convert(setting: Setting, raw: object) -> object:
+    if setting.kind is str:
+        return str(raw)
+    try:
+        return setting.kind(raw)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"{ENV_PREFIX}{setting.name}: expected {setting.kind.__name__}, got {raw!r}"
+        ) from err
+
+
+def load_settings(
+    overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """Return every setting: defaults, then ``HOTSPOT_*`` variables, then ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for setting in SETTINGS:
+        raw = environ.get(ENV_PREFIX + setting.name, setting.default)
+        values[setting.name] = _convert(setting, raw)
+    for key, value in (overrides or {}).items():
+        values[key] = value
+    if not values["SECRET_KEY"]:
+        if values["ENV"] == "production":
+            raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")
+        # Development only: a fresh key per process (sessions end on restart).
+        values["SECRET_KEY"] = secrets.token_hex(32)
+    return values

@@ -1,0 +1,176 @@
+"""Loading the Jiayuguan demo (synthetic incidents) and the real Chicago data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import FileFormatError
+from web import storage
+from web.config import REPO_ROOT
+
+__all__ = ["read_stations", "load_demo", "load_chicago", "DEMO_GRID_TARGET_CELLS"]
+
+DATA = REPO_ROOT / "data"
+# About 1.2 km2 per grid at H3 resolution 9 (0.105 km2 a cell): the size of a community
+# grid that one grid worker can walk.
+DEMO_GRID_TARGET_CELLS = 12
+STATION_COLUMNS = ("station_id", "name", "lon", "lat")
+
+
+def read_stations(path: Path) -> pd.DataFrame:
+    """Read a station CSV (station_id, name, name_en, lon, lat, units; WGS-84)."""
+    try:
+        frame = pd.read_csv(path, dtype={"station_id": str}, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise FileFormatError(f"{path}: cannot read the station file: {err}") from err
+    missing = [c for c in STATION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise FileFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in ("lon", "lat"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            line = int(np.flatnonzero(values.isna().to_numpy())[0]) + 2
+            raise FileFormatError(f"{path}: line {line}, field {column}: not a number")
+    if "name_en" not in frame.columns:
+        frame["name_en"] = ""
+    if "units" not in frame.columns:
+        frame["units"] = 1
+    return frame
+
+
+def _import(ctx, paths, mapping, *, source, synthetic, preset, tolerance=None):
+    from web.imports import ImportRequest, import_files, stored_boundary
+
+    city = ctx.city()
+    request = ImportRequest(
+        mapping=mapping,
+        source=source,
+        timezone=city["timezone"],
+        resolution=int(city["resolution"]),
+        now=pd.Timestamp.now(tz="UTC"),
+        preset=preset,
+        boundary=stored_boundary(ctx.engine),
+        boundary_tolerance_m=(
+            float(ctx.settings["BOUNDARY_TOLERANCE_M"]) if tolerance is None else tolerance
+        ),
+        synthetic=synthetic,
+    )
+    return import_files(ctx.engine, paths, request)
+
+
+def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
+    """Load the Jiayuguan demo and yield one line of progress per step.
+
+    The incidents are synthetic (geo.synthetic, seeded); they are written as a CSV in GCJ-02,
+    as phones and Chinese map apps report positions, and imported through the normal path.
+    """
+    from dataclasses import replace
+
+    import shapely
+
+    from geo.ingest import PRESETS
+    from geo.synthetic import demo_window, generate_incidents
+    from web.cli import load_area_layer
+
+    boundary = DATA / "boundaries" / "jiayuguan.geojson"
+    core = DATA / "boundaries" / "jiayuguan_urban_core.geojson"
+    frame, cells = load_area_layer(ctx, str(boundary), "jurisdiction")
+    yield f"jurisdiction: {frame['name'].iloc[0]}, {len(cells)} cells"
+    core_frame, core_cells = load_area_layer(ctx, str(core), "urban_core", name_field="name")
+    yield f"urban core: {len(core_cells)} cells"
+
+    from geo.grids import generate_grids, grids_to_polygons
+
+    grid_cells = generate_grids(
+        core_cells["cell"].unique(), target_cells=DEMO_GRID_TARGET_CELLS, seed=seed
+    )
+    polygons = grids_to_polygons(grid_cells)
+    polygons["name"] = "网格 " + polygons["area_id"]
+    storage.store_areas(ctx.engine, "grid", polygons, grid_cells, source=f"generated seed={seed}")
+    yield f"management grids: {len(polygons)} (about {DEMO_GRID_TARGET_CELLS} cells each)"
+
+    stations = read_stations(DATA / "demo" / "stations.csv")
+    storage.store_stations(ctx.engine, stations)
+    yield f"stations: {len(stations)} (fictional)"
+
+    from geo.coords import gcj02_from_wgs84
+
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    start, end = demo_window(now, days=days)
+    area = shapely.union_all(core_frame.geometry.to_numpy())
+    incidents = generate_incidents(area, start, end, seed=seed)
+    lon, lat = gcj02_from_wgs84(incidents["lon"].to_numpy(), incidents["lat"].to_numpy())
+    out = incidents.assign(
+        lon=np.round(lon, 6),
+        lat=np.round(lat, 6),
+        occurred_at=incidents["occurred_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    target = Path(str(ctx.settings["DATABASE_URL"]).removeprefix("sqlite:///")).parent
+    if not target.is_dir():
+        target = REPO_ROOT / "instance"
+    target.mkdir(parents=True, exist_ok=True)
+    csv_path = target / f"demo_incidents_synthetic_gcj02_seed{seed}.csv"
+    out.to_csv(csv_path, index=False)
+    mapping = replace(PRESETS["generic"], crs="GCJ-02")
+    summaries = _import(
+        ctx, [csv_path], mapping, source="synthetic-demo", synthetic=True, preset="generic"
+    )
+    s = summaries[0]
+    yield (
+        f"synthetic incidents ({start:%Y-%m-%d} .. {end:%Y-%m-%d}, GCJ-02 file {csv_path.name}): "
+        f"read {s.rows_read}, imported {s.inserted}, rejected {s.rejected}"
+    )
+
+
+def load_chicago(ctx, shared: Path) -> Iterator[str]:
+    """Load the real Chicago data from ``shared`` (boundaries, stations, 2016-01..2018-07)."""
+    from geo.ingest import PRESETS
+    from web.cli import init_database, load_area_layer
+
+    init_database(ctx, city_name="Chicago", timezone="America/Chicago")
+    meta = storage.get_meta(ctx.engine)
+    if meta.get("timezone") != "America/Chicago":
+        raise FileFormatError(
+            "this database belongs to another city (timezone "
+            f"{meta.get('timezone')}); use a new one, e.g. "
+            "HOTSPOT_DATABASE_URL=sqlite:///instance/chicago.db"
+        )
+    chicago = shared / "data" / "boundaries" / "chicago"
+    _, cells = load_area_layer(ctx, str(chicago / "city_boundary.geojson"), "jurisdiction")
+    yield f"jurisdiction: Chicago, {len(cells)} cells"
+    frame, _ = load_area_layer(
+        ctx, str(chicago / "police_districts.geojson"), "district", "DIST_NUM", "DIST_LABEL"
+    )
+    yield f"districts: {len(frame)}"
+    frame, _ = load_area_layer(
+        ctx, str(chicago / "police_beats.geojson"), "beat", "BEAT_NUM", "BEAT_NUM"
+    )
+    yield f"beats: {len(frame)}"
+    raw = pd.read_csv(chicago / "police_stations.csv", dtype={"DISTRICT": str})
+    raw = raw[raw["DISTRICT"].str.fullmatch(r"\d+")]
+    stations = pd.DataFrame(
+        {
+            "station_id": raw["DISTRICT"].str.zfill(3),
+            "name": raw["DISTRICT NAME"],
+            "name_en": raw["DISTRICT NAME"],
+            "lon": raw["LONGITUDE"],
+            "lat": raw["LATITUDE"],
+            "units": 3,
+        }
+    )
+    storage.store_stations(ctx.engine, stations)
+    yield f"stations: {len(stations)}"
+    files = sorted((shared / "data" / "incidents" / "chicago").glob("chicago_crimes_*.csv.gz"))
+    summaries = _import(
+        ctx, files, PRESETS["chicago"], source="chicago", synthetic=False, preset="chicago"
+    )
+    yield (
+        f"incidents: read {sum(s.rows_read for s in summaries)}, "
+        f"imported {sum(s.inserted for s in summaries)}, "
+        f"already stored {sum(s.duplicates for s in summaries)}, "
+        f"rejected {sum(s.rejected for s in summaries)} (see `hotspot rejects`)"
+    )

@@ -1,0 +1,669 @@
+"""The one module that talks to the database.
+
+SQLite (WAL mode) is the embedded default; any SQLAlchemy URL works, so PostgreSQL can be
+used later. The schema is defined here as SQLAlchemy tables and created and upgraded by
+Alembic migrations in ``web/migrations``. Functions take an Engine and return plain data
+(DataFrames, dataclasses), never rows or cursors.
+
+Stored forms:
+
+- times: ``BIGINT`` seconds since the epoch, UTC (timezone-aware timestamps at the edges);
+- H3 cells: ``BIGINT`` (64-bit ids; hex strings only at API, export and CLI boundaries);
+- geometry: GeoJSON text in WGS-84.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = [
+    "metadata",
+    "make_engine",
+    "init_db",
+    "current_revision",
+    "ImportFile",
+    "ImportSummary",
+]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+meta_table = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+categories = sa.Table(
+    "categories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(80), nullable=False, unique=True),
+    sa.Column("name_en", sa.String(120), nullable=False),
+    sa.Column("name_zh", sa.String(120), nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("group", sa.String(40), nullable=False),
+    sa.Column("police_initiated", sa.Boolean, nullable=False),
+    sa.Column("aliases", sa.Text, nullable=False, server_default=""),
+)
+
+import_runs = sa.Table(
+    "import_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("preset", sa.String(80)),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("inserted", sa.Integer, nullable=False),
+    sa.Column("duplicates", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("synthetic", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    # The de-duplication key is the primary key: one B-tree, no separate unique index.
+    # On SQLite the column must be declared INTEGER to be the rowid itself.
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("import_run_id", sa.Integer, sa.ForeignKey("import_runs.id"), nullable=False),
+    sa.Column("source_id", sa.String(80)),
+    sa.Column("occurred_at", sa.BigInteger, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("cell", sa.BigInteger, nullable=False),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
+    sa.Column("offense_code", sa.String(40)),
+    sa.Column("description", sa.Text),
+    sa.Column("location_type", sa.Text),
+    sa.Index("ix_incidents_occurred_at", "occurred_at"),
+    sa.Index("ix_incidents_cell", "cell"),
+)
+
+rejects = sa.Table(
+    "rejects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("import_run_id", sa.Integer, sa.ForeignKey("import_runs.id"), nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    # Re-importing the same file must not pile up the same rejects again.
+    sa.UniqueConstraint("file_sha256", "line", name="uq_rejects_file_line"),
+)
+
+areas = sa.Table(
+    "areas",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("area_id", sa.String(80), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("geometry", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.UniqueConstraint("kind", "area_id", name="uq_areas_kind_area_id"),
+)
+
+area_cells = sa.Table(
+    "area_cells",
+    metadata,
+    sa.Column(
+        "area_pk", sa.Integer, sa.ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("cell", sa.BigInteger, primary_key=True),
+    sa.Index("ix_area_cells_cell", "cell"),
+)
+
+stations = sa.Table(
+    "stations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("station_id", sa.String(80), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_en", sa.Text, nullable=False, server_default=""),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("units", sa.Integer, nullable=False, server_default="1"),
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+# --- engine and schema -----------------------------------------------------------------
+
+
+def make_engine(url: str) -> Engine:
+    """Create an Engine; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            # 256 MB page cache: bulk imports insert in key order into a large B-tree.
+            cursor.execute("PRAGMA cache_size=-262144")
+            cursor.close()
+
+    return engine
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def init_db(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration (idempotent)."""
+    from alembic import command
+
+    config = _alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the schema's Alembic revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+# --- meta --------------------------------------------------------------------------------
+
+
+def get_meta(engine: Engine) -> dict[str, str]:
+    """Return the key/value settings stored with the data (city, timezone, resolution)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(meta_table.c.key, meta_table.c.value)).all())
+
+
+def set_meta(engine: Engine, values: dict[str, str]) -> None:
+    """Store key/value settings, replacing existing keys."""
+    with engine.begin() as conn:
+        for key, value in values.items():
+            conn.execute(sa.delete(meta_table).where(meta_table.c.key == key))
+            conn.execute(sa.insert(meta_table).values(key=key, value=str(value)))
+
+
+# --- categories --------------------------------------------------------------------------
+
+
+def store_categories(engine: Engine, frame: pd.DataFrame) -> int:
+    """Insert or update categories from a frame of :func:`geo.categories.load_categories`.
+
+    Returns the number of rows written. Categories not in the frame are kept (incidents
+    refer to them).
+    """
+    with engine.begin() as conn:
+        return _upsert_categories(conn, frame)
+
+
+def _upsert_categories(conn: Connection, frame: pd.DataFrame) -> int:
+    existing = dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
+    for row in frame.to_dict("records"):
+        values = {
+            "code": row["code"],
+            "name_en": row["name_en"],
+            "name_zh": row["name_zh"],
+            "weight": float(row["weight"]),
+            "group": row["group"],
+            "police_initiated": bool(row["police_initiated"]),
+            "aliases": ";".join(row["aliases"]),
+        }
+        if row["code"] in existing:
+            conn.execute(
+                sa.update(categories).where(categories.c.code == row["code"]).values(**values)
+            )
+        else:
+            conn.execute(sa.insert(categories).values(**values))
+    return len(frame)
+
+
+def load_categories_table(engine: Engine) -> pd.DataFrame:
+    """Return the category table as a frame shaped like ``geo.categories.load_categories``."""
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.select(categories).order_by(categories.c.id), conn)
+    frame["aliases"] = frame["aliases"].map(lambda s: tuple(a for a in s.split(";") if a))
+    frame["police_initiated"] = frame["police_initiated"].astype(bool)
+    return frame
+
+
+# --- imports -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    """One prepared file ready to be stored."""
+
+    file: str
+    file_sha256: str
+    source: str
+    preset: str | None
+    started_at: int
+    incidents: pd.DataFrame
+    rejects: pd.DataFrame
+    rows_read: int
+    new_categories: tuple[str, ...] = ()
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """Counts of one stored file."""
+
+    run_id: int
+    file: str
+    rows_read: int
+    inserted: int
+    duplicates: int
+    rejected: int
+    new_categories: tuple[str, ...]
+
+
+def _placeholders(conn: Connection, n: int) -> str:
+    style = conn.dialect.paramstyle
+    mark = "?" if style == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
+def _none_if_na(values: pd.Series) -> list:
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def store_imports(
+    engine: Engine, files: Sequence[ImportFile], finished_at: int
+) -> list[ImportSummary]:
+    """Store several prepared files in ONE transaction.
+
+    Incidents whose key is already stored are skipped (counted as duplicates); rejects of a
+    file already imported (same content hash and line) are not stored twice. Any error rolls
+    everything back, so the database is exactly as before.
+    """
+    summaries = []
+    with engine.begin() as conn:
+        for item in files:
+            summaries.append(_store_one(conn, item, finished_at))
+    return summaries
+
+
+def _store_one(conn: Connection, item: ImportFile, finished_at: int) -> ImportSummary:
+    if item.new_categories:
+        known = set(conn.execute(sa.select(categories.c.code)).scalars())
+        for code in item.new_categories:
+            if code not in known:
+                conn.execute(
+                    sa.insert(categories).values(
+                        code=code,
+                        name_en=code.title(),
+                        name_zh=code,
+                        weight=1.0,
+                        group="other",
+                        police_initiated=False,
+                        aliases="",
+                    )
+                )
+    run_id = conn.execute(
+        sa.insert(import_runs)
+        .values(
+            file=item.file,
+            file_sha256=item.file_sha256,
+            source=item.source,
+            preset=item.preset,
+            started_at=item.started_at,
+            finished_at=finished_at,
+            rows_read=item.rows_read,
+            inserted=0,
+            duplicates=0,
+            rejected=len(item.rejects),
+            synthetic=item.synthetic,
+        )
+        .returning(import_runs.c.id)
+    ).scalar_one()
+
+    inserted = 0
+    frame = item.incidents
+    if len(frame):
+        code_to_id = dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
+        category_id = frame["category"].map(code_to_id)
+        if category_id.isna().any():
+            missing = sorted(set(frame.loc[category_id.isna(), "category"]))
+            raise ValueError(f"{item.file}: categories not in the table: {missing}")
+        # Key order turns B-tree inserts into appends.
+        order = np.argsort(frame["key"].to_numpy(), kind="stable")
+        frame = frame.iloc[order]
+        rows = list(
+            zip(
+                frame["key"].tolist(),
+                [run_id] * len(frame),
+                _none_if_na(frame["source_id"]),
+                frame["occurred_at"].tolist(),
+                frame["lon"].tolist(),
+                frame["lat"].tolist(),
+                frame["cell"].tolist(),
+                category_id.iloc[order].astype(int).tolist(),
+                _none_if_na(frame["offense_code"]),
+                _none_if_na(frame["description"]),
+                _none_if_na(frame["location_type"]),
+                strict=True,
+            )
+        )
+        sql = (
+            "INSERT INTO incidents (id, import_run_id, source_id, occurred_at, lon, lat, cell, "
+            "category_id, offense_code, description, location_type) "
+            f"VALUES ({_placeholders(conn, 11)}) ON CONFLICT (id) DO NOTHING"
+        )
+        before = _count(conn, incidents)
+        conn.exec_driver_sql(sql, rows)
+        inserted = _count(conn, incidents) - before
+
+    if len(item.rejects):
+        reject_rows = [
+            (run_id, item.file, item.file_sha256, int(line), str(fld), str(why), raw)
+            for line, fld, why, raw in zip(
+                item.rejects["line"],
+                item.rejects["field"],
+                item.rejects["reason"],
+                item.rejects["raw"],
+                strict=True,
+            )
+        ]
+        conn.exec_driver_sql(
+            "INSERT INTO rejects (import_run_id, file, file_sha256, line, field, reason, raw) "
+            f"VALUES ({_placeholders(conn, 7)}) ON CONFLICT (file_sha256, line) DO NOTHING",
+            reject_rows,
+        )
+    duplicates = len(frame) - inserted
+    conn.execute(
+        sa.update(import_runs)
+        .where(import_runs.c.id == run_id)
+        .values(inserted=inserted, duplicates=duplicates)
+    )
+    return ImportSummary(
+        run_id=run_id,
+        file=item.file,
+        rows_read=item.rows_read,
+        inserted=inserted,
+        duplicates=duplicates,
+        rejected=len(item.rejects),
+        new_categories=item.new_categories,
+    )
+
+
+def _count(conn: Connection, table: sa.Table) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def list_import_runs(engine: Engine, limit: int = 100) -> pd.DataFrame:
+    """Return the newest import runs first."""
+    with engine.connect() as conn:
+        return pd.read_sql(
+            sa.select(import_runs).order_by(import_runs.c.id.desc()).limit(limit), conn
+        )
+
+
+def list_rejects(engine: Engine, run_id: int | None = None, limit: int = 1000) -> pd.DataFrame:
+    """Return rejected rows kept for review (optionally of one import run)."""
+    query = sa.select(
+        rejects.c.id,
+        rejects.c.import_run_id,
+        rejects.c.file,
+        rejects.c.line,
+        rejects.c.field,
+        rejects.c.reason,
+        rejects.c.raw,
+    ).order_by(rejects.c.id)
+    if run_id is not None:
+        query = query.where(rejects.c.import_run_id == run_id)
+    with engine.connect() as conn:
+        return pd.read_sql(query.limit(limit), conn)
+
+
+def count_rows(engine: Engine) -> dict[str, int]:
+    """Return the number of rows of each data table (a quick health view)."""
+    tables = (incidents, rejects, import_runs, categories, areas, area_cells, stations)
+    with engine.connect() as conn:
+        return {t.name: _count(conn, t) for t in tables}
+
+
+def table_fingerprint(engine: Engine) -> dict[str, int]:
+    """Row counts plus a checksum of incident keys: equal before and after means unchanged."""
+    counts = count_rows(engine)
+    with engine.connect() as conn:
+        counts["incident_key_sum"] = int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(incidents.c.id % 1000003), 0))
+            ).scalar_one()
+        )
+    return counts
+
+
+# --- incidents out -----------------------------------------------------------------------
+
+
+def load_incidents(
+    engine: Engine,
+    start_s: int | None = None,
+    end_s: int | None = None,
+    category_codes: Iterable[str] | None = None,
+    cells: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Return incidents with ``occurred_at`` in [start_s, end_s) (UTC seconds).
+
+    Columns: ``occurred_at`` (int64 UTC seconds), ``lon``, ``lat``, ``cell`` (int64),
+    ``category`` (code), ``source_id``.
+    """
+    query = sa.select(
+        incidents.c.occurred_at,
+        incidents.c.lon,
+        incidents.c.lat,
+        incidents.c.cell,
+        categories.c.code.label("category"),
+        incidents.c.source_id,
+    ).join(categories, categories.c.id == incidents.c.category_id)
+    if start_s is not None:
+        query = query.where(incidents.c.occurred_at >= int(start_s))
+    if end_s is not None:
+        query = query.where(incidents.c.occurred_at < int(end_s))
+    if category_codes is not None:
+        query = query.where(categories.c.code.in_(list(category_codes)))
+    if cells is not None:
+        query = query.where(incidents.c.cell.in_([int(c) for c in cells]))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"occurred_at": np.int64, "cell": np.int64})
+
+
+def cell_counts(engine: Engine) -> pd.DataFrame:
+    """Return incident counts per base-resolution cell: columns ``cell``, ``n``."""
+    query = (
+        sa.select(incidents.c.cell, sa.func.count().label("n"))
+        .group_by(incidents.c.cell)
+        .order_by(incidents.c.cell)
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64, "n": np.int64})
+
+
+def incident_summary(engine: Engine) -> dict[str, object]:
+    """Return totals for the front page: incidents, first and last time, synthetic flag."""
+    with engine.connect() as conn:
+        total, first, last = conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.min(incidents.c.occurred_at),
+                sa.func.max(incidents.c.occurred_at),
+            )
+        ).one()
+        synthetic = bool(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(import_runs)
+                .where(import_runs.c.synthetic.is_(True))
+            ).scalar_one()
+        )
+    return {"incidents": int(total), "first": first, "last": last, "synthetic": synthetic}
+
+
+# --- areas and stations ------------------------------------------------------------------
+
+
+def store_areas(
+    engine: Engine, kind: str, frame, area_cells_frame: pd.DataFrame, source: str = ""
+) -> int:
+    """Replace all areas of one kind (e.g. "district", "grid", "jurisdiction").
+
+    ``frame`` is a GeoDataFrame with ``area_id``, ``name`` and ``geometry`` (WGS-84);
+    ``area_cells_frame`` has ``area_id`` and ``cell``. Returns the number of areas.
+    """
+    import shapely
+
+    with engine.begin() as conn:
+        old = sa.select(areas.c.id).where(areas.c.kind == kind)
+        conn.execute(sa.delete(area_cells).where(area_cells.c.area_pk.in_(old)))
+        conn.execute(sa.delete(areas).where(areas.c.kind == kind))
+        ids = {}
+        for area_id, name, geom in zip(
+            frame["area_id"], frame["name"], frame.geometry, strict=True
+        ):
+            ids[str(area_id)] = conn.execute(
+                sa.insert(areas)
+                .values(
+                    kind=kind,
+                    area_id=str(area_id),
+                    name=str(name),
+                    geometry=shapely.to_geojson(shapely.set_precision(geom, 1e-6)),
+                    source=source,
+                )
+                .returning(areas.c.id)
+            ).scalar_one()
+        if len(area_cells_frame):
+            pk = area_cells_frame["area_id"].astype(str).map(ids)
+            rows = list(
+                zip(
+                    pk.astype(int).tolist(),
+                    area_cells_frame["cell"].astype(np.int64).tolist(),
+                    strict=True,
+                )
+            )
+            conn.exec_driver_sql(
+                f"INSERT INTO area_cells (area_pk, cell) VALUES ({_placeholders(conn, 2)})", rows
+            )
+    return len(frame)
+
+
+def list_areas(engine: Engine) -> pd.DataFrame:
+    """Return every area with its kind, id, name and number of cells."""
+    query = (
+        sa.select(
+            areas.c.kind,
+            areas.c.area_id,
+            areas.c.name,
+            sa.func.count(area_cells.c.cell).label("n_cells"),
+        )
+        .select_from(areas.outerjoin(area_cells, area_cells.c.area_pk == areas.c.id))
+        .group_by(areas.c.id)
+        .order_by(areas.c.kind, areas.c.area_id)
+    )
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def load_areas_table(engine: Engine, kind: str):
+    """Return the areas of one kind as a GeoDataFrame (``area_id``, ``name``, ``geometry``)."""
+    import geopandas as gpd
+    import shapely
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(areas.c.area_id, areas.c.name, areas.c.geometry)
+            .where(areas.c.kind == kind)
+            .order_by(areas.c.area_id)
+        ).all()
+    geoms = shapely.from_geojson([r.geometry for r in rows]) if rows else []
+    return gpd.GeoDataFrame(
+        {"area_id": [r.area_id for r in rows], "name": [r.name for r in rows]},
+        geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
+
+
+def load_area_cells(engine: Engine, kind: str) -> pd.DataFrame:
+    """Return ``area_id``, ``cell`` for every area of one kind."""
+    query = (
+        sa.select(areas.c.area_id, area_cells.c.cell)
+        .join(area_cells, area_cells.c.area_pk == areas.c.id)
+        .where(areas.c.kind == kind)
+        .order_by(areas.c.area_id, area_cells.c.cell)
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})
+
+
+def store_stations(engine: Engine, frame: pd.DataFrame) -> int:
+    """Replace the stations with ``station_id, name, name_en, lon, lat, units`` rows."""
+    with engine.begin() as conn:
+        conn.execute(sa.delete(stations))
+        for row in frame.to_dict("records"):
+            conn.execute(
+                sa.insert(stations).values(
+                    station_id=str(row["station_id"]),
+                    name=str(row["name"]),
+                    name_en=str(row.get("name_en", "") or ""),
+                    lon=float(row["lon"]),
+                    lat=float(row["lat"]),
+                    units=int(row.get("units", 1) or 1),
+                )
+            )
+    return len(frame)
+
+
+def list_stations(engine: Engine) -> pd.DataFrame:
+    """Return the stations."""
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(stations).order_by(stations.c.station_id), conn)
+
+
+def geojson_dumps(value: object) -> str:
+    """Serialise to compact JSON (used for GeoJSON columns)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
