@@ -43,8 +43,11 @@ _FALSE = {"false", "0", "no", "n", "f", ""}
 
 def normalise_category_text(values: pd.Series) -> pd.Series:
     """Upper-case, strip and fold white space; missing values stay missing."""
-    text = values.astype("string")
-    return text.str.strip().str.upper().str.replace(r"\s+", " ", regex=True)
+    # Category columns repeat a few dozen values: normalise the distinct ones only.
+    codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
+    clean = [" ".join(str(u).upper().split()) for u in uniques]
+    lookup = np.array(clean + [None], dtype=object)  # index -1 (missing) takes the last slot
+    return pd.Series(lookup[codes], index=values.index, dtype="string")
 
 
 def load_categories(path: str | Path) -> pd.DataFrame:

@@ -6,8 +6,6 @@ served by the app (see web/assets.py) and the basemap is a configured tile URL o
 
 from __future__ import annotations
 
-import math
-
 import folium
 import numpy as np
 import pandas as pd
