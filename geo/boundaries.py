@@ -41,6 +41,7 @@ __all__ = [
     "study_area_cells",
     "area_lookup",
     "points_in_boundary",
+    "expand_boundary",
 ]
 
 WGS84 = "EPSG:4326"
@@ -592,6 +593,19 @@ def _as_wgs84(
     if frame.crs.equals(pyproj.CRS.from_user_input(WGS84)):
         return frame
     return frame.to_crs(WGS84)
+
+
+def expand_boundary(geometry: BaseGeometry, tolerance_m: float) -> BaseGeometry:
+    """Return ``geometry`` grown outwards by ``tolerance_m`` metres (unchanged for 0).
+
+    Buffering takes a tenth of a second on a city outline; callers that test many batches
+    of points expand once and pass ``tolerance_m=0`` to :func:`points_in_boundary`.
+    """
+    if tolerance_m < 0 or not np.isfinite(tolerance_m):
+        raise InvalidBoundaryError(f"tolerance_m must be a finite number >= 0, got {tolerance_m}")
+    if tolerance_m == 0:
+        return geometry
+    return _buffer_m(geometry, tolerance_m)
 
 
 def _buffer_m(geometry: BaseGeometry, distance_m: float) -> BaseGeometry:

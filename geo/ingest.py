@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 LINE_COLUMN = "__line__"
+DETAIL_COLUMNS = ("offense_code", "description", "location_type")
 _LON = "__lon__"
 _LAT = "__lat__"
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
@@ -178,20 +179,26 @@ class PreparedIncidents:
     incidents
         Good rows: ``key`` (int64 de-duplication key), ``source_id``, ``occurred_at`` (int64
         seconds since the epoch, UTC), ``lon``, ``lat`` (WGS-84), ``cell`` (int64 H3 id at
-        the base resolution), ``category`` (code), ``offense_code``, ``description``,
-        ``location_type``, ``line``.
+        the base resolution), ``category`` (code), ``detail`` (row of ``details``), ``line``.
     rejects
         Bad rows: ``line``, ``field``, ``reason``, ``raw`` (JSON of the row's mapped values).
     rows_read
         Data rows in the file.
     new_categories
         Category codes seen that the category table does not know (non-strict imports).
+    details
+        The distinct (``offense_code``, ``description``, ``location_type``) combinations of
+        the file ("" where missing); incidents refer to them by position. They repeat a lot,
+        so they are kept once rather than as three strings per incident.
     """
 
     incidents: pd.DataFrame
     rejects: pd.DataFrame
     rows_read: int
     new_categories: tuple[str, ...] = field(default_factory=tuple)
+    details: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(DETAIL_COLUMNS))
+    )
 
 
 def detect_format(path: Path) -> str:
@@ -517,26 +524,50 @@ def dedupe_keys(
     Keys are 64-bit, so two different incidents share one with probability about
     n**2 / 2**65: about 1e-8 for a million incidents.
     """
-    ids = source_id.astype("string").str.strip()
-    has_id = ids.notna() & (ids != "")
-    by_id = pd.util.hash_pandas_object(
-        pd.DataFrame({"s": source, "id": ids.fillna("")}), index=False
-    ).to_numpy()
-    by_content = pd.util.hash_pandas_object(
-        pd.DataFrame(
-            {
-                "s": source,
-                "t": occurred_at,
-                "x": np.round(lon, 6),
-                "y": np.round(lat, 6),
-                "c": category.fillna(""),
-                "d": description.astype("string").fillna(""),
-            }
-        ),
-        index=False,
-    ).to_numpy()
-    keys = np.where(has_id.to_numpy(dtype=bool), by_id, by_content)
+    ids = pa.array(source_id.astype("string").str.strip().to_numpy(dtype=object, na_value=None),
+                   type=pa.string())  # fmt: skip
+    has_id = pc.fill_null(pc.not_equal(ids, ""), False).to_numpy(zero_copy_only=False)
+    # The source name is hashed once and mixed into every id's hash.
+    source_hash = pd.util.hash_array(np.array([source], dtype=object))[0]
+    # Most publishers' ids are integers: mixing their bits is far cheaper than hashing text.
+    # Row by row, only canonical integers take that path (so "0012" and "12" stay apart, and
+    # an id gets the same key whatever else its file holds).
+    canonical = pc.fill_null(pc.match_substring_regex(ids, r"^[1-9][0-9]{0,17}$"), False)
+    canonical = canonical.to_numpy(zero_copy_only=False)
+    numeric = pc.cast(pc.if_else(canonical, ids, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    by_id = _mix64(numeric.view(np.uint64) ^ source_hash)
+    text_rows = has_id & ~canonical
+    if text_rows.any():
+        text = np.asarray(pc.fill_null(ids, "").to_numpy(zero_copy_only=False), dtype=object)
+        by_id[text_rows] = _mix64(pd.util.hash_array(text[text_rows]) ^ source_hash)
+    by_content = np.zeros(len(has_id), dtype=np.uint64)
+    no_id = ~has_id
+    if no_id.any():
+        by_content[no_id] = (
+            pd.util.hash_pandas_object(
+                pd.DataFrame(
+                    {
+                        "t": np.asarray(occurred_at)[no_id],
+                        "x": np.round(np.asarray(lon)[no_id], 6),
+                        "y": np.round(np.asarray(lat)[no_id], 6),
+                        "c": pd.Series(category).to_numpy(dtype=object)[no_id],
+                        "d": description.astype("string").fillna("").to_numpy(dtype=object)[no_id],
+                    }
+                ).fillna(""),
+                index=False,
+            ).to_numpy()
+            ^ source_hash
+        )
+    keys = np.where(has_id, by_id, by_content)
     return keys.astype(np.uint64).view(np.int64)
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: spreads every input bit over the whole 64-bit key."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def prepare_incidents(
@@ -604,9 +635,20 @@ def prepare_incidents(
     reject(lon_out, x_name, "longitude out of range -180..180")
 
     # category
-    raw_category = _text(table, mapping.category)
-    codes = category_codes_from_text(raw_category, rules.known_categories)
-    normalised = normalise_category_text(raw_category)
+    # A category column repeats a few dozen values: match the distinct ones, then spread.
+    encoded = pc.dictionary_encode(table.column(mapping.category)).combine_chunks()
+    distinct = pd.Series(encoded.dictionary.to_pylist(), dtype="string")
+    index = encoded.indices.to_numpy(zero_copy_only=False)
+    valid = encoded.is_valid().to_numpy(zero_copy_only=False)
+    index = np.where(valid, np.nan_to_num(index, nan=0), len(distinct)).astype(np.int64)
+    distinct_codes = category_codes_from_text(distinct, rules.known_categories)
+    distinct_norm = normalise_category_text(distinct)
+    codes = pd.Series(np.append(distinct_codes.to_numpy(dtype=object, na_value=None), None)[index],
+                      dtype="string")  # fmt: skip
+    normalised = pd.Series(
+        np.append(distinct_norm.to_numpy(dtype=object, na_value=None), None)[index],
+        dtype="string",
+    )
     cat_missing = (normalised.isna() | (normalised == "")).to_numpy(dtype=bool)
     unknown = codes.isna().to_numpy(dtype=bool) & ~cat_missing
     reject(cat_missing, mapping.category, "missing category")
@@ -657,6 +699,7 @@ def prepare_incidents(
 
     good = np.asarray(reason == None, dtype=bool)  # noqa: E711
     cells = cells_from_points(lat[good], lon[good], resolution)
+    detail_index, details = _details(table, mapping)
     incidents = pd.DataFrame(
         {
             "key": keys[good],
@@ -666,14 +709,29 @@ def prepare_incidents(
             "lat": lat[good],
             "cell": cells,
             "category": codes[good].reset_index(drop=True),
-            "offense_code": _text(table, mapping.offense_code)[good].reset_index(drop=True),
-            "description": description[good].reset_index(drop=True),
-            "location_type": _text(table, mapping.location_type)[good].reset_index(drop=True),
+            "detail": detail_index[good],
             "line": lines[good],
         }
     )
     rejects = _reject_frame(table, field_names, ~good, lines, bad_field, reason)
-    return PreparedIncidents(incidents, rejects, n, new_categories)
+    return PreparedIncidents(incidents, rejects, n, new_categories, details)
+
+
+def _details(table: pa.Table, mapping: ColumnMapping) -> tuple[np.ndarray, pd.DataFrame]:
+    """Dictionary-encode the descriptive columns: an index per row and the distinct values."""
+    parts = []
+    for column in (mapping.offense_code, mapping.description, mapping.location_type):
+        if column is None:
+            parts.append(pa.array([""] * table.num_rows, type=pa.string()))
+        else:
+            parts.append(pc.fill_null(pc.utf8_trim_whitespace(table.column(column)), ""))
+    joined = pc.binary_join_element_wise(*parts, "\x1f")
+    encoded = pc.dictionary_encode(joined)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = [v.split("\x1f") for v in encoded.dictionary.to_pylist()]
+    return index, pd.DataFrame(values, columns=list(DETAIL_COLUMNS))
 
 
 def _coordinates_to_wgs84(

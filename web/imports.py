@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pandas as pd
 import shapely
 from sqlalchemy.engine import Engine
 
+from geo.boundaries import expand_boundary
 from geo.ingest import ColumnMapping, ImportRules, prepare_incidents, read_incident_table
 from web import storage
 
@@ -58,47 +61,64 @@ def import_files(
 ) -> list[storage.ImportSummary]:
     """Read, check and store incident files; all files in one transaction.
 
-    Every file is read and checked before anything is written, so a whole-file problem in
-    any of them (raised as ``geo.errors.FileFormatError``) leaves the database untouched.
-    ``progress`` is called with a short message after each step.
+    All files go into one transaction, so a whole-file problem in any of them (raised as
+    ``geo.errors.FileFormatError``) leaves the database untouched. ``progress`` is called
+    with a short message after each file.
     """
     known = storage.load_categories_table(engine)
     if known.empty:
         raise RuntimeError("the category table is empty: run `hotspot init-db` first")
+    boundary = request.boundary
+    if boundary is not None:
+        # Expand once for all files: buffering is slow next to testing the points.
+        boundary = expand_boundary(boundary, request.boundary_tolerance_m)
     rules = ImportRules(
         timezone=request.timezone,
         now=request.now,
         resolution=request.resolution,
         source=request.source,
         known_categories=known,
-        boundary=request.boundary,
-        boundary_tolerance_m=request.boundary_tolerance_m,
+        boundary=boundary,
+        boundary_tolerance_m=0.0,
         strict_categories=request.strict_categories,
     )
-    prepared = []
-    for raw_path in paths:
+
+    def prepare(raw_path: str | Path) -> storage.ImportFile:
         path = Path(raw_path)
         started = int(pd.Timestamp.now(tz="UTC").timestamp())
         table = read_incident_table(path, request.mapping)
         result = prepare_incidents(table, request.mapping, rules)
-        prepared.append(
-            storage.ImportFile(
-                file=str(path),
-                file_sha256=file_sha256(path),
-                source=request.source,
-                preset=request.preset,
-                started_at=started,
-                incidents=result.incidents,
-                rejects=result.rejects,
-                rows_read=result.rows_read,
-                new_categories=result.new_categories,
-                synthetic=request.synthetic,
-            )
+        return storage.ImportFile(
+            file=str(path),
+            file_sha256=file_sha256(path),
+            source=request.source,
+            preset=request.preset,
+            started_at=started,
+            incidents=result.incidents,
+            rejects=result.rejects,
+            rows_read=result.rows_read,
+            new_categories=result.new_categories,
+            synthetic=request.synthetic,
+            details=result.details,
         )
-        if progress is not None:
-            progress(f"checked {path.name}")
-    finished = int(pd.Timestamp.now(tz="UTC").timestamp())
-    summaries = storage.store_imports(engine, prepared, finished_at=finished)
-    if progress is not None:
-        progress("stored")
+
+    # Reading and checking release the GIL for most of their work (Arrow, H3, numpy), and so
+    # does SQLite while it writes: a worker prepares the next files while this thread
+    # stores the last one. Everything goes into one transaction, so a broken file found
+    # late still leaves the database as it was.
+    paths = list(paths)
+    summaries = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = pool.map(prepare, paths)
+        first = next(pending, None)
+        if first is None:
+            return []
+        # The first file's size times the number of files estimates the batch.
+        expected = len(first.incidents) * len(paths)
+        with storage.import_batch(engine, expected_rows=expected) as batch:
+            for item in itertools.chain([first], pending):
+                finished = int(pd.Timestamp.now(tz="UTC").timestamp())
+                summaries.append(batch.add(item, finished_at=finished))
+                if progress is not None:
+                    progress(f"stored {Path(item.file).name}")
     return summaries

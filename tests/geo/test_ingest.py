@@ -96,8 +96,10 @@ def test_chicago_sample_reads_every_row_with_times_in_utc(chicago_sample: Path) 
 
 
 def test_leading_zeros_of_codes_are_kept(chicago_sample: Path) -> None:
-    codes = prepare(chicago_sample).incidents["offense_code"]
+    result = prepare(chicago_sample)
+    codes = result.details["offense_code"].to_numpy()[result.incidents["detail"]]
     assert "0460" in set(codes)  # BATTERY SIMPLE on line 3 of the real file
+    assert len(result.details) < len(result.incidents)  # repeated details are kept once
 
 
 def test_cells_agree_with_the_h3_package(chicago_sample: Path) -> None:
@@ -293,7 +295,8 @@ def test_gbk_files_read_with_their_encoding(tmp_path) -> None:
     with pytest.raises(FileFormatError, match="not valid utf-8"):
         read_incident_table(path, GENERIC)
     result = prepare(path, replace(GENERIC, encoding="gbk"), timezone="Asia/Shanghai")
-    assert result.incidents.iloc[0]["description"] == "电动车被盗"
+    detail = result.details.iloc[result.incidents.iloc[0]["detail"]]
+    assert detail["description"] == "电动车被盗"
     assert result.incidents.iloc[0]["occurred_at"] == pd.Timestamp("2024-05-01T12:15Z").timestamp()
 
 
@@ -380,3 +383,21 @@ def test_a_spatial_file_of_polygons_is_refused(tmp_path) -> None:
                             time_format=CHICAGO.time_format)  # fmt: skip
     with pytest.raises(FileFormatError, match="incidents must be points; found Polygon"):
         read_incident_table(path, mapping)
+
+
+def test_dedupe_keys_keep_leading_zeros_and_sources_apart() -> None:
+    from geo.ingest import dedupe_keys
+
+    ids = pd.Series(["12", "0012", "12", None])
+    n = len(ids)
+    zeros = np.zeros(n)
+    cats = pd.Series(["THEFT"] * n)
+    desc = pd.Series(["x"] * n)
+    a = dedupe_keys("a", ids, np.arange(n), zeros, zeros, cats, desc)
+    b = dedupe_keys("b", ids, np.arange(n), zeros, zeros, cats, desc)
+    assert a[0] == a[2] and a[0] != a[1]
+    assert len(set(a) & set(b)) == 0
+    numeric = dedupe_keys("a", pd.Series(["12", "13"]), np.arange(2), zeros[:2], zeros[:2],
+                          cats[:2], desc[:2])  # fmt: skip
+    assert numeric[0] != numeric[1]
+    assert numeric[0] == a[0]  # "12" has one key whatever else its file holds

@@ -190,22 +190,22 @@ def test_duplicates_within_and_across_files(engine, tmp_path) -> None:
 def test_a_failure_while_writing_rolls_everything_back(engine, chicago_sample, monkeypatch):
     import_files(engine, [chicago_sample], request())
     before = storage.table_fingerprint(engine)
-    other = chicago_lines("2017-03", n=50)
-    original = storage._store_one
+    original = storage._insert_rejects
     calls = []
 
-    def fail_on_second(conn, item, finished_at):
+    def fail_on_second(conn, item, run_id):
         calls.append(item.file)
         if len(calls) == 2:
-            raise KeyboardInterrupt  # an operator's Ctrl-C half way through
-        return original(conn, item, finished_at)
+            raise KeyboardInterrupt  # an operator's Ctrl-C after the incidents went in
+        return original(conn, item, run_id)
 
-    monkeypatch.setattr(storage, "_store_one", fail_on_second)
+    monkeypatch.setattr(storage, "_insert_rejects", fail_on_second)
     files = [Path(chicago_sample).with_name("x.csv"), Path(chicago_sample).with_name("y.csv")]
-    files[0].write_bytes(b"".join(other))
+    files[0].write_bytes(b"".join(chicago_lines("2017-03", n=50)))
     files[1].write_bytes(b"".join(chicago_lines("2018-02", n=50)))
     with pytest.raises(KeyboardInterrupt):
         import_files(engine, files, request())
+    assert calls  # the failure really happened inside the transaction
     assert storage.table_fingerprint(engine) == before
 
 

@@ -1,8 +1,8 @@
-"""initial schema: incidents, categories, import runs, rejects, areas, stations
+"""initial schema: incidents, details, categories, import runs, rejects, areas, stations
 
 Revision ID: 0001
 Revises:
-Created: 2026-11-26 00:38:20.564426
+Created: 2026-11-26 00:57:44.468373
 """
 
 import sqlalchemy as sa
@@ -56,6 +56,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_runs")),
     )
     op.create_table(
+        "incident_details",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("offense_code", sa.String(length=40), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("location_type", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_details")),
+        sa.UniqueConstraint(
+            "offense_code", "description", "location_type", name="uq_incident_details_all"
+        ),
+    )
+    op.create_table(
         "meta",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
@@ -100,11 +111,14 @@ def upgrade() -> None:
         sa.Column("lat", sa.Float(), nullable=False),
         sa.Column("cell", sa.BigInteger(), nullable=False),
         sa.Column("category_id", sa.Integer(), nullable=False),
-        sa.Column("offense_code", sa.String(length=40), nullable=True),
-        sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("location_type", sa.Text(), nullable=True),
+        sa.Column("detail_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["category_id"], ["categories.id"], name=op.f("fk_incidents_category_id_categories")
+        ),
+        sa.ForeignKeyConstraint(
+            ["detail_id"],
+            ["incident_details.id"],
+            name=op.f("fk_incidents_detail_id_incident_details"),
         ),
         sa.ForeignKeyConstraint(
             ["import_run_id"],
@@ -114,8 +128,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.create_index("ix_incidents_cell", ["cell"], unique=False)
-        batch_op.create_index("ix_incidents_occurred_at", ["occurred_at"], unique=False)
+        batch_op.create_index(
+            "ix_incidents_cell_occurred_at", ["cell", "occurred_at"], unique=False
+        )
 
     op.create_table(
         "rejects",
@@ -138,8 +153,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("rejects")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.drop_index("ix_incidents_occurred_at")
-        batch_op.drop_index("ix_incidents_cell")
+        batch_op.drop_index("ix_incidents_cell_occurred_at")
 
     op.drop_table("incidents")
     with op.batch_alter_table("area_cells", schema=None) as batch_op:
@@ -148,6 +162,7 @@ def downgrade() -> None:
     op.drop_table("area_cells")
     op.drop_table("stations")
     op.drop_table("meta")
+    op.drop_table("incident_details")
     op.drop_table("import_runs")
     op.drop_table("categories")
     op.drop_table("areas")
