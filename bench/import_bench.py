@@ -90,7 +90,8 @@ def main() -> None:
     print(f"  whole import        {elapsed:>12.2f} s   target <= {TARGET_IMPORT_S:g} s: "
           f"{verdict(elapsed <= TARGET_IMPORT_S)}")  # fmt: skip
     print(f"  rows/s              {rows / elapsed:>12,.0f}")
-    print(f"  re-import (dedupe)  {reimport_s:>12.2f} s   imported {sum(s.inserted for s in again)}")
+    again_inserted = sum(s.inserted for s in again)
+    print(f"  re-import (dedupe)  {reimport_s:>12.2f} s   imported {again_inserted}")
     print(f"  H3 indexing         {h3_rate:>12,.0f} points/s   target >= {TARGET_H3_POINTS_S:,}: "
           f"{verdict(h3_rate >= TARGET_H3_POINTS_S)}")  # fmt: skip
     print(f"  peak memory (RSS)   {peak:>12,.0f} MB   target <= {TARGET_PEAK_MB:g} MB: "

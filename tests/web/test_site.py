@@ -1,0 +1,91 @@
+"""The minimal site, settings and the demo loader."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from web import create_app, storage
+from web.cli import cli
+from web.config import ConfigError, load_settings
+
+EXTERNAL_URL = re.compile(rb"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> str:
+    """A database with the Jiayuguan demo loaded through the CLI, as `make run` does."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    url = f"sqlite:///{path}"
+    env = {"HOTSPOT_DATABASE_URL": url}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--if-empty", "--days", "60", "--seed", "7"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "synthetic incidents" in result.output
+    again = runner.invoke(cli, ["demo", "--if-empty"], env=env)
+    assert "nothing to do" in again.output
+    return url
+
+
+def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db) -> None:
+    engine = storage.make_engine(demo_db)
+    counts = storage.count_rows(engine)
+    areas = storage.list_areas(engine)
+    kinds = areas.groupby("kind").size().to_dict()
+    assert kinds["jurisdiction"] == 1 and kinds["urban_core"] == 1
+    assert kinds["grid"] > 30  # about 12 cells each over ~770 urban-core cells
+    grids = areas[areas["kind"] == "grid"]
+    assert grids["n_cells"].between(6, 20).all()
+    assert counts["stations"] == 5
+    # 60 days at about 40 a day; the generator's GCJ-02 file comes back inside the city.
+    assert 1500 < counts["incidents"] < 3500
+    assert counts["rejects"] == 0
+    runs = storage.list_import_runs(engine)
+    assert runs["synthetic"].all()
+    assert storage.get_meta(engine)["timezone"] == "Asia/Shanghai"
+
+
+def test_front_page_shows_map_counts_and_synthetic_label(demo_db) -> None:
+    app = create_app({"DATABASE_URL": demo_db, "TESTING": True})
+    response = app.test_client().get("/")
+    assert response.status_code == 200
+    body = response.data
+    assert b"synthetic-label" in body
+    assert b"folium-map" in body or b"map_" in body
+    assert b'id="counts"' in body
+    # Everything the page loads comes from this server.
+    assert not EXTERNAL_URL.search(body)
+    assert b"/static/vendor/leaflet@1.9.3/dist/leaflet.js" in body
+
+
+def test_vendor_assets_are_served(demo_db) -> None:
+    app = create_app({"DATABASE_URL": demo_db})
+    with app.test_client().get("/static/vendor/leaflet@1.9.3/dist/leaflet.js") as response:
+        assert response.status_code == 200
+        assert b"Leaflet" in response.data[:2000]
+
+
+def test_health_check_reports_counts(demo_db) -> None:
+    app = create_app({"DATABASE_URL": demo_db})
+    data = app.test_client().get("/healthz").get_json()
+    assert data["status"] == "ok"
+    assert data["counts"]["incidents"] > 0
+
+
+def test_settings_come_from_prefixed_environment_and_overrides() -> None:
+    settings = load_settings(environ={"HOTSPOT_H3_RESOLUTION": "8", "HOTSPOT_TIMEZONE": "UTC"})
+    assert settings["H3_RESOLUTION"] == 8
+    assert settings["TIMEZONE"] == "UTC"
+    assert load_settings({"H3_RESOLUTION": 7}, environ={})["H3_RESOLUTION"] == 7
+    with pytest.raises(ConfigError, match="HOTSPOT_H3_RESOLUTION: expected int"):
+        load_settings(environ={"HOTSPOT_H3_RESOLUTION": "nine"})
+
+
+def test_production_refuses_to_start_without_a_secret() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY must be set in production"):
+        load_settings(environ={"HOTSPOT_ENV": "production"})
+    ok = load_settings(environ={"HOTSPOT_ENV": "production", "HOTSPOT_SECRET_KEY": "s" * 32})
+    assert ok["SECRET_KEY"] == "s" * 32
