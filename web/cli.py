@@ -381,6 +381,13 @@ def demo_command(ctx: Context, if_empty: bool, seed: int, days: int) -> None:
     from web.demo import load_demo
 
     init_database(ctx, city_name="嘉峪关市", timezone="Asia/Shanghai")
+    meta = storage.get_meta(ctx.engine)
+    if meta.get("timezone") != "Asia/Shanghai":
+        _fail(
+            f"this database holds another city ({meta.get('city_name')}, "
+            f"{meta.get('timezone')}); load the demo into its own database "
+            "(HOTSPOT_DATABASE_URL)"
+        )
     if if_empty and storage.count_rows(ctx.engine)["incidents"] > 0:
         click.echo("demo: incidents already stored, nothing to do")
         return
@@ -394,10 +401,14 @@ def demo_command(ctx: Context, if_empty: bool, seed: int, days: int) -> None:
 @pass_ctx
 def load_chicago_command(ctx: Context, shared_dir: str) -> None:
     """Load the real Chicago data (boundary, districts, beats, stations, incidents)."""
+    from geo.errors import GeoError
     from web.demo import load_chicago
 
-    for line in load_chicago(ctx, Path(shared_dir)):
-        click.echo(line)
+    try:
+        for line in load_chicago(ctx, Path(shared_dir)):
+            click.echo(line)
+    except GeoError as err:
+        _fail(str(err))
 
 
 @cli.command("serve")

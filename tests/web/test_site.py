@@ -89,3 +89,26 @@ def test_production_refuses_to_start_without_a_secret() -> None:
         load_settings(environ={"HOTSPOT_ENV": "production"})
     ok = load_settings(environ={"HOTSPOT_ENV": "production", "HOTSPOT_SECRET_KEY": "s" * 32})
     assert ok["SECRET_KEY"] == "s" * 32
+
+
+def test_load_chicago_command(tmp_path) -> None:
+    from tests.conftest import CHICAGO_BOUNDARIES, CHICAGO_INCIDENTS
+
+    # A ../shared look-alike holding the real boundaries and one real month.
+    shared = tmp_path / "shared"
+    (shared / "data" / "boundaries").mkdir(parents=True)
+    (shared / "data" / "boundaries" / "chicago").symlink_to(CHICAGO_BOUNDARIES)
+    incidents = shared / "data" / "incidents" / "chicago"
+    incidents.mkdir(parents=True)
+    month = "chicago_crimes_2016-02.csv.gz"
+    (incidents / month).symlink_to(CHICAGO_INCIDENTS / month)
+    env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{tmp_path / 'chicago.db'}"}
+    result = CliRunner().invoke(cli, ["load-chicago", "--shared", str(shared)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "districts: 23" in result.output and "beats: 275" in result.output
+    assert "stations: 22" in result.output
+    assert "incidents: read 18680" in result.output  # PROVENANCE.md: 2016-02 has 18,680 rows
+    engine = storage.make_engine(env["HOTSPOT_DATABASE_URL"])
+    assert storage.get_meta(engine)["timezone"] == "America/Chicago"
+    demo = CliRunner().invoke(cli, ["demo"], env=env)
+    assert demo.exit_code != 0  # the demo city may not be mixed into the Chicago database
