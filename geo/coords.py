@@ -15,6 +15,11 @@ kilometre of the box's edge (nowhere in China) a shifted point can leave the box
 trip does not return the start.
 
 All conversions are vectorised over numpy arrays and need no network.
+
+Converters: each of the six ``x_from_y(lon, lat)`` functions takes longitudes and latitudes in
+degrees (array-likes of one shape, or broadcastable) and returns a tuple ``(lon, lat)`` of
+float64 arrays in the target system; points outside the China box and NaN come back
+unchanged; non-numeric or non-broadcastable input raises ``InvalidCoordinatesError``.
 """
 
 from __future__ import annotations
@@ -260,21 +265,7 @@ def wgs84_from_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
     GCJ-02 has no closed-form inverse; the forward transform is iterated until it
     reproduces the input within 1e-10 degrees.
 
-    Parameters
-    ----------
-    lon, lat
-        GCJ-02 longitudes and latitudes in degrees, arrays of one shape or broadcastable.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        WGS-84 ``(lon, lat)`` in degrees, float64. Points outside the China bounding box and
-        NaN come back unchanged.
-
-    Raises
-    ------
-    InvalidCoordinatesError
-        If lon and lat are not numeric or do not broadcast together.
+    Arguments, result and errors as described in the module docstring ("Converters").
     """
     return _convert_in_china(_wgs84_from_gcj02_everywhere, lon, lat)
 
@@ -282,21 +273,7 @@ def wgs84_from_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
 def bd09_from_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
     """Convert GCJ-02 longitudes and latitudes to Baidu's BD-09.
 
-    Parameters
-    ----------
-    lon, lat
-        GCJ-02 longitudes and latitudes in degrees, arrays of one shape or broadcastable.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        BD-09 ``(lon, lat)`` in degrees, float64. Points outside the China bounding box and
-        NaN come back unchanged.
-
-    Raises
-    ------
-    InvalidCoordinatesError
-        If lon and lat are not numeric or do not broadcast together.
+    Arguments, result and errors as described in the module docstring ("Converters").
     """
     return _convert_in_china(_bd09_from_gcj02_everywhere, lon, lat)
 
@@ -304,21 +281,7 @@ def bd09_from_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
 def gcj02_from_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
     """Convert Baidu BD-09 longitudes and latitudes to GCJ-02, to better than 1 cm.
 
-    Parameters
-    ----------
-    lon, lat
-        BD-09 longitudes and latitudes in degrees, arrays of one shape or broadcastable.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        GCJ-02 ``(lon, lat)`` in degrees, float64. Points outside the China bounding box and
-        NaN come back unchanged.
-
-    Raises
-    ------
-    InvalidCoordinatesError
-        If lon and lat are not numeric or do not broadcast together.
+    Arguments, result and errors as described in the module docstring ("Converters").
     """
     return _convert_in_china(_gcj02_from_bd09_everywhere, lon, lat)
 
@@ -326,21 +289,7 @@ def gcj02_from_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
 def bd09_from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
     """Convert WGS-84 longitudes and latitudes to Baidu's BD-09 (through GCJ-02).
 
-    Parameters
-    ----------
-    lon, lat
-        WGS-84 longitudes and latitudes in degrees, arrays of one shape or broadcastable.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        BD-09 ``(lon, lat)`` in degrees, float64. Points outside the China bounding box and
-        NaN come back unchanged.
-
-    Raises
-    ------
-    InvalidCoordinatesError
-        If lon and lat are not numeric or do not broadcast together.
+    Arguments, result and errors as described in the module docstring ("Converters").
     """
     return _convert_in_china(_bd09_from_wgs84_everywhere, lon, lat)
 
@@ -348,21 +297,7 @@ def bd09_from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
 def wgs84_from_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
     """Convert Baidu BD-09 longitudes and latitudes to WGS-84, to better than 1 cm.
 
-    Parameters
-    ----------
-    lon, lat
-        BD-09 longitudes and latitudes in degrees, arrays of one shape or broadcastable.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        WGS-84 ``(lon, lat)`` in degrees, float64. Points outside the China bounding box and
-        NaN come back unchanged.
-
-    Raises
-    ------
-    InvalidCoordinatesError
-        If lon and lat are not numeric or do not broadcast together.
+    Arguments, result and errors as described in the module docstring ("Converters").
     """
     return _convert_in_china(_wgs84_from_bd09_everywhere, lon, lat)
 
