@@ -356,7 +356,7 @@ def _text_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
         elif pd.api.types.is_datetime64_any_dtype(values):
             values = values.dt.strftime("%Y-%m-%dT%H:%M:%S")
         text = values.astype("string")
-        arrays[col] = pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())
+        arrays[col] = pa.array(_objects(text), type=pa.string())
     return pa.table(arrays)
 
 
@@ -524,8 +524,7 @@ def dedupe_keys(
     Keys are 64-bit, so two different incidents share one with probability about
     n**2 / 2**65: about 1e-8 for a million incidents.
     """
-    ids = pa.array(source_id.astype("string").str.strip().to_numpy(dtype=object, na_value=None),
-                   type=pa.string())  # fmt: skip
+    ids = pa.array(_objects(source_id.astype("string").str.strip()), type=pa.string())
     has_id = pc.fill_null(pc.not_equal(ids, ""), False).to_numpy(zero_copy_only=False)
     # The source name is hashed once and mixed into every id's hash.
     source_hash = pd.util.hash_array(np.array([source], dtype=object))[0]
@@ -560,6 +559,11 @@ def dedupe_keys(
         )
     keys = np.where(has_id, by_id, by_content)
     return keys.astype(np.uint64).view(np.int64)
+
+
+def _objects(values: pd.Series) -> np.ndarray:
+    """Return a Series as an object array with None for missing values."""
+    return values.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
 
 
 def _mix64(values: np.ndarray) -> np.ndarray:
@@ -643,12 +647,9 @@ def prepare_incidents(
     index = np.where(valid, np.nan_to_num(index, nan=0), len(distinct)).astype(np.int64)
     distinct_codes = category_codes_from_text(distinct, rules.known_categories)
     distinct_norm = normalise_category_text(distinct)
-    codes = pd.Series(np.append(distinct_codes.to_numpy(dtype=object, na_value=None), None)[index],
-                      dtype="string")  # fmt: skip
-    normalised = pd.Series(
-        np.append(distinct_norm.to_numpy(dtype=object, na_value=None), None)[index],
-        dtype="string",
-    )
+    # The extra last slot (None) is where missing categories (index = len(distinct)) land.
+    codes = pd.Series(np.append(_objects(distinct_codes), [None])[index], dtype="string")
+    normalised = pd.Series(np.append(_objects(distinct_norm), [None])[index], dtype="string")
     cat_missing = (normalised.isna() | (normalised == "")).to_numpy(dtype=bool)
     unknown = codes.isna().to_numpy(dtype=bool) & ~cat_missing
     reject(cat_missing, mapping.category, "missing category")
