@@ -9,34 +9,10 @@ import click
 import pandas as pd
 
 from web import storage
-from web.config import REPO_ROOT, load_settings
+from web.config import REPO_ROOT
+from web.workspace import Workspace, init_database, load_area_layer
 
-GRID_KINDS = ("jurisdiction", "district", "beat", "grid", "urban_core", "area")
-
-
-class Context:
-    """Settings and a lazily created engine shared by the commands."""
-
-    def __init__(self) -> None:
-        self.settings = load_settings()
-        self._engine = None
-
-    @property
-    def engine(self):
-        if self._engine is None:
-            self._engine = storage.make_engine(str(self.settings["DATABASE_URL"]))
-        return self._engine
-
-    def city(self) -> dict[str, str]:
-        meta = storage.get_meta(self.engine)
-        return {
-            "timezone": meta.get("timezone", str(self.settings["TIMEZONE"])),
-            "resolution": meta.get("resolution", str(self.settings["H3_RESOLUTION"])),
-            "city_name": meta.get("city_name", str(self.settings["CITY_NAME"])),
-        }
-
-
-pass_ctx = click.make_pass_decorator(Context, ensure=True)
+pass_ctx = click.make_pass_decorator(Workspace, ensure=True)
 
 
 def _fail(message: str) -> None:
@@ -52,28 +28,9 @@ def cli() -> None:
 # --- database ---------------------------------------------------------------------------
 
 
-def init_database(ctx: Context, city_name: str | None = None, timezone: str | None = None) -> None:
-    """Create or upgrade the schema; seed categories and city settings on a new database."""
-    from geo.categories import load_categories
-
-    storage.init_db(ctx.engine)
-    meta = storage.get_meta(ctx.engine)
-    if "resolution" not in meta:
-        storage.set_meta(
-            ctx.engine,
-            {
-                "resolution": str(ctx.settings["H3_RESOLUTION"]),
-                "timezone": timezone or str(ctx.settings["TIMEZONE"]),
-                "city_name": city_name or str(ctx.settings["CITY_NAME"]),
-            },
-        )
-    if storage.load_categories_table(ctx.engine).empty:
-        storage.store_categories(ctx.engine, load_categories(str(ctx.settings["CATEGORIES_FILE"])))
-
-
 @cli.command("init-db")
 @pass_ctx
-def init_db_command(ctx: Context) -> None:
+def init_db_command(ctx: Workspace) -> None:
     """Create or upgrade the database schema (safe to run again)."""
     init_database(ctx)
     click.echo(f"database ready: {ctx.engine.url.render_as_string(hide_password=True)}")
@@ -82,7 +39,7 @@ def init_db_command(ctx: Context) -> None:
 @cli.command("categories")
 @click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
 @pass_ctx
-def categories_command(ctx: Context, load_path: str | None) -> None:
+def categories_command(ctx: Workspace, load_path: str | None) -> None:
     """List categories, or load/update them from a category file."""
     from geo.categories import load_categories
     from geo.errors import GeoError
@@ -152,7 +109,7 @@ def _mapping_from_options(preset, column_map, time_format, crs, delimiter, encod
 @click.option("--boundary-tolerance-m", type=float, help="accept points this far outside")
 @click.option("--synthetic", is_flag=True, help="mark the data as synthetic (demo)")
 @pass_ctx
-def import_command(ctx: Context, files, preset, column_map, time_format, crs, delimiter, encoding,
+def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, delimiter, encoding,
                    source, timezone, strict_categories, boundary_path, no_boundary,
                    boundary_tolerance_m, synthetic) -> None:  # fmt: skip
     """Import incident files (CSV, CSV.gz, GeoJSON, GeoPackage, Parquet) into the database."""
@@ -233,7 +190,7 @@ def _print_summaries(summaries) -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--csv", "as_csv", is_flag=True, help="write CSV to standard output")
 @pass_ctx
-def rejects_command(ctx: Context, run_id: int | None, limit: int, as_csv: bool) -> None:
+def rejects_command(ctx: Workspace, run_id: int | None, limit: int, as_csv: bool) -> None:
     """Show rejected rows kept for review: file, line, field and reason."""
     frame = storage.list_rejects(ctx.engine, run_id=run_id, limit=limit)
     if as_csv:
@@ -249,7 +206,7 @@ def rejects_command(ctx: Context, run_id: int | None, limit: int, as_csv: bool) 
 @cli.command("imports")
 @click.option("--limit", type=int, default=20, show_default=True)
 @pass_ctx
-def imports_command(ctx: Context, limit: int) -> None:
+def imports_command(ctx: Workspace, limit: int) -> None:
     """List import runs with their counts, newest first."""
     frame = storage.list_import_runs(ctx.engine, limit=limit)
     for row in frame.itertuples():
@@ -268,29 +225,13 @@ def imports_command(ctx: Context, limit: int) -> None:
 def areas_group(click_ctx: click.Context) -> None:
     """List areas (jurisdiction, districts, beats, grids); subcommands load and build them."""
     if click_ctx.invoked_subcommand is None:
-        ctx = click_ctx.ensure_object(Context)
+        ctx = click_ctx.ensure_object(Workspace)
         frame = storage.list_areas(ctx.engine)
         if frame.empty:
             click.echo("no areas loaded")
             return
         for row in frame.itertuples():
             click.echo(f"{row.kind:<14} {row.area_id:<12} {row.n_cells:>6} cells  {row.name}")
-
-
-def load_area_layer(ctx: Context, path: str, kind: str, id_field=None, name_field=None, crs=None):
-    """Load an area file, cover it with H3 cells and store it; returns (areas, cells)."""
-    from geo.boundaries import cells_from_polygons, load_areas, load_boundary
-
-    resolution = int(ctx.city()["resolution"])
-    if kind == "jurisdiction":
-        frame = load_boundary(path, crs=crs)
-        frame = frame.assign(area_id="jurisdiction")
-        cells = cells_from_polygons(frame, resolution, containment="overlap")
-    else:
-        frame = load_areas(path, kind=kind, id_field=id_field, name_field=name_field, crs=crs)
-        cells = cells_from_polygons(frame, resolution, containment="center")
-    storage.store_areas(ctx.engine, kind, frame, cells, source=str(path))
-    return frame, cells
 
 
 @areas_group.command("load")
@@ -300,7 +241,7 @@ def load_area_layer(ctx: Context, path: str, kind: str, id_field=None, name_fiel
 @click.option("--name-field")
 @click.option("--crs", help="coordinates of the file when unlabelled: GCJ-02, BD-09")
 @pass_ctx
-def areas_load_command(ctx: Context, path, kind, id_field, name_field, crs) -> None:
+def areas_load_command(ctx: Workspace, path, kind, id_field, name_field, crs) -> None:
     """Load an area layer (GeoJSON, Shapefile, GeoPackage) and cover it with H3 cells."""
     from geo.errors import GeoError
 
@@ -318,7 +259,7 @@ def areas_load_command(ctx: Context, path, kind, id_field, name_field, crs) -> N
 @click.option("--target-cells", type=int, default=40, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @pass_ctx
-def generate_grids_command(ctx: Context, within_kind: str, target_cells: int, seed: int) -> None:
+def generate_grids_command(ctx: Workspace, within_kind: str, target_cells: int, seed: int) -> None:
     """Generate management grids: compact groups of about N cells each."""
     from geo.grids import generate_grids, grids_to_polygons
 
@@ -335,7 +276,7 @@ def generate_grids_command(ctx: Context, within_kind: str, target_cells: int, se
 @areas_group.command("lookup")
 @click.argument("cells", nargs=-1, required=True)
 @pass_ctx
-def areas_lookup_command(ctx: Context, cells) -> None:
+def areas_lookup_command(ctx: Workspace, cells) -> None:
     """Show which areas contain the given H3 cells (hex ids)."""
     from geo.cells import cells_from_hex
     from geo.errors import GeoError
@@ -358,7 +299,7 @@ def areas_lookup_command(ctx: Context, cells) -> None:
 @cli.command("stations")
 @click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
 @pass_ctx
-def stations_command(ctx: Context, load_path: str | None) -> None:
+def stations_command(ctx: Workspace, load_path: str | None) -> None:
     """List stations, or replace them from a CSV (station_id,name,name_en,lon,lat,units)."""
     if load_path:
         from web.demo import read_stations
@@ -376,7 +317,7 @@ def stations_command(ctx: Context, load_path: str | None) -> None:
 @click.option("--seed", type=int, default=20261125, show_default=True)
 @click.option("--days", type=int, default=180, show_default=True)
 @pass_ctx
-def demo_command(ctx: Context, if_empty: bool, seed: int, days: int) -> None:
+def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int) -> None:
     """Load the Jiayuguan demo: outline, urban core, grids, stations, synthetic incidents."""
     from web.demo import load_demo
 
@@ -399,7 +340,7 @@ def demo_command(ctx: Context, if_empty: bool, seed: int, days: int) -> None:
 @click.option("--shared", "shared_dir", type=click.Path(exists=True, file_okay=False),
               default=str(REPO_ROOT.parent / "shared"), show_default=True)  # fmt: skip
 @pass_ctx
-def load_chicago_command(ctx: Context, shared_dir: str) -> None:
+def load_chicago_command(ctx: Workspace, shared_dir: str) -> None:
     """Load the real Chicago data (boundary, districts, beats, stations, incidents)."""
     from geo.errors import GeoError
     from web.demo import load_chicago

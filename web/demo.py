@@ -74,7 +74,7 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
 
     from geo.ingest import PRESETS
     from geo.synthetic import demo_window, generate_incidents
-    from web.cli import load_area_layer
+    from web.workspace import load_area_layer
 
     boundary = DATA / "boundaries" / "jiayuguan.geojson"
     core = DATA / "boundaries" / "jiayuguan_urban_core.geojson"
@@ -129,7 +129,7 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
 def load_chicago(ctx, shared: Path) -> Iterator[str]:
     """Load the real Chicago data from ``shared`` (boundaries, stations, 2016-01..2018-07)."""
     from geo.ingest import PRESETS
-    from web.cli import init_database, load_area_layer
+    from web.workspace import init_database, load_area_layer
 
     init_database(ctx, city_name="Chicago", timezone="America/Chicago")
     meta = storage.get_meta(ctx.engine)
