@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -367,3 +368,183 @@ def serve_command(host: str, port: int) -> None:
         app.run(host=host, port=port)
     else:
         serve(app, host=host, port=port, threads=8)
+
+
+# --- scoring and backtesting ----------------------------------------------------------------
+
+
+def _scoring_data(ctx: Workspace, incident_files, preset, boundary_path, timezone, res, piw):
+    from web.analysis import scoring_data_from_db, scoring_data_from_files
+
+    try:
+        if incident_files:
+            if not (preset and boundary_path):
+                _fail("--incidents needs --preset and --boundary")
+            return scoring_data_from_files(
+                incident_files, preset, boundary_path,
+                timezone or str(ctx.settings["TIMEZONE"]), res or 9,
+                police_initiated_weight=piw,
+            )  # fmt: skip
+        return scoring_data_from_db(ctx.engine, resolution=res, police_initiated_weight=piw)
+    except ValueError as err:  # GeoError derives from ValueError
+        _fail(str(err))
+
+
+def _group_codes(group: str | None, categories: str | None):
+    from web.analysis import GROUPS
+
+    if categories:
+        return tuple(c.strip().upper() for c in categories.split(",") if c.strip())
+    if group:
+        if group not in GROUPS:
+            _fail(f"unknown group {group!r}; known: {', '.join(GROUPS)}")
+        return GROUPS[group]
+    return None
+
+
+_DATA_OPTIONS = [
+    # `--incidents a.csv b.csv ...`: click options take one value each, so the files after
+    # the first arrive as positional arguments and are joined back together.
+    click.argument("more_files", nargs=-1, type=click.Path(exists=True)),
+    click.option("--incidents", "incident_files", multiple=True, type=click.Path(exists=True),
+                 help="score from these files (FILE...) instead of the database"),
+    click.option("--preset", help="column mapping of --incidents files"),
+    click.option("--boundary", "boundary_path", type=click.Path(exists=True),
+                 help="jurisdiction boundary for --incidents"),
+    click.option("--timezone", help="city timezone for --incidents files"),
+    click.option("--res", type=int, help="H3 resolution (the stored one or coarser)"),
+    click.option("--police-initiated-weight", "piw", type=float,
+                 help="factor on police-initiated categories (default 0: excluded)"),
+]  # fmt: skip
+
+
+def _data_options(function):
+    @functools.wraps(function)
+    def wrapper(*args, more_files=(), incident_files=(), **kwargs):
+        if more_files and not incident_files:
+            _fail(f"unexpected argument(s) {' '.join(more_files)}; files go after --incidents")
+        return function(*args, incident_files=tuple(incident_files) + tuple(more_files), **kwargs)
+
+    for option in reversed(_DATA_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@cli.command("score")
+@click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
+@click.option("--model", default="default", show_default=True)
+@click.option("--group", help="category group: all, burglary, violent")
+@click.option("--categories", help="comma-separated category codes")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--explain", is_flag=True, help="add each model component's column")
+@_data_options
+@pass_ctx
+def score_command(ctx: Workspace, as_of, model, group, categories, out_path, explain,
+                  incident_files, preset, boundary_path, timezone, res, piw) -> None:  # fmt: skip
+    """Score every study-area cell as of a time; writes cell,score (cell as H3 hex)."""
+    from geo.cells import hex_from_cells
+    from geo.scoring import MODELS, score_cells
+    from web.analysis import parse_local_time
+
+    if model not in MODELS:
+        _fail(f"unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
+    data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
+    as_of_s = parse_local_time(as_of, data.timezone)
+    scores = score_cells(
+        data.incidents, data.cells, as_of_s, model=model,
+        category_weights=data.category_weights, categories=_group_codes(group, categories),
+    )  # fmt: skip
+    out = scores if explain else scores[["cell", "score"]]
+    out = out.assign(cell=hex_from_cells(out["cell"].to_numpy()))
+    out.to_csv(out_path, index=False)
+    used = int((data.incidents["occurred_at"] < as_of_s).sum())
+    click.echo(
+        f"{len(out)} cells scored with {model} as of {as_of} ({data.timezone}) from {used} "
+        f"incidents; top cell {out.loc[out['score'].idxmax(), 'cell']}; wrote {out_path}"
+    )
+
+
+def model_forecaster(name: str, weights=None):
+    """A backtest forecaster running one geo.scoring model (pooling categories when asked)."""
+    from geo.backtest import IN_GROUP_COLUMN, Forecaster
+    from geo.scoring import score_cells
+
+    def forecast(train, cells, as_of_s):
+        in_group = train[IN_GROUP_COLUMN].to_numpy(dtype=bool)
+        codes = None if in_group.all() else tuple(train.loc[in_group, "category"].unique())
+        frame = train.drop(columns=[IN_GROUP_COLUMN])
+        scored = score_cells(frame, cells, as_of_s, model=name, category_weights=weights,
+                             categories=codes if codes is not None else None)  # fmt: skip
+        return scored["score"].to_numpy()
+
+    return Forecaster(name=name, fn=forecast, uses_all_categories=True)
+
+
+@cli.command("backtest")
+@click.option("--models", default="naive,weighted_count,ring_smoothed,default", show_default=True)
+@click.option("--groups", default="all,burglary,violent", show_default=True)
+@click.option(
+    "--monthly",
+    default="2017-07:2018-06",
+    show_default=True,
+    help="FIRST:LAST test months (origin at the start of each); '' for none",
+)
+@click.option(
+    "--weekly-end",
+    default="2018-07-31",
+    show_default=True,
+    help="last day of the weekly origins; '' for none",
+)
+@click.option("--weeks", type=int, default=8, show_default=True)
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), help="CSV of every origin")
+@click.option("--chart", "chart_path", type=click.Path(dir_okay=False), help="PNG coverage curves")
+@_data_options
+@pass_ctx
+def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks, table_path,
+                     chart_path, incident_files, preset, boundary_path, timezone, res,
+                     piw) -> None:  # fmt: skip
+    """Backtest models side by side on rolling monthly and weekly origins."""
+    from geo.backtest import (
+        format_table,
+        monthly_origins,
+        plot_coverage,
+        run_backtest,
+        summarise,
+        weekly_origins,
+    )
+    from geo.scoring import MODELS
+    from web.analysis import GROUPS
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        _fail(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(MODELS))}")
+    if "naive" not in names:
+        names.insert(0, "naive")  # the reference every model is compared with
+    chosen = {g.strip(): GROUPS.get(g.strip(), ()) for g in groups.split(",") if g.strip()}
+    bad = [g for g in chosen if g not in GROUPS]
+    if bad:
+        _fail(f"unknown group(s) {', '.join(bad)}; known: {', '.join(GROUPS)}")
+    data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
+    runs = []
+    if monthly:
+        first, _, last = monthly.partition(":")
+        runs.append(("monthly", monthly_origins(first, last or first, data.timezone)))
+    if weekly_end:
+        runs.append(("weekly", weekly_origins(weekly_end, weeks, data.timezone)))
+    forecasters = [model_forecaster(n) for n in names]
+    tables = []
+    for label, origins in runs:
+        result = run_backtest(data.incidents, data.cells, forecasters, origins, chosen)
+        click.echo(f"\n{label} origins ({len(origins)}), {len(data.cells)} study cells:")
+        click.echo(format_table(summarise(result)))
+        tables.append(result.table.assign(origins=label))
+        if chart_path:
+            target = Path(chart_path)
+            if len(runs) > 1:
+                target = target.with_name(f"{target.stem}_{label}{target.suffix}")
+            plot_coverage(result, target)
+            click.echo(f"chart: {target}")
+    if table_path and tables:
+        pd.concat(tables, ignore_index=True).to_csv(table_path, index=False)
+        click.echo(f"table: {table_path}")
