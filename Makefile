@@ -54,8 +54,9 @@ test: install browser-deps ## run the whole test suite (real data from ../shared
 test-fast: install ## run the tests not marked slow or browser
 	$(BIN)/pytest -m "not slow and not browser"
 
-bench: install ## print the benchmark figures (real data from ../shared)
+bench: install ## print the benchmark figures (real data from ../shared; several minutes)
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/score_bench.py
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .
