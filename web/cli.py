@@ -548,3 +548,60 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
     if table_path and tables:
         pd.concat(tables, ignore_index=True).to_csv(table_path, index=False)
         click.echo(f"table: {table_path}")
+
+
+@cli.command("concentration")
+@click.option("--kind", default="district", show_default=True, help="area kind to report on")
+@click.option("--model", default="default", show_default=True)
+@click.option("--group", help="category group: all, burglary, violent")
+@click.option(
+    "--monthly",
+    default="2017-07:2018-06",
+    show_default=True,
+    help="FIRST:LAST months; scores are taken at the start of each",
+)
+@click.option(
+    "--top",
+    "top_fraction",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="share of the study area counted as top-ranked",
+)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="CSV of every share")
+@_data_options
+@pass_ctx
+def concentration_command(ctx: Workspace, kind, model, group, monthly, top_fraction, out_path,
+                          incident_files, preset, boundary_path, timezone, res,
+                          piw) -> None:  # fmt: skip
+    """Guardrail report: each area's share of the top-ranked cells, month by month."""
+    from geo.backtest import area_share_of_top, monthly_origins, summarise_concentration
+    from geo.scoring import score_cells
+
+    data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
+    area_cells = storage.load_area_cells(ctx.engine, kind)
+    if area_cells.empty:
+        _fail(f"no areas of kind {kind!r}; load them with `hotspot areas load FILE --kind {kind}`")
+    first, _, last = monthly.partition(":")
+    codes = _group_codes(group, None)
+    scores = {
+        origin.origin_s: score_cells(
+            data.incidents, data.cells, origin.origin_s, model=model,
+            category_weights=data.category_weights, categories=codes,
+        )["score"].to_numpy()
+        for origin in monthly_origins(first, last or first, data.timezone)
+    }  # fmt: skip
+    shares = area_share_of_top(scores, data.cells, area_cells, top_fraction=top_fraction)
+    summary = summarise_concentration(shares)
+    click.echo(f"top {top_fraction:.0%} of the study area by {model}, per {kind}:")
+    click.echo("month     areas with top  largest share (area)   x its size  Herfindahl  Gini")
+    for row in summary.itertuples():
+        month = pd.Timestamp(row.origin_s, unit="s", tz="UTC").tz_convert(data.timezone)
+        click.echo(
+            f"{month:%Y-%m}   {row.n_areas_with_top:>5} of {row.n_areas:<5}  "
+            f"{row.max_share:>6.1%} ({row.max_area_id:<8})  {row.max_ratio:>9.1f}  "
+            f"{row.herfindahl:>10.3f}  {row.gini:>4.2f}"
+        )
+    if out_path:
+        shares.to_csv(out_path, index=False)
+        click.echo(f"shares: {out_path}")

@@ -109,3 +109,27 @@ def test_backtest_prints_the_table_and_writes_csv_and_chart(chicago_env, tmp_pat
     for label in ("monthly", "weekly"):
         png = tmp_path / f"cov_{label}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_concentration_report_per_district(chicago_env, tmp_path) -> None:
+    runner = CliRunner()
+    loaded = runner.invoke(
+        cli,
+        ["areas", "load", str(CHICAGO_BOUNDARIES / "police_districts.geojson"), "--kind",
+         "district", "--id-field", "DIST_NUM"],
+        env=chicago_env,
+    )  # fmt: skip
+    assert loaded.exit_code == 0, loaded.output
+    out = tmp_path / "shares.csv"
+    result = runner.invoke(
+        cli,
+        ["concentration", "--model", "naive", "--monthly", "2016-02:2016-03", "--out", str(out)],
+        env=chicago_env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2016-02" in result.output and "2016-03" in result.output
+    shares = pd.read_csv(out)
+    # Each month's top 5 % is split among the districts (a sliver may fall outside them all).
+    per_month = shares.groupby("origin_s")["share"].sum()
+    assert ((per_month > 0.97) & (per_month <= 1.0 + 1e-9)).all()
+    assert shares["area_id"].nunique() == 23
