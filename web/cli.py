@@ -605,3 +605,57 @@ def concentration_command(ctx: Workspace, kind, model, group, monthly, top_fract
     if out_path:
         shares.to_csv(out_path, index=False)
         click.echo(f"shares: {out_path}")
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+@cli.command("explain")
+@click.argument("cell_ids", nargs=-1, required=True)
+@click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
+@click.option("--model", default="default", show_default=True)
+@click.option("--group", help="category group: all, burglary, violent")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+@pass_ctx
+def explain_command(ctx: Workspace, cell_ids, as_of, model, group, as_json) -> None:
+    """Explain cells (H3 hex ids): counts, trend, Gi* class, model components, hot hours."""
+    import json
+
+    from geo.errors import GeoError
+    from geo.explain import explain_cells
+    from web.analysis import parse_local_time
+
+    data = _scoring_data(ctx, (), None, None, None, None, None)
+    as_of_s = parse_local_time(as_of, data.timezone)
+    try:
+        explanations = explain_cells(
+            data.incidents, data.cells, list(cell_ids), as_of_s, data.timezone, model=model,
+            category_weights=data.category_weights, categories=_group_codes(group, None),
+        )  # fmt: skip
+    except GeoError as err:
+        _fail(str(err))
+    payload = [e.to_dict() for e in explanations]
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for item in payload:
+        model_part = item["model"]
+        gi = item["gi_star"]
+        trend = item["trend"]
+        click.echo(f"cell {item['cell']}  as of {as_of} ({data.timezone})")
+        click.echo(
+            f"  {model_part['name']} score {model_part['score']:.3g}, rank {model_part['rank']} "
+            f"of {model_part['n_cells']}"
+        )
+        for name, part in model_part["components"].items():
+            click.echo(f"    {name:<14} {part['value']!s:>10}  {part['note']}")
+        click.echo(f"  Gi*: {gi['label']} (z {_fmt(gi['z'])}); emerging: {item['emerging']}")
+        click.echo(f"  trend over {len(trend['counts'])} weeks: {trend['direction']} "
+                   f"(Mann-Kendall z {_fmt(trend['z'])}, p {_fmt(trend['p'], '.3f')})")  # fmt: skip
+        click.echo("  counts: " + "; ".join(
+            f"{cat} {counts}" for cat, counts in list(item["counts"].items())[:6]
+        ))  # fmt: skip
+        windows = item["hot_hours"]["windows"]
+        if windows:
+            click.echo("  hot hours: " + ", ".join(w["label"] for w in windows))

@@ -133,3 +133,21 @@ def test_concentration_report_per_district(chicago_env, tmp_path) -> None:
     per_month = shares.groupby("origin_s")["share"].sum()
     assert ((per_month > 0.97) & (per_month <= 1.0 + 1e-9)).all()
     assert shares["area_id"].nunique() == 23
+
+
+def test_explain_prints_text_and_json(chicago_env) -> None:
+    import json
+
+    runner = CliRunner()
+    cell = "892664c1a83ffff"  # the busiest cell of the Loop
+    text = runner.invoke(cli, ["explain", cell, "--as-of", "2016-03-15"], env=chicago_env)
+    assert text.exit_code == 0, text.output
+    assert f"cell {cell}" in text.output and "Gi*" in text.output and "rank" in text.output
+    raw = runner.invoke(cli, ["explain", cell, "--as-of", "2016-03-15", "--json"], env=chicago_env)
+    payload = json.loads(raw.output)
+    assert payload[0]["cell"] == cell
+    assert payload[0]["counts"]["ALL"]["all"] > 0
+    bad = runner.invoke(cli, ["explain", "8928308280fffff", "--as-of", "2016-03-15"],
+                        env=chicago_env)  # fmt: skip
+    assert bad.exit_code == 2
+    assert "8928308280fffff" in bad.output
