@@ -659,3 +659,48 @@ def explain_command(ctx: Workspace, cell_ids, as_of, model, group, as_json) -> N
         windows = item["hot_hours"]["windows"]
         if windows:
             click.echo("  hot hours: " + ", ".join(w["label"] for w in windows))
+
+
+@cli.command("hotspots")
+@click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
+@click.option("--days", type=int, default=365, show_default=True, help="window for Gi*")
+@click.option("--weeks", type=int, default=52, show_default=True, help="weeks for emerging")
+@click.option("--k", "k", type=int, default=1, show_default=True, help="neighbourhood rings")
+@click.option("--group", help="category group: all, burglary, violent")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@_data_options
+@pass_ctx
+def hotspots_command(ctx: Workspace, as_of, days, weeks, k, group, out_path, incident_files,
+                     preset, boundary_path, timezone, res, piw) -> None:  # fmt: skip
+    """Statistical hot spots: Gi* class (FDR) and emerging hot-spot category per cell."""
+    from geo.cells import hex_from_cells
+    from geo.emerging import WEEK_S, emerging_hotspots
+    from geo.hotspots import hotspot_table
+    from geo.scoring import score_cells
+    from web.analysis import parse_local_time
+
+    data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
+    as_of_s = parse_local_time(as_of, data.timezone)
+    codes = _group_codes(group, None)
+    incidents = data.incidents
+    weights = data.category_weights
+    keep = incidents["category"].map(lambda c: weights.get(c, 1.0) > 0).to_numpy(dtype=bool)
+    if codes is not None:
+        keep &= incidents["category"].isin(codes).to_numpy()
+    incidents = incidents[keep & (incidents["occurred_at"].to_numpy() < as_of_s)]
+    window = incidents[incidents["occurred_at"] >= as_of_s - days * 86400]
+    counts = score_cells(window, data.cells, as_of_s, model="naive")["score"].to_numpy()
+    table = hotspot_table(data.cells, counts, k=k)
+    emerging = emerging_hotspots(
+        data.cells, incidents["cell"].to_numpy(), incidents["occurred_at"].to_numpy(),
+        as_of_s - weeks * WEEK_S, as_of_s, k=k,
+    )  # fmt: skip
+    out = table.merge(emerging[["cell", "category", "trend_z", "trend_p"]], on="cell", how="left")
+    out = out.rename(columns={"category": "emerging"})
+    out["cell"] = hex_from_cells(out["cell"].to_numpy())
+    out.to_csv(out_path, index=False)
+    hot = int((out["gi_bin"] > 0).sum())
+    cold = int((out["gi_bin"] < 0).sum())
+    common = out["emerging"].value_counts().head(4).to_dict()
+    click.echo(f"{len(out)} cells: {hot} hot and {cold} cold at 90 % or more (FDR); "
+               f"emerging: {common}; wrote {out_path}")  # fmt: skip

@@ -151,3 +151,19 @@ def test_explain_prints_text_and_json(chicago_env) -> None:
                         env=chicago_env)  # fmt: skip
     assert bad.exit_code == 2
     assert "8928308280fffff" in bad.output
+
+
+def test_hotspots_writes_gi_classes_and_emerging_categories(chicago_env, tmp_path) -> None:
+    out = tmp_path / "hot.csv"
+    result = CliRunner().invoke(
+        cli, ["hotspots", "--as-of", "2016-04-01", "--days", "90", "--weeks", "12",
+              "--out", str(out)],
+        env=chicago_env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert len(frame) == 5629
+    assert {"z", "p", "gi_bin", "emerging"} <= set(frame.columns)
+    assert (frame["gi_bin"] == 3).any()  # downtown is a hot spot at 99 %
+    assert frame["gi_bin"].between(-3, 3).all()
+    assert frame.loc[frame["cell"] == "892664c1a83ffff", "gi_bin"].item() == 3
