@@ -1,0 +1,1882 @@
+"""Solve patrol problems: the only module that imports OR-Tools.
+
+A patrol problem is a team orienteering problem with time windows: choose, for every unit,
+a route from its start station to its end station that visits the most valuable stops
+within its shift. Two engines share one integer model built here:
+
+``"search"``
+    The planner's own orienteering search: greedy insertion by value per extra minute, then
+    ruin-and-recreate with local search (2-opt, relocation between routes, insertion of
+    unvisited stops, swaps of visited for unvisited stops) and simulated-annealing
+    acceptance, all seeded. Orienteering needs moves that insert, remove and exchange stops
+    under the shift limit, which OR-Tools' default operators do not make well.
+``"ortools"``
+    OR-Tools routing: prize-collecting disjunctions, a time dimension with windows, breaks
+    and repeat-visit gaps as constraints, guided local search under a time limit.
+``"auto"`` (default)
+    The search, then OR-Tools started from its routes for the last part of the time
+    (OR-Tools keeps the best of both). Problems above ``decompose_above`` stops are split by
+    the units' start stations and solved part by part.
+
+Seconds become integer ticks once, at the boundary (``planner.problem.ticks_per_second``),
+costs rounded up; every plan is then checked exactly by ``planner.plan.check_plan``.
+*Node* is a row of the problem's travel-time matrix; *index* is OR-Tools' own numbering and
+never leaves :func:`_solve_ortools`.
+
+Reproducibility: the search runs on a work budget derived from the time limit (estimated
+microseconds of the reference machine, not the clock) and stops early once it has gone many
+rounds without a better plan, so a seed gives the same plan on any machine that finishes that
+budget within the limit; ``SolverStats.stopped_by`` says ``"time_limit"`` when the clock cut
+it short. With ``workers > 1`` independent searches run in forked processes, each on its own
+stream of the seed, and the best plan wins (same seed and workers, same plan).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+
+import numpy as np
+import numpy.typing as npt
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from planner.errors import InvalidSolverOptionError
+from planner.plan import (
+    IdleUnit,
+    PatrolPlan,
+    RouteSchedule,
+    SolverStats,
+    plan_from_schedules,
+    problem_after,
+)
+from planner.problem import (
+    INF_TICKS,
+    Problem,
+    ceil_ticks,
+    floor_ticks,
+    ticks_per_second,
+)
+
+__all__ = [
+    "ENGINES",
+    "SolverOptions",
+    "plan_patrols",
+    "replan_patrols",
+]
+
+ENGINES = ("auto", "search", "ortools")
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+# Work the search gets per second of time limit, in microseconds of the reference 2-core
+# machine: the weights below were fitted to measured run times of TOP and TOPTW problems, and
+# the 0.8 leaves the clock as a safety stop rather than the usual end.
+_WORK_PER_SECOND = 800_000.0
+# Estimated microseconds per call and per unit of size of each search primitive.
+_WORK_WEIGHTS: dict[str, tuple[float, float]] = {
+    "route": (143.0, 0.0),
+    "route_break": (143.0, 1.2),
+    "lookup": (95.0, 0.0),
+    "table": (0.0, 0.0),
+    "fill_step": (0.0, 0.0),
+    "two_opt": (0.0, 0.0),
+    "exchange": (57.0, 0.0),
+    "replace": (0.0, 0.0),
+    "iteration": (52.0, 0.0),
+}
+# Share of the time limit that "auto" leaves to OR-Tools after the search.
+_ORTOOLS_SHARE = 0.15
+# Below this many stops, OR-Tools polishing is worth its model-building cost.
+_ORTOOLS_MAX_SLOTS = 400
+# Simulated-annealing start temperature, as a share of the value of an average visit.
+_TEMPERATURE = 0.5
+# Largest share of the visits one ruin step removes.
+_RUIN_MAX_SHARE = 0.35
+# Cumulative probabilities of the ruin kinds: random visits, related (nearby) visits, a
+# segment of every route; the rest empties one route and reseeds it.
+_RUIN_RANDOM, _RUIN_RELATED, _RUIN_SEGMENT = 0.3, 0.6, 0.75
+# Rounds without a new best before the search returns to the best solution.
+_RESTART_AFTER = 150
+# Rounds without a new best after which the search stops early: at least this many, and
+# this many per option (stop and window).
+_PATIENCE_MIN, _PATIENCE_PER_OPTION = 500, 10
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How to solve.
+
+    Attributes
+    ----------
+    time_limit_s
+        Wall-clock limit for the whole solve, model building and checks included.
+    seed
+        Seed of every random choice (the daily seed): same seed, same plan.
+    engine
+        ``"auto"``, ``"search"`` or ``"ortools"`` (see the module docstring).
+    value_jitter
+        Relative noise on stop values, drawn from the seed: 0.02 lets different seeds pick
+        among plans within about 2 % of the best, so patrols are not predictable. Values in
+        the plan are always the true ones.
+    decompose_above
+        Split problems with more stops than this by the units' start stations (the
+        maintainers advise decomposing above about 1,000 stops).
+    workers
+        Independent searches run side by side (forked processes), each from its own stream
+        of the seed; the best plan wins. Use the number of free cores.
+    """
+
+    time_limit_s: float = 30.0
+    seed: int = 0
+    engine: str = "auto"
+    value_jitter: float = 0.0
+    decompose_above: int = 1000
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
+            raise InvalidSolverOptionError(
+                f"time_limit_s must be a positive number of seconds, got {self.time_limit_s}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidSolverOptionError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.engine not in ENGINES:
+            raise InvalidSolverOptionError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if not (0.0 <= self.value_jitter < 1.0):
+            raise InvalidSolverOptionError(
+                f"value_jitter must be in [0, 1), got {self.value_jitter}"
+            )
+        if (
+            isinstance(self.workers, bool)
+            or not isinstance(self.workers, int)
+            or not (1 <= self.workers <= 64)
+        ):
+            raise InvalidSolverOptionError(
+                f"workers must be an integer in 1..64, got {self.workers!r}"
+            )
+        if self.decompose_above < 1:
+            raise InvalidSolverOptionError(
+                f"decompose_above must be >= 1, got {self.decompose_above}"
+            )
+
+
+# --------------------------------------------------------------------------------------
+# The integer model shared by both engines
+
+
+@dataclass
+class _Instance:
+    """The problem in ticks, with stops expanded into options (one per stop and window)."""
+
+    problem: Problem
+    scale: float
+    units: list[int]  # problem unit numbers that get a route
+    travel: list[IntArray]  # per route: ticks between nodes (the unit's mode)
+    to_option: list[IntArray]  # per route: (nodes, options) ticks from each node to each option
+    from_option: list[IntArray]  # per route: (nodes, options) ticks from each option to each node
+    start: IntArray
+    end: IntArray
+    ready: IntArray
+    due: IntArray
+    pause: list[tuple[int, int, int] | None]  # (earliest, latest, duration) per route
+    stop_value: FloatArray  # jittered values
+    stop_dwell: IntArray
+    stop_gap: IntArray
+    stop_max: IntArray
+    stop_mandatory: npt.NDArray[np.bool_]
+    stop_cell: IntArray
+    stop_area: IntArray  # -1: no area
+    cell_cap: int | None
+    area_cap: int | None
+    opt_stop: IntArray
+    opt_node: IntArray
+    opt_open: IntArray
+    opt_close: IntArray
+    opt_dwell: IntArray
+    opt_weight: FloatArray
+    opt_prize: FloatArray  # first-visit prize, mandatory bonus included
+    stop_options: list[list[int]]
+    mandatory_bonus: float
+    decay: float
+    simple: bool  # no breaks, repeats or caps: the insertion test is exact
+    timed: bool  # some option has a real window: reordering a route needs a full check
+    untimed: bool  # no windows and no breaks: a route is feasible iff it ends in time
+    eps: float  # smallest "extra time" in the value-per-time ratio
+
+    @property
+    def n_routes(self) -> int:
+        return len(self.units)
+
+
+def _route_trip_ok(problem: Problem, unit_number: int, scale: float) -> str | None:
+    """Why the unit cannot even go from its start to its end station in its shift, or None."""
+    unit = problem.units[unit_number]
+    matrix = problem.travel_time_s[unit.mode]
+    trip = int(ceil_ticks(matrix[unit.start_node, unit.end_node], scale))
+    ready = int(ceil_ticks(unit.shift_start_s, scale))
+    due = int(floor_ticks(unit.shift_end_s, scale))
+    pause = unit.rest_break
+    if trip >= INF_TICKS:
+        return "its end station cannot be reached from its start station"
+    extra = 0
+    if pause is not None:
+        earliest = int(ceil_ticks(pause.earliest_start_s, scale))
+        latest = int(floor_ticks(pause.latest_start_s, scale))
+        if max(ready, earliest) > latest or latest < ready:
+            return "its break cannot start inside its shift"
+        extra = max(ready, earliest) - ready + int(ceil_ticks(pause.duration_s, scale))
+    if ready + trip + extra > due:
+        return "its shift is too short to go from its start to its end station"
+    return None
+
+
+def _build_instance(
+    problem: Problem, value_jitter: float, seed: int
+) -> tuple[_Instance, list[IdleUnit]]:
+    scale = ticks_per_second(problem)
+    idle: list[IdleUnit] = []
+    units: list[int] = []
+    for number, unit in enumerate(problem.units):
+        reason = _route_trip_ok(problem, number, scale)
+        if reason is None:
+            units.append(number)
+        else:
+            idle.append(IdleUnit(unit.id, reason))
+    modes = sorted(problem.travel_time_s)
+    by_mode = {m: ceil_ticks(problem.travel_time_s[m], scale) for m in modes}
+    chosen = [problem.units[u] for u in units]
+    travel = [by_mode[u.mode] for u in chosen]
+    start = np.array([u.start_node for u in chosen], dtype=np.int64)
+    end = np.array([u.end_node for u in chosen], dtype=np.int64)
+    ready = ceil_ticks([u.shift_start_s for u in chosen], scale).reshape(-1)
+    due = floor_ticks([u.shift_end_s for u in chosen], scale).reshape(-1)
+    pause: list[tuple[int, int, int] | None] = []
+    for unit in chosen:
+        b = unit.rest_break
+        pause.append(
+            None
+            if b is None
+            else (
+                int(ceil_ticks(b.earliest_start_s, scale)),
+                int(floor_ticks(b.latest_start_s, scale)),
+                int(ceil_ticks(b.duration_s, scale)),
+            )
+        )
+    stops = problem.stops
+    rng = np.random.default_rng([seed, 0x5EED])
+    values = np.array([s.value for s in stops], dtype=np.float64)
+    if value_jitter > 0 and len(stops):
+        values = values * (1.0 + value_jitter * rng.uniform(-1.0, 1.0, len(stops)))
+    cells: dict[str, int] = {}
+    areas: dict[str, int] = {}
+    stop_cell = np.array(
+        [cells.setdefault(problem.cell_key(i), len(cells)) for i in range(len(stops))],
+        dtype=np.int64,
+    )
+    stop_area = np.array(
+        [-1 if s.area is None else areas.setdefault(s.area, len(areas)) for s in stops],
+        dtype=np.int64,
+    )
+    total_shift = problem.total_shift_s
+    cell_cap = (
+        None
+        if problem.max_cell_share is None
+        else int(floor_ticks(problem.max_cell_share * total_shift, scale))
+    )
+    area_cap = (
+        None
+        if problem.max_area_share is None or not areas
+        else int(floor_ticks(problem.max_area_share * total_shift, scale))
+    )
+    stop_dwell = ceil_ticks([s.dwell_s for s in stops], scale).reshape(-1)
+    horizon_lo = int(ready.min()) if len(units) else 0
+    horizon_hi = int(due.max()) if len(units) else 0
+    opt_rows: list[tuple[int, int, int, int, float]] = []
+    for number, stop in enumerate(stops):
+        windows = stop.windows or ()
+        spans = (
+            [(horizon_lo, horizon_hi, 1.0)]
+            if not windows
+            else [
+                (
+                    max(int(ceil_ticks(w.start_s, scale)), horizon_lo),
+                    min(int(floor_ticks(w.end_s, scale)), horizon_hi),
+                    w.weight,
+                )
+                for w in windows
+            ]
+        )
+        for lo, hi, weight in spans:
+            if lo <= hi and ((weight > 0 and stop.value > 0) or stop.mandatory):
+                opt_rows.append((number, stop.node, lo, hi, weight))
+    # Keep only options some unit can serve on its own: the rest can never be visited.
+    kept: list[tuple[int, int, int, int, float]] = []
+    for row in opt_rows:
+        number, node, lo, hi, _ = row
+        dwell = int(stop_dwell[number])
+        for r in range(len(units)):
+            t = travel[r]
+            arrive = max(int(ready[r]) + int(t[start[r], node]), lo)
+            pause_r = pause[r]
+            extra = 0 if pause_r is None else pause_r[2]
+            if arrive <= hi and arrive + dwell + int(t[node, end[r]]) + extra <= int(due[r]):
+                kept.append(row)
+                break
+    opt_stop = np.array([r[0] for r in kept], dtype=np.int64)
+    opt_weight = np.array([r[4] for r in kept], dtype=np.float64)
+    mandatory = np.array([s.mandatory for s in stops], dtype=bool)
+    total_value = float(np.abs(values).sum() * max([1.0, *opt_weight.tolist()]))
+    bonus = total_value + 1.0
+    prize = values[opt_stop] * opt_weight if len(kept) else np.zeros(0)
+    if len(kept):
+        prize = prize + np.where(mandatory[opt_stop], bonus, 0.0)
+    stop_options: list[list[int]] = [[] for _ in stops]
+    for o, number in enumerate(opt_stop.tolist()):
+        stop_options[number].append(o)
+    stop_max = np.array([s.max_visits for s in stops], dtype=np.int64)
+    opt_open = np.array([r[2] for r in kept], dtype=np.int64)
+    opt_close = np.array([r[3] for r in kept], dtype=np.int64)
+    timed = bool(len(kept)) and bool(
+        (opt_open > horizon_lo).any() or (opt_close < horizon_hi).any()
+    )
+    opt_node = np.array([r[1] for r in kept], dtype=np.int64)
+    # Row gathers of these are much faster than 2-d fancy indexing in the search's hot loop.
+    to_option = {m: np.ascontiguousarray(by_mode[m][:, opt_node]) for m in modes}
+    from_option = {m: np.ascontiguousarray(by_mode[m][opt_node, :].T) for m in modes}
+    sample = opt_node[:200]
+    trips = travel[0][np.ix_(sample, sample)] if travel and len(sample) else np.zeros(0)
+    trips = trips[trips < INF_TICKS]
+    typical = float(np.median(trips)) if trips.size else 1.0
+    instance = _Instance(
+        problem=problem,
+        scale=scale,
+        units=units,
+        travel=travel,
+        to_option=[to_option[u.mode] for u in chosen],
+        from_option=[from_option[u.mode] for u in chosen],
+        start=start,
+        end=end,
+        ready=ready,
+        due=due,
+        pause=pause,
+        stop_value=values,
+        stop_dwell=stop_dwell,
+        stop_gap=ceil_ticks([s.min_gap_s for s in stops], scale).reshape(-1),
+        stop_max=stop_max,
+        stop_mandatory=mandatory,
+        stop_cell=stop_cell,
+        stop_area=stop_area,
+        cell_cap=cell_cap,
+        area_cap=area_cap,
+        opt_stop=opt_stop,
+        opt_node=opt_node,
+        opt_open=opt_open,
+        opt_close=opt_close,
+        opt_dwell=stop_dwell[opt_stop] if len(kept) else np.zeros(0, dtype=np.int64),
+        opt_weight=opt_weight,
+        opt_prize=prize,
+        stop_options=stop_options,
+        mandatory_bonus=bonus,
+        decay=problem.repeat_decay,
+        simple=all(p is None for p in pause)
+        and bool((stop_max[opt_stop] <= 1).all() if len(kept) else True)
+        and cell_cap is None
+        and area_cap is None,
+        timed=timed,
+        untimed=not timed
+        and all(p is None for p in pause)
+        and bool((stop_max[opt_stop] <= 1).all() if len(kept) else True),
+        eps=max(typical * 1e-3, 1.0),
+    )
+    return instance, idle
+
+
+# --------------------------------------------------------------------------------------
+# Routes in ticks
+
+
+class _Route:
+    """One route's visits (option numbers) and its earliest-start schedule, immutable.
+
+    Arrays run over positions 0..L+1: 0 is the start station (``b`` = departure time), L+1
+    the end station (``b`` = arrival). ``dep`` includes the dwell and, after the break's
+    position, the break. ``maxshift[p]`` is how much later position ``p`` may start without
+    breaking any later window or the shift end.
+    """
+
+    __slots__ = ("seq", "loc", "b", "dep", "arr", "maxshift", "travel", "brk", "ins", "tight")
+
+    def __init__(
+        self,
+        seq: tuple[int, ...],
+        loc: IntArray,
+        b: IntArray,
+        dep: IntArray,
+        arr: IntArray,
+        maxshift: IntArray,
+        travel: int,
+        brk: tuple[int, int] | None,
+    ) -> None:
+        self.seq = seq
+        self.loc = loc
+        self.b = b
+        self.dep = dep
+        self.arr = arr
+        self.maxshift = maxshift
+        self.travel = travel
+        self.brk = brk
+        # Insertion of every option into this route, computed once on first use.
+        self.ins: tuple[IntArray, IntArray, IntArray] | None = None
+        self.tight = False  # True once 2-opt has nothing left to improve
+
+    @property
+    def end(self) -> int:
+        return int(self.b[-1])
+
+
+def _schedule(
+    inst: _Instance, r: int, seq: Sequence[int], brk_after: int | None
+) -> tuple[list[int], list[int], list[int], int, tuple[int, int] | None] | None:
+    """Earliest-start schedule with the break (if any) after ``brk_after`` visits."""
+    t_mat = inst.travel[r]
+    node, op, cl, dw = inst.opt_node, inst.opt_open, inst.opt_close, inst.opt_dwell
+    pause = inst.pause[r]
+    t = int(inst.ready[r])
+    loc = int(inst.start[r])
+    arr: list[int] = [t]
+    b: list[int] = [t]
+    dep: list[int] = []
+    travel = 0
+    brk: tuple[int, int] | None = None
+    if pause is not None and brk_after == 0:
+        bs = max(t, pause[0])
+        if bs > pause[1]:
+            return None
+        brk = (0, bs)
+        t = bs + pause[2]
+    dep.append(t)
+    repeats: dict[int, int] = {}  # stop -> earliest next start after its last visit here
+    for k, o in enumerate(seq, start=1):
+        v = int(node[o])
+        leg = int(t_mat[loc, v])
+        travel += leg
+        a = t + leg
+        s = a if a >= op[o] else int(op[o])
+        stop = int(inst.opt_stop[o])
+        if inst.stop_max[stop] > 1:
+            # A repeat visit on the same route waits out the minimum gap.
+            s = max(s, repeats.get(stop, s))
+            repeats[stop] = s + int(inst.stop_dwell[stop]) + int(inst.stop_gap[stop])
+        if s > cl[o]:
+            return None
+        arr.append(a)
+        b.append(s)
+        t = s + int(dw[o])
+        if pause is not None and brk_after == k:
+            bs = max(t, pause[0])
+            if bs > pause[1]:
+                return None
+            brk = (k, bs)
+            t = bs + pause[2]
+        dep.append(t)
+        loc = v
+    leg = int(t_mat[loc, inst.end[r]])
+    travel += leg
+    t += leg
+    if t > inst.due[r]:
+        return None
+    arr.append(t)
+    b.append(t)
+    return arr, b, dep, travel, brk
+
+
+def _make_route(inst: _Instance, r: int, seq: Sequence[int]) -> _Route | None:
+    """Schedule ``seq`` for route ``r``; None when no break position makes it feasible."""
+    seq = tuple(seq)
+    if inst.untimed:
+        return _make_untimed_route(inst, r, seq)
+    pause = inst.pause[r]
+    if pause is None:
+        found = _schedule(inst, r, seq, None)
+    else:
+        found = None
+        for after in range(len(seq) + 1):
+            trial = _schedule(inst, r, seq, after)
+            if trial is not None and (found is None or trial[1][-1] < found[1][-1]):
+                found = trial
+    if found is None:
+        return None
+    arr_l, b_l, dep_l, travel, brk = found
+    b = np.array(b_l, dtype=np.int64)
+    arr = np.array(arr_l, dtype=np.int64)
+    dep = np.array(dep_l + [b_l[-1]], dtype=np.int64)
+    n = len(b_l)
+    maxshift = np.zeros(n, dtype=np.int64)
+    maxshift[-1] = int(inst.due[r]) - b_l[-1]
+    close = inst.opt_close
+    for p in range(n - 2, 0, -1):
+        wait_next = b_l[p + 1] - arr_l[p + 1]
+        room = close[seq[p - 1]] - b_l[p]
+        through = wait_next + int(maxshift[p + 1])
+        if brk is not None and brk[0] == p and pause is not None:
+            idle = brk[1] - (b_l[p] + int(inst.opt_dwell[seq[p - 1]]))
+            through = min(pause[1] - brk[1] + idle, idle + through)
+        maxshift[p] = min(room, through)
+    loc = np.empty(n, dtype=np.int64)
+    loc[0] = inst.start[r]
+    loc[-1] = inst.end[r]
+    if seq:
+        loc[1:-1] = inst.opt_node[list(seq)]
+    return _Route(seq, loc, b, dep, arr, maxshift, travel, brk)
+
+
+def _make_untimed_route(inst: _Instance, r: int, seq: tuple[int, ...]) -> _Route | None:
+    """``_make_route`` without windows or breaks: cumulative sums, no waiting."""
+    n = len(seq) + 2
+    loc = np.empty(n, dtype=np.int64)
+    loc[0] = inst.start[r]
+    loc[-1] = inst.end[r]
+    dwell = np.zeros(n, dtype=np.int64)
+    if seq:
+        opts = np.fromiter(seq, dtype=np.int64, count=n - 2)
+        loc[1:-1] = inst.opt_node[opts]
+        dwell[1:-1] = inst.opt_dwell[opts]
+    legs = inst.travel[r][loc[:-1], loc[1:]]
+    arr = np.empty(n, dtype=np.int64)
+    arr[0] = inst.ready[r]
+    np.cumsum(legs + dwell[:-1], out=arr[1:])
+    arr[1:] += inst.ready[r]
+    end = int(arr[-1])
+    if end > inst.due[r]:
+        return None
+    maxshift = np.full(n, int(inst.due[r]) - end, dtype=np.int64)
+    return _Route(seq, loc, arr, arr + dwell, arr, maxshift, int(legs.sum()), None)
+
+
+# --------------------------------------------------------------------------------------
+# Solutions and their objective
+
+
+class _Solution:
+    """Routes plus per-stop visit counts and cap usage."""
+
+    __slots__ = ("routes", "count", "cell_used", "area_used")
+
+    def __init__(
+        self, routes: list[_Route], count: IntArray, cell_used: IntArray, area_used: IntArray
+    ) -> None:
+        self.routes = routes
+        self.count = count
+        self.cell_used = cell_used
+        self.area_used = area_used
+
+    def copy(self) -> _Solution:
+        return _Solution(
+            list(self.routes), self.count.copy(), self.cell_used.copy(), self.area_used.copy()
+        )
+
+    @property
+    def travel(self) -> int:
+        return sum(r.travel for r in self.routes)
+
+
+def _empty_solution(inst: _Instance) -> _Solution:
+    routes = []
+    for r in range(inst.n_routes):
+        route = _make_route(inst, r, ())
+        assert route is not None  # _route_trip_ok screened the units
+        routes.append(route)
+    n_cells = int(inst.stop_cell.max()) + 1 if len(inst.stop_cell) else 0
+    n_areas = int(inst.stop_area.max()) + 1 if len(inst.stop_area) else 0
+    return _Solution(
+        routes,
+        np.zeros(len(inst.stop_value), dtype=np.int64),
+        np.zeros(n_cells, dtype=np.int64),
+        np.zeros(max(n_areas, 0), dtype=np.int64),
+    )
+
+
+def _tally(inst: _Instance, sol: _Solution, o: int, sign: int) -> None:
+    """Count a visit of option ``o`` in (sign 1) or out of (sign -1) the solution's totals."""
+    s = int(inst.opt_stop[o])
+    sol.count[s] += sign
+    if inst.cell_cap is not None:
+        sol.cell_used[inst.stop_cell[s]] += sign * inst.opt_dwell[o]
+    if inst.area_cap is not None and inst.stop_area[s] >= 0:
+        sol.area_used[inst.stop_area[s]] += sign * inst.opt_dwell[o]
+
+
+def _solution_of(inst: _Instance, sequences: Sequence[Sequence[int]]) -> _Solution | None:
+    """Schedule each route's options; None when a route does not fit in ticks."""
+    sol = _empty_solution(inst)
+    for r, seq in enumerate(sequences):
+        route = _make_route(inst, r, seq)
+        if route is None:
+            return None
+        sol.routes[r] = route
+        for o in seq:
+            _tally(inst, sol, int(o), 1)
+    return sol
+
+
+def _value(inst: _Instance, sol: _Solution) -> float:
+    """Objective: prizes (jittered values, mandatory bonus) with repeats decayed in time order."""
+    if inst.simple:
+        return float(sum(inst.opt_prize[list(r.seq)].sum() for r in sol.routes if r.seq))
+    starts: dict[int, list[tuple[int, int]]] = {}
+    for route in sol.routes:
+        for k, o in enumerate(route.seq, start=1):
+            starts.setdefault(int(inst.opt_stop[o]), []).append((int(route.b[k]), o))
+    total = 0.0
+    for s, visits in starts.items():
+        visits.sort()
+        for rank, (_, o) in enumerate(visits):
+            total += inst.stop_value[s] * inst.opt_weight[o] * inst.decay**rank
+        if inst.stop_mandatory[s]:
+            total += inst.mandatory_bonus
+    return total
+
+
+def _gaps_ok(inst: _Instance, sol: _Solution, r: int, route: _Route) -> bool:
+    """Check repeat-visit gaps of the stops on ``route`` against all other routes."""
+    repeat = [
+        (k, o) for k, o in enumerate(route.seq, start=1) if inst.stop_max[inst.opt_stop[o]] > 1
+    ]
+    if not repeat:
+        return True
+    touched = {int(inst.opt_stop[o]) for _, o in repeat}
+    starts: dict[int, list[int]] = {s: [] for s in touched}
+    for k, o in repeat:
+        starts[int(inst.opt_stop[o])].append(int(route.b[k]))
+    for q, other in enumerate(sol.routes):
+        if q == r:
+            continue
+        for k, o in enumerate(other.seq, start=1):
+            s = int(inst.opt_stop[o])
+            if s in starts:
+                starts[s].append(int(other.b[k]))
+    for s, times in starts.items():
+        if len(times) > inst.stop_max[s]:
+            return False
+        times.sort()
+        need = int(inst.stop_dwell[s]) + int(inst.stop_gap[s])
+        if any(b2 - b1 < need for b1, b2 in zip(times, times[1:], strict=False)):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# The orienteering search
+
+
+class _Budget:
+    """Deterministic work counter with the wall clock as a safety stop."""
+
+    def __init__(self, work: float, deadline: float) -> None:
+        self.work = work
+        self.used = 0.0
+        self.deadline = deadline
+        self.timed_out = False
+
+    def spend(self, kind: str, size: float = 0.0) -> None:
+        per_call, per_size = _WORK_WEIGHTS[kind]
+        self.used += per_call + per_size * size
+
+    def exhausted(self) -> bool:
+        if self.used >= self.work:
+            return True
+        if time.perf_counter() >= self.deadline:
+            self.timed_out = True
+            return True
+        return False
+
+
+class _Search:
+    """Ruin-and-recreate with local search for the team orienteering problem with windows."""
+
+    def __init__(self, inst: _Instance, rng: np.random.Generator, budget: _Budget) -> None:
+        self.inst = inst
+        self.rng = rng
+        self.budget = budget
+        self.iterations = 0
+        # Pairs of (immutable) routes known to have no improving exchange.
+        self._no_exchange: set[tuple[_Route, _Route]] = set()
+
+    # ---- feasibility of a changed route -------------------------------------------------
+
+    def _try(self, sol: _Solution, r: int, seq: Sequence[int]) -> _Route | None:
+        if self.inst.pause[r] is None:
+            self.budget.spend("route", len(seq))
+        else:
+            self.budget.spend("route_break", len(seq) ** 2)
+        route = _make_route(self.inst, r, seq)
+        if route is None:
+            return None
+        if not self.inst.simple and not _gaps_ok(self.inst, sol, r, route):
+            return None
+        return route
+
+    # ---- pool of insertable options ------------------------------------------------------
+
+    def _pool(self, sol: _Solution) -> IntArray:
+        inst = self.inst
+        if not len(inst.opt_stop):
+            return np.zeros(0, dtype=np.int64)
+        stop = inst.opt_stop
+        ok = sol.count[stop] < inst.stop_max[stop]
+        if inst.cell_cap is not None:
+            ok &= sol.cell_used[inst.stop_cell[stop]] + inst.opt_dwell <= inst.cell_cap
+        if inst.area_cap is not None:
+            area = inst.stop_area[stop]
+            used = np.where(area >= 0, sol.area_used[np.maximum(area, 0)], 0)
+            ok &= (area < 0) | (used + inst.opt_dwell <= inst.area_cap)
+        return np.flatnonzero(ok)
+
+    def _prizes(self, sol: _Solution, options: IntArray) -> FloatArray:
+        inst = self.inst
+        if inst.simple:
+            return inst.opt_prize[options]
+        stop = inst.opt_stop[options]
+        count = sol.count[stop]
+        prize = inst.stop_value[stop] * inst.opt_weight[options] * inst.decay**count
+        return prize + np.where(inst.stop_mandatory[stop] & (count == 0), inst.mandatory_bonus, 0.0)
+
+    def _insertion(self, route: _Route, r: int, options: IntArray) -> tuple[IntArray, IntArray]:
+        """Extra time and best arc of inserting each option into ``route``.
+
+        The extra time is ``INF_TICKS`` where no arc fits.
+        """
+        _, best, arc = self._insertion_table(route, r)
+        self.budget.spend("lookup")
+        best = best[options]
+        if self.inst.untimed:
+            best = np.where(best <= route.maxshift[-1], best, INF_TICKS)
+        return best, arc[options]
+
+    def _insertion_table(self, route: _Route, r: int) -> tuple[IntArray, IntArray, IntArray]:
+        """Extra time of every option at every arc, cached on the (immutable) route.
+
+        Returns the (arcs, options) matrix and each option's cheapest extra time and arc.
+        Untimed the costs are raw (the caller compares them with the slack); timed, arcs
+        that break a window or the shift cost ``INF_TICKS``.
+        """
+        if route.ins is not None:
+            return route.ins
+        inst = self.inst
+        loc = route.loc
+        self.budget.spend("table", len(loc) * len(inst.opt_node))
+        to_v = inst.to_option[r][loc[:-1]]  # (arcs, options)
+        from_v = inst.from_option[r][loc[1:]]
+        base = inst.travel[r][loc[:-1], loc[1:]][:, None]
+        if inst.untimed:
+            shift = to_v + from_v + (inst.opt_dwell - base)
+        else:
+            start = np.maximum(route.dep[:-1, None] + to_v, inst.opt_open)
+            arrive_next = start + inst.opt_dwell + from_v
+            ok = (start <= inst.opt_close) & (
+                arrive_next - route.b[1:, None] <= route.maxshift[1:, None]
+            )
+            shift = np.where(ok, arrive_next - route.arr[1:, None], INF_TICKS)
+        arc = np.argmin(shift, axis=0)
+        best = shift[arc, np.arange(shift.shape[1])]
+        route.ins = (shift, best, arc)
+        return route.ins
+
+    def _extra_travel(self, route: _Route, r: int, options: IntArray, arc: IntArray) -> IntArray:
+        """Extra travel of inserting each option at the given arc."""
+        t_mat = self.inst.travel[r]
+        a, b = route.loc[arc], route.loc[arc + 1]
+        nodes = self.inst.opt_node[options]
+        return t_mat[a, nodes] + t_mat[nodes, b] - t_mat[a, b]
+
+    def _apply_insert(self, sol: _Solution, r: int, route: _Route, o: int) -> None:
+        sol.routes[r] = route
+        _tally(self.inst, sol, o, 1)
+
+    def _apply_remove(self, sol: _Solution, o: int) -> None:
+        _tally(self.inst, sol, o, -1)
+
+    # ---- greedy insertion ----------------------------------------------------------------
+
+    def fill(self, sol: _Solution, alpha: float = 1.0, noise: float = 0.0) -> bool:
+        """Insert options by best value per extra time until none fits; True if any did.
+
+        ``alpha`` > 1 favours value over closeness; ``noise`` multiplies each score by a
+        random factor in [1, 1 + noise].
+        """
+        inst = self.inst
+        pool = self._pool(sol)
+        if not len(pool) or not inst.n_routes:
+            return False
+        n_routes, n_pool = inst.n_routes, len(pool)
+        shift = np.empty((n_routes, n_pool), dtype=np.int64)
+        arcs = np.empty((n_routes, n_pool), dtype=np.int64)
+        for r in range(n_routes):
+            shift[r], arcs[r] = self._insertion(sol.routes[r], r, pool)
+        factor = 1.0 + noise * self.rng.random((n_routes, n_pool)) if noise > 0 else None
+        weight = np.power(np.maximum(self._prizes(sol, pool), 1e-12), alpha)
+        alive = np.ones(n_pool, dtype=bool)
+
+        def scores(rows: slice | int) -> FloatArray:
+            out = weight / np.maximum(shift[rows], inst.eps)
+            if factor is not None:
+                out = out * factor[rows]
+            return np.where((shift[rows] < INF_TICKS) & alive, out, -np.inf)
+
+        score = scores(slice(None))
+        inserted = False
+        while True:
+            flat = int(np.argmax(score))
+            r, c = divmod(flat, n_pool)
+            if score[r, c] == -np.inf:
+                return inserted
+            o = int(pool[c])
+            seq = list(sol.routes[r].seq)
+            seq.insert(int(arcs[r, c]), o)
+            new = self._try(sol, r, seq)
+            if new is None:
+                score[r, c] = -np.inf
+                continue
+            self._apply_insert(sol, r, new, o)
+            inserted = True
+            self.budget.spend("fill_step", inst.n_routes * len(pool))
+            shift[r], arcs[r] = self._insertion(new, r, pool)
+            if inst.simple:
+                spent = inst.opt_stop[pool] == inst.opt_stop[o]  # all windows of the stop
+                alive[spent] = False
+                score[:, spent] = -np.inf
+                score[r] = scores(r)
+            else:
+                alive &= np.isin(pool, self._pool(sol))
+                weight = np.power(np.maximum(self._prizes(sol, pool), 1e-12), alpha)
+                score = scores(slice(None))
+
+    # ---- moves that shorten routes -------------------------------------------------------
+
+    def two_opt(self, sol: _Solution, r: int) -> bool:
+        """Reverse segments of route ``r`` while that shortens it; True if any did."""
+        improved = False
+        while True:
+            route = sol.routes[r]
+            n = len(route.seq)
+            if n < 2 or route.tight:
+                return improved
+            t_mat = self.inst.travel[r]
+            loc = route.loc
+            fwd = np.concatenate(([0], np.cumsum(t_mat[loc[:-1], loc[1:]])))
+            bwd = np.concatenate(([0], np.cumsum(t_mat[loc[1:], loc[:-1]])))
+            i = np.arange(1, n + 1)[:, None]
+            j = np.arange(1, n + 1)[None, :]
+            self.budget.spend("two_opt", n * n)
+            delta = (
+                t_mat[loc[i - 1], loc[j]]
+                + t_mat[loc[i], loc[np.minimum(j + 1, n + 1)]]
+                + (bwd[j] - bwd[i])
+                - (fwd[np.minimum(j + 1, n + 1)] - fwd[i - 1])
+            )
+            delta = np.where(j > i, delta, 0)
+            order = np.argsort(delta, axis=None)
+            applied = False
+            for flat in order[:8]:
+                a, b = divmod(int(flat), n)
+                if delta[a, b] >= 0:
+                    break
+                seq = list(route.seq)
+                seq[a : b + 1] = seq[a : b + 1][::-1]
+                new = (
+                    self._try(sol, r, seq)
+                    if self.inst.timed or not self.inst.simple
+                    else (_make_route(self.inst, r, seq))
+                )
+                if new is not None and new.travel < route.travel:
+                    sol.routes[r] = new
+                    applied = improved = True
+                    break
+            if not applied:
+                route.tight = True
+                return improved
+
+    def relocate(self, sol: _Solution) -> bool:
+        """Move single visits within or between routes while that cuts total travel."""
+        inst = self.inst
+        improved = False
+        for _ in range(4 * inst.n_routes):
+            owners, positions, options, gains = [], [], [], []
+            for a, route in enumerate(sol.routes):
+                n = len(route.seq)
+                if not n:
+                    continue
+                loc = route.loc
+                t_a = inst.travel[a]
+                owners.append(np.full(n, a, dtype=np.int64))
+                positions.append(np.arange(n, dtype=np.int64))
+                options.append(np.array(route.seq, dtype=np.int64))
+                gains.append(
+                    t_a[loc[:-2], loc[1:-1]] + t_a[loc[1:-1], loc[2:]] - t_a[loc[:-2], loc[2:]]
+                )
+            if not options:
+                return improved
+            owner = np.concatenate(owners)
+            position = np.concatenate(positions)
+            opts = np.concatenate(options)
+            gain = np.concatenate(gains)
+            best: tuple[int, int, int] | None = None  # (visit, target route, arc)
+            best_saving = 0
+            for b in range(inst.n_routes):
+                shift, arc = self._insertion(sol.routes[b], b, opts)
+                extra = self._extra_travel(sol.routes[b], b, opts, arc)
+                own = owner == b
+                # Within its own route a move that shortens it always fits when untimed.
+                valid = (shift < INF_TICKS) | (own & inst.untimed)
+                valid &= ~(own & ((arc == position) | (arc == position + 1)))
+                saving = np.where(valid, gain - extra, 0)
+                k = int(np.argmax(saving))
+                if saving[k] > best_saving:
+                    best_saving = int(saving[k])
+                    best = (k, b, int(arc[k]))
+            if best is None:
+                return improved
+            k, b, arc_b = best
+            a, p, o = int(owner[k]), int(position[k]), int(opts[k])
+            seq_a = list(sol.routes[a].seq)
+            del seq_a[p]
+            if b == a:
+                seq_a.insert(arc_b if arc_b < p else arc_b - 1, o)
+                new = self._try(sol, a, seq_a)
+                if new is None or new.travel >= sol.routes[a].travel:
+                    return improved
+                sol.routes[a] = new
+                improved = True
+                continue
+            old_a, old_b = sol.routes[a], sol.routes[b]
+            new_a = self._try(sol, a, seq_a)
+            if new_a is None:
+                return improved
+            sol.routes[a] = new_a
+            seq_b = list(old_b.seq)
+            seq_b.insert(arc_b, o)
+            new_b = self._try(sol, b, seq_b)
+            if new_b is None or new_a.travel + new_b.travel >= old_a.travel + old_b.travel:
+                sol.routes[a] = old_a
+                return improved
+            sol.routes[b] = new_b
+            improved = True
+        return improved
+
+    def exchange(self, sol: _Solution) -> bool:
+        """Swap two visits between routes, or exchange route tails (2-opt*), to cut travel."""
+        inst = self.inst
+        improved = False
+        for _ in range(2 * inst.n_routes):
+            best: tuple[int, int, int, int, int, str] | None = None  # saving, a, b, i, j, kind
+            for a in range(inst.n_routes):
+                for b in range(a + 1, inst.n_routes):
+                    pair = (sol.routes[a], sol.routes[b])
+                    if pair in self._no_exchange:
+                        continue
+                    found = self._best_exchange(sol, a, b)
+                    if found is None:
+                        if len(self._no_exchange) > 20000:
+                            self._no_exchange.clear()
+                        self._no_exchange.add(pair)
+                    elif best is None or found[0] > best[0]:
+                        best = found
+            if best is None:
+                return improved
+            _, a, b, i, j, kind = best
+            seq_a, seq_b = list(sol.routes[a].seq), list(sol.routes[b].seq)
+            if kind == "swap":
+                seq_a[i], seq_b[j] = seq_b[j], seq_a[i]
+            else:
+                seq_a, seq_b = seq_a[:i] + seq_b[j:], seq_b[:j] + seq_a[i:]
+            old_a, old_b = sol.routes[a], sol.routes[b]
+            new_a = self._try(sol, a, seq_a)
+            if new_a is None:
+                return improved
+            sol.routes[a] = new_a
+            new_b = self._try(sol, b, seq_b)
+            if new_b is None or new_a.travel + new_b.travel >= old_a.travel + old_b.travel:
+                sol.routes[a] = old_a
+                return improved
+            sol.routes[b] = new_b
+            improved = True
+        return improved
+
+    def _best_exchange(
+        self, sol: _Solution, a: int, b: int
+    ) -> tuple[int, int, int, int, int, str] | None:
+        inst = self.inst
+        route_a, route_b = sol.routes[a], sol.routes[b]
+        na, nb = len(route_a.seq), len(route_b.seq)
+        if inst.travel[a] is not inst.travel[b] or (na == 0 and nb == 0):
+            return None
+        t_mat = inst.travel[a]
+        la, lb = route_a.loc, route_b.loc
+        self.budget.spend("exchange", na * nb)
+        slack_a, slack_b = int(route_a.maxshift[-1]), int(route_b.maxshift[-1])
+        best: tuple[int, int, int, int, int, str] | None = None
+        if na and nb:
+            # Swap visit i of a with visit j of b, each taking the other's place.
+            pa, va, sa = la[:-2, None], la[1:-1, None], la[2:, None]
+            pb, vb, sb = lb[None, :-2], lb[None, 1:-1], lb[None, 2:]
+            old_a = t_mat[pa, va] + t_mat[va, sa]
+            old_b = t_mat[pb, vb] + t_mat[vb, sb]
+            new_a = t_mat[pa, vb] + t_mat[vb, sa]
+            new_b = t_mat[pb, va] + t_mat[va, sb]
+            dwell_a = inst.opt_dwell[list(route_a.seq)][:, None]
+            dwell_b = inst.opt_dwell[list(route_b.seq)][None, :]
+            delta_a = new_a - old_a + dwell_b - dwell_a
+            delta_b = new_b - old_b + dwell_a - dwell_b
+            saving = -(delta_a + delta_b)
+            ok = (saving > 0) & (delta_a <= slack_a) & (delta_b <= slack_b)
+            if ok.any():
+                flat = int(np.argmax(np.where(ok, saving, 0)))
+                i, j = divmod(flat, nb)
+                best = (int(saving[i, j]), a, b, i, j, "swap")
+        if route_a.loc[-1] == route_b.loc[-1]:
+            # 2-opt*: a keeps its first i visits then takes b's from j on, and vice versa.
+            t_a = np.concatenate(([0], np.cumsum(t_mat[la[:-1], la[1:]])))
+            t_b = np.concatenate(([0], np.cumsum(t_mat[lb[:-1], lb[1:]])))
+            d_a = np.concatenate(([0], np.cumsum(inst.opt_dwell[list(route_a.seq)]), [0]))
+            d_b = np.concatenate(([0], np.cumsum(inst.opt_dwell[list(route_b.seq)]), [0]))
+            d_a[-1], d_b[-1] = d_a[-2], d_b[-2]
+            keep_a = np.arange(na + 1)[:, None]  # a keeps positions 0..keep_a
+            keep_b = np.arange(nb + 1)[None, :]  # b keeps positions 0..keep_b
+            cross_a = t_mat[la[keep_a], lb[keep_b + 1]]
+            cross_b = t_mat[lb[keep_b], la[keep_a + 1]]
+            len_a = (
+                t_a[keep_a]
+                + d_a[keep_a]
+                + cross_a
+                + (t_b[-1] - t_b[keep_b + 1])
+                + (d_b[-1] - d_b[keep_b])
+            )
+            len_b = (
+                t_b[keep_b]
+                + d_b[keep_b]
+                + cross_b
+                + (t_a[-1] - t_a[keep_a + 1])
+                + (d_a[-1] - d_a[keep_a])
+            )
+            used_a = int(route_a.b[-1] - route_a.b[0])
+            used_b = int(route_b.b[-1] - route_b.b[0])
+            saving = (used_a + used_b) - (len_a + len_b)
+            ok = (saving > 0) & (len_a <= used_a + slack_a) & (len_b <= used_b + slack_b)
+            ok &= ~((keep_a == na) & (keep_b == nb)) & ~((keep_a == 0) & (keep_b == 0))
+            if ok.any():
+                flat = int(np.argmax(np.where(ok, saving, 0)))
+                ii, jj = divmod(flat, nb + 1)
+                if best is None or saving[ii, jj] > best[0]:
+                    best = (int(saving[ii, jj]), a, b, ii, jj, "tails")
+        return best
+
+    # ---- moves that raise the value ------------------------------------------------------
+
+    def replace_visits(self, sol: _Solution) -> bool:
+        """Swap a visited option for a more valuable unvisited one where it fits."""
+        inst = self.inst
+        pool = self._pool(sol)
+        if not len(pool):
+            return False
+        improved = False
+        prizes_pool = self._prizes(sol, pool)
+        for r in self.rng.permutation(inst.n_routes):
+            route = sol.routes[r]
+            n = len(route.seq)
+            if n == 0:
+                continue
+            seq = np.array(route.seq, dtype=np.int64)
+            gain = prizes_pool[None, :] - self._held_prizes(sol, seq)[:, None]  # (n, pool)
+            if not (gain > 1e-9).any():
+                continue
+            table = self._insertion_table(route, r)[0][:, pool].T  # (pool, arcs)
+            t_mat = inst.travel[r]
+            loc = route.loc
+            nodes = inst.opt_node[pool]
+            self.budget.spend("replace", n * len(pool))
+            bridge = t_mat[loc[:-2], loc[2:]]
+            removed = (
+                t_mat[loc[:-2], loc[1:-1]]
+                + t_mat[loc[1:-1], loc[2:]]
+                + inst.opt_dwell[seq]
+                - bridge
+            )
+            in_place = (
+                t_mat[loc[:-2, None], nodes]
+                + t_mat[nodes, loc[2:, None]]
+                + (inst.opt_dwell[pool][None, :] - bridge[:, None])
+            )
+            # Cheapest arc away from position p (arcs p and p + 1 touch it): the best of
+            # the three cheapest arcs that does not touch p.
+            order = np.argsort(table, axis=1)[:, :3]
+            position = np.arange(n)[:, None]
+            elsewhere = np.full((n, len(pool)), INF_TICKS, dtype=np.int64)
+            where_arc = np.zeros((n, len(pool)), dtype=np.int64)
+            for k in range(order.shape[1] - 1, -1, -1):
+                arc = order[:, k][None, :]
+                usable = (arc != position) & (arc != position + 1)
+                cost = table[np.arange(len(pool)), order[:, k]][None, :]
+                elsewhere = np.where(usable, cost, elsewhere)
+                where_arc = np.where(usable, arc, where_arc)
+            here = in_place <= elsewhere
+            estimate = np.minimum(in_place, elsewhere) - removed[:, None]
+            candidates = np.argwhere((gain > 1e-9) & (estimate <= route.maxshift[-1]))
+            if not len(candidates):
+                continue
+            cand_gain = gain[candidates[:, 0], candidates[:, 1]]
+            cand_time = estimate[candidates[:, 0], candidates[:, 1]]
+            for idx in np.lexsort((cand_time, -cand_gain))[:6]:
+                p, c = (int(x) for x in candidates[idx])
+                o_new = int(pool[c])
+                trial_seq = list(route.seq)
+                o_old = trial_seq.pop(p)
+                target = p if here[p, c] else int(where_arc[p, c])
+                trial_seq.insert(target if target <= p else target - 1, o_new)
+                trial = self._try(sol, r, trial_seq)
+                if trial is None:
+                    continue
+                self._apply_remove(sol, o_old)
+                self._apply_insert(sol, r, trial, o_new)
+                improved = True
+                pool = self._pool(sol)
+                if not len(pool):
+                    return True
+                prizes_pool = self._prizes(sol, pool)
+                break
+        return improved
+
+    def _held_prizes(self, sol: _Solution, seq: IntArray) -> FloatArray:
+        """What removing each visited option would lose (the last repeat's value, if any)."""
+        inst = self.inst
+        if inst.simple:
+            return inst.opt_prize[seq]
+        stop = inst.opt_stop[seq]
+        count = np.maximum(sol.count[stop] - 1, 0)
+        prize = inst.stop_value[stop] * inst.opt_weight[seq] * inst.decay**count
+        return prize + np.where(inst.stop_mandatory[stop] & (count == 0), inst.mandatory_bonus, 0.0)
+
+    # ---- local search and perturbation ---------------------------------------------------
+
+    def improve(self, sol: _Solution) -> None:
+        """Local search to a local optimum (value first, then travel)."""
+        for _ in range(20):
+            changed = False
+            for r in range(self.inst.n_routes):
+                changed |= self.two_opt(sol, r)
+            changed |= self.relocate(sol)
+            changed |= self.exchange(sol)
+            changed |= self.fill(sol)
+            changed |= self.replace_visits(sol)
+            if not changed or self.budget.exhausted():
+                return
+
+    def ruin(self, sol: _Solution) -> None:
+        """Remove a random part of the solution (random, related, segment or whole route)."""
+        inst = self.inst
+        visits = [(r, k) for r, route in enumerate(sol.routes) for k in range(len(route.seq))]
+        if not visits:
+            return
+        kind = self.rng.random()
+        n_remove = int(self.rng.integers(1, max(2, int(_RUIN_MAX_SHARE * len(visits))) + 1))
+        chosen: set[tuple[int, int]] = set()
+        reseed: int | None = None
+        if kind < _RUIN_RANDOM:
+            picks = self.rng.choice(len(visits), size=min(n_remove, len(visits)), replace=False)
+            chosen = {visits[int(i)] for i in picks}
+        elif kind < _RUIN_RELATED:
+            r0, k0 = visits[int(self.rng.integers(len(visits)))]
+            seed_node = inst.opt_node[sol.routes[r0].seq[k0]]
+            t_mat = inst.travel[r0]
+            nodes = np.array([inst.opt_node[sol.routes[r].seq[k]] for r, k in visits])
+            near = np.argsort(t_mat[seed_node, nodes] + t_mat[nodes, seed_node], kind="stable")
+            chosen = {visits[int(i)] for i in near[:n_remove]}
+        elif kind < _RUIN_SEGMENT:
+            for r, route in enumerate(sol.routes):
+                n = len(route.seq)
+                if n == 0:
+                    continue
+                length = int(self.rng.integers(1, max(1, n // 2) + 1))
+                first = int(self.rng.integers(0, n - length + 1))
+                chosen.update((r, k) for k in range(first, first + length))
+        else:
+            r0 = int(self.rng.integers(inst.n_routes))
+            chosen = {(r0, k) for k in range(len(sol.routes[r0].seq))}
+            reseed = r0
+        for r in range(inst.n_routes):
+            drop = [k for k in range(len(sol.routes[r].seq)) if (r, k) in chosen]
+            if not drop:
+                continue
+            seq = list(sol.routes[r].seq)
+            for k in drop:
+                self._apply_remove(sol, seq[k])
+            kept = [o for k, o in enumerate(seq) if k not in set(drop)]
+            shorter = _make_route(inst, r, kept)
+            if shorter is None:  # only with travel times that break the triangle inequality
+                for k in drop:
+                    self._apply_insert(sol, r, sol.routes[r], seq[k])
+                continue
+            sol.routes[r] = shorter
+        if reseed is not None:
+            self._seed_route(sol, reseed)
+
+    def _seed_route(self, sol: _Solution, r: int) -> None:
+        """Start an empty route with a random unvisited stop it can reach, valued by prize."""
+        pool = self._pool(sol)
+        if self.inst.simple and len(pool):
+            visited = [o for route in sol.routes for o in route.seq]
+            pool = pool[~np.isin(pool, visited)]
+        if not len(pool):
+            return
+        shift, arc = self._insertion(sol.routes[r], r, pool)
+        ok = np.flatnonzero(shift < INF_TICKS)
+        if not len(ok):
+            return
+        weights = self._prizes(sol, pool[ok])
+        chances = weights / weights.sum() if weights.sum() > 0 else None
+        pick = int(ok[self.rng.choice(len(ok), p=chances)])
+        seq = list(sol.routes[r].seq)
+        seq.insert(int(arc[pick]), int(pool[pick]))
+        route = self._try(sol, r, seq)
+        if route is not None:
+            self._apply_insert(sol, r, route, int(pool[pick]))
+
+    def run(self, start: _Solution | None = None) -> _Solution:
+        """Construct, then ruin-and-recreate until the budget runs out; return the best."""
+        inst = self.inst
+        if start is None:
+            start = _empty_solution(inst)
+            self.fill(start, alpha=1.0)
+        self.improve(start)
+        best = start
+        best_key = self._key(best)
+        current, current_key = best, best_key
+        visits = max(1, sum(len(r.seq) for r in best.routes))
+        temperature0 = _TEMPERATURE * max(best_key[0], 1.0) / visits
+        since_best = 0
+        patience = max(_PATIENCE_MIN, _PATIENCE_PER_OPTION * len(inst.opt_node))
+        while not self.budget.exhausted():
+            self.iterations += 1
+            self.budget.spend("iteration", sum(len(r.seq) for r in current.routes))
+            candidate = current.copy()
+            self.ruin(candidate)
+            self.fill(candidate, alpha=float(self.rng.uniform(0.5, 2.5)), noise=0.3)
+            # Full local search only for candidates that could be accepted: cheap repairs
+            # first, the rest when the value is within one temperature of the current one.
+            for r in range(inst.n_routes):
+                self.two_opt(candidate, r)
+            self.fill(candidate)
+            if _value(inst, candidate) >= current_key[0] - temperature0:
+                self.improve(candidate)
+            key = self._key(candidate)
+            progress = min(1.0, self.budget.used / max(self.budget.work, 1.0))
+            temperature = temperature0 * (1.0 - progress) + 1e-9
+            delta = key[0] - current_key[0]
+            if key > current_key or self.rng.random() < math.exp(min(0.0, delta) / temperature):
+                current, current_key = candidate, key
+            if key > best_key:
+                best, best_key = candidate, key
+                since_best = 0
+            else:
+                since_best += 1
+            if since_best >= patience:
+                break  # converged: more rounds are unlikely to pay (and the plan is the same)
+            if since_best > 0 and since_best % _RESTART_AFTER == 0:
+                current, current_key = best, best_key
+        return best
+
+    def _key(self, sol: _Solution) -> tuple[float, int]:
+        return (round(_value(self.inst, sol), 9), -sol.travel)
+
+
+# --------------------------------------------------------------------------------------
+# OR-Tools
+
+
+def _solve_ortools(
+    inst: _Instance, time_limit_s: float, initial: _Solution | None
+) -> tuple[_Solution | None, str, int]:
+    """Solve the instance with OR-Tools routing, optionally from ``initial``.
+
+    Returns the solution in the search's representation (None when OR-Tools found none),
+    OR-Tools' status name and the number of solutions it went through. OR-Tools' routing
+    search has no seed: for a fixed model it is deterministic up to its time limit.
+    """
+    n_routes = inst.n_routes
+    # Slots: one solver node per (option, visit number); depots first.
+    depot_nodes = sorted({int(x) for x in np.concatenate([inst.start, inst.end])})
+    depot_of = {node: i for i, node in enumerate(depot_nodes)}
+    slot_opt: list[int] = []
+    slot_rank: list[int] = []
+    for o in range(len(inst.opt_stop)):
+        s = int(inst.opt_stop[o])
+        visits = int(inst.stop_max[s])
+        if inst.cell_cap is not None and inst.opt_dwell[o] > 0:
+            visits = min(visits, int(inst.cell_cap // int(inst.opt_dwell[o])))
+        for k in range(visits):
+            slot_opt.append(o)
+            slot_rank.append(k)
+    n_depots = len(depot_nodes)
+    n_nodes = n_depots + len(slot_opt)
+    node_loc = np.array(depot_nodes + [int(inst.opt_node[o]) for o in slot_opt], dtype=np.int64)
+    node_dwell = (
+        np.concatenate(
+            [np.zeros(n_depots, dtype=np.int64), inst.opt_dwell[slot_opt].astype(np.int64)]
+        )
+        if slot_opt
+        else np.zeros(n_depots, dtype=np.int64)
+    )
+    offset = int(min(inst.ready.min(), inst.opt_open.min() if len(inst.opt_open) else 0))
+    horizon = int(inst.due.max()) - offset
+    starts = [depot_of[int(x)] for x in inst.start]
+    ends = [depot_of[int(x)] for x in inst.end]
+    manager = pywrapcp.RoutingIndexManager(n_nodes, n_routes, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    solver = routing.solver()
+
+    # Transit (dwell + travel) and arc cost (travel) matrices per distinct travel matrix.
+    transit_of: dict[int, int] = {}
+    cost_of: dict[int, int] = {}
+    cost_scale = 1.0
+    max_route = int((inst.due - inst.ready).max())
+    if max_route > 1_000_000:
+        cost_scale = 1_000_000 / max_route  # keeps costs small next to prize penalties
+    for r in range(n_routes):
+        key = id(inst.travel[r])
+        if key not in transit_of:
+            sub = inst.travel[r][np.ix_(node_loc, node_loc)]
+            sub = np.minimum(sub, horizon + 1)
+            transit = sub + node_dwell[:, None]
+            transit_of[key] = routing.RegisterTransitMatrix(transit.tolist())
+            cost = np.ceil(sub * cost_scale).astype(np.int64)
+            cost_of[key] = routing.RegisterTransitMatrix(cost.tolist())
+        routing.SetArcCostEvaluatorOfVehicle(cost_of[key], r)
+    routing.AddDimensionWithVehicleTransits(
+        [transit_of[id(inst.travel[r])] for r in range(n_routes)],
+        horizon,  # slack_max: waiting allowed anywhere
+        horizon,  # capacity
+        False,  # fix_start_cumul_to_zero
+        "time",
+    )
+    time_dim = routing.GetDimensionOrDie("time")
+    for r in range(n_routes):
+        time_dim.CumulVar(routing.Start(r)).SetRange(
+            int(inst.ready[r]) - offset, int(inst.due[r]) - offset
+        )
+        time_dim.CumulVar(routing.End(r)).SetRange(
+            int(inst.ready[r]) - offset, int(inst.due[r]) - offset
+        )
+    # Windows and prizes.
+    max_cost = int(math.ceil(max_route * cost_scale)) * n_routes + 1
+    positive = inst.opt_prize[inst.opt_prize > 0]
+    unit_prize = float(positive.min()) if len(positive) else 1.0
+    penalty_scale = max_cost / unit_prize
+    slot_index: list[int] = []
+    for i, o in enumerate(slot_opt):
+        index = manager.NodeToIndex(n_depots + i)
+        slot_index.append(index)
+        time_dim.CumulVar(index).SetRange(
+            max(0, int(inst.opt_open[o]) - offset), max(0, int(inst.opt_close[o]) - offset)
+        )
+        s = int(inst.opt_stop[o])
+        prize = inst.stop_value[s] * inst.opt_weight[o] * inst.decay ** slot_rank[i]
+        if inst.stop_mandatory[s] and slot_rank[i] == 0:
+            prize += inst.mandatory_bonus
+        penalty = int(min(prize * penalty_scale, 2**50))
+        routing.AddDisjunction([index], max(penalty, 1))
+    # Repeat visits: one window per visit number, in order, apart by dwell + gap.
+    by_stop_rank: dict[tuple[int, int], list[int]] = {}
+    for i, o in enumerate(slot_opt):
+        by_stop_rank.setdefault((int(inst.opt_stop[o]), slot_rank[i]), []).append(i)
+    for (s, k), slots in by_stop_rank.items():
+        actives = [routing.ActiveVar(slot_index[i]) for i in slots]
+        if len(slots) > 1:
+            solver.Add(solver.Sum(actives) <= 1)
+        if k == 0:
+            continue
+        before = by_stop_rank[(s, k - 1)]
+        solver.Add(
+            solver.Sum(actives) <= solver.Sum([routing.ActiveVar(slot_index[i]) for i in before])
+        )
+        need = int(inst.stop_dwell[s]) + int(inst.stop_gap[s])
+        big = horizon + need
+        for i in slots:
+            for j in before:
+                later = time_dim.CumulVar(slot_index[i])
+                earlier = time_dim.CumulVar(slot_index[j])
+                both = routing.ActiveVar(slot_index[i]) + routing.ActiveVar(slot_index[j])
+                solver.Add(later - earlier >= need - big * (2 - both))
+    # Caps on dwell per cell and per area.
+    for cap, groups in (
+        (inst.cell_cap, inst.stop_cell),
+        (inst.area_cap, inst.stop_area),
+    ):
+        if cap is None:
+            continue
+        members: dict[int, list[int]] = {}
+        for i, o in enumerate(slot_opt):
+            g = int(groups[inst.opt_stop[o]])
+            if g >= 0:
+                members.setdefault(g, []).append(i)
+        for slots in members.values():
+            dwell = [int(inst.opt_dwell[slot_opt[i]]) for i in slots]
+            if sum(dwell) > cap:
+                solver.Add(
+                    solver.Sum(
+                        [
+                            routing.ActiveVar(slot_index[i]) * d
+                            for i, d in zip(slots, dwell, strict=True)
+                        ]
+                    )
+                    <= cap
+                )
+    # Breaks: an interval the unit spends neither visiting nor travelling.
+    visit_transit = [0] * routing.Size()
+    for i, o in enumerate(slot_opt):
+        visit_transit[slot_index[i]] = int(inst.opt_dwell[o])
+    for r in range(n_routes):
+        pause = inst.pause[r]
+        if pause is None:
+            continue
+        interval = solver.FixedDurationIntervalVar(
+            max(0, pause[0] - offset), max(0, pause[1] - offset), pause[2], False, f"break {r}"
+        )
+        time_dim.SetBreakIntervalsOfVehicle([interval], r, visit_transit)
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = (
+        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    )
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    routing.CloseModelWithParameters(params)
+    if initial is not None:
+        routes = _slots_of_solution(
+            inst, initial, slot_opt, slot_rank, slot_index, manager, n_depots
+        )
+        assignment = routing.ReadAssignmentFromRoutes(routes, True)
+        solution = (
+            routing.SolveFromAssignmentWithParameters(assignment, params)
+            if assignment is not None
+            else routing.SolveWithParameters(params)
+        )
+    else:
+        solution = routing.SolveWithParameters(params)
+    status = _status_name(routing.status())
+    if solution is None:
+        return None, status, 0
+    sequences: list[list[int]] = []
+    for r in range(n_routes):
+        seq: list[int] = []
+        index = solution.Value(routing.NextVar(routing.Start(r)))
+        while not routing.IsEnd(index):
+            seq.append(slot_opt[manager.IndexToNode(index) - n_depots])
+            index = solution.Value(routing.NextVar(index))
+        sequences.append(seq)
+    sol = _solution_of(inst, sequences)
+    if sol is None:
+        return None, status + " (routes failed the tick check)", 0
+    if not inst.simple and not all(_gaps_ok(inst, sol, r, sol.routes[r]) for r in range(n_routes)):
+        return None, status + " (earliest-start schedule breaks a repeat gap)", 0
+    return sol, status, int(solver.Solutions())
+
+
+def _slots_of_solution(
+    inst: _Instance,
+    sol: _Solution,
+    slot_opt: list[int],
+    slot_rank: list[int],
+    slot_index: list[int],
+    manager: pywrapcp.RoutingIndexManager,
+    n_depots: int,
+) -> list[list[int]]:
+    """Express a search solution as OR-Tools node lists (visit numbers by start time)."""
+    free: dict[tuple[int, int], int] = {}
+    for i, o in enumerate(slot_opt):
+        free.setdefault((o, slot_rank[i]), n_depots + i)
+    visits: list[tuple[int, int, int, int]] = []  # (stop, start, route, position)
+    for r, route in enumerate(sol.routes):
+        for k, o in enumerate(route.seq, start=1):
+            visits.append((int(inst.opt_stop[o]), int(route.b[k]), r, k - 1))
+    visits.sort()
+    rank_of: dict[tuple[int, int], int] = {}
+    seen: dict[int, int] = {}
+    for s, _, r, p in visits:
+        rank_of[(r, p)] = seen.get(s, 0)
+        seen[s] = seen.get(s, 0) + 1
+    routes: list[list[int]] = []
+    for r, route in enumerate(sol.routes):
+        nodes = []
+        for p, o in enumerate(route.seq):
+            node = free.get((o, rank_of[(r, p)]))
+            if node is not None:
+                nodes.append(node)
+        routes.append(nodes)
+    return routes
+
+
+def _status_name(status: int) -> str:
+    names = {
+        0: "ROUTING_NOT_SOLVED",
+        1: "ROUTING_SUCCESS",
+        2: "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
+        3: "ROUTING_FAIL",
+        4: "ROUTING_FAIL_TIMEOUT",
+        5: "ROUTING_INVALID",
+        6: "ROUTING_INFEASIBLE",
+        7: "ROUTING_OPTIMAL",
+    }
+    return names.get(int(status), f"STATUS_{int(status)}")
+
+
+# --------------------------------------------------------------------------------------
+# Public entry points
+
+
+def plan_patrols(problem: Problem, options: SolverOptions | None = None) -> PatrolPlan:
+    """Plan every unit's route for the day.
+
+    Parameters
+    ----------
+    problem
+        The patrol problem.
+    options
+        Time limit, seed, engine and jitter (``SolverOptions()`` by default).
+
+    Returns
+    -------
+    PatrolPlan
+        Routes with times, skipped stops with reasons, totals, statistics and the exact
+        feasibility check. An empty problem, or one where no stop is reachable, gives a plan
+        whose status and message say why.
+    """
+    options = options or SolverOptions()
+    started = time.perf_counter()
+    deadline = started + options.time_limit_s
+    if len(problem.stops) > options.decompose_above and len(problem.units) > 1:
+        parts = _decompose(problem)
+        if len(parts) > 1:
+            return _solve_parts(problem, parts, options, started, deadline)
+    schedules, idle, stats = _solve_whole(problem, options, started, deadline)
+    return plan_from_schedules(problem, schedules, stats, idle)
+
+
+def _solve_whole(
+    problem: Problem, options: SolverOptions, started: float, deadline: float
+) -> tuple[list[RouteSchedule], list[IdleUnit], SolverStats]:
+    inst, idle = _build_instance(problem, options.value_jitter, options.seed)
+    scale = inst.scale
+    if not inst.n_routes or not len(inst.opt_stop):
+        sol = _empty_solution(inst)
+        stats = SolverStats(
+            engine="none",
+            seed=options.seed,
+            time_limit_s=options.time_limit_s,
+            wall_time_s=time.perf_counter() - started,
+            iterations=0,
+            stopped_by="nothing_to_do",
+            ticks_per_second=scale,
+        )
+        return _schedules(inst, sol), idle, stats
+    remaining = max(deadline - time.perf_counter(), 0.0)
+    engine = options.engine
+    use_ortools = engine == "ortools" or (
+        engine == "auto" and len(inst.opt_stop) <= _ORTOOLS_MAX_SLOTS and not inst.simple
+    )
+    search_share = 0.0 if engine == "ortools" else (1.0 - _ORTOOLS_SHARE if use_ortools else 1.0)
+    iterations = 0
+    stopped_by = "budget"
+    best: _Solution | None = None
+    status: str | None = None
+    if search_share > 0:
+        work = options.time_limit_s * search_share * _WORK_PER_SECOND
+        until = time.perf_counter() + remaining * search_share
+        best, iterations, timed_out = _search_in_parallel(inst, options, work, until)
+        if timed_out:
+            stopped_by = "time_limit"
+    if use_ortools:
+        left = max(deadline - time.perf_counter(), 0.05)
+        found, status, solutions = _solve_ortools(inst, left * 0.9, best)
+        iterations += solutions
+        stopped_by = "time_limit"
+        if found is not None and (
+            best is None
+            or (_value(inst, found), -found.travel) > (_value(inst, best), -best.travel)
+        ):
+            best = found
+    if best is None:
+        best = _empty_solution(inst)
+    name = {True: "search+ortools", False: "search"}[use_ortools] if search_share > 0 else "ortools"
+    stats = SolverStats(
+        engine=name,
+        seed=options.seed,
+        time_limit_s=options.time_limit_s,
+        wall_time_s=time.perf_counter() - started,
+        iterations=iterations,
+        stopped_by=stopped_by,
+        ticks_per_second=scale,
+        ortools_status=status,
+    )
+    return _schedules(inst, best), idle, stats
+
+
+def _run_search(
+    inst: _Instance, seed: int, worker: int, work: float, until: float
+) -> tuple[_Solution, int, bool]:
+    budget = _Budget(work, until)
+    search = _Search(inst, np.random.default_rng([seed, 1, worker]), budget)
+    best = search.run()
+    return best, search.iterations, budget.timed_out
+
+
+def _search_in_parallel(
+    inst: _Instance, options: SolverOptions, work: float, until: float
+) -> tuple[_Solution, int, bool]:
+    """Run ``options.workers`` independent searches (other seeds streams) and keep the best.
+
+    Extra workers are forked processes that send back their routes; the result depends only
+    on the seed and the number of workers.
+    """
+    if options.workers == 1:
+        return _run_search(inst, options.seed, 0, work, until)
+    context = multiprocessing.get_context("fork")
+    pipes = []
+    for worker in range(1, options.workers):
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_search_worker, args=(send, inst, options.seed, worker, work, until)
+        )
+        process.start()
+        send.close()
+        pipes.append((process, receive))
+    best, iterations, timed_out = _run_search(inst, options.seed, 0, work, until)
+    best_key = (_value(inst, best), -best.travel)
+    for process, receive in pipes:
+        try:
+            sequences, its, late = receive.recv()
+        except EOFError:  # the worker died: its share of the search is lost, not the plan
+            sequences = None
+        process.join()
+        if sequences is None:
+            continue
+        iterations += its
+        timed_out |= late
+        candidate = _solution_of(inst, sequences)
+        if candidate is not None and (_value(inst, candidate), -candidate.travel) > best_key:
+            best, best_key = candidate, (_value(inst, candidate), -candidate.travel)
+    return best, iterations, timed_out
+
+
+def _search_worker(
+    send: Connection, inst: _Instance, seed: int, worker: int, work: float, until: float
+) -> None:
+    best, iterations, timed_out = _run_search(inst, seed, worker, work, until)
+    send.send(([list(r.seq) for r in best.routes], iterations, timed_out))
+    send.close()
+
+
+def _schedules(inst: _Instance, sol: _Solution) -> list[RouteSchedule]:
+    """Express the routes in seconds: starts, departure and break from the tick schedule."""
+    out: list[RouteSchedule] = []
+    scale = inst.scale
+    for r, route in enumerate(sol.routes):
+        unit = inst.problem.units[inst.units[r]]
+        stops = tuple(int(inst.opt_stop[o]) for o in route.seq)
+        starts = tuple(float(route.b[k]) / scale for k in range(1, len(route.seq) + 1))
+        departure = int(route.b[0])
+        if route.seq and (route.brk is None or route.brk[0] > 0):
+            # Leave as late as the first visit allows, so the wait happens at the station.
+            first_leg = int(inst.travel[r][inst.start[r], inst.opt_node[route.seq[0]]])
+            departure = max(departure, int(route.b[1]) - first_leg)
+        brk_after = None if route.brk is None else route.brk[0]
+        brk_start = None if route.brk is None else float(route.brk[1]) / scale
+        out.append(
+            RouteSchedule(
+                unit_id=unit.id,
+                departure_s=float(departure) / scale,
+                stops=stops,
+                starts_s=starts,
+                break_after=brk_after,
+                break_start_s=brk_start,
+            )
+        )
+    return out
+
+
+def _decompose(problem: Problem) -> list[tuple[list[int], list[int]]]:
+    """Split by start station: each stop goes to the nearest station that has units.
+
+    Returns (unit numbers, stop numbers) per part.
+    """
+    stations: dict[int, list[int]] = {}
+    for number, unit in enumerate(problem.units):
+        stations.setdefault(unit.start_node, []).append(number)
+    if len(stations) < 2:
+        return [(list(range(len(problem.units))), list(range(len(problem.stops))))]
+    station_nodes = list(stations)
+    # Measure from each station with its first unit's mode; ties go to the station listed first.
+    times = np.stack(
+        [problem.travel_time_s[problem.units[stations[n][0]].mode][n, :] for n in station_nodes]
+    )
+    stop_nodes = np.array([s.node for s in problem.stops], dtype=np.int64)
+    nearest = np.argmin(times[:, stop_nodes], axis=0)
+    # A cell or an area stays in one part, the one most of its stops are nearest to, so
+    # that each part can keep its caps on its own.
+    for key in (problem.cell_key, lambda i: problem.stops[i].area):
+        groups: dict[str, list[int]] = {}
+        for i in range(len(problem.stops)):
+            label = key(i)
+            if label is not None:
+                groups.setdefault(label, []).append(i)
+        for members in groups.values():
+            if len(members) > 1:
+                nearest[members] = np.bincount(nearest[members]).argmax()
+    parts = []
+    for k, node in enumerate(station_nodes):
+        members = np.flatnonzero(nearest == k).tolist()
+        parts.append((stations[node], members))
+    return parts
+
+
+def _solve_parts(
+    problem: Problem,
+    parts: list[tuple[list[int], list[int]]],
+    options: SolverOptions,
+    started: float,
+    deadline: float,
+) -> PatrolPlan:
+    """Solve each station's part, then offer the stops left over to every unit."""
+    schedules: list[RouteSchedule] = []
+    idle: list[IdleUnit] = []
+    iterations = 0
+    timed_out = False
+    total_stops = max(1, len(problem.stops))
+    reserve = 0.1 * options.time_limit_s  # for the final pass over the whole problem
+    budget_s = max(options.time_limit_s - reserve, 0.1)
+    for units, stops in parts:
+        share = budget_s * max(len(stops), 1) / total_stops
+        sub = _subproblem(problem, units, stops)
+        sub_options = replace(options, time_limit_s=max(share, 0.05), decompose_above=10**9)
+        now = time.perf_counter()
+        part_schedules, part_idle, stats = _solve_whole(sub, sub_options, now, now + share)
+        iterations += stats.iterations
+        timed_out |= stats.stopped_by == "time_limit"
+        idle.extend(part_idle)
+        for sched in part_schedules:
+            schedules.append(replace(sched, stops=tuple(stops[s] for s in sched.stops)))
+    # Whole-problem pass: keep every unit's visits, add what still fits anywhere.
+    inst, _ = _build_instance(problem, options.value_jitter, options.seed)
+    sol = _solution_from_schedules(inst, schedules)
+    if sol is not None:
+        rng = np.random.default_rng([options.seed, 2])
+        left = max(deadline - time.perf_counter(), 0.05)
+        search = _Search(inst, rng, _Budget(left * _WORK_PER_SECOND, time.perf_counter() + left))
+        search.fill(sol)
+        search.replace_visits(sol)
+        search.fill(sol)
+        schedules = _schedules(inst, sol)
+    stats = SolverStats(
+        engine="search",
+        seed=options.seed,
+        time_limit_s=options.time_limit_s,
+        wall_time_s=time.perf_counter() - started,
+        iterations=iterations,
+        stopped_by="time_limit" if timed_out else "budget",
+        ticks_per_second=inst.scale,
+        subproblems=len(parts),
+    )
+    return plan_from_schedules(problem, schedules, stats, idle)
+
+
+def _subproblem(problem: Problem, units: Sequence[int], stops: Sequence[int]) -> Problem:
+    """The part of ``problem`` with only these units and stops, on their nodes only."""
+    chosen_units = [problem.units[u] for u in units]
+    chosen_stops = [problem.stops[s] for s in stops]
+    nodes = sorted(
+        {u.start_node for u in chosen_units}
+        | {u.end_node for u in chosen_units}
+        | {s.node for s in chosen_stops}
+    )
+    index = {node: i for i, node in enumerate(nodes)}
+    # Caps are shares of the whole day's patrol time: rescale them to the part's units.
+    part_shift = sum(u.shift_end_s - u.shift_start_s for u in chosen_units)
+    scale = problem.total_shift_s / part_shift if part_shift > 0 else 1.0
+
+    def share(value: float | None) -> float | None:
+        return None if value is None else min(1.0, value * scale)
+
+    return Problem(
+        travel_time_s={
+            mode: matrix[np.ix_(nodes, nodes)] for mode, matrix in problem.travel_time_s.items()
+        },
+        units=tuple(
+            replace(u, start_node=index[u.start_node], end_node=index[u.end_node])
+            for u in chosen_units
+        ),
+        stops=tuple(replace(s, node=index[s.node]) for s in chosen_stops),
+        repeat_decay=problem.repeat_decay,
+        max_cell_share=share(problem.max_cell_share),
+        max_area_share=share(problem.max_area_share),
+    )
+
+
+def _solution_from_schedules(
+    inst: _Instance, schedules: Sequence[RouteSchedule]
+) -> _Solution | None:
+    """Rebuild a tick solution from schedules (option = first window holding the start)."""
+    route_of = {inst.problem.units[u].id: r for r, u in enumerate(inst.units)}
+    sequences: list[list[int]] = [[] for _ in range(inst.n_routes)]
+    for sched in schedules:
+        r = route_of.get(sched.unit_id)
+        if r is None:
+            continue
+        for s, start in zip(sched.stops, sched.starts_s, strict=True):
+            tick = int(math.ceil(start * inst.scale))
+            options = [
+                o for o in inst.stop_options[s] if inst.opt_open[o] <= tick <= inst.opt_close[o]
+            ]
+            if not options:
+                return None
+            sequences[r].append(options[0])
+    return _solution_of(inst, sequences)
+
+
+def replan_patrols(
+    problem: Problem,
+    plan: PatrolPlan,
+    now_s: float,
+    *,
+    visited: Iterable[int] | None = None,
+    dropped_units: Iterable[str] = (),
+    options: SolverOptions | None = None,
+) -> tuple[Problem, PatrolPlan]:
+    """Re-plan the rest of the day at ``now_s`` after visits and a unit dropping out.
+
+    Parameters
+    ----------
+    problem, plan
+        The original problem and the plan being followed.
+    now_s
+        The current time on the problem's clock.
+    visited
+        Stops visited so far, once per visit; None takes the plan's visits started before
+        ``now_s`` as done.
+    dropped_units
+        Ids of the units that dropped out.
+    options
+        Solver options for the new solve.
+
+    Returns
+    -------
+    (Problem, PatrolPlan)
+        The remaining problem (see ``planner.plan.problem_after``: units start where they are,
+        visited stops are spent or devalued) and its plan; the plan's stop numbers refer to
+        the remaining problem.
+    """
+    remaining = problem_after(problem, plan, now_s, visited=visited, dropped_units=dropped_units)
+    return remaining, plan_patrols(remaining, options)
