@@ -57,6 +57,7 @@ test-fast: install ## run the tests not marked slow or browser
 bench: install ## print the benchmark figures (real data from ../shared; several minutes)
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/score_bench.py
+	$(BIN)/python bench/top_bench.py
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .
