@@ -8,7 +8,6 @@ runs naive against constant on real Chicago incidents.
 from __future__ import annotations
 
 import calendar
-from pathlib import Path
 
 import h3
 import numpy as np
@@ -32,18 +31,14 @@ from geo.backtest import (
     summarise_concentration,
     weekly_origins,
 )
-from geo.cells import cells_from_points
 from geo.errors import GeoError
 from geo.evaluation import cell_areas_km2
 
 # Imported under another name: pytest would otherwise collect it as a test.
 from geo.evaluation import test_counts_from_incidents as counts_from_incidents
+from tests.conftest import chicago_incident_frame
 
 CHICAGO = "America/Chicago"
-CHICAGO_INCIDENTS = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "incidents" / "chicago"
-)
-CHICAGO_TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 HOUR_S = 3600
 DAY_S = 86_400
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -592,30 +587,7 @@ def test_area_share_of_top_rejects_bad_input():
 @pytest.fixture(scope="module")
 def chicago() -> tuple[pd.DataFrame, np.ndarray]:
     """Located Chicago incidents 2017-05 .. 2018-07 as a backtest frame, and the cells seen."""
-    months = pd.period_range(start="2017-05", end="2018-07", freq="M")
-    frames = [
-        pd.read_csv(
-            CHICAGO_INCIDENTS / f"chicago_crimes_{month}.csv.gz",
-            usecols=["Date", "Primary Type", "Latitude", "Longitude"],
-        )
-        for month in months
-    ]
-    raw = pd.concat(frames, ignore_index=True).dropna(subset=["Latitude"])
-    local = pd.to_datetime(raw["Date"], format=CHICAGO_TIME_FORMAT)
-    # A repeated local hour reads as its first occurrence, a skipped one moves forward, as
-    # the importer reads them.
-    occurred = local.dt.tz_localize(CHICAGO, ambiguous=True, nonexistent="shift_forward")
-    incidents = pd.DataFrame(
-        {
-            "occurred_at": occurred.dt.tz_convert("UTC")
-            .to_numpy(dtype="datetime64[s]")
-            .astype(np.int64),
-            "cell": cells_from_points(
-                raw["Latitude"].to_numpy(), raw["Longitude"].to_numpy(), resolution=9
-            ),
-            "category": raw["Primary Type"].to_numpy(),
-        }
-    )
+    incidents = chicago_incident_frame("2017-05", "2018-07")
     return incidents, np.unique(incidents["cell"].to_numpy())
 
 

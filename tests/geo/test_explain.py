@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import h3
 import numpy as np
 import pandas as pd
 import pytest
 
-from geo.cells import cells_from_points
 from geo.emerging import EMERGING_CATEGORIES
 from geo.errors import GeoError
 from geo.explain import (
@@ -29,12 +27,9 @@ from geo.explain import (
 )
 from geo.hotspots import hotspot_table
 from geo.scoring import MODELS, score_cells
+from tests.conftest import chicago_incident_frame
 
-CHICAGO_INCIDENTS = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "incidents" / "chicago"
-)
 CHICAGO = "America/Chicago"
-CHICAGO_TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 DAY = 86_400
 WEEK = 7 * DAY
 
@@ -365,28 +360,7 @@ def test_inputs_are_not_modified(trending: pd.DataFrame) -> None:
 @pytest.fixture(scope="module")
 def chicago() -> tuple[pd.DataFrame, np.ndarray]:
     """Located Chicago incidents 2017-07 .. 2018-07 as an incidents frame, and the cells seen."""
-    months = pd.period_range(start="2017-07", end="2018-07", freq="M")
-    frames = [
-        pd.read_csv(
-            CHICAGO_INCIDENTS / f"chicago_crimes_{month}.csv.gz",
-            usecols=["Date", "Primary Type", "Latitude", "Longitude"],
-        )
-        for month in months
-    ]
-    raw = pd.concat(frames, ignore_index=True).dropna(subset=["Latitude"])
-    local = pd.to_datetime(raw["Date"], format=CHICAGO_TIME_FORMAT)
-    occurred = local.dt.tz_localize(CHICAGO, ambiguous=True, nonexistent="shift_forward")
-    frame = pd.DataFrame(
-        {
-            "occurred_at": occurred.dt.tz_convert("UTC")
-            .to_numpy(dtype="datetime64[s]")
-            .astype(np.int64),
-            "cell": cells_from_points(
-                raw["Latitude"].to_numpy(), raw["Longitude"].to_numpy(), resolution=9
-            ),
-            "category": raw["Primary Type"].to_numpy(),
-        }
-    )
+    frame = chicago_incident_frame("2017-07", "2018-07")
     return frame, np.unique(frame["cell"].to_numpy())
 
 

@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from geo.categories import load_categories
-from geo.cells import cells_from_points
 from geo.errors import GeoError
 from geo.evaluation import cell_areas_km2, evaluate_forecast
 from geo.evaluation import test_counts_from_incidents as counts_from_incidents
@@ -33,10 +32,9 @@ from geo.scoring import (
     fit_sepp,
     score_cells,
 )
+from tests.conftest import chicago_incident_frame
 
 REPO = Path(__file__).resolve().parents[2]
-CHICAGO_INCIDENTS = REPO.parent / "shared" / "data" / "incidents" / "chicago"
-CHICAGO_TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 DAY = 86_400
 
 # A res-9 cell in Chicago's Loop; its neighbourhood holds no pentagon.
@@ -458,33 +456,7 @@ def test_default_falls_back_to_the_long_run_count_with_little_history() -> None:
 @pytest.fixture(scope="module")
 def chicago() -> pd.DataFrame:
     """Located Chicago incidents of 2017-07 .. 2018-07 as an incidents frame (res 9)."""
-    months = pd.period_range(start="2017-07", end="2018-07", freq="M")
-    raw = pd.concat(
-        [
-            pd.read_csv(
-                CHICAGO_INCIDENTS / f"chicago_crimes_{month}.csv.gz",
-                usecols=["Date", "Primary Type", "Latitude", "Longitude"],
-            )
-            for month in months
-        ],
-        ignore_index=True,
-    ).dropna(subset=["Latitude", "Longitude"])
-    local = pd.to_datetime(raw["Date"], format=CHICAGO_TIME_FORMAT)
-    # A repeated autumn hour is read as standard time; a skipped spring hour moves forward.
-    utc = local.dt.tz_localize(
-        "America/Chicago",
-        ambiguous=np.zeros(len(local), dtype=bool),
-        nonexistent="shift_forward",
-    )
-    seconds = (utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    cells = cells_from_points(raw["Latitude"].to_numpy(), raw["Longitude"].to_numpy(), resolution=9)
-    return pd.DataFrame(
-        {
-            "occurred_at": seconds.to_numpy(dtype=np.int64),
-            "cell": cells,
-            "category": raw["Primary Type"].to_numpy(dtype=str),
-        }
-    )
+    return chicago_incident_frame("2017-07", "2018-07")
 
 
 def test_default_is_not_worse_than_naive_on_chicago_july_2018(chicago: pd.DataFrame) -> None:
