@@ -212,7 +212,7 @@ class _Instance:
         return len(self.units)
 
 
-def _route_trip_ok(problem: Problem, unit_number: int, scale: float) -> str | None:
+def _why_idle(problem: Problem, unit_number: int, scale: float) -> str | None:
     """Why the unit cannot even go from its start to its end station in its shift, or None."""
     unit = problem.units[unit_number]
     matrix = problem.travel_time_s[unit.mode]
@@ -241,7 +241,7 @@ def _build_instance(
     idle: list[IdleUnit] = []
     units: list[int] = []
     for number, unit in enumerate(problem.units):
-        reason = _route_trip_ok(problem, number, scale)
+        reason = _why_idle(problem, number, scale)
         if reason is None:
             units.append(number)
         else:
@@ -588,7 +588,7 @@ def _empty_solution(inst: _Instance) -> _Solution:
     routes = []
     for r in range(inst.n_routes):
         route = _make_route(inst, r, ())
-        assert route is not None  # _route_trip_ok screened the units
+        assert route is not None  # _why_idle screened the units
         routes.append(route)
     n_cells = int(inst.stop_cell.max()) + 1 if len(inst.stop_cell) else 0
     n_areas = int(inst.stop_area.max()) + 1 if len(inst.stop_area) else 0
@@ -1611,7 +1611,10 @@ def _solve_whole(
             best = found
     if best is None:
         best = _empty_solution(inst)
-    name = {True: "search+ortools", False: "search"}[use_ortools] if search_share > 0 else "ortools"
+    if search_share == 0:
+        name = "ortools"
+    else:
+        name = "search+ortools" if use_ortools else "search"
     stats = SolverStats(
         engine=name,
         seed=options.seed,
