@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from geo._frames import check_incidents
 from geo.errors import GeoError
 from geo.evaluation import (
     AUC20_MAX_FRACTION,
@@ -100,8 +101,6 @@ BENCHMARK_GROUPS: Mapping[str, tuple[str, ...] | None] = MappingProxyType(
     }
 )
 
-# Seconds beyond the year 5000: larger occurred_at values are in a finer unit by mistake.
-_MAX_SECONDS = 10**11
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 ForecastFn = Callable[[pd.DataFrame, np.ndarray, int], Any]
@@ -913,30 +912,11 @@ def _local_midnight_s(day: dt.date, zone: zoneinfo.ZoneInfo) -> int:
 
 def _check_incidents(incidents: Any) -> pd.DataFrame:
     """Check the incidents frame's columns and their types."""
-    if not isinstance(incidents, pd.DataFrame):
-        raise GeoError(f"incidents must be a DataFrame, got {type(incidents).__name__}")
-    missing = [c for c in INCIDENT_COLUMNS if c not in incidents.columns]
-    if missing:
-        raise GeoError(
-            f"incidents lacks columns {missing}; expected {list(INCIDENT_COLUMNS)}, got "
-            f"{list(incidents.columns)}"
-        )
+    check_incidents(incidents)
     if IN_GROUP_COLUMN in incidents.columns:
         raise GeoError(
             f"incidents must not have a column {IN_GROUP_COLUMN!r}: the harness adds it for "
             "forecasters that use all categories; rename or drop it"
-        )
-    for column in ("occurred_at", "cell"):
-        kind = incidents[column].dtype.kind
-        if kind not in "iu":
-            raise GeoError(
-                f"incidents['{column}'] must hold int64 values, got dtype {incidents[column].dtype}"
-            )
-    times = incidents["occurred_at"].to_numpy()
-    if times.size and int(np.abs(times).max()) > _MAX_SECONDS:
-        raise GeoError(
-            "incidents['occurred_at'] must be UTC seconds; values up to "
-            f"{int(np.abs(times).max())} look like milli-, micro- or nanoseconds"
         )
     return incidents
 

@@ -87,6 +87,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import optimize, sparse
 
+from geo._frames import check_incidents
 from geo.errors import GeoError
 from geo.evaluation import auc, cell_areas_km2, coverage_curve
 from geo.hotspots import ring_weights
@@ -132,8 +133,6 @@ BLEND_FEATURES = (
 
 _DAY_S = 86_400
 _P = TypeVar("_P")
-# Seconds beyond the year 5000: larger occurred_at values are in a finer unit by mistake.
-_MAX_SECONDS = 10**11
 
 
 # --- argument checks ----------------------------------------------------------------------------
@@ -914,26 +913,7 @@ def _prepare(
 
 def _check_incidents(incidents: Any) -> pd.DataFrame:
     """Check the incidents frame's columns and their types."""
-    if not isinstance(incidents, pd.DataFrame):
-        raise GeoError(f"incidents must be a DataFrame, got {type(incidents).__name__}")
-    missing = [c for c in INCIDENT_COLUMNS if c not in incidents.columns]
-    if missing:
-        raise GeoError(
-            f"incidents lacks columns {missing}; expected {list(INCIDENT_COLUMNS)}, got "
-            f"{list(incidents.columns)}"
-        )
-    for column in ("occurred_at", "cell"):
-        if incidents[column].dtype.kind not in "iu":
-            raise GeoError(
-                f"incidents['{column}'] must hold int64 values, got dtype {incidents[column].dtype}"
-            )
-    times = incidents["occurred_at"].to_numpy()
-    if times.size and int(np.abs(times).max()) > _MAX_SECONDS:
-        raise GeoError(
-            "incidents['occurred_at'] must be UTC seconds; values up to "
-            f"{int(np.abs(times).max())} look like milli-, micro- or nanoseconds"
-        )
-    return incidents
+    return check_incidents(incidents)
 
 
 def _check_cells(cells: Any) -> NDArray[np.int64]:
