@@ -8,6 +8,11 @@ __all__ = [
     "InvalidPlanError",
     "ProblemFormatError",
     "InvalidSolverOptionError",
+    "TravelTimeError",
+    "InvalidPointsError",
+    "UnknownModeError",
+    "InvalidTravelParameterError",
+    "RoadNetworkError",
 ]
 
 
@@ -29,3 +34,23 @@ class ProblemFormatError(PlannerError):
 
 class InvalidSolverOptionError(PlannerError):
     """A solver option (time limit, seed, engine, jitter) outside its allowed range."""
+
+
+class TravelTimeError(PlannerError):
+    """Base class for bad input to the travel-time functions."""
+
+
+class InvalidPointsError(TravelTimeError):
+    """Longitudes and latitudes that differ in length, are not finite or are out of range."""
+
+
+class UnknownModeError(TravelTimeError):
+    """A travel mode that has no speed table (known modes: ``MODE_SPEEDS_KMH``)."""
+
+
+class InvalidTravelParameterError(TravelTimeError):
+    """A speed, circuity factor or distance limit that is not a positive finite number."""
+
+
+class RoadNetworkError(TravelTimeError):
+    """An OpenStreetMap file that cannot be read or holds no street the mode may use."""

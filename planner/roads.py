@@ -31,13 +31,15 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
+from planner.errors import (
+    InvalidTravelParameterError,
+    RoadNetworkError,
+    UnknownModeError,
+)
 from planner.travel import (
     EARTH_RADIUS_M,
     MODE_SPEEDS_KMH,
-    InvalidTravelParameterError,
     TravelMatrix,
-    TravelTimeError,
-    UnknownModeError,
     UnreachablePoint,
     great_circle_m,
     mode_speed_kmh,
@@ -147,10 +149,6 @@ _BATCH_CELLS = 2**21
 
 # Way geometry cached per source node by TravelMatrix.path: one Dijkstra tree per source.
 _PATH_TREES_CACHED = 64
-
-
-class RoadNetworkError(TravelTimeError):
-    """An OpenStreetMap file that cannot be read or holds no street the mode may use."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -641,17 +641,16 @@ def _value(inst: _Instance, sol: _Solution) -> float:
     return total
 
 
-def _gaps_ok(inst: _Instance, sol: _Solution, r: int, route: _Route) -> bool:
-    """Check repeat-visit gaps of the stops on ``route`` against all other routes."""
+def _gap_conflicts(inst: _Instance, sol: _Solution, r: int, route: _Route) -> set[int]:
+    """Stops of ``route`` whose repeat visits (on any route) break the count or the gap."""
     repeat = [
         (k, o) for k, o in enumerate(route.seq, start=1) if inst.stop_max[inst.opt_stop[o]] > 1
     ]
     if not repeat:
-        return True
-    touched = {int(inst.opt_stop[o]) for _, o in repeat}
-    starts: dict[int, list[int]] = {s: [] for s in touched}
+        return set()
+    starts: dict[int, list[int]] = {}
     for k, o in repeat:
-        starts[int(inst.opt_stop[o])].append(int(route.b[k]))
+        starts.setdefault(int(inst.opt_stop[o]), []).append(int(route.b[k]))
     for q, other in enumerate(sol.routes):
         if q == r:
             continue
@@ -659,14 +658,20 @@ def _gaps_ok(inst: _Instance, sol: _Solution, r: int, route: _Route) -> bool:
             s = int(inst.opt_stop[o])
             if s in starts:
                 starts[s].append(int(other.b[k]))
+    bad: set[int] = set()
     for s, times in starts.items():
-        if len(times) > inst.stop_max[s]:
-            return False
         times.sort()
         need = int(inst.stop_dwell[s]) + int(inst.stop_gap[s])
-        if any(b2 - b1 < need for b1, b2 in zip(times, times[1:], strict=False)):
-            return False
-    return True
+        if len(times) > inst.stop_max[s] or any(
+            b2 - b1 < need for b1, b2 in zip(times, times[1:], strict=False)
+        ):
+            bad.add(s)
+    return bad
+
+
+def _gaps_ok(inst: _Instance, sol: _Solution, r: int, route: _Route) -> bool:
+    """Check repeat-visit gaps of the stops on ``route`` against all other routes."""
+    return not _gap_conflicts(inst, sol, r, route)
 
 
 # --------------------------------------------------------------------------------------
@@ -1220,8 +1225,40 @@ class _Search:
                     self._apply_insert(sol, r, sol.routes[r], seq[k])
                 continue
             sol.routes[r] = shorter
+        if not inst.simple:
+            self._repair_gaps(sol)
         if reseed is not None:
             self._seed_route(sol, reseed)
+
+    def _repair_gaps(self, sol: _Solution) -> None:
+        """Drop repeat visits whose gap a removal broke.
+
+        Removing visits lets a route's later visits start earlier, which can bring one
+        closer than dwell + gap to another route's visit of the same stop. The route that
+        moved gives up its visits of such stops, until every gap holds again.
+        """
+        inst = self.inst
+        changed = True
+        while changed:
+            changed = False
+            for r in range(inst.n_routes):
+                route = sol.routes[r]
+                bad = _gap_conflicts(inst, sol, r, route)
+                if not bad:
+                    continue
+                seq = list(route.seq)
+                kept = [o for o in seq if int(inst.opt_stop[o]) not in bad]
+                shorter = _make_route(inst, r, kept)
+                if shorter is None:  # only with travel times that break the triangle inequality
+                    kept = []
+                    shorter = _make_route(inst, r, ())
+                    assert shorter is not None  # _why_idle screened the units
+                for o in seq:
+                    self._apply_remove(sol, o)
+                for o in kept:
+                    _tally(inst, sol, o, 1)
+                sol.routes[r] = shorter
+                changed = True
 
     def _seed_route(self, sol: _Solution, r: int) -> None:
         """Start an empty route with a random unvisited stop it can reach, valued by prize."""

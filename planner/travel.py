@@ -20,6 +20,13 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from planner.errors import (
+    InvalidPointsError,
+    InvalidTravelParameterError,
+    TravelTimeError,
+    UnknownModeError,
+)
+
 __all__ = [
     "DEFAULT_CIRCUITY",
     "EARTH_RADIUS_M",
@@ -60,22 +67,6 @@ MODE_SPEEDS_KMH: Mapping[str, float] = MappingProxyType(
 # networks report 1.2-1.4 in grid-plan cities (Chicago, most planned Chinese cities) and
 # higher where rivers, rail lines or expressways cut the grid. Tune per city.
 DEFAULT_CIRCUITY = 1.3
-
-
-class TravelTimeError(ValueError):
-    """Base class for bad input to the travel-time functions."""
-
-
-class InvalidPointsError(TravelTimeError):
-    """Longitudes and latitudes that differ in length, are not finite or are out of range."""
-
-
-class UnknownModeError(TravelTimeError):
-    """A travel mode that has no speed table (known modes: ``MODE_SPEEDS_KMH``)."""
-
-
-class InvalidTravelParameterError(TravelTimeError):
-    """A speed, circuity factor or distance limit that is not a positive finite number."""
 
 
 @dataclass(frozen=True)

@@ -757,7 +757,7 @@ def _write_plan_exports(planned, out_path: str, geojson, gpx, csv_path) -> None:
 @click.option(
     "--max-visits",
     type=int,
-    default=1,
+    default=2,
     show_default=True,
     help="visits one cell may get in the shift (repeats at least an hour apart)",
 )

@@ -37,7 +37,7 @@ class PlanRequest:
     units_per_station: int | None = None
     candidates: int = 300
     dwell_min: float = 15.0
-    max_visits: int = 1
+    max_visits: int = 2
     min_gap_min: float = 60.0
     max_cell_share: float | None = 0.1
     time_limit_s: float = 30.0

@@ -135,3 +135,11 @@ def test_bad_parameters_are_rejected(kwargs, error, message) -> None:
         great_circle_matrix([0.0], [0.0], **kwargs)
     assert issubclass(error, TravelTimeError)
     assert issubclass(error, ValueError)
+
+
+def test_travel_errors_are_planner_errors() -> None:
+    from planner.errors import PlannerError, RoadNetworkError, TravelTimeError
+    from planner.travel import InvalidPointsError, UnknownModeError
+
+    for error in (TravelTimeError, InvalidPointsError, UnknownModeError, RoadNetworkError):
+        assert issubclass(error, PlannerError) and issubclass(error, ValueError)
