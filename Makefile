@@ -10,7 +10,7 @@ CHICAGO_DB := sqlite:///$(CURDIR)/instance/chicago.db
 DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve chicago test test-fast browser-deps bench lint format typecheck check clean
+.PHONY: help install messages run serve chicago test test-fast browser-deps bench lint format typecheck check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,6 +26,11 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 install: $(PY_STAMP) $(NODE_STAMP) ## create .venv, install Python packages and the map's browser assets
+	$(BIN)/pybabel compile --use-fuzzy -d web/translations 2>&1 | grep -v "^compiling" || true
+
+messages: $(PY_STAMP) ## extract the interface texts and merge them into the Chinese catalogue
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot web
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh
 
 run: install ## initialise the database, load the demo and serve http://127.0.0.1:5000
 	$(BIN)/hotspot init-db

@@ -1,21 +1,61 @@
-"""Flask application factory: settings, storage, map assets, blueprints and error pages."""
+"""Flask application factory: settings, storage, assets, languages, accounts and blueprints.
+
+One blueprint per role (``admin``, ``commander``, ``planner``, ``grid``) plus the JSON
+``api`` and the data ``overview``; see web/auth.py for who may use what.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, jsonify, render_template, request
+from flask_compress import Compress
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+csrf = CSRFProtect()
+compress = Compress()
 
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Create the app; ``test_config`` overrides settings (tests never edit the environment)."""
-    from web import assets, storage, views
+    from web import admin, api, assets, auth, commander, grid, i18n, planner_views, storage, views
     from web.config import load_settings
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(test_config))
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    # gzip (or brotli) for pages, JSON and scripts; small responses are not worth it.
+    app.config.setdefault("COMPRESS_MIMETYPES", [
+        "text/html", "text/css", "text/javascript", "application/javascript",
+        "application/json", "application/geo+json", "image/svg+xml",
+    ])  # fmt: skip
     app.extensions["engine"] = storage.make_engine(str(app.config["DATABASE_URL"]))
     assets.use_local_assets(str(app.config["VENDOR_URL_PREFIX"]))
     assets.register_vendor_assets(app, str(app.config["VENDOR_URL_PREFIX"]))
-    app.register_blueprint(views.bp)
+    csrf.init_app(app)
+    compress.init_app(app)
+    i18n.init_i18n(app)
+    auth.init_auth(app)
+    for module in (views, admin, commander, planner_views, grid, api):
+        app.register_blueprint(module.bp)
+    _error_pages(app)
     return app
+
+
+def _error_pages(app: Flask) -> None:
+    """Errors as JSON ``{"error": ..., "status": ...}`` under /api/, as a page elsewhere."""
+
+    def respond(status: int, name: str, message: str):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": message, "status": status}), status
+        return render_template("error.html", status=status, name=name, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError):
+        return respond(400, "Bad Request", f"The form expired or was not sent by this site "
+                       f"({error.description}). Reload the page and try again.")  # fmt: skip
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        return respond(error.code or 500, error.name, error.description or error.name)

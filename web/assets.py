@@ -38,6 +38,8 @@ from folium.plugins import Fullscreen, HeatMap, MarkerCluster
 __all__ = [
     "DEFAULT_MAX_ZOOM",
     "DEFAULT_NODE_MODULES",
+    "SITE_SCRIPTS",
+    "SITE_SOURCE_MAPS",
     "INSTALL_COMMAND",
     "VENDOR_FILES",
     "VendorFile",
@@ -154,6 +156,17 @@ VENDOR_FILES: Mapping[str, VendorFile] = MappingProxyType(
             "icon-fullscreen.svg",
         ),
         **_npm_files("d3", "3.5.5", "d3.min.js"),
+        # The site's own scripts: H3 cell outlines drawn in the browser from hex ids (the
+        # hotspot map sends ids and values, not polygons) and the OpenAPI document viewer.
+        **_npm_files("h3-js", "4.5.0", "dist/h3-js.umd.js", "dist/h3-js.umd.js.map"),
+        **_npm_files(
+            "swagger-ui-dist",
+            "5.35.0",
+            "swagger-ui-bundle.js",
+            "swagger-ui-bundle.js.map",
+            "swagger-ui.css",
+            "swagger-ui.css.map",
+        ),
         **_folium_files("templates/leaflet_heat.min.js"),
     }
 )
@@ -165,6 +178,23 @@ ROTATE_CSS_PATH = "generated/leaflet.awesome.rotate.css"
 _ROTATE_CSS = "".join(
     f".fa-rotate-{angle}{{transform:rotate({angle}deg)}}\n" for angle in range(360)
 ).encode()
+
+# Served files the site's own templates load (not folium): the hotspot map's cell outlines
+# and the API document viewer, with their source maps.
+SITE_SCRIPTS = MappingProxyType(
+    {
+        "h3": "h3-js@4.5.0/dist/h3-js.umd.js",
+        "swagger_js": "swagger-ui-dist@5.35.0/swagger-ui-bundle.js",
+        "swagger_css": "swagger-ui-dist@5.35.0/swagger-ui.css",
+    }
+)
+SITE_SOURCE_MAPS = frozenset(
+    {
+        "h3-js@4.5.0/dist/h3-js.umd.js.map",
+        "swagger-ui-dist@5.35.0/swagger-ui-bundle.js.map",
+        "swagger-ui-dist@5.35.0/swagger-ui.css.map",
+    }
+)
 
 D3_PATH = "d3@3.5.5/d3.min.js"
 _BRANCA_RENDER = "_branca_render"

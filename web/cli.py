@@ -163,6 +163,10 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
         bar.close()
         _fail(f"{err}\nnothing was imported; the database is unchanged")
     bar.close()
+    for summary in summaries:
+        storage.audit(ctx.engine, "import", username=_os_user(), detail=(
+            f"{Path(summary.file).name}: read {summary.rows_read}, imported {summary.inserted}, "
+            f"duplicates {summary.duplicates}, rejected {summary.rejected}"))  # fmt: skip
     _print_summaries(summaries)
 
 
@@ -313,6 +317,133 @@ def stations_command(ctx: Workspace, load_path: str | None) -> None:
         )
 
 
+@cli.group("users", invoke_without_command=True)
+@click.pass_context
+def users_group(click_ctx: click.Context) -> None:
+    """List accounts, or manage them: add, passwd, grids, disable, enable."""
+    if click_ctx.invoked_subcommand is None:
+        ws = click_ctx.ensure_object(Workspace)
+        init_database(ws)
+        for row in storage.list_users(ws.engine).itertuples():
+            state = "active" if row.active else "disabled"
+            click.echo(f"{row.username:<16} {row.role:<12} {state:<9} {row.grids}")
+
+
+def _password_option(function):
+    return click.option(
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="the password (asked for when not given; at least 8 characters)",
+    )(function)
+
+
+def _account(ws: Workspace, username: str):
+    record = storage.get_user_by_name(ws.engine, username)
+    if record is None:
+        _fail(f"no account named {username!r}")
+    return record
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(storage.ROLES), required=True)
+@click.option("--name", "display_name", default="", help="name shown on the site")
+@click.option("--grids", default="", help="grid ids for a grid worker, comma-separated")
+@_password_option
+@pass_ctx
+def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids: str,
+              password: str) -> None:  # fmt: skip
+    """Create an account (the first admin is made this way)."""
+    from web.auth import hash_password
+
+    init_database(ctx)
+    grid_ids = [g.strip() for g in grids.split(",") if g.strip()]
+    if grid_ids and role != "grid_worker":
+        _fail("only grid workers are assigned grids")
+    try:
+        known = set(storage.load_area_cells(ctx.engine, "grid")["area_id"])
+        unknown = [g for g in grid_ids if g not in known]
+        if unknown:
+            _fail(f"unknown grid id(s): {', '.join(unknown)}")
+        user_id = storage.create_user(ctx.engine, username, hash_password(password), role,
+                                      display_name=display_name)  # fmt: skip
+        storage.set_user_grids(ctx.engine, user_id, grid_ids)
+    except ValueError as err:
+        _fail(str(err))
+    storage.audit(ctx.engine, "user_created", username=_os_user(),
+                  detail=f"{username} ({role}) from the command line")  # fmt: skip
+    click.echo(f"created {username} ({role})")
+
+
+@users_group.command("passwd")
+@click.argument("username")
+@_password_option
+@pass_ctx
+def users_passwd(ctx: Workspace, username: str, password: str) -> None:
+    """Set an account's password."""
+    from web.auth import hash_password
+
+    record = _account(ctx, username)
+    try:
+        storage.update_user(ctx.engine, record.id, password_hash=hash_password(password))
+    except ValueError as err:
+        _fail(str(err))
+    storage.audit(ctx.engine, "user_changed", username=_os_user(),
+                  detail=f"{username}: password reset from the command line")  # fmt: skip
+    click.echo(f"password of {username} changed")
+
+
+@users_group.command("grids")
+@click.argument("username")
+@click.argument("grid_ids", nargs=-1)
+@pass_ctx
+def users_grids(ctx: Workspace, username: str, grid_ids: tuple[str, ...]) -> None:
+    """Assign management grids to a grid worker (replacing any)."""
+    record = _account(ctx, username)
+    if record.role != "grid_worker":
+        _fail(f"{username} is a {record.role}; only grid workers are assigned grids")
+    try:
+        assigned = storage.set_user_grids(ctx.engine, record.id, grid_ids)
+    except ValueError as err:
+        _fail(str(err))
+    storage.audit(ctx.engine, "user_changed", username=_os_user(),
+                  detail=f"{username}: grids {', '.join(assigned) or 'none'}")  # fmt: skip
+    click.echo(f"{username}: {', '.join(assigned) or 'no grids'}")
+
+
+@users_group.command("disable")
+@click.argument("username")
+@pass_ctx
+def users_disable(ctx: Workspace, username: str) -> None:
+    """Disable an account (it can no longer log in; its records stay)."""
+    record = _account(ctx, username)
+    storage.update_user(ctx.engine, record.id, active=False)
+    storage.audit(ctx.engine, "user_changed", username=_os_user(), detail=f"{username}: disabled")
+    click.echo(f"{username} disabled")
+
+
+@users_group.command("enable")
+@click.argument("username")
+@pass_ctx
+def users_enable(ctx: Workspace, username: str) -> None:
+    """Enable a disabled account."""
+    record = _account(ctx, username)
+    storage.update_user(ctx.engine, record.id, active=True)
+    storage.audit(ctx.engine, "user_changed", username=_os_user(), detail=f"{username}: enabled")
+    click.echo(f"{username} enabled")
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 @cli.command("demo")
 @click.option("--if-empty", is_flag=True, help="do nothing when incidents are already stored")
 @click.option("--seed", type=int, default=20261125, show_default=True)
@@ -332,6 +463,12 @@ def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int) -> None:
         )
     if if_empty and storage.count_rows(ctx.engine)["incidents"] > 0:
         click.echo("demo: incidents already stored, nothing to do")
+        if storage.list_import_runs(ctx.engine)["synthetic"].all():
+            from web.demo import ensure_demo_accounts
+
+            created = ensure_demo_accounts(ctx.engine)
+            if created:
+                click.echo(f"demo accounts created: {', '.join(created)}")
         return
     for line in load_demo(ctx, seed=seed, days=days):
         click.echo(line)
@@ -357,10 +494,23 @@ def load_chicago_command(ctx: Workspace, shared_dir: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
 def serve_command(host: str, port: int) -> None:
-    """Serve the site (waitress when installed, else Flask's development server)."""
+    """Serve the site with waitress (printing the demo logins when the demo is loaded)."""
     from web import create_app
+    from web.demo import demo_logins
 
     app = create_app()
+    engine = app.extensions["engine"]
+    if storage.current_revision(engine) is None:
+        _fail("the database is empty: run `hotspot init-db` (or `make run`) first")
+    logins = demo_logins(engine)
+    if logins and app.config["ENV"] == "production":
+        _fail("demo accounts exist; disable or delete them before serving in production")
+    if logins:
+        click.echo("demo logins (user / password / role):")
+        for username, password, role in logins:
+            click.echo(f"  {username:<10} {password:<16} {role}")
+    elif not storage.list_users(engine).shape[0]:
+        click.echo("no accounts yet: create one with `hotspot users add NAME --role admin`")
     click.echo(f"serving on http://{host}:{port}")
     try:
         from waitress import serve

@@ -69,6 +69,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TILE_ATTRIBUTION", "", str, "attribution text shown for the basemap tiles"),
     Setting("MAX_CELLS_DRAWN", 5000, int, "most cells drawn on one map; coarser cells above it"),
     Setting("VENDOR_URL_PREFIX", "/static/vendor/", str, "URL prefix of the served map assets"),
+    Setting("DEFAULT_LOCALE", "zh", str, "interface language before a user picks one: zh or en"),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        "auto",
+        str,
+        "send the session cookie over HTTPS only: true, false or auto (true in production)",
+    ),
+    Setting("SESSION_HOURS", 12, int, "hours a login lasts (one shift plus handover)"),
+    Setting("LOGIN_MAX_FAILURES", 5, int, "failed logins per user name or address before a pause"),
+    Setting("LOGIN_WINDOW_MIN", 15, int, "minutes failed logins are counted over and the pause"),
+    Setting("PLAN_TIME_LIMIT_S", 30.0, float, "solver time limit of a plan generated on the site"),
+    Setting("CHECKIN_MINUTES", 15.0, float, "patrol minutes one check-in counts as delivered"),
 )
 
 
@@ -94,6 +106,14 @@ def load_settings(
         values[setting.name] = _convert(setting, raw)
     for key, value in (overrides or {}).items():
         values[key] = value
+    secure = str(values["SESSION_COOKIE_SECURE"]).strip().lower()
+    if secure not in ("true", "false", "auto", "1", "0"):
+        raise ConfigError(f"{ENV_PREFIX}SESSION_COOKIE_SECURE: expected true, false or auto")
+    values["SESSION_COOKIE_SECURE"] = (
+        values["ENV"] == "production" if secure == "auto" else secure in ("true", "1")
+    )
+    if values["DEFAULT_LOCALE"] not in ("zh", "en"):
+        raise ConfigError(f"{ENV_PREFIX}DEFAULT_LOCALE: expected zh or en")
     if not values["SECRET_KEY"]:
         if values["ENV"] == "production":
             raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")

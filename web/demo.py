@@ -12,13 +12,32 @@ from geo.errors import FileFormatError
 from web import storage
 from web.config import REPO_ROOT
 
-__all__ = ["read_stations", "load_demo", "load_chicago", "DEMO_GRID_TARGET_CELLS"]
+__all__ = [
+    "DEMO_ACCOUNTS",
+    "DEMO_GRID_TARGET_CELLS",
+    "demo_logins",
+    "ensure_demo_accounts",
+    "load_chicago",
+    "load_demo",
+    "read_stations",
+]
 
 DATA = REPO_ROOT / "data"
 # About 1.2 km2 per grid at H3 resolution 9 (0.105 km2 a cell): the size of a community
 # grid that one grid worker can walk.
 DEMO_GRID_TARGET_CELLS = 12
 STATION_COLUMNS = ("station_id", "name", "lon", "lat")
+# Demo logins, printed by `make run`: one per role, two grid workers with different grids
+# (so each sees only their own). For trying the site on a laptop, never for a real bureau:
+# `hotspot serve` refuses to start in production while they exist.
+DEMO_ACCOUNTS = (
+    ("admin", "admin-demo", "admin", "系统管理员"),
+    ("commander", "commander-demo", "commander", "指挥长"),
+    ("planner", "planner-demo", "planner", "巡逻规划员"),
+    ("grid1", "grid1-demo", "grid_worker", "网格员 一"),
+    ("grid2", "grid2-demo", "grid_worker", "网格员 二"),
+)
+DEMO_META_KEY = "demo_accounts"
 
 
 def read_stations(path: Path) -> pd.DataFrame:
@@ -124,6 +143,8 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
         f"synthetic incidents ({start:%Y-%m-%d} .. {end:%Y-%m-%d}, GCJ-02 file {csv_path.name}): "
         f"read {s.rows_read}, imported {s.inserted}, rejected {s.rejected}"
     )
+    created = ensure_demo_accounts(ctx.engine)
+    yield f"demo accounts: {', '.join(created) if created else 'already there'}"
 
 
 def load_chicago(ctx, shared: Path) -> Iterator[str]:
@@ -174,3 +195,50 @@ def load_chicago(ctx, shared: Path) -> Iterator[str]:
         f"already stored {sum(s.duplicates for s in summaries)}, "
         f"rejected {sum(s.rejected for s in summaries)} (see `hotspot rejects`)"
     )
+
+
+def ensure_demo_accounts(engine) -> list[str]:
+    """Create the demo accounts that are missing; grid workers get the two busiest grids each.
+
+    Returns the user names created.
+    """
+    from werkzeug.security import generate_password_hash
+
+    grid_cells = storage.load_area_cells(engine, "grid")
+    counts = storage.cell_counts(engine)
+    busy = (
+        grid_cells.merge(counts, on="cell", how="left")
+        .fillna({"n": 0})
+        .groupby("area_id")["n"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
+    ranked = list(busy.index)
+    created = []
+    workers = 0
+    for username, password, role, name in DEMO_ACCOUNTS:
+        if storage.get_user_by_name(engine, username) is not None:
+            if role == "grid_worker":
+                workers += 1
+            continue
+        user_id = storage.create_user(
+            engine, username, generate_password_hash(password), role, display_name=name
+        )
+        if role == "grid_worker":
+            storage.set_user_grids(engine, user_id, ranked[2 * workers : 2 * workers + 2])
+            workers += 1
+        created.append(username)
+    storage.set_meta(engine, {DEMO_META_KEY: "1"})
+    return created
+
+
+def demo_logins(engine) -> list[tuple[str, str, str]]:
+    """(user name, password, role) of the demo accounts still present with their demo role."""
+    if storage.get_meta(engine).get(DEMO_META_KEY) != "1":
+        return []
+    out = []
+    for username, password, role, _name in DEMO_ACCOUNTS:
+        record = storage.get_user_by_name(engine, username)
+        if record is not None and record.active and record.role == role:
+            out.append((username, password, role))
+    return out

@@ -169,6 +169,115 @@ stations = sa.Table(
     sa.Column("units", sa.Integer, nullable=False, server_default="1"),
 )
 
+# --- the site: accounts, audit, plans and check-ins -------------------------------------
+
+ROLES = ("admin", "commander", "planner", "grid_worker")
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(80), nullable=False, unique=True),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("locale", sa.String(10)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(
+        "role IN ('admin', 'commander', 'planner', 'grid_worker')", name="ck_users_role"
+    ),
+)
+
+# Management grids (areas of kind "grid") a grid worker is responsible for.
+user_grids = sa.Table(
+    "user_grids",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "area_pk", sa.Integer, sa.ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.Integer),
+    sa.Column("username", sa.String(80), nullable=False, server_default=""),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Index("ix_audit_log_at", "at"),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(80), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index("ix_login_failures_username", "username", "at"),
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("plan_date", sa.String(10), nullable=False),  # local date, YYYY-MM-DD
+    sa.Column("shift", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # draft or published
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("published_at", sa.BigInteger),
+    sa.Column("published_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("shift_start", sa.BigInteger, nullable=False),  # UTC seconds of shift start
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),  # the form, JSON
+    sa.Column("summary", sa.Text, nullable=False),  # status, totals, stats, JSON
+    sa.Column("plan_json", sa.Text, nullable=False),  # planner.problem_json.plan_to_json
+    sa.Column("geojson", sa.Text, nullable=False),
+    sa.Column("gpx", sa.Text, nullable=False),
+    sa.Column("csv", sa.Text, nullable=False),
+    sa.CheckConstraint("status IN ('draft', 'published')", name="ck_plans_status"),
+    sa.Index("ix_plans_plan_date", "plan_date", "shift"),
+)
+
+# One row per planned stop, so a grid worker's view and delivered-versus-planned queries
+# select by cell without reading the plan documents.
+plan_visits = sa.Table(
+    "plan_visits",
+    metadata,
+    sa.Column(
+        "plan_id", sa.Integer, sa.ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("unit_id", sa.String(80), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("cell", sa.BigInteger, nullable=False),
+    sa.Column("start_at", sa.BigInteger, nullable=False),  # UTC seconds
+    sa.Column("end_at", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Index("ix_plan_visits_cell", "cell"),
+)
+
+checkins = sa.Table(
+    "checkins",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("cell", sa.BigInteger, nullable=False),
+    sa.Column("visited_at", sa.BigInteger, nullable=False),  # UTC seconds
+    sa.Column("minutes", sa.Float, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("plan_id", sa.Integer, sa.ForeignKey("plans.id", ondelete="SET NULL")),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_checkins_cell", "cell", "visited_at"),
+)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -783,3 +892,507 @@ def list_stations(engine: Engine) -> pd.DataFrame:
 def geojson_dumps(value: object) -> str:
     """Serialise to compact JSON (used for GeoJSON columns)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One account (the password hash never leaves this module except for checking)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    locale: str | None
+    password_hash: str
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    password_hash: str,
+    role: str,
+    display_name: str = "",
+    locale: str | None = None,
+) -> int:
+    """Insert an account; raises ``ValueError`` for a taken name or an unknown role."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    with engine.begin() as conn:
+        taken = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
+        if taken is not None:
+            raise ValueError(f"user name {username!r} is taken")
+        result = conn.execute(
+            sa.insert(users).values(
+                username=username,
+                display_name=display_name,
+                password_hash=password_hash,
+                role=role,
+                active=True,
+                locale=locale,
+                created_at=_now(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _user(row) -> UserRecord | None:
+    if row is None:
+        return None
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        active=bool(row.active),
+        locale=row.locale,
+        password_hash=row.password_hash,
+    )
+
+
+def get_user(engine: Engine, user_id: int) -> UserRecord | None:
+    """Return the account with this id, or None."""
+    with engine.connect() as conn:
+        return _user(conn.execute(sa.select(users).where(users.c.id == user_id)).first())
+
+
+def get_user_by_name(engine: Engine, username: str) -> UserRecord | None:
+    """Return the account with this user name, or None."""
+    with engine.connect() as conn:
+        return _user(conn.execute(sa.select(users).where(users.c.username == username)).first())
+
+
+def list_users(engine: Engine) -> pd.DataFrame:
+    """Return every account (no hashes) with the grids assigned to it, comma-separated."""
+    query = sa.select(
+        users.c.id,
+        users.c.username,
+        users.c.display_name,
+        users.c.role,
+        users.c.active,
+        users.c.created_at,
+    ).order_by(users.c.username)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+        grids = pd.read_sql(
+            sa.select(user_grids.c.user_id, areas.c.area_id)
+            .join(areas, areas.c.id == user_grids.c.area_pk)
+            .order_by(areas.c.area_id),
+            conn,
+        )
+    joined = grids.groupby("user_id")["area_id"].agg(", ".join)
+    frame["grids"] = [str(joined.get(i, "")) for i in frame["id"]]
+    return frame
+
+
+def update_user(
+    engine: Engine,
+    user_id: int,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    password_hash: str | None = None,
+    display_name: str | None = None,
+    locale: str | None = None,
+) -> None:
+    """Change fields of one account (only those given)."""
+    values: dict[str, object] = {}
+    if role is not None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        values["role"] = role
+    if active is not None:
+        values["active"] = bool(active)
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    if display_name is not None:
+        values["display_name"] = display_name
+    if locale is not None:
+        values["locale"] = locale
+    if not values:
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
+
+
+def set_user_grids(engine: Engine, user_id: int, grid_ids: Sequence[str]) -> list[str]:
+    """Assign management grids (area ids of kind ``grid``) to an account, replacing any.
+
+    Raises ``ValueError`` naming any id that is not a stored grid; nothing changes then.
+    """
+    wanted = sorted({str(g).strip() for g in grid_ids if str(g).strip()})
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(areas.c.id, areas.c.area_id).where(
+                areas.c.kind == "grid", areas.c.area_id.in_(wanted)
+            )
+        ).all()
+        found = {r.area_id: r.id for r in rows}
+        missing = [g for g in wanted if g not in found]
+        if missing:
+            raise ValueError(f"unknown grid id(s): {', '.join(missing)}")
+        conn.execute(sa.delete(user_grids).where(user_grids.c.user_id == user_id))
+        if found:
+            conn.execute(
+                sa.insert(user_grids),
+                [{"user_id": user_id, "area_pk": pk} for pk in found.values()],
+            )
+    return wanted
+
+
+def user_grid_ids(engine: Engine, user_id: int) -> list[str]:
+    """Return the grid ids assigned to an account."""
+    query = (
+        sa.select(areas.c.area_id)
+        .join(user_grids, user_grids.c.area_pk == areas.c.id)
+        .where(user_grids.c.user_id == user_id)
+        .order_by(areas.c.area_id)
+    )
+    with engine.connect() as conn:
+        return [r.area_id for r in conn.execute(query)]
+
+
+def user_cells(engine: Engine, user_id: int) -> np.ndarray:
+    """Return the H3 cells (int64, sorted) of the grids assigned to an account."""
+    query = (
+        sa.select(area_cells.c.cell)
+        .join(user_grids, user_grids.c.area_pk == area_cells.c.area_pk)
+        .where(user_grids.c.user_id == user_id)
+        .distinct()
+    )
+    with engine.connect() as conn:
+        cells = np.array([r.cell for r in conn.execute(query)], dtype=np.int64)
+    cells.sort()
+    return cells
+
+
+# --- audit log and login throttling -------------------------------------------------------
+
+
+def audit(
+    engine: Engine,
+    action: str,
+    *,
+    user_id: int | None = None,
+    username: str = "",
+    detail: str = "",
+    ip: str = "",
+) -> None:
+    """Append one entry to the audit log."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(audit_log).values(
+                at=_now(),
+                user_id=user_id,
+                username=username,
+                action=action,
+                detail=detail,
+                ip=ip,
+            )  # fmt: skip
+        )
+
+
+def list_audit(engine: Engine, limit: int = 200, action: str | None = None) -> pd.DataFrame:
+    """Return the newest audit entries first."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def record_login_failure(engine: Engine, username: str, ip: str) -> None:
+    """Remember one failed login (for throttling)."""
+    with engine.begin() as conn:
+        conn.execute(sa.insert(login_failures).values(username=username, ip=ip, at=_now()))
+
+
+def recent_login_failures(engine: Engine, username: str, ip: str, window_s: int) -> int:
+    """Failed logins for this user name, or from this address, in the last ``window_s``."""
+    since = _now() - window_s
+    query = sa.select(sa.func.count()).where(
+        login_failures.c.at >= since,
+        sa.or_(login_failures.c.username == username, login_failures.c.ip == ip),
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def clear_login_failures(engine: Engine, username: str) -> None:
+    """Forget the failures of a user name after a successful login."""
+    with engine.begin() as conn:
+        conn.execute(sa.delete(login_failures).where(login_failures.c.username == username))
+
+
+# --- plans and check-ins ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A generated plan as stored (documents as text, request and summary as dicts)."""
+
+    id: int
+    plan_date: str
+    shift: str
+    status: str
+    created_at: int
+    created_by: int | None
+    published_at: int | None
+    published_by: int | None
+    shift_start: int
+    seed: int
+    request: dict
+    summary: dict
+    plan_json: str
+    geojson: str
+    gpx: str
+    csv: str
+
+
+def store_plan(
+    engine: Engine,
+    *,
+    plan_date: str,
+    shift: str,
+    created_by: int | None,
+    shift_start: int,
+    seed: int,
+    request: dict,
+    summary: dict,
+    plan_json: str,
+    geojson: str,
+    gpx: str,
+    csv: str,
+    visits: pd.DataFrame,
+) -> int:
+    """Store a draft plan and its visits (``unit_id, seq, cell, start_at, end_at, value``)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(plans).values(
+                plan_date=plan_date,
+                shift=shift,
+                status="draft",
+                created_at=_now(),
+                created_by=created_by,
+                shift_start=shift_start,
+                seed=seed,
+                request=geojson_dumps(request),
+                summary=geojson_dumps(summary),
+                plan_json=plan_json,
+                geojson=geojson,
+                gpx=gpx,
+                csv=csv,
+            )  # fmt: skip
+        )
+        plan_id = int(result.inserted_primary_key[0])
+        if len(visits):
+            rows = [
+                {
+                    "plan_id": plan_id,
+                    "unit_id": str(r["unit_id"]),
+                    "seq": int(r["seq"]),
+                    "cell": int(r["cell"]),
+                    "start_at": int(r["start_at"]),
+                    "end_at": int(r["end_at"]),
+                    "value": float(r["value"]),
+                }
+                for r in visits.to_dict("records")
+            ]
+            conn.execute(sa.insert(plan_visits), rows)
+    return plan_id
+
+
+def _stored_plan(row) -> StoredPlan | None:
+    if row is None:
+        return None
+    return StoredPlan(
+        id=row.id,
+        plan_date=row.plan_date,
+        shift=row.shift,
+        status=row.status,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        published_at=row.published_at,
+        published_by=row.published_by,
+        shift_start=row.shift_start,
+        seed=row.seed,
+        request=json.loads(row.request),
+        summary=json.loads(row.summary),
+        plan_json=row.plan_json,
+        geojson=row.geojson,
+        gpx=row.gpx,
+        csv=row.csv,
+    )
+
+
+def get_plan(engine: Engine, plan_id: int) -> StoredPlan | None:
+    """Return one stored plan, or None."""
+    with engine.connect() as conn:
+        return _stored_plan(conn.execute(sa.select(plans).where(plans.c.id == plan_id)).first())
+
+
+def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd.DataFrame:
+    """Return plans newest first: id, date, shift, status, times, summary text."""
+    query = (
+        sa.select(
+            plans.c.id,
+            plans.c.plan_date,
+            plans.c.shift,
+            plans.c.status,
+            plans.c.created_at,
+            plans.c.created_by,
+            plans.c.published_at,
+            plans.c.summary,
+        )
+        .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(plans.c.status == status)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def previous_plan(engine: Engine, plan: StoredPlan) -> StoredPlan | None:
+    """The newest published plan of the same shift on an earlier date, else None."""
+    query = (
+        sa.select(plans)
+        .where(
+            plans.c.shift == plan.shift,
+            plans.c.plan_date < plan.plan_date,
+            plans.c.status == "published",
+        )
+        .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        return _stored_plan(conn.execute(query).first())
+
+
+def publish_plan(engine: Engine, plan_id: int, user_id: int | None) -> bool:
+    """Publish a draft; any other published plan for the same date and shift goes back to
+    draft. Returns False when the plan does not exist."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(plans.c.plan_date, plans.c.shift).where(plans.c.id == plan_id)
+        ).first()
+        if row is None:
+            return False
+        conn.execute(
+            sa.update(plans)
+            .where(
+                plans.c.plan_date == row.plan_date,
+                plans.c.shift == row.shift,
+                plans.c.status == "published",
+                plans.c.id != plan_id,
+            )
+            .values(status="draft", published_at=None, published_by=None)
+        )
+        conn.execute(
+            sa.update(plans)
+            .where(plans.c.id == plan_id)
+            .values(status="published", published_at=_now(), published_by=user_id)
+        )
+    return True
+
+
+def plan_visits_frame(
+    engine: Engine,
+    plan_id: int | None = None,
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    published_only: bool = False,
+) -> pd.DataFrame:
+    """Planned visits (``plan_id, unit_id, seq, cell, start_at, end_at, value``).
+
+    Filters: one plan, a set of cells (a grid worker's), visits starting in [start, end),
+    published plans only.
+    """
+    query = sa.select(plan_visits).join(plans, plans.c.id == plan_visits.c.plan_id)
+    if plan_id is not None:
+        query = query.where(plan_visits.c.plan_id == plan_id)
+    if cells is not None:
+        query = query.where(plan_visits.c.cell.in_([int(c) for c in cells]))
+    if start is not None:
+        query = query.where(plan_visits.c.start_at >= start)
+    if end is not None:
+        query = query.where(plan_visits.c.start_at < end)
+    if published_only:
+        query = query.where(plans.c.status == "published")
+    query = query.order_by(plan_visits.c.plan_id, plan_visits.c.unit_id, plan_visits.c.seq)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})
+
+
+def add_checkin(
+    engine: Engine,
+    user_id: int,
+    cell: int,
+    visited_at: int,
+    minutes: float,
+    note: str = "",
+    plan_id: int | None = None,
+) -> int:
+    """Record a field visit to a cell; returns its id."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(checkins).values(
+                user_id=user_id,
+                cell=int(cell),
+                visited_at=int(visited_at),
+                minutes=float(minutes),
+                note=note,
+                plan_id=plan_id,
+                created_at=_now(),
+            )  # fmt: skip
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def checkins_frame(
+    engine: Engine,
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    plan_id: int | None = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Check-ins with the user name, newest first, filtered like :func:`plan_visits_frame`."""
+    query = sa.select(
+        checkins.c.id,
+        checkins.c.user_id,
+        users.c.username,
+        checkins.c.cell,
+        checkins.c.visited_at,
+        checkins.c.minutes,
+        checkins.c.note,
+        checkins.c.plan_id,
+        checkins.c.created_at,
+    ).join(users, users.c.id == checkins.c.user_id)
+    if cells is not None:
+        query = query.where(checkins.c.cell.in_([int(c) for c in cells]))
+    if start is not None:
+        query = query.where(checkins.c.visited_at >= start)
+    if end is not None:
+        query = query.where(checkins.c.visited_at < end)
+    if plan_id is not None:
+        query = query.where(checkins.c.plan_id == plan_id)
+    if user_id is not None:
+        query = query.where(checkins.c.user_id == user_id)
+    query = query.order_by(checkins.c.visited_at.desc(), checkins.c.id.desc())
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})

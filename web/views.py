@@ -1,17 +1,61 @@
-"""Pages of the minimal site: the incident-cell map with import counts."""
+"""Shared page parts (menu, city name, language) and the data overview page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, g, render_template
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from web import maps, storage
+from web.auth import roles_required
 
 bp = Blueprint("main", __name__)
 
+ROLE_NAMES = {
+    "admin": _l("administrator"),
+    "commander": _l("commander"),
+    "planner": _l("patrol planner"),
+    "grid_worker": _l("grid worker"),
+}
+# The menu: (endpoint, label, roles that see it). Endpoints not registered are left out.
+MENU = (
+    ("commander.hotspots", _l("Hotspot map"), ("admin", "commander", "planner")),
+    ("commander.statistics", _l("Statistics"), ("admin", "commander", "planner")),
+    ("commander.accuracy", _l("Forecast accuracy"), ("admin", "commander", "planner")),
+    ("planner.plans", _l("Patrol plans"), ("admin", "commander", "planner")),
+    ("grid.home", _l("My grid"), ("grid_worker",)),
+    ("main.overview", _l("Data"), ("admin", "commander", "planner")),
+    ("admin.users", _l("Accounts"), ("admin",)),
+    ("admin.audit_log", _l("Audit log"), ("admin",)),
+    ("api.docs", _l("API"), ("admin", "commander", "planner", "grid_worker")),
+)
 
-@bp.get("/")
-def index():
-    """Front page: a map of incident counts per H3 cell and the import counts."""
+
+@bp.app_context_processor
+def _page_globals() -> dict:
+    def nav_links() -> list[tuple[str, str]]:
+        if not current_user.is_authenticated:
+            return []
+        known = current_app.view_functions
+        return [(e, str(label)) for e, label, roles in MENU
+                if current_user.role in roles and e in known]  # fmt: skip
+
+    if "city_name" not in g:
+        meta = storage.get_meta(current_app.extensions["engine"])
+        g.city_name = meta.get("city_name", current_app.config["CITY_NAME"])
+    return {
+        "city_name": g.city_name,
+        "nav_links": nav_links,
+        "role_names": {k: str(v) for k, v in ROLE_NAMES.items()},
+        "current_locale": str(get_locale() or current_app.config["DEFAULT_LOCALE"]).split("_")[0],
+    }
+
+
+@bp.get("/overview")
+@roles_required("admin", "commander", "planner")
+def overview():
+    """The data as stored: incidents per H3 cell on a map, import runs and rejects."""
     engine = current_app.extensions["engine"]
     meta = storage.get_meta(engine)
     counts = storage.count_rows(engine)
@@ -30,7 +74,7 @@ def index():
         max_cells=int(current_app.config["MAX_CELLS_DRAWN"]),
     )
     return render_template(
-        "index.html",
+        "overview.html",
         city_name=meta.get("city_name", current_app.config["CITY_NAME"]),
         timezone=meta.get("timezone", current_app.config["TIMEZONE"]),
         counts=counts,

@@ -1,15 +1,19 @@
-"""Fixtures for the web layer: a throwaway database, the app and the CLI runner."""
+"""Fixtures for the web layer: throwaway databases, the demo site, logged-in clients."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from geo.categories import load_categories
-from web import storage
+from web import create_app, storage
+from web.cli import cli
 from web.config import REPO_ROOT
+from web.demo import DEMO_ACCOUNTS
 
 
 @pytest.fixture
@@ -36,3 +40,62 @@ def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
+
+# A src or href that leaves this server (http://, https:// or protocol-relative //).
+EXTERNAL_URL = re.compile(rb"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
+PASSWORDS = {username: password for username, password, _role, _name in DEMO_ACCOUNTS}
+ROLE_USER = {role: username for username, _password, role, _name in DEMO_ACCOUNTS}
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> str:
+    """A database with the Jiayuguan demo loaded through the CLI, as `make run` does.
+
+    Tests that write (plans, check-ins, accounts) must not depend on what others wrote.
+    """
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    url = f"sqlite:///{path}"
+    env = {"HOTSPOT_DATABASE_URL": url}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--if-empty", "--days", "60", "--seed", "7"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "synthetic incidents" in result.output
+    assert "demo accounts: admin, commander, planner, grid1, grid2" in result.output
+    again = runner.invoke(cli, ["demo", "--if-empty"], env=env)
+    assert "nothing to do" in again.output
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(demo_db):
+    """The site on the demo database, CSRF checks off (test_access.py checks them on)."""
+    return create_app(
+        {"DATABASE_URL": demo_db, "TESTING": True, "WTF_CSRF_ENABLED": False,
+         "PLAN_TIME_LIMIT_S": 3.0}
+    )  # fmt: skip
+
+
+def login(client, username: str, password: str | None = None):
+    """Log ``client`` in (English interface); returns the login response."""
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password or PASSWORDS[username]},
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 302, response.data[:500]
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+    return response
+
+
+@pytest.fixture
+def client_as(app):
+    """``client_as("planner")``: a test client logged in as the demo account of a role."""
+
+    def make(role: str):
+        client = app.test_client()
+        login(client, ROLE_USER.get(role, role))
+        return client
+
+    return make

@@ -15,6 +15,8 @@ from folium.plugins import Fullscreen, HeatMap, MarkerCluster
 from web.assets import (
     NODE_MODULES,
     ROTATE_CSS_PATH,
+    SITE_SCRIPTS,
+    SITE_SOURCE_MAPS,
     VENDOR_FILES,
     register_vendor_assets,
     tile_layer_kwargs,
@@ -158,7 +160,14 @@ def test_stylesheet_and_source_map_references_are_served(local_assets, client):
         assert fetch(client, url).status_code == 200, url
     # Nothing listed is dead weight: each file is reached from the page.
     reached = {served_path(url) for url in page_urls | referenced} | LOADED_BY_SCRIPTS
-    assert reached == set(VENDOR_FILES) | {ROTATE_CSS_PATH}
+    site = set(SITE_SCRIPTS.values()) | SITE_SOURCE_MAPS
+    assert reached == (set(VENDOR_FILES) - site) | {ROTATE_CSS_PATH}
+
+
+def test_site_scripts_and_their_source_maps_are_served(client):
+    for path in sorted(set(SITE_SCRIPTS.values()) | SITE_SOURCE_MAPS):
+        assert path in VENDOR_FILES
+        assert fetch(client, URL_PREFIX + path).status_code == 200, path
 
 
 def test_font_awesome_keeps_its_webfonts_layout(local_assets, client):

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from click.testing import CliRunner
 
+from tests.web.conftest import EXTERNAL_URL
 from web import create_app, storage
 from web.cli import cli
 from web.config import ConfigError, load_settings
-
-EXTERNAL_URL = re.compile(rb"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> str:
-    """A database with the Jiayuguan demo loaded through the CLI, as `make run` does."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    url = f"sqlite:///{path}"
-    env = {"HOTSPOT_DATABASE_URL": url}
-    runner = CliRunner()
-    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
-    result = runner.invoke(cli, ["demo", "--if-empty", "--days", "60", "--seed", "7"], env=env)
-    assert result.exit_code == 0, result.output
-    assert "synthetic incidents" in result.output
-    again = runner.invoke(cli, ["demo", "--if-empty"], env=env)
-    assert "nothing to do" in again.output
-    return url
 
 
 def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db) -> None:
@@ -48,9 +29,13 @@ def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db) -> N
     assert storage.get_meta(engine)["timezone"] == "Asia/Shanghai"
 
 
-def test_front_page_shows_map_counts_and_synthetic_label(demo_db) -> None:
-    app = create_app({"DATABASE_URL": demo_db, "TESTING": True})
+def test_front_page_sends_visitors_to_log_in(app) -> None:
     response = app.test_client().get("/")
+    assert response.status_code == 302 and response.location.endswith("/login")
+
+
+def test_data_overview_shows_map_counts_and_synthetic_label(client_as) -> None:
+    response = client_as("commander").get("/overview")
     assert response.status_code == 200
     body = response.data
     assert b"synthetic-label" in body

@@ -1,0 +1,207 @@
+"""Accounts: login, logout, throttling, CSRF, cookies, admin pages, CLI and the audit log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from tests.web.conftest import PASSWORDS, login
+from web import create_app, storage
+from web.cli import cli
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    """A site on its own demo-less database with one admin (tests here change accounts)."""
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    env = {"HOTSPOT_DATABASE_URL": url}
+    result = CliRunner().invoke(
+        cli, ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    return create_app({"DATABASE_URL": url, "TESTING": True, "LOGIN_MAX_FAILURES": 3})
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    page = client.get(path).data.decode()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page[:300]
+    return match.group(1)
+
+
+def test_login_needs_the_csrf_token(fresh_app) -> None:
+    client = fresh_app.test_client()
+    response = client.post("/login", data={"username": "boss", "password": "correct-horse"})
+    assert response.status_code == 400
+    assert b"Reload the page" in response.data
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"username": "boss", "password": "correct-horse", "csrf_token": token}
+    )
+    assert response.status_code == 302 and response.location.endswith("/admin/users")
+
+
+def test_passwords_are_hashed_and_wrong_ones_refused(fresh_app) -> None:
+    engine = fresh_app.extensions["engine"]
+    record = storage.get_user_by_name(engine, "boss")
+    assert record is not None
+    assert "correct-horse" not in record.password_hash
+    assert record.password_hash.startswith("scrypt:")
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"username": "boss", "password": "wrong-horse", "csrf_token": token}
+    )
+    assert response.status_code == 401
+    assert client.get("/admin/users").status_code == 302  # still logged out
+
+
+def test_failed_logins_are_throttled_and_audited(fresh_app) -> None:
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    for _ in range(3):
+        bad = {"username": "boss", "password": "guess-guess", "csrf_token": token}
+        assert client.post("/login", data=bad).status_code == 401
+    # Even the right password waits out the pause.
+    good = {"username": "boss", "password": "correct-horse", "csrf_token": token}
+    response = client.post("/login", data=good)
+    assert response.status_code == 429
+    assert client.get("/admin/users").status_code == 302
+    entries = storage.list_audit(fresh_app.extensions["engine"])
+    assert list(entries["action"]).count("login_failed") == 3
+    assert "login_throttled" in set(entries["action"])
+
+
+def test_session_cookie_is_http_only_and_secure_in_production(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'prod.db'}"
+    runner = CliRunner()
+    add = ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"]
+    assert runner.invoke(cli, add, env={"HOTSPOT_DATABASE_URL": url}).exit_code == 0
+    app = create_app({"DATABASE_URL": url, "ENV": "production", "SECRET_KEY": "k" * 32,
+                      "SESSION_COOKIE_SECURE": "auto", "WTF_CSRF_ENABLED": False})  # fmt: skip
+    client = app.test_client()
+    response = client.post("/login", data={"username": "boss", "password": "correct-horse"})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+
+
+def test_logout_is_a_post_and_ends_the_session(fresh_app) -> None:
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    client.post("/login", data={"username": "boss", "password": "correct-horse",
+                                "csrf_token": token})  # fmt: skip
+    assert client.get("/admin/users").status_code == 200
+    assert client.get("/logout").status_code == 405
+    token = csrf_token(client, "/admin/users")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/admin/users").status_code == 302
+    actions = list(storage.list_audit(fresh_app.extensions["engine"])["action"])
+    assert actions[:2] == ["logout", "login"]
+
+
+def test_login_only_follows_local_next_paths(app) -> None:
+    client = app.test_client()
+    data = {"username": "commander", "password": PASSWORDS["commander"]}
+    outside = client.post("/login?next=//evil.example/x", data=data)
+    assert "evil" not in outside.location
+    client = app.test_client()
+    inside = client.post("/login?next=/overview", data=data)
+    assert inside.location.endswith("/overview")
+
+
+def test_admin_creates_a_grid_worker_with_grids(fresh_app, tmp_path) -> None:
+    engine = fresh_app.extensions["engine"]
+    storage.init_db(engine)
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    client.post("/login", data={"username": "boss", "password": "correct-horse",
+                                "csrf_token": token})  # fmt: skip
+    token = csrf_token(client, "/admin/users")
+    form = {"username": "w1", "password": "grid-pass-1", "role": "grid_worker",
+            "grids": "G-404", "csrf_token": token}  # fmt: skip
+    response = client.post("/admin/users", data=form, follow_redirects=True)
+    assert b"Unknown grid id" in response.data or "未知".encode() in response.data
+    assert storage.get_user_by_name(engine, "w1") is None  # nothing half-made
+    form["grids"] = ""
+    form["password"] = "short"
+    client.post("/admin/users", data=form)
+    assert storage.get_user_by_name(engine, "w1") is None
+    form["password"] = "grid-pass-1"
+    client.post("/admin/users", data=form)
+    created = storage.get_user_by_name(engine, "w1")
+    assert created is not None and created.role == "grid_worker"
+    assert "user_created" in set(storage.list_audit(engine)["action"])
+
+
+def test_admin_cannot_lock_themselves_out(fresh_app) -> None:
+    engine = fresh_app.extensions["engine"]
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    client.post("/login", data={"username": "boss", "password": "correct-horse",
+                                "csrf_token": token})  # fmt: skip
+    boss = storage.get_user_by_name(engine, "boss")
+    assert boss is not None
+    token = csrf_token(client, f"/admin/users/{boss.id}")
+    client.post(f"/admin/users/{boss.id}", data={"role": "planner", "csrf_token": token})
+    after = storage.get_user_by_name(engine, "boss")
+    assert after is not None and after.role == "admin" and after.active
+
+
+def test_demo_grid_workers_have_different_grids(demo_db) -> None:
+    engine = storage.make_engine(demo_db)
+    one = storage.get_user_by_name(engine, "grid1")
+    two = storage.get_user_by_name(engine, "grid2")
+    assert one is not None and two is not None
+    grids_one = storage.user_grid_ids(engine, one.id)
+    grids_two = storage.user_grid_ids(engine, two.id)
+    assert len(grids_one) == 2 and len(grids_two) == 2
+    assert not set(grids_one) & set(grids_two)
+    cells = storage.user_cells(engine, one.id)
+    assert len(cells) > 5 and not set(cells) & set(storage.user_cells(engine, two.id))
+
+
+def test_disabled_accounts_cannot_log_in_and_lose_their_session(fresh_app) -> None:
+    runner = CliRunner()
+    env = {"HOTSPOT_DATABASE_URL": fresh_app.config["DATABASE_URL"]}
+    add = ["users", "add", "p1", "--role", "planner", "--password", "plan-plan-1"]
+    assert runner.invoke(cli, add, env=env).exit_code == 0
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    client.post("/login", data={"username": "p1", "password": "plan-plan-1",
+                                "csrf_token": token})  # fmt: skip
+    assert client.get("/overview").status_code == 200
+    assert runner.invoke(cli, ["users", "disable", "p1"], env=env).exit_code == 0
+    assert client.get("/overview").status_code == 302
+    listing = runner.invoke(cli, ["users"], env=env)
+    assert "p1" in listing.output and "disabled" in listing.output
+
+
+def test_cli_refuses_short_passwords_and_grids_for_other_roles(tmp_path) -> None:
+    env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    runner = CliRunner()
+    short = runner.invoke(cli, ["users", "add", "a", "--role", "admin", "--password", "short"],
+                          env=env)  # fmt: skip
+    assert short.exit_code == 2 and "at least 8 characters" in short.output
+    grids = runner.invoke(cli, ["users", "add", "b", "--role", "planner", "--grids", "G1",
+                                "--password", "long-enough"], env=env)  # fmt: skip
+    assert grids.exit_code == 2 and "only grid workers" in grids.output
+
+
+def test_language_switch_is_remembered_for_the_account(app) -> None:
+    client = app.test_client()
+    login(client, "commander")
+    with client.session_transaction() as session:
+        session.pop("lang")
+    client.post("/language", data={"lang": "zh", "next": "/overview"})
+    page = client.get("/overview").data.decode()
+    assert "退出" in page  # "Log out" in Chinese
+    fresh = app.test_client()
+    response = fresh.post("/login", data={"username": "commander",
+                                          "password": PASSWORDS["commander"]})  # fmt: skip
+    assert response.status_code == 302
+    assert "退出" in fresh.get("/overview").data.decode()
+    fresh.post("/language", data={"lang": "en"})
+    assert "Log out" in fresh.get("/overview").data.decode()
+    assert fresh.post("/language", data={"lang": "fr"}).status_code == 400

@@ -1,0 +1,136 @@
+"""Administrator pages: accounts, management-grid assignments and the audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from web import storage
+from web.auth import audit, hash_password, roles_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _engine():
+    return current_app.extensions["engine"]
+
+
+def _grid_ids(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
+
+
+@bp.get("/users")
+@roles_required("admin")
+def users():
+    """Every account, with a form to create one."""
+    grids = storage.list_areas(_engine())
+    grids = grids[grids["kind"] == "grid"]
+    return render_template(
+        "admin/users.html",
+        users=storage.list_users(_engine()),
+        roles=storage.ROLES,
+        grid_ids=list(grids["area_id"]),
+    )
+
+
+@bp.post("/users")
+@roles_required("admin")
+def create_user():
+    """Create an account (and assign its grids when it is a grid worker's)."""
+    form = request.form
+    username = form.get("username", "").strip()
+    role = form.get("role", "")
+    try:
+        if not username:
+            raise ValueError(_("A user name is required."))
+        if role not in storage.ROLES:
+            raise ValueError(_("Unknown role %(role)s.", role=role))
+        grids = _grid_ids(form.get("grids", ""))
+        if grids and role != "grid_worker":
+            raise ValueError(_("Only grid workers are assigned grids."))
+        if grids:  # check before creating, so a bad id leaves nothing half-made
+            known = set(storage.list_areas(_engine()).query("kind == 'grid'")["area_id"])
+            unknown = [g for g in grids if g not in known]
+            if unknown:
+                raise ValueError(_("Unknown grid id(s): %(ids)s", ids=", ".join(unknown)))
+        user_id = storage.create_user(
+            _engine(),
+            username,
+            hash_password(form.get("password", "")),
+            role,
+            display_name=form.get("display_name", "").strip(),
+        )
+        if grids:
+            storage.set_user_grids(_engine(), user_id, grids)
+    except ValueError as err:
+        flash(str(err), "error")
+        return redirect(url_for("admin.users"))
+    audit("user_created", f"{username} ({role}){' grids ' + ', '.join(grids) if grids else ''}")
+    flash(_("Account %(name)s created.", name=username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required("admin")
+def edit_user(user_id: int):
+    """Change an account's role, status, password or grids."""
+    record = storage.get_user(_engine(), user_id)
+    if record is None:
+        abort(404, description=f"no account with id {user_id}")
+    if request.method == "POST":
+        form = request.form
+        role = form.get("role", record.role)
+        active = form.get("active") == "on"
+        password = form.get("password", "")
+        grids = _grid_ids(form.get("grids", ""))
+        try:
+            if record.id == _current_id() and (role != "admin" or not active):
+                raise ValueError(_("You cannot remove your own administrator access."))
+            if grids and role != "grid_worker":
+                raise ValueError(_("Only grid workers are assigned grids."))
+            new_hash = hash_password(password) if password else None
+            storage.set_user_grids(_engine(), user_id, grids if role == "grid_worker" else [])
+            storage.update_user(
+                _engine(),
+                user_id,
+                role=role,
+                active=active,
+                password_hash=new_hash,
+                display_name=form.get("display_name", record.display_name).strip(),
+            )
+        except ValueError as err:
+            flash(str(err), "error")
+            return redirect(url_for("admin.edit_user", user_id=user_id))
+        changes = [f"role {role}", "active" if active else "disabled"]
+        if new_hash:
+            changes.append("password reset")
+        changes.append("grids " + (", ".join(grids) or "none"))
+        audit("user_changed", f"{record.username}: " + "; ".join(changes))
+        flash(_("Account %(name)s saved.", name=record.username), "success")
+        return redirect(url_for("admin.users"))
+    grids = storage.list_areas(_engine())
+    return render_template(
+        "admin/user.html",
+        user=record,
+        roles=storage.ROLES,
+        assigned=storage.user_grid_ids(_engine(), user_id),
+        grid_ids=list(grids[grids["kind"] == "grid"]["area_id"]),
+    )
+
+
+def _current_id() -> int | None:
+    from flask_login import current_user
+
+    return current_user.id if current_user.is_authenticated else None
+
+
+@bp.get("/audit")
+@roles_required("admin")
+def audit_log():
+    """The newest audit entries: logins, imports, plan generation and publication."""
+    action = request.args.get("action") or None
+    return render_template(
+        "admin/audit.html",
+        entries=storage.list_audit(_engine(), limit=500, action=action),
+        action=action or "",
+    )

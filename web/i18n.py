@@ -1,0 +1,67 @@
+"""Languages and local time: Flask-Babel with English and Simplified Chinese.
+
+Texts are written in English in the code and templates (``_("...")``) and translated in
+``web/translations/zh/LC_MESSAGES/messages.po``. The compiled ``.mo`` files are build
+products: ``make install`` compiles them, and the app compiles any that are missing or
+older than their ``.po`` at start, so a fresh clone never shows untranslated pages.
+
+Dates and times are shown in the city's timezone (stored with the data, ``meta``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, current_app, g
+from flask_babel import Babel, format_datetime
+
+from web import storage
+
+__all__ = ["TRANSLATIONS_DIR", "compile_catalogs", "init_i18n", "city_timezone", "local_time"]
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS_DIR, force: bool = False) -> list[Path]:
+    """Compile every ``messages.po`` whose ``.mo`` is missing or older; return those written."""
+    written = []
+    for po_path in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as source:
+            catalog = read_po(source)
+        with mo_path.open("wb") as target:
+            write_mo(target, catalog)
+        written.append(mo_path)
+    return written
+
+
+def city_timezone() -> str:
+    """The city's IANA timezone (from the database, else the setting), once per request."""
+    if "city_timezone" not in g:
+        meta = storage.get_meta(current_app.extensions["engine"])
+        g.city_timezone = meta.get("timezone") or str(current_app.config["TIMEZONE"])
+    return str(g.city_timezone)
+
+
+def local_time(epoch_s: float | int | None, format: str = "short") -> str:
+    """Format UTC epoch seconds in the city's timezone and the user's language."""
+    if epoch_s is None or epoch_s != epoch_s:  # None or NaN
+        return ""
+    return format_datetime(datetime.fromtimestamp(float(epoch_s), UTC), format)
+
+
+def init_i18n(app: Flask) -> None:
+    """Set up Flask-Babel (locale from web.auth.select_locale, timezone of the city)."""
+    from web.auth import LANGUAGES, select_locale
+
+    compile_catalogs()
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", str(app.config["DEFAULT_LOCALE"]))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    Babel(app, locale_selector=select_locale, timezone_selector=city_timezone)
+    app.jinja_env.filters["localtime"] = local_time
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
