@@ -80,6 +80,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_FAILURES", 5, int, "failed logins per user name or address before a pause"),
     Setting("LOGIN_WINDOW_MIN", 15, int, "minutes failed logins are counted over and the pause"),
     Setting("PLAN_TIME_LIMIT_S", 30.0, float, "solver time limit of a plan generated on the site"),
+    Setting(
+        "ROAD_NETWORK_FILE",
+        "",
+        str,
+        "OpenStreetMap extract (.osm or .osm.pbf) for street travel times and route lines; "
+        "empty = great-circle distance x circuity",
+    ),
     Setting("CHECKIN_MINUTES", 15.0, float, "patrol minutes one check-in counts as delivered"),
 )
 
