@@ -205,3 +205,20 @@ def test_language_switch_is_remembered_for_the_account(app) -> None:
     fresh.post("/language", data={"lang": "en"})
     assert "Log out" in fresh.get("/overview").data.decode()
     assert fresh.post("/language", data={"lang": "fr"}).status_code == 400
+
+
+def test_serve_prints_the_demo_logins_and_refuses_them_in_production(demo_db, monkeypatch):
+    import waitress
+
+    served = []
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.append(kw))
+    env = {"HOTSPOT_DATABASE_URL": demo_db}
+    result = CliRunner().invoke(cli, ["serve", "--port", "5999"], env=env)
+    assert result.exit_code == 0, result.output
+    for username, password in PASSWORDS.items():
+        assert f"{username}" in result.output and password in result.output
+    assert served and served[0]["port"] == 5999
+    production = {**env, "HOTSPOT_ENV": "production", "HOTSPOT_SECRET_KEY": "s" * 32}
+    refused = CliRunner().invoke(cli, ["serve"], env=production)
+    assert refused.exit_code == 2 and "demo accounts exist" in refused.output
+    assert len(served) == 1
