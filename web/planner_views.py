@@ -1,7 +1,562 @@
-"""Blueprint ``planner`` (pages under ``/plans``)."""
+"""Blueprint ``planner`` (pages under ``/plans``): generate, view, publish and export a day's
+patrol plan, and print unit briefings.
+
+Plans are solved in a background thread (the solver runs for ``PLAN_TIME_LIMIT_S``): the
+form starts a job and shows a progress page that polls the job until the plan is stored.
+Jobs live in this process only; a restart forgets running ones (their plans are not
+stored), never a stored plan.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+import logging
+import secrets
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date as date_type
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from geo.cells import cells_from_hex, hex_from_cells
+from geo.errors import GeoError
+from planner.errors import PlannerError
+from web import plan_maps, storage
+from web.auth import audit, client_ip, roles_required
+from web.i18n import city_timezone, local_time
+from web.planning import (
+    PUBLISHABLE_STATUSES,
+    SHIFTS,
+    PlanRequest,
+    cell_focus,
+    compare_plans,
+    delivered_vs_planned,
+    plan_day,
+    plan_record,
+    shift_seconds,
+    shift_window,
+    unit_schedules,
+)
 
 bp = Blueprint("planner", __name__, url_prefix="/plans")
+log = logging.getLogger(__name__)
+
+VIEWERS = ("admin", "commander", "planner")
+PLANNERS = ("admin", "planner")
+
+# One plan at a time per worker keeps a solve's time limit honest on a small server; two
+# workers let a second planner start while the first solve runs.
+_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan-solve")
+_JOBS: dict[str, PlanJob] = {}
+_JOBS_LOCK = threading.Lock()
+# Finished jobs are kept this long for the progress page to pick up, then forgotten.
+JOB_KEEP_S = 3600
+MAX_OPEN_JOBS_PER_USER = 2
+
+EXPORTS = {
+    "geojson": ("geojson", "application/geo+json"),
+    "gpx": ("gpx", "application/gpx+xml"),
+    "csv": ("csv", "text/csv"),
+    "json": ("plan_json", "application/json"),
+}
+
+SHIFT_NAMES = {"day": _l("day"), "evening": _l("evening"), "night": _l("night")}
+STATUS_NAMES = {
+    "draft": _l("draft"),
+    "published": _l("published"),
+    "ok": _l("complete"),
+    "partial": _l("partial"),
+    "empty": _l("empty"),
+    "unreachable": _l("unreachable"),
+    "invalid": _l("invalid"),
+}
+SKIP_REASONS = {
+    "no_units": _l("no unit on shift"),
+    "no_value": _l("nothing to gain"),
+    "unreachable": _l("out of reach in the shift"),
+    "not_selected": _l("time went to more valuable cells"),
+}
+FORM_LIMITS = {
+    "units_per_station": (1, 20),
+    "dwell_min": (5.0, 120.0),
+    "candidates": (10, 2000),
+    "max_visits": (1, 6),
+}
+FORM_DEFAULTS = {"shift": "day", "units_per_station": "", "dwell_min": "15",
+                 "candidates": "300", "max_visits": "2"}  # fmt: skip
+# Plans can be made for a year either way: past dates for review, future ones for planning.
+DATE_RANGE_DAYS = 366
+
+
+@dataclass
+class PlanJob:
+    """A plan being solved: who asked, for what, and how far it got."""
+
+    id: str
+    owner_id: int
+    request: PlanRequest
+    time_limit_s: float
+    created: float = field(default_factory=time.monotonic)
+    phase: str = "queued"
+    started: float | None = None
+    finished: float | None = None
+    plan_id: int | None = None
+    error: str | None = None
+    future: Future | None = None
+
+    def state(self) -> str:
+        if self.plan_id is not None:
+            return "done"
+        if self.error is not None or (self.future is not None and self.future.done()):
+            return "failed"
+        return "running"
+
+
+def _engine():
+    return current_app.extensions["engine"]
+
+
+def _plan_or_404(plan_id: int) -> storage.StoredPlan:
+    stored = storage.get_plan(_engine(), plan_id)
+    if stored is None:
+        abort(404, description=_("There is no plan %(id)d.", id=plan_id))
+    return stored
+
+
+def _can_plan() -> bool:
+    return current_user.is_authenticated and current_user.role in PLANNERS
+
+
+def _today_local() -> date_type:
+    return datetime.now(ZoneInfo(city_timezone())).date()
+
+
+def _clock_of(stored: storage.StoredPlan):
+    """Format seconds since local midnight of the plan's date as the local time of day."""
+    origin = stored.shift_start - shift_seconds(stored.shift)[0]
+    return lambda seconds: local_time(origin + float(seconds), "HH:mm")
+
+
+# --- the list ----------------------------------------------------------------------------
+
+
+@bp.get("/")
+@roles_required(*VIEWERS)
+def plans():
+    """Every stored plan, newest date first."""
+    frame = storage.list_plans(_engine(), limit=200)
+    names = storage.list_users(_engine()).set_index("id")["username"].to_dict()
+    rows = []
+    for row in frame.itertuples():
+        summary = json.loads(row.summary)
+        rows.append(
+            {
+                "id": int(row.id),
+                "date": row.plan_date,
+                "shift": row.shift,
+                "status": row.status,
+                "plan_status": summary.get("status", ""),
+                "visits": summary.get("visits", 0),
+                "routes": summary.get("routes", 0),
+                "value": summary.get("total_value", 0.0),
+                "patrol_min": summary.get("dwell_s", 0.0) / 60,
+                "created_by": names.get(row.created_by, ""),
+                "created_at": row.created_at,
+                "published_at": None if pd.isna(row.published_at) else int(row.published_at),
+            }
+        )
+    return render_template("planner/plans.html", plans=rows, can_plan=_can_plan(),
+                           shift_names=SHIFT_NAMES, status_names=STATUS_NAMES)  # fmt: skip
+
+
+# --- generating --------------------------------------------------------------------------
+
+
+def _parse_plan_form(form) -> tuple[dict, dict[str, str]]:
+    """Read the form into PlanRequest arguments; errors by field name, in words."""
+    values: dict = {}
+    errors: dict[str, str] = {}
+    text = form.get("date", "").strip()
+    try:
+        day = date_type.fromisoformat(text)
+    except ValueError:
+        errors["date"] = _("Enter a date as YYYY-MM-DD, got “%(value)s”.", value=text)
+    else:
+        if abs((day - _today_local()).days) > DATE_RANGE_DAYS:
+            errors["date"] = _("Pick a date within a year of today.")
+        values["date"] = day.isoformat()
+    shift = form.get("shift", "")
+    if shift not in SHIFTS:
+        errors["shift"] = _("Pick one of the shifts.")
+    values["shift"] = shift
+    for name, kind in (("units_per_station", int), ("dwell_min", float),
+                       ("candidates", int), ("max_visits", int)):  # fmt: skip
+        raw = form.get(name, "").strip()
+        if name == "units_per_station" and not raw:
+            values[name] = None  # each station's own number of units
+            continue
+        low, high = FORM_LIMITS[name]
+        try:
+            number = kind(raw)
+        except ValueError:
+            errors[name] = _("Enter a number from %(low)s to %(high)s.", low=low, high=high)
+            continue
+        if not (low <= number <= high):
+            errors[name] = _("Enter a number from %(low)s to %(high)s.", low=low, high=high)
+            continue
+        values[name] = number
+    return values, errors
+
+
+def _form_page(form_values: dict, errors: dict[str, str], status: int = 200):
+    stations = storage.list_stations(_engine())
+    return render_template(
+        "planner/new.html",
+        values=form_values,
+        errors=errors,
+        shifts=SHIFTS,
+        shift_names=SHIFT_NAMES,
+        limits=FORM_LIMITS,
+        stations=stations,
+        time_limit_s=float(current_app.config["PLAN_TIME_LIMIT_S"]),
+        road_network=bool(current_app.config.get("ROAD_NETWORK_FILE")),
+    ), status
+
+
+def _visible_job(job_id: str) -> PlanJob | None:
+    """The job if the current user may see it (its owner or an admin)."""
+    with _JOBS_LOCK:
+        job = _JOBS.get(job_id)
+    if job is None or not (job.owner_id == current_user.id or current_user.role == "admin"):
+        return None
+    return job
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*PLANNERS)
+def new_plan():
+    """The form for a day's plan; a valid POST starts the solve and shows its progress."""
+    if request.method == "GET":
+        job = _visible_job(request.args.get("job", ""))
+        if job is not None:  # reloading the progress page
+            return _progress_page(job)
+        tomorrow = (_today_local() + timedelta(days=1)).isoformat()
+        return _form_page(FORM_DEFAULTS | {"date": tomorrow}, {})
+    values, errors = _parse_plan_form(request.form)
+    if not errors and _open_jobs(current_user.id) >= MAX_OPEN_JOBS_PER_USER:
+        errors["form"] = _("Your earlier plans are still being solved. Wait for them to finish.")
+    if errors:
+        return _form_page(request.form.to_dict(), errors, 400)
+    time_limit_s = float(current_app.config["PLAN_TIME_LIMIT_S"])
+    plan_request = PlanRequest(
+        **values,
+        time_limit_s=time_limit_s,
+        road_network_file=str(current_app.config.get("ROAD_NETWORK_FILE") or "") or None,
+    )
+    job = PlanJob(id=secrets.token_urlsafe(12), owner_id=int(current_user.id),
+                  request=plan_request, time_limit_s=time_limit_s)  # fmt: skip
+    who = {"user_id": int(current_user.id), "username": current_user.username, "ip": client_ip()}
+    _forget_old_jobs()
+    with _JOBS_LOCK:
+        _JOBS[job.id] = job
+    job.future = _EXECUTOR.submit(
+        _run_job, job, _engine(), str(current_app.config["SECRET_KEY"]), who
+    )
+    job.future.add_done_callback(_log_crash)
+    return _progress_page(job)
+
+
+def _progress_page(job: PlanJob):
+    return render_template(
+        "planner/progress.html",
+        job=job,
+        job_url=url_for("planner.job", job_id=job.id),
+        shift_names=SHIFT_NAMES,
+    )
+
+
+def _open_jobs(user_id: int) -> int:
+    with _JOBS_LOCK:
+        return sum(1 for j in _JOBS.values() if j.owner_id == user_id and j.state() == "running")
+
+
+def _forget_old_jobs() -> None:
+    cutoff = time.monotonic() - JOB_KEEP_S
+    with _JOBS_LOCK:
+        for job_id in [k for k, j in _JOBS.items() if j.finished and j.finished < cutoff]:
+            del _JOBS[job_id]
+
+
+def _run_job(job: PlanJob, engine, secret: str, who: dict) -> None:
+    """Solve and store one plan (runs in the executor's thread, outside any request)."""
+    job.started = time.monotonic()
+
+    def on_phase(phase: str) -> None:
+        job.phase = phase
+
+    try:
+        planned = plan_day(engine, job.request, secret, on_phase=on_phase)
+        job.phase = "storing"
+        record = plan_record(planned, job.request)
+        plan_id = storage.store_plan(engine, created_by=who["user_id"], **record)
+    except (GeoError, PlannerError, ValueError) as err:
+        job.error = str(err)
+        job.phase = "failed"
+        return
+    finally:
+        job.finished = time.monotonic()
+    summary = record["summary"]
+    storage.audit(
+        engine,
+        "plan_generated",
+        user_id=who["user_id"],
+        username=who["username"],
+        ip=who["ip"],
+        detail=f"plan {plan_id}: {job.request.date} {job.request.shift}, "
+        f"{summary['visits']} visits, status {summary['status']}",
+    )
+    job.plan_id = plan_id
+    job.phase = "done"
+
+
+def _log_crash(future: Future) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("plan job crashed", exc_info=(type(error), error, error.__traceback__))
+
+
+@bp.get("/jobs/<job_id>")
+@roles_required(*PLANNERS)
+def job(job_id: str):
+    """A plan job's state as JSON (its owner and admins only)."""
+    with _JOBS_LOCK:
+        found = _JOBS.get(job_id)
+    if found is None:
+        return jsonify({"error": _("No such job (it may have finished long ago)."),
+                        "status": 404}), 404  # fmt: skip
+    if _visible_job(job_id) is None:
+        return jsonify({"error": _("This job belongs to someone else."), "status": 403}), 403
+    state = found.state()
+    error = found.error
+    if state == "failed" and error is None:
+        error = _("The planner stopped with an unexpected error; it is in the server log.")
+    now = found.finished or time.monotonic()
+    return jsonify(
+        {
+            "state": state,
+            "phase": found.phase,
+            "elapsed_s": round(now - found.started, 1) if found.started else 0.0,
+            "time_limit_s": found.time_limit_s,
+            "plan_id": found.plan_id,
+            "plan_url": url_for("planner.plan", plan_id=found.plan_id) if found.plan_id else None,
+            "error": error,
+        }
+    )
+
+
+# --- one plan ----------------------------------------------------------------------------
+
+
+def _map_labels() -> dict[str, str]:
+    return {
+        "unit": _("Unit"),
+        "stop": _("Stop"),
+        "cell": _("Cell"),
+        "arrive": _("Arrive"),
+        "start": _("Patrol from"),
+        "leave": _("Leave"),
+        "value": _("Value"),
+        "streets": _("route along the streets"),
+        "straight": _("straight lines between stops (no road network)"),
+        "stations": _("Police stations"),
+    }
+
+
+@bp.get("/<int:plan_id>")
+@roles_required(*VIEWERS)
+def plan(plan_id: int):
+    """A plan: map, unit schedules, totals, comparison, delivered against planned."""
+    engine = _engine()
+    stored = _plan_or_404(plan_id)
+    document = json.loads(stored.plan_json)
+    geojson = json.loads(stored.geojson)
+    figure = plan_maps.plan_map(
+        geojson,
+        clock=_clock_of(stored),
+        labels=_map_labels(),
+        stations=storage.list_stations(engine),
+        boundary=storage.load_areas_table(engine, "jurisdiction"),
+        tile_url=str(current_app.config["TILE_URL"]) or None,
+        tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+    )
+    units = unit_schedules(document, geojson)
+    visits = storage.plan_visits_frame(engine, plan_id)
+    comparison = None
+    previous = storage.previous_plan(engine, stored)
+    if previous is not None:
+        comparison = compare_plans(visits, storage.plan_visits_frame(engine, previous.id))
+        for key in ("both", "only_now", "only_before"):
+            comparison[key] = hex_from_cells(comparison[key])
+    start, end = shift_window(stored.shift, stored.shift_start)
+    cells = visits["cell"].unique()
+    checkins = storage.checkins_frame(engine, cells=cells, start=start, end=end)
+    delivery = delivered_vs_planned(visits, checkins)
+    delivery["hex"] = hex_from_cells(delivery["cell"].to_numpy())
+    replaces = [
+        int(p.id)
+        for p in storage.list_plans(engine, limit=500, status="published").itertuples()
+        if p.plan_date == stored.plan_date and p.shift == stored.shift and p.id != stored.id
+    ]
+    skipped_counts: dict[str, int] = {}
+    for item in document.get("skipped", []):
+        skipped_counts[item["reason"]] = skipped_counts.get(item["reason"], 0) + 1
+    summary = stored.summary
+    return render_template(
+        "planner/plan.html",
+        plan=stored,
+        summary=summary,
+        document=document,
+        units=units,
+        colours=plan_maps.unit_colours([u["id"] for u in units]),
+        map_parts=figure,
+        clock=_clock_of(stored),
+        previous=previous,
+        comparison=comparison,
+        delivery=delivery,
+        # Cells with check-ins, and the most planned ones even without.
+        delivery_rows=delivery[(delivery["delivered_min"] > 0) | (delivery.index < 15)],
+        delivery_window=(start, end),
+        replaces=replaces,
+        skipped_counts=skipped_counts,
+        can_plan=_can_plan(),
+        publishable=summary.get("status") in PUBLISHABLE_STATUSES,
+        exports=list(EXPORTS),
+        shift_names=SHIFT_NAMES,
+        status_names=STATUS_NAMES,
+        skip_reasons=SKIP_REASONS,
+    )
+
+
+@bp.post("/<int:plan_id>/publish")
+@roles_required(*PLANNERS)
+def publish(plan_id: int):
+    """Publish a draft plan (grid workers then see its visits); replaces any other published
+    plan of the same date and shift."""
+    stored = _plan_or_404(plan_id)
+    target = redirect(url_for("planner.plan", plan_id=plan_id))
+    if stored.summary.get("status") not in PUBLISHABLE_STATUSES:
+        flash(_("This plan has no routes to drive (%(message)s) and cannot be published.",
+                message=stored.summary.get("message", "")), "error")  # fmt: skip
+        return target
+    if stored.status == "published":
+        flash(_("This plan is already published."), "info")
+        return target
+    storage.publish_plan(_engine(), plan_id, int(current_user.id))
+    audit("plan_published", f"plan {plan_id}: {stored.plan_date} {stored.shift}")
+    flash(_("Plan published: grid workers see its visits now."), "success")
+    return target
+
+
+@bp.get("/<int:plan_id>/export/<fmt>")
+@roles_required(*PLANNERS)
+def export(plan_id: int, fmt: str):
+    """Download the plan as GeoJSON, GPX (in-car devices), CSV or the plan JSON."""
+    if fmt not in EXPORTS:
+        abort(404, description=_("Unknown export format %(fmt)s; use one of %(formats)s.",
+                                 fmt=fmt, formats=", ".join(EXPORTS)))  # fmt: skip
+    stored = _plan_or_404(plan_id)
+    attribute, mimetype = EXPORTS[fmt]
+    filename = f"plan-{stored.plan_date}-{stored.shift}.{fmt}"
+    return Response(
+        getattr(stored, attribute),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- briefings ---------------------------------------------------------------------------
+
+
+def _briefing_units(stored: storage.StoredPlan, unit_id: str | None) -> list[dict]:
+    """Units for the briefing pages, each with its route drawing and what to look out for."""
+    document = json.loads(stored.plan_json)
+    geojson = json.loads(stored.geojson)
+    units = unit_schedules(document, geojson)
+    if unit_id is not None:
+        units = [u for u in units if u["id"] == unit_id]
+        if not units:
+            abort(404, description=_("Plan %(id)d has no unit %(unit)s.", id=stored.id,
+                                     unit=unit_id))  # fmt: skip
+    colours = plan_maps.unit_colours([u["id"] for u in unit_schedules(document, geojson)])
+    cells = cells_from_hex([s["cell"] for u in units for s in u["stops"]])
+    categories = storage.load_categories_table(_engine())
+    police_initiated = tuple(categories.loc[categories["police_initiated"], "code"])
+    focus = cell_focus(_engine(), cells, end_s=stored.shift_start, exclude=police_initiated)
+    name_column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
+    names = dict(zip(categories["code"], categories[name_column], strict=True))
+    grids = storage.load_area_cells(_engine(), "grid")
+    grid_of = dict(zip(grids["cell"].tolist(), grids["area_id"], strict=True))
+    cell_of_hex = dict(zip([s["cell"] for u in units for s in u["stops"]], cells.tolist(),
+                           strict=True))  # fmt: skip
+    for unit in units:
+        unit["svg"] = plan_maps.route_svg(
+            geojson,
+            unit["id"],
+            colour=colours[unit["id"]],
+            station_label=unit["start"],
+            scale_label=lambda m: f"{m / 1000:g} km" if m >= 1000 else f"{m:g} m",
+        )
+        for stop in unit["stops"]:
+            stop["grid"] = grid_of.get(cell_of_hex[stop["cell"]], "")
+            stop["focus"] = [
+                (names.get(code, code), n) for code, n in focus.get(cell_of_hex[stop["cell"]], [])
+            ]
+    return units
+
+
+def _briefing_page(stored: storage.StoredPlan, units: list[dict]):
+    return render_template(
+        "planner/briefing.html",
+        plan=stored,
+        units=units,
+        clock=_clock_of(stored),
+        shift_names=SHIFT_NAMES,
+        status_names=STATUS_NAMES,
+        shift_hours=SHIFTS.get(stored.shift, stored.shift),
+    )
+
+
+@bp.get("/<int:plan_id>/briefing")
+@roles_required(*VIEWERS)
+def briefings(plan_id: int):
+    """Every unit's printable briefing, one per page."""
+    stored = _plan_or_404(plan_id)
+    return _briefing_page(stored, _briefing_units(stored, None))
+
+
+@bp.get("/<int:plan_id>/briefing/<unit_id>")
+@roles_required(*VIEWERS)
+def briefing(plan_id: int, unit_id: str):
+    """One unit's printable briefing: route drawing, stops, times and what to look out for."""
+    stored = _plan_or_404(plan_id)
+    return _briefing_page(stored, _briefing_units(stored, unit_id))

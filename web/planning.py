@@ -1,14 +1,21 @@
 """A day's patrol problem from the database: top-scored cells, their risky hours, stations
-and units, travel times; solved by planner.solver.
+and units, travel times; solved by planner.solver. Also what the site keeps of a plan and
+reads back from it: the stored record, street geometry, comparisons with the day before and
+delivered against planned patrol time.
 
-Times inside the problem are seconds since local midnight of the planning date.
+Times inside the problem are seconds since local midnight of the planning date; times stored
+with a plan are UTC seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-from dataclasses import dataclass
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h3
@@ -18,13 +25,32 @@ import pandas as pd
 from geo.errors import FileFormatError
 from web import storage
 
-__all__ = ["SHIFTS", "PlanRequest", "PlannedDay", "read_units", "daily_seed", "plan_day"]
+__all__ = [
+    "PUBLISHABLE_STATUSES",
+    "SHIFTS",
+    "PlanRequest",
+    "PlannedDay",
+    "cell_focus",
+    "compare_plans",
+    "daily_seed",
+    "delivered_vs_planned",
+    "plan_day",
+    "plan_geojson",
+    "plan_record",
+    "read_units",
+    "shift_seconds",
+    "shift_window",
+    "unit_schedules",
+]
 
 #: Named shifts, local time. Any "HH:MM-HH:MM" works too (an end before the start ends the
 #: next day).
 SHIFTS = {"day": "08:00-16:00", "evening": "16:00-24:00", "night": "00:00-08:00"}
 UNIT_COLUMNS = ("unit_id", "station_id")
 DAY_S = 86_400
+#: Plan statuses that may be published: "partial" still has routes worth driving; "empty",
+#: "unreachable" and "invalid" have none (or broken ones).
+PUBLISHABLE_STATUSES = ("ok", "partial")
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,7 @@ class PlanRequest:
     time_limit_s: float = 30.0
     seed: int | None = None
     model: str = "default"
+    road_network_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,8 @@ class PlannedDay:
     day_start_utc: pd.Timestamp
     timezone: str
     seed: int
+    travel: Mapping[str, object] | None = None  # mode -> planner.travel.TravelMatrix
+    road_network: str | None = None  # file name of the street network used, if any
 
 
 def shift_seconds(shift: str) -> tuple[int, int]:
@@ -136,8 +165,13 @@ def _units_frame(engine, request: PlanRequest, stations: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def plan_day(engine, request: PlanRequest, secret: str):
-    """Build and solve the day's problem; returns a :class:`PlannedDay`."""
+def plan_day(
+    engine, request: PlanRequest, secret: str, on_phase: Callable[[str], None] | None = None
+):
+    """Build and solve the day's problem; returns a :class:`PlannedDay`.
+
+    ``on_phase`` is told "scoring", then "solving" (when the solver's time limit starts).
+    """
     from geo.cells import hex_from_cells
     from geo.scoring import score_cells
     from geo.temporal import hour_weekday_profile
@@ -149,9 +183,10 @@ def plan_day(engine, request: PlanRequest, secret: str):
         windows_from_hourly_risk,
     )
     from planner.solver import SolverOptions, plan_patrols
-    from planner.travel import great_circle_matrix
     from web.analysis import scoring_data_from_db
 
+    report = on_phase or (lambda _phase: None)
+    report("scoring")
     data = scoring_data_from_db(engine)
     stations = storage.list_stations(engine)
     if stations.empty:
@@ -179,7 +214,8 @@ def plan_day(engine, request: PlanRequest, secret: str):
     lat = np.concatenate([stations["lat"].to_numpy(dtype=float), centres[:, 0]])
     units_frame = _units_frame(engine, request, stations)
     modes = sorted(set(units_frame["mode"]))
-    matrices = {mode: great_circle_matrix(lon, lat, mode=mode).seconds for mode in modes}
+    travel = _travel_matrices(lon, lat, modes, request.road_network_file)
+    matrices = {mode: matrix.seconds for mode, matrix in travel.items()}
 
     node_of_station = {sid: i for i, sid in enumerate(stations["station_id"])}
     units = []
@@ -213,8 +249,285 @@ def plan_day(engine, request: PlanRequest, secret: str):
         max_cell_share=request.max_cell_share,
     )  # fmt: skip
     seed = request.seed if request.seed is not None else daily_seed(request.date, secret)
+    report("solving")
     plan = plan_patrols(
         problem,
         SolverOptions(time_limit_s=request.time_limit_s, seed=seed, value_jitter=0.02),
     )
-    return PlannedDay(problem, plan, day.tz_convert("UTC"), data.timezone, seed)
+    road_network = Path(request.road_network_file).name if request.road_network_file else None
+    return PlannedDay(problem, plan, day.tz_convert("UTC"), data.timezone, seed, travel,
+                      road_network)  # fmt: skip
+
+
+def _travel_matrices(lon, lat, modes, road_network_file: str | None) -> dict[str, object]:
+    """Travel matrices per mode: along the streets of the file, else great-circle x circuity."""
+    from planner.travel import great_circle_matrix
+
+    if not road_network_file:
+        return {mode: great_circle_matrix(lon, lat, mode=mode) for mode in modes}
+    from planner.roads import road_matrix
+
+    return {mode: road_matrix(_street_graph(road_network_file, mode), lon, lat) for mode in modes}
+
+
+def _street_graph(path: str, mode: str):
+    """The street graph of a file, read once per file version (reading a city takes seconds)."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError as err:
+        from planner.errors import RoadNetworkError
+
+        raise RoadNetworkError(f"road network file {path}: {err.strerror}") from err
+    return _cached_street_graph(str(path), mode, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_street_graph(path: str, mode: str, _stamp: int):
+    from planner.roads import load_street_graph
+
+    return load_street_graph(path, mode=mode)
+
+
+# --- what the site stores of a plan ------------------------------------------------------
+
+
+def plan_geojson(planned: PlannedDay) -> dict:
+    """The plan as GeoJSON; route lines follow the streets when the plan used a road network.
+
+    Route features get ``streets`` (true for street geometry, false for straight legs).
+    """
+    from planner.plan import plan_to_geojson
+
+    document = plan_to_geojson(planned.plan, planned.problem)
+    routes = {route.unit_id: route for route in planned.plan.routes}
+    units = {unit.id: unit for unit in planned.problem.units}
+    for feature in document["features"]:
+        properties = feature["properties"]
+        if properties.get("kind") != "route":
+            continue
+        matrix = (planned.travel or {}).get(units[properties["unit_id"]].mode)
+        streets = getattr(matrix, "method", None) == "road"
+        properties["streets"] = streets
+        if streets:
+            route = routes[properties["unit_id"]]
+            nodes = [route.start_node, *(v.node for v in route.visits), route.end_node]
+            feature["geometry"]["coordinates"] = _street_line(matrix, nodes)
+    return document
+
+
+def _street_line(matrix, nodes: list[int]) -> list[list[float]]:
+    """Chain the street paths of consecutive legs into one line (joints kept once)."""
+    line: list[list[float]] = []
+    for a, b in zip(nodes[:-1], nodes[1:], strict=True):
+        for lon, lat in matrix.path(a, b):
+            vertex = [round(lon, 6), round(lat, 6)]
+            if not line or line[-1] != vertex:
+                line.append(vertex)
+    return line
+
+
+def plan_record(planned: PlannedDay, request: PlanRequest) -> dict:
+    """Everything :func:`web.storage.store_plan` needs except who made the plan.
+
+    The visits frame has ``unit_id, seq, cell`` (int64), ``start_at, end_at`` (UTC seconds
+    of the patrol on the spot) and ``value``.
+    """
+    from geo.cells import cells_from_hex
+    from planner.plan import plan_to_csv, plan_to_gpx
+    from planner.problem_json import plan_to_json
+
+    plan, problem = planned.plan, planned.problem
+    origin_s = int(planned.day_start_utc.timestamp())
+    start_s, _end_s = shift_seconds(request.shift)
+    rows = [
+        {"unit_id": route.unit_id, "seq": seq, "cell": visit.cell,
+         "start_at": origin_s + round(visit.start_s), "end_at": origin_s + round(visit.departure_s),
+         "value": visit.value}
+        for route in plan.routes
+        for seq, visit in enumerate(route.visits, start=1)
+    ]  # fmt: skip
+    visits = pd.DataFrame(rows, columns=["unit_id", "seq", "cell", "start_at", "end_at", "value"])
+    visits["cell"] = cells_from_hex(visits["cell"]) if len(visits) else visits["cell"]
+    document = plan_to_json(plan)
+    document["date_start_utc"] = planned.day_start_utc.isoformat()
+    document["timezone"] = planned.timezone
+    document["seed"] = planned.seed
+    names = problem.node_names or ()
+    document["unit_stations"] = {
+        unit.id: {
+            "start": names[unit.start_node] if names else "",
+            "end": names[unit.end_node] if names else "",
+            "mode": unit.mode,
+        }
+        for unit in problem.units
+    }
+    summary = {
+        "status": plan.status,
+        "message": plan.message,
+        "feasible": bool(plan.feasible),
+        "total_value": float(plan.total_value),
+        "travel_s": float(plan.total_travel_s),
+        "dwell_s": float(plan.total_dwell_s),
+        "units": len(problem.units),
+        "routes": sum(1 for route in plan.routes if route.visits),
+        "visits": len(visits),
+        "cells": int(visits["cell"].nunique()),
+        "candidates": len(problem.stops),
+        "skipped": len(plan.skipped),
+        "road_network": planned.road_network,
+        "timezone": planned.timezone,
+        "stats": document["stats"],
+    }
+    return {
+        "plan_date": request.date,
+        "shift": request.shift,
+        "shift_start": origin_s + start_s,
+        "seed": planned.seed,
+        "request": {
+            key: value
+            for key, value in asdict(request).items()
+            if key not in ("seed", "units_file", "road_network_file")
+        }
+        | {"road_network": planned.road_network},
+        "summary": summary,
+        "plan_json": json.dumps(document, ensure_ascii=False),
+        "geojson": json.dumps(plan_geojson(planned), ensure_ascii=False),
+        "gpx": plan_to_gpx(plan, problem, clock_origin=planned.day_start_utc.to_pydatetime()),
+        "csv": plan_to_csv(plan, problem),
+        "visits": visits,
+    }
+
+
+def shift_window(shift: str, shift_start_utc: int) -> tuple[int, int]:
+    """UTC seconds [start, end) of a stored plan's shift."""
+    start_s, end_s = shift_seconds(shift)
+    return shift_start_utc, shift_start_utc + end_s - start_s
+
+
+def compare_plans(now: pd.DataFrame, before: pd.DataFrame) -> dict:
+    """Compare two plans' visits (``plan_visits_frame`` frames): cells in both, only in
+    ``now``, only in ``before``, with the total value and patrol minutes of each."""
+
+    def totals(frame: pd.DataFrame) -> dict:
+        minutes = float((frame["end_at"] - frame["start_at"]).sum()) / 60 if len(frame) else 0.0
+        return {
+            "value": float(frame["value"].sum()) if len(frame) else 0.0,
+            "minutes": minutes,
+            "visits": len(frame),
+            "cells": int(frame["cell"].nunique()),
+        }
+
+    cells_now, cells_before = set(now["cell"].tolist()), set(before["cell"].tolist())
+    return {
+        "both": sorted(cells_now & cells_before),
+        "only_now": sorted(cells_now - cells_before),
+        "only_before": sorted(cells_before - cells_now),
+        "now": totals(now),
+        "before": totals(before),
+    }
+
+
+def delivered_vs_planned(visits: pd.DataFrame, checkins: pd.DataFrame) -> pd.DataFrame:
+    """Planned patrol minutes per cell against delivered ones from check-ins.
+
+    ``visits`` as from ``plan_visits_frame``, ``checkins`` as from ``checkins_frame`` (each
+    check-in counts its ``minutes``). Returns ``cell, planned_min, delivered_min, checkins,
+    share`` (delivered over planned; NaN for a cell without planned time), one row per cell
+    with planned or delivered time, most planned first.
+    """
+    planned = (
+        visits.assign(minutes=(visits["end_at"] - visits["start_at"]) / 60.0)
+        .groupby("cell")["minutes"]
+        .sum()
+        .rename("planned_min")
+    )
+    delivered = checkins.groupby("cell")["minutes"].agg(["sum", "count"])
+    delivered.columns = ["delivered_min", "checkins"]
+    frame = pd.concat([planned, delivered], axis=1).fillna(0.0)
+    frame.index.name = "cell"
+    frame = frame.reset_index()
+    frame["checkins"] = frame["checkins"].astype(int)
+    frame["cell"] = frame["cell"].astype(np.int64)
+    frame["share"] = frame["delivered_min"] / frame["planned_min"].where(frame["planned_min"] > 0)
+    frame = frame.sort_values(
+        ["planned_min", "delivered_min", "cell"], ascending=[False, False, True]
+    )
+    return frame.reset_index(drop=True)[
+        ["cell", "planned_min", "delivered_min", "checkins", "share"]
+    ]
+
+
+def cell_focus(
+    engine, cells, end_s: int, days: int = 28, top: int = 3, exclude: tuple[str, ...] = ()
+) -> dict[int, list]:
+    """The most frequent incident categories of each cell in the ``days`` before ``end_s``:
+    ``{cell: [(category code, count), ...]}`` (what a unit should look out for there).
+
+    ``exclude`` leaves categories out: the site passes the police-initiated ones, which the
+    scoring guardrail also leaves out, so briefings do not send units back to search.
+    """
+    cells = [int(c) for c in cells]
+    if not cells:
+        return {}
+    incidents = storage.load_incidents(engine, start_s=end_s - days * DAY_S, end_s=end_s,
+                                       cells=cells)  # fmt: skip
+    incidents = incidents[~incidents["category"].isin(list(exclude))]
+    counts = incidents.groupby(["cell", "category"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["cell", "n", "category"], ascending=[True, False, True])
+    return {
+        int(cell): list(zip(group["category"].head(top), group["n"].head(top).astype(int),
+                            strict=True))
+        for cell, group in counts.groupby("cell")
+    }  # fmt: skip
+
+
+def unit_schedules(document: Mapping, geojson: Mapping) -> list[dict]:
+    """Each unit's day from a stored plan's JSON and GeoJSON documents, in plan order.
+
+    Every entry has the unit's ``id``, ``start`` and ``end`` station names, ``mode``, its
+    totals (``departure_s, arrival_s, travel_s, dwell_s, wait_s, value``, seconds since
+    local midnight), ``feasible``, ``break`` and ``stops``: ``order, cell`` (hex),
+    ``visit_number, arrival_s, start_s, departure_s, dwell_s, value, lon, lat`` (the cell's
+    centre) in visiting order.
+    """
+    stops: dict[str, list[dict]] = {}
+    for feature in geojson.get("features", []):
+        properties = feature["properties"]
+        if properties.get("kind") != "visit":
+            continue
+        stops.setdefault(properties["unit_id"], []).append(
+            {
+                "order": int(properties["order"]),
+                "cell": properties["cell"],
+                "visit_number": int(properties["visit_number"]),
+                "arrival_s": float(properties["arrival_s"]),
+                "start_s": float(properties["start_s"]),
+                "departure_s": float(properties["departure_s"]),
+                "dwell_s": float(properties["departure_s"]) - float(properties["start_s"]),
+                "value": float(properties["value"]),
+                "lon": float(feature["geometry"]["coordinates"][0]),
+                "lat": float(feature["geometry"]["coordinates"][1]),
+            }
+        )
+    stations = document.get("unit_stations", {})
+    units = []
+    for unit in document.get("units", []):
+        where = stations.get(unit["id"], {})
+        units.append(
+            {
+                "id": unit["id"],
+                "start": where.get("start", ""),
+                "end": where.get("end", ""),
+                "mode": where.get("mode", "car"),
+                "departure_s": float(unit["arrival_s"][0]),
+                "arrival_s": float(unit["arrival_s"][-1]),
+                "travel_s": float(unit["travel_s"]),
+                "dwell_s": float(unit["dwell_s"]),
+                "wait_s": float(unit["wait_s"]),
+                "value": float(unit["value"]),
+                "feasible": bool(unit["feasible"] and unit["feasible_scaled"]),
+                "break": unit.get("break"),
+                "stops": sorted(stops.get(unit["id"], []), key=lambda s: s["order"]),
+            }
+        )
+    return units

@@ -1,0 +1,304 @@
+"""Maps of patrol plans: the interactive plan map (folium) and a small print-ready route
+drawing (inline SVG) for unit briefings.
+
+Both read a plan's stored GeoJSON (``web.planning.plan_geojson``): one ``route`` LineString
+per unit (along the streets when the plan was made with a road network) and one ``visit``
+Point per stop, with times in seconds since local midnight of the plan's date. Only this
+module and web/maps.py import folium; nothing here fetches anything from the internet.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import folium
+import pandas as pd
+import shapely
+from markupsafe import Markup
+
+from web.assets import tile_layer_kwargs
+
+__all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
+
+# Twelve colours that stay apart on screen and in print (Tableau 10 plus two darker ones);
+# more units than colours reuse them in order.
+UNIT_COLOURS = (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#393b79", "#7f7f7f", "#637939",
+)  # fmt: skip
+
+# Length of a degree of latitude (and of longitude at the equator) on the WGS-84 mean sphere.
+_METRES_PER_DEGREE = 111_195.0
+
+_STOP_CSS = (
+    "display:flex;align-items:center;justify-content:center;width:22px;height:22px;"
+    "border-radius:11px;border:2px solid #fff;color:#fff;font:700 11px/1 sans-serif;"
+    "box-shadow:0 0 2px rgba(0,0,0,.6);background:"
+)
+
+
+def unit_colours(unit_ids: Sequence[str]) -> dict[str, str]:
+    """One colour per unit, in the order given."""
+    return {unit: UNIT_COLOURS[i % len(UNIT_COLOURS)] for i, unit in enumerate(unit_ids)}
+
+
+def _routes_and_visits(geojson: Mapping) -> tuple[list[dict], list[dict]]:
+    features = geojson.get("features", [])
+    routes = [f for f in features if f["properties"].get("kind") == "route"]
+    visits = [f for f in features if f["properties"].get("kind") == "visit"]
+    return routes, visits
+
+
+def plan_map(
+    geojson: Mapping,
+    *,
+    clock: Callable[[float], str],
+    labels: Mapping[str, str],
+    stations: pd.DataFrame | None = None,
+    boundary=None,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+) -> dict[str, str]:
+    """Render a plan: per unit a toggleable layer with its route line and numbered stops.
+
+    Parameters
+    ----------
+    geojson
+        The plan's GeoJSON document.
+    clock
+        Formats seconds since local midnight of the plan's date for the popups.
+    labels
+        Translated popup labels: ``unit, stop, cell, arrive, start, leave, value, streets,
+        straight`` (straight-line legs are drawn dashed).
+    stations
+        Optional stations (``name, lon, lat``) drawn as dark dots.
+    boundary
+        Optional jurisdiction GeoDataFrame, drawn as an outline for orientation.
+
+    Returns
+    -------
+    dict
+        ``header``, ``html`` and ``script`` parts to place in a template.
+    """
+    routes, visits = _routes_and_visits(geojson)
+    colours = unit_colours([r["properties"]["unit_id"] for r in routes])
+    points = [xy for r in routes for xy in r["geometry"]["coordinates"]]
+    points += [v["geometry"]["coordinates"] for v in visits]
+    if stations is not None and len(stations):
+        points += [
+            [float(x), float(y)] for x, y in zip(stations["lon"], stations["lat"], strict=True)
+        ]
+    bounds = None
+    if points:
+        lons, lats = [p[0] for p in points], [p[1] for p in points]
+        bounds = [[min(lats), min(lons)], [max(lats), max(lons)]]
+    elif boundary is not None and len(boundary):
+        minx, miny, maxx, maxy = shapely.union_all(boundary.geometry.to_numpy()).bounds
+        bounds = [[miny, minx], [maxy, maxx]]
+    centre = [0.0, 0.0] if bounds is None else [(bounds[0][0] + bounds[1][0]) / 2,
+                                                 (bounds[0][1] + bounds[1][1]) / 2]  # fmt: skip
+    fmap = folium.Map(
+        location=centre,
+        zoom_start=12,
+        control_scale=True,
+        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
+    )
+    if boundary is not None and len(boundary):
+        folium.GeoJson(
+            boundary[["area_id", "geometry"]].to_json(),
+            name="jurisdiction",
+            style_function=lambda _f: {"color": "#555555", "weight": 1.5, "fill": False},
+            control=False,
+        ).add_to(fmap)
+    if stations is not None and len(stations):
+        group = folium.FeatureGroup(name=html.escape(labels.get("stations", "stations")))
+        for row in stations.itertuples():
+            folium.CircleMarker(
+                location=[float(row.lat), float(row.lon)],
+                radius=7,
+                color="#000000",
+                weight=2,
+                fill=True,
+                fill_color="#1a237e",
+                fill_opacity=1.0,
+                tooltip=html.escape(str(row.name)),
+            ).add_to(group)
+        group.add_to(fmap)
+    by_unit: dict[str, list[dict]] = {}
+    for visit in visits:
+        by_unit.setdefault(visit["properties"]["unit_id"], []).append(visit)
+    for route in routes:
+        unit = route["properties"]["unit_id"]
+        _unit_layer(route, by_unit.get(unit, []), colours[unit], clock, labels).add_to(fmap)
+    folium.LayerControl(collapsed=len(routes) > 8).add_to(fmap)
+    if bounds is not None:
+        fmap.fit_bounds(bounds, padding=(20, 20))
+    root = fmap.get_root()
+    root.render()
+    return {
+        "header": root.header.render(),
+        "html": root.html.render(),
+        "script": root.script.render(),
+    }
+
+
+def _unit_layer(
+    route: dict,
+    visits: list[dict],
+    colour: str,
+    clock: Callable[[float], str],
+    labels: Mapping[str, str],
+) -> folium.FeatureGroup:
+    properties = route["properties"]
+    unit = str(properties["unit_id"])
+    streets = bool(properties.get("streets"))
+    name = f'<span style="color:{colour}">&#9632;</span> {html.escape(unit)} ({len(visits)})'
+    group = folium.FeatureGroup(name=name)
+    legs = labels["streets"] if streets else labels["straight"]
+    line = {
+        "type": "Feature",
+        "geometry": route["geometry"],
+        "properties": {"unit": html.escape(unit), "legs": html.escape(legs)},
+    }
+    folium.GeoJson(
+        line,
+        style_function=lambda _f, c=colour, s=streets: {
+            "color": c,
+            "weight": 4 if s else 3,
+            "opacity": 0.85,
+            "dashArray": None if s else "6 6",
+        },  # fmt: skip
+        tooltip=folium.GeoJsonTooltip(fields=["unit", "legs"], labels=False),
+    ).add_to(group)
+    if visits:
+        stops = []
+        for visit in visits:
+            p = visit["properties"]
+            stops.append(
+                {
+                    "type": "Feature",
+                    "id": f"{unit}-{p['order']}",
+                    "geometry": visit["geometry"],
+                    "properties": {
+                        "unit": html.escape(unit),
+                        "stop": int(p["order"]),
+                        "cell": html.escape(str(p["cell"])),
+                        "arrive": clock(p["arrival_s"]),
+                        "start": clock(p["start_s"]),
+                        "leave": clock(p["departure_s"]),
+                        "value": f"{float(p['value']):.2f}",
+                        "marker": f'<div style="{_STOP_CSS}{colour}">{int(p["order"])}</div>',
+                    },
+                }
+            )
+        fields = ["unit", "stop", "cell", "arrive", "start", "leave", "value"]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": stops},
+            marker=folium.Marker(
+                icon=folium.DivIcon(
+                    html="", icon_size=(22, 22), icon_anchor=(11, 11), class_name="plan-stop"
+                )  # fmt: skip
+            ),
+            style_function=lambda f: {"html": f["properties"]["marker"]},
+            popup=folium.GeoJsonPopup(
+                fields=fields, aliases=[html.escape(labels[f]) for f in fields]
+            ),
+            tooltip=folium.GeoJsonTooltip(fields=["unit", "stop", "start"], labels=False),
+        ).add_to(group)
+    return group
+
+
+def route_svg(
+    geojson: Mapping,
+    unit_id: str,
+    *,
+    colour: str = UNIT_COLOURS[0],
+    width_px: int = 640,
+    station_label: str = "",
+    scale_label: Callable[[float], str] = lambda metres: f"{metres:g} m",
+) -> Markup:
+    """Draw one unit's route as inline SVG: its line, numbered stops, the station, a scale.
+
+    Longitude is scaled by the cosine of the mean latitude, so the drawing keeps the shape
+    of the route (an equirectangular view, fine at city scale); the height follows the
+    route's shape within 240-520 px. Prints without scripts. Empty for an unknown unit.
+    """
+    routes, visits = _routes_and_visits(geojson)
+    route = next((r for r in routes if r["properties"]["unit_id"] == unit_id), None)
+    if route is None:
+        return Markup("")
+    stops = [v for v in visits if v["properties"]["unit_id"] == unit_id]
+    line = [tuple(xy) for xy in route["geometry"]["coordinates"]]
+    points = line + [tuple(v["geometry"]["coordinates"]) for v in stops]
+    west, south = min(p[0] for p in points), min(p[1] for p in points)
+    cos_lat = math.cos(math.radians(sum(p[1] for p in points) / len(points)))
+    metres = [((lon - west) * cos_lat * _METRES_PER_DEGREE, (lat - south) * _METRES_PER_DEGREE)
+              for lon, lat in points]  # fmt: skip
+    # A route that stays on one spot still gets a 200 m frame.
+    extent_x = max(max(x for x, _ in metres), 200.0)
+    extent_y = max(max(y for _, y in metres), 200.0)
+    margin, footer = 28, 22
+    inner_w = width_px - 2 * margin
+    height_px = int(min(max(inner_w * extent_y / extent_x, 240 - 2 * margin - footer),
+                        520 - 2 * margin - footer)) + 2 * margin + footer  # fmt: skip
+    scale = min(inner_w / extent_x, (height_px - 2 * margin - footer) / extent_y)
+
+    def xy(lon: float, lat: float) -> tuple[float, float]:
+        x = margin + (lon - west) * cos_lat * _METRES_PER_DEGREE * scale
+        y = height_px - margin - footer - (lat - south) * _METRES_PER_DEGREE * scale
+        return round(x, 1), round(y, 1)
+
+    path = " ".join(f"{x},{y}" for x, y in (xy(*p) for p in line))
+    dashed = "" if route["properties"].get("streets") else ' stroke-dasharray="6 5"'
+    parts = [
+        f'<svg class="route-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width_px} '
+        f'{height_px}" width="100%" role="img" aria-label="{html.escape(unit_id)}">',
+        f'<rect x="0" y="0" width="{width_px}" height="{height_px}" fill="#fff" stroke="#999"/>',
+        f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="3" '
+        f'stroke-linejoin="round" stroke-linecap="round"{dashed}/>',
+    ]
+    if line:
+        sx, sy = xy(*line[0])
+        parts.append(
+            f'<rect x="{sx - 8}" y="{sy - 8}" width="16" height="16" fill="#1a237e" '
+            'stroke="#fff" stroke-width="2"/>'
+        )
+        if station_label:
+            # Label on the side with room, so it never runs off the drawing.
+            right = sx < width_px * 0.6
+            parts.append(
+                f'<text x="{sx + 12 if right else sx - 12}" y="{sy + 4}" font-size="13" '
+                f'font-weight="700" text-anchor="{"start" if right else "end"}" fill="#1a237e" '
+                f'paint-order="stroke" stroke="#fff" stroke-width="3">'
+                f"{html.escape(station_label)}</text>"
+            )
+    for visit in sorted(stops, key=lambda v: -int(v["properties"]["order"])):
+        x, y = xy(*visit["geometry"]["coordinates"])
+        order = int(visit["properties"]["order"])
+        parts.append(
+            f'<g class="stop"><circle cx="{x}" cy="{y}" r="10" fill="{colour}" stroke="#fff" '
+            f'stroke-width="2"/><text x="{x}" y="{y + 4}" font-size="11" font-weight="700" '
+            f'text-anchor="middle" fill="#fff">{order}</text></g>'
+        )
+    bar_m = _nice_length(max(extent_x, extent_y) / 4)
+    bar_px = round(bar_m * scale, 1)
+    parts.append(
+        f'<g class="scale"><line x1="{margin}" y1="{height_px - 14}" x2="{margin + bar_px}" '
+        f'y2="{height_px - 14}" stroke="#000" stroke-width="3"/><text x="{margin + bar_px + 6}" '
+        f'y="{height_px - 10}" font-size="11">{html.escape(scale_label(bar_m))}</text></g>'
+    )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _nice_length(metres: float) -> float:
+    """The largest 1, 2 or 5 x 10^k not above ``metres`` (a round scale-bar length)."""
+    if metres <= 0:
+        return 100.0
+    power = 10 ** math.floor(math.log10(metres))
+    for step in (5, 2, 1):
+        if step * power <= metres:
+            return float(step * power)
+    return float(power)
