@@ -1,7 +1,515 @@
-"""Blueprint ``commander`` (pages under ``/command``)."""
+"""Blueprint ``commander`` (pages under ``/command``): the hotspot map, its cell values and
+cell explanations as JSON, period statistics and the forecast-accuracy panel.
+
+Admins, commanders and planners use every page here. The work is in web/hotspot_data.py
+(filters, cached scores, Gi*, emerging classes, period tests, backtests) and web/maps.py
+(the folium map frame and SVG charts); the map's cells are drawn in the browser by
+web/static/hotspots.js from H3 ids and values.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import math
+
+import numpy as np
+from flask import Blueprint, current_app, flash, jsonify, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from geo.cells import hex_from_cells
+from web import hotspot_data as hd
+from web import maps, storage
+from web.auth import roles_required
 
 bp = Blueprint("commander", __name__, url_prefix="/command")
+
+ROLES = ("admin", "commander", "planner")
+
+
+@bp.before_request
+@roles_required(*ROLES)
+def _guard() -> None:
+    """Every page of the blueprint is for admins, commanders and planners only."""
+
+
+MODEL_LABELS = {
+    "weighted_count": _l("Weighted recent count (fast)"),
+    "default": _l("Default blend (best, slower)"),
+    "naive": _l("Long-run count (naive)"),
+    "ring_smoothed": _l("Ring-smoothed count"),
+}
+GI_LABELS = {
+    3: _l("Hot spot, 99 % confidence"),
+    2: _l("Hot spot, 95 % confidence"),
+    1: _l("Hot spot, 90 % confidence"),
+    0: _l("Not significant"),
+    -1: _l("Cold spot, 90 % confidence"),
+    -2: _l("Cold spot, 95 % confidence"),
+    -3: _l("Cold spot, 99 % confidence"),
+}
+EMERGING_LABELS = {
+    "new hot spot": _l("New hot spot"),
+    "consecutive hot spot": _l("Consecutive hot spot"),
+    "intensifying hot spot": _l("Intensifying hot spot"),
+    "persistent hot spot": _l("Persistent hot spot"),
+    "diminishing hot spot": _l("Diminishing hot spot"),
+    "sporadic hot spot": _l("Sporadic hot spot"),
+    "oscillating hot spot": _l("Oscillating hot spot"),
+    "historical hot spot": _l("Historical hot spot"),
+    "new cold spot": _l("New cold spot"),
+    "consecutive cold spot": _l("Consecutive cold spot"),
+    "intensifying cold spot": _l("Intensifying cold spot"),
+    "persistent cold spot": _l("Persistent cold spot"),
+    "diminishing cold spot": _l("Diminishing cold spot"),
+    "sporadic cold spot": _l("Sporadic cold spot"),
+    "oscillating cold spot": _l("Oscillating cold spot"),
+    "historical cold spot": _l("Historical cold spot"),
+    "no pattern": _l("No pattern"),
+}
+WEEKDAY_LABELS = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
+VERDICTS = {
+    "increase": _l("significant increase"),
+    "decrease": _l("significant decrease"),
+    "no significant change": _l("no significant change"),
+}
+# Query parameters a map link carries over (the slider changes start and end only).
+MAP_PARAMS = ("start", "end", "group", "category", "hours", "weekdays", "area", "model", "value")
+
+
+def _engine():
+    return current_app.extensions["engine"]
+
+
+def _json_error(message: str, status: int):
+    return jsonify({"error": message, "status": status}), status
+
+
+def _query_args() -> dict[str, list[str]]:
+    """The map parameters of this request, as lists (repeatable ones stay lists)."""
+    return {
+        k: [v for v in request.args.getlist(k) if v]
+        for k in MAP_PARAMS
+        if any(request.args.getlist(k))
+    }
+
+
+def _rounded(values: np.ndarray, digits: int = 4) -> list:
+    """Floats to ``digits`` significant digits of the largest (NaN as null): the JSON is
+    half as long as with every digit."""
+    finite = np.isfinite(values)
+    top = float(np.abs(values[finite]).max()) if finite.any() else 0.0
+    decimals = digits - 1 - int(np.floor(np.log10(top))) if top > 0 else 0
+    rounded = np.round(values, max(decimals, 0)) if decimals >= 0 else np.round(values, decimals)
+    return [v if f else None for v, f in zip(rounded.tolist(), finite.tolist(), strict=True)]
+
+
+def cells_payload(data: hd.SiteData, query: hd.MapQuery, with_emerging: bool = False) -> dict:
+    """The map's cells as parallel arrays: hex ids, score, count and Gi* bin per cell."""
+    layers = hd.map_layers(data, query)
+    hex_ids = hex_from_cells(layers.cells)
+    payload = {
+        "resolution": int(data.scoring.resolution),
+        "value": query.value,
+        "model": query.model,
+        "start": query.start,
+        "end": query.end,
+        "as_of_s": query.as_of_s,
+        "study_cells": int(layers.n_study_cells),
+        "total": int(layers.count.sum()),
+        "hot": int((layers.gi_bin > 0).sum()),
+        "cold": int((layers.gi_bin < 0).sum()),
+        "cells": list(hex_ids),
+        "score": _rounded(layers.score),
+        "count": layers.count.tolist(),
+        "gi": layers.gi_bin.astype(int).tolist(),
+    }
+    if with_emerging:
+        table = hd.emerging_layer(data, query)
+        labels = sorted(set(table["category"]))
+        code = {label: i for i, label in enumerate(labels)}
+        by_cell = dict(zip(table["cell"].tolist(), table["category"], strict=True))
+        none = code.get("no pattern", -1)
+        payload["emerging"] = {
+            "labels": labels,
+            "codes": [code[by_cell[c]] if c in by_cell else none for c in layers.cells.tolist()],
+        }
+    return payload
+
+
+def _map_config(data: hd.SiteData, query: hd.MapQuery, payload: dict) -> dict:
+    first = hd.local_date(data.first_s or 0, data.timezone)
+    last = hd.local_date(data.last_s or 0, data.timezone)
+    return {
+        "cellsUrl": url_for("commander.cells"),
+        "cellUrl": url_for("commander.cell", hex_id="HEX"),
+        "pageUrl": url_for("commander.hotspots"),
+        "query": {k: v for k, v in _query_args().items() if k not in ("start", "end")},
+        "range": {"first": first, "last": last},
+        "maxCells": int(current_app.config["MAX_CELLS_DRAWN"]),
+        "data": payload,
+        "giLabels": {str(k): str(v) for k, v in GI_LABELS.items()},
+        "emergingLabels": {k: str(v) for k, v in EMERGING_LABELS.items()},
+        "weekdays": [str(w) for w in WEEKDAY_LABELS],
+        "labels": {
+            "cells": _("Hotspot cells"),
+            "gi": _("Gi* hot and cold spots"),
+            "emerging": _("Emerging hot spots"),
+            "score": _("Score") + " (" + str(MODEL_LABELS[query.model]) + ")",
+            "count": _("Incidents per cell"),
+            "resolution": _("H3 resolution"),
+            "aggregated": _("coarser cells: zoom in for detail"),
+            "loading": _("Loading…"),
+            "failed": _("Could not load"),
+            "cell": _("Cell"),
+            "areas": _("Areas"),
+            "window": _("Incidents in the chosen dates"),
+            "counts": _("Incidents before the end date"),
+            "category": _("Category"),
+            "total": _("Total"),
+            "trend": _("Trend, last 26 weeks"),
+            "up": _("rising (significant)"),
+            "down": _("falling (significant)"),
+            "none": _("no significant trend"),
+            "model": _("Model"),
+            "rank": _("rank"),
+            "of": _("of"),
+            "contribution": _("Contributions"),
+            "giStar": _("Gi* (hot spot statistic)"),
+            "emergingClass": _("Emerging hot spot class"),
+            "hours": _("Incidents by hour of day, last 90 days"),
+            "zoomIn": _("Zoom in to see single cells"),
+            "incidents": _("incidents"),
+            "topCells": _("Top cells"),
+            "inTop": _("Share of incidents in the top 5 % of cells"),
+            "withIncidents": _("Cells with incidents"),
+            "hotCold": _("Gi* hot / cold cells"),
+            "play": _("Play"),
+            "pause": _("Pause"),
+            "notScored": _("outside the study area: not scored"),
+        },
+    }
+
+
+@bp.get("/hotspots")
+def hotspots():
+    """The hotspot map: cells drawn in the browser, filters, time slider, statistics."""
+    engine = _engine()
+    data = hd.site_data(engine)
+    status = 200
+    try:
+        query = hd.parse_map_query(request.args, data, engine)
+    except hd.FilterError as err:
+        flash(str(err), "error")
+        status = 400
+        query = hd.parse_map_query({}, data, engine)
+    payload = cells_payload(data, query)
+    listing = storage.list_areas(engine)
+    outlines = hd.area_outlines(engine, listing)
+    boundary = outlines.get("jurisdiction")
+    bounds = hd.study_bounds(data)
+    kinds = {
+        kind: (
+            _kind_label(kind),
+            text,
+            kind in ("jurisdiction", "district", "grid", "urban_core") or n <= 60,
+        )
+        for kind, (text, n) in outlines.items()
+    }
+    figure = maps.hotspot_map(
+        bounds=bounds,
+        outlines=kinds,
+        stations=storage.list_stations(engine),
+        tile_url=str(current_app.config["TILE_URL"]) or None,
+        tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+        heat_label=_("Heat (incidents)"),
+        stations_label=_("Police stations"),
+    )
+    return render_template(
+        "commander/hotspots.html",
+        map_parts=figure,
+        config=_map_config(data, query, payload),
+        query=query,
+        args=_query_args(),
+        has_boundary=boundary is not None,
+        models=[(m, str(MODEL_LABELS[m])) for m in hd.MAP_MODELS],
+        groups=_group_choices(data),
+        categories=_category_choices(data),
+        areas=hd.area_choices(engine, listing),
+        weekdays=list(enumerate(str(w) for w in WEEKDAY_LABELS)),
+        h3_url=_vendor_url("h3"),
+        synthetic=_synthetic(engine),
+    ), status
+
+
+def _kind_label(kind: str) -> str:
+    labels = {
+        "jurisdiction": _("Jurisdiction"),
+        "district": _("Districts"),
+        "beat": _("Beats"),
+        "grid": _("Management grids"),
+        "urban_core": _("Urban core"),
+    }
+    return labels.get(kind, kind)
+
+
+def _group_choices(data: hd.SiteData) -> list[tuple[str, str]]:
+    names = {
+        "all": _("All categories"),
+        "violent": _("Violent"),
+        "property": _("Property"),
+        "disorder": _("Disorder"),
+        "police_initiated": _("Police-initiated"),
+        "other": _("Other"),
+        "burglary": _("Burglary"),
+    }
+    keys = list(dict.fromkeys(["all", *hd.category_groups(data), "burglary"]))
+    return [(k, names.get(k, k)) for k in keys]
+
+
+def _category_choices(data: hd.SiteData) -> list[tuple[str, str]]:
+    table = data.categories
+    column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
+    names = table[column].fillna("") if column in table else table["code"]
+    return [
+        (str(c), f"{n} ({c})" if n and str(n) != str(c) else str(c))
+        for c, n in zip(table["code"], names, strict=True)
+    ]
+
+
+def _vendor_url(name: str) -> str:
+    from web.assets import SITE_SCRIPTS
+
+    return str(current_app.config["VENDOR_URL_PREFIX"]).rstrip("/") + "/" + SITE_SCRIPTS[name]
+
+
+def _synthetic(engine) -> bool:
+    runs = storage.list_import_runs(engine, limit=5)
+    return bool(len(runs)) and bool(runs["synthetic"].all())
+
+
+@bp.get("/cells.json")
+def cells():
+    """Cells and values for the filters: ``cells``, ``score``, ``count``, ``gi`` arrays (and
+    ``emerging`` with ``layers=emerging``)."""
+    engine = _engine()
+    data = hd.site_data(engine)
+    try:
+        query = hd.parse_map_query(request.args, data, engine)
+    except hd.FilterError as err:
+        return _json_error(str(err), 400)
+    layers = {x.strip() for x in request.args.get("layers", "").split(",") if x.strip()}
+    unknown = layers - {"emerging"}
+    if unknown:
+        return _json_error(f"layers: unknown {', '.join(sorted(unknown))}; known: emerging", 400)
+    return jsonify(cells_payload(data, query, with_emerging="emerging" in layers))
+
+
+@bp.get("/cell/<hex_id>")
+def cell(hex_id: str):
+    """Why one cell looks as it does: counts 7/28/90 days, trend, model, Gi*, emerging."""
+    engine = _engine()
+    data = hd.site_data(engine)
+    try:
+        query = hd.parse_map_query(request.args, data, engine)
+        explanation = hd.explain_map_cell(engine, data, query, hex_id)
+    except hd.FilterError as err:
+        return _json_error(str(err), 400)
+    except hd.UnknownCellError as err:
+        return _json_error(str(err), 404)
+    return jsonify(explanation)
+
+
+@bp.get("/statistics")
+def statistics():
+    """Counts per week or month by category group, and whether the last period changed."""
+    engine = _engine()
+    data = hd.site_data(engine)
+    period = request.args.get("period", "month")
+    wants_json = request.args.get("format") == "json"
+    try:
+        filters = hd.parse_filters(request.args, data, engine)
+        counts = hd.period_counts(data, filters, period)
+    except hd.FilterError as err:
+        if wants_json:
+            return _json_error(str(err), 400)
+        flash(str(err), "error")
+        period = "month"
+        counts = hd.period_counts(data, hd.Filters(), period)
+    if wants_json:
+        return jsonify(
+            {
+                "period": counts.period,
+                "groups": list(counts.groups),
+                "table": counts.table.to_dict(orient="records"),
+                "changes": _records(counts.changes),
+            }
+        )
+    table = counts.table
+    x = np.arange(len(table), dtype=float)
+    every = max(1, len(table) // 8)
+    chart = maps.line_chart_svg(
+        x,
+        {_group_label(g): _per_period(table, g) for g in counts.groups},
+        x_labels=[(float(i), str(table.loc[i, "period"])) for i in range(0, len(table), every)],
+        y_format="{:,.0f}",
+        title=_(
+            "Incidents per %(period)s (incomplete periods scaled to a full one)",
+            period=_("week") if counts.period == "week" else _("month"),
+        ),
+    )
+    changes = counts.changes.assign(
+        verdict_text=[str(VERDICTS[v]) for v in counts.changes["verdict"]],
+        group_label=[_group_label(g) for g in counts.changes["group"]],
+    )
+    return render_template(
+        "commander/statistics.html",
+        counts=counts,
+        rows=table.to_dict(orient="records"),
+        groups=[(g, _group_label(g)) for g in counts.groups],
+        changes=changes.to_dict(orient="records"),
+        chart=chart,
+        period=counts.period,
+        args=request.args,
+        group_choices=_group_choices(data),
+        areas=hd.area_choices(engine),
+        alpha=hd.ALPHA,
+        synthetic=_synthetic(engine),
+    )
+
+
+def _group_label(group: str) -> str:
+    return dict(_group_choices_static()).get(group, group)
+
+
+def _group_choices_static() -> list[tuple[str, str]]:
+    return [
+        ("all", _("All categories")),
+        ("violent", _("Violent")),
+        ("property", _("Property")),
+        ("disorder", _("Disorder")),
+        ("police_initiated", _("Police-initiated")),
+        ("other", _("Other")),
+        ("burglary", _("Burglary")),
+    ]
+
+
+def _per_period(table, group: str) -> list[float]:
+    """Counts scaled to a full period where a period is cut short by the data or dates."""
+    full = 7.0 if "week" in str(table.loc[0, "period"]) else None
+    out = []
+    for n, days, start, end in zip(
+        table[group], table["days"], table["start"], table["end"], strict=True
+    ):
+        length = full or float((np.datetime64(end) - np.datetime64(start)).astype(int))
+        out.append(float(n) * length / days if days else float("nan"))
+    return out
+
+
+def _records(frame) -> list[dict]:
+    """Rows as dicts with NaN and infinity as null (strict JSON)."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append(
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in row.items()
+            }
+        )
+    return out
+
+
+@bp.get("/accuracy")
+def accuracy():
+    """Forecast accuracy: hit-rate and PAI curves of the map's model against the naive count,
+    from a backtest on the stored data (cached until the next import)."""
+    engine = _engine()
+    data = hd.site_data(engine)
+    kind = request.args.get("origins", "auto")
+    wants_json = request.args.get("format") == "json"
+    try:
+        n = int(request.args["n"]) if request.args.get("n") else None
+    except ValueError:
+        return _json_error(f"n: expected a whole number, got {request.args['n']!r}", 400)
+    model = request.args.get("model") or hd.MAP_MODEL
+    try:
+        found = hd.accuracy(data, kind, n, model)
+    except hd.FilterError as err:
+        if wants_json:
+            return _json_error(str(err), 400)
+        flash(str(err), "error")
+        found = hd.accuracy(data)
+    result = found.result
+    summary = _records(found.summary)
+    origins = [
+        {"origin": hd.local_date(o, data.timezone), "end": hd.local_date(e - 1, data.timezone)}
+        for o, e in found.origins
+    ]
+    if wants_json:
+        return jsonify(
+            {
+                "origins_kind": found.origins_kind,
+                "origins": origins,
+                "model": found.model,
+                "fractions": list(result.fractions),
+                "summary": summary,
+                "table": _records(result.table),
+            }
+        )
+    grid = result.area_fraction_grid
+    shown = grid <= 0.2 + 1e-12
+    charts = []
+    for group in result.groups:
+        if not result.best_curves[group].shape[0]:
+            continue
+        hit = {_model_label(m): result.mean_curve(group, m)[shown] for m in result.models}
+        best = result.best_curves[group].mean(axis=0)[shown]
+        hit[_("best possible")] = best
+        share = float(np.mean(result.inside_shares[group]))
+        hit[_("random")] = share * grid[shown]
+        ticks = [(p, f"{p:.0%}") for p in (0, 0.05, 0.1, 0.15, 0.2)]
+        hit_chart = maps.line_chart_svg(
+            grid[shown],
+            hit,
+            x_labels=ticks,
+            y_max=1.0,
+            y_format="{:.0%}",
+            title=_("Hit rate: %(group)s", group=_group_label(group)),
+            dashed=[_("best possible"), _("random")],
+            width=420,
+            height=260,
+        )
+        # PAI = hit rate / area share; from 0.5 % of the area, where it is stable.
+        pai_from = grid[shown] >= 0.005
+        x_pai = grid[shown][pai_from]
+        pai = {name: np.asarray(values)[pai_from] / x_pai for name, values in hit.items()}
+        # The best possible PAI dwarfs the models' at small shares: scale to the models.
+        model_top = max(float(np.nanmax(pai[_model_label(m)])) for m in result.models)
+        pai_chart = maps.line_chart_svg(
+            x_pai,
+            pai,
+            x_labels=ticks[1:],
+            y_max=maps.nice_max(1.1 * model_top),
+            y_format="{:.0f}",
+            title=_("PAI: %(group)s", group=_group_label(group)),
+            dashed=[_("best possible"), _("random")],
+            width=420,
+            height=260,
+        )
+        charts.append((_group_label(group), hit_chart, pai_chart))
+    return render_template(
+        "commander/accuracy.html",
+        found=found,
+        summary=summary,
+        origins=origins,
+        charts=charts,
+        fractions=result.fractions,
+        group_label=_group_label,
+        model_label=_model_label,
+        model_choices=[(m, str(MODEL_LABELS[m])) for m in hd.MAP_MODELS if m != "naive"],
+        args=request.args,
+    )
+
+
+def _model_label(model: str) -> str:
+    return str(MODEL_LABELS.get(model, model))

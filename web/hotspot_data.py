@@ -26,6 +26,30 @@ from web.analysis import GROUPS, ScoringData, scoring_data_from_db
 
 __all__ = [
     "FilterError",
+    "MAP_MODELS",
+    "MapLayers",
+    "MapQuery",
+    "accuracy",
+    "category_groups",
+    "clear_caches",
+    "compare_counts",
+    "emerging_layer",
+    "explain_map_cell",
+    "map_layers",
+    "parse_map_query",
+    "period_counts",
+    "Accuracy",
+    "Change",
+    "PeriodCounts",
+    "UnknownCellError",
+    "accuracy_groups",
+    "accuracy_origins",
+    "area_choices",
+    "area_outlines",
+    "holm",
+    "local_date",
+    "model_forecaster",
+    "study_bounds",
     "Filters",
     "SiteData",
     "area_cells",
@@ -57,7 +81,10 @@ class SiteData:
     hour: np.ndarray  # int8, local hour of each incident
     weekday: np.ndarray  # int8, local weekday (Monday 0)
     categories: pd.DataFrame  # the category table (code, names, weight, group...)
+    # int32, local calendar day of each incident (days since 1970-01-01, local time)
+    day: np.ndarray | None = field(default=None, compare=False, repr=False)
     _areas: dict = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)  # derived values
 
     @property
     def incidents(self) -> pd.DataFrame:
@@ -135,14 +162,16 @@ def _load(engine, source: str, version: tuple[int, int]) -> SiteData:
     local = pd.to_datetime(incidents["occurred_at"], unit="s", utc=True).dt.tz_convert(
         scoring.timezone
     )
-    scoring = ScoringData(incidents, scoring.cells, scoring.timezone, scoring.resolution,
-                          scoring.category_weights)  # fmt: skip
+    scoring = ScoringData(
+        incidents, scoring.cells, scoring.timezone, scoring.resolution, scoring.category_weights
+    )
     return SiteData(
         source=source,
         version=version,
         scoring=scoring,
         hour=local.dt.hour.to_numpy(dtype=np.int8),
         weekday=local.dt.day_of_week.to_numpy(dtype=np.int8),
+        day=local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int32),
         categories=storage.load_categories_table(engine),
     )
 
@@ -205,8 +234,9 @@ def _values(args: Mapping, name: str) -> list[str]:
 
 def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
     """Read ``start``, ``end`` (local dates, end inclusive), ``category`` (codes, repeatable
-    or comma-separated) or ``group`` (all, burglary, violent...), ``hours`` (e.g. 18-23),
-    ``weekdays`` (0 Monday .. 6), ``area`` (KIND:ID; needs ``engine``)."""
+    or comma-separated) or ``group`` (all, burglary, violent, or a group of the category
+    table such as property), ``hours`` (e.g. 18-23), ``weekdays`` (0 Monday .. 6; both
+    repeatable), ``area`` (KIND:ID; needs ``engine``)."""
     tz = data.timezone
     start = _local_day_start(args["start"], tz, "start") if args.get("start") else None
     end = None
@@ -229,12 +259,20 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
             raise FilterError(f"category: unknown code(s) {', '.join(unknown)}")
         categories = tuple(sorted(set(codes)))
     elif group and group != "all":
-        if group not in GROUPS:
-            raise FilterError(f"group: unknown {group!r}; known: all, {', '.join(GROUPS)}")
-        members = GROUPS[group]
+        table_groups = category_groups(data)
+        if group in GROUPS:
+            members = GROUPS[group]
+        elif group in table_groups:
+            members = table_groups[group]
+        else:
+            known = ", ".join(dict.fromkeys([*GROUPS, *table_groups]))
+            raise FilterError(f"group: unknown {group!r}; known: {known}")
         categories = tuple(sorted(members)) if members is not None else None
-    hours = _int_set(str(args["hours"]), "hours", 0, 23) if args.get("hours") else None
-    weekdays = _int_set(str(args["weekdays"]), "weekdays", 0, 6) if args.get("weekdays") else None
+    # Repeated parameters (one checkbox per weekday) are read like a comma-separated list.
+    hours_text = ",".join(_values(args, "hours"))
+    weekdays_text = ",".join(_values(args, "weekdays"))
+    hours = _int_set(hours_text, "hours", 0, 23) if hours_text else None
+    weekdays = _int_set(weekdays_text, "weekdays", 0, 6) if weekdays_text else None
     area = str(args["area"]) if args.get("area") else None
     cells = None
     if area is not None:
@@ -297,9 +335,16 @@ def cell_scores(
         if key in _scores:
             _scores.move_to_end(key)
             return _scores[key]
-    chosen = data.incidents[_mask(data, filters, use_time=False)]
-    frame = score_cells(chosen, data.cells, int(as_of_s), model=model,
-                        category_weights=data.scoring.category_weights)  # fmt: skip
+    mask = _mask(data, filters, use_time=False)
+    # No filter at all (the usual city-wide map): skip copying 700k rows.
+    chosen = data.incidents if mask.all() else data.incidents[mask]
+    frame = score_cells(
+        chosen,
+        data.cells,
+        int(as_of_s),
+        model=model,
+        category_weights=data.scoring.category_weights,
+    )
     order = np.argsort(-frame["score"].to_numpy(), kind="stable")
     rank = np.empty(len(frame), dtype=np.int64)
     rank[order] = np.arange(1, len(frame) + 1)
@@ -321,3 +366,785 @@ def cells_of(values: Sequence[str]) -> np.ndarray:
         return np.asarray(cells_from_hex(list(values)), dtype=np.int64)
     except (ValueError, TypeError) as err:
         raise FilterError(f"cell: not an H3 cell id: {err}") from err
+
+
+# --- the commander's pages: map layers, explanations, period statistics, forecast accuracy ----
+
+#: Models the hotspot map offers; the first is the default (fast enough to score per request).
+MAP_MODELS = (MAP_MODEL, "default", "naive", "ring_smoothed")
+#: Days the map shows when no dates are given (ending with the newest incident's day).
+DEFAULT_WINDOW_DAYS = 28
+#: Weeks of the emerging hot spot cube and of a cell's trend (as ``hotspot explain``).
+EMERGING_WEEKS = 26
+#: Windows of a cell explanation's counts, days before the map's end date.
+EXPLAIN_WINDOWS_DAYS = (7, 28, 90)
+#: Significance level of the period comparisons and of the trend test.
+ALPHA = 0.05
+_DAY_S = 86_400
+_WEEK_S = 7 * _DAY_S
+_LAYER_CACHE_SIZE = 16
+_ACCURACY_CACHE_SIZE = 8
+
+_layers: OrderedDict[tuple, MapLayers] = OrderedDict()
+_emerging: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_accuracy: OrderedDict[tuple, Accuracy] = OrderedDict()
+
+
+def clear_caches() -> None:
+    """Forget scores, map layers and backtests (the incidents stay): for benchmarks."""
+    with _lock:
+        _scores.clear()
+        _layers.clear()
+        _emerging.clear()
+        _accuracy.clear()
+
+
+def _cache_get(cache: OrderedDict, key: tuple):
+    with _lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    return None
+
+
+def _cache_put(cache: OrderedDict, key: tuple, value, size: int) -> None:
+    with _lock:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+
+def category_groups(data: SiteData) -> dict[str, tuple[str, ...]]:
+    """Group name of the category table -> its codes (e.g. ``property``), in table order."""
+    table = data.categories
+    groups: dict[str, list[str]] = {}
+    for code, group in zip(table["code"], table["group"].fillna(""), strict=True):
+        if group:
+            groups.setdefault(str(group), []).append(str(code))
+    return {name: tuple(codes) for name, codes in groups.items()}
+
+
+def local_date(epoch_s: int, timezone: str) -> str:
+    """The local calendar date (YYYY-MM-DD) of a UTC second."""
+    return pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class MapQuery:
+    """What the hotspot map shows: filters (dates always set), model and value shown."""
+
+    filters: Filters
+    model: str
+    value: str  # "score" or "count"
+    start: str  # local dates, end inclusive
+    end: str
+
+    @property
+    def as_of_s(self) -> int:
+        return int(self.filters.end_s or 0)
+
+    def key(self) -> tuple:
+        return (self.filters.key(), self.model)
+
+
+def parse_map_query(args: Mapping, data: SiteData, engine=None) -> MapQuery:
+    """``parse_filters`` plus ``model`` and ``value`` (score or count); missing dates default
+    to the last DEFAULT_WINDOW_DAYS days of data, a missing start to 28 days before the end."""
+    model = str(args.get("model") or MAP_MODEL)
+    if model not in MAP_MODELS:
+        raise FilterError(f"model: expected one of {', '.join(MAP_MODELS)}, got {model!r}")
+    value = str(args.get("value") or "score")
+    if value not in ("score", "count"):
+        raise FilterError(f"value: expected score or count, got {value!r}")
+    end = str(args.get("end") or "")
+    if not end:
+        end = local_date(data.last_s or 0, data.timezone)
+    start = str(args.get("start") or "")
+    if not start:
+        try:
+            end_day = pd.Timestamp(end)
+        except (ValueError, TypeError) as err:
+            raise FilterError(f"end: expected a date YYYY-MM-DD, got {end!r}") from err
+        start = (end_day - pd.Timedelta(days=DEFAULT_WINDOW_DAYS - 1)).strftime("%Y-%m-%d")
+    merged = {key: args.getlist(key) if hasattr(args, "getlist") else args[key] for key in args}
+    merged.update(start=start, end=end)
+    filters = parse_filters(_FlatArgs(merged), data, engine)
+    return MapQuery(filters, model, value, start, end)
+
+
+class _FlatArgs(dict):
+    """A dict of lists or values that answers ``get`` and ``getlist`` like request.args."""
+
+    def get(self, key, default=None):  # type: ignore[override]
+        value = super().get(key, default)
+        if isinstance(value, list):
+            return value[0] if value else default
+        return value
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        return value[0] if isinstance(value, list) and value else value
+
+    def getlist(self, key) -> list:
+        value = super().get(key, [])
+        return list(value) if isinstance(value, list) else [value]
+
+
+def _whole_area(filters: Filters) -> Filters:
+    """The same filters over the whole study area (Gi* needs every cell as reference)."""
+    return Filters(
+        filters.start_s, filters.end_s, filters.categories, filters.hours, filters.weekdays
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class MapLayers:
+    """Per-cell values of one map query, aligned on ``cells`` (sorted int64).
+
+    ``cells`` are the study cells (the area's, with an area filter) plus any other cell with
+    incidents in the window; ``score`` is NaN and ``gi_bin`` 0 outside the study area.
+    ``count`` is the window's incidents (what ``cell_counts`` returns); Gi* is computed on
+    those counts over the whole study area, then cut to the cells shown.
+    """
+
+    cells: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray  # 1 = hottest of the study area, 0 outside it
+    count: np.ndarray
+    gi_z: np.ndarray
+    gi_p: np.ndarray
+    gi_bin: np.ndarray
+    n_study_cells: int
+    scores: pd.DataFrame  # cell_scores' frame (model columns), area-restricted
+
+
+def map_layers(data: SiteData, query: MapQuery) -> MapLayers:
+    """Scores, counts and Gi* classes of every cell the map draws; cached."""
+    from geo.hotspots import hotspot_table
+
+    key = (data.source, data.version, *query.key())
+    cached = _cache_get(_layers, key)
+    if cached is not None:
+        return cached
+    filters = query.filters
+    scores = cell_scores(data, filters, query.model, query.as_of_s)
+    study = data.cells
+    whole = cell_counts(data, _whole_area(filters))
+    position = np.searchsorted(study, whole["cell"].to_numpy())
+    position = np.minimum(position, len(study) - 1)
+    inside = study[position] == whole["cell"].to_numpy()
+    study_counts = np.zeros(len(study), dtype=np.int64)
+    study_counts[position[inside]] = whole["n"].to_numpy()[inside]
+    gi = hotspot_table(study, study_counts, k=1, fdr=True)
+
+    counts = whole
+    shown_study = study
+    if filters.cells is not None:
+        area = np.asarray(filters.cells, dtype=np.int64)
+        counts = whole[whole["cell"].isin(area)]
+        shown_study = study[np.isin(study, area)]
+    cells = np.union1d(shown_study, counts["cell"].to_numpy()).astype(np.int64)
+    count = np.zeros(len(cells), dtype=np.int64)
+    count[np.searchsorted(cells, counts["cell"].to_numpy())] = counts["n"].to_numpy()
+    score = np.full(len(cells), np.nan)
+    rank = np.zeros(len(cells), dtype=np.int64)
+    at = np.searchsorted(cells, scores["cell"].to_numpy())
+    score[at] = scores["score"].to_numpy()
+    rank[at] = scores["rank"].to_numpy()
+    gi_z = np.zeros(len(cells))
+    gi_p = np.ones(len(cells))
+    gi_bin = np.zeros(len(cells), dtype=np.int8)
+    in_study = np.isin(cells, study)
+    rows = np.searchsorted(study, cells[in_study])
+    gi_z[in_study] = gi["z"].to_numpy()[rows]
+    gi_p[in_study] = gi["p"].to_numpy()[rows]
+    gi_bin[in_study] = gi["gi_bin"].to_numpy()[rows]
+    layers = MapLayers(cells, score, rank, count, gi_z, gi_p, gi_bin, len(study), scores)
+    _cache_put(_layers, key, layers, _LAYER_CACHE_SIZE)
+    return layers
+
+
+def _chosen_times(data: SiteData, filters: Filters, as_of_s: int) -> pd.DataFrame:
+    """Incidents passing every filter but the dates, before ``as_of_s``, whole study area."""
+    mask = _mask(data, _whole_area(filters), use_time=False)
+    chosen = data.incidents[mask]
+    return chosen[chosen["occurred_at"].to_numpy() < as_of_s]
+
+
+def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
+    """Emerging hot spot class of every study cell over the EMERGING_WEEKS weeks ending at
+    the map's end date (geo.emerging; ``cell``, ``category``, ``trend_z``, ``trend_p``...);
+    cached. Uses the map's categories, hours and weekdays, not its start date."""
+    from geo.emerging import emerging_hotspots
+
+    key = (data.source, data.version, _whole_area(query.filters).key()[2:], query.as_of_s)
+    cached = _cache_get(_emerging, key)
+    if cached is not None:
+        return cached
+    chosen = _chosen_times(data, query.filters, query.as_of_s)
+    table = emerging_hotspots(
+        data.cells,
+        chosen["cell"].to_numpy(dtype=np.int64),
+        chosen["occurred_at"].to_numpy(dtype=np.int64),
+        query.as_of_s - EMERGING_WEEKS * _WEEK_S,
+        query.as_of_s,
+        bin_s=_WEEK_S,
+        k=1,
+        alpha=ALPHA,
+    )
+    _cache_put(_emerging, key, table, _LAYER_CACHE_SIZE)
+    return table
+
+
+class UnknownCellError(LookupError):
+    """A valid H3 cell that the map does not show (another resolution, outside the area)."""
+
+
+def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> dict:
+    """Why one cell looks as it does on the map, as JSON-ready data.
+
+    Counts are every incident passing the map's filters except the dates, in the cell, per
+    category, in the EXPLAIN_WINDOWS_DAYS days before the map's end; ``window`` counts the
+    map's own dates. Raises FilterError for a malformed id, UnknownCellError for a cell the
+    map does not show.
+    """
+    from geo.emerging import mann_kendall, space_time_cube
+    from geo.explain import COMPONENT_NOTES, gi_bin_label
+
+    cell = int(cells_of([hex_id])[0])
+    layers = map_layers(data, query)
+    row = int(np.searchsorted(layers.cells, cell))
+    if row >= len(layers.cells) or layers.cells[row] != cell:
+        raise UnknownCellError(f"cell {hex_id} is not on this map (not a study cell here)")
+    as_of = query.as_of_s
+    chosen = _chosen_times(data, query.filters, as_of)
+    mine = chosen[chosen["cell"].to_numpy() == cell]
+    times = mine["occurred_at"].to_numpy(dtype=np.int64)
+    codes = mine["category"].astype(str).to_numpy()
+    counts: dict[str, dict[str, int]] = {}
+    names = [f"{d}d" for d in EXPLAIN_WINDOWS_DAYS]
+    for days, name in zip(EXPLAIN_WINDOWS_DAYS, names, strict=True):
+        recent = codes[times >= as_of - days * _DAY_S]
+        for code in recent:
+            counts.setdefault(code, dict.fromkeys(names, 0))[name] += 1
+    ordered = sorted(counts, key=lambda c: (-counts[c][names[-1]], c))
+    table = [{"category": c, **counts[c]} for c in ordered]
+    totals = {name: int(sum(counts[c][name] for c in counts)) for name in names}
+
+    cube, edges = space_time_cube(
+        np.array([cell], dtype=np.int64),
+        np.full(len(times), cell, dtype=np.int64),
+        times,
+        as_of - EMERGING_WEEKS * _WEEK_S,
+        as_of,
+        _WEEK_S,
+    )
+    series = cube[0]
+    test = mann_kendall(series[np.newaxis, :])
+    z, p = float(test.z[0]), float(test.p[0])
+    direction = "none" if not p <= ALPHA or z == 0 else ("up" if z > 0 else "down")
+    local = pd.to_datetime(
+        times[times >= as_of - EXPLAIN_WINDOWS_DAYS[-1] * _DAY_S], unit="s", utc=True
+    ).tz_convert(data.timezone)
+    hours = np.bincount(local.hour, minlength=24) if len(local) else np.zeros(24, dtype=int)
+
+    model = None
+    if not np.isnan(layers.score[row]):
+        frame = layers.scores
+        record = frame.loc[frame["cell"] == cell].iloc[0]
+        notes = COMPONENT_NOTES.get(query.model, {})
+        columns = [c for c in frame.columns if c not in ("cell", "score", "rank")]
+        model = {
+            "name": query.model,
+            "score": _finite(record["score"]),
+            "rank": int(record["rank"]),
+            "n_cells": int(layers.n_study_cells),
+            "components": {
+                c: {"value": _finite(record[c]), "note": notes.get(c, "")} for c in columns
+            },
+        }
+    gi_bin = int(layers.gi_bin[row])
+    emerging = emerging_layer(data, query)
+    found = emerging.loc[emerging["cell"] == cell]
+    areas = []
+    for kind in ("district", "beat", "grid"):
+        frame = _area_frame(engine, data, kind)
+        hit = frame.loc[frame["cell"] == cell, "area_id"]
+        areas.extend(f"{kind}:{a}" for a in hit)
+    return {
+        "cell": hex_id.lower(),
+        "as_of_s": as_of,
+        "start": query.start,
+        "end": query.end,
+        "areas": areas,
+        "window": {"count": int(layers.count[row]), "start": query.start, "end": query.end},
+        "counts": {"windows": names, "rows": table, "total": totals},
+        "trend": {
+            "weeks": EMERGING_WEEKS,
+            "counts": [int(c) for c in series],
+            "bin_starts_s": [int(t) for t in edges[:-1]],
+            "z": _finite(z),
+            "p": _finite(p),
+            "direction": direction,
+        },
+        "model": model,
+        "gi_star": {
+            "z": _finite(layers.gi_z[row]),
+            "p": _finite(layers.gi_p[row]),
+            "gi_bin": gi_bin,
+            "label": gi_bin_label(gi_bin),
+            "count": int(layers.count[row]),
+        },
+        "emerging": None
+        if found.empty
+        else {
+            "category": str(found["category"].iloc[0]),
+            "trend_z": _finite(found["trend_z"].iloc[0]),
+            "trend_p": _finite(found["trend_p"].iloc[0]),
+        },
+        "hours": [int(h) for h in hours],
+    }
+
+
+def _finite(value) -> float | None:
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def _area_frame(engine, data: SiteData, kind: str) -> pd.DataFrame:
+    if kind not in data._areas:
+        data._areas[kind] = storage.load_area_cells(engine, kind)
+    return data._areas[kind]
+
+
+# --- counts per period and their change ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """Exact conditional test of two Poisson counts over exposures (days).
+
+    Under "no change" the later count, given the total, is binomial with probability
+    ``later_days / (earlier_days + later_days)``; ``p_value`` is two-sided, ``ratio`` the
+    rate ratio later/earlier with its exact ``ci_low``..``ci_high`` (95 %).
+    """
+
+    earlier: int
+    later: int
+    earlier_days: float
+    later_days: float
+    p_value: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+
+    def verdict(self, alpha: float = ALPHA, p_value: float | None = None) -> str:
+        """``increase``, ``decrease`` or ``no significant change``."""
+        p = self.p_value if p_value is None else p_value
+        if not p <= alpha:
+            return "no significant change"
+        return "increase" if self.ratio > 1 else "decrease"
+
+
+def compare_counts(
+    earlier: int, later: int, earlier_days: float = 1.0, later_days: float = 1.0
+) -> Change:
+    """Test whether the rate changed between two counts (see :class:`Change`)."""
+    from scipy.stats import binomtest
+
+    if earlier < 0 or later < 0 or earlier_days <= 0 or later_days <= 0:
+        raise ValueError("counts must be >= 0 and exposures > 0")
+    total = int(earlier) + int(later)
+    share = later_days / (earlier_days + later_days)
+    exposure = earlier_days / later_days
+    if total == 0:
+        return Change(
+            earlier, later, earlier_days, later_days, 1.0, float("nan"), 0.0, float("inf")
+        )
+    result = binomtest(int(later), total, share, alternative="two-sided")
+    low, high = result.proportion_ci(confidence_level=0.95, method="exact")
+
+    def ratio(pi: float) -> float:
+        return float("inf") if pi >= 1 else pi / (1 - pi) * exposure
+
+    rate_ratio = (later / later_days) / (earlier / earlier_days) if earlier else float("inf")
+    return Change(
+        earlier,
+        later,
+        earlier_days,
+        later_days,
+        float(result.pvalue),
+        rate_ratio,
+        ratio(low),
+        ratio(high),
+    )
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together (NaN stays NaN)."""
+    p = np.asarray(p_values, dtype=float)
+    finite = np.flatnonzero(np.isfinite(p))
+    out = p.copy()
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out.tolist()
+
+
+@dataclass(frozen=True, eq=False)
+class PeriodCounts:
+    """Incidents per period (rows) and category group (columns, ``all`` first).
+
+    ``table`` has ``period`` (label), ``start``/``end`` (local dates, end exclusive),
+    ``days`` (days of the period inside the filters' dates and the data), ``complete``
+    and one int column per group; ``changes`` compares the last two complete periods and
+    the last one with the same period a year earlier, one row per group.
+    """
+
+    period: str
+    groups: tuple[str, ...]
+    table: pd.DataFrame
+    changes: pd.DataFrame
+
+
+def period_counts(data: SiteData, filters: Filters, period: str = "month") -> PeriodCounts:
+    """Count the filtered incidents per week (Monday first) or calendar month and group."""
+    if period not in ("week", "month"):
+        raise FilterError(f"period: expected week or month, got {period!r}")
+    tz = data.timezone
+    first = filters.start_s if filters.start_s is not None else data.first_s
+    if first is None:
+        raise FilterError("no incidents stored yet")
+    if filters.end_s is not None:
+        stop = filters.end_s
+    else:  # the day after the newest incident, so that day counts as covered
+        stop = _local_day_start_s(local_date(data.last_s or first, tz), tz) + _DAY_S
+    first_day = pd.Timestamp(local_date(first, tz))
+    last_day = pd.Timestamp(local_date(stop - 1, tz))
+    freq = "W-SUN" if period == "week" else "M"
+    periods = pd.period_range(first_day.to_period(freq), last_day.to_period(freq), freq=freq)
+
+    mask = _mask(data, filters)
+    days = _local_days(data)[mask].astype(np.int64)
+    if period == "week":
+        # Weeks start on Monday; day 0 (1970-01-01) was a Thursday.
+        keys = (days + 3) // 7
+        period_keys = [((p.start_time - pd.Timestamp(0)).days + 3) // 7 for p in periods]
+    else:
+        keys = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        period_keys = [(p.year - 1970) * 12 + p.month - 1 for p in periods]
+    category = pd.Categorical(data.incidents["category"][mask])
+    group_of = {c: g for g, codes in category_groups(data).items() for c in codes}
+    names = list(dict.fromkeys([*category_groups(data), "other"]))
+    of_code = np.array(
+        [names.index(group_of.get(str(c), "other")) for c in category.categories]
+        + [names.index("other")]
+    )
+    labels = of_code[category.codes]  # code -1 (no category) is the last entry: other
+    row = np.searchsorted(np.asarray(period_keys), keys)
+    flat = np.bincount(row * len(names) + labels, minlength=len(periods) * len(names))
+    wide = pd.DataFrame(flat.reshape(len(periods), len(names)), columns=names)
+    groups = [g for g in category_groups(data) if g in wide.columns and wide[g].sum() > 0]
+    groups += [g for g in wide.columns if g not in groups and wide[g].sum() > 0]
+    table = pd.DataFrame({"all": wide.sum(axis=1).astype(np.int64)})
+    for g in groups:
+        table[g] = wide[g].to_numpy(dtype=np.int64)
+    starts = [p.start_time for p in periods]
+    ends = [(p + 1).start_time for p in periods]
+    exposure_days = [
+        max(0, (min(e, last_day + pd.Timedelta(days=1)) - max(s, first_day)).days)
+        for s, e in zip(starts, ends, strict=True)
+    ]
+    complete = [
+        s >= first_day and e <= last_day + pd.Timedelta(days=1)
+        for s, e in zip(starts, ends, strict=True)
+    ]
+    table = table.reset_index(drop=True)
+    table.insert(0, "complete", complete)
+    table.insert(0, "days", exposure_days)
+    table.insert(0, "end", [e.strftime("%Y-%m-%d") for e in ends])
+    table.insert(0, "start", [s.strftime("%Y-%m-%d") for s in starts])
+    table.insert(0, "period", [_period_label(p, period) for p in periods])
+    columns = ("all", *groups)
+    return PeriodCounts(period, columns, table, _changes(table, columns, period))
+
+
+def _local_days(data: SiteData) -> np.ndarray:
+    if data.day is not None:
+        return data.day
+    local = pd.to_datetime(data.incidents["occurred_at"], unit="s", utc=True)
+    local = local.dt.tz_convert(data.timezone).dt.tz_localize(None)
+    return local.to_numpy().astype("datetime64[D]").astype(np.int32)
+
+
+def _period_label(value: pd.Period, period: str) -> str:
+    return value.start_time.strftime("%Y-%m-%d") if period == "week" else str(value)
+
+
+def _local_day_start_s(day: str, timezone: str) -> int:
+    return int(pd.Timestamp(day).tz_localize(timezone).tz_convert("UTC").timestamp())
+
+
+def _changes(table: pd.DataFrame, groups: Sequence[str], period: str) -> pd.DataFrame:
+    complete = table.index[table["complete"]].to_list()
+    rows = []
+    year_back = 52 if period == "week" else 12
+    for kind, offset in (("previous", 1), ("year", year_back)):
+        if not complete or complete[-1] - offset < 0:
+            continue
+        later_i = complete[-1]
+        earlier_i = later_i - offset
+        if not table.loc[earlier_i, "complete"]:
+            continue
+        for group in groups:
+            change = compare_counts(
+                int(table.loc[earlier_i, group]),
+                int(table.loc[later_i, group]),
+                float(table.loc[earlier_i, "days"]),
+                float(table.loc[later_i, "days"]),
+            )
+            rows.append(
+                {
+                    "comparison": kind,
+                    "group": group,
+                    "earlier_period": table.loc[earlier_i, "period"],
+                    "later_period": table.loc[later_i, "period"],
+                    "earlier": change.earlier,
+                    "later": change.later,
+                    "ratio": change.ratio,
+                    "ci_low": change.ci_low,
+                    "ci_high": change.ci_high,
+                    "p_value": change.p_value,
+                }
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "comparison",
+            "group",
+            "earlier_period",
+            "later_period",
+            "earlier",
+            "later",
+            "ratio",
+            "ci_low",
+            "ci_high",
+            "p_value",
+        ],
+    )
+    # Many groups are tested at once: Holm's adjustment keeps the chance of any false
+    # "significant" below ALPHA within each comparison.
+    frame["p_adjusted"] = np.nan
+    for _kind, part in frame.groupby("comparison"):
+        frame.loc[part.index, "p_adjusted"] = holm(part["p_value"].to_list())
+    frame["verdict"] = [
+        "no significant change" if not p <= ALPHA else ("increase" if r > 1 else "decrease")
+        for p, r in zip(frame["p_adjusted"], frame["ratio"], strict=True)
+    ]
+    return frame
+
+
+# --- forecast accuracy -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Accuracy:
+    """A backtest of the map's model against the naive count (geo.backtest)."""
+
+    origins_kind: str  # "monthly" or "weekly"
+    origins: tuple[tuple[int, int], ...]
+    model: str
+    result: object  # geo.backtest.BacktestResult
+    summary: pd.DataFrame  # geo.backtest.summarise, plus mean hit rates
+
+
+def accuracy_origins(data: SiteData, kind: str = "auto", n: int | None = None):
+    """The last ``n`` complete months (or weeks) of data, each with 90 days of history before
+    it. ``auto`` takes months when at least three fit, else weeks. Returns (kind, origins)."""
+    from geo.backtest import monthly_origins, weekly_origins
+
+    if data.first_s is None:
+        raise FilterError("no incidents stored yet")
+    tz = data.timezone
+    last_day = pd.Timestamp(local_date(data.last_s or 0, tz))
+    earliest = data.first_s + 90 * _DAY_S
+    if kind not in ("auto", "monthly", "weekly"):
+        raise FilterError(f"origins: expected monthly or weekly, got {kind!r}")
+    if n is not None and not 1 <= n <= 36:
+        raise FilterError(f"n: expected 1..36 origins, got {n}")
+    months: list = []
+    if kind in ("auto", "monthly"):
+        # The last complete month ends on the newest incident's day or before.
+        last_month = (last_day + pd.Timedelta(days=1)).to_period("M") - 1
+        first_month = last_month - ((n or 6) - 1)
+        months = [
+            o
+            for o in monthly_origins(str(first_month), str(last_month), tz)
+            if o.origin_s >= earliest
+        ]
+        if kind == "monthly" or len(months) >= 3:
+            if not months:
+                raise FilterError("origins: not enough data for a monthly backtest")
+            return "monthly", tuple(months)
+    weeks = [
+        o
+        for o in weekly_origins(last_day.strftime("%Y-%m-%d"), n or 8, tz)
+        if o.origin_s >= data.first_s + 28 * _DAY_S
+    ]
+    if not weeks:
+        raise FilterError("origins: not enough data for a backtest")
+    return "weekly", tuple(weeks)
+
+
+def model_forecaster(data: SiteData, model: str):
+    """A geo.backtest Forecaster scoring with a geo.scoring model and the site's weights."""
+    from geo.backtest import Forecaster
+    from geo.scoring import score_cells
+
+    weights = data.scoring.category_weights
+
+    def forecast(train: pd.DataFrame, cells: np.ndarray, as_of_s: int) -> np.ndarray:
+        scored = score_cells(train, cells, as_of_s, model=model, category_weights=weights)
+        return scored["score"].to_numpy()
+
+    return Forecaster(name=model, fn=forecast)
+
+
+def accuracy_groups(data: SiteData) -> dict[str, tuple[str, ...] | None]:
+    """``all`` and the category table's violent and property groups, when present."""
+    table = category_groups(data)
+    groups: dict[str, tuple[str, ...] | None] = {"all": None}
+    for name in ("violent", "property"):
+        if name in table:
+            groups[name] = table[name]
+    return groups
+
+
+def accuracy(
+    data: SiteData, kind: str = "auto", n: int | None = None, model: str = MAP_MODEL
+) -> Accuracy:
+    """Backtest ``model`` and the naive count on the stored data; cached per data version."""
+    from geo.backtest import naive_count_forecaster, run_backtest, summarise
+
+    offered = [m for m in MAP_MODELS if m != "naive"]
+    if model not in offered:
+        raise FilterError(f"model: expected one of {', '.join(offered)}, got {model!r}")
+    key = (data.source, data.version, kind, n, model)
+    cached = _cache_get(_accuracy, key)
+    if cached is not None:
+        return cached
+    chosen_kind, origins = accuracy_origins(data, kind, n)
+    forecasters = [naive_count_forecaster("naive"), model_forecaster(data, model)]
+    groups = accuracy_groups(data)
+    result = run_backtest(data.incidents, data.cells, forecasters, list(origins), groups)
+    summary = summarise(result, reference="naive", pai_at=(0.01, 0.05, 0.1, 0.2))
+    table = result.table[result.table["auc20"].notna()]
+    hit = table.groupby(["group", "model"], sort=False)[
+        [f"hit_rate_{p:g}" for p in result.fractions]
+    ].mean()
+    summary = summary.merge(
+        hit.rename(columns=lambda c: f"mean_{c}").reset_index(), on=["group", "model"], how="left"
+    )
+    found = Accuracy(chosen_kind, origins, model, result, summary)
+    _cache_put(_accuracy, key, found, _ACCURACY_CACHE_SIZE)
+    return found
+
+
+# --- area outlines for maps ------------------------------------------------------------------
+
+#: Outlines are simplified to about this many degrees (~20 m) before they reach a page.
+OUTLINE_TOLERANCE_DEG = 0.0002
+_outlines: dict[tuple, dict[str, tuple[str, int]]] = {}
+
+
+def area_outlines(engine, listing: pd.DataFrame | None = None) -> dict[str, tuple[str, int]]:
+    """Kind -> (simplified GeoJSON text of its areas with ``area_id`` and ``name``, number of
+    areas), every stored kind, jurisdiction first; cached until the areas change.
+    ``listing`` is storage.list_areas' frame when the caller has it already."""
+    import json
+
+    import shapely
+
+    listing = storage.list_areas(engine) if listing is None else listing
+    key = (
+        engine.url.render_as_string(hide_password=False),
+        tuple(map(tuple, listing[["kind", "area_id", "n_cells"]].to_numpy().tolist())),
+    )
+    with _lock:
+        if key in _outlines:
+            return _outlines[key]
+    kinds = list(dict.fromkeys(listing["kind"]))
+    kinds = sorted(kinds, key=lambda k: k != "jurisdiction")  # stable: the rest keep order
+    out: dict[str, tuple[str, int]] = {}
+    for kind in kinds:
+        frame = storage.load_areas_table(engine, kind)
+        geometries = shapely.set_precision(
+            shapely.simplify(
+                frame.geometry.to_numpy(), OUTLINE_TOLERANCE_DEG, preserve_topology=True
+            ),
+            1e-5,
+        )
+        features = [
+            {
+                "type": "Feature",
+                "properties": {"area_id": str(a), "name": str(n)},
+                "geometry": json.loads(shapely.to_geojson(g)),
+            }
+            for a, n, g in zip(frame["area_id"], frame["name"], geometries, strict=True)
+            if g is not None and not g.is_empty
+        ]
+        text = json.dumps(
+            {"type": "FeatureCollection", "features": features},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        out[kind] = (text, len(features))
+    with _lock:
+        for stale in [k for k in _outlines if k[0] == key[0]]:
+            del _outlines[stale]
+        _outlines[key] = out
+    return out
+
+
+def area_choices(
+    engine, listing: pd.DataFrame | None = None
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(kind, [(KIND:ID, name), ...]) for the area filter, jurisdiction left out."""
+    listing = storage.list_areas(engine) if listing is None else listing
+    choices = []
+    for kind, part in listing.groupby("kind", sort=False):
+        if kind == "jurisdiction":
+            continue
+        choices.append(
+            (
+                str(kind),
+                [
+                    (f"{kind}:{a}", str(n) if str(n) != str(a) else str(a))
+                    for a, n in zip(part["area_id"], part["name"], strict=True)
+                ],
+            )
+        )
+    return choices
+
+
+def study_bounds(data: SiteData) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the study cells' centres; cached."""
+    if "bounds" not in data._memo:
+        bounds = None
+        if len(data.cells):
+            import h3
+
+            from geo.cells import hex_from_cells
+
+            points = np.array([h3.cell_to_latlng(c) for c in hex_from_cells(data.cells)])
+            bounds = (
+                float(points[:, 1].min()),
+                float(points[:, 0].min()),
+                float(points[:, 1].max()),
+                float(points[:, 0].max()),
+            )
+        data._memo["bounds"] = bounds
+    return data._memo["bounds"]

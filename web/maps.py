@@ -1,21 +1,33 @@
-"""Folium map building: geo's frames in, the map's header, body and script out.
+"""Folium map building: geo's frames in, the map's header, body and script out; and the
+small inline SVG charts of the commander's pages.
 
 Only this module imports folium. Maps never fetch anything from the internet: assets are
 served by the app (see web/assets.py) and the basemap is a configured tile URL or nothing.
+
+The hotspot map (``hotspot_map``) carries no cell polygons: the page sends H3 ids with their
+values and web/static/hotspots.js draws the hexagons in the browser with h3-js, so a
+city-wide map of 5,600 cells stays small and fast.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from html import escape
 
 import folium
 import numpy as np
 import pandas as pd
 import shapely
 from branca.colormap import LinearColormap
+from branca.element import MacroElement
+from folium.plugins import HeatMap
+from folium.template import Template
 
 from geo.cells import hex_from_cells, parent_cells
 from web.assets import tile_layer_kwargs
 
-__all__ = ["incident_cell_map", "cells_to_draw"]
+__all__ = ["incident_cell_map", "cells_to_draw", "hotspot_map", "line_chart_svg"]
 
 _COLOURS = ["#ffffcc", "#ffeda0", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
 
@@ -96,13 +108,14 @@ def incident_cell_map(
         minx, miny, maxx, maxy = shapely.union_all(boundary.geometry.to_numpy()).bounds
         bounds = [[miny, minx], [maxy, maxx]]
     fmap = folium.Map(
-        location=[0, 0] if bounds is None else [(bounds[0][0] + bounds[1][0]) / 2,
-                                                (bounds[0][1] + bounds[1][1]) / 2],
+        location=[0, 0]
+        if bounds is None
+        else [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2],
         zoom_start=11,
         prefer_canvas=True,
         control_scale=True,
         **tile_layer_kwargs(tile_url, attribution=tile_attribution),
-    )  # fmt: skip
+    )
     if boundary is not None and len(boundary):
         folium.GeoJson(
             boundary[["area_id", "geometry"]].to_json(),
@@ -163,3 +176,262 @@ def incident_cell_map(
         "html": root.html.render(),
         "script": root.script.render(),
     }
+
+
+# --- the commander's hotspot map ------------------------------------------------------------
+
+# Outline colours per area kind; other kinds get the last one.
+_OUTLINE_STYLES = {
+    "jurisdiction": {"color": "#222222", "weight": 2.5, "fill": False},
+    "district": {"color": "#37474f", "weight": 1.5, "fill": False, "dashArray": "4 3"},
+    "urban_core": {"color": "#6a1b9a", "weight": 1.5, "fill": False, "dashArray": "2 4"},
+    "grid": {"color": "#1565c0", "weight": 1, "fill": False},
+    "beat": {"color": "#546e7a", "weight": 0.8, "fill": False},
+}
+_OTHER_OUTLINE = {"color": "#455a64", "weight": 1, "fill": False}
+
+
+class _HotspotLayers(MacroElement):
+    """Hands the folium map, its layer control and heat layer to web/static/hotspots.js."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        HotspotMap.init({{ this._parent.get_name() }}, {{ this.control }}, {{ this.heat }},
+                        {{ this.options|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: str, heat: str, options: Mapping[str, object]) -> None:
+        super().__init__()
+        self._name = "HotspotLayers"
+        self.control = control
+        self.heat = heat
+        self.options = dict(options)
+
+
+def hotspot_map(
+    *,
+    bounds: Sequence[float] | None,
+    outlines: Mapping[str, tuple[str, str, bool]],
+    stations: pd.DataFrame | None = None,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    heat_label: str = "heat",
+    stations_label: str = "stations",
+    config_element: str = "hotspot-config",
+) -> dict[str, str]:
+    """The hotspot map's frame: outlines, stations, an empty heat layer and the layer control.
+
+    ``bounds`` is (min lon, min lat, max lon, max lat) to fit; ``outlines`` maps an area kind
+    to (layer label, GeoJSON text with ``area_id`` and ``name``, shown at start). The cells
+    are drawn by ``HotspotMap.init`` (web/static/hotspots.js) from the JSON in the page
+    element ``config_element``. Returns ``header``, ``html`` and ``script`` parts.
+
+    The frame does not depend on the filters, so the rendered parts are cached: folium
+    compiles a Jinja template for every element it renders, which costs more than the
+    scoring on a city with two dozen stations.
+    """
+    station_rows = ()
+    if stations is not None and len(stations):
+        station_rows = tuple(
+            (str(name), float(lat), float(lon))
+            for name, lat, lon in zip(
+                stations["name"], stations["lat"], stations["lon"], strict=True
+            )
+        )
+    return dict(
+        _hotspot_map(
+            None if bounds is None else tuple(float(b) for b in bounds),
+            tuple((kind, tuple(parts)) for kind, parts in outlines.items()),
+            station_rows,
+            tile_url,
+            tile_attribution,
+            heat_label,
+            stations_label,
+            config_element,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _hotspot_map(
+    bounds,
+    outlines,
+    stations,
+    tile_url,
+    tile_attribution,
+    heat_label,
+    stations_label,
+    config_element,
+) -> tuple[tuple[str, str], ...]:
+    centre = [0.0, 0.0]
+    if bounds is not None:
+        centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
+    fmap = folium.Map(
+        location=centre,
+        zoom_start=11,
+        prefer_canvas=True,
+        control_scale=True,
+        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
+    )
+    for kind, (label, geojson, show) in outlines:
+        style = _OUTLINE_STYLES.get(kind, _OTHER_OUTLINE)
+        folium.GeoJson(
+            geojson,
+            name=label,
+            show=show,
+            style_function=lambda _f, style=style: style,
+            # Outlines must not catch the clicks meant for the cells under them.
+            interactive=False,
+        ).add_to(fmap)
+    if stations:
+        group = folium.FeatureGroup(name=stations_label)
+        for name, lat, lon in stations:
+            folium.CircleMarker(
+                location=[lat, lon],
+                radius=6,
+                color="#1a237e",
+                weight=2,
+                fill=True,
+                fill_color="#ffffff",
+                fill_opacity=1.0,
+                tooltip=escape(name),
+            ).add_to(group)
+        group.add_to(fmap)
+    # Filled from the cells by hotspots.js; folium adds the (locally served) script.
+    heat = HeatMap([], name=heat_label, show=False, radius=18, blur=14, min_opacity=0.3)
+    heat.add_to(fmap)
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(fmap)
+    _HotspotLayers(control.get_name(), heat.get_name(), {"config": config_element}).add_to(fmap)
+    if bounds is not None:
+        fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    root = fmap.get_root()
+    root.render()
+    return (
+        ("header", root.header.render()),
+        ("html", root.html.render()),
+        ("script", root.script.render()),
+    )
+
+
+# --- inline SVG charts ----------------------------------------------------------------------
+
+_SERIES_COLOURS = (
+    "#1a3d7c",
+    "#c62828",
+    "#2e7d32",
+    "#ef6c00",
+    "#6a1b9a",
+    "#00838f",
+    "#5d4037",
+    "#9e9d24",
+)
+
+
+def nice_max(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value`` (1 for 0)."""
+    if not value > 0:
+        return 1.0
+    magnitude = 10 ** np.floor(np.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return float(step * magnitude)
+    return float(10 * magnitude)
+
+
+def line_chart_svg(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    *,
+    x_labels: Sequence[tuple[float, str]] = (),
+    y_max: float | None = None,
+    y_format: str = "{:g}",
+    title: str = "",
+    dashed: Sequence[str] = (),
+    width: int = 640,
+    height: int = 260,
+) -> str:
+    """A line chart as inline SVG: one polyline per series (NaN breaks a line), a legend,
+    y gridlines with ``y_format`` labels and ``x_labels`` ticks at given x positions.
+
+    Text is escaped; the markup is safe to embed with ``|safe``.
+    """
+    per_row = max(1, min(4, (width - 80) // 150))  # legend entries per row
+    rows_of_legend = (len(series) + per_row - 1) // per_row
+    left, right, top, bottom = 56, 12, 24 if title else 10, 26 + 14 * max(rows_of_legend, 1)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = np.asarray(x, dtype=float)
+    x_min, x_max = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 1.0)
+    if x_max <= x_min:
+        x_max = x_min + 1
+    values = [np.asarray(v, dtype=float) for v in series.values()]
+    top_value = max((float(np.nanmax(v)) for v in values if np.isfinite(v).any()), default=0.0)
+    y_top = nice_max(top_value) if y_max is None else float(y_max)
+
+    def px(value: float) -> float:
+        return left + (value - x_min) / (x_max - x_min) * plot_w
+
+    def py(value: float) -> float:
+        return top + plot_h - value / y_top * plot_h
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" class="chart" font-size="11" font-family="sans-serif">',
+    ]
+    if title:
+        parts.append(f"<title>{escape(title)}</title>")
+        parts.append(f'<text x="{left}" y="14" font-weight="bold">{escape(title)}</text>')
+    for i in range(5):
+        value = y_top * i / 4
+        y = py(value)
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d8dee6"/>'
+        )
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(y_format.format(value))}</text>"
+        )
+    for position, label in x_labels:
+        x_px = px(float(position))
+        parts.append(
+            f'<line x1="{x_px:.1f}" x2="{x_px:.1f}" y1="{top + plot_h}" '
+            f'y2="{top + plot_h + 4}" stroke="#5f6b7a"/>'
+        )
+        parts.append(
+            f'<text x="{x_px:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+            f"{escape(label)}</text>"
+        )
+    for k, (name, ys) in enumerate(zip(series, values, strict=True)):
+        colour = _SERIES_COLOURS[k % len(_SERIES_COLOURS)]
+        dash = ' stroke-dasharray="5 4"' if name in dashed else ""
+        run: list[str] = []
+        runs = []
+        for xv, yv in zip(xs, ys, strict=True):
+            if np.isfinite(yv):
+                run.append(f"{px(xv):.1f},{py(min(yv, y_top)):.1f}")
+            elif run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+        for points in runs:
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="1.8"{dash} '
+                f'points="{" ".join(points)}"><title>{escape(name)}</title></polyline>'
+            )
+        legend_x = left + 8 + (k % per_row) * ((plot_w - 16) / per_row)
+        legend_y = top + plot_h + 32 + 14 * (k // per_row)
+        parts.append(
+            f'<line x1="{legend_x:.1f}" x2="{legend_x + 18:.1f}" y1="{legend_y - 4}" '
+            f'y2="{legend_y - 4}" stroke="{colour}" stroke-width="2.5"{dash}/>'
+        )
+        parts.append(f'<text x="{legend_x + 22:.1f}" y="{legend_y}">{escape(name)}</text>')
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        f'stroke="#5f6b7a"/>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
