@@ -1,7 +1,718 @@
-"""Blueprint ``api`` (pages under ``/api``)."""
+"""Blueprint ``api`` (JSON under ``/api``): cells and scores, incident aggregates, plans and
+check-ins, described by an OpenAPI 3.1 document (``/api/openapi.json``, viewed at
+``/api/docs``).
+
+Access: every endpoint needs a logged-in session (the site's cookie; POSTs also carry the
+CSRF token in ``X-CSRFToken``). A grid worker is scoped to the cells of their assigned grids
+on every endpoint, by intersecting with ``storage.user_cells`` on the server:
+
+- reads outside that scope look as if there were nothing there: a cell outside is **404**,
+  lists and aggregates leave other cells out, plans list only published plans and only the
+  visits in the worker's cells, and a draft plan is 404;
+- writes outside it are refused: a check-in for another cell is **403** and stores nothing.
+
+Planners and administrators may post check-ins for any study cell (visits reported by
+radio or by units); commanders have read-only access (403 on POST).
+
+Cells are H3 hex strings; times are ISO 8601 with the city's offset plus epoch seconds
+(``*_s``); errors are ``{"error": message, "status": code}``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from geo.cells import hex_from_cells
+from web import grid, hotspot_data, storage
+from web.analysis import GROUPS
+from web.assets import SITE_SCRIPTS
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+WRITE_ROLES = ("admin", "planner", "grid_worker")
+AGGREGATE_BY = ("day", "week", "month", "hour", "weekday", "category", "cell")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+CELL_WINDOWS_DAYS = (7, 28, 90)
+DEFAULT_CELLS_LIMIT = 100
+MAX_CELLS_LIMIT = 1_000_000  # more than any city's cells: "all of them"
+DEFAULT_CHECKINS_LIMIT = 200
+MAX_CHECKINS_LIMIT = 5000
+DEFAULT_PLANS_LIMIT = 50
+MAX_PLANS_LIMIT = 500
+_COUNTS_CACHE_SIZE = 512
+
+_lock = threading.Lock()
+# Per data version: incident counts per cell for a filter (city-wide, scoped per request
+# afterwards) and aggregate results (per filter and scope).
+_counts: OrderedDict[tuple, object] = OrderedDict()
+# Local calendar day (days since 1970-01-01, city time) of every incident, per data version.
+_local_days: dict[str, tuple[tuple[int, int], np.ndarray]] = {}
+
+
+def _models() -> tuple[str, ...]:
+    from geo.scoring import MODELS
+
+    return tuple(MODELS)
+
+
+# --- access and errors ----------------------------------------------------------------------
+
+
+@bp.before_request
+def _logged_in():
+    """Every endpoint needs a login (all roles); the docs page sends visitors to log in."""
+    if current_user.is_authenticated:
+        return None
+    if request.endpoint == "api.docs":
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    abort(
+        401,
+        description="log in first: POST /login (form fields username, password, csrf_token) "
+        "and send the session cookie it sets with every request; see /api/docs",
+    )
+
+
+@bp.errorhandler(hotspot_data.FilterError)
+def _bad_filter(error: hotspot_data.FilterError):
+    return jsonify({"error": str(error), "status": 400}), 400
+
+
+def _engine():
+    return current_app.extensions["engine"]
+
+
+def _data() -> hotspot_data.SiteData:
+    return hotspot_data.site_data(_engine())
+
+
+def _scope() -> np.ndarray | None:
+    """The grid worker's cells (sorted int64), or None for roles that see the whole city."""
+    if "api_scope" not in g:
+        g.api_scope = grid.scope_cells(_engine(), current_user)
+    return g.api_scope
+
+
+def _in_scope(cell: int) -> bool:
+    scope = _scope()
+    if scope is None:
+        return True
+    position = np.searchsorted(scope, cell)
+    return bool(position < len(scope) and scope[position] == cell)
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, description=f"{name}: expected a whole number, got {raw!r}")
+    if not low <= value <= high:
+        abort(400, description=f"{name}: must be in {low}..{high}, got {value}")
+    return value
+
+
+def _one_cell(hex_id: str) -> int:
+    """Parse one hex id at the site's resolution (400 otherwise)."""
+    import h3
+
+    if not h3.is_valid_cell(hex_id):
+        abort(400, description=f"cell: not an H3 cell id: {hex_id!r}")
+    resolution = _data().scoring.resolution
+    if h3.get_resolution(hex_id) != resolution:
+        abort(
+            400,
+            description=f"cell: {hex_id} is at H3 resolution {h3.get_resolution(hex_id)}; "
+            f"this site stores resolution {resolution}",
+        )
+    # H3 ids have the top bit clear, so they fit a signed 64-bit integer as stored.
+    return int(h3.str_to_int(hex_id))
+
+
+def _filters_json(filters: hotspot_data.Filters, timezone: str) -> dict:
+    return {
+        "start": grid.local_iso(filters.start_s, timezone),
+        "end": grid.local_iso(filters.end_s, timezone),
+        "categories": list(filters.categories) if filters.categories is not None else None,
+        "hours": list(filters.hours) if filters.hours is not None else None,
+        "weekdays": list(filters.weekdays) if filters.weekdays is not None else None,
+        "area": filters.area,
+    }
+
+
+def _scoped_filters(filters: hotspot_data.Filters) -> hotspot_data.Filters:
+    """The filters with a grid worker's cells intersected in (an area can only narrow them)."""
+    scope = _scope()
+    if scope is None:
+        return filters
+    cells = scope if filters.cells is None else np.intersect1d(scope, filters.cells)
+    return replace(filters, cells=tuple(int(c) for c in cells))
+
+
+def _city_counts(data: hotspot_data.SiteData, filters: hotspot_data.Filters) -> pd.Series:
+    """Incidents per cell passing ``filters`` (city-wide or the area), cached per version."""
+    key = (data.source, data.version, filters.key())
+    with _lock:
+        if key in _counts:
+            _counts.move_to_end(key)
+            return _counts[key]
+    frame = hotspot_data.cell_counts(data, filters)
+    counts = pd.Series(frame["n"].to_numpy(), index=frame["cell"].to_numpy())
+    with _lock:
+        _counts[key] = counts
+        while len(_counts) > _COUNTS_CACHE_SIZE:
+            _counts.popitem(last=False)
+    return counts
+
+
+def _days_of(data: hotspot_data.SiteData) -> np.ndarray:
+    """Local calendar day (days since 1970-01-01 in the city's time) of each incident."""
+    with _lock:
+        cached = _local_days.get(data.source)
+        if cached is not None and cached[0] == data.version:
+            return cached[1]
+    times = data.incidents["occurred_at"].to_numpy()
+    local = pd.to_datetime(times, unit="s", utc=True).tz_convert(data.timezone).tz_localize(None)
+    days = local.to_numpy().astype("datetime64[D]").astype(np.int64)
+    with _lock:
+        _local_days[data.source] = (data.version, days)
+    return days
+
+
+# --- session ----------------------------------------------------------------------------------
+
+
+@bp.get("/session")
+def session_info():
+    """Who is logged in, whether they are scoped to their cells, and the CSRF token."""
+    from flask_wtf.csrf import generate_csrf
+
+    scope = _scope()
+    return jsonify(
+        {
+            "username": current_user.username,
+            "role": current_user.role,
+            "csrf_token": generate_csrf(),
+            "scoped": scope is not None,
+            "cells": None if scope is None else hex_from_cells(scope),
+        }
+    )
+
+
+def _category_names(data) -> tuple[dict[str, str], dict[str, str]]:
+    table = data.categories
+    codes = table["code"].astype(str)
+    return (
+        dict(zip(codes, table["name_en"].astype(str), strict=True)),
+        dict(zip(codes, table["name_zh"].astype(str), strict=True)),
+    )
+
+
+# --- cells ------------------------------------------------------------------------------------
+
+
+@bp.get("/cells")
+def cells():
+    """Cell scores for the filters, hottest first: hex, score, rank, count."""
+    data = _data()
+    filters = hotspot_data.parse_filters(request.args, data, _engine())
+    model = request.args.get("model") or hotspot_data.MAP_MODEL
+    if model not in _models():
+        abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
+    limit = _int_arg("limit", DEFAULT_CELLS_LIMIT, 1, MAX_CELLS_LIMIT)
+    scores = hotspot_data.cell_scores(data, filters, model=model)
+    scope = _scope()
+    if scope is not None:
+        scores = scores[np.isin(scores["cell"].to_numpy(), scope)]
+    top = scores.nsmallest(limit, "rank")
+    counts = _city_counts(data, filters).reindex(top["cell"].to_numpy(), fill_value=0)
+    n_cells = len(data.cells)
+    as_of_s = filters.end_s if filters.end_s is not None else (data.last_s or 0) + 1
+    rows = [
+        {
+            "cell": hex_id,
+            "score": round(float(score), 6),
+            "rank": int(rank),
+            "tier": grid.rank_tier(int(rank), float(score), n_cells),
+            "count": int(count),
+        }
+        for hex_id, score, rank, count in zip(
+            hex_from_cells(top["cell"].to_numpy()),
+            top["score"].to_numpy(),
+            top["rank"].to_numpy(),
+            counts.to_numpy(),
+            strict=True,
+        )
+    ]
+    return jsonify(
+        {
+            "model": model,
+            "as_of": grid.local_iso(as_of_s, data.timezone),
+            "as_of_s": int(as_of_s),
+            "filters": _filters_json(filters, data.timezone),
+            "study_cells": n_cells,
+            "total": int(len(scores)),
+            "cells": rows,
+        }
+    )
+
+
+@bp.get("/cells/<hex_id>")
+def cell(hex_id: str):
+    """One cell: incidents in the last 7/28/90 days (by category), score, rank, Gi* class."""
+    data = _data()
+    cell_id = _one_cell(hex_id)
+    if not _in_scope(cell_id):
+        abort(404, description=f"no cell {hex_id} in your grids")
+    in_study = bool(np.isin(cell_id, data.cells))
+    rows = grid.incident_rows(data, [cell_id])
+    if not in_study and not len(rows):
+        abort(404, description=f"cell {hex_id} is outside the study area and has no incidents")
+    model = request.args.get("model") or hotspot_data.MAP_MODEL
+    if model not in _models():
+        abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
+    import h3
+
+    end_s = grid.reference_time(data)
+    counts = grid.recent_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS).iloc[0]
+    by_category = grid.category_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS)
+    by_category = by_category.sort_values(
+        [f"n_{CELL_WINDOWS_DAYS[-1]}d", "category"], ascending=[False, True]
+    )
+    names_en, names_zh = _category_names(data)
+    status = grid.cell_status(data, [cell_id], model=model)[cell_id]
+    lat, lng = h3.cell_to_latlng(hex_id)
+    return jsonify(
+        {
+            "cell": hex_id,
+            "resolution": data.scoring.resolution,
+            "center": {"lat": round(lat, 6), "lon": round(lng, 6)},
+            "in_study_area": in_study,
+            "as_of": grid.local_iso(end_s, data.timezone),
+            "as_of_s": int(end_s),
+            "counts": {f"{d}d": int(counts[f"n_{d}d"]) for d in CELL_WINDOWS_DAYS},
+            "categories": [
+                {
+                    "code": r.category,
+                    "name_en": names_en.get(r.category, r.category),
+                    "name_zh": names_zh.get(r.category, r.category),
+                    "counts": {f"{d}d": int(getattr(r, f"n_{d}d")) for d in CELL_WINDOWS_DAYS},
+                }
+                for r in by_category.itertuples()
+            ],
+            "model": model,
+            "score": None if status["score"] is None else round(status["score"], 6),
+            "rank": status["rank"],
+            "tier": status["tier"],
+            "gi_bin": status["gi_bin"],
+            "study_cells": len(data.cells),
+        }
+    )
+
+
+# --- incident aggregates --------------------------------------------------------------------
+
+
+@bp.get("/incidents/aggregate")
+def incidents_aggregate():
+    """Incident counts grouped by day, week, month, hour, weekday, category or cell."""
+    data = _data()
+    by = request.args.get("by") or "day"
+    if by not in AGGREGATE_BY:
+        abort(400, description=f"by: expected one of {', '.join(AGGREGATE_BY)}, got {by!r}")
+    filters = _scoped_filters(hotspot_data.parse_filters(request.args, data, _engine()))
+    scope = _scope()
+    # Results depend only on the data version, the filters and the scope: cached.
+    key = (
+        "aggregate",
+        data.source,
+        data.version,
+        by,
+        filters.key(),
+        None if scope is None else filters.cells,
+    )
+    with _lock:
+        cached = _counts.get(key)
+        if cached is not None:
+            _counts.move_to_end(key)
+    if cached is None:
+        cached = _aggregate(data, filters, by, scoped=scope is not None)
+        with _lock:
+            _counts[key] = cached
+            while len(_counts) > _COUNTS_CACHE_SIZE:
+                _counts.popitem(last=False)
+    total, groups = cached
+    tz = data.timezone
+    return jsonify(
+        {
+            "by": by,
+            "timezone": tz,
+            "filters": _filters_json(filters, tz),
+            "total": total,
+            "groups": groups,
+        }
+    )
+
+
+def _selected_positions(data: hotspot_data.SiteData, filters: hotspot_data.Filters) -> np.ndarray:
+    """Positions in ``data.incidents`` of the incidents passing ``filters``.
+
+    With cells (a grid worker's, an area's) only those cells' incidents are looked at, through
+    the by-cell index, instead of masking every incident of the city.
+    """
+    if filters.cells is None:
+        # SiteData keeps a 0..n-1 index, so the labels are the positions.
+        return hotspot_data.select(data, filters).index.to_numpy()
+    rows = grid.incident_rows(data, filters.cells)
+    incidents = data.incidents
+    keep = np.ones(len(rows), dtype=bool)
+    times = incidents["occurred_at"].to_numpy()[rows]
+    if filters.start_s is not None:
+        keep &= times >= filters.start_s
+    if filters.end_s is not None:
+        keep &= times < filters.end_s
+    if filters.categories is not None:
+        keep &= np.isin(incidents["category"].to_numpy()[rows], filters.categories)
+    if filters.hours is not None:
+        keep &= np.isin(data.hour[rows], filters.hours)
+    if filters.weekdays is not None:
+        keep &= np.isin(data.weekday[rows], filters.weekdays)
+    return np.sort(rows[keep])
+
+
+def _aggregate(data, filters, by: str, scoped: bool) -> tuple[int, list[dict]]:
+    """(total, groups) of the incidents passing ``filters``, grouped ``by``."""
+    tz = data.timezone
+    if filters.cells is not None and not len(filters.cells):
+        positions = np.empty(0, dtype=np.int64)
+    else:
+        positions = _selected_positions(data, filters)
+    groups: list[dict] = []
+    if by in ("hour", "weekday"):
+        values = (data.hour if by == "hour" else data.weekday)[positions].astype(np.int64)
+        size = 24 if by == "hour" else 7
+        for key, n in enumerate(np.bincount(values, minlength=size).tolist()):
+            item: dict = {"key": key, "count": int(n)}
+            if by == "weekday":
+                item["name"] = WEEKDAY_NAMES[key]
+            groups.append(item)
+    elif by == "category":
+        category = data.incidents["category"].astype("category")
+        codes = category.cat.codes.to_numpy()[positions]
+        counts = np.bincount(codes, minlength=len(category.cat.categories))
+        names_en, names_zh = _category_names(data)
+        pairs = [
+            (str(c), int(n)) for c, n in zip(category.cat.categories, counts, strict=True) if n
+        ]
+        for code, n in sorted(pairs, key=lambda kv: (-kv[1], kv[0])):
+            groups.append({"key": code, "count": n, "name_en": names_en.get(code, code),
+                           "name_zh": names_zh.get(code, code)})  # fmt: skip
+    elif by == "cell":
+        if not scoped:  # the city-wide counts are cached per filter
+            counts = _city_counts(data, filters)
+        else:
+            counts = pd.Series(data.incidents["cell"].to_numpy()[positions]).value_counts()
+        counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+        for hex_id, n in zip(
+            hex_from_cells(counts.index.to_numpy()), counts.to_numpy(), strict=True
+        ):
+            groups.append({"key": hex_id, "count": int(n)})
+    else:
+        groups = _calendar_groups(data, filters, positions, by, tz)
+    return int(len(positions)), groups
+
+
+def _calendar_groups(data, filters, positions: np.ndarray, by: str, tz: str) -> list[dict]:
+    """Counts per local day, week (from Monday) or month, zeros filled over the range."""
+    days = _days_of(data)[positions]
+    if filters.start_s is not None and filters.end_s is not None:
+        local = pd.to_datetime([filters.start_s, filters.end_s - 1], unit="s", utc=True)
+        span = local.tz_convert(tz).tz_localize(None).to_numpy().astype("datetime64[D]")
+        low, high = int(span[0].astype(np.int64)), int(span[1].astype(np.int64))
+    elif len(days):
+        low, high = int(days.min()), int(days.max())
+    else:
+        return []
+    days = days[(days >= low) & (days <= high)]
+    if by == "day":
+        first, step = low, 1
+        numbers = days - first
+        starts = np.arange(low, high + 1).astype("datetime64[D]")
+    elif by == "week":
+        # 1970-01-01 was a Thursday: day - (day + 3) % 7 is the Monday starting its week.
+        first, step = low - (low + 3) % 7, 7
+        numbers = (days - first) // step
+        starts = np.arange(first, high + 1, step).astype("datetime64[D]")
+    else:
+        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        month_low = int(np.datetime64(low, "D").astype("datetime64[M]").astype(np.int64))
+        month_high = int(np.datetime64(high, "D").astype("datetime64[M]").astype(np.int64))
+        numbers = months - month_low
+        starts = np.arange(month_low, month_high + 1).astype("datetime64[M]")
+    counts = np.bincount(numbers, minlength=len(starts))
+    labels = [str(s) for s in starts]
+    local_starts = pd.DatetimeIndex(starts.astype("datetime64[D]")).tz_localize(
+        tz, ambiguous=np.ones(len(starts), dtype=bool), nonexistent="shift_forward"
+    )
+    epoch = local_starts.as_unit("s").asi8
+    return [
+        {"key": label, "start": stamp.isoformat(), "start_s": int(start_s), "count": int(n)}
+        for label, stamp, start_s, n in zip(
+            labels, local_starts, epoch.tolist(), counts.tolist(), strict=True
+        )
+    ]
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+def _json_or_text(value):
+    import json
+
+    if isinstance(value, dict | list):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _visits_json(visits: pd.DataFrame, tz: str) -> list[dict]:
+    return [
+        {
+            "unit_id": str(v.unit_id),
+            "seq": int(v.seq),
+            "cell": hex_id,
+            "start": grid.local_iso(v.start_at, tz),
+            "start_s": int(v.start_at),
+            "end": grid.local_iso(v.end_at, tz),
+            "end_s": int(v.end_at),
+            "value": round(float(v.value), 6),
+        }
+        for v, hex_id in zip(
+            visits.itertuples(), hex_from_cells(visits["cell"].to_numpy()), strict=True
+        )
+    ]
+
+
+@bp.get("/plans")
+def plans():
+    """Plans, newest first (grid worker: published plans, with their cells' visit count)."""
+    tz = _data().timezone
+    limit = _int_arg("limit", DEFAULT_PLANS_LIMIT, 1, MAX_PLANS_LIMIT)
+    status = request.args.get("status") or None
+    if status not in (None, "draft", "published"):
+        abort(400, description=f"status: expected draft or published, got {status!r}")
+    scope = _scope()
+    if scope is not None:
+        if status == "draft":
+            return jsonify({"plans": []})
+        status = "published"
+    frame = storage.list_plans(_engine(), limit=limit, status=status)
+    in_scope: pd.Series | None = None
+    if scope is not None:
+        visits = storage.plan_visits_frame(_engine(), cells=scope, published_only=True)
+        in_scope = visits.groupby("plan_id").size()
+    out = []
+    for row in frame.itertuples():
+        item = {
+            "id": int(row.id),
+            "date": row.plan_date,
+            "shift": row.shift,
+            "status": row.status,
+            "created_at": grid.local_iso(row.created_at, tz),
+            "created_at_s": int(row.created_at),
+            "published_at": grid.local_iso(row.published_at, tz),
+            "published_at_s": None
+            if row.published_at != row.published_at
+            else int(row.published_at),
+        }
+        if in_scope is None:
+            item["summary"] = _json_or_text(row.summary)
+        else:
+            item["visits_in_your_cells"] = int(in_scope.get(int(row.id), 0))
+        out.append(item)
+    return jsonify({"plans": out})
+
+
+@bp.get("/plans/<int:plan_id>")
+def plan(plan_id: int):
+    """One plan with its visits (grid worker: a published plan, only their cells' visits)."""
+    tz = _data().timezone
+    stored = storage.get_plan(_engine(), plan_id)
+    scope = _scope()
+    if stored is None or (scope is not None and stored.status != "published"):
+        abort(404, description=f"no plan {plan_id}")
+    visits = storage.plan_visits_frame(_engine(), plan_id, cells=scope)
+    item = {
+        "id": stored.id,
+        "date": stored.plan_date,
+        "shift": stored.shift,
+        "status": stored.status,
+        "shift_start": grid.local_iso(stored.shift_start, tz),
+        "shift_start_s": int(stored.shift_start),
+        "created_at": grid.local_iso(stored.created_at, tz),
+        "created_at_s": int(stored.created_at),
+        "published_at": grid.local_iso(stored.published_at, tz),
+        "published_at_s": stored.published_at,
+        "visits": _visits_json(visits, tz),
+    }
+    if scope is None:
+        item["summary"] = stored.summary
+    return jsonify(item)
+
+
+# --- check-ins ------------------------------------------------------------------------------
+
+
+def _checkin_json(row, hex_id: str, tz: str, user_id: int, with_names: bool) -> dict:
+    item = {
+        "id": int(row.id),
+        "cell": hex_id,
+        "visited_at": grid.local_iso(row.visited_at, tz),
+        "visited_at_s": int(row.visited_at),
+        "minutes": float(row.minutes),
+        "note": row.note,
+        "plan_id": None if row.plan_id != row.plan_id or row.plan_id is None else int(row.plan_id),
+        "mine": int(row.user_id) == user_id,
+    }
+    if with_names:
+        item["username"] = row.username
+    return item
+
+
+@bp.get("/checkins")
+def checkins():
+    """Check-ins, newest first, filtered by local dates, cells and plan."""
+    data = _data()
+    dates = {k: request.args[k] for k in ("start", "end") if request.args.get(k)}
+    filters = hotspot_data.parse_filters(dates, data)
+    wanted = [v for item in request.args.getlist("cell") for v in item.split(",") if v.strip()]
+    cells_wanted = hotspot_data.cells_of(wanted) if wanted else None
+    scope = _scope()
+    if scope is not None:
+        cells_wanted = scope if cells_wanted is None else np.intersect1d(scope, cells_wanted)
+    plan_id = _int_arg("plan_id", None, 1, 2**31 - 1)
+    limit = _int_arg("limit", DEFAULT_CHECKINS_LIMIT, 1, MAX_CHECKINS_LIMIT)
+    if cells_wanted is not None and not len(cells_wanted):
+        frame = pd.DataFrame(columns=["id", "cell"])
+    else:
+        frame = storage.checkins_frame(
+            _engine(),
+            cells=cells_wanted,
+            start=filters.start_s,
+            end=filters.end_s,
+            plan_id=plan_id,
+        ).head(limit)
+    hex_ids = hex_from_cells(frame["cell"].to_numpy(dtype=np.int64))
+    user_id, with_names = int(current_user.id), scope is None
+    return jsonify(
+        {
+            "filters": {
+                "start": grid.local_iso(filters.start_s, data.timezone),
+                "end": grid.local_iso(filters.end_s, data.timezone),
+                "cells": wanted or None,
+                "plan_id": plan_id,
+            },
+            "checkins": [
+                _checkin_json(r, h, data.timezone, user_id, with_names)
+                for r, h in zip(frame.itertuples(), hex_ids, strict=True)
+            ],
+        }
+    )
+
+
+@bp.post("/checkins")
+def create_checkin():
+    """Record a visit: {cell, visited_at, minutes, note} (grid worker: own cells only)."""
+    if current_user.role not in WRITE_ROLES:
+        abort(403, description="commanders have read-only access to the API")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="expected a JSON object {cell, visited_at, minutes, note}")
+    hex_id = body.get("cell")
+    if not isinstance(hex_id, str) or not hex_id:
+        abort(400, description="cell: required, an H3 hex id")
+    data = _data()
+    cell_id = _one_cell(hex_id)
+    if not _in_scope(cell_id):
+        abort(403, description=f"cell {hex_id} is not in your grids; nothing was stored")
+    if _scope() is None and not np.isin(cell_id, data.cells):
+        abort(400, description=f"cell: {hex_id} is not in the study area")
+    now_s = int(time.time())
+    try:
+        visited_at_s = grid.parse_local_datetime(body.get("visited_at", now_s), data.timezone)
+    except ValueError as err:
+        abort(400, description=f"visited_at: {err}")
+    minutes = body.get("minutes", current_app.config["CHECKIN_MINUTES"])
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float):
+        abort(400, description=f"minutes: expected a number, got {minutes!r}")
+    note = body.get("note", "")
+    if not isinstance(note, str):
+        abort(400, description="note: expected text")
+    problems = grid.checkin_problems(visited_at_s, float(minutes), note.strip(), now_s)
+    if problems:
+        abort(400, description=" ".join(problems))
+    stored = grid.record_checkin(
+        _engine(),
+        current_user,
+        cell_id,
+        visited_at_s,
+        float(minutes),
+        note.strip(),
+        data.timezone,
+    )
+    return jsonify(stored), 201
+
+
+# --- the document ---------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    from web.openapi import openapi_document
+
+    data = _data()
+    return jsonify(
+        openapi_document(
+            models=_models(),
+            default_model=hotspot_data.MAP_MODEL,
+            groups=("all", *sorted(GROUPS)),
+            checkin_minutes=float(current_app.config["CHECKIN_MINUTES"]),
+            timezone=data.timezone,
+            server_url=request.script_root or "/",
+            cookie_name=str(current_app.config.get("SESSION_COOKIE_NAME", "session")),
+        )
+    )
+
+
+@bp.get("/docs")
+def docs():
+    """The API document in Swagger UI, served from this site (no CDN)."""
+    prefix = str(current_app.config["VENDOR_URL_PREFIX"]).rstrip("/") + "/"
+    return render_template(
+        "api_docs.html",
+        swagger_js=prefix + SITE_SCRIPTS["swagger_js"],
+        swagger_css=prefix + SITE_SCRIPTS["swagger_css"],
+        spec_url=url_for("api.openapi"),
+    )

@@ -44,7 +44,8 @@ NOW = pd.Timestamp("2026-01-01T00:00:00Z")
 # A src or href that leaves this server (http://, https:// or protocol-relative //).
 EXTERNAL_URL = re.compile(rb"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
 PASSWORDS = {username: password for username, password, _role, _name in DEMO_ACCOUNTS}
-ROLE_USER = {role: username for username, _password, role, _name in DEMO_ACCOUNTS}
+# The first demo account of each role (grid_worker -> grid1).
+ROLE_USER = {role: username for username, _password, role, _name in reversed(DEMO_ACCOUNTS)}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,387 @@
+"""API load benchmark: 20 concurrent clients against a local server on the Chicago data.
+
+Builds a Chicago database from ../shared in a temporary directory (`hotspot load-chicago`),
+adds a commander and a grid worker whose grids are three busy Chicago police beats (Chicago
+has no management grids; the beats are stored as areas of kind "grid"), a published plan and
+a few hundred check-ins, serves the site with waitress (8 threads) in a subprocess, warms the
+caches, then runs locust headless: 20 users logged in through /login (10 commanders, 10 grid
+workers; about 1 s between a user's requests, `--no-think` for none) for 30 s on /api/cells,
+/api/cells/<hex>, /api/incidents/aggregate, /api/plans and /api/checkins (grid workers also
+post check-ins, with the CSRF header).
+
+Prints requests, failures and p50/p95/p99 per endpoint and overall against issue #5's
+target (API p95 <= 200 ms with 20 concurrent clients). Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from web import storage  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+BIN = Path(sys.executable).parent
+TARGET_P95_MS = 200.0
+USERS = 20
+RUN_S = 30
+SERVER_THREADS = 8
+GRID_BEATS = 3
+# Mean seconds between one user's requests (uniform 0.5x..1.5x): an analyst's script or a
+# dashboard polling; `--no-think` runs the closed-loop stress variant (0 s).
+THINK_S = 0.0 if "--no-think" in sys.argv else 1.0
+PASSWORD = "bench-password"
+
+LOCUSTFILE = textwrap.dedent(
+    '''
+    """Locust users for bench/api_bench.py: commanders and grid workers on the JSON API."""
+
+    import random
+    import re
+    import time
+
+    from locust import HttpUser, between, constant, events, task
+
+    GROUPS = ["all", "burglary", "violent"]
+    BY = ["day", "week", "month", "hour", "weekday", "category", "cell"]
+    MONTHS = ["2018-04", "2018-05", "2018-06", "2018-07"]
+    LAST_DAY = {"2018-04": 30, "2018-05": 31, "2018-06": 30, "2018-07": 31}
+
+
+    SAMPLES = []  # (name, response time in ms, failed): every request after log-in
+
+
+    @events.request.add_listener
+    def _record(name, response_time, exception, **_kwargs):
+        if name != "setup":
+            SAMPLES.append((name, response_time, exception is not None))
+
+
+    @events.quitting.add_listener
+    def _save(**_kwargs):
+        with open("samples.csv", "w") as handle:
+            handle.write("name,ms,failed\\n")
+            for name, ms, failed in SAMPLES:
+                handle.write(f"{name},{ms:.3f},{int(failed)}\\n")
+
+
+    def month_range():
+        month = random.choice(MONTHS)
+        return f"start={month}-01&end={month}-{LAST_DAY[month]:02d}"
+
+
+    class ApiUser(HttpUser):
+        abstract = True
+        # Each user waits about THINK seconds between requests (none: a closed-loop stress).
+        wait_time = between(%(think)f / 2, %(think)f * 1.5) if %(think)f > 0 else constant(0)
+        username = ""
+
+        def on_start(self):
+            page = self.client.get("/login", name="setup").text
+            token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+            self.client.post("/login", name="setup", data={
+                "username": self.username, "password": "%(password)s", "csrf_token": token})
+            me = self.client.get("/api/session", name="setup").json()
+            self.csrf = me["csrf_token"]
+            self.cells = me["cells"] or []
+            top = self.client.get("/api/cells?limit=300", name="setup").json()["cells"]
+            self.hot = [c["cell"] for c in top] or self.cells
+
+        @task(4)
+        def cells(self):
+            query = [f"group={random.choice(GROUPS)}", "limit=200"]
+            if random.random() < 0.5:
+                query.append(month_range())
+            self.client.get("/api/cells?" + "&".join(query), name="/api/cells")
+
+        @task(4)
+        def one_cell(self):
+            self.client.get(f"/api/cells/{random.choice(self.hot)}", name="/api/cells/<hex>")
+
+        @task(4)
+        def aggregate(self):
+            query = f"by={random.choice(BY)}&group={random.choice(GROUPS)}"
+            if random.random() < 0.5:
+                query += "&" + month_range()
+            self.client.get("/api/incidents/aggregate?" + query, name="/api/incidents/aggregate")
+
+        @task(2)
+        def plans(self):
+            self.client.get("/api/plans", name="/api/plans")
+
+        @task(2)
+        def checkins(self):
+            self.client.get("/api/checkins?limit=100", name="/api/checkins")
+
+
+    class Commander(ApiUser):
+        fixed_count = %(half)d
+        username = "bench-commander"
+
+
+    class GridWorker(ApiUser):
+        fixed_count = %(half)d
+        username = "bench-grid"
+
+        @task(1)
+        def check_in(self):
+            self.client.post(
+                "/api/checkins",
+                json={"cell": random.choice(self.cells), "visited_at": int(time.time()) - 60,
+                      "minutes": 15, "note": "bench"},
+                headers={"X-CSRFToken": self.csrf},
+                name="POST /api/checkins",
+            )
+    '''
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+def load_chicago(env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [str(BIN / "hotspot"), "load-chicago", "--shared", str(SHARED)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        sys.exit(f"hotspot load-chicago failed:\n{result.stdout}\n{result.stderr}")
+    return time.perf_counter() - start
+
+
+def add_accounts_and_plans(url: str) -> tuple[list[str], int]:
+    """Commander, grid worker on the busiest beats, a published plan and check-ins."""
+    from werkzeug.security import generate_password_hash
+
+    engine = storage.make_engine(url)
+    beats = storage.load_areas_table(engine, "beat")
+    beat_cells = storage.load_area_cells(engine, "beat")
+    counts = storage.cell_counts(engine)
+    busy = (
+        beat_cells.merge(counts, on="cell", how="left")
+        .fillna({"n": 0})
+        .groupby("area_id")["n"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
+    chosen = list(busy.index[:GRID_BEATS])
+    grids = beats[beats["area_id"].isin(chosen)].assign(
+        area_id=lambda f: "B" + f["area_id"].astype(str), name=lambda f: "beat " + f["name"]
+    )
+    grid_cells = beat_cells[beat_cells["area_id"].isin(chosen)].assign(
+        area_id=lambda f: "B" + f["area_id"].astype(str)
+    )
+    storage.store_areas(engine, "grid", grids, grid_cells, source="bench: busiest beats")
+    hashed = generate_password_hash(PASSWORD)
+    storage.create_user(engine, "bench-commander", hashed, "commander")
+    worker = storage.create_user(engine, "bench-grid", hashed, "grid_worker")
+    storage.set_user_grids(engine, worker, list(grids["area_id"]))
+    cells = np.sort(grid_cells["cell"].to_numpy(dtype=np.int64))
+    # A published plan for today: 40 stops over the city, some in the worker's cells.
+    rng = np.random.default_rng(7)
+    city = counts.sort_values("n", ascending=False)["cell"].to_numpy()[:200]
+    stops = np.concatenate([rng.choice(city, 30, replace=False), rng.choice(cells, 10)])
+    now = int(time.time())
+    visits = pd.DataFrame(
+        {
+            "unit_id": [f"U{i % 8 + 1:02d}" for i in range(len(stops))],
+            "seq": np.arange(1, len(stops) + 1),
+            "cell": stops,
+            "start_at": now + np.arange(len(stops)) * 600,
+            "end_at": now + np.arange(len(stops)) * 600 + 900,
+            "value": rng.uniform(1, 5, len(stops)),
+        }
+    )
+    plan_id = storage.store_plan(
+        engine,
+        plan_date=time.strftime("%Y-%m-%d"),
+        shift="day",
+        created_by=None,
+        shift_start=now,
+        seed=7,
+        request={},
+        summary={"units": 8, "stops": len(stops)},
+        plan_json="{}",
+        geojson="{}",
+        gpx="",
+        csv="",
+        visits=visits,
+    )
+    storage.publish_plan(engine, plan_id, None)
+    for i in range(300):
+        storage.add_checkin(
+            engine, worker, int(cells[i % len(cells)]), now - i * 1800, 15, note="seeded"
+        )
+    engine.dispose()
+    return chosen, len(cells)
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    code = (
+        "from waitress import serve; from web import create_app; "
+        f"serve(create_app(), host='127.0.0.1', port={port}, threads={SERVER_THREADS})"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import requests
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the server stopped:\n{server.stderr.read()}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    server.terminate()
+    sys.exit("the server did not answer within 120 s")
+
+
+def login_session(base: str, username: str):
+    import re
+
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{base}/login").text
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    response = session.post(
+        f"{base}/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+    )
+    if response.status_code != 302:
+        sys.exit(f"could not log in as {username}: {response.status_code}")
+    return session
+
+
+def warm_up(base: str) -> float:
+    """Load the site data and fill the score, count, day and Gi* caches the run uses."""
+    start = time.perf_counter()
+    months = ["", "&start=2018-04-01&end=2018-04-30", "&start=2018-05-01&end=2018-05-31",
+              "&start=2018-06-01&end=2018-06-30", "&start=2018-07-01&end=2018-07-31"]  # fmt: skip
+    for username in ("bench-commander", "bench-grid"):
+        session = login_session(base, username)
+        for group in ("all", "burglary", "violent"):
+            for month in months:
+                for url in (f"/api/cells?group={group}&limit=200{month}",
+                            f"/api/incidents/aggregate?by=day&group={group}{month}"):  # fmt: skip
+                    response = session.get(base + url)
+                    if response.status_code != 200:
+                        sys.exit(f"warm-up {url}: {response.status_code} {response.text[:300]}")
+        top = session.get(f"{base}/api/cells?limit=1").json()["cells"]
+        session.get(f"{base}/api/cells/{top[0]['cell']}")
+        session.get(f"{base}/api/plans")
+        session.get(f"{base}/api/checkins")
+    return time.perf_counter() - start
+
+
+def run_locust(tmp: Path, base: str) -> tuple[pd.DataFrame, dict]:
+    """Run locust headless; returns every measured request and locust's aggregated row."""
+    locustfile = tmp / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE % {"password": PASSWORD, "half": USERS // 2, "think": THINK_S})
+    prefix = tmp / "locust"
+    result = subprocess.run(
+        [str(BIN / "locust"), "-f", str(locustfile), "--headless", "-u", str(USERS),
+         "-r", str(USERS), "-t", f"{RUN_S}s", "--host", base, "--csv", str(prefix),
+         "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+    )  # fmt: skip
+    samples = tmp / "samples.csv"
+    stats = tmp / "locust_stats.csv"
+    if not samples.exists() or not stats.exists():
+        sys.exit(f"locust failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    with stats.open(newline="") as handle:
+        aggregated = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    return pd.read_csv(samples), aggregated
+
+
+def report(samples: pd.DataFrame) -> tuple[float, float, str]:
+    """Print requests, failures and p50/p95/p99 per endpoint and overall; returns the overall
+    p95 and the slowest endpoint's p95 with its name."""
+    print(f"  {'endpoint':<28}{'requests':>9}{'failures':>9}{'p50 ms':>8}{'p95 ms':>8}"
+          f"{'p99 ms':>8}{'req/s':>8}")  # fmt: skip
+    worst = (0.0, "")
+    groups = [(name, frame) for name, frame in samples.groupby("name", sort=True)]
+    for name, frame in [*groups, ("overall", samples)]:
+        p50, p95, p99 = np.percentile(frame["ms"].to_numpy(), [50, 95, 99])
+        print(f"  {name:<28}{len(frame):>9}{int(frame['failed'].sum()):>9}{p50:>8.0f}"
+              f"{p95:>8.0f}{p99:>8.0f}{len(frame) / RUN_S:>8.1f}")  # fmt: skip
+        if name != "overall":
+            worst = max(worst, (float(p95), str(name)))
+        else:
+            overall = float(p95)
+    return overall, worst[0], worst[1]
+
+
+def main() -> None:
+    if not (SHARED / "data" / "incidents" / "chicago").is_dir():
+        sys.exit(f"no Chicago data in {SHARED}/data/incidents/chicago")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        url = f"sqlite:///{tmp / 'chicago.db'}"
+        env = {**os.environ, "HOTSPOT_DATABASE_URL": url,
+               "HOTSPOT_SECRET_KEY": "bench-" + os.urandom(16).hex()}  # fmt: skip
+        load_s = load_chicago(env)
+        beats, n_cells = add_accounts_and_plans(url)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(env, port)
+        try:
+            warm_s = warm_up(base)
+            samples, aggregated = run_locust(tmp, base)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print("API load benchmark: Chicago 2016-01 .. 2018-07 (../shared/data), local waitress server")
+    print(f"  database built      {load_s:>8.1f} s (hotspot load-chicago)")
+    print(f"  grid worker         beats {', '.join(map(str, beats))} as grids ({n_cells} cells)")
+    print(f"  warm-up             {warm_s:>8.1f} s (site data, scores, counts, Gi*; not measured)")
+    think = f"think time {THINK_S:g} s" if THINK_S else "no think time"
+    print(f"  load                {USERS} users ({USERS // 2} commanders, {USERS // 2} grid "
+          f"workers) logged in, {think}, {RUN_S} s; server threads {SERVER_THREADS}; "
+          f"{os.cpu_count()} CPUs shared with locust")  # fmt: skip
+    overall, worst_p95, worst_name = report(samples)
+    print(f"  overall p95 {overall:.0f} ms, target <= {TARGET_P95_MS:.0f} ms: "
+          f"{verdict(overall <= TARGET_P95_MS)}; slowest endpoint p95 {worst_p95:.0f} ms "
+          f"({worst_name})")  # fmt: skip
+    print(
+        f"  locust's own summary (log-ins included): {aggregated['Request Count']} requests, "
+        f"{aggregated['Failure Count']} failures, p95 {aggregated['95%']} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""The grid worker's page: only their cells, today's visits, check-ins and their rules."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.cells import hex_from_cells
+from tests.web.conftest import EXTERNAL_URL, login
+from web import storage
+from web.auth import hash_password
+
+
+@pytest.fixture(scope="module")
+def engine(app):
+    return app.extensions["engine"]
+
+
+def _user_id(engine, username: str) -> int:
+    return storage.get_user_by_name(engine, username).id
+
+
+def _cells(engine, username: str) -> list[str]:
+    return hex_from_cells(storage.user_cells(engine, _user_id(engine, username)))
+
+
+def _local_input(epoch_s: int, timezone: str = "Asia/Shanghai") -> str:
+    """A datetime-local form value (minutes) in the city's timezone."""
+    stamp = pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone)
+    return stamp.strftime("%Y-%m-%dT%H:%M")
+
+
+def _checkins_with_note(engine, note: str) -> pd.DataFrame:
+    frame = storage.checkins_frame(engine)
+    return frame[frame["note"] == note]
+
+
+def _publish_visit_plan(engine, visits: list[tuple[str, str, int, int]]) -> int:
+    """A published plan with (unit, cell hex, start, end) visits, on its own shift name so
+    that other tests' published plans stay published."""
+    from geo.cells import cells_from_hex
+
+    rows = pd.DataFrame(
+        {
+            "unit_id": [v[0] for v in visits],
+            "seq": list(range(1, len(visits) + 1)),
+            "cell": cells_from_hex([v[1] for v in visits]),
+            "start_at": [v[2] for v in visits],
+            "end_at": [v[3] for v in visits],
+            "value": [1.0] * len(visits),
+        }
+    )
+    start = min(v[2] for v in visits)
+    plan_id = storage.store_plan(
+        engine,
+        plan_date=_local_input(start)[:10],
+        shift=f"test-{uuid.uuid4().hex[:8]}",
+        created_by=None,
+        shift_start=start,
+        seed=1,
+        request={},
+        summary={"status": "test"},
+        plan_json="{}",
+        geojson="{}",
+        gpx="",
+        csv="",
+        visits=rows,
+    )
+    assert storage.publish_plan(engine, plan_id, None)
+    return plan_id
+
+
+def test_page_shows_only_the_workers_own_cells(client_as, engine) -> None:
+    own = set(_cells(engine, "grid1"))
+    other = set(_cells(engine, "grid2"))
+    assert own and other and not own & other
+    response = client_as("grid1").get("/grid/")
+    assert response.status_code == 200
+    body = response.data.decode()
+    shown = set(re.findall(r'<details class="cell-card" data-cell="([0-9a-f]{15})"', body))
+    assert shown == own
+    options = set(re.findall(r'<option value="([0-9a-f]{15})"', body))
+    assert options == own
+    assert not any(hex_id in body for hex_id in other)
+    for grid_id in storage.user_grid_ids(engine, _user_id(engine, "grid2")):
+        assert grid_id not in body
+    # Phone-ready, and nothing loaded from outside the server.
+    assert 'name="viewport"' in body and "grid-home.css" in body
+    assert not EXTERNAL_URL.search(response.data)
+    assert "Check in" in body and "What to check" in body
+    assert "7d · 28d" in body
+
+
+def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
+    from web import grid, hotspot_data
+
+    body = client_as("grid1").get("/grid/").data.decode()
+    data = hotspot_data.site_data(engine)
+    cells = storage.user_cells(engine, _user_id(engine, "grid1"))
+    counts = grid.recent_counts(data, cells, grid.reference_time(data))
+    busiest = int(counts["n_28d"].idxmax())
+    hex_id = hex_from_cells(np.array([busiest]))[0]
+    card = body[body.index(f'data-cell="{hex_id}"') :]
+    card = card[: card.index("</details>")]
+    assert f"{counts.loc[busiest, 'n_7d']} · {counts.loc[busiest, 'n_28d']}" in card
+    # The demo's busiest grids hold some of the city's top cells.
+    assert "top 1 % of the city" in body or "top 5 % of the city" in body
+    minutes = float(app.config["CHECKIN_MINUTES"])
+    assert f'name="minutes" id="checkin-minutes" value="{minutes:g}"' in body
+    now = _local_input(int(time.time()))
+    shown = re.search(r'name="visited_at" id="checkin-time" value="([^"]+)"', body).group(1)
+    assert abs(pd.Timestamp(shown) - pd.Timestamp(now)) <= pd.Timedelta(minutes=2)
+
+
+def test_check_in_is_stored_with_cell_time_and_audit(client_as, engine) -> None:
+    client = client_as("grid1")
+    cell = _cells(engine, "grid1")[0]
+    visited = int(time.time()) - 3600
+    note = f"gate open {uuid.uuid4().hex[:6]}"
+    response = client.post(
+        "/grid/checkin",
+        data={"cell": cell, "visited_at": _local_input(visited), "minutes": "20", "note": note},
+    )
+    assert response.status_code == 302 and response.location.endswith("/grid/")
+    stored = _checkins_with_note(engine, note)
+    assert len(stored) == 1
+    row = stored.iloc[0]
+    assert hex_from_cells(np.array([row["cell"]]))[0] == cell
+    assert abs(int(row["visited_at"]) - visited) < 60  # the form has minutes, not seconds
+    assert row["minutes"] == 20 and row["username"] == "grid1"
+    audit = storage.list_audit(engine, action="checkin")
+    assert (audit["detail"].str.contains(cell) & (audit["username"] == "grid1")).any()
+    page = client.get("/grid/").data.decode()
+    assert note in page and "Check-in recorded." in page
+
+
+def test_check_in_outside_the_grid_is_refused_and_nothing_stored(client_as, engine) -> None:
+    client = client_as("grid1")
+    now = _local_input(int(time.time()))
+    for cell in (_cells(engine, "grid2")[0], "8928308280fffff", "not-a-cell"):
+        note = f"outside {uuid.uuid4().hex[:6]}"
+        response = client.post(
+            "/grid/checkin", data={"cell": cell, "visited_at": now, "minutes": "15", "note": note}
+        )
+        assert response.status_code == 403
+        assert _checkins_with_note(engine, note).empty
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "minutes", "message"),
+    [
+        (3600, "15", "in the future"),
+        (8 * 86400, "15", "more than 7 days ago"),
+        (0, "0", "Minutes must be"),
+        (0, "lots", "Minutes must be"),
+    ],
+)
+def test_check_in_time_and_minutes_rules(client_as, engine, offset_s, minutes, message) -> None:
+    client = client_as("grid1")
+    now = int(time.time())
+    visited = now + offset_s if "future" in message else now - offset_s
+    note = f"rule {uuid.uuid4().hex[:6]}"
+    response = client.post(
+        "/grid/checkin",
+        data={
+            "cell": _cells(engine, "grid1")[0],
+            "visited_at": _local_input(visited),
+            "minutes": minutes,
+            "note": note,
+        },
+    )
+    assert response.status_code == 400
+    assert message in response.data.decode()
+    assert _checkins_with_note(engine, note).empty
+    # The form keeps what was typed.
+    assert note in response.data.decode()
+
+
+def test_a_few_minutes_ahead_is_accepted(client_as, engine) -> None:
+    note = f"clock drift {uuid.uuid4().hex[:6]}"
+    response = client_as("grid1").post(
+        "/grid/checkin",
+        data={
+            "cell": _cells(engine, "grid1")[1],
+            "minutes": "10",
+            "note": note,
+            "visited_at": _local_input(int(time.time()) + 5 * 60),
+        },
+    )
+    assert response.status_code == 302
+    assert len(_checkins_with_note(engine, note)) == 1
+
+
+def test_todays_published_visits_show_and_check_in_links_the_plan(client_as, engine) -> None:
+    own = _cells(engine, "grid1")
+    other = _cells(engine, "grid2")
+    now = int(time.time())
+    plan_id = _publish_visit_plan(
+        engine, [("U-GRID1", own[2], now, now + 900), ("U-GRID2", other[0], now, now + 900)]
+    )
+    client = client_as("grid1")
+    body = client.get("/grid/").data.decode()
+    visits = body[body.index('id="visits"') : body.index("</section>", body.index('id="visits"'))]
+    assert "U-GRID1" in visits and f'data-cell="{own[2]}"' in visits
+    assert "U-GRID2" not in body and other[0] not in body
+    note = f"planned {uuid.uuid4().hex[:6]}"
+    client.post(
+        "/grid/checkin",
+        data={"cell": own[2], "visited_at": _local_input(now), "minutes": "15", "note": note},
+    )
+    assert int(_checkins_with_note(engine, note).iloc[0]["plan_id"]) == plan_id
+    # Another cell at the same time is not that plan's visit.
+    note = f"unplanned {uuid.uuid4().hex[:6]}"
+    client.post(
+        "/grid/checkin",
+        data={"cell": own[3], "visited_at": _local_input(now), "minutes": "15", "note": note},
+    )
+    assert pd.isna(_checkins_with_note(engine, note).iloc[0]["plan_id"])
+
+
+def test_draft_plans_are_not_shown(client_as, engine) -> None:
+    own = _cells(engine, "grid1")
+    now = int(time.time())
+    plan_id = _publish_visit_plan(engine, [("U-DRAFT", own[4], now, now + 600)])
+    with engine.begin() as conn:
+        conn.execute(
+            storage.plans.update().where(storage.plans.c.id == plan_id).values(status="draft")
+        )
+    assert "U-DRAFT" not in client_as("grid1").get("/grid/").data.decode()
+
+
+def test_grid_worker_without_grids_sees_a_message(app, engine) -> None:
+    username = f"gridless-{uuid.uuid4().hex[:6]}"
+    storage.create_user(engine, username, hash_password("no-grids-yet"), "grid_worker")
+    client = app.test_client()
+    login(client, username, "no-grids-yet")
+    response = client.get("/grid/")
+    assert response.status_code == 200
+    assert b"No management grid is assigned to your account yet" in response.data
+    assert b"checkin-form" not in response.data
+    response = client.post(
+        "/grid/checkin", data={"cell": _cells(engine, "grid1")[0], "minutes": "15"}
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("role", ["admin", "commander", "planner"])
+def test_other_roles_cannot_use_the_grid_pages(client_as, role) -> None:
+    client = client_as(role)
+    assert client.get("/grid/").status_code == 403
+    assert client.post("/grid/checkin", data={}).status_code == 403
+
+
+def test_visitors_are_sent_to_log_in(app) -> None:
+    response = app.test_client().get("/grid/")
+    assert response.status_code == 302 and "/login" in response.location
