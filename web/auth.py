@@ -56,6 +56,8 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 
 MIN_PASSWORD_LENGTH = 8
+# Failed logins allowed from one address, as a multiple of those allowed for one user name.
+IP_FAILURE_FACTOR = 4
 # Where each role lands after logging in.
 ROLE_HOME = {
     "admin": "admin.users",
@@ -196,8 +198,10 @@ def login():
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         window_s = int(current_app.config["LOGIN_WINDOW_MIN"]) * 60
-        failures = storage.recent_login_failures(engine, username, client_ip(), window_s)
-        if failures >= int(current_app.config["LOGIN_MAX_FAILURES"]):
+        by_name, by_ip = storage.recent_login_failures(engine, username, client_ip(), window_s)
+        limit = int(current_app.config["LOGIN_MAX_FAILURES"])
+        # One address may be a whole station behind NAT: it gets more tries than one name.
+        if by_name >= limit or by_ip >= IP_FAILURE_FACTOR * limit:
             storage.audit(engine, "login_throttled", username=username, ip=client_ip())
             flash(
                 _(

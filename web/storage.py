@@ -1116,15 +1116,14 @@ def record_login_failure(engine: Engine, username: str, ip: str) -> None:
         conn.execute(sa.insert(login_failures).values(username=username, ip=ip, at=_now()))
 
 
-def recent_login_failures(engine: Engine, username: str, ip: str, window_s: int) -> int:
-    """Failed logins for this user name, or from this address, in the last ``window_s``."""
+def recent_login_failures(engine: Engine, username: str, ip: str, window_s: int) -> tuple[int, int]:
+    """Failed logins in the last ``window_s``: (for this user name, from this address)."""
     since = _now() - window_s
-    query = sa.select(sa.func.count()).where(
-        login_failures.c.at >= since,
-        sa.or_(login_failures.c.username == username, login_failures.c.ip == ip),
-    )
+    recent = login_failures.c.at >= since
+    by_name = sa.select(sa.func.count()).where(recent, login_failures.c.username == username)
+    by_ip = sa.select(sa.func.count()).where(recent, login_failures.c.ip == ip)
     with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(by_name).scalar_one()), int(conn.execute(by_ip).scalar_one())
 
 
 def clear_login_failures(engine: Engine, username: str) -> None:

@@ -58,6 +58,22 @@ def test_passwords_are_hashed_and_wrong_ones_refused(fresh_app) -> None:
     assert client.get("/admin/users").status_code == 302  # still logged out
 
 
+def test_one_address_gets_more_tries_than_one_name(fresh_app) -> None:
+    client = fresh_app.test_client()
+    token = csrf_token(client)
+    # 3 is the per-name limit of fresh_app: 11 failures over four names stay under 4 x 3.
+    for i in range(11):
+        bad = {"username": f"nobody{i % 4}", "password": "guess-guess", "csrf_token": token}
+        assert client.post("/login", data=bad).status_code == 401
+    good = {"username": "boss", "password": "correct-horse", "csrf_token": token}
+    assert client.post("/login", data=good).status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/users")})
+    bad = {"username": "nobody", "password": "guess-guess", "csrf_token": csrf_token(client)}
+    assert client.post("/login", data=bad).status_code == 401  # the 12th from this address
+    good["csrf_token"] = csrf_token(client)
+    assert client.post("/login", data=good).status_code == 429
+
+
 def test_failed_logins_are_throttled_and_audited(fresh_app) -> None:
     client = fresh_app.test_client()
     token = csrf_token(client)

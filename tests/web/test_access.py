@@ -1,0 +1,165 @@
+"""The access matrix: every route x every role, in one table of expected status codes.
+
+Rows are requests; columns are: not logged in, admin, commander, planner, grid worker (the
+demo's grid1). A new route fails test_every_route_is_in_the_matrix until it gets a row, so
+nobody adds a page without deciding who may open it. POST rows send no usable form: an
+allowed role gets a validation answer (400, or 302 back to the form with a message), a
+refused one 403, a stranger 302 to the login page (pages) or 401 (API).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geo.cells import hex_from_cells
+from tests.web.conftest import login
+from tests.web.test_planner_pages import generate, start_job
+from web import storage
+
+ROLES = ("anon", "admin", "commander", "planner", "grid1")
+
+# (method, path template, expected status per role in ROLES order)
+MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("GET", "/", (302, 302, 302, 302, 302)),
+    ("GET", "/login", (200, 302, 302, 302, 302)),
+    ("GET", "/account", (302, 200, 200, 200, 200)),
+    ("POST", "/login", (302, 302, 302, 302, 302)),
+    ("POST", "/logout", (302, 302, 302, 302, 302)),
+    ("POST", "/language", (400, 400, 400, 400, 400)),
+    ("GET", "/healthz", (200, 200, 200, 200, 200)),
+    ("GET", "/overview", (302, 200, 200, 200, 403)),
+    # administrator
+    ("GET", "/admin/users", (302, 200, 403, 403, 403)),
+    ("POST", "/admin/users", (302, 302, 403, 403, 403)),
+    ("GET", "/admin/users/{user_id}", (302, 200, 403, 403, 403)),
+    ("POST", "/admin/users/{user_id}", (302, 302, 403, 403, 403)),
+    ("GET", "/admin/audit", (302, 200, 403, 403, 403)),
+    # commander
+    ("GET", "/command/hotspots", (302, 200, 200, 200, 403)),
+    ("GET", "/command/cells.json", (302, 200, 200, 200, 403)),
+    ("GET", "/command/cell/{own_cell}", (302, 200, 200, 200, 403)),
+    ("GET", "/command/statistics", (302, 200, 200, 200, 403)),
+    ("GET", "/command/accuracy", (302, 200, 200, 200, 403)),
+    # planner
+    ("GET", "/plans/", (302, 200, 200, 200, 403)),
+    ("GET", "/plans/new", (302, 200, 403, 200, 403)),
+    ("POST", "/plans/new", (302, 400, 403, 400, 403)),
+    ("GET", "/plans/jobs/{job_id}", (302, 200, 403, 200, 403)),
+    ("GET", "/plans/{plan_id}", (302, 200, 200, 200, 403)),
+    ("POST", "/plans/{other_plan_id}/publish", (302, 302, 403, 302, 403)),
+    ("GET", "/plans/{plan_id}/export/gpx", (302, 200, 403, 200, 403)),
+    ("GET", "/plans/{plan_id}/briefing", (302, 200, 200, 200, 403)),
+    ("GET", "/plans/{plan_id}/briefing/{unit_id}", (302, 200, 200, 200, 403)),
+    # grid worker
+    ("GET", "/grid/", (302, 403, 403, 403, 200)),
+    ("POST", "/grid/checkin", (302, 403, 403, 403, 403)),
+    # JSON API (grid1 is scoped: another grid's cell does not exist for them)
+    ("GET", "/api/session", (401, 200, 200, 200, 200)),
+    ("GET", "/api/cells", (401, 200, 200, 200, 200)),
+    ("GET", "/api/cells/{own_cell}", (401, 200, 200, 200, 200)),
+    ("GET", "/api/cells/{other_cell}", (401, 200, 200, 200, 404)),
+    ("GET", "/api/incidents/aggregate", (401, 200, 200, 200, 200)),
+    ("GET", "/api/plans", (401, 200, 200, 200, 200)),
+    ("GET", "/api/plans/{plan_id}", (401, 200, 200, 200, 404)),
+    ("GET", "/api/checkins", (401, 200, 200, 200, 200)),
+    ("POST", "/api/checkins", (401, 400, 403, 400, 400)),
+    ("GET", "/api/openapi.json", (401, 200, 200, 200, 200)),
+    ("GET", "/api/docs", (302, 200, 200, 200, 200)),
+    # served files
+    ("GET", "/static/site.css", (200, 200, 200, 200, 200)),
+    ("GET", "/static/vendor/leaflet@1.9.3/dist/leaflet.js", (200, 200, 200, 200, 200)),
+)
+
+
+@pytest.fixture(scope="module")
+def values(app) -> dict[str, str]:
+    """Real ids for the path templates: a draft plan, a job, cells in and out of grid1."""
+    engine = app.extensions["engine"]
+    planner = app.test_client()
+    login(planner, "planner")
+    plan_id = generate(planner, date="2027-05-04", shift="day", candidates="30")
+    other_plan_id = generate(planner, date="2027-05-06", shift="day", candidates="30")
+    job_url = start_job(planner, date="2027-05-05", shift="day", candidates="30")
+    stored = storage.get_plan(engine, plan_id)
+    assert stored is not None
+    unit_id = str(storage.plan_visits_frame(engine, plan_id)["unit_id"].iloc[0])
+    grid1 = storage.get_user_by_name(engine, "grid1")
+    grid2 = storage.get_user_by_name(engine, "grid2")
+    assert grid1 is not None and grid2 is not None
+    own = storage.user_cells(engine, grid1.id)
+    other = np.setdiff1d(storage.user_cells(engine, grid2.id), own)
+    # A throwaway account for the admin rows (an empty edit form disables the account).
+    spare = storage.get_user_by_name(engine, "matrix-spare")
+    spare_id = spare.id if spare else storage.create_user(engine, "matrix-spare", "x", "planner")
+    return {
+        "plan_id": str(plan_id),  # stays a draft
+        "other_plan_id": str(other_plan_id),  # published by the publish row
+        "job_id": job_url.rstrip("/").rsplit("/", 1)[-1],
+        "unit_id": unit_id,
+        "own_cell": hex_from_cells(own[:1])[0],
+        "other_cell": hex_from_cells(other[:1])[0],
+        "user_id": str(spare_id),
+    }
+
+
+@pytest.fixture(scope="module")
+def clients(app) -> dict[str, object]:
+    out: dict[str, object] = {"anon": app.test_client()}
+    for role in ROLES[1:]:
+        client = app.test_client()
+        login(client, role)
+        out[role] = client
+    return out
+
+
+# Requests that change who is logged in run on a fresh client per role.
+SESSION_CHANGING = {("POST", "/login"), ("POST", "/logout")}
+
+
+def _request(client, method: str, path: str):
+    if (method, path) == ("POST", "/login"):  # the right password (failures would throttle)
+        return client.post(path, data={"username": "commander", "password": "commander-demo"})
+    if method == "GET":
+        return client.get(path)
+    if path.startswith("/api/"):
+        return client.post(path, json={})
+    return client.post(path, data={})
+
+
+@pytest.mark.parametrize(("method", "template", "expected"), MATRIX,
+                         ids=[f"{m} {t}" for m, t, _ in MATRIX])  # fmt: skip
+def test_access_matrix(app, clients, values, method, template, expected) -> None:
+    path = template.format(**values)
+    seen = {}
+    for role, status in zip(ROLES, expected, strict=True):
+        client = clients[role]
+        if (method, template) in SESSION_CHANGING:
+            client = app.test_client()
+            if role != "anon":
+                login(client, role)
+        response = _request(client, method, path)
+        response.close()
+        seen[role] = response.status_code
+        if role == "anon" and status == 302 and template != "/login":
+            assert "/login" in response.location
+        if path.startswith("/api/") and response.status_code >= 400:
+            body = response.get_json()
+            assert body["status"] == response.status_code and body["error"]
+    assert tuple(seen[r] for r in ROLES) == expected, seen
+
+
+def test_every_route_is_in_the_matrix(app) -> None:
+    listed = {(m, t.split("?")[0]) for m, t, _ in MATRIX}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "vendor_assets.vendor_file"):
+            continue
+        template = rule.rule
+        for argument in rule.arguments:
+            for converter in (f"<int:{argument}>", f"<{argument}>", f"<path:{argument}>"):
+                template = template.replace(converter, "{" + argument + "}")
+        template = template.replace("{hex_id}", "{own_cell}").replace("{fmt}", "gpx")
+        if template.endswith("/publish"):
+            template = template.replace("{plan_id}", "{other_plan_id}")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            assert (method, template) in listed, f"{method} {rule.rule} has no row in MATRIX"
