@@ -1,0 +1,151 @@
+"""Browser tests: the demo site served by waitress, driven by Playwright in Debian's chromium.
+
+Playwright never downloads a browser here: it launches /usr/bin/chromium (the Makefile
+installs Debian's chromium and CJK fonts when missing). Every page a test opens is watched:
+console errors and any request to a non-local address fail the test. Screenshots are saved
+under test-artifacts/browser/ (kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from click.testing import CliRunner
+
+from tests.web.conftest import PASSWORDS
+from web import create_app
+from web.cli import cli
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[str]:
+    """The demo site on a local port (its own database: browser tests write to it)."""
+    from waitress.server import create_server
+
+    path = tmp_path_factory.mktemp("browser") / "site.db"
+    url = f"sqlite:///{path}"
+    env = {"HOTSPOT_DATABASE_URL": url}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--days", "60", "--seed", "7"], env=env)
+    assert result.exit_code == 0, result.output
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-tests-" + "k" * 20,
+                      "PLAN_TIME_LIMIT_S": 4.0})  # fmt: skip
+    port = _free_port()
+    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+class WatchedPage:
+    """A page plus what went wrong on it: console errors, failed and external requests."""
+
+    def __init__(self, page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.console_errors: list[str] = []
+        self.external: list[str] = []
+        self.failed: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.console_errors.append(f"pageerror: {error}"))
+        page.on("request", self._request)
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        page.on("response", self._response)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.failed.append(f"{response.status} {response.url}")
+
+    def _request(self, request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob", "about"):
+            return
+        if parts.hostname not in LOCAL_HOSTS:
+            self.external.append(request.url)
+
+    def goto(self, path: str):
+        return self.page.goto(self.base_url + path)
+
+    def login(self, username: str, password: str | None = None) -> None:
+        self.goto("/login")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password or PASSWORDS[username])
+        with self.page.expect_navigation():
+            self.page.click("#login-submit")
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        target = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(target), full_page=True)
+        return target
+
+
+@pytest.fixture
+def watched(browser, live_server, request) -> Iterator[WatchedPage]:
+    """A fresh English-language page at desktop size; checked for errors after the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    watched = WatchedPage(page, live_server)
+    yield watched
+    try:
+        assert not watched.external, f"requests left the server: {watched.external}"
+        assert not watched.console_errors, f"console errors: {watched.console_errors}"
+        assert not watched.failed, f"failed requests: {watched.failed}"
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def phone(browser, live_server) -> Iterator[WatchedPage]:
+    """A phone-sized page (390 x 844, touch) in Chinese, as grid workers use the site."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    watched = WatchedPage(page, live_server)
+    yield watched
+    try:
+        assert not watched.external, f"requests left the server: {watched.external}"
+        assert not watched.console_errors, f"console errors: {watched.console_errors}"
+        assert not watched.failed, f"failed requests: {watched.failed}"
+    finally:
+        context.close()

@@ -1,0 +1,120 @@
+"""The site in a real browser: each role logs in and works; nothing leaves the server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize(
+    ("username", "landing"),
+    [
+        ("admin", "/admin/users"),
+        ("commander", "/command/hotspots"),
+        ("planner", "/plans/"),
+        ("grid1", "/grid/"),
+    ],
+)
+def test_each_role_logs_in_to_its_home_page(watched, username, landing) -> None:
+    watched.login(username)
+    assert watched.page.url.endswith(landing)
+    assert watched.page.locator("#who").inner_text().strip() != ""
+    watched.shot(f"home-{username}")
+    watched.page.click("#logout")
+    assert "/login" in watched.page.url
+
+
+def test_wrong_password_shows_an_error(watched) -> None:
+    watched.goto("/login")
+    watched.page.fill("#username", "commander")
+    watched.page.fill("#password", "not-the-password")
+    watched.page.click("#login-submit")
+    watched.page.wait_for_selector(".flash.error")
+    assert "Wrong user name or password" in watched.page.locator(".flash.error").inner_text()
+    # The 401 of the login POST is expected, not a page error.
+    watched.console_errors = [e for e in watched.console_errors if "401" not in e]
+    watched.failed = [f for f in watched.failed if not f.startswith("401 ")]
+
+
+def test_chinese_interface(watched) -> None:
+    watched.login("admin")
+    watched.page.click("#lang-zh")
+    watched.page.wait_for_load_state()
+    assert watched.page.locator("#logout").inner_text() == "退出登录"
+    assert "账号" in watched.page.locator("h1").first.inner_text()
+    watched.shot("admin-accounts-zh")
+    watched.page.click("#lang-en")
+    watched.page.wait_for_load_state()
+    assert watched.page.locator("#logout").inner_text() == "Log out"
+
+
+def test_planner_generates_and_publishes_a_plan(watched) -> None:
+    page = watched.page
+    watched.login("planner")
+    watched.goto("/plans/new")
+    page.fill("#date", "2027-03-02")
+    page.select_option("#shift", "day")
+    page.fill("#candidates", "40")
+    watched.shot("planner-form")
+    page.click("#generate")
+    page.wait_for_selector("#progress-bar")
+    # The progress page polls the job and moves on to the plan when the solver is done.
+    page.wait_for_url(re.compile(r".*/plans/\d+$"), timeout=60000)
+    assert page.locator("#plan-status").inner_text().strip() != ""
+    assert int(page.locator("#total-visits").inner_text()) > 0
+    # The plan map draws the routes (one path per unit at least) and numbered stops.
+    assert page.locator(".folium-map path.leaflet-interactive").count() > 0
+    watched.shot("planner-plan-draft")
+    page.click("#publish")
+    page.wait_for_load_state()
+    assert page.locator("#plan-status.published").count() == 1
+    watched.shot("planner-plan-published")
+
+
+def test_commander_map_draws_cells_and_explains_one(watched) -> None:
+    page = watched.page
+    watched.login("commander")
+    assert page.url.endswith("/command/hotspots")
+    # The cells arrive as JSON and h3-js draws them on a canvas layer.
+    page.wait_for_function("document.getElementById('stat-total').textContent.trim().length > 0")
+    total = int(page.locator("#stat-total").inner_text().replace(",", ""))
+    assert total > 0
+    assert page.locator(".folium-map canvas").count() >= 1
+    # Picking the hottest cell from the list selects it and shows its explanation.
+    page.locator("#top-cells a").first.click()
+    page.wait_for_function(
+        "document.getElementById('cell-body').textContent.trim().length > 0", timeout=10000
+    )
+    watched.shot("commander-hotspots")
+    watched.goto("/command/statistics")
+    assert page.locator("svg").count() >= 1
+    watched.shot("commander-statistics")
+    watched.goto("/command/accuracy")
+    assert page.locator("table").count() >= 1
+    watched.shot("commander-accuracy")
+
+
+def test_grid_worker_checks_in_from_a_phone_in_chinese(phone) -> None:
+    page = phone.page
+    phone.login("grid1")
+    assert page.url.endswith("/grid/")
+    assert "我的网格" in page.locator("nav").inner_text()
+    # Nothing wider than the phone: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    before = page.locator("#my-checkins tr:has(td)").count()
+    options = page.locator("#checkin-cell option")
+    assert options.count() > 1
+    page.select_option("#checkin-cell", index=1)
+    page.fill("#checkin-note", "巡查正常")
+    with page.expect_navigation():
+        page.click("#checkin-form button[type=submit]")
+    assert page.locator(".flash.success").count() == 1
+    assert page.locator("#my-checkins tr:has(td)").count() == before + 1
+    assert "巡查正常" in page.locator("#my-checkins").inner_text()
+    # The grid map draws the worker's cells (canvas renderer) before the screenshot.
+    page.wait_for_selector("#grid-map .leaflet-overlay-pane canvas")
+    page.wait_for_timeout(500)
+    phone.shot("grid-worker-checkin-zh")
