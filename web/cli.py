@@ -413,15 +413,20 @@ def users_grids(ctx: Workspace, username: str, grid_ids: tuple[str, ...]) -> Non
     click.echo(f"{username}: {', '.join(assigned) or 'no grids'}")
 
 
+def _set_active(ctx: Workspace, username: str, active: bool) -> None:
+    record = _account(ctx, username)
+    storage.update_user(ctx.engine, record.id, active=active)
+    state = "enabled" if active else "disabled"
+    storage.audit(ctx.engine, "user_changed", username=_os_user(), detail=f"{username}: {state}")
+    click.echo(f"{username} {state}")
+
+
 @users_group.command("disable")
 @click.argument("username")
 @pass_ctx
 def users_disable(ctx: Workspace, username: str) -> None:
     """Disable an account (it can no longer log in; its records stay)."""
-    record = _account(ctx, username)
-    storage.update_user(ctx.engine, record.id, active=False)
-    storage.audit(ctx.engine, "user_changed", username=_os_user(), detail=f"{username}: disabled")
-    click.echo(f"{username} disabled")
+    _set_active(ctx, username, False)
 
 
 @users_group.command("enable")
@@ -429,10 +434,7 @@ def users_disable(ctx: Workspace, username: str) -> None:
 @pass_ctx
 def users_enable(ctx: Workspace, username: str) -> None:
     """Enable a disabled account."""
-    record = _account(ctx, username)
-    storage.update_user(ctx.engine, record.id, active=True)
-    storage.audit(ctx.engine, "user_changed", username=_os_user(), detail=f"{username}: enabled")
-    click.echo(f"{username} enabled")
+    _set_active(ctx, username, True)
 
 
 def _os_user() -> str:

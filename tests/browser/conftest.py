@@ -117,13 +117,12 @@ class WatchedPage:
         return target
 
 
-@pytest.fixture
-def watched(browser, live_server, request) -> Iterator[WatchedPage]:
-    """A fresh English-language page at desktop size; checked for errors after the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+def _watched_page(browser, base_url: str, **context_options) -> Iterator[WatchedPage]:
+    """A page in a fresh browser context; after the test, fails on anything that went wrong."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(20000)
-    watched = WatchedPage(page, live_server)
+    watched = WatchedPage(page, base_url)
     yield watched
     try:
         assert not watched.external, f"requests left the server: {watched.external}"
@@ -131,21 +130,20 @@ def watched(browser, live_server, request) -> Iterator[WatchedPage]:
         assert not watched.failed, f"failed requests: {watched.failed}"
     finally:
         context.close()
+
+
+@pytest.fixture
+def watched(browser, live_server) -> Iterator[WatchedPage]:
+    """A fresh English-language page at desktop size."""
+    yield from _watched_page(
+        browser, live_server, viewport={"width": 1280, "height": 860}, locale="en-US"
+    )
 
 
 @pytest.fixture
 def phone(browser, live_server) -> Iterator[WatchedPage]:
     """A phone-sized page (390 x 844, touch) in Chinese, as grid workers use the site."""
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN"
-    )
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    watched = WatchedPage(page, live_server)
-    yield watched
-    try:
-        assert not watched.external, f"requests left the server: {watched.external}"
-        assert not watched.console_errors, f"console errors: {watched.console_errors}"
-        assert not watched.failed, f"failed requests: {watched.failed}"
-    finally:
-        context.close()
+    yield from _watched_page(
+        browser, live_server, viewport={"width": 390, "height": 844}, is_mobile=True,
+        has_touch=True, locale="zh-CN",
+    )  # fmt: skip
