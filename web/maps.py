@@ -27,9 +27,20 @@ from folium.template import Template
 from geo.cells import hex_from_cells, parent_cells
 from web.assets import tile_layer_kwargs
 
-__all__ = ["incident_cell_map", "cells_to_draw", "hotspot_map", "line_chart_svg"]
+__all__ = ["incident_cell_map", "cells_to_draw", "hotspot_map", "line_chart_svg", "map_parts"]
 
 _COLOURS = ["#ffffcc", "#ffeda0", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+
+
+def map_parts(fmap: folium.Map) -> dict[str, str]:
+    """Render a map into the three parts a page template places: header, html and script."""
+    root = fmap.get_root()
+    root.render()
+    return {
+        "header": root.header.render(),
+        "html": root.html.render(),
+        "script": root.script.render(),
+    }
 
 
 def cells_to_draw(cells: pd.DataFrame, max_cells: int) -> tuple[pd.DataFrame, int | None]:
@@ -169,13 +180,7 @@ def incident_cell_map(
     folium.LayerControl(collapsed=True).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds)
-    root = fmap.get_root()
-    root.render()
-    return {
-        "header": root.header.render(),
-        "html": root.html.render(),
-        "script": root.script.render(),
-    }
+    return map_parts(fmap)
 
 
 # --- the commander's hotspot map ------------------------------------------------------------
@@ -308,13 +313,7 @@ def _hotspot_map(
     _HotspotLayers(control.get_name(), heat.get_name(), {"config": config_element}).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    root = fmap.get_root()
-    root.render()
-    return (
-        ("header", root.header.render()),
-        ("html", root.html.render()),
-        ("script", root.script.render()),
-    )
+    return tuple(map_parts(fmap).items())
 
 
 # --- inline SVG charts ----------------------------------------------------------------------

@@ -19,6 +19,7 @@ import shapely
 from markupsafe import Markup
 
 from web.assets import tile_layer_kwargs
+from web.maps import map_parts
 
 __all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
 
@@ -135,13 +136,7 @@ def plan_map(
     folium.LayerControl(collapsed=len(routes) > 8).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds, padding=(20, 20))
-    root = fmap.get_root()
-    root.render()
-    return {
-        "header": root.header.render(),
-        "html": root.html.render(),
-        "script": root.script.render(),
-    }
+    return map_parts(fmap)
 
 
 def _unit_layer(
