@@ -40,13 +40,13 @@ MODEL_LABELS = {
     "ring_smoothed": _l("Ring-smoothed count"),
 }
 GI_LABELS = {
-    3: _l("Hot spot, 99 % confidence"),
-    2: _l("Hot spot, 95 % confidence"),
-    1: _l("Hot spot, 90 % confidence"),
+    3: _l("Hot spot, %(p)d %% confidence", p=99),
+    2: _l("Hot spot, %(p)d %% confidence", p=95),
+    1: _l("Hot spot, %(p)d %% confidence", p=90),
     0: _l("Not significant"),
-    -1: _l("Cold spot, 90 % confidence"),
-    -2: _l("Cold spot, 95 % confidence"),
-    -3: _l("Cold spot, 99 % confidence"),
+    -1: _l("Cold spot, %(p)d %% confidence", p=90),
+    -2: _l("Cold spot, %(p)d %% confidence", p=95),
+    -3: _l("Cold spot, %(p)d %% confidence", p=99),
 }
 EMERGING_LABELS = {
     "new hot spot": _l("New hot spot"),
@@ -181,7 +181,7 @@ def _map_config(data: hd.SiteData, query: hd.MapQuery, payload: dict) -> dict:
             "zoomIn": _("Zoom in to see single cells"),
             "incidents": _("incidents"),
             "topCells": _("Top cells"),
-            "inTop": _("Share of incidents in the top 5 % of cells"),
+            "inTop": _("Share of incidents in the top %(n)d %% of cells", n=5),
             "withIncidents": _("Cells with incidents"),
             "hotCold": _("Gi* hot / cold cells"),
             "play": _("Play"),
