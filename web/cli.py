@@ -514,12 +514,25 @@ def serve_command(host: str, port: int) -> None:
     elif not storage.list_users(engine).shape[0]:
         click.echo("no accounts yet: create one with `hotspot users add NAME --role admin`")
     click.echo(f"serving on http://{host}:{port}")
-    try:
-        from waitress import serve
-    except ImportError:
-        app.run(host=host, port=port)
-    else:
-        serve(app, host=host, port=port, threads=8)
+    _warm_up(engine)
+    from waitress import serve
+
+    serve(app, host=host, port=port, threads=8)
+
+
+def _warm_up(engine) -> None:
+    """Load the incidents into memory in the background, so the first map is not slow."""
+    import threading
+
+    from web import hotspot_data
+
+    def load() -> None:
+        try:
+            hotspot_data.site_data(engine)
+        except ValueError as err:  # e.g. no boundary yet: the pages say so themselves
+            click.echo(f"note: map data not loaded: {err}", err=True)
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
 # --- scoring and backtesting ----------------------------------------------------------------
