@@ -16,13 +16,22 @@ radio or by units); commanders have read-only access (403 on POST).
 
 Cells are H3 hex strings; times are ISO 8601 with the city's offset plus epoch seconds
 (``*_s``); errors are ``{"error": message, "status": code}``.
+
+Caching, and how stale an answer can be: cells, one cell and aggregates are kept encoded
+per data version, query and scope, so a new import shows as soon as the data version
+changes (at once for an import in this process, within ``DATA_VERSION_TTL_S`` = 1 s for one
+by another process; web/hotspot_data.py). Plan lists and plans are kept at most
+:data:`PLANS_CACHE_S` (2 s), and plans stored or published in this process show at once.
+Check-ins are always read fresh. Accounts and a grid worker's cells: see web/auth.py (2 s).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -58,6 +67,15 @@ MAX_CHECKINS_LIMIT = 5000
 DEFAULT_PLANS_LIMIT = 50
 MAX_PLANS_LIMIT = 500
 _COUNTS_CACHE_SIZE = 512
+# Encoded bodies of the data-only answers (cells, one cell, aggregates): most requests repeat
+# a recent query, and building and encoding the JSON is most of their time.
+_RESPONSE_CACHE_BYTES = 64 * 2**20
+#: Seconds a plan list or plan is served from memory: plans made or published in this
+#: process show at once (writes clear it); this bounds only plans stored by another process.
+PLANS_CACHE_S = 2.0
+_plan_bodies = hotspot_data.ShortCache(
+    ttl_s=PLANS_CACHE_S, tables=("plans", "plan_visits"), max_entries=1024
+)
 
 _lock = threading.Lock()
 # Per data version: incident counts per cell for a filter (city-wide, scoped per request
@@ -65,6 +83,9 @@ _lock = threading.Lock()
 _counts: OrderedDict[tuple, object] = OrderedDict()
 # Local calendar day (days since 1970-01-01, city time) of every incident, per data version.
 _local_days: dict[str, tuple[tuple[int, int], np.ndarray]] = {}
+# (database, data version, path, query, scope) -> encoded JSON body, least recently used first.
+_responses: OrderedDict[tuple, bytes] = OrderedDict()
+_response_bytes = 0
 
 
 def _models() -> tuple[str, ...]:
@@ -116,6 +137,61 @@ def _in_scope(cell: int) -> bool:
         return True
     position = np.searchsorted(scope, cell)
     return bool(position < len(scope) and scope[position] == cell)
+
+
+def _data_response(view: Callable) -> Callable:
+    """Serve a GET whose JSON depends only on the data, the query string and the user's scope
+    from a cache of encoded bodies; a new import (a new data version) misses it."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        global _response_bytes
+        data = _data()
+        scope = _scope()
+        key = (
+            data.source,
+            data.version,
+            request.path,
+            request.query_string,
+            None if scope is None else scope.tobytes(),
+        )
+        with _lock:
+            body = _responses.get(key)
+            if body is not None:
+                _responses.move_to_end(key)
+        if body is not None:
+            return current_app.response_class(body, mimetype="application/json")
+        response = view(*args, **kwargs)
+        if response.status_code == 200:
+            body = response.get_data()
+            with _lock:
+                if key not in _responses:
+                    _responses[key] = body
+                    _response_bytes += len(body)
+                while _response_bytes > _RESPONSE_CACHE_BYTES and _responses:
+                    _response_bytes -= len(_responses.popitem(last=False)[1])
+        return response
+
+    return wrapped
+
+
+def _plans_response(view: Callable) -> Callable:
+    """Serve a plan GET from a :data:`PLANS_CACHE_S`-second cache of encoded bodies per query
+    and scope (the views raise their errors, so only answers are kept)."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        scope = _scope()
+        key = (
+            _data().version,  # the city's timezone comes with the data
+            request.path,
+            request.query_string,
+            None if scope is None else scope.tobytes(),
+        )
+        body = _plan_bodies.get(_engine(), key, lambda: view(*args, **kwargs).get_data())
+        return current_app.response_class(body, mimetype="application/json")
+
+    return wrapped
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -219,18 +295,21 @@ def session_info():
 
 
 def _category_names(data) -> tuple[dict[str, str], dict[str, str]]:
-    table = data.categories
-    codes = table["code"].astype(str)
-    return (
-        dict(zip(codes, table["name_en"].astype(str), strict=True)),
-        dict(zip(codes, table["name_zh"].astype(str), strict=True)),
-    )
+    if "api_category_names" not in data._memo:
+        table = data.categories
+        codes = table["code"].astype(str)
+        data._memo["api_category_names"] = (
+            dict(zip(codes, table["name_en"].astype(str), strict=True)),
+            dict(zip(codes, table["name_zh"].astype(str), strict=True)),
+        )
+    return data._memo["api_category_names"]
 
 
 # --- cells ------------------------------------------------------------------------------------
 
 
 @bp.get("/cells")
+@_data_response
 def cells():
     """Cell scores for the filters, hottest first: hex, score, rank, count."""
     data = _data()
@@ -277,13 +356,14 @@ def cells():
 
 
 @bp.get("/cells/<hex_id>")
+@_data_response
 def cell(hex_id: str):
     """One cell: incidents in the last 7/28/90 days (by category), score, rank, Gi* class."""
     data = _data()
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
         abort(404, description=f"no cell {hex_id} in your grids")
-    in_study = bool(np.isin(cell_id, data.cells))
+    in_study = hotspot_data.in_study_area(data, cell_id)
     rows = grid.incident_rows(data, [cell_id])
     if not in_study and not len(rows):
         abort(404, description=f"cell {hex_id} is outside the study area and has no incidents")
@@ -333,6 +413,7 @@ def cell(hex_id: str):
 
 
 @bp.get("/incidents/aggregate")
+@_data_response
 def incidents_aggregate():
     """Incident counts grouped by day, week, month, hour, weekday, category or cell."""
     data = _data()
@@ -380,8 +461,7 @@ def _selected_positions(data: hotspot_data.SiteData, filters: hotspot_data.Filte
     the by-cell index, instead of masking every incident of the city.
     """
     if filters.cells is None:
-        # SiteData keeps a 0..n-1 index, so the labels are the positions.
-        return hotspot_data.select(data, filters).index.to_numpy()
+        return hotspot_data.selected_positions(data, filters)
     rows = grid.incident_rows(data, filters.cells)
     incidents = data.incidents
     keep = np.ones(len(rows), dtype=bool)
@@ -391,7 +471,7 @@ def _selected_positions(data: hotspot_data.SiteData, filters: hotspot_data.Filte
     if filters.end_s is not None:
         keep &= times < filters.end_s
     if filters.categories is not None:
-        keep &= np.isin(incidents["category"].to_numpy()[rows], filters.categories)
+        keep &= hotspot_data.category_mask(data, filters.categories, rows)
     if filters.hours is not None:
         keep &= np.isin(data.hour[rows], filters.hours)
     if filters.weekdays is not None:
@@ -515,6 +595,7 @@ def _visits_json(visits: pd.DataFrame, tz: str) -> list[dict]:
 
 
 @bp.get("/plans")
+@_plans_response
 def plans():
     """Plans, newest first (grid worker: published plans, with their cells' visit count)."""
     tz = _data().timezone
@@ -555,6 +636,7 @@ def plans():
 
 
 @bp.get("/plans/<int:plan_id>")
+@_plans_response
 def plan(plan_id: int):
     """One plan with its visits (grid worker: a published plan, only their cells' visits)."""
     tz = _data().timezone
@@ -584,19 +666,20 @@ def plan(plan_id: int):
 # --- check-ins ------------------------------------------------------------------------------
 
 
-def _checkin_json(row, hex_id: str, tz: str, user_id: int, with_names: bool) -> dict:
+def _checkin_json(row: dict, hex_id: str, tz: str, user_id: int, with_names: bool) -> dict:
+    plan_id = row["plan_id"]
     item = {
-        "id": int(row.id),
+        "id": int(row["id"]),
         "cell": hex_id,
-        "visited_at": grid.local_iso(row.visited_at, tz),
-        "visited_at_s": int(row.visited_at),
-        "minutes": float(row.minutes),
-        "note": row.note,
-        "plan_id": None if row.plan_id != row.plan_id or row.plan_id is None else int(row.plan_id),
-        "mine": int(row.user_id) == user_id,
+        "visited_at": grid.local_iso(row["visited_at"], tz),
+        "visited_at_s": int(row["visited_at"]),
+        "minutes": float(row["minutes"]),
+        "note": row["note"],
+        "plan_id": None if plan_id is None or plan_id != plan_id else int(plan_id),
+        "mine": int(row["user_id"]) == user_id,
     }
     if with_names:
-        item["username"] = row.username
+        item["username"] = row["username"]
     return item
 
 
@@ -614,16 +697,17 @@ def checkins():
     plan_id = _int_arg("plan_id", None, 1, 2**31 - 1)
     limit = _int_arg("limit", DEFAULT_CHECKINS_LIMIT, 1, MAX_CHECKINS_LIMIT)
     if cells_wanted is not None and not len(cells_wanted):
-        frame = pd.DataFrame(columns=["id", "cell"])
+        rows: list[dict] = []
     else:
-        frame = storage.checkins_frame(
+        rows = storage.latest_checkins(
             _engine(),
+            limit,
             cells=cells_wanted,
             start=filters.start_s,
             end=filters.end_s,
             plan_id=plan_id,
-        ).head(limit)
-    hex_ids = hex_from_cells(frame["cell"].to_numpy(dtype=np.int64))
+        )
+    hex_ids = hex_from_cells(np.array([r["cell"] for r in rows], dtype=np.int64))
     user_id, with_names = int(current_user.id), scope is None
     return jsonify(
         {
@@ -635,7 +719,7 @@ def checkins():
             },
             "checkins": [
                 _checkin_json(r, h, data.timezone, user_id, with_names)
-                for r, h in zip(frame.itertuples(), hex_ids, strict=True)
+                for r, h in zip(rows, hex_ids, strict=True)
             ],
         }
     )
@@ -656,7 +740,7 @@ def create_checkin():
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
         abort(403, description=f"cell {hex_id} is not in your grids; nothing was stored")
-    if _scope() is None and not np.isin(cell_id, data.cells):
+    if _scope() is None and not hotspot_data.in_study_area(data, cell_id):
         abort(400, description=f"cell: {hex_id} is not in the study area")
     now_s = int(time.time())
     try:

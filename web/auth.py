@@ -12,6 +12,12 @@ Roles and what they reach (the access matrix in tests/web/test_access.py is the 
 - ``planner``: the commander's pages, plus generating, publishing and exporting plans;
 - ``grid_worker``: their own grids only (cells, incidents, status, planned visits,
   check-ins), on the site and through the API.
+
+Each request needs the logged-in account (and a grid worker's cells); they are read from
+the database at most once per :data:`ACCOUNT_CACHE_S` (2 s). Any change to accounts, grid
+assignments or grids made in this process (admin pages, CLI functions) clears them at once;
+a change by another process (``hotspot users disable NAME`` while the site runs) takes
+effect within 2 s: a disabled account is locked out by then.
 """
 
 from __future__ import annotations
@@ -39,10 +45,13 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from web import storage
+from web.hotspot_data import ShortCache
 
 __all__ = [
+    "ACCOUNT_CACHE_S",
     "ROLE_HOME",
     "User",
+    "account_cells",
     "audit",
     "bp",
     "client_ip",
@@ -66,6 +75,14 @@ ROLE_HOME = {
     "grid_worker": "grid.home",
 }
 LANGUAGES = {"zh": "中文", "en": "English"}
+#: Seconds an account (and a grid worker's cells) read from the database is reused; changes
+#: in this process clear it at once, so this bounds only changes made by another process.
+ACCOUNT_CACHE_S = 2.0
+
+_accounts = ShortCache(ttl_s=ACCOUNT_CACHE_S, tables=("users",))
+_account_cells = ShortCache(
+    ttl_s=ACCOUNT_CACHE_S, tables=("users", "user_grids", "areas", "area_cells")
+)
 
 
 class User(UserMixin):
@@ -143,12 +160,26 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
+def account_cells(engine, user_id: int):
+    """The H3 cells (int64, sorted) of an account's grids, as ``storage.user_cells``; read at
+    most once per :data:`ACCOUNT_CACHE_S` (read-only: requests share it)."""
+
+    def load():
+        cells = storage.user_cells(engine, user_id)
+        cells.flags.writeable = False
+        return cells
+
+    return _account_cells.get(engine, user_id, load)
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     try:
-        record = storage.get_user(current_app.extensions["engine"], int(user_id))
+        account_id = int(user_id)
     except ValueError:
         return None
+    engine = current_app.extensions["engine"]
+    record = _accounts.get(engine, account_id, lambda: storage.get_user(engine, account_id))
     if record is None or not record.active:
         return None
     return User(record)

@@ -38,7 +38,7 @@ from flask_login import current_user
 
 from geo.cells import hex_from_cells
 from web import hotspot_data, storage
-from web.auth import audit, roles_required
+from web.auth import account_cells, audit, roles_required
 
 __all__ = [
     "CHECKIN_FUTURE_S",
@@ -87,7 +87,7 @@ _gi_bins: dict[str, tuple[tuple, tuple[np.ndarray, np.ndarray]]] = {}
 def scope_cells(engine, user) -> np.ndarray | None:
     """Cells a user may see: a grid worker's assigned cells (int64, sorted), else None (all)."""
     if user.role == "grid_worker":
-        return storage.user_cells(engine, user.id)
+        return account_cells(engine, user.id)
     return None
 
 

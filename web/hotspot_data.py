@@ -6,15 +6,23 @@ from SQLite each time would take seconds. ``site_data(engine)`` keeps one copy p
 cheap query whether an import has happened since, and reloads when it has. Scores are cached
 per (data version, filters, model, as-of).
 
+Staleness: the version query runs at most once per :data:`DATA_VERSION_TTL_S` (1 s) per
+database, so an import by another process (``hotspot import`` while the site runs) shows
+within a second; an import through any engine of this process shows at once, because writes
+to ``import_runs`` clear the remembered version (:func:`on_writes`). :class:`ShortCache`
+is the same mechanism for other small per-request reads (accounts in web/auth.py).
+
 Filters come from query strings (``parse_filters``): dates are local dates in the city's
 timezone, ``end`` inclusive; hours 0-23 and weekdays 0 (Monday)-6 in local time.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +39,7 @@ __all__ = [
     "MapQuery",
     "accuracy",
     "category_groups",
+    "category_mask",
     "clear_caches",
     "compare_counts",
     "emerging_layer",
@@ -50,14 +59,20 @@ __all__ = [
     "local_date",
     "model_forecaster",
     "study_bounds",
+    "DATA_VERSION_TTL_S",
     "Filters",
+    "ShortCache",
     "SiteData",
+    "database_key",
+    "on_writes",
     "area_cells",
     "cell_counts",
     "cell_scores",
     "cells_of",
     "parse_filters",
+    "in_study_area",
     "select",
+    "selected_positions",
     "site_data",
 ]
 
@@ -100,13 +115,17 @@ class SiteData:
 
     @property
     def first_s(self) -> int | None:
-        times = self.incidents["occurred_at"]
-        return int(times.min()) if len(times) else None
+        if "first_s" not in self._memo:  # the data never changes: one scan per load
+            times = self.incidents["occurred_at"]
+            self._memo["first_s"] = int(times.min()) if len(times) else None
+        return self._memo["first_s"]
 
     @property
     def last_s(self) -> int | None:
-        times = self.incidents["occurred_at"]
-        return int(times.max()) if len(times) else None
+        if "last_s" not in self._memo:
+            times = self.incidents["occurred_at"]
+            self._memo["last_s"] = int(times.max()) if len(times) else None
+        return self._memo["last_s"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,112 @@ _lock = threading.Lock()
 _data: dict[str, SiteData] = {}
 _scores: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
 
+#: Seconds the data version is trusted without asking the database again: an import by
+#: another process shows within this long (imports in this process clear it at once).
+DATA_VERSION_TTL_S = 1.0
+
+
+# --- short-lived caches of small reads, cleared by writes ------------------------------------
+
+_watch_lock = threading.Lock()
+_watchers: list[tuple[frozenset[str], Callable[[str], None]]] = []
+_PENDING = "hotspot_pending_writes"  # key in a DBAPI connection's info: callbacks to call again
+
+
+def database_key(engine) -> str:
+    """The database URL (with password) that names an engine's database in every cache."""
+    return engine.url.render_as_string(hide_password=False)
+
+
+def on_writes(tables: Iterable[str], callback: Callable[[str], None]) -> None:
+    """Call ``callback(database_key)`` whenever a statement writing to one of ``tables`` runs
+    on any engine of this process, and again when its transaction ends (so a read that ran
+    between the write and the commit cannot stay cached). Raw SQL that writes counts as a
+    write to every table."""
+    with _watch_lock:
+        if not _watchers:
+            sa.event.listen(sa.engine.Engine, "after_execute", _after_execute)
+            sa.event.listen(sa.engine.Engine, "commit", _after_transaction)
+            sa.event.listen(sa.engine.Engine, "rollback", _after_transaction)
+        _watchers.append((frozenset(tables), callback))
+
+
+def _written_tables(statement) -> frozenset[str] | None:
+    """Tables a statement writes (empty for reads); None when unknown (raw SQL that writes)."""
+    if isinstance(statement, sa.Insert | sa.Update | sa.Delete):
+        return frozenset([statement.table.name])
+    text = statement if isinstance(statement, str) else getattr(statement, "text", None)
+    if isinstance(text, str):
+        verb = text.lstrip().split(None, 1)[0].lower() if text.strip() else ""
+        if verb in ("insert", "update", "delete", "replace", "drop", "alter", "create"):
+            return None
+    return frozenset()
+
+
+def _after_execute(conn, statement, *_args) -> None:
+    tables = _written_tables(statement)
+    if tables is not None and not tables:
+        return
+    called = [cb for watched, cb in _watchers if tables is None or watched & tables]
+    if not called:
+        return
+    key = database_key(conn.engine)
+    for callback in called:
+        callback(key)
+    conn.info.setdefault(_PENDING, set()).update(called)
+
+
+def _after_transaction(conn) -> None:
+    pending = conn.info.pop(_PENDING, None)
+    if pending:
+        key = database_key(conn.engine)
+        for callback in pending:
+            callback(key)
+
+
+class ShortCache:
+    """Small values read from the database, kept ``ttl_s`` seconds per (database, key).
+
+    Writes to ``tables`` through any engine of this process clear the database's entries at
+    once, so ``ttl_s`` bounds only how long a change made by another process stays unseen.
+    A read that overlaps a write is not kept (a generation counter per database).
+    """
+
+    def __init__(self, ttl_s: float, tables: Iterable[str], max_entries: int = 4096) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, Hashable], tuple[float, object]] = {}
+        self._generation: dict[str, int] = {}
+        on_writes(tables, self.forget)
+
+    def get(self, engine, key: Hashable, load: Callable[[], object]) -> object:
+        """The cached value of ``key`` for this engine's database, else ``load()``."""
+        database = database_key(engine)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._values.get((database, key))
+            if cached is not None and now - cached[0] < self.ttl_s:
+                return cached[1]
+            generation = self._generation.get(database, 0)
+        value = load()
+        with self._lock:
+            if self._generation.get(database, 0) == generation:
+                if len(self._values) >= self.max_entries:  # many distinct queries: start over
+                    self._values.clear()
+                self._values[(database, key)] = (now, value)
+        return value
+
+    def forget(self, database: str) -> None:
+        """Drop every entry of a database (called on writes to the watched tables)."""
+        with self._lock:
+            self._generation[database] = self._generation.get(database, 0) + 1
+            for stale in [k for k in self._values if k[0] == database]:
+                del self._values[stale]
+
+
+_versions = ShortCache(ttl_s=DATA_VERSION_TTL_S, tables=("import_runs",))
+
 
 def data_version(engine) -> tuple[int, int]:
     """(number of import runs, newest run id): changes whenever an import lands."""
@@ -140,9 +265,10 @@ def data_version(engine) -> tuple[int, int]:
 
 
 def site_data(engine) -> SiteData:
-    """The cached data of this database, reloaded after an import."""
-    key = engine.url.render_as_string(hide_password=False)
-    version = data_version(engine)
+    """The cached data of this database, reloaded after an import (seen within
+    :data:`DATA_VERSION_TTL_S` when another process imports)."""
+    key = database_key(engine)
+    version = _versions.get(engine, "version", lambda: data_version(engine))
     with _lock:
         cached = _data.get(key)
         if cached is not None and cached.version == version:
@@ -190,6 +316,7 @@ def area_cells(engine, data: SiteData, area: str) -> tuple[int, ...]:
     return tuple(int(c) for c in np.sort(cells))
 
 
+@functools.lru_cache(maxsize=1024)
 def _local_day_start(text: str, timezone: str, name: str) -> int:
     try:
         day = pd.Timestamp(text)
@@ -252,7 +379,9 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
     group = str(args.get("group") or "").strip()
     if codes and group:
         raise FilterError("give either category or group, not both")
-    known = set(data.categories["code"])
+    if "codes" not in data._memo:
+        data._memo["codes"] = frozenset(data.categories["code"])
+    known = data._memo["codes"]
     if codes:
         unknown = [c for c in codes if c not in known]
         if unknown:
@@ -282,6 +411,25 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
     return Filters(start, end, categories, hours, weekdays, area, cells)
 
 
+def category_mask(data: SiteData, categories: Sequence[str], rows=slice(None)) -> np.ndarray:
+    """Whether each incident (or each of ``rows``) has one of ``categories``.
+
+    Looks the category codes up in a small table: ``isin`` on 700k strings takes ~20 ms.
+    """
+    category = data.incidents["category"]
+    wanted = category.cat.categories.get_indexer(list(categories))
+    lookup = np.zeros(len(category.cat.categories) + 1, dtype=bool)  # the last: missing (-1)
+    lookup[wanted[wanted >= 0]] = True
+    return lookup[category.cat.codes.to_numpy()[rows]]
+
+
+def _small_int_mask(values: np.ndarray, wanted: Sequence[int], size: int) -> np.ndarray:
+    """``np.isin`` for small non-negative integers (hours, weekdays), by table look-up."""
+    lookup = np.zeros(size, dtype=bool)
+    lookup[list(wanted)] = True
+    return lookup[values]
+
+
 def _mask(data: SiteData, filters: Filters, *, use_time: bool = True) -> np.ndarray:
     incidents = data.incidents
     mask = np.ones(len(incidents), dtype=bool)
@@ -291,11 +439,11 @@ def _mask(data: SiteData, filters: Filters, *, use_time: bool = True) -> np.ndar
     if use_time and filters.end_s is not None:
         mask &= times < filters.end_s
     if filters.categories is not None:
-        mask &= incidents["category"].isin(filters.categories).to_numpy()
+        mask &= category_mask(data, filters.categories)
     if filters.hours is not None:
-        mask &= np.isin(data.hour, filters.hours)
+        mask &= _small_int_mask(data.hour, filters.hours, 24)
     if filters.weekdays is not None:
-        mask &= np.isin(data.weekday, filters.weekdays)
+        mask &= _small_int_mask(data.weekday, filters.weekdays, 7)
     if filters.cells is not None:
         mask &= np.isin(incidents["cell"].to_numpy(), np.asarray(filters.cells, dtype=np.int64))
     return mask
@@ -304,6 +452,21 @@ def _mask(data: SiteData, filters: Filters, *, use_time: bool = True) -> np.ndar
 def select(data: SiteData, filters: Filters) -> pd.DataFrame:
     """The incidents that pass the filters (``occurred_at``, ``cell``, ``category``)."""
     return data.incidents[_mask(data, filters)]
+
+
+def selected_positions(data: SiteData, filters: Filters) -> np.ndarray:
+    """Positions in ``data.incidents`` of the incidents that pass the filters (no copy of
+    the rows, unlike :func:`select`)."""
+    return np.flatnonzero(_mask(data, filters))
+
+
+def in_study_area(data: SiteData, cell: int) -> bool:
+    """Whether ``cell`` is one of the study cells (binary search in a sorted copy)."""
+    if "sorted_cells" not in data._memo:
+        data._memo["sorted_cells"] = np.sort(np.asarray(data.cells, dtype=np.int64))
+    cells = data._memo["sorted_cells"]
+    at = int(np.searchsorted(cells, cell))
+    return at < len(cells) and int(cells[at]) == cell
 
 
 def cell_counts(data: SiteData, filters: Filters) -> pd.DataFrame:
@@ -416,7 +579,12 @@ def _cache_put(cache: OrderedDict, key: tuple, value, size: int) -> None:
 
 def category_groups(data: SiteData) -> dict[str, tuple[str, ...]]:
     """Group name of the category table -> its codes (e.g. ``property``), in table order."""
-    table = data.categories
+    if "category_groups" not in data._memo:
+        data._memo["category_groups"] = _category_groups(data.categories)
+    return dict(data._memo["category_groups"])
+
+
+def _category_groups(table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
     groups: dict[str, list[str]] = {}
     for code, group in zip(table["code"], table["group"].fillna(""), strict=True):
         if group:

@@ -1370,6 +1370,38 @@ def checkins_frame(
     user_id: int | None = None,
 ) -> pd.DataFrame:
     """Check-ins with the user name, newest first, filtered like :func:`plan_visits_frame`."""
+    query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id, user_id=user_id)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})
+
+
+def latest_checkins(
+    engine: Engine,
+    limit: int,
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    plan_id: int | None = None,
+) -> list[dict]:
+    """The newest ``limit`` check-ins as :func:`checkins_frame` rows, as plain dicts (the
+    API lists them; a frame costs more than the query for a hundred rows)."""
+    query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id).limit(limit)
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        keys = list(result.keys())
+        return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def _checkins_query(
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    plan_id: int | None = None,
+    user_id: int | None = None,
+) -> sa.Select:
     query = sa.select(
         checkins.c.id,
         checkins.c.user_id,
@@ -1391,7 +1423,4 @@ def checkins_frame(
         query = query.where(checkins.c.plan_id == plan_id)
     if user_id is not None:
         query = query.where(checkins.c.user_id == user_id)
-    query = query.order_by(checkins.c.visited_at.desc(), checkins.c.id.desc())
-    with engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-    return frame.astype({"cell": np.int64})
+    return query.order_by(checkins.c.visited_at.desc(), checkins.c.id.desc())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from geo.cells import cells_from_hex
 from tests.web.conftest import PASSWORDS, login
-from web import create_app, storage
+from web import auth, create_app, storage
 from web.cli import cli
 
 
@@ -238,3 +240,73 @@ def test_serve_prints_the_demo_logins_and_refuses_them_in_production(demo_db, mo
     refused = CliRunner().invoke(cli, ["serve"], env=production)
     assert refused.exit_code == 2 and "demo accounts exist" in refused.output
     assert len(served) == 1
+
+
+# --- the account cache (web/auth.py: accounts are read at most once per ACCOUNT_CACHE_S) ----
+
+
+def _api_login(app, username: str, password: str):
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 302
+    return client
+
+
+def test_disabling_an_account_locks_it_out_at_once_though_accounts_are_cached(fresh_app):
+    engine = fresh_app.extensions["engine"]
+    user_id = storage.create_user(engine, "p2", auth.hash_password("plan-plan-2"), "planner")
+    client = _api_login(fresh_app, "p2", "plan-plan-2")
+    assert client.get("/api/session").status_code == 200
+    assert client.get("/api/session").status_code == 200  # now from the cache
+    # A write from another engine of this process (the CLI's, an admin page's) clears it.
+    other = storage.make_engine(fresh_app.config["DATABASE_URL"])
+    storage.update_user(other, user_id, active=False)
+    other.dispose()
+    assert client.get("/api/session").status_code == 401
+    storage.update_user(engine, user_id, active=True, role="commander")
+    assert client.get("/api/session").get_json()["role"] == "commander"
+
+
+def test_a_change_by_another_process_shows_once_the_cache_expires(fresh_app, monkeypatch):
+    import sqlite3
+
+    engine = fresh_app.extensions["engine"]
+    user_id = storage.create_user(engine, "p3", auth.hash_password("plan-plan-3"), "planner")
+    client = _api_login(fresh_app, "p3", "plan-plan-3")
+    monkeypatch.setattr(auth._accounts, "ttl_s", 3600.0)
+    assert client.get("/api/session").status_code == 200
+    # Another process (`hotspot users disable` beside the running site) writes without this
+    # process's engines seeing it: the cached account stays until ACCOUNT_CACHE_S passes.
+    path = fresh_app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE users SET active = 0 WHERE id = ?", (user_id,))
+    assert client.get("/api/session").status_code == 200
+    monkeypatch.setattr(auth._accounts, "ttl_s", 0.0)  # the bound has passed
+    assert client.get("/api/session").status_code == 401
+
+
+def test_a_grid_workers_new_grids_apply_at_once(fresh_app, tmp_path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    engine = fresh_app.extensions["engine"]
+    polygons = gpd.GeoDataFrame(
+        {"area_id": ["G1", "G2"], "name": ["one", "two"]},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+        crs="EPSG:4326",
+    )
+    cells = pd.DataFrame({"area_id": ["G1", "G2", "G2"], "cell": cells_from_hex(
+        ["8928308280fffff", "8928308280bffff", "89283082807ffff"])})  # fmt: skip
+    storage.store_areas(engine, "grid", polygons, cells, source="test")
+    user_id = storage.create_user(engine, "w1", auth.hash_password("grid-grid-1"), "grid_worker")
+    storage.set_user_grids(engine, user_id, ["G1"])
+    client = _api_login(fresh_app, "w1", "grid-grid-1")
+    assert client.get("/api/session").get_json()["cells"] == ["8928308280fffff"]
+    storage.set_user_grids(engine, user_id, ["G2"])
+    assert sorted(client.get("/api/session").get_json()["cells"]) == [
+        "89283082807ffff",
+        "8928308280bffff",
+    ]

@@ -475,3 +475,84 @@ def test_csrf_is_enforced_on_posted_check_ins(demo_db, engine, shared_records) -
     )
     assert accepted.status_code == 201
     assert len(_notes(engine, note)) == 1
+
+
+# --- caches: answers per data version, plans, the data version itself -------------------------
+
+
+def test_a_new_plan_shows_at_once_though_plan_lists_are_cached(client_as, engine, grid1_cells):
+    client = client_as("grid_worker")
+    before = {p["id"] for p in client.get("/api/plans").get_json()["plans"]}
+    assert {p["id"] for p in client.get("/api/plans").get_json()["plans"]} == before
+    plan_id = _plan(engine, [("U1", sorted(grid1_cells)[0], int(time.time()))], status="draft")
+    assert plan_id not in {p["id"] for p in client.get("/api/plans").get_json()["plans"]}
+    assert storage.publish_plan(engine, plan_id, None)
+    assert plan_id in {p["id"] for p in client.get("/api/plans").get_json()["plans"]}
+
+
+def _add_incidents(tmp_path, url: str, name: str, n: int) -> None:
+    """Import ``n`` THEFT incidents at the places of stored ones, through the CLI."""
+    from click.testing import CliRunner
+
+    from web.cli import cli
+
+    engine = storage.make_engine(url)
+    rows = storage.load_incidents(engine).head(n)
+    engine.dispose()
+    path = tmp_path / f"{name}.csv"
+    pd.DataFrame({
+        "incident_id": [f"{name}-{i}" for i in range(n)], "description": ["test"] * n,
+        "occurred_at": ["2026-01-05T10:00:00"] * n, "category": ["THEFT"] * n,
+        "lon": rows["lon"].to_numpy(), "lat": rows["lat"].to_numpy(),
+    }).to_csv(path, index=False)  # fmt: skip
+    env = {"HOTSPOT_DATABASE_URL": url}
+    result = CliRunner().invoke(cli, ["import", str(path), "--preset", "generic"], env=env)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def small_site(tmp_path):
+    """A site on its own small demo database (these tests import into it)."""
+    from click.testing import CliRunner
+
+    from web.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'small.db'}"
+    result = CliRunner().invoke(
+        cli, ["demo", "--days", "10", "--seed", "3"], env={"HOTSPOT_DATABASE_URL": url}
+    )
+    assert result.exit_code == 0, result.output
+    site = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    client = site.test_client()
+    response = client.post(
+        "/login", data={"username": "commander", "password": PASSWORDS["commander"]}
+    )
+    assert response.status_code == 302
+    return url, client
+
+
+def _total(client) -> int:
+    return client.get("/api/incidents/aggregate?by=hour").get_json()["total"]
+
+
+def test_an_import_shows_at_once_though_answers_are_cached(small_site, tmp_path) -> None:
+    url, client = small_site
+    before = _total(client)
+    assert _total(client) == before  # the second answer comes from the cache
+    _add_incidents(tmp_path, url, "first", 3)
+    assert _total(client) == before + 3
+
+
+def test_an_import_by_another_process_shows_once_the_version_check_is_due(
+    small_site, tmp_path, monkeypatch
+) -> None:
+    url, client = small_site
+    before = _total(client)
+    monkeypatch.setattr(hotspot_data._versions, "ttl_s", 3600.0)
+    # Seen from the site, an import by another process (`hotspot import` beside it) clears
+    # nothing: no engine of this process watched it run.
+    monkeypatch.setattr(hotspot_data, "_watchers", [])
+    _add_incidents(tmp_path, url, "elsewhere", 2)
+    assert _total(client) == before  # within DATA_VERSION_TTL_S the old version is trusted
+    monkeypatch.setattr(hotspot_data._versions, "ttl_s", 0.0)  # the check is due
+    assert _total(client) == before + 2
