@@ -141,6 +141,11 @@ class SolverOptions:
     workers
         Independent searches run side by side (forked processes), each from its own stream
         of the seed; the best plan wins. Use the number of free cores.
+    work_s
+        The search's work budget, in seconds of an unloaded machine like the benchmark's
+        (default: the time limit). The search stops when its work is done, so the same seed
+        gives the same plan however busy the machine is, as long as the time limit (always
+        a hard stop) leaves room: set a limit well above the work where that matters.
     """
 
     time_limit_s: float = 30.0
@@ -149,11 +154,16 @@ class SolverOptions:
     value_jitter: float = 0.0
     decompose_above: int = 1000
     workers: int = 1
+    work_s: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
             raise InvalidSolverOptionError(
                 f"time_limit_s must be a positive number of seconds, got {self.time_limit_s}"
+            )
+        if self.work_s is not None and not (math.isfinite(self.work_s) and self.work_s > 0):
+            raise InvalidSolverOptionError(
+                f"work_s must be a positive number of seconds, got {self.work_s}"
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InvalidSolverOptionError(f"seed must be an integer >= 0, got {self.seed!r}")
@@ -1694,7 +1704,8 @@ def _solve_whole(
     best: _Solution | None = None
     status: str | None = None
     if search_share > 0:
-        work = options.time_limit_s * search_share * _WORK_PER_SECOND
+        nominal_s = options.time_limit_s if options.work_s is None else options.work_s
+        work = nominal_s * search_share * _WORK_PER_SECOND
         until = time.perf_counter() + remaining * search_share
         best, iterations, timed_out = _search_in_parallel(inst, options, work, until)
         if timed_out:
@@ -1864,7 +1875,11 @@ def _solve_parts(
     for units, stops in parts:
         share = budget_s * max(len(stops), 1) / total_stops
         sub = _subproblem(problem, units, stops)
-        sub_options = replace(options, time_limit_s=max(share, 0.05), decompose_above=10**9)
+        sub_work = None if options.work_s is None else (
+            max(0.9 * options.work_s * max(len(stops), 1) / total_stops, 0.05)
+        )  # fmt: skip
+        sub_options = replace(options, time_limit_s=max(share, 0.05), decompose_above=10**9,
+                              work_s=sub_work)  # fmt: skip
         now = time.perf_counter()
         part_schedules, part_idle, stats = _solve_whole(sub, sub_options, now, now + share)
         iterations += stats.iterations

@@ -927,6 +927,13 @@ def _write_plan_exports(planned, out_path: str, geojson, gpx, csv_path) -> None:
     help="visits one cell may get in the shift (repeats at least an hour apart)",
 )
 @click.option("--time-limit", "time_limit_s", type=float, default=30.0, show_default=True)
+@click.option(
+    "--work",
+    "work_s",
+    type=float,
+    help="search work in seconds of an unloaded machine (default: the time limit); "
+    "below the limit, the same seed gives the same plan on a busy machine",
+)
 @click.option("--seed", type=int, help="fixed seed (default: a secret daily seed)")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--geojson", type=click.Path(dir_okay=False))
@@ -934,7 +941,7 @@ def _write_plan_exports(planned, out_path: str, geojson, gpx, csv_path) -> None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False))
 @pass_ctx
 def plan_command(ctx: Workspace, date, shift, units_file, units_per_station, candidates,
-                 dwell_min, max_visits, time_limit_s, seed, out_path, geojson, gpx,
+                 dwell_min, max_visits, time_limit_s, work_s, seed, out_path, geojson, gpx,
                  csv_path) -> None:  # fmt: skip
     """Plan a day's patrol routes from the database: scores, risky hours, stations, units."""
     from geo.errors import GeoError
@@ -944,7 +951,7 @@ def plan_command(ctx: Workspace, date, shift, units_file, units_per_station, can
     request = PlanRequest(
         date=date, shift=shift, units_file=units_file, units_per_station=units_per_station,
         candidates=candidates, dwell_min=dwell_min, max_visits=max_visits,
-        time_limit_s=time_limit_s, seed=seed,
+        time_limit_s=time_limit_s, work_s=work_s, seed=seed,
     )  # fmt: skip
     try:
         planned = plan_day(ctx.engine, request, secret=str(ctx.settings["SECRET_KEY"]))

@@ -19,6 +19,7 @@ __all__ = [
     "ensure_demo_accounts",
     "load_chicago",
     "load_demo",
+    "publish_demo_plans",
     "read_stations",
 ]
 
@@ -145,6 +146,7 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
     )
     created = ensure_demo_accounts(ctx.engine)
     yield f"demo accounts: {', '.join(created) if created else 'already there'}"
+    yield from publish_demo_plans(ctx)
 
 
 def load_chicago(ctx, shared: Path) -> Iterator[str]:
@@ -230,6 +232,27 @@ def ensure_demo_accounts(engine) -> list[str]:
         created.append(username)
     storage.set_meta(engine, {DEMO_META_KEY: "1"})
     return created
+
+
+def publish_demo_plans(ctx, shifts: tuple[str, ...] = ("day", "evening")) -> Iterator[str]:
+    """Plan and publish today's shifts as the demo planner, so every page has a plan to show
+    (planners' maps, grid workers' visits). A short solver limit: the demo is for looking."""
+    from web.planning import PlanRequest, plan_day, plan_record
+
+    planner = storage.get_user_by_name(ctx.engine, "planner")
+    who = planner.id if planner is not None else None
+    timezone = storage.get_meta(ctx.engine).get("timezone", "Asia/Shanghai")
+    today = pd.Timestamp.now(tz=timezone).strftime("%Y-%m-%d")
+    for shift in shifts:
+        request = PlanRequest(date=today, shift=shift, candidates=120, time_limit_s=5.0)
+        planned = plan_day(ctx.engine, request, str(ctx.settings["SECRET_KEY"]))
+        record = plan_record(planned, request)
+        plan_id = storage.store_plan(ctx.engine, created_by=who, **record)
+        storage.publish_plan(ctx.engine, plan_id, who)
+        summary = record["summary"]
+        detail = f"plan {plan_id}: {today} {shift}, {summary['visits']} visits"
+        storage.audit(ctx.engine, "plan_published", user_id=who, username="demo", detail=detail)
+        yield f"plan {today} {shift}: {summary['visits']} visits, published (plan {plan_id})"
 
 
 def demo_logins(engine) -> list[tuple[str, str, str]]:

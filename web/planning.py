@@ -67,6 +67,7 @@ class PlanRequest:
     min_gap_min: float = 60.0
     max_cell_share: float | None = 0.1
     time_limit_s: float = 30.0
+    work_s: float | None = None  # solver work budget (default: the time limit)
     seed: int | None = None
     model: str = "default"
     road_network_file: str | None = None
@@ -252,7 +253,9 @@ def plan_day(
     report("solving")
     plan = plan_patrols(
         problem,
-        SolverOptions(time_limit_s=request.time_limit_s, seed=seed, value_jitter=0.02),
+        SolverOptions(
+            time_limit_s=request.time_limit_s, work_s=request.work_s, seed=seed, value_jitter=0.02
+        ),  # fmt: skip
     )
     road_network = Path(request.road_network_file).name if request.road_network_file else None
     return PlannedDay(problem, plan, day.tz_convert("UTC"), data.timezone, seed, travel,

@@ -447,7 +447,10 @@ def routes_of(plan: PatrolPlan) -> list[list[int]]:
 
 def test_same_seed_same_plan() -> None:
     problem = random_problem(n=20, units=2)
-    options = SolverOptions(time_limit_s=1.0, seed=11, engine="search", value_jitter=0.02)
+    # One second of work under a ten-second limit: a busy machine still finishes the work.
+    options = SolverOptions(
+        time_limit_s=10.0, work_s=1.0, seed=11, engine="search", value_jitter=0.02
+    )
     first = plan_patrols(problem, options)
     second = plan_patrols(problem, options)
     assert first.stats.stopped_by == second.stats.stopped_by == "budget"
@@ -512,6 +515,8 @@ def test_plan_problem_json_end_to_end(tmp_path: Path) -> None:
         {"engine": "vroom"},
         {"value_jitter": 1.0},
         {"decompose_above": 0},
+        {"work_s": 0.0},
+        {"work_s": float("nan")},
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, object]) -> None:

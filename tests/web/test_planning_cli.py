@@ -25,7 +25,7 @@ def demo_env(tmp_path_factory) -> dict[str, str]:
 def _plan(env, tmp_path, *extra: str):
     out = tmp_path / "plan.json"
     args = ["plan", "--date", "2026-11-20", "--shift", "evening", "--candidates", "60",
-            "--time-limit", "3", "--out", str(out), *extra]  # fmt: skip
+            "--time-limit", "20", "--work", "2", "--out", str(out), *extra]  # fmt: skip
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text()), result.output
