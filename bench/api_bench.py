@@ -207,14 +207,7 @@ def add_accounts_and_plans(url: str) -> tuple[list[str], int]:
     beats = storage.load_areas_table(engine, "beat")
     beat_cells = storage.load_area_cells(engine, "beat")
     counts = storage.cell_counts(engine)
-    busy = (
-        beat_cells.merge(counts, on="cell", how="left")
-        .fillna({"n": 0})
-        .groupby("area_id")["n"]
-        .sum()
-        .sort_values(ascending=False, kind="stable")
-    )
-    chosen = list(busy.index[:GRID_BEATS])
+    chosen = storage.busiest_areas(engine, "beat")[:GRID_BEATS]
     grids = beats[beats["area_id"].isin(chosen)].assign(
         area_id=lambda f: "B" + f["area_id"].astype(str), name=lambda f: "beat " + f["name"]
     )

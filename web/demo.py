@@ -206,16 +206,7 @@ def ensure_demo_accounts(engine) -> list[str]:
     """
     from werkzeug.security import generate_password_hash
 
-    grid_cells = storage.load_area_cells(engine, "grid")
-    counts = storage.cell_counts(engine)
-    busy = (
-        grid_cells.merge(counts, on="cell", how="left")
-        .fillna({"n": 0})
-        .groupby("area_id")["n"]
-        .sum()
-        .sort_values(ascending=False, kind="stable")
-    )
-    ranked = list(busy.index)
+    ranked = storage.busiest_areas(engine, "grid")
     created = []
     workers = 0
     for username, password, role, name in DEMO_ACCOUNTS:

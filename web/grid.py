@@ -503,6 +503,7 @@ def _grid_map(engine, cards: list[dict], grid_ids: Sequence[str]) -> dict[str, s
     import h3
 
     from web.assets import tile_layer_kwargs
+    from web.maps import map_parts
 
     features = []
     lats, lngs = [], []
@@ -557,13 +558,7 @@ def _grid_map(engine, cards: list[dict], grid_ids: Sequence[str]) -> dict[str, s
         ),
     ).add_to(fmap)
     fmap.fit_bounds([[min(lats), min(lngs)], [max(lats), max(lngs)]])
-    root = fmap.get_root()
-    root.render()
-    return {
-        "header": root.header.render(),
-        "html": root.html.render(),
-        "script": root.script.render(),
-    }
+    return map_parts(fmap)
 
 
 def _status_text(card: dict) -> str:

@@ -865,6 +865,20 @@ def load_area_cells(engine: Engine, kind: str) -> pd.DataFrame:
     return frame.astype({"cell": np.int64})
 
 
+def busiest_areas(engine: Engine, kind: str) -> list[str]:
+    """Area ids of one kind, the most stored incidents first (ties in id order)."""
+    area_cells_frame = load_area_cells(engine, kind)
+    counts = cell_counts(engine)
+    totals = (
+        area_cells_frame.merge(counts, on="cell", how="left")
+        .fillna({"n": 0})
+        .groupby("area_id")["n"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
+    return [str(a) for a in totals.index]
+
+
 def store_stations(engine: Engine, frame: pd.DataFrame) -> int:
     """Replace the stations with ``station_id, name, name_en, lon, lat, units`` rows."""
     with engine.begin() as conn:
