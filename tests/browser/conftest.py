@@ -82,12 +82,18 @@ class WatchedPage:
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.console_errors.append(f"pageerror: {error}"))
         page.on("request", self._request)
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        page.on("requestfailed", self._request_failed)
         page.on("response", self._response)
 
     def _console(self, message) -> None:
         if message.type == "error":
             self.console_errors.append(message.text)
+
+    def _request_failed(self, request) -> None:
+        # A navigation cancels the old page's pending requests (net::ERR_ABORTED): not a
+        # fault. A missing file shows up as an HTTP error status in _response instead.
+        if "ERR_ABORTED" not in str(request.failure):
+            self.failed.append(f"{request.url} {request.failure}")
 
     def _response(self, response) -> None:
         if response.status >= 400:
