@@ -67,8 +67,8 @@ DWELL_S = 15 * 60.0
 
 # Instances whose published best-known value is unreachable with exact distances, with the
 # optimum an exact solver proved under exact distances (see the module docstring). Tried
-# without a proof, so compared with the table: p1.3.o (215; CP-SAT bound 265 after 150 s,
-# best routes found 205); p1.2.l, p3.2.h, p3.3.m, p3.3.t, p3.4.o (a weaker time-variable
+# without a proof, so compared with the table: p1.3.o (215; CP-SAT bound still 265 after
+# 900 s, best routes found 205); p1.2.l, p3.2.h, p3.3.m, p3.3.t, p3.4.o (a weaker time-variable
 # model gave no bound below the table in 60 s).
 EXACT_OPTIMA: dict[str, tuple[float, str]] = {
     "p1.3.h": (70.0, "CP-SAT optimum 70 with distances rounded down; its routes fit exactly"),
