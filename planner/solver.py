@@ -1015,18 +1015,10 @@ class _Search:
                 sol.routes[a] = new
                 improved = True
                 continue
-            old_a, old_b = sol.routes[a], sol.routes[b]
-            new_a = self._try(sol, a, seq_a)
-            if new_a is None:
-                return improved
-            sol.routes[a] = new_a
-            seq_b = list(old_b.seq)
+            seq_b = list(sol.routes[b].seq)
             seq_b.insert(arc_b, o)
-            new_b = self._try(sol, b, seq_b)
-            if new_b is None or new_a.travel + new_b.travel >= old_a.travel + old_b.travel:
-                sol.routes[a] = old_a
+            if not self._replace_pair(sol, a, seq_a, b, seq_b):
                 return improved
-            sol.routes[b] = new_b
             improved = True
         return improved
 
@@ -1056,18 +1048,30 @@ class _Search:
                 seq_a[i], seq_b[j] = seq_b[j], seq_a[i]
             else:
                 seq_a, seq_b = seq_a[:i] + seq_b[j:], seq_b[:j] + seq_a[i:]
-            old_a, old_b = sol.routes[a], sol.routes[b]
-            new_a = self._try(sol, a, seq_a)
-            if new_a is None:
+            if not self._replace_pair(sol, a, seq_a, b, seq_b):
                 return improved
-            sol.routes[a] = new_a
-            new_b = self._try(sol, b, seq_b)
-            if new_b is None or new_a.travel + new_b.travel >= old_a.travel + old_b.travel:
-                sol.routes[a] = old_a
-                return improved
-            sol.routes[b] = new_b
             improved = True
         return improved
+
+    def _replace_pair(
+        self, sol: _Solution, a: int, seq_a: Sequence[int], b: int, seq_b: Sequence[int]
+    ) -> bool:
+        """Give routes ``a`` and ``b`` these sequences if both fit and travel gets shorter.
+
+        Route ``a`` is scheduled first and ``b`` against it (repeat gaps span routes); on any
+        failure both keep their old routes. True when the pair was replaced.
+        """
+        old_a, old_b = sol.routes[a], sol.routes[b]
+        new_a = self._try(sol, a, seq_a)
+        if new_a is None:
+            return False
+        sol.routes[a] = new_a
+        new_b = self._try(sol, b, seq_b)
+        if new_b is None or new_a.travel + new_b.travel >= old_a.travel + old_b.travel:
+            sol.routes[a] = old_a
+            return False
+        sol.routes[b] = new_b
+        return True
 
     def _best_exchange(
         self, sol: _Solution, a: int, b: int
