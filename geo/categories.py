@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import FileFormatError
+from geo.tables import read_text_table
 
 __all__ = [
     "CATEGORY_COLUMNS",
@@ -66,16 +67,7 @@ def load_categories(path: str | Path) -> pd.DataFrame:
         a weight that is not a number >= 0, or a flag that is not true/false.
     """
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise FileFormatError(f"{path}: cannot read the category file: {err}") from err
-    missing = [c for c in CATEGORY_COLUMNS if c not in frame.columns]
-    if missing:
-        raise FileFormatError(
-            f"{path}: missing column(s) {', '.join(missing)}; "
-            f"expected {', '.join(CATEGORY_COLUMNS)}"
-        )
+    frame = read_text_table(path, "category", CATEGORY_COLUMNS)
     if frame.empty:
         raise FileFormatError(f"{path}: the category file has no rows")
     rows = []

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import FileFormatError
+from geo.tables import read_text_table
 from web import storage
 
 __all__ = [
@@ -119,13 +120,7 @@ def read_units(path: str | Path) -> pd.DataFrame:
     """Read a units file: CSV with ``unit_id, station_id`` and optional ``mode`` (car or
     foot), ``end_station_id``, ``break_min`` (minutes of rest, taken mid-shift)."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise FileFormatError(f"{path}: cannot read the units file: {err}") from err
-    missing = [c for c in UNIT_COLUMNS if c not in frame.columns]
-    if missing:
-        raise FileFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    frame = read_text_table(path, "units", UNIT_COLUMNS)
     if frame.empty:
         raise FileFormatError(f"{path}: no units")
     for column, default in (("mode", "car"), ("end_station_id", ""), ("break_min", "0")):
