@@ -258,10 +258,7 @@ _versions = ShortCache(ttl_s=DATA_VERSION_TTL_S, tables=("import_runs",))
 
 def data_version(engine) -> tuple[int, int]:
     """(number of import runs, newest run id): changes whenever an import lands."""
-    runs = storage.import_runs
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(sa.func.count(), sa.func.max(runs.c.id))).one()
-    return int(row[0]), int(row[1] or 0)
+    return storage.import_version(engine)
 
 
 def site_data(engine) -> SiteData:

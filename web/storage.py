@@ -657,6 +657,13 @@ def _count(conn: Connection, table: sa.Table) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
+def import_version(engine: Engine) -> tuple[int, int]:
+    """(number of import runs, newest run id): changes whenever an import lands."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(sa.func.count(), sa.func.max(import_runs.c.id))).one()
+    return int(row[0]), int(row[1] or 0)
+
+
 def list_import_runs(engine: Engine, limit: int = 100) -> pd.DataFrame:
     """Return the newest import runs first."""
     with engine.connect() as conn:
