@@ -9,15 +9,19 @@ against the targets (every route feasible, mean gap <= 0.5 %, max gap <= 3 %, <=
 Unreachable best-known values. The table's values come from papers that did not all use
 exact real-valued distances (some truncated distances to one decimal or rounded travel times
 down), so a few of them cannot be reached when routes are checked with exact Euclidean
-lengths, as here. ``EXACT_OPTIMA`` lists the instances where an exact solver proved that: a
-CP-SAT model (one circuit per route, route length as the sum of its arcs, every distance
-rounded *down* to 1e-4, tmax rounded down too) is a relaxation of the exact-distance problem,
-so its proven optimum is an upper bound under exact distances; the routes it returns are
-then re-measured with exact floats, and where they fit, the bound is the exact optimum. Only
-instances with such a proof are listed (re-run it with ``--prove NAME``). For those, the
-``ref`` column holds the proven value and ``gap %`` is measured against it; ``table %`` is
-the gap to the published value, shown for every instance. The targets are judged on the
-gap to ``ref``; the summary prints the figures against the table as well.
+lengths, as here. ``EXACT_OPTIMA`` lists the instances where an exact method proved that.
+Where one route can only visit a limited number of customer sets (up to a few million
+dynamic-programming states), every set that fits is enumerated with its shortest route
+(Held-Karp, exact floats) and CP-SAT picks the m disjoint sets of highest score: that is the
+optimum. Otherwise a CP-SAT model (one circuit per route, route length as the sum of its
+arcs, every distance rounded *down* to 1e-4, tmax rounded down too) is a relaxation of the
+exact-distance problem, so its proven optimum is an upper bound under exact distances; the
+routes it returns are then re-measured with exact floats, and where they fit, the bound is
+the exact optimum. Only instances with such a proof are listed (re-run it with ``--prove
+NAME``). For those, the ``ref`` column holds the proven value and ``gap %`` is measured
+against it; ``table %`` is the gap to the published value, shown for every instance. The
+targets are judged on the gap to ``ref``; the summary prints the figures against the table
+as well.
 
 City: Chicago's 22 district stations, the 1,500 H3 resolution-9 cells with the most incidents
 in the 2018 months, great-circle travel x 1.3 at 30 km/h, 60 cars on an 8-hour shift with
@@ -66,15 +70,16 @@ DWELL_S = 15 * 60.0
 
 
 # Instances whose published best-known value is unreachable with exact distances, with the
-# optimum an exact solver proved under exact distances (see the module docstring). Tried
-# without a proof, so compared with the table: p1.3.o (215; CP-SAT bound still 265 after
-# 900 s, best routes found 205); p1.2.l, p3.2.h, p3.3.m, p3.3.t, p3.4.o (a weaker time-variable
-# model gave no bound below the table in 60 s).
+# optimum proven under exact distances (see the module docstring; `--prove NAME` repeats it).
+# Checked, and the table's value is the optimum: p3.2.h 410, p3.3.m 520, p3.4.o 500. Not
+# settled (compared with the table): p1.2.l (enumeration over 5 min), p3.3.t (too many sets;
+# CP-SAT bound 800 after 100 s against the table's 760).
 EXACT_OPTIMA: dict[str, tuple[float, str]] = {
-    "p1.3.h": (70.0, "CP-SAT optimum 70 with distances rounded down; its routes fit exactly"),
-    "p2.3.h": (165.0, "CP-SAT optimum 165 with distances rounded down; its routes fit exactly"),
-    "p5.3.e": (95.0, "CP-SAT optimum 95 with distances rounded down; its routes fit exactly"),
-    "p6.4.k": (528.0, "CP-SAT optimum 528 with distances rounded down; its routes fit exactly"),
+    "p1.3.h": (70.0, "the best 3 of the 80 visit sets that fit; CP-SAT circuits agree"),
+    "p1.3.o": (205.0, "the best 3 of the 22,942 visit sets that fit"),
+    "p2.3.h": (165.0, "the best 3 of the 233 visit sets that fit; CP-SAT circuits agree"),
+    "p5.3.e": (95.0, "the best 3 of the 67 visit sets that fit; CP-SAT circuits agree"),
+    "p6.4.k": (528.0, "the best 4 of the 102,335 visit sets that fit; CP-SAT circuits agree"),
 }
 
 
@@ -193,21 +198,130 @@ def run_top(subset: int, time_limit_s: float, workers: int) -> bool:
     )
 
 
-def prove_top(name: str, time_limit_s: float, workers: int, scale: float = 1e4) -> None:
-    """Bound a TOP instance's optimum under exact distances with CP-SAT and print the proof.
+# Float rounding allowance of the visit-set enumeration (far below any TOP distance).
+_FLOAT_SLACK = 1e-9
 
-    Every distance and tmax are scaled by ``scale`` and rounded *down*, so every route that
+
+def read_top(name: str) -> tuple[int, int, float, np.ndarray, np.ndarray]:
+    """n, m, tmax, the vertices (x, y, score) and exact Euclidean distances of an instance."""
+    lines = [line.split() for line in instance_path(name).read_text().splitlines() if line.strip()]
+    n, m, tmax = int(lines[0][1]), int(lines[1][1]), float(lines[2][1])
+    points = np.array([[float(x) for x in line[:3]] for line in lines[3 : 3 + n]])
+    xy = points[:, :2]
+    exact = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
+    return n, m, tmax, points, exact
+
+
+def fitting_visit_sets(
+    exact: np.ndarray, customers: list[int], tmax: float, max_states: int
+) -> dict[int, float] | None:
+    """Every set of customers one route can visit within ``tmax``, with its shortest length.
+
+    Held-Karp dynamic programme over (set, last customer), grown one customer at a time
+    from vertex 0 and closed at the last vertex; a path is extended only while it can
+    still reach the end within ``tmax`` (Euclidean distances obey the triangle inequality,
+    so no completion of a cut path could fit). Sets are bit masks over ``customers``. Paths
+    up to ``_FLOAT_SLACK`` over ``tmax`` are kept, so float rounding cannot drop a set that
+    fits; the caller re-checks the sets it uses against ``tmax`` itself.
+    Returns None when the states would exceed ``max_states``.
+    """
+    k, start, end = len(customers), 0, len(exact) - 1
+    sub = exact[np.ix_(customers, customers)]
+    to_end = exact[customers, end]
+    level: dict[int, dict[int, float]] = {
+        1 << i: {i: float(exact[start, customers[i]])} for i in range(k)
+    }
+    lengths: dict[int, float] = {}
+    states = 0
+    while level:
+        states += sum(len(ends) for ends in level.values())
+        if states > max_states:
+            return None
+        for mask, ends in level.items():
+            lengths[mask] = min(length + to_end[j] for j, length in ends.items())
+        grown: dict[int, dict[int, float]] = {}
+        for mask, ends in level.items():
+            for j, length in ends.items():
+                for q in range(k):
+                    if mask >> q & 1:
+                        continue
+                    path = length + sub[j, q]
+                    if path + to_end[q] > tmax + _FLOAT_SLACK:
+                        continue
+                    ends_q = grown.setdefault(mask | 1 << q, {})
+                    if path < ends_q.get(q, math.inf):
+                        ends_q[q] = path
+        level = grown
+    return lengths
+
+
+def prove_by_enumeration(name: str, time_limit_s: float, workers: int) -> bool:
+    """Exact optimum under exact distances from every visit set that fits; False if too many.
+
+    A TOP solution is m disjoint sets of customers, each visitable within tmax. The sets
+    that fit come from ``fitting_visit_sets`` (exact floats, no rounding), and CP-SAT picks
+    the m disjoint ones of highest total score: with every fitting set in the model, its
+    optimum bounds the instance's optimum, and it is the optimum when the chosen sets'
+    shortest routes are within tmax.
+    """
+    from ortools.sat.python import cp_model
+
+    n, m, tmax, points, exact = read_top(name)
+    customers = [
+        i for i in range(1, n - 1) if points[i, 2] > 0 and exact[0, i] + exact[i, n - 1] <= tmax
+    ]
+    lengths = fitting_visit_sets(exact, customers, tmax, max_states=3_000_000)
+    if lengths is None:
+        print(f"{name}: too many visit sets to enumerate; CP-SAT circuit model instead")
+        return False
+    masks = list(lengths)
+    score = [round(points[v, 2]) for v in customers]
+    value = [sum(score[i] for i in range(len(customers)) if mask >> i & 1) for mask in masks]
+    model = cp_model.CpModel()
+    take = [model.NewBoolVar(f"s{j}") for j in range(len(masks))]
+    for i in range(len(customers)):
+        model.AddAtMostOne([take[j] for j, mask in enumerate(masks) if mask >> i & 1])
+    model.Add(sum(take) <= m)
+    model.Maximize(sum(v * t for v, t in zip(value, take, strict=True)))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = workers
+    status = solver.Solve(model)
+    print(
+        f"{name}: n {n}, m {m}, tmax {tmax}; {len(masks)} visit sets fit one route (exact"
+        f" distances); CP-SAT over them: {solver.StatusName(status)}, best"
+        f" {solver.ObjectiveValue():.0f}, bound {solver.BestObjectiveBound():.0f}"
+        f" ({solver.WallTime():.1f} s)"
+    )
+    if status == cp_model.OPTIMAL:
+        fits = True
+        for j, mask in enumerate(masks):
+            if solver.Value(take[j]):
+                chosen = [customers[i] for i in range(len(customers)) if mask >> i & 1]
+                fits &= lengths[mask] <= tmax
+                print(f"  visits {chosen}: score {value[j]}, shortest route {lengths[mask]:.6f}")
+        print(
+            f"  exact optimum = {solver.ObjectiveValue():.0f}"
+            if fits
+            else f"  upper bound {solver.ObjectiveValue():.0f} (a chosen route is over tmax)"
+        )
+    return True
+
+
+def prove_top(name: str, time_limit_s: float, workers: int, scale: float = 1e4) -> None:
+    """Bound a TOP instance's optimum under exact distances and print the proof.
+
+    Small instances go through ``prove_by_enumeration``. Otherwise a CP-SAT circuit model:
+    every distance and tmax are scaled by ``scale`` and rounded *down*, so every route that
     fits with exact distances fits in the model: the model's optimum (or its proven bound) is
     an upper bound for exact distances. Its routes are re-measured with exact floats; when
     they fit, the model's optimum is reachable and hence the exact optimum.
     """
     from ortools.sat.python import cp_model
 
-    lines = [line.split() for line in instance_path(name).read_text().splitlines() if line.strip()]
-    n, m, tmax = int(lines[0][1]), int(lines[1][1]), float(lines[2][1])
-    points = np.array([[float(x) for x in line[:3]] for line in lines[3 : 3 + n]])
-    xy = points[:, :2]
-    exact = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
+    if prove_by_enumeration(name, time_limit_s, workers):
+        return
+    n, m, tmax, points, exact = read_top(name)
     start, end = 0, n - 1
     reachable = [
         i for i in range(1, n - 1) if points[i, 2] > 0 and exact[start, i] + exact[i, end] <= tmax

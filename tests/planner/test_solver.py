@@ -636,11 +636,13 @@ def test_incremental_insertion_matches_a_full_route_rebuild() -> None:
     assert checked > 50
 
 
-@pytest.mark.parametrize(("name", "optimum"), [("p2.3.h", 165.0), ("p5.3.e", 95.0)])
+@pytest.mark.parametrize(
+    ("name", "optimum"), [("p2.3.h", 165.0), ("p5.3.e", 95.0), ("p1.3.o", 205.0)]
+)
 def test_search_reaches_proven_top_optima(name: str, optimum: float) -> None:
-    # Optima under exact distances proven with CP-SAT (bench/top_bench.py --prove): the
-    # published table's 170 and 110 are unreachable with exact distances.
-    folder = "Set_21_234" if name.startswith("p2") else "Set_66_234"
+    # Optima under exact distances proven by bench/top_bench.py --prove: the published
+    # table's 170, 110 and 215 are unreachable with exact distances.
+    folder = {"p1": "Set_32_234", "p2": "Set_21_234", "p5": "Set_66_234"}[name[:2]]
     doc = top_to_json((TOP / folder / f"{name}.txt").read_text(), time_limit_s=2.0, seed=1)
     out = plan_problem_json(doc)
     assert out["feasible"] is True
