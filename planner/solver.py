@@ -10,7 +10,9 @@ within its shift. Two engines share one integer model built here:
     unvisited stops, swaps of visited for unvisited stops) and simulated-annealing
     acceptance cooling to zero at 80 % of the work budget, then descent from the best plan
     found, all seeded. Orienteering needs moves that insert, remove and exchange stops
-    under the shift limit, which OR-Tools' default operators do not make well.
+    under the shift limit, which OR-Tools' default operators do not make well. Instances
+    without windows, breaks, repeat visits or caps run the same search compiled with numba
+    (``planner.fastsearch``), which counts its work in elementary steps.
 ``"ortools"``
     OR-Tools routing: prize-collecting disjunctions, a time dimension with windows, breaks
     and repeat-visit gaps as constraints, guided local search under a time limit.
@@ -45,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from planner import fastsearch
 from planner.errors import InvalidSolverOptionError
 from planner.plan import (
     IdleUnit,
@@ -77,15 +80,13 @@ FloatArray = npt.NDArray[np.float64]
 # machine: the weights below were fitted to measured run times of TOP and TOPTW problems, and
 # the 0.8 leaves the clock as a safety stop rather than the usual end.
 _WORK_PER_SECOND = 800_000.0
-# Estimated microseconds per call and per unit of size of each search primitive. "insert"
-# (a route grown by one visit in place, untimed) is charged like a route build although it
-# is faster; "replace" is charged per (visit, candidate) pair since the hotter annealing runs
-# the full local search on most candidates. All were then scaled by 1.17, the measured rise
-# in seconds per unit of work on TOP p1-p6 instances from the hotter annealing.
+# Estimated microseconds per call and per unit of size of each search primitive. "replace"
+# is charged per (visit, candidate) pair since the hotter annealing runs the full local
+# search on most candidates. All were then scaled by 1.17, the measured rise in seconds per
+# unit of work on TOP p1-p6 instances from the hotter annealing.
 _WORK_WEIGHTS: dict[str, tuple[float, float]] = {
     "route": (167.0, 0.0),
     "route_break": (167.0, 1.4),
-    "insert": (167.0, 0.0),
     "lookup": (111.0, 0.0),
     "table": (0.0, 0.0),
     "fill_step": (0.0, 0.0),
@@ -94,6 +95,13 @@ _WORK_WEIGHTS: dict[str, tuple[float, float]] = {
     "replace": (0.0, 0.6),
     "iteration": (61.0, 0.0),
 }
+# Elementary steps of the compiled search (planner.fastsearch) per unit of work: measured
+# on the reference machine, the 100-stop TOP instances (the slowest per step) then spend
+# about 1.2-1.4 s of a 1.8 s limit with two workers.
+_OPS_PER_WORK = 220.0
+# The compiled search's rounds are 10-30 times cheaper, so it waits this many times longer
+# before calling a search converged.
+_COMPILED_PATIENCE = 10
 # Share of the time limit that "auto" leaves to OR-Tools after the search.
 _ORTOOLS_SHARE = 0.15
 # Below this many stops, OR-Tools polishing is worth its model-building cost.
@@ -101,19 +109,17 @@ _ORTOOLS_MAX_SLOTS = 400
 # Simulated-annealing start temperature, as a share of the value of an average visit: hot
 # enough to leave the basin of the first plan (0.5 left 100-stop TOP instances 4-5 % short).
 _TEMPERATURE = 4.0
-# Share of the work budget after which the temperature is zero; the search then goes back
-# to the best plan found and spends the rest descending from it.
-_COOL_BY = 0.8
+# Shared with the compiled search (planner.fastsearch, where they are documented): when
+# the annealing reaches zero, the ruin kinds and sizes, rounds before going back to the best.
+_COOL_BY = fastsearch.COOL_BY
 # Share of the time limit at which the descent starts anyway when the work is still short of
 # _COOL_BY (the budget can then no longer finish in time; stopped_by says "time_limit").
 _DESCEND_BY_CLOCK = 0.9
-# Largest share of the visits one ruin step removes.
-_RUIN_MAX_SHARE = 0.35
-# Cumulative probabilities of the ruin kinds: random visits, related (nearby) visits, a
-# segment of every route; the rest empties one route and reseeds it.
-_RUIN_RANDOM, _RUIN_RELATED, _RUIN_SEGMENT = 0.3, 0.6, 0.75
-# Rounds without a new best before the search returns to the best solution.
-_RESTART_AFTER = 150
+_RUIN_MAX_SHARE = fastsearch.RUIN_MAX_SHARE
+_RUIN_RANDOM = fastsearch.RUIN_RANDOM
+_RUIN_RELATED = fastsearch.RUIN_RELATED
+_RUIN_SEGMENT = fastsearch.RUIN_SEGMENT
+_RESTART_AFTER = fastsearch.RESTART_AFTER
 # Rounds without a new best after which the search stops early: at least this many, and
 # this many per option (stop and window).
 _PATIENCE_MIN, _PATIENCE_PER_OPTION = 500, 10
@@ -820,31 +826,6 @@ class _Search:
         route.ins = (shift, best, arc)
         return route.ins
 
-    def _insert_untimed(self, route: _Route, r: int, a: int, o: int) -> _Route | None:
-        """Untimed and simple: ``route`` with option ``o`` inserted at arc ``a``, or None.
-
-        The same route as ``_make_route`` on the longer sequence, from the old arrays.
-        """
-        inst = self.inst
-        self.budget.spend("insert")
-        t_mat = inst.travel[r]
-        v = int(inst.opt_node[o])
-        p, q = int(route.loc[a]), int(route.loc[a + 1])
-        leg_in, leg_out = int(t_mat[p, v]), int(t_mat[v, q])
-        dwell = int(inst.opt_dwell[o])
-        delta = leg_in + dwell + leg_out - int(t_mat[p, q])
-        end = int(route.b[-1]) + delta
-        if end > inst.due[r]:
-            return None
-        arrive = int(route.dep[a]) + leg_in
-        arr = np.concatenate((route.arr[: a + 1], [arrive], route.arr[a + 1 :] + delta))
-        dep = np.concatenate((route.dep[: a + 1], [arrive + dwell], route.dep[a + 1 :] + delta))
-        loc = np.concatenate((route.loc[: a + 1], [v], route.loc[a + 1 :]))
-        maxshift = np.full(len(loc), int(inst.due[r]) - end, dtype=np.int64)
-        seq = route.seq[:a] + (o,) + route.seq[a:]
-        travel = route.travel + leg_in + leg_out - int(t_mat[p, q])
-        return _Route(seq, loc, arr, dep, arr, maxshift, travel, None)
-
     def _extra_travel(self, route: _Route, r: int, options: IntArray, arc: IntArray) -> IntArray:
         """Extra travel of inserting each option at the given arc."""
         t_mat = self.inst.travel[r]
@@ -896,11 +877,7 @@ class _Search:
             o = int(pool[c])
             seq = list(sol.routes[r].seq)
             seq.insert(int(arcs[r, c]), o)
-            new = (
-                self._insert_untimed(sol.routes[r], r, int(arcs[r, c]), o)
-                if inst.untimed and inst.simple
-                else self._try(sol, r, seq)
-            )
+            new = self._try(sol, r, seq)
             if new is None:
                 score[r, c] = -np.inf
                 continue
@@ -1746,10 +1723,49 @@ def _solve_whole(
 def _run_search(
     inst: _Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[_Solution, int, bool]:
+    if _compiled_search_fits(inst):
+        return _run_compiled_search(inst, seed, worker, work, until)
     budget = _Budget(work, until)
     search = _Search(inst, np.random.default_rng([seed, 1, worker]), budget)
     best = search.run()
     return best, search.iterations, budget.timed_out
+
+
+def _compiled_search_fits(inst: _Instance) -> bool:
+    """Whether ``planner.fastsearch`` solves this instance: no windows, breaks, repeats or caps."""
+    return inst.untimed and inst.simple and inst.n_routes > 0 and len(inst.opt_node) > 0
+
+
+def _run_compiled_search(
+    inst: _Instance, seed: int, worker: int, work: float, until: float
+) -> tuple[_Solution, int, bool]:
+    matrices: list[IntArray] = []
+    mode = np.zeros(inst.n_routes, dtype=np.int64)
+    for r, t_mat in enumerate(inst.travel):
+        known = [k for k, m in enumerate(matrices) if m is t_mat]
+        if not known:
+            matrices.append(t_mat)
+        mode[r] = known[0] if known else len(matrices) - 1
+    sequences, iterations, timed_out = fastsearch.search(
+        np.stack(matrices),
+        mode=mode,
+        start=inst.start,
+        end=inst.end,
+        room=inst.due - inst.ready,
+        node=inst.opt_node,
+        dwell=inst.opt_dwell,
+        prize=inst.opt_prize,
+        eps=inst.eps,
+        seed=int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
+        work_ops=work * _OPS_PER_WORK,
+        deadline=until,
+        temperature=_TEMPERATURE,
+        patience=_COMPILED_PATIENCE * max(_PATIENCE_MIN, _PATIENCE_PER_OPTION * len(inst.opt_node)),
+        descend_by_clock=_DESCEND_BY_CLOCK,
+    )
+    sol = _solution_of(inst, sequences)
+    assert sol is not None  # the compiled search keeps every route within its shift
+    return sol, iterations, timed_out
 
 
 def _search_in_parallel(
@@ -1760,6 +1776,8 @@ def _search_in_parallel(
     Extra workers are forked processes that send back their routes; the result depends only
     on the seed and the number of workers.
     """
+    if _compiled_search_fits(inst):
+        until += fastsearch.warm()  # compiled once per machine, loaded once per process
     if options.workers == 1:
         return _run_search(inst, options.seed, 0, work, until)
     context = multiprocessing.get_context("fork")
