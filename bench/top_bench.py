@@ -255,6 +255,16 @@ def fitting_visit_sets(
     return lengths
 
 
+def solve_cp(model, time_limit_s: float, workers: int):  # noqa: ANN001, ANN201
+    """Solve a CP-SAT model under a time limit; (solver, status)."""
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = workers
+    return solver, solver.Solve(model)
+
+
 def prove_by_enumeration(name: str, time_limit_s: float, workers: int) -> bool:
     """Exact optimum under exact distances from every visit set that fits; False if too many.
 
@@ -283,10 +293,7 @@ def prove_by_enumeration(name: str, time_limit_s: float, workers: int) -> bool:
         model.AddAtMostOne([take[j] for j, mask in enumerate(masks) if mask >> i & 1])
     model.Add(sum(take) <= m)
     model.Maximize(sum(v * t for v, t in zip(value, take, strict=True)))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = workers
-    status = solver.Solve(model)
+    solver, status = solve_cp(model, time_limit_s, workers)
     print(
         f"{name}: n {n}, m {m}, tmax {tmax}; {len(masks)} visit sets fit one route (exact"
         f" distances); CP-SAT over them: {solver.StatusName(status)}, best"
@@ -364,10 +371,7 @@ def prove_top(name: str, time_limit_s: float, workers: int, scale: float = 1e4) 
     for r in range(m - 1):  # routes in order of value: removes the routes' symmetry
         model.Add(route_value[r] >= route_value[r + 1])
     model.Maximize(sum(route_value))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = workers
-    status = solver.Solve(model)
+    solver, status = solve_cp(model, time_limit_s, workers)
     print(
         f"{name}: n {n}, m {m}, tmax {tmax}; CP-SAT with distances rounded down (x{scale:g}):"
         f" {solver.StatusName(status)}, upper bound {solver.BestObjectiveBound():.0f}"

@@ -32,123 +32,101 @@ def _instance(seed: int, n_nodes: int = 14, n_routes: int = 3, symmetric: bool =
 
 
 class _State:
-    """A solution with the work arrays the moves need."""
+    """A problem tuple, a solution and the scratch arrays, with an exact re-check."""
 
     def __init__(self, inst: dict) -> None:
         self.inst = inst
+        names = ("travel", "mode", "start", "end", "room", "node", "dwell", "prize")
+        self.p = tuple(inst[name] for name in names)
         n_routes, n_opt = len(inst["mode"]), len(inst["node"])
-        width = n_opt + 1
-        self.seq = np.zeros((n_routes, width), dtype=np.int64)
-        self.length = np.zeros(n_routes, dtype=np.int64)
-        self.busy = np.zeros(n_routes, dtype=np.int64)
-        self.trav = np.zeros(n_routes, dtype=np.int64)
-        self.where = np.full(n_opt, -1, dtype=np.int64)
-        self.best_c = np.zeros((n_routes, n_opt), dtype=np.int64)
-        self.best_p = np.zeros((n_routes, n_opt), dtype=np.int64)
-        self.factor = np.ones((n_routes, n_opt))
-        self.loc = np.zeros(width + 2, dtype=np.int64)
-        self.fwd = np.zeros(width + 2, dtype=np.int64)
-        self.bwd = np.zeros(width + 2, dtype=np.int64)
-        self.pre = [np.zeros(width + 1, dtype=np.int64) for _ in range(4)]
-        fs.load(*self.geometry(), self.seq, self.length, inst["node"], inst["dwell"], self.busy,
-                self.trav, self.where)  # fmt: skip
+        self.s = fs.solution_arrays(n_routes, n_opt)
+        self.w = fs.scratch_arrays(n_routes, n_opt)
+        fs.load(self.p, self.s)
 
-    def geometry(self) -> tuple:
-        i = self.inst
-        return i["travel"], i["mode"], i["start"], i["end"]
+    @property
+    def travel(self) -> np.ndarray:
+        return self.s[3]
 
     def value(self) -> float:
-        return float(sum(self.inst["prize"][self.seq[r, : self.length[r]]].sum()
-                         for r in range(len(self.length))))  # fmt: skip
+        seq, length = self.s[0], self.s[1]
+        prize = self.inst["prize"]
+        return float(sum(prize[seq[r, : length[r]]].sum() for r in range(len(length))))
 
     def check(self) -> None:
         inst = self.inst
+        seq, length, busy, trav, where = self.s
         seen: list[int] = []
-        for r in range(len(self.length)):
-            route = self.seq[r, : self.length[r]].tolist()
+        for r in range(len(length)):
+            route = seq[r, : length[r]].tolist()
             seen += route
             nodes = [inst["start"][r], *inst["node"][route], inst["end"][r]]
             travel = sum(int(inst["travel"][0, a, b]) for a, b in itertools.pairwise(nodes))
-            assert self.trav[r] == travel, r
-            assert self.busy[r] == travel + int(inst["dwell"][route].sum()), r
-            assert self.busy[r] <= inst["room"][r], r
-            assert all(self.where[o] == r for o in route)
+            assert trav[r] == travel, r
+            assert busy[r] == travel + int(inst["dwell"][route].sum()), r
+            assert busy[r] <= inst["room"][r], r
+            assert all(where[o] == r for o in route)
         assert len(seen) == len(set(seen))
-        assert (self.where >= 0).sum() == len(seen)
+        assert (where >= 0).sum() == len(seen)
 
     def fill(self, alpha: float = 1.0, noise: float = 0.0) -> bool:
-        i = self.inst
-        done, _ = fs.fill(*self.geometry(), i["room"], self.seq, self.length, self.busy,
-                          self.trav, self.where, i["node"], i["dwell"], i["prize"], 1.0, alpha,
-                          noise, self.best_c, self.best_p, self.factor)  # fmt: skip
+        done, _ = fs.fill(self.p, self.s, self.w, 1.0, alpha, noise)
         return bool(done)
+
+    def shuffle(self, rng: np.random.Generator) -> None:
+        """Put each route's visits in a random order where that still fits."""
+        seq, length = self.s[0], self.s[1]
+        for r in range(len(length)):
+            kept = seq[r, : length[r]].copy()
+            for _ in range(20):
+                seq[r, : length[r]] = rng.permutation(kept)
+                fs.load(self.p, self.s)
+                if self.s[2][r] <= self.inst["room"][r]:
+                    break
+                seq[r, : length[r]] = kept
+                fs.load(self.p, self.s)
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_every_move_keeps_routes_exact_and_never_worse(seed: int) -> None:
     inst = _instance(seed)
-    s = _State(inst)
+    st = _State(inst)
+    p, s, w = st.p, st.s, st.w
     fs.seed_generator(seed)
-    s.fill(alpha=1.5, noise=0.3)
-    s.check()
-    assert s.length.sum() > 3
-    # Shuffle each route (where it still fits) so that the moves have work to do.
-    rng = np.random.default_rng(seed)
-    for r in range(len(s.length)):
-        kept = s.seq[r, : s.length[r]].copy()
-        for _ in range(20):
-            s.seq[r, : s.length[r]] = rng.permutation(kept)
-            fs.load(*s.geometry(), s.seq, s.length, inst["node"], inst["dwell"], s.busy,
-                    s.trav, s.where)  # fmt: skip
-            if s.busy[r] <= inst["room"][r]:
-                break
-            s.seq[r, : s.length[r]] = kept
-            fs.load(*s.geometry(), s.seq, s.length, inst["node"], inst["dwell"], s.busy,
-                    s.trav, s.where)  # fmt: skip
-    s.check()
+    st.fill(alpha=1.5, noise=0.3)
+    st.check()
+    assert s[1].sum() > 3
+    st.shuffle(np.random.default_rng(seed))  # so that the moves have work to do
+    st.check()
     moved = 0
     for _ in range(6):
-        for r in range(len(s.length)):
-            before = s.trav[r]
-            done, _ = fs.two_opt(*s.geometry(), s.seq, s.length, s.busy, s.trav, inst["node"],
-                                 r, s.loc, s.fwd, s.bwd)  # fmt: skip
-            s.check()
-            assert s.trav[r] < before if done else s.trav[r] == before
-            moved += done
-            before = s.trav[r]
-            done, _ = fs.or_opt(*s.geometry(), s.seq, s.length, s.busy, s.trav, inst["node"], r,
-                                s.loc)  # fmt: skip
-            s.check()
-            assert s.trav[r] < before if done else s.trav[r] == before
-            moved += done
-        before = s.trav.sum()
-        done, _ = fs.relocate(*s.geometry(), inst["room"], s.seq, s.length, s.busy, s.trav,
-                              s.where, inst["node"], inst["dwell"])  # fmt: skip
-        s.check()
-        assert s.trav.sum() < before if done else s.trav.sum() == before
+        for r in range(len(s[1])):
+            for move in (fs.two_opt, fs.or_opt):
+                before = st.travel[r]
+                done, _ = move(p, s, w, r)
+                st.check()
+                assert st.travel[r] < before if done else st.travel[r] == before
+                moved += done
+        before = st.travel.sum()
+        done, _ = fs.relocate(p, s, w)
+        st.check()
+        assert st.travel.sum() < before if done else st.travel.sum() == before
         moved += done
-        before = s.trav.sum()
-        done, _ = fs.exchange(*s.geometry(), inst["room"], s.seq, s.length, s.busy, s.trav,
-                              s.where, inst["node"], inst["dwell"], *s.pre)  # fmt: skip
-        s.check()
-        # Swaps and tail exchanges cut travel plus dwell (busy time) together.
+        before = s[2].sum()
+        done, _ = fs.exchange(p, s, w)  # swaps and tail exchanges cut busy time
+        st.check()
+        assert s[2].sum() < before if done else s[2].sum() == before
         moved += done
-        value = s.value()
-        done, _ = fs.replace_visits(*s.geometry(), inst["room"], s.seq, s.length, s.busy,
-                                    s.trav, s.where, inst["node"], inst["dwell"],
-                                    inst["prize"], s.best_c, s.best_p)  # fmt: skip
-        s.check()
-        assert s.value() > value if done else s.value() == value
+        value = st.value()
+        done, _ = fs.replace_visits(p, s, w)
+        st.check()
+        assert st.value() > value if done else st.value() == value
         moved += done
-        s.fill()
-        s.check()
-        drop = np.zeros(s.seq.shape, dtype=bool)
-        keep = np.zeros(s.seq.shape[1], dtype=np.int64)
-        fs.ruin(*s.geometry(), inst["room"], s.seq, s.length, s.busy, s.trav, s.where,
-                inst["node"], inst["dwell"], inst["prize"], drop, keep)  # fmt: skip
-        s.check()
-        s.fill(alpha=0.7, noise=0.3)
-        s.check()
+        st.fill()
+        st.check()
+        fs.ruin(p, s, w)
+        st.check()
+        st.fill(alpha=0.7, noise=0.3)
+        st.check()
     assert moved > 0
 
 
