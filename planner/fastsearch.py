@@ -56,7 +56,8 @@ STATE_SIZE = 8
 #       (travel) per route, where (per option: its route or -1)
 #   w (scratch): best_c, best_p (routes, options) cheapest insertion and its position,
 #       factor (routes, options) noise, loc, fwd, bwd (width + 2), pre_a, pre_b, dw_a, dw_b
-#       (width + 1), drop (routes, width), keep (width)
+#       (width + 1), drop (routes, width), keep (width), locs (routes, width + 2) each
+#       route's nodes with its stations
 # Every move returns (changed, ops): ops counts elementary steps, the work budget's unit.
 
 
@@ -96,6 +97,7 @@ def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
         np.zeros(width + 1, dtype=np.int64),
         np.zeros((n_routes, width), dtype=np.bool_),
         np.zeros(width, dtype=np.int64),
+        np.zeros((n_routes, width + 2), dtype=np.int64),
     )
 
 
@@ -138,13 +140,19 @@ def _rebuild(p, s, r):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _node_at(p, s, r, k):  # noqa: ANN001, ANN202
-    """Node at position ``k`` of route ``r``: -1 the start, ``length`` the end."""
-    if k < 0:
-        return p[2][r]
-    if k >= s[1][r]:
-        return p[3][r]
-    return p[5][s[0][r, k]]
+def _locate(p, s, locs, r):  # noqa: ANN001, ANN202
+    """Write route ``r``'s nodes, stations included, into row ``r`` of ``locs``.
+
+    The moves read nodes from this table in their loops: reading them through the tuples
+    there costs a reference count per access, fifty times the read itself.
+    """
+    start, end, node = p[2], p[3], p[5]
+    seq, length = s[0], s[1]
+    n = length[r]
+    locs[r, 0] = start[r]
+    for k in range(n):
+        locs[r, k + 1] = node[seq[r, k]]
+    locs[r, n + 1] = end[r]
 
 
 @njit(cache=True)
@@ -174,9 +182,11 @@ def _insert_costs(p, s, w, r):  # noqa: ANN001, ANN202
     n_opt = node.shape[0]
     n = s[1][r]
     best_c[r, :] = INF
-    prev = _node_at(p, s, r, -1)
+    locs = w[12]
+    _locate(p, s, locs, r)
+    prev = locs[r, 0]
     for k in range(n + 1):
-        nxt = _node_at(p, s, r, k)
+        nxt = locs[r, k + 1]
         base = travel[m, prev, nxt]
         for o in range(n_opt):
             if where[o] < 0:
@@ -238,11 +248,11 @@ def fill(p, s, w, eps, alpha, noise):  # noqa: ANN001, ANN201
 
 @njit(cache=True)
 def _route_nodes(p, s, w, r):  # noqa: ANN001, ANN202
-    """Fill ``w``'s ``loc`` with route ``r``'s nodes, stations included; its length."""
-    loc = w[3]
+    """Route ``r``'s nodes into ``w``'s ``loc`` (stations included); its number of visits."""
+    locs, loc = w[12], w[3]
+    _locate(p, s, locs, r)
     n = s[1][r]
-    for k in range(-1, n + 1):
-        loc[k + 1] = _node_at(p, s, r, k)
+    loc[: n + 2] = locs[r, : n + 2]
     return n
 
 
@@ -369,7 +379,10 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
     n_routes = length.shape[0]
     improved = False
     ops = 0
+    locs = w[12]
     for _ in range(4 * n_routes):
+        for r in range(n_routes):
+            _locate(p, s, locs, r)
         best = 0
         ba = bi = bb = bk = -1
         save_a = cost_b = 0
@@ -378,8 +391,8 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
             for i in range(length[a]):
                 o = seq[a, i]
                 v = node[o]
-                before = _node_at(p, s, a, i - 1)
-                after = _node_at(p, s, a, i + 1)
+                before = locs[a, i]
+                after = locs[a, i + 2]
                 saving = travel[ma, before, v] + travel[ma, v, after] - travel[ma, before, after]
                 if busy[a] - saving - dwell[o] > room[a]:
                     continue
@@ -387,9 +400,9 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
                     if b == a:
                         continue
                     mb = mode[b]
-                    prev = _node_at(p, s, b, -1)
+                    prev = locs[b, 0]
                     for k in range(length[b] + 1):
-                        nxt = _node_at(p, s, b, k)
+                        nxt = locs[b, k + 1]
                         c = travel[mb, prev, v] + travel[mb, v, nxt] - travel[mb, prev, nxt]
                         if c - saving < best and busy[b] + c + dwell[o] <= room[b]:
                             best = c - saving
@@ -417,7 +430,7 @@ def _prefix(p, s, r, pre, dw):  # noqa: ANN001, ANN202
     travel, node, dwell = p[0], p[5], p[6]
     m = p[1][r]
     seq = s[0]
-    prev = _node_at(p, s, r, -1)
+    prev = p[2][r]
     pre[0] = 0
     dw[0] = 0
     for k in range(s[1][r]):
@@ -432,11 +445,13 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
     """Swap two visits between routes, or their tails (2-opt*), where that cuts busy time."""
     travel, mode, _, end, room, node, dwell, _ = p
     seq, length, busy, trav, _ = s
-    pre_a, pre_b, dw_a, dw_b, keep = w[6], w[7], w[8], w[9], w[11]
+    pre_a, pre_b, dw_a, dw_b, keep, locs = w[6], w[7], w[8], w[9], w[11], w[12]
     n_routes = length.shape[0]
     improved = False
     ops = 0
     for _ in range(2 * n_routes):
+        for r in range(n_routes):
+            _locate(p, s, locs, r)
         best = 0
         kind = -1
         ba = bb = bi = bj = 0
@@ -451,14 +466,14 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                 for i in range(na):
                     oa = seq[a, i]
                     va = node[oa]
-                    pa = _node_at(p, s, a, i - 1)
-                    sa = _node_at(p, s, a, i + 1)
+                    pa = locs[a, i]
+                    sa = locs[a, i + 2]
                     old_a = travel[m, pa, va] + travel[m, va, sa]
                     for j in range(nb):
                         ob = seq[b, j]
                         vb = node[ob]
-                        pb = _node_at(p, s, b, j - 1)
-                        sb = _node_at(p, s, b, j + 1)
+                        pb = locs[b, j]
+                        sb = locs[b, j + 2]
                         dwell_shift = dwell[ob] - dwell[oa]
                         da = travel[m, pa, vb] + travel[m, vb, sa] - old_a + dwell_shift
                         db = (
@@ -482,14 +497,14 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                 _prefix(p, s, a, pre_a, dw_a)
                 _prefix(p, s, b, pre_b, dw_b)
                 for ka in range(na + 1):
-                    la = _node_at(p, s, a, ka - 1)
-                    next_a = _node_at(p, s, a, ka)
+                    la = locs[a, ka]
+                    next_a = locs[a, ka + 1]
                     tail_a = trav[a] - pre_a[ka] - travel[m, la, next_a] + dw_a[na] - dw_a[ka]
                     for kb in range(nb + 1):
                         if (ka == na and kb == nb) or (ka == 0 and kb == 0):
                             continue
-                        lb = _node_at(p, s, b, kb - 1)
-                        next_b = _node_at(p, s, b, kb)
+                        lb = locs[b, kb]
+                        next_b = locs[b, kb + 1]
                         tail_b = trav[b] - pre_b[kb] - travel[m, lb, next_b] + dw_b[nb] - dw_b[kb]
                         len_a = pre_a[ka] + dw_a[ka] + travel[m, la, next_b] + tail_b
                         len_b = pre_b[kb] + dw_b[kb] + travel[m, lb, next_a] + tail_a
@@ -529,12 +544,14 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
     n_opt = node.shape[0]
     improved = False
     ops = 0
+    locs = w[12]
     for r in range(length.shape[0]):
         m = mode[r]
         while True:
             n = length[r]
             if n == 0:
                 break
+            _locate(p, s, locs, r)
             best_gain = 1e-9
             bp = bo = b_target = -1
             for o in range(n_opt):
@@ -545,9 +562,9 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
                 # o replaces.
                 c1 = c2 = c3 = INF
                 t1 = t2 = t3 = -1
-                prev = _node_at(p, s, r, -1)
+                prev = locs[r, 0]
                 for t in range(n + 1):
-                    nxt = _node_at(p, s, r, t)
+                    nxt = locs[r, t + 1]
                     c = travel[m, prev, v] + travel[m, v, nxt] - travel[m, prev, nxt]
                     if c < c1:
                         c3, t3 = c2, t2
@@ -565,8 +582,8 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
                     gain = prize[o] - prize[old]
                     if gain <= best_gain:
                         continue
-                    before = _node_at(p, s, r, k - 1)
-                    after = _node_at(p, s, r, k + 1)
+                    before = locs[r, k]
+                    after = locs[r, k + 2]
                     bridge = travel[m, before, after]
                     removed = travel[m, before, node[old]] + travel[m, node[old], after] - bridge
                     # In place of the old visit, or at the cheapest arc not touching it.
@@ -727,17 +744,19 @@ def _seed_route(p, s, r):  # noqa: ANN001, ANN202
 @njit(cache=True)
 def _copy(src, dst):  # noqa: ANN001, ANN202
     """Copy solution ``src``'s sequences into ``dst`` (re-measure it with ``load``)."""
-    dst[1][:] = src[1]
-    for r in range(src[1].shape[0]):
-        dst[0][r, : src[1][r]] = src[0][r, : src[1][r]]
+    seq_from, len_from, seq_to, len_to = src[0], src[1], dst[0], dst[1]
+    len_to[:] = len_from
+    for r in range(len_from.shape[0]):
+        seq_to[r, : len_from[r]] = seq_from[r, : len_from[r]]
 
 
 @njit(cache=True)
 def _value(p, s):  # noqa: ANN001, ANN202
+    prize, seq, length = p[7], s[0], s[1]
     total = 0.0
-    for r in range(s[1].shape[0]):
-        for k in range(s[1][r]):
-            total += p[7][s[0][r, k]]
+    for r in range(length.shape[0]):
+        for k in range(length[r]):
+            total += prize[seq[r, k]]
     return total
 
 

@@ -98,7 +98,7 @@ _WORK_WEIGHTS: dict[str, tuple[float, float]] = {
 # Elementary steps of the compiled search (planner.fastsearch) per unit of work: measured
 # on the reference machine, the 100-stop TOP instances (the slowest per step) then spend
 # about 1.2-1.4 s of a 1.8 s limit with two workers.
-_OPS_PER_WORK = 220.0
+_OPS_PER_WORK = 200.0
 # The compiled search's rounds are 10-30 times cheaper, so it waits this many times longer
 # before calling a search converged.
 _COMPILED_PATIENCE = 10
