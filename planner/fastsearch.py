@@ -708,7 +708,7 @@ def ruin(p, s, w):  # noqa: ANN001, ANN201
         for k in range(n):
             if drop[r, k]:
                 where[keep[k]] = -1
-    if reseed >= 0:
+    if reseed >= 0 and length[reseed] == 0:  # (not when the emptied route was put back)
         _seed_route(p, s, reseed)
     return total
 
@@ -895,6 +895,8 @@ def search(
     while state[S_DONE] == 0 and state[S_OPS] < work_ops:
         ops_stop = min(work_ops, state[S_OPS] + step)
         run_slice(p, cur, best, state, eps, temperature, patience, work_ops, ops_stop)
+        if state[S_DONE] == 1 or state[S_OPS] >= work_ops:
+            break  # the work is done: a late last slice does not make it the clock's plan
         now = time.perf_counter()
         if now >= deadline:
             timed_out = True

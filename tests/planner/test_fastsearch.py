@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 
 import numpy as np
 import pytest
@@ -181,3 +182,36 @@ def test_same_seed_same_routes_and_the_clock_stops_it() -> None:
         nodes = [0, *inst["node"][route], 39]
         busy = sum(inst["travel"][0, a, b] for a, b in itertools.pairwise(nodes))
         assert busy + inst["dwell"][route].sum() <= inst["room"][r]
+
+
+def test_a_route_put_back_by_the_ruin_is_not_reseeded() -> None:
+    # One route from node 0 to node 1: going straight (11 ticks) is longer than the room
+    # (10), going through either option node is not. Emptying the route must be undone,
+    # and no option may be added on top of the restored visit.
+    travel = np.array([[0, 11, 5, 5], [11, 0, 5, 5], [5, 5, 0, 5], [5, 5, 5, 0]])[None]
+    one = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+    p = (travel, one(0), one(0), one(1), one(10), np.array([2, 3]), np.array([0, 0]),
+         np.array([1.0, 1.0]))  # fmt: skip
+    whole_route_ruins = 0
+    for seed in range(60):
+        s, w = fs.solution_arrays(1, 2), fs.scratch_arrays(1, 2)
+        s[0][0, 0], s[1][0] = 0, 1
+        fs.load(p, s)
+        fs.seed_generator(seed)
+        fs.ruin(p, s, w)
+        assert s[2][0] <= 10 and s[1][0] == 1
+        whole_route_ruins += s[0][0, 0] == 0
+    assert whole_route_ruins == 60  # every ruin of this one-visit plan is undone
+    routes, _, _ = fs.search(*p, eps=1.0, seed=0, work_ops=1e4, deadline=math.inf,
+                             temperature=1.0, patience=100, descend_by_clock=0.9)  # fmt: skip
+    assert len(routes[0]) == 1
+
+
+def test_work_finished_in_a_late_slice_is_not_the_clocks_plan() -> None:
+    inst = _instance(3, n_nodes=20, n_routes=2, symmetric=True)
+    args = dict(eps=1.0, seed=1, work_ops=5e4, temperature=4.0, patience=10**6,
+                descend_by_clock=0.9)  # fmt: skip
+    free = fs.search(**inst, deadline=math.inf, **args)
+    # One slice does all the work, and the deadline has passed when it returns.
+    late = fs.search(**inst, deadline=time.perf_counter(), slices=1, **args)
+    assert late == free and late[2] is False
