@@ -55,7 +55,7 @@ STATE_SIZE = 8
 #   s (solution): seq (routes, width) options in order, length, busy (travel + dwell), trav
 #       (travel) per route, where (per option: its route or -1)
 #   w (scratch): best_c, best_p (routes, options) cheapest insertion and its position,
-#       factor (routes, options) noise, loc, fwd, bwd (width + 2), pre_a, pre_b, dw_a, dw_b
+#       factor (routes, options) noise, fwd, bwd (width + 2), pre_a, pre_b, dw_a, dw_b
 #       (width + 1), drop (routes, width), keep (width), locs (routes, width + 2) each
 #       route's nodes with its stations
 # Every move returns (changed, ops): ops counts elementary steps, the work budget's unit.
@@ -88,7 +88,6 @@ def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
         np.zeros((n_routes, n_opt), dtype=np.int64),
         np.zeros((n_routes, n_opt), dtype=np.int64),
         np.ones((n_routes, n_opt)),
-        np.zeros(width + 2, dtype=np.int64),
         np.zeros(width + 2, dtype=np.int64),
         np.zeros(width + 2, dtype=np.int64),
         np.zeros(width + 1, dtype=np.int64),
@@ -182,7 +181,7 @@ def _insert_costs(p, s, w, r):  # noqa: ANN001, ANN202
     n_opt = node.shape[0]
     n = s[1][r]
     best_c[r, :] = INF
-    locs = w[12]
+    locs = w[11]
     _locate(p, s, locs, r)
     prev = locs[r, 0]
     for k in range(n + 1):
@@ -247,26 +246,18 @@ def fill(p, s, w, eps, alpha, noise):  # noqa: ANN001, ANN201
 
 
 @njit(cache=True)
-def _route_nodes(p, s, w, r):  # noqa: ANN001, ANN202
-    """Route ``r``'s nodes into ``w``'s ``loc`` (stations included); its number of visits."""
-    locs, loc = w[12], w[3]
-    _locate(p, s, locs, r)
-    n = s[1][r]
-    loc[: n + 2] = locs[r, : n + 2]
-    return n
-
-
-@njit(cache=True)
 def two_opt(p, s, w, r):  # noqa: ANN001, ANN201
     """Reverse the segment that shortens route ``r`` most, while one does."""
     travel = p[0]
     m = p[1][r]
     seq, busy, trav = s[0], s[2], s[3]
-    loc, fwd, bwd = w[3], w[4], w[5]
+    fwd, bwd, locs = w[3], w[4], w[11]
     improved = False
     ops = 0
     while True:
-        n = _route_nodes(p, s, w, r)
+        _locate(p, s, locs, r)
+        loc = locs[r]
+        n = s[1][r]
         if n < 2:
             return improved, ops
         fwd[0] = 0
@@ -309,12 +300,13 @@ def or_opt(p, s, w, r):  # noqa: ANN001, ANN201
     travel = p[0]
     m = p[1][r]
     seq, busy, trav = s[0], s[2], s[3]
-    loc = w[3]
-    keep = w[11]
+    keep, locs = w[10], w[11]
     improved = False
     ops = 0
     while True:
-        n = _route_nodes(p, s, w, r)
+        _locate(p, s, locs, r)
+        loc = locs[r]
+        n = s[1][r]
         if n < 2:
             return improved, ops
         best = 0
@@ -379,7 +371,7 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
     n_routes = length.shape[0]
     improved = False
     ops = 0
-    locs = w[12]
+    locs = w[11]
     for _ in range(4 * n_routes):
         for r in range(n_routes):
             _locate(p, s, locs, r)
@@ -445,7 +437,7 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
     """Swap two visits between routes, or their tails (2-opt*), where that cuts busy time."""
     travel, mode, _, end, room, node, dwell, _ = p
     seq, length, busy, trav, _ = s
-    pre_a, pre_b, dw_a, dw_b, keep, locs = w[6], w[7], w[8], w[9], w[11], w[12]
+    pre_a, pre_b, dw_a, dw_b, keep, locs = w[5], w[6], w[7], w[8], w[10], w[11]
     n_routes = length.shape[0]
     improved = False
     ops = 0
@@ -544,7 +536,7 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
     n_opt = node.shape[0]
     improved = False
     ops = 0
-    locs = w[12]
+    locs = w[11]
     for r in range(length.shape[0]):
         m = mode[r]
         while True:
@@ -646,7 +638,7 @@ def ruin(p, s, w):  # noqa: ANN001, ANN201
     """Remove a random part of the solution (random, related, segment or whole route)."""
     travel, mode, _, _, room, node, _, _ = p
     seq, length, busy, trav, where = s
-    drop, keep = w[10], w[11]
+    drop, keep = w[9], w[10]
     n_routes = length.shape[0]
     total = length.sum()
     if total == 0:
