@@ -43,6 +43,35 @@ def map_parts(fmap: folium.Map) -> dict[str, str]:
     }
 
 
+def frame_bounds(frame) -> list[list[float]] | None:  # noqa: ANN001
+    """[[south, west], [north, east]] around a GeoDataFrame's shapes; None when it is empty."""
+    if frame is None or not len(frame):
+        return None
+    minx, miny, maxx, maxy = shapely.union_all(frame.geometry.to_numpy()).bounds
+    return [[miny, minx], [maxy, maxx]]
+
+
+def centred_map(
+    bounds: Sequence[Sequence[float]] | None,
+    *,
+    zoom_start: int,
+    tile_url: str | None,
+    tile_attribution: str | None,
+    prefer_canvas: bool = False,
+) -> folium.Map:
+    """A map with a scale bar and the site's tiles, centred on ``bounds`` ([[s, w], [n, e]])."""
+    centre = [0.0, 0.0]
+    if bounds is not None:
+        centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    return folium.Map(
+        location=centre,
+        zoom_start=zoom_start,
+        prefer_canvas=prefer_canvas,
+        control_scale=True,
+        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
+    )
+
+
 def cells_to_draw(cells: pd.DataFrame, max_cells: int) -> tuple[pd.DataFrame, int | None]:
     """Aggregate ``cell, n`` counts to coarser parents until at most ``max_cells`` remain.
 
@@ -114,19 +143,9 @@ def incident_cell_map(
 
     Returns a dict with ``header``, ``html`` and ``script`` parts to place in a template.
     """
-    bounds = None
-    if boundary is not None and len(boundary):
-        minx, miny, maxx, maxy = shapely.union_all(boundary.geometry.to_numpy()).bounds
-        bounds = [[miny, minx], [maxy, maxx]]
-    fmap = folium.Map(
-        location=[0, 0]
-        if bounds is None
-        else [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2],
-        zoom_start=11,
-        prefer_canvas=True,
-        control_scale=True,
-        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
-    )
+    bounds = frame_bounds(boundary)
+    fmap = centred_map(bounds, zoom_start=11, tile_url=tile_url,
+                       tile_attribution=tile_attribution, prefer_canvas=True)  # fmt: skip
     if boundary is not None and len(boundary):
         folium.GeoJson(
             boundary[["area_id", "geometry"]].to_json(),
@@ -271,16 +290,9 @@ def _hotspot_map(
     stations_label,
     config_element,
 ) -> tuple[tuple[str, str], ...]:
-    centre = [0.0, 0.0]
-    if bounds is not None:
-        centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
-    fmap = folium.Map(
-        location=centre,
-        zoom_start=11,
-        prefer_canvas=True,
-        control_scale=True,
-        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
-    )
+    corners = None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]
+    fmap = centred_map(corners, zoom_start=11, tile_url=tile_url,
+                       tile_attribution=tile_attribution, prefer_canvas=True)  # fmt: skip
     for kind, (label, geojson, show) in outlines:
         style = _OUTLINE_STYLES.get(kind, _OTHER_OUTLINE)
         folium.GeoJson(

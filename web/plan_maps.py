@@ -15,11 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import folium
 import pandas as pd
-import shapely
 from markupsafe import Markup
 
-from web.assets import tile_layer_kwargs
-from web.maps import map_parts
+from web.maps import centred_map, frame_bounds, map_parts
 
 __all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
 
@@ -91,21 +89,13 @@ def plan_map(
         points += [
             [float(x), float(y)] for x, y in zip(stations["lon"], stations["lat"], strict=True)
         ]
-    bounds = None
+    bounds: list[list[float]] | None
     if points:
         lons, lats = [p[0] for p in points], [p[1] for p in points]
         bounds = [[min(lats), min(lons)], [max(lats), max(lons)]]
-    elif boundary is not None and len(boundary):
-        minx, miny, maxx, maxy = shapely.union_all(boundary.geometry.to_numpy()).bounds
-        bounds = [[miny, minx], [maxy, maxx]]
-    centre = [0.0, 0.0] if bounds is None else [(bounds[0][0] + bounds[1][0]) / 2,
-                                                 (bounds[0][1] + bounds[1][1]) / 2]  # fmt: skip
-    fmap = folium.Map(
-        location=centre,
-        zoom_start=12,
-        control_scale=True,
-        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
-    )
+    else:
+        bounds = frame_bounds(boundary)
+    fmap = centred_map(bounds, zoom_start=12, tile_url=tile_url, tile_attribution=tile_attribution)
     if boundary is not None and len(boundary):
         folium.GeoJson(
             boundary[["area_id", "geometry"]].to_json(),
