@@ -9,7 +9,7 @@ per (data version, filters, model, as-of).
 Staleness: the version query runs at most once per :data:`DATA_VERSION_TTL_S` (1 s) per
 database, so an import by another process (``hotspot import`` while the site runs) shows
 within a second; an import through any engine of this process shows at once, because writes
-to ``import_runs`` clear the remembered version (:func:`on_writes`). :class:`ShortCache`
+to ``import_runs`` clear the remembered version (:func:`web.storage.on_writes`). :class:`ShortCache`
 is the same mechanism for other small per-request reads (accounts in web/auth.py).
 
 Filters come from query strings (``parse_filters``): dates are local dates in the city's
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from web import storage
 from web.analysis import GROUPS, ScoringData, scoring_data_from_db
@@ -63,8 +62,6 @@ __all__ = [
     "Filters",
     "ShortCache",
     "SiteData",
-    "database_key",
-    "on_writes",
     "area_cells",
     "cell_counts",
     "cell_scores",
@@ -156,61 +153,6 @@ DATA_VERSION_TTL_S = 1.0
 
 # --- short-lived caches of small reads, cleared by writes ------------------------------------
 
-_watch_lock = threading.Lock()
-_watchers: list[tuple[frozenset[str], Callable[[str], None]]] = []
-_PENDING = "hotspot_pending_writes"  # key in a DBAPI connection's info: callbacks to call again
-
-
-def database_key(engine) -> str:
-    """The database URL (with password) that names an engine's database in every cache."""
-    return engine.url.render_as_string(hide_password=False)
-
-
-def on_writes(tables: Iterable[str], callback: Callable[[str], None]) -> None:
-    """Call ``callback(database_key)`` whenever a statement writing to one of ``tables`` runs
-    on any engine of this process, and again when its transaction ends (so a read that ran
-    between the write and the commit cannot stay cached). Raw SQL that writes counts as a
-    write to every table."""
-    with _watch_lock:
-        if not _watchers:
-            sa.event.listen(sa.engine.Engine, "after_execute", _after_execute)
-            sa.event.listen(sa.engine.Engine, "commit", _after_transaction)
-            sa.event.listen(sa.engine.Engine, "rollback", _after_transaction)
-        _watchers.append((frozenset(tables), callback))
-
-
-def _written_tables(statement) -> frozenset[str] | None:
-    """Tables a statement writes (empty for reads); None when unknown (raw SQL that writes)."""
-    if isinstance(statement, sa.Insert | sa.Update | sa.Delete):
-        return frozenset([statement.table.name])
-    text = statement if isinstance(statement, str) else getattr(statement, "text", None)
-    if isinstance(text, str):
-        verb = text.lstrip().split(None, 1)[0].lower() if text.strip() else ""
-        if verb in ("insert", "update", "delete", "replace", "drop", "alter", "create"):
-            return None
-    return frozenset()
-
-
-def _after_execute(conn, statement, *_args) -> None:
-    tables = _written_tables(statement)
-    if tables is not None and not tables:
-        return
-    called = [cb for watched, cb in _watchers if tables is None or watched & tables]
-    if not called:
-        return
-    key = database_key(conn.engine)
-    for callback in called:
-        callback(key)
-    conn.info.setdefault(_PENDING, set()).update(called)
-
-
-def _after_transaction(conn) -> None:
-    pending = conn.info.pop(_PENDING, None)
-    if pending:
-        key = database_key(conn.engine)
-        for callback in pending:
-            callback(key)
-
 
 class ShortCache:
     """Small values read from the database, kept ``ttl_s`` seconds per (database, key).
@@ -226,11 +168,11 @@ class ShortCache:
         self._lock = threading.Lock()
         self._values: dict[tuple[str, Hashable], tuple[float, object]] = {}
         self._generation: dict[str, int] = {}
-        on_writes(tables, self.forget)
+        storage.on_writes(tables, self.forget)
 
     def get(self, engine, key: Hashable, load: Callable[[], object]) -> object:
         """The cached value of ``key`` for this engine's database, else ``load()``."""
-        database = database_key(engine)
+        database = storage.database_key(engine)
         now = time.monotonic()
         with self._lock:
             cached = self._values.get((database, key))
@@ -264,7 +206,7 @@ def data_version(engine) -> tuple[int, int]:
 def site_data(engine) -> SiteData:
     """The cached data of this database, reloaded after an import (seen within
     :data:`DATA_VERSION_TTL_S` when another process imports)."""
-    key = database_key(engine)
+    key = storage.database_key(engine)
     version = _versions.get(engine, "version", lambda: data_version(engine))
     with _lock:
         cached = _data.get(key)
