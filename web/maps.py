@@ -27,7 +27,15 @@ from folium.template import Template
 from geo.cells import hex_from_cells, parent_cells
 from web.assets import tile_layer_kwargs
 
-__all__ = ["incident_cell_map", "cells_to_draw", "hotspot_map", "line_chart_svg", "map_parts"]
+__all__ = [
+    "cells_to_draw",
+    "centred_map",
+    "frame_bounds",
+    "hotspot_map",
+    "incident_cell_map",
+    "line_chart_svg",
+    "map_parts",
+]
 
 _COLOURS = ["#ffffcc", "#ffeda0", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
 
