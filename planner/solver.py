@@ -44,11 +44,27 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 import numpy as np
-import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from planner import fastsearch
 from planner.errors import InvalidSolverOptionError
+from planner.model import (
+    FloatArray,
+    Instance,
+    IntArray,
+    Route,
+    Solution,
+    build_instance,
+    empty_solution,
+    gap_conflicts,
+    gaps_ok,
+    make_route,
+    route_schedules,
+    solution_from_schedules,
+    solution_of,
+    solution_value,
+    tally,
+)
 from planner.plan import (
     IdleUnit,
     PatrolPlan,
@@ -57,13 +73,7 @@ from planner.plan import (
     plan_from_schedules,
     problem_after,
 )
-from planner.problem import (
-    INF_TICKS,
-    Problem,
-    ceil_ticks,
-    floor_ticks,
-    ticks_per_second,
-)
+from planner.problem import INF_TICKS, Problem
 
 __all__ = [
     "ENGINES",
@@ -73,8 +83,6 @@ __all__ = [
 ]
 
 ENGINES = ("auto", "search", "ortools")
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 # Work the search gets per second of time limit, in microseconds of the reference 2-core
 # machine: the weights below were fitted to measured run times of TOP and TOPTW problems, and
@@ -194,516 +202,6 @@ class SolverOptions:
 
 
 # --------------------------------------------------------------------------------------
-# The integer model shared by both engines
-
-
-@dataclass
-class _Instance:
-    """The problem in ticks, with stops expanded into options (one per stop and window)."""
-
-    problem: Problem
-    scale: float
-    units: list[int]  # problem unit numbers that get a route
-    travel: list[IntArray]  # per route: ticks between nodes (the unit's mode)
-    to_option: list[IntArray]  # per route: (nodes, options) ticks from each node to each option
-    from_option: list[IntArray]  # per route: (nodes, options) ticks from each option to each node
-    start: IntArray
-    end: IntArray
-    ready: IntArray
-    due: IntArray
-    pause: list[tuple[int, int, int] | None]  # (earliest, latest, duration) per route
-    stop_value: FloatArray  # jittered values
-    stop_dwell: IntArray
-    stop_gap: IntArray
-    stop_max: IntArray
-    stop_mandatory: npt.NDArray[np.bool_]
-    stop_cell: IntArray
-    stop_area: IntArray  # -1: no area
-    cell_cap: int | None
-    area_cap: int | None
-    opt_stop: IntArray
-    opt_node: IntArray
-    opt_open: IntArray
-    opt_close: IntArray
-    opt_dwell: IntArray
-    opt_weight: FloatArray
-    opt_prize: FloatArray  # first-visit prize, mandatory bonus included
-    stop_options: list[list[int]]
-    mandatory_bonus: float
-    decay: float
-    simple: bool  # no breaks, repeats or caps: the insertion test is exact
-    timed: bool  # some option has a real window: reordering a route needs a full check
-    untimed: bool  # no windows and no breaks: a route is feasible iff it ends in time
-    eps: float  # smallest "extra time" in the value-per-time ratio
-
-    @property
-    def n_routes(self) -> int:
-        return len(self.units)
-
-
-def _why_idle(problem: Problem, unit_number: int, scale: float) -> str | None:
-    """Why the unit cannot even go from its start to its end station in its shift, or None."""
-    unit = problem.units[unit_number]
-    matrix = problem.travel_time_s[unit.mode]
-    trip = int(ceil_ticks(matrix[unit.start_node, unit.end_node], scale))
-    ready = int(ceil_ticks(unit.shift_start_s, scale))
-    due = int(floor_ticks(unit.shift_end_s, scale))
-    pause = unit.rest_break
-    if trip >= INF_TICKS:
-        return "its end station cannot be reached from its start station"
-    extra = 0
-    if pause is not None:
-        earliest = int(ceil_ticks(pause.earliest_start_s, scale))
-        latest = int(floor_ticks(pause.latest_start_s, scale))
-        if max(ready, earliest) > latest or latest < ready:
-            return "its break cannot start inside its shift"
-        extra = max(ready, earliest) - ready + int(ceil_ticks(pause.duration_s, scale))
-    if ready + trip + extra > due:
-        return "its shift is too short to go from its start to its end station"
-    return None
-
-
-def _build_instance(
-    problem: Problem, value_jitter: float, seed: int
-) -> tuple[_Instance, list[IdleUnit]]:
-    scale = ticks_per_second(problem)
-    idle: list[IdleUnit] = []
-    units: list[int] = []
-    for number, unit in enumerate(problem.units):
-        reason = _why_idle(problem, number, scale)
-        if reason is None:
-            units.append(number)
-        else:
-            idle.append(IdleUnit(unit.id, reason))
-    modes = sorted(problem.travel_time_s)
-    by_mode = {m: ceil_ticks(problem.travel_time_s[m], scale) for m in modes}
-    chosen = [problem.units[u] for u in units]
-    travel = [by_mode[u.mode] for u in chosen]
-    start = np.array([u.start_node for u in chosen], dtype=np.int64)
-    end = np.array([u.end_node for u in chosen], dtype=np.int64)
-    ready = ceil_ticks([u.shift_start_s for u in chosen], scale).reshape(-1)
-    due = floor_ticks([u.shift_end_s for u in chosen], scale).reshape(-1)
-    pause: list[tuple[int, int, int] | None] = []
-    for unit in chosen:
-        b = unit.rest_break
-        pause.append(
-            None
-            if b is None
-            else (
-                int(ceil_ticks(b.earliest_start_s, scale)),
-                int(floor_ticks(b.latest_start_s, scale)),
-                int(ceil_ticks(b.duration_s, scale)),
-            )
-        )
-    stops = problem.stops
-    rng = np.random.default_rng([seed, 0x5EED])
-    values = np.array([s.value for s in stops], dtype=np.float64)
-    if value_jitter > 0 and len(stops):
-        values = values * (1.0 + value_jitter * rng.uniform(-1.0, 1.0, len(stops)))
-    cells: dict[str, int] = {}
-    areas: dict[str, int] = {}
-    stop_cell = np.array(
-        [cells.setdefault(problem.cell_key(i), len(cells)) for i in range(len(stops))],
-        dtype=np.int64,
-    )
-    stop_area = np.array(
-        [-1 if s.area is None else areas.setdefault(s.area, len(areas)) for s in stops],
-        dtype=np.int64,
-    )
-    total_shift = problem.total_shift_s
-    cell_cap = (
-        None
-        if problem.max_cell_share is None
-        else int(floor_ticks(problem.max_cell_share * total_shift, scale))
-    )
-    area_cap = (
-        None
-        if problem.max_area_share is None or not areas
-        else int(floor_ticks(problem.max_area_share * total_shift, scale))
-    )
-    stop_dwell = ceil_ticks([s.dwell_s for s in stops], scale).reshape(-1)
-    horizon_lo = int(ready.min()) if len(units) else 0
-    horizon_hi = int(due.max()) if len(units) else 0
-    opt_rows: list[tuple[int, int, int, int, float]] = []
-    for number, stop in enumerate(stops):
-        windows = stop.windows or ()
-        spans = (
-            [(horizon_lo, horizon_hi, 1.0)]
-            if not windows
-            else [
-                (
-                    max(int(ceil_ticks(w.start_s, scale)), horizon_lo),
-                    min(int(floor_ticks(w.end_s, scale)), horizon_hi),
-                    w.weight,
-                )
-                for w in windows
-            ]
-        )
-        for lo, hi, weight in spans:
-            if lo <= hi and ((weight > 0 and stop.value > 0) or stop.mandatory):
-                opt_rows.append((number, stop.node, lo, hi, weight))
-    # Keep only options some unit can serve on its own: the rest can never be visited.
-    kept: list[tuple[int, int, int, int, float]] = []
-    for row in opt_rows:
-        number, node, lo, hi, _ = row
-        dwell = int(stop_dwell[number])
-        for r in range(len(units)):
-            t = travel[r]
-            arrive = max(int(ready[r]) + int(t[start[r], node]), lo)
-            pause_r = pause[r]
-            extra = 0 if pause_r is None else pause_r[2]
-            if arrive <= hi and arrive + dwell + int(t[node, end[r]]) + extra <= int(due[r]):
-                kept.append(row)
-                break
-    opt_stop = np.array([r[0] for r in kept], dtype=np.int64)
-    opt_weight = np.array([r[4] for r in kept], dtype=np.float64)
-    mandatory = np.array([s.mandatory for s in stops], dtype=bool)
-    total_value = float(np.abs(values).sum() * max([1.0, *opt_weight.tolist()]))
-    bonus = total_value + 1.0
-    prize = values[opt_stop] * opt_weight if len(kept) else np.zeros(0)
-    if len(kept):
-        prize = prize + np.where(mandatory[opt_stop], bonus, 0.0)
-    stop_options: list[list[int]] = [[] for _ in stops]
-    for o, number in enumerate(opt_stop.tolist()):
-        stop_options[number].append(o)
-    stop_max = np.array([s.max_visits for s in stops], dtype=np.int64)
-    opt_open = np.array([r[2] for r in kept], dtype=np.int64)
-    opt_close = np.array([r[3] for r in kept], dtype=np.int64)
-    timed = bool(len(kept)) and bool(
-        (opt_open > horizon_lo).any() or (opt_close < horizon_hi).any()
-    )
-    opt_node = np.array([r[1] for r in kept], dtype=np.int64)
-    # Row gathers of these are much faster than 2-d fancy indexing in the search's hot loop.
-    to_option = {m: np.ascontiguousarray(by_mode[m][:, opt_node]) for m in modes}
-    from_option = {m: np.ascontiguousarray(by_mode[m][opt_node, :].T) for m in modes}
-    sample = opt_node[:200]
-    trips = travel[0][np.ix_(sample, sample)] if travel and len(sample) else np.zeros(0)
-    trips = trips[trips < INF_TICKS]
-    typical = float(np.median(trips)) if trips.size else 1.0
-    instance = _Instance(
-        problem=problem,
-        scale=scale,
-        units=units,
-        travel=travel,
-        to_option=[to_option[u.mode] for u in chosen],
-        from_option=[from_option[u.mode] for u in chosen],
-        start=start,
-        end=end,
-        ready=ready,
-        due=due,
-        pause=pause,
-        stop_value=values,
-        stop_dwell=stop_dwell,
-        stop_gap=ceil_ticks([s.min_gap_s for s in stops], scale).reshape(-1),
-        stop_max=stop_max,
-        stop_mandatory=mandatory,
-        stop_cell=stop_cell,
-        stop_area=stop_area,
-        cell_cap=cell_cap,
-        area_cap=area_cap,
-        opt_stop=opt_stop,
-        opt_node=opt_node,
-        opt_open=opt_open,
-        opt_close=opt_close,
-        opt_dwell=stop_dwell[opt_stop] if len(kept) else np.zeros(0, dtype=np.int64),
-        opt_weight=opt_weight,
-        opt_prize=prize,
-        stop_options=stop_options,
-        mandatory_bonus=bonus,
-        decay=problem.repeat_decay,
-        simple=all(p is None for p in pause)
-        and bool((stop_max[opt_stop] <= 1).all() if len(kept) else True)
-        and cell_cap is None
-        and area_cap is None,
-        timed=timed,
-        untimed=not timed
-        and all(p is None for p in pause)
-        and bool((stop_max[opt_stop] <= 1).all() if len(kept) else True),
-        eps=max(typical * 1e-3, 1.0),
-    )
-    return instance, idle
-
-
-# --------------------------------------------------------------------------------------
-# Routes in ticks
-
-
-class _Route:
-    """One route's visits (option numbers) and its earliest-start schedule, immutable.
-
-    Arrays run over positions 0..L+1: 0 is the start station (``b`` = departure time), L+1
-    the end station (``b`` = arrival). ``dep`` includes the dwell and, after the break's
-    position, the break. ``maxshift[p]`` is how much later position ``p`` may start without
-    breaking any later window or the shift end.
-    """
-
-    __slots__ = ("seq", "loc", "b", "dep", "arr", "maxshift", "travel", "brk", "ins", "tight")
-
-    def __init__(
-        self,
-        seq: tuple[int, ...],
-        loc: IntArray,
-        b: IntArray,
-        dep: IntArray,
-        arr: IntArray,
-        maxshift: IntArray,
-        travel: int,
-        brk: tuple[int, int] | None,
-    ) -> None:
-        self.seq = seq
-        self.loc = loc
-        self.b = b
-        self.dep = dep
-        self.arr = arr
-        self.maxshift = maxshift
-        self.travel = travel
-        self.brk = brk
-        # Insertion of every option into this route, computed once on first use.
-        self.ins: tuple[IntArray, IntArray, IntArray] | None = None
-        self.tight = False  # True once 2-opt has nothing left to improve
-
-    @property
-    def end(self) -> int:
-        return int(self.b[-1])
-
-
-def _schedule(
-    inst: _Instance, r: int, seq: Sequence[int], brk_after: int | None
-) -> tuple[list[int], list[int], list[int], int, tuple[int, int] | None] | None:
-    """Earliest-start schedule with the break (if any) after ``brk_after`` visits."""
-    t_mat = inst.travel[r]
-    node, op, cl, dw = inst.opt_node, inst.opt_open, inst.opt_close, inst.opt_dwell
-    pause = inst.pause[r]
-    t = int(inst.ready[r])
-    loc = int(inst.start[r])
-    arr: list[int] = [t]
-    b: list[int] = [t]
-    dep: list[int] = []
-    travel = 0
-    brk: tuple[int, int] | None = None
-    if pause is not None and brk_after == 0:
-        bs = max(t, pause[0])
-        if bs > pause[1]:
-            return None
-        brk = (0, bs)
-        t = bs + pause[2]
-    dep.append(t)
-    repeats: dict[int, int] = {}  # stop -> earliest next start after its last visit here
-    for k, o in enumerate(seq, start=1):
-        v = int(node[o])
-        leg = int(t_mat[loc, v])
-        travel += leg
-        a = t + leg
-        s = a if a >= op[o] else int(op[o])
-        stop = int(inst.opt_stop[o])
-        if inst.stop_max[stop] > 1:
-            # A repeat visit on the same route waits out the minimum gap.
-            s = max(s, repeats.get(stop, s))
-            repeats[stop] = s + int(inst.stop_dwell[stop]) + int(inst.stop_gap[stop])
-        if s > cl[o]:
-            return None
-        arr.append(a)
-        b.append(s)
-        t = s + int(dw[o])
-        if pause is not None and brk_after == k:
-            bs = max(t, pause[0])
-            if bs > pause[1]:
-                return None
-            brk = (k, bs)
-            t = bs + pause[2]
-        dep.append(t)
-        loc = v
-    leg = int(t_mat[loc, inst.end[r]])
-    travel += leg
-    t += leg
-    if t > inst.due[r]:
-        return None
-    arr.append(t)
-    b.append(t)
-    return arr, b, dep, travel, brk
-
-
-def _make_route(inst: _Instance, r: int, seq: Sequence[int]) -> _Route | None:
-    """Schedule ``seq`` for route ``r``; None when no break position makes it feasible."""
-    seq = tuple(seq)
-    if inst.untimed:
-        return _make_untimed_route(inst, r, seq)
-    pause = inst.pause[r]
-    if pause is None:
-        found = _schedule(inst, r, seq, None)
-    else:
-        found = None
-        for after in range(len(seq) + 1):
-            trial = _schedule(inst, r, seq, after)
-            if trial is not None and (found is None or trial[1][-1] < found[1][-1]):
-                found = trial
-    if found is None:
-        return None
-    arr_l, b_l, dep_l, travel, brk = found
-    b = np.array(b_l, dtype=np.int64)
-    arr = np.array(arr_l, dtype=np.int64)
-    dep = np.array(dep_l + [b_l[-1]], dtype=np.int64)
-    n = len(b_l)
-    maxshift = np.zeros(n, dtype=np.int64)
-    maxshift[-1] = int(inst.due[r]) - b_l[-1]
-    close = inst.opt_close
-    for p in range(n - 2, 0, -1):
-        wait_next = b_l[p + 1] - arr_l[p + 1]
-        room = close[seq[p - 1]] - b_l[p]
-        through = wait_next + int(maxshift[p + 1])
-        if brk is not None and brk[0] == p and pause is not None:
-            idle = brk[1] - (b_l[p] + int(inst.opt_dwell[seq[p - 1]]))
-            through = min(pause[1] - brk[1] + idle, idle + through)
-        maxshift[p] = min(room, through)
-    loc = np.empty(n, dtype=np.int64)
-    loc[0] = inst.start[r]
-    loc[-1] = inst.end[r]
-    if seq:
-        loc[1:-1] = inst.opt_node[list(seq)]
-    return _Route(seq, loc, b, dep, arr, maxshift, travel, brk)
-
-
-def _make_untimed_route(inst: _Instance, r: int, seq: tuple[int, ...]) -> _Route | None:
-    """``_make_route`` without windows or breaks: cumulative sums, no waiting."""
-    n = len(seq) + 2
-    loc = np.empty(n, dtype=np.int64)
-    loc[0] = inst.start[r]
-    loc[-1] = inst.end[r]
-    dwell = np.zeros(n, dtype=np.int64)
-    if seq:
-        opts = np.fromiter(seq, dtype=np.int64, count=n - 2)
-        loc[1:-1] = inst.opt_node[opts]
-        dwell[1:-1] = inst.opt_dwell[opts]
-    legs = inst.travel[r][loc[:-1], loc[1:]]
-    arr = np.empty(n, dtype=np.int64)
-    arr[0] = inst.ready[r]
-    np.cumsum(legs + dwell[:-1], out=arr[1:])
-    arr[1:] += inst.ready[r]
-    end = int(arr[-1])
-    if end > inst.due[r]:
-        return None
-    maxshift = np.full(n, int(inst.due[r]) - end, dtype=np.int64)
-    return _Route(seq, loc, arr, arr + dwell, arr, maxshift, int(legs.sum()), None)
-
-
-# --------------------------------------------------------------------------------------
-# Solutions and their objective
-
-
-class _Solution:
-    """Routes plus per-stop visit counts and cap usage."""
-
-    __slots__ = ("routes", "count", "cell_used", "area_used")
-
-    def __init__(
-        self, routes: list[_Route], count: IntArray, cell_used: IntArray, area_used: IntArray
-    ) -> None:
-        self.routes = routes
-        self.count = count
-        self.cell_used = cell_used
-        self.area_used = area_used
-
-    def copy(self) -> _Solution:
-        return _Solution(
-            list(self.routes), self.count.copy(), self.cell_used.copy(), self.area_used.copy()
-        )
-
-    @property
-    def travel(self) -> int:
-        return sum(r.travel for r in self.routes)
-
-
-def _empty_solution(inst: _Instance) -> _Solution:
-    routes = []
-    for r in range(inst.n_routes):
-        route = _make_route(inst, r, ())
-        assert route is not None  # _why_idle screened the units
-        routes.append(route)
-    n_cells = int(inst.stop_cell.max()) + 1 if len(inst.stop_cell) else 0
-    n_areas = int(inst.stop_area.max()) + 1 if len(inst.stop_area) else 0
-    return _Solution(
-        routes,
-        np.zeros(len(inst.stop_value), dtype=np.int64),
-        np.zeros(n_cells, dtype=np.int64),
-        np.zeros(max(n_areas, 0), dtype=np.int64),
-    )
-
-
-def _tally(inst: _Instance, sol: _Solution, o: int, sign: int) -> None:
-    """Count a visit of option ``o`` in (sign 1) or out of (sign -1) the solution's totals."""
-    s = int(inst.opt_stop[o])
-    sol.count[s] += sign
-    if inst.cell_cap is not None:
-        sol.cell_used[inst.stop_cell[s]] += sign * inst.opt_dwell[o]
-    if inst.area_cap is not None and inst.stop_area[s] >= 0:
-        sol.area_used[inst.stop_area[s]] += sign * inst.opt_dwell[o]
-
-
-def _solution_of(inst: _Instance, sequences: Sequence[Sequence[int]]) -> _Solution | None:
-    """Schedule each route's options; None when a route does not fit in ticks."""
-    sol = _empty_solution(inst)
-    for r, seq in enumerate(sequences):
-        route = _make_route(inst, r, seq)
-        if route is None:
-            return None
-        sol.routes[r] = route
-        for o in seq:
-            _tally(inst, sol, int(o), 1)
-    return sol
-
-
-def _value(inst: _Instance, sol: _Solution) -> float:
-    """Objective: prizes (jittered values, mandatory bonus) with repeats decayed in time order."""
-    if inst.simple:
-        return float(sum(inst.opt_prize[list(r.seq)].sum() for r in sol.routes if r.seq))
-    starts: dict[int, list[tuple[int, int]]] = {}
-    for route in sol.routes:
-        for k, o in enumerate(route.seq, start=1):
-            starts.setdefault(int(inst.opt_stop[o]), []).append((int(route.b[k]), o))
-    total = 0.0
-    for s, visits in starts.items():
-        visits.sort()
-        for rank, (_, o) in enumerate(visits):
-            total += inst.stop_value[s] * inst.opt_weight[o] * inst.decay**rank
-        if inst.stop_mandatory[s]:
-            total += inst.mandatory_bonus
-    return total
-
-
-def _gap_conflicts(inst: _Instance, sol: _Solution, r: int, route: _Route) -> set[int]:
-    """Stops of ``route`` whose repeat visits (on any route) break the count or the gap."""
-    repeat = [
-        (k, o) for k, o in enumerate(route.seq, start=1) if inst.stop_max[inst.opt_stop[o]] > 1
-    ]
-    if not repeat:
-        return set()
-    starts: dict[int, list[int]] = {}
-    for k, o in repeat:
-        starts.setdefault(int(inst.opt_stop[o]), []).append(int(route.b[k]))
-    for q, other in enumerate(sol.routes):
-        if q == r:
-            continue
-        for k, o in enumerate(other.seq, start=1):
-            s = int(inst.opt_stop[o])
-            if s in starts:
-                starts[s].append(int(other.b[k]))
-    bad: set[int] = set()
-    for s, times in starts.items():
-        times.sort()
-        need = int(inst.stop_dwell[s]) + int(inst.stop_gap[s])
-        if len(times) > inst.stop_max[s] or any(
-            b2 - b1 < need for b1, b2 in zip(times, times[1:], strict=False)
-        ):
-            bad.add(s)
-    return bad
-
-
-def _gaps_ok(inst: _Instance, sol: _Solution, r: int, route: _Route) -> bool:
-    """Check repeat-visit gaps of the stops on ``route`` against all other routes."""
-    return not _gap_conflicts(inst, sol, r, route)
-
-
-# --------------------------------------------------------------------------------------
 # The orienteering search
 
 
@@ -738,31 +236,31 @@ class _Budget:
 class _Search:
     """Ruin-and-recreate with local search for the team orienteering problem with windows."""
 
-    def __init__(self, inst: _Instance, rng: np.random.Generator, budget: _Budget) -> None:
+    def __init__(self, inst: Instance, rng: np.random.Generator, budget: _Budget) -> None:
         self.inst = inst
         self.rng = rng
         self.budget = budget
         self.iterations = 0
         # Pairs of (immutable) routes known to have no improving exchange.
-        self._no_exchange: set[tuple[_Route, _Route]] = set()
+        self._no_exchange: set[tuple[Route, Route]] = set()
 
     # ---- feasibility of a changed route -------------------------------------------------
 
-    def _try(self, sol: _Solution, r: int, seq: Sequence[int]) -> _Route | None:
+    def _try(self, sol: Solution, r: int, seq: Sequence[int]) -> Route | None:
         if self.inst.pause[r] is None:
             self.budget.spend("route", len(seq))
         else:
             self.budget.spend("route_break", len(seq) ** 2)
-        route = _make_route(self.inst, r, seq)
+        route = make_route(self.inst, r, seq)
         if route is None:
             return None
-        if not self.inst.simple and not _gaps_ok(self.inst, sol, r, route):
+        if not self.inst.simple and not gaps_ok(self.inst, sol, r, route):
             return None
         return route
 
     # ---- pool of insertable options ------------------------------------------------------
 
-    def _pool(self, sol: _Solution) -> IntArray:
+    def _pool(self, sol: Solution) -> IntArray:
         inst = self.inst
         if not len(inst.opt_stop):
             return np.zeros(0, dtype=np.int64)
@@ -776,7 +274,7 @@ class _Search:
             ok &= (area < 0) | (used + inst.opt_dwell <= inst.area_cap)
         return np.flatnonzero(ok)
 
-    def _prizes(self, sol: _Solution, options: IntArray) -> FloatArray:
+    def _prizes(self, sol: Solution, options: IntArray) -> FloatArray:
         inst = self.inst
         if inst.simple:
             return inst.opt_prize[options]
@@ -785,7 +283,7 @@ class _Search:
         prize = inst.stop_value[stop] * inst.opt_weight[options] * inst.decay**count
         return prize + np.where(inst.stop_mandatory[stop] & (count == 0), inst.mandatory_bonus, 0.0)
 
-    def _insertion(self, route: _Route, r: int, options: IntArray) -> tuple[IntArray, IntArray]:
+    def _insertion(self, route: Route, r: int, options: IntArray) -> tuple[IntArray, IntArray]:
         """Extra time and best arc of inserting each option into ``route``.
 
         The extra time is ``INF_TICKS`` where no arc fits.
@@ -797,7 +295,7 @@ class _Search:
             best = np.where(best <= route.maxshift[-1], best, INF_TICKS)
         return best, arc[options]
 
-    def _insertion_table(self, route: _Route, r: int) -> tuple[IntArray, IntArray, IntArray]:
+    def _insertion_table(self, route: Route, r: int) -> tuple[IntArray, IntArray, IntArray]:
         """Extra time of every option at every arc, cached on the (immutable) route.
 
         Returns the (arcs, options) matrix and each option's cheapest extra time and arc.
@@ -826,23 +324,23 @@ class _Search:
         route.ins = (shift, best, arc)
         return route.ins
 
-    def _extra_travel(self, route: _Route, r: int, options: IntArray, arc: IntArray) -> IntArray:
+    def _extra_travel(self, route: Route, r: int, options: IntArray, arc: IntArray) -> IntArray:
         """Extra travel of inserting each option at the given arc."""
         t_mat = self.inst.travel[r]
         a, b = route.loc[arc], route.loc[arc + 1]
         nodes = self.inst.opt_node[options]
         return t_mat[a, nodes] + t_mat[nodes, b] - t_mat[a, b]
 
-    def _apply_insert(self, sol: _Solution, r: int, route: _Route, o: int) -> None:
+    def _apply_insert(self, sol: Solution, r: int, route: Route, o: int) -> None:
         sol.routes[r] = route
-        _tally(self.inst, sol, o, 1)
+        tally(self.inst, sol, o, 1)
 
-    def _apply_remove(self, sol: _Solution, o: int) -> None:
-        _tally(self.inst, sol, o, -1)
+    def _apply_remove(self, sol: Solution, o: int) -> None:
+        tally(self.inst, sol, o, -1)
 
     # ---- greedy insertion ----------------------------------------------------------------
 
-    def fill(self, sol: _Solution, alpha: float = 1.0, noise: float = 0.0) -> bool:
+    def fill(self, sol: Solution, alpha: float = 1.0, noise: float = 0.0) -> bool:
         """Insert options by best value per extra time until none fits; True if any did.
 
         ``alpha`` > 1 favours value over closeness; ``noise`` multiplies each score by a
@@ -897,7 +395,7 @@ class _Search:
 
     # ---- moves that shorten routes -------------------------------------------------------
 
-    def two_opt(self, sol: _Solution, r: int) -> bool:
+    def two_opt(self, sol: Solution, r: int) -> bool:
         """Reverse segments of route ``r`` while that shortens it; True if any did."""
         improved = False
         while True:
@@ -930,7 +428,7 @@ class _Search:
                 new = (
                     self._try(sol, r, seq)
                     if self.inst.timed or not self.inst.simple
-                    else (_make_route(self.inst, r, seq))
+                    else (make_route(self.inst, r, seq))
                 )
                 if new is not None and new.travel < route.travel:
                     sol.routes[r] = new
@@ -940,7 +438,7 @@ class _Search:
                 route.tight = True
                 return improved
 
-    def relocate(self, sol: _Solution) -> bool:
+    def relocate(self, sol: Solution) -> bool:
         """Move single visits within or between routes while that cuts total travel."""
         inst = self.inst
         improved = False
@@ -999,7 +497,7 @@ class _Search:
             improved = True
         return improved
 
-    def exchange(self, sol: _Solution) -> bool:
+    def exchange(self, sol: Solution) -> bool:
         """Swap two visits between routes, or exchange route tails (2-opt*), to cut travel."""
         inst = self.inst
         improved = False
@@ -1031,7 +529,7 @@ class _Search:
         return improved
 
     def _replace_pair(
-        self, sol: _Solution, a: int, seq_a: Sequence[int], b: int, seq_b: Sequence[int]
+        self, sol: Solution, a: int, seq_a: Sequence[int], b: int, seq_b: Sequence[int]
     ) -> bool:
         """Give routes ``a`` and ``b`` these sequences if both fit and travel gets shorter.
 
@@ -1051,7 +549,7 @@ class _Search:
         return True
 
     def _best_exchange(
-        self, sol: _Solution, a: int, b: int
+        self, sol: Solution, a: int, b: int
     ) -> tuple[int, int, int, int, int, str] | None:
         inst = self.inst
         route_a, route_b = sol.routes[a], sol.routes[b]
@@ -1120,7 +618,7 @@ class _Search:
 
     # ---- moves that raise the value ------------------------------------------------------
 
-    def replace_visits(self, sol: _Solution) -> bool:
+    def replace_visits(self, sol: Solution) -> bool:
         """Swap a visited option for a more valuable unvisited one where it fits."""
         inst = self.inst
         pool = self._pool(sol)
@@ -1193,7 +691,7 @@ class _Search:
                 break
         return improved
 
-    def _held_prizes(self, sol: _Solution, seq: IntArray) -> FloatArray:
+    def _held_prizes(self, sol: Solution, seq: IntArray) -> FloatArray:
         """What removing each visited option would lose (the last repeat's value, if any)."""
         inst = self.inst
         if inst.simple:
@@ -1205,7 +703,7 @@ class _Search:
 
     # ---- local search and perturbation ---------------------------------------------------
 
-    def improve(self, sol: _Solution) -> None:
+    def improve(self, sol: Solution) -> None:
         """Local search to a local optimum (value first, then travel)."""
         for _ in range(20):
             changed = False
@@ -1218,7 +716,7 @@ class _Search:
             if not changed or self.budget.exhausted():
                 return
 
-    def ruin(self, sol: _Solution) -> None:
+    def ruin(self, sol: Solution) -> None:
         """Remove a random part of the solution (random, related, segment or whole route)."""
         inst = self.inst
         visits = [(r, k) for r, route in enumerate(sol.routes) for k in range(len(route.seq))]
@@ -1258,7 +756,7 @@ class _Search:
             for k in drop:
                 self._apply_remove(sol, seq[k])
             kept = [o for k, o in enumerate(seq) if k not in set(drop)]
-            shorter = _make_route(inst, r, kept)
+            shorter = make_route(inst, r, kept)
             if shorter is None:  # only with travel times that break the triangle inequality
                 for k in drop:
                     self._apply_insert(sol, r, sol.routes[r], seq[k])
@@ -1269,7 +767,7 @@ class _Search:
         if reseed is not None:
             self._seed_route(sol, reseed)
 
-    def _repair_gaps(self, sol: _Solution) -> None:
+    def _repair_gaps(self, sol: Solution) -> None:
         """Drop repeat visits whose gap a removal broke.
 
         Removing visits lets a route's later visits start earlier, which can bring one
@@ -1282,24 +780,24 @@ class _Search:
             changed = False
             for r in range(inst.n_routes):
                 route = sol.routes[r]
-                bad = _gap_conflicts(inst, sol, r, route)
+                bad = gap_conflicts(inst, sol, r, route)
                 if not bad:
                     continue
                 seq = list(route.seq)
                 kept = [o for o in seq if int(inst.opt_stop[o]) not in bad]
-                shorter = _make_route(inst, r, kept)
+                shorter = make_route(inst, r, kept)
                 if shorter is None:  # only with travel times that break the triangle inequality
                     kept = []
-                    shorter = _make_route(inst, r, ())
-                    assert shorter is not None  # _why_idle screened the units
+                    shorter = make_route(inst, r, ())
+                    assert shorter is not None  # why_idle screened the units
                 for o in seq:
                     self._apply_remove(sol, o)
                 for o in kept:
-                    _tally(inst, sol, o, 1)
+                    tally(inst, sol, o, 1)
                 sol.routes[r] = shorter
                 changed = True
 
-    def _seed_route(self, sol: _Solution, r: int) -> None:
+    def _seed_route(self, sol: Solution, r: int) -> None:
         """Start an empty route with a random unvisited stop it can reach, valued by prize."""
         pool = self._pool(sol)
         if self.inst.simple and len(pool):
@@ -1320,11 +818,11 @@ class _Search:
         if route is not None:
             self._apply_insert(sol, r, route, int(pool[pick]))
 
-    def run(self, start: _Solution | None = None) -> _Solution:
+    def run(self, start: Solution | None = None) -> Solution:
         """Construct, then ruin-and-recreate until the budget runs out; return the best."""
         inst = self.inst
         if start is None:
-            start = _empty_solution(inst)
+            start = empty_solution(inst)
             self.fill(start, alpha=1.0)
         self.improve(start)
         best = start
@@ -1346,7 +844,7 @@ class _Search:
             for r in range(inst.n_routes):
                 self.two_opt(candidate, r)
             self.fill(candidate)
-            if _value(inst, candidate) >= current_key[0] - temperature0:
+            if solution_value(inst, candidate) >= current_key[0] - temperature0:
                 self.improve(candidate)
             key = self._key(candidate)
             progress = min(1.0, self.budget.used / max(self.budget.work, 1.0))
@@ -1379,8 +877,8 @@ class _Search:
                 current, current_key = best, best_key
         return best
 
-    def _key(self, sol: _Solution) -> tuple[float, int]:
-        return (round(_value(self.inst, sol), 9), -sol.travel)
+    def _key(self, sol: Solution) -> tuple[float, int]:
+        return (round(solution_value(self.inst, sol), 9), -sol.travel)
 
 
 # --------------------------------------------------------------------------------------
@@ -1388,8 +886,8 @@ class _Search:
 
 
 def _solve_ortools(
-    inst: _Instance, time_limit_s: float, initial: _Solution | None
-) -> tuple[_Solution | None, str, int]:
+    inst: Instance, time_limit_s: float, initial: Solution | None
+) -> tuple[Solution | None, str, int]:
     """Solve the instance with OR-Tools routing, optionally from ``initial``.
 
     Returns the solution in the search's representation (None when OR-Tools found none),
@@ -1569,17 +1067,17 @@ def _solve_ortools(
             seq.append(slot_opt[manager.IndexToNode(index) - n_depots])
             index = solution.Value(routing.NextVar(index))
         sequences.append(seq)
-    sol = _solution_of(inst, sequences)
+    sol = solution_of(inst, sequences)
     if sol is None:
         return None, status + " (routes failed the tick check)", 0
-    if not inst.simple and not all(_gaps_ok(inst, sol, r, sol.routes[r]) for r in range(n_routes)):
+    if not inst.simple and not all(gaps_ok(inst, sol, r, sol.routes[r]) for r in range(n_routes)):
         return None, status + " (earliest-start schedule breaks a repeat gap)", 0
     return sol, status, int(solver.Solutions())
 
 
 def _slots_of_solution(
-    inst: _Instance,
-    sol: _Solution,
+    inst: Instance,
+    sol: Solution,
     slot_opt: list[int],
     slot_rank: list[int],
     slot_index: list[int],
@@ -1660,10 +1158,10 @@ def plan_patrols(problem: Problem, options: SolverOptions | None = None) -> Patr
 def _solve_whole(
     problem: Problem, options: SolverOptions, started: float, deadline: float
 ) -> tuple[list[RouteSchedule], list[IdleUnit], SolverStats]:
-    inst, idle = _build_instance(problem, options.value_jitter, options.seed)
+    inst, idle = build_instance(problem, options.value_jitter, options.seed)
     scale = inst.scale
     if not inst.n_routes or not len(inst.opt_stop):
-        sol = _empty_solution(inst)
+        sol = empty_solution(inst)
         stats = SolverStats(
             engine="none",
             seed=options.seed,
@@ -1673,7 +1171,7 @@ def _solve_whole(
             stopped_by="nothing_to_do",
             ticks_per_second=scale,
         )
-        return _schedules(inst, sol), idle, stats
+        return route_schedules(inst, sol), idle, stats
     remaining = max(deadline - time.perf_counter(), 0.0)
     engine = options.engine
     use_ortools = engine == "ortools" or (
@@ -1682,7 +1180,7 @@ def _solve_whole(
     search_share = 0.0 if engine == "ortools" else (1.0 - _ORTOOLS_SHARE if use_ortools else 1.0)
     iterations = 0
     stopped_by = "budget"
-    best: _Solution | None = None
+    best: Solution | None = None
     status: str | None = None
     if search_share > 0:
         nominal_s = options.time_limit_s if options.work_s is None else options.work_s
@@ -1698,11 +1196,12 @@ def _solve_whole(
         stopped_by = "time_limit"
         if found is not None and (
             best is None
-            or (_value(inst, found), -found.travel) > (_value(inst, best), -best.travel)
+            or (solution_value(inst, found), -found.travel)
+            > (solution_value(inst, best), -best.travel)
         ):
             best = found
     if best is None:
-        best = _empty_solution(inst)
+        best = empty_solution(inst)
     if search_share == 0:
         name = "ortools"
     else:
@@ -1717,12 +1216,12 @@ def _solve_whole(
         ticks_per_second=scale,
         ortools_status=status,
     )
-    return _schedules(inst, best), idle, stats
+    return route_schedules(inst, best), idle, stats
 
 
 def _run_search(
-    inst: _Instance, seed: int, worker: int, work: float, until: float
-) -> tuple[_Solution, int, bool]:
+    inst: Instance, seed: int, worker: int, work: float, until: float
+) -> tuple[Solution, int, bool]:
     if _compiled_search_fits(inst):
         return _run_compiled_search(inst, seed, worker, work, until)
     budget = _Budget(work, until)
@@ -1731,14 +1230,14 @@ def _run_search(
     return best, search.iterations, budget.timed_out
 
 
-def _compiled_search_fits(inst: _Instance) -> bool:
+def _compiled_search_fits(inst: Instance) -> bool:
     """Whether ``planner.fastsearch`` solves this instance: no windows, breaks, repeats or caps."""
     return inst.untimed and inst.simple and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 
 def _run_compiled_search(
-    inst: _Instance, seed: int, worker: int, work: float, until: float
-) -> tuple[_Solution, int, bool]:
+    inst: Instance, seed: int, worker: int, work: float, until: float
+) -> tuple[Solution, int, bool]:
     matrices: list[IntArray] = []
     mode = np.zeros(inst.n_routes, dtype=np.int64)
     for r, t_mat in enumerate(inst.travel):
@@ -1763,14 +1262,14 @@ def _run_compiled_search(
         patience=_COMPILED_PATIENCE * max(_PATIENCE_MIN, _PATIENCE_PER_OPTION * len(inst.opt_node)),
         descend_by_clock=_DESCEND_BY_CLOCK,
     )
-    sol = _solution_of(inst, sequences)
+    sol = solution_of(inst, sequences)
     assert sol is not None  # the compiled search keeps every route within its shift
     return sol, iterations, timed_out
 
 
 def _search_in_parallel(
-    inst: _Instance, options: SolverOptions, work: float, until: float
-) -> tuple[_Solution, int, bool]:
+    inst: Instance, options: SolverOptions, work: float, until: float
+) -> tuple[Solution, int, bool]:
     """Run ``options.workers`` independent searches (other seeds streams) and keep the best.
 
     Extra workers are forked processes that send back their routes; the result depends only
@@ -1791,7 +1290,7 @@ def _search_in_parallel(
         send.close()
         pipes.append((process, receive))
     best, iterations, timed_out = _run_search(inst, options.seed, 0, work, until)
-    best_key = (_value(inst, best), -best.travel)
+    best_key = (solution_value(inst, best), -best.travel)
     for process, receive in pipes:
         try:
             sequences, its, late = receive.recv()
@@ -1802,46 +1301,21 @@ def _search_in_parallel(
             continue
         iterations += its
         timed_out |= late
-        candidate = _solution_of(inst, sequences)
-        if candidate is not None and (_value(inst, candidate), -candidate.travel) > best_key:
-            best, best_key = candidate, (_value(inst, candidate), -candidate.travel)
+        candidate = solution_of(inst, sequences)
+        if (
+            candidate is not None
+            and (solution_value(inst, candidate), -candidate.travel) > best_key
+        ):
+            best, best_key = candidate, (solution_value(inst, candidate), -candidate.travel)
     return best, iterations, timed_out
 
 
 def _search_worker(
-    send: Connection, inst: _Instance, seed: int, worker: int, work: float, until: float
+    send: Connection, inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> None:
     best, iterations, timed_out = _run_search(inst, seed, worker, work, until)
     send.send(([list(r.seq) for r in best.routes], iterations, timed_out))
     send.close()
-
-
-def _schedules(inst: _Instance, sol: _Solution) -> list[RouteSchedule]:
-    """Express the routes in seconds: starts, departure and break from the tick schedule."""
-    out: list[RouteSchedule] = []
-    scale = inst.scale
-    for r, route in enumerate(sol.routes):
-        unit = inst.problem.units[inst.units[r]]
-        stops = tuple(int(inst.opt_stop[o]) for o in route.seq)
-        starts = tuple(float(route.b[k]) / scale for k in range(1, len(route.seq) + 1))
-        departure = int(route.b[0])
-        if route.seq and (route.brk is None or route.brk[0] > 0):
-            # Leave as late as the first visit allows, so the wait happens at the station.
-            first_leg = int(inst.travel[r][inst.start[r], inst.opt_node[route.seq[0]]])
-            departure = max(departure, int(route.b[1]) - first_leg)
-        brk_after = None if route.brk is None else route.brk[0]
-        brk_start = None if route.brk is None else float(route.brk[1]) / scale
-        out.append(
-            RouteSchedule(
-                unit_id=unit.id,
-                departure_s=float(departure) / scale,
-                stops=stops,
-                starts_s=starts,
-                break_after=brk_after,
-                break_start_s=brk_start,
-            )
-        )
-    return out
 
 
 def _decompose(problem: Problem) -> list[tuple[list[int], list[int]]]:
@@ -1910,8 +1384,8 @@ def _solve_parts(
         for sched in part_schedules:
             schedules.append(replace(sched, stops=tuple(stops[s] for s in sched.stops)))
     # Whole-problem pass: keep every unit's visits, add what still fits anywhere.
-    inst, _ = _build_instance(problem, options.value_jitter, options.seed)
-    sol = _solution_from_schedules(inst, schedules)
+    inst, _ = build_instance(problem, options.value_jitter, options.seed)
+    sol = solution_from_schedules(inst, schedules)
     if sol is not None:
         rng = np.random.default_rng([options.seed, 2])
         left = max(deadline - time.perf_counter(), 0.05)
@@ -1919,7 +1393,7 @@ def _solve_parts(
         search.fill(sol)
         search.replace_visits(sol)
         search.fill(sol)
-        schedules = _schedules(inst, sol)
+        schedules = route_schedules(inst, sol)
     stats = SolverStats(
         engine="search",
         seed=options.seed,
@@ -1963,27 +1437,6 @@ def _subproblem(problem: Problem, units: Sequence[int], stops: Sequence[int]) ->
         max_cell_share=share(problem.max_cell_share),
         max_area_share=share(problem.max_area_share),
     )
-
-
-def _solution_from_schedules(
-    inst: _Instance, schedules: Sequence[RouteSchedule]
-) -> _Solution | None:
-    """Rebuild a tick solution from schedules (option = first window holding the start)."""
-    route_of = {inst.problem.units[u].id: r for r, u in enumerate(inst.units)}
-    sequences: list[list[int]] = [[] for _ in range(inst.n_routes)]
-    for sched in schedules:
-        r = route_of.get(sched.unit_id)
-        if r is None:
-            continue
-        for s, start in zip(sched.stops, sched.starts_s, strict=True):
-            tick = int(math.ceil(start * inst.scale))
-            options = [
-                o for o in inst.stop_options[s] if inst.opt_open[o] <= tick <= inst.opt_close[o]
-            ]
-            if not options:
-                return None
-            sequences[r].append(options[0])
-    return _solution_of(inst, sequences)
 
 
 def replan_patrols(
