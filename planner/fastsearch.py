@@ -3,7 +3,7 @@
 The team orienteering core of the planner: no time windows, no breaks, every stop at most
 once and no share caps, so a route fits exactly when its travel plus dwell fits its shift.
 That is every ``plan-problem`` without windows and the whole TOP benchmark. The search is the
-one of ``planner.solver._Search`` (greedy insertion by value per extra time, ruin and
+one of ``planner.search.Search`` (greedy insertion by value per extra time, ruin and
 recreate, 2-opt, relocation, swaps and tail exchanges between routes, swaps of visited for
 unvisited stops, simulated annealing cooling to zero at 80 % of the work, then descent from
 the best plan, plus or-opt moves of short segments within a route), written as loops over
@@ -32,7 +32,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 INF = np.int64(2**50)
-# Search settings, shared with the numpy search in planner.solver. Cumulative probabilities
+# Search settings, shared with the numpy search in planner.search. Cumulative probabilities
 # of the ruin kinds: random visits, related (nearby) visits, a segment of every route; the
 # rest empties one route and reseeds it.
 RUIN_RANDOM, RUIN_RELATED, RUIN_SEGMENT = 0.3, 0.6, 0.75

@@ -3,7 +3,7 @@
 A problem is a set of *nodes* (rows of the travel-time matrices: stations and cell centres),
 the *units* that patrol between them and the candidate *stops* (a cell at a node with a value,
 a dwell time and the windows when it is hot). Node numbers are our positions in the problem;
-the solver's own indices never leave ``planner.solver``.
+OR-Tools' own indices never leave ``planner.ortools_engine``.
 
 Conventions
 -----------

@@ -1,21 +1,22 @@
-"""Solve patrol problems: the only module that imports OR-Tools.
+"""Solve patrol problems: the planner's entry points and the choice of engine.
 
 A patrol problem is a team orienteering problem with time windows: choose, for every unit,
 a route from its start station to its end station that visits the most valuable stops
-within its shift. Two engines share one integer model built here:
+within its shift. Two engines share one integer model (``planner.model``):
 
 ``"search"``
-    The planner's own orienteering search: greedy insertion by value per extra minute, then
-    ruin-and-recreate with local search (2-opt, relocation between routes, insertion of
-    unvisited stops, swaps of visited for unvisited stops) and simulated-annealing
-    acceptance cooling to zero at 80 % of the work budget, then descent from the best plan
-    found, all seeded. Orienteering needs moves that insert, remove and exchange stops
-    under the shift limit, which OR-Tools' default operators do not make well. Instances
-    without windows, breaks, repeat visits or caps run the same search compiled with numba
-    (``planner.fastsearch``), which counts its work in elementary steps.
+    The planner's own orienteering search (``planner.search``): greedy insertion by value
+    per extra minute, then ruin-and-recreate with local search (2-opt, relocation between
+    routes, insertion of unvisited stops, swaps of visited for unvisited stops) and
+    simulated-annealing acceptance cooling to zero at 80 % of the work budget, then descent
+    from the best plan found, all seeded. Orienteering needs moves that insert, remove and
+    exchange stops under the shift limit, which OR-Tools' default operators do not make
+    well. Instances without windows, breaks, repeat visits or caps run the same search
+    compiled with numba (``planner.fastsearch``), which counts its work in elementary steps.
 ``"ortools"``
-    OR-Tools routing: prize-collecting disjunctions, a time dimension with windows, breaks
-    and repeat-visit gaps as constraints, guided local search under a time limit.
+    OR-Tools routing (``planner.ortools_engine``, the only module that imports OR-Tools):
+    prize-collecting disjunctions, a time dimension with windows, breaks and repeat-visit
+    gaps as constraints, guided local search under a time limit.
 ``"auto"`` (default)
     The search, then OR-Tools started from its routes for the last part of the time
     (OR-Tools keeps the best of both). Problems above ``decompose_above`` stops are split by
@@ -24,7 +25,8 @@ within its shift. Two engines share one integer model built here:
 Seconds become integer ticks once, at the boundary (``planner.problem.ticks_per_second``),
 costs rounded up; every plan is then checked exactly by ``planner.plan.check_plan``.
 *Node* is a row of the problem's travel-time matrix; *index* is OR-Tools' own numbering and
-never leaves :func:`_solve_ortools`.
+never leaves ``planner.ortools_engine``. This module keeps the orchestration: the options,
+splitting large problems by station, parallel workers, and which search runs.
 
 Reproducibility: the search runs on a work budget derived from the time limit (estimated
 microseconds of the reference machine, not the clock) and stops early once it has gone many
@@ -44,7 +46,6 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from planner import fastsearch
 from planner.errors import InvalidSolverOptionError
@@ -54,12 +55,12 @@ from planner.model import (
     Solution,
     build_instance,
     empty_solution,
-    gaps_ok,
     route_schedules,
     solution_from_schedules,
     solution_of,
     solution_value,
 )
+from planner.ortools_engine import solve_ortools
 from planner.plan import (
     IdleUnit,
     PatrolPlan,
@@ -169,248 +170,6 @@ class SolverOptions:
 
 
 # --------------------------------------------------------------------------------------
-# OR-Tools
-
-
-def _solve_ortools(
-    inst: Instance, time_limit_s: float, initial: Solution | None
-) -> tuple[Solution | None, str, int]:
-    """Solve the instance with OR-Tools routing, optionally from ``initial``.
-
-    Returns the solution in the search's representation (None when OR-Tools found none),
-    OR-Tools' status name and the number of solutions it went through. OR-Tools' routing
-    search has no seed: for a fixed model it is deterministic up to its time limit.
-    """
-    n_routes = inst.n_routes
-    # Slots: one solver node per (option, visit number); depots first.
-    depot_nodes = sorted({int(x) for x in np.concatenate([inst.start, inst.end])})
-    depot_of = {node: i for i, node in enumerate(depot_nodes)}
-    slot_opt: list[int] = []
-    slot_rank: list[int] = []
-    for o in range(len(inst.opt_stop)):
-        s = int(inst.opt_stop[o])
-        visits = int(inst.stop_max[s])
-        if inst.cell_cap is not None and inst.opt_dwell[o] > 0:
-            visits = min(visits, int(inst.cell_cap // int(inst.opt_dwell[o])))
-        for k in range(visits):
-            slot_opt.append(o)
-            slot_rank.append(k)
-    n_depots = len(depot_nodes)
-    n_nodes = n_depots + len(slot_opt)
-    node_loc = np.array(depot_nodes + [int(inst.opt_node[o]) for o in slot_opt], dtype=np.int64)
-    node_dwell = (
-        np.concatenate(
-            [np.zeros(n_depots, dtype=np.int64), inst.opt_dwell[slot_opt].astype(np.int64)]
-        )
-        if slot_opt
-        else np.zeros(n_depots, dtype=np.int64)
-    )
-    offset = int(min(inst.ready.min(), inst.opt_open.min() if len(inst.opt_open) else 0))
-    horizon = int(inst.due.max()) - offset
-    starts = [depot_of[int(x)] for x in inst.start]
-    ends = [depot_of[int(x)] for x in inst.end]
-    manager = pywrapcp.RoutingIndexManager(n_nodes, n_routes, starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
-    solver = routing.solver()
-
-    # Transit (dwell + travel) and arc cost (travel) matrices per distinct travel matrix.
-    transit_of: dict[int, int] = {}
-    cost_of: dict[int, int] = {}
-    cost_scale = 1.0
-    max_route = int((inst.due - inst.ready).max())
-    if max_route > 1_000_000:
-        cost_scale = 1_000_000 / max_route  # keeps costs small next to prize penalties
-    for r in range(n_routes):
-        key = id(inst.travel[r])
-        if key not in transit_of:
-            sub = inst.travel[r][np.ix_(node_loc, node_loc)]
-            sub = np.minimum(sub, horizon + 1)
-            transit = sub + node_dwell[:, None]
-            transit_of[key] = routing.RegisterTransitMatrix(transit.tolist())
-            cost = np.ceil(sub * cost_scale).astype(np.int64)
-            cost_of[key] = routing.RegisterTransitMatrix(cost.tolist())
-        routing.SetArcCostEvaluatorOfVehicle(cost_of[key], r)
-    routing.AddDimensionWithVehicleTransits(
-        [transit_of[id(inst.travel[r])] for r in range(n_routes)],
-        horizon,  # slack_max: waiting allowed anywhere
-        horizon,  # capacity
-        False,  # fix_start_cumul_to_zero
-        "time",
-    )
-    time_dim = routing.GetDimensionOrDie("time")
-    for r in range(n_routes):
-        time_dim.CumulVar(routing.Start(r)).SetRange(
-            int(inst.ready[r]) - offset, int(inst.due[r]) - offset
-        )
-        time_dim.CumulVar(routing.End(r)).SetRange(
-            int(inst.ready[r]) - offset, int(inst.due[r]) - offset
-        )
-    # Windows and prizes.
-    max_cost = int(math.ceil(max_route * cost_scale)) * n_routes + 1
-    positive = inst.opt_prize[inst.opt_prize > 0]
-    unit_prize = float(positive.min()) if len(positive) else 1.0
-    penalty_scale = max_cost / unit_prize
-    slot_index: list[int] = []
-    for i, o in enumerate(slot_opt):
-        index = manager.NodeToIndex(n_depots + i)
-        slot_index.append(index)
-        time_dim.CumulVar(index).SetRange(
-            max(0, int(inst.opt_open[o]) - offset), max(0, int(inst.opt_close[o]) - offset)
-        )
-        s = int(inst.opt_stop[o])
-        prize = inst.stop_value[s] * inst.opt_weight[o] * inst.decay ** slot_rank[i]
-        if inst.stop_mandatory[s] and slot_rank[i] == 0:
-            prize += inst.mandatory_bonus
-        penalty = int(min(prize * penalty_scale, 2**50))
-        routing.AddDisjunction([index], max(penalty, 1))
-    # Repeat visits: one window per visit number, in order, apart by dwell + gap.
-    by_stop_rank: dict[tuple[int, int], list[int]] = {}
-    for i, o in enumerate(slot_opt):
-        by_stop_rank.setdefault((int(inst.opt_stop[o]), slot_rank[i]), []).append(i)
-    for (s, k), slots in by_stop_rank.items():
-        actives = [routing.ActiveVar(slot_index[i]) for i in slots]
-        if len(slots) > 1:
-            solver.Add(solver.Sum(actives) <= 1)
-        if k == 0:
-            continue
-        before = by_stop_rank[(s, k - 1)]
-        solver.Add(
-            solver.Sum(actives) <= solver.Sum([routing.ActiveVar(slot_index[i]) for i in before])
-        )
-        need = int(inst.stop_dwell[s]) + int(inst.stop_gap[s])
-        big = horizon + need
-        for i in slots:
-            for j in before:
-                later = time_dim.CumulVar(slot_index[i])
-                earlier = time_dim.CumulVar(slot_index[j])
-                both = routing.ActiveVar(slot_index[i]) + routing.ActiveVar(slot_index[j])
-                solver.Add(later - earlier >= need - big * (2 - both))
-    # Caps on dwell per cell and per area.
-    for cap, groups in (
-        (inst.cell_cap, inst.stop_cell),
-        (inst.area_cap, inst.stop_area),
-    ):
-        if cap is None:
-            continue
-        members: dict[int, list[int]] = {}
-        for i, o in enumerate(slot_opt):
-            g = int(groups[inst.opt_stop[o]])
-            if g >= 0:
-                members.setdefault(g, []).append(i)
-        for slots in members.values():
-            dwell = [int(inst.opt_dwell[slot_opt[i]]) for i in slots]
-            if sum(dwell) > cap:
-                solver.Add(
-                    solver.Sum(
-                        [
-                            routing.ActiveVar(slot_index[i]) * d
-                            for i, d in zip(slots, dwell, strict=True)
-                        ]
-                    )
-                    <= cap
-                )
-    # Breaks: an interval the unit spends neither visiting nor travelling.
-    visit_transit = [0] * routing.Size()
-    for i, o in enumerate(slot_opt):
-        visit_transit[slot_index[i]] = int(inst.opt_dwell[o])
-    for r in range(n_routes):
-        pause = inst.pause[r]
-        if pause is None:
-            continue
-        interval = solver.FixedDurationIntervalVar(
-            max(0, pause[0] - offset), max(0, pause[1] - offset), pause[2], False, f"break {r}"
-        )
-        time_dim.SetBreakIntervalsOfVehicle([interval], r, visit_transit)
-
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = (
-        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    )
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
-    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    routing.CloseModelWithParameters(params)
-    if initial is not None:
-        routes = _slots_of_solution(
-            inst, initial, slot_opt, slot_rank, slot_index, manager, n_depots
-        )
-        assignment = routing.ReadAssignmentFromRoutes(routes, True)
-        solution = (
-            routing.SolveFromAssignmentWithParameters(assignment, params)
-            if assignment is not None
-            else routing.SolveWithParameters(params)
-        )
-    else:
-        solution = routing.SolveWithParameters(params)
-    status = _status_name(routing.status())
-    if solution is None:
-        return None, status, 0
-    sequences: list[list[int]] = []
-    for r in range(n_routes):
-        seq: list[int] = []
-        index = solution.Value(routing.NextVar(routing.Start(r)))
-        while not routing.IsEnd(index):
-            seq.append(slot_opt[manager.IndexToNode(index) - n_depots])
-            index = solution.Value(routing.NextVar(index))
-        sequences.append(seq)
-    sol = solution_of(inst, sequences)
-    if sol is None:
-        return None, status + " (routes failed the tick check)", 0
-    if not inst.simple and not all(gaps_ok(inst, sol, r, sol.routes[r]) for r in range(n_routes)):
-        return None, status + " (earliest-start schedule breaks a repeat gap)", 0
-    return sol, status, int(solver.Solutions())
-
-
-def _slots_of_solution(
-    inst: Instance,
-    sol: Solution,
-    slot_opt: list[int],
-    slot_rank: list[int],
-    slot_index: list[int],
-    manager: pywrapcp.RoutingIndexManager,
-    n_depots: int,
-) -> list[list[int]]:
-    """Express a search solution as OR-Tools node lists (visit numbers by start time)."""
-    free: dict[tuple[int, int], int] = {}
-    for i, o in enumerate(slot_opt):
-        free.setdefault((o, slot_rank[i]), n_depots + i)
-    visits: list[tuple[int, int, int, int]] = []  # (stop, start, route, position)
-    for r, route in enumerate(sol.routes):
-        for k, o in enumerate(route.seq, start=1):
-            visits.append((int(inst.opt_stop[o]), int(route.b[k]), r, k - 1))
-    visits.sort()
-    rank_of: dict[tuple[int, int], int] = {}
-    seen: dict[int, int] = {}
-    for s, _, r, p in visits:
-        rank_of[(r, p)] = seen.get(s, 0)
-        seen[s] = seen.get(s, 0) + 1
-    routes: list[list[int]] = []
-    for r, route in enumerate(sol.routes):
-        nodes = []
-        for p, o in enumerate(route.seq):
-            node = free.get((o, rank_of[(r, p)]))
-            if node is not None:
-                nodes.append(node)
-        routes.append(nodes)
-    return routes
-
-
-def _status_name(status: int) -> str:
-    names = {
-        0: "ROUTING_NOT_SOLVED",
-        1: "ROUTING_SUCCESS",
-        2: "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
-        3: "ROUTING_FAIL",
-        4: "ROUTING_FAIL_TIMEOUT",
-        5: "ROUTING_INVALID",
-        6: "ROUTING_INFEASIBLE",
-        7: "ROUTING_OPTIMAL",
-    }
-    return names.get(int(status), f"STATUS_{int(status)}")
-
-
-# --------------------------------------------------------------------------------------
 # Public entry points
 
 
@@ -478,7 +237,7 @@ def _solve_whole(
             stopped_by = "time_limit"
     if use_ortools:
         left = max(deadline - time.perf_counter(), 0.05)
-        found, status, solutions = _solve_ortools(inst, left * 0.9, best)
+        found, status, solutions = solve_ortools(inst, left * 0.9, best)
         iterations += solutions
         stopped_by = "time_limit"
         if found is not None and (

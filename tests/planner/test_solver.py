@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -27,7 +30,8 @@ from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
 from planner.problem_json import load_problem_json, plan_problem_json, top_to_json
 from planner.solver import SolverOptions, plan_patrols, replan_patrols
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
 TOP = SHARED / "bench" / "top" / "instances" / "chao"
 ENGINES = ("search", "ortools", "auto")
 # Generous limits: the search converges and stops on its own long before, so the tests do
@@ -615,3 +619,36 @@ def test_search_reaches_proven_top_optima(name: str, optimum: float) -> None:
     out = plan_problem_json(doc)
     assert out["feasible"] is True
     assert out["total_value"] == optimum
+
+
+# --- the one module that imports OR-Tools ---------------------------------------------------
+
+
+def _imports_ortools(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name.split(".")[0] == "ortools" for name in names):
+            return True
+    return False
+
+
+def test_only_the_ortools_engine_imports_ortools() -> None:
+    importers = sorted(
+        str(path.relative_to(REPO))
+        for package in ("geo", "planner", "web")
+        for path in (REPO / package).rglob("*.py")
+        if _imports_ortools(path)
+    )
+    assert importers == ["planner/ortools_engine.py"]
+
+
+def test_the_model_and_the_search_load_without_ortools() -> None:
+    code = "import sys, planner.model, planner.search; print('ortools' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout  # fmt: skip
+    assert loaded.strip() == "False"
