@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,7 @@ from planner.plan import IdleUnit, RouteSchedule
 from planner.problem import (
     INF_TICKS,
     Problem,
+    Unit,
     ceil_ticks,
     floor_ticks,
     ticks_per_second,
@@ -97,123 +99,62 @@ def why_idle(problem: Problem, unit_number: int, scale: float) -> str | None:
     return None
 
 
+# An option before it becomes arrays: (stop number, node, open, close, window weight).
+_OptionRow = tuple[int, int, int, int, float]
+
+
+class _Shifts(NamedTuple):
+    """Per route (unit that works): its matrix, stations and shift in ticks."""
+
+    travel: list[IntArray]
+    start: IntArray
+    end: IntArray
+    ready: IntArray
+    due: IntArray
+    pause: list[tuple[int, int, int] | None]
+
+
+class _Options(NamedTuple):
+    """Per option (stop and window): its stop, node, start interval in ticks and weight."""
+
+    stop: IntArray
+    node: IntArray
+    open: IntArray
+    close: IntArray
+    weight: FloatArray
+
+
 def build_instance(
     problem: Problem, value_jitter: float, seed: int
 ) -> tuple[Instance, list[IdleUnit]]:
+    """The problem in ticks, and the units that cannot work their shift with the reason."""
     scale = ticks_per_second(problem)
-    idle: list[IdleUnit] = []
-    units: list[int] = []
-    for number, unit in enumerate(problem.units):
-        reason = why_idle(problem, number, scale)
-        if reason is None:
-            units.append(number)
-        else:
-            idle.append(IdleUnit(unit.id, reason))
+    units, idle = _working_units(problem, scale)
+    chosen = [problem.units[u] for u in units]
     modes = sorted(problem.travel_time_s)
     by_mode = {m: ceil_ticks(problem.travel_time_s[m], scale) for m in modes}
-    chosen = [problem.units[u] for u in units]
-    travel = [by_mode[u.mode] for u in chosen]
-    start = np.array([u.start_node for u in chosen], dtype=np.int64)
-    end = np.array([u.end_node for u in chosen], dtype=np.int64)
-    ready = ceil_ticks([u.shift_start_s for u in chosen], scale).reshape(-1)
-    due = floor_ticks([u.shift_end_s for u in chosen], scale).reshape(-1)
-    pause: list[tuple[int, int, int] | None] = []
-    for unit in chosen:
-        b = unit.rest_break
-        pause.append(
-            None
-            if b is None
-            else (
-                int(ceil_ticks(b.earliest_start_s, scale)),
-                int(floor_ticks(b.latest_start_s, scale)),
-                int(ceil_ticks(b.duration_s, scale)),
-            )
-        )
+    shifts = _shifts(chosen, by_mode, scale)
+    travel, start, end, ready, due, pause = shifts
     stops = problem.stops
-    rng = np.random.default_rng([seed, 0x5EED])
-    values = np.array([s.value for s in stops], dtype=np.float64)
-    if value_jitter > 0 and len(stops):
-        values = values * (1.0 + value_jitter * rng.uniform(-1.0, 1.0, len(stops)))
-    cells: dict[str, int] = {}
-    areas: dict[str, int] = {}
-    stop_cell = np.array(
-        [cells.setdefault(problem.cell_key(i), len(cells)) for i in range(len(stops))],
-        dtype=np.int64,
-    )
-    stop_area = np.array(
-        [-1 if s.area is None else areas.setdefault(s.area, len(areas)) for s in stops],
-        dtype=np.int64,
-    )
-    total_shift = problem.total_shift_s
-    cell_cap = (
-        None
-        if problem.max_cell_share is None
-        else int(floor_ticks(problem.max_cell_share * total_shift, scale))
-    )
-    area_cap = (
-        None
-        if problem.max_area_share is None or not areas
-        else int(floor_ticks(problem.max_area_share * total_shift, scale))
-    )
+    values = _jittered_values(problem, value_jitter, seed)
+    stop_cell, stop_area = _cell_and_area_numbers(problem)
+    cell_cap, area_cap = _caps(problem, scale, has_areas=bool((stop_area >= 0).any()))
     stop_dwell = ceil_ticks([s.dwell_s for s in stops], scale).reshape(-1)
-    horizon_lo = int(ready.min()) if len(units) else 0
-    horizon_hi = int(due.max()) if len(units) else 0
-    opt_rows: list[tuple[int, int, int, int, float]] = []
-    for number, stop in enumerate(stops):
-        windows = stop.windows or ()
-        spans = (
-            [(horizon_lo, horizon_hi, 1.0)]
-            if not windows
-            else [
-                (
-                    max(int(ceil_ticks(w.start_s, scale)), horizon_lo),
-                    min(int(floor_ticks(w.end_s, scale)), horizon_hi),
-                    w.weight,
-                )
-                for w in windows
-            ]
-        )
-        for lo, hi, weight in spans:
-            if lo <= hi and ((weight > 0 and stop.value > 0) or stop.mandatory):
-                opt_rows.append((number, stop.node, lo, hi, weight))
-    # Keep only options some unit can serve on its own: the rest can never be visited.
-    kept: list[tuple[int, int, int, int, float]] = []
-    for row in opt_rows:
-        number, node, lo, hi, _ = row
-        dwell = int(stop_dwell[number])
-        for r in range(len(units)):
-            t = travel[r]
-            arrive = max(int(ready[r]) + int(t[start[r], node]), lo)
-            pause_r = pause[r]
-            extra = 0 if pause_r is None else pause_r[2]
-            if arrive <= hi and arrive + dwell + int(t[node, end[r]]) + extra <= int(due[r]):
-                kept.append(row)
-                break
-    opt_stop = np.array([r[0] for r in kept], dtype=np.int64)
-    opt_weight = np.array([r[4] for r in kept], dtype=np.float64)
+    horizon = (int(ready.min()), int(due.max())) if len(units) else (0, 0)
+    opts = _options(problem, scale, horizon, shifts, stop_dwell)
     mandatory = np.array([s.mandatory for s in stops], dtype=bool)
-    total_value = float(np.abs(values).sum() * max([1.0, *opt_weight.tolist()]))
-    bonus = total_value + 1.0
-    prize = values[opt_stop] * opt_weight if len(kept) else np.zeros(0)
-    if len(kept):
-        prize = prize + np.where(mandatory[opt_stop], bonus, 0.0)
+    prize, bonus = _first_visit_prizes(values, mandatory, opts)
     stop_options: list[list[int]] = [[] for _ in stops]
-    for o, number in enumerate(opt_stop.tolist()):
+    for o, number in enumerate(opts.stop.tolist()):
         stop_options[number].append(o)
     stop_max = np.array([s.max_visits for s in stops], dtype=np.int64)
-    opt_open = np.array([r[2] for r in kept], dtype=np.int64)
-    opt_close = np.array([r[3] for r in kept], dtype=np.int64)
-    timed = bool(len(kept)) and bool(
-        (opt_open > horizon_lo).any() or (opt_close < horizon_hi).any()
-    )
-    opt_node = np.array([r[1] for r in kept], dtype=np.int64)
+    any_options = bool(len(opts.stop))
+    timed = any_options and bool((opts.open > horizon[0]).any() or (opts.close < horizon[1]).any())
+    no_breaks = all(p is None for p in pause)
+    single_visits = bool((stop_max[opts.stop] <= 1).all() if any_options else True)
     # Row gathers of these are much faster than 2-d fancy indexing in the search's hot loop.
-    to_option = {m: np.ascontiguousarray(by_mode[m][:, opt_node]) for m in modes}
-    from_option = {m: np.ascontiguousarray(by_mode[m][opt_node, :].T) for m in modes}
-    sample = opt_node[:200]
-    trips = travel[0][np.ix_(sample, sample)] if travel and len(sample) else np.zeros(0)
-    trips = trips[trips < INF_TICKS]
-    typical = float(np.median(trips)) if trips.size else 1.0
+    to_option = {m: np.ascontiguousarray(by_mode[m][:, opts.node]) for m in modes}
+    from_option = {m: np.ascontiguousarray(by_mode[m][opts.node, :].T) for m in modes}
     instance = Instance(
         problem=problem,
         scale=scale,
@@ -235,27 +176,174 @@ def build_instance(
         stop_area=stop_area,
         cell_cap=cell_cap,
         area_cap=area_cap,
-        opt_stop=opt_stop,
-        opt_node=opt_node,
-        opt_open=opt_open,
-        opt_close=opt_close,
-        opt_dwell=stop_dwell[opt_stop] if len(kept) else np.zeros(0, dtype=np.int64),
-        opt_weight=opt_weight,
+        opt_stop=opts.stop,
+        opt_node=opts.node,
+        opt_open=opts.open,
+        opt_close=opts.close,
+        opt_dwell=stop_dwell[opts.stop] if any_options else np.zeros(0, dtype=np.int64),
+        opt_weight=opts.weight,
         opt_prize=prize,
         stop_options=stop_options,
         mandatory_bonus=bonus,
         decay=problem.repeat_decay,
-        simple=all(p is None for p in pause)
-        and bool((stop_max[opt_stop] <= 1).all() if len(kept) else True)
-        and cell_cap is None
-        and area_cap is None,
+        simple=no_breaks and single_visits and cell_cap is None and area_cap is None,
         timed=timed,
-        untimed=not timed
-        and all(p is None for p in pause)
-        and bool((stop_max[opt_stop] <= 1).all() if len(kept) else True),
-        eps=max(typical * 1e-3, 1.0),
+        untimed=not timed and no_breaks and single_visits,
+        eps=_smallest_extra_time(travel, opts.node),
     )
     return instance, idle
+
+
+def _working_units(problem: Problem, scale: float) -> tuple[list[int], list[IdleUnit]]:
+    """Numbers of the units that can work their shift, and the others with the reason."""
+    idle: list[IdleUnit] = []
+    units: list[int] = []
+    for number, unit in enumerate(problem.units):
+        reason = why_idle(problem, number, scale)
+        if reason is None:
+            units.append(number)
+        else:
+            idle.append(IdleUnit(unit.id, reason))
+    return units, idle
+
+
+def _shifts(chosen: Sequence[Unit], by_mode: dict[str, IntArray], scale: float) -> _Shifts:
+    """The chosen units' matrices, stations, shifts and breaks in ticks."""
+    pause: list[tuple[int, int, int] | None] = []
+    for unit in chosen:
+        b = unit.rest_break
+        pause.append(
+            None
+            if b is None
+            else (
+                int(ceil_ticks(b.earliest_start_s, scale)),
+                int(floor_ticks(b.latest_start_s, scale)),
+                int(ceil_ticks(b.duration_s, scale)),
+            )
+        )
+    return _Shifts(
+        travel=[by_mode[u.mode] for u in chosen],
+        start=np.array([u.start_node for u in chosen], dtype=np.int64),
+        end=np.array([u.end_node for u in chosen], dtype=np.int64),
+        ready=ceil_ticks([u.shift_start_s for u in chosen], scale).reshape(-1),
+        due=floor_ticks([u.shift_end_s for u in chosen], scale).reshape(-1),
+        pause=pause,
+    )
+
+
+def _jittered_values(problem: Problem, value_jitter: float, seed: int) -> FloatArray:
+    """Stop values with the seeded relative noise of ``SolverOptions.value_jitter``."""
+    stops = problem.stops
+    rng = np.random.default_rng([seed, 0x5EED])
+    values = np.array([s.value for s in stops], dtype=np.float64)
+    if value_jitter > 0 and len(stops):
+        values = values * (1.0 + value_jitter * rng.uniform(-1.0, 1.0, len(stops)))
+    return values
+
+
+def _cell_and_area_numbers(problem: Problem) -> tuple[IntArray, IntArray]:
+    """Each stop's cell and area as numbers in order of first use (area -1: none)."""
+    cells: dict[str, int] = {}
+    areas: dict[str, int] = {}
+    stops = problem.stops
+    stop_cell = np.array(
+        [cells.setdefault(problem.cell_key(i), len(cells)) for i in range(len(stops))],
+        dtype=np.int64,
+    )
+    stop_area = np.array(
+        [-1 if s.area is None else areas.setdefault(s.area, len(areas)) for s in stops],
+        dtype=np.int64,
+    )
+    return stop_cell, stop_area
+
+
+def _caps(problem: Problem, scale: float, has_areas: bool) -> tuple[int | None, int | None]:
+    """Most dwell in ticks per cell and per area, None where there is no cap."""
+    total_shift = problem.total_shift_s
+    cell_cap = (
+        None
+        if problem.max_cell_share is None
+        else int(floor_ticks(problem.max_cell_share * total_shift, scale))
+    )
+    area_cap = (
+        None
+        if problem.max_area_share is None or not has_areas
+        else int(floor_ticks(problem.max_area_share * total_shift, scale))
+    )
+    return cell_cap, area_cap
+
+
+def _options(
+    problem: Problem,
+    scale: float,
+    horizon: tuple[int, int],
+    shifts: _Shifts,
+    stop_dwell: IntArray,
+) -> _Options:
+    """One option per stop and window worth a visit that some unit can serve on its own."""
+    rows: list[_OptionRow] = []
+    horizon_lo, horizon_hi = horizon
+    for number, stop in enumerate(problem.stops):
+        windows = stop.windows or ()
+        spans = (
+            [(horizon_lo, horizon_hi, 1.0)]
+            if not windows
+            else [
+                (
+                    max(int(ceil_ticks(w.start_s, scale)), horizon_lo),
+                    min(int(floor_ticks(w.end_s, scale)), horizon_hi),
+                    w.weight,
+                )
+                for w in windows
+            ]
+        )
+        for lo, hi, weight in spans:
+            if lo <= hi and ((weight > 0 and stop.value > 0) or stop.mandatory):
+                rows.append((number, stop.node, lo, hi, weight))
+    # Keep only options some unit can serve on its own: the rest can never be visited.
+    routes = range(len(shifts.start))
+    kept = [
+        row for row in rows if any(_serves(shifts, r, row, int(stop_dwell[row[0]])) for r in routes)
+    ]
+    return _Options(
+        stop=np.array([r[0] for r in kept], dtype=np.int64),
+        node=np.array([r[1] for r in kept], dtype=np.int64),
+        open=np.array([r[2] for r in kept], dtype=np.int64),
+        close=np.array([r[3] for r in kept], dtype=np.int64),
+        weight=np.array([r[4] for r in kept], dtype=np.float64),
+    )
+
+
+def _serves(shifts: _Shifts, r: int, row: _OptionRow, dwell: int) -> bool:
+    """Whether route ``r`` can make this one visit (and its break) within its shift."""
+    _, node, lo, hi, _ = row
+    t = shifts.travel[r]
+    arrive = max(int(shifts.ready[r]) + int(t[shifts.start[r], node]), lo)
+    pause = shifts.pause[r]
+    extra = 0 if pause is None else pause[2]
+    back = int(t[node, shifts.end[r]])
+    return arrive <= hi and arrive + dwell + back + extra <= int(shifts.due[r])
+
+
+def _first_visit_prizes(
+    values: FloatArray, mandatory: npt.NDArray[np.bool_], opts: _Options
+) -> tuple[FloatArray, float]:
+    """Each option's first-visit prize and the mandatory bonus (more than all values together)."""
+    total_value = float(np.abs(values).sum() * max([1.0, *opts.weight.tolist()]))
+    bonus = total_value + 1.0
+    prize = values[opts.stop] * opts.weight if len(opts.stop) else np.zeros(0)
+    if len(opts.stop):
+        prize = prize + np.where(mandatory[opts.stop], bonus, 0.0)
+    return prize, bonus
+
+
+def _smallest_extra_time(travel: list[IntArray], opt_node: IntArray) -> float:
+    """A thousandth of a typical trip between options: the floor of "extra time" in ratios."""
+    sample = opt_node[:200]
+    trips = travel[0][np.ix_(sample, sample)] if travel and len(sample) else np.zeros(0)
+    trips = trips[trips < INF_TICKS]
+    typical = float(np.median(trips)) if trips.size else 1.0
+    return max(typical * 1e-3, 1.0)
 
 
 # --------------------------------------------------------------------------------------

@@ -86,8 +86,6 @@ __all__ = [
     "replan_patrols",
 ]
 
-ENGINES = ("auto", "search", "ortools")
-
 # Elementary steps of the compiled search (planner.fastsearch) per unit of work: measured
 # on the reference machine, the 100-stop TOP instances (the slowest per step) then spend
 # about 1.2-1.4 s of a 1.8 s limit with two workers.
@@ -99,6 +97,8 @@ _COMPILED_PATIENCE = 10
 _ORTOOLS_SHARE = 0.15
 # Below this many stops, OR-Tools polishing is worth its model-building cost.
 _ORTOOLS_MAX_SLOTS = 400
+# Values of SolverOptions.engine (see the module docstring).
+ENGINES = ("auto", "search", "ortools")
 
 
 @dataclass(frozen=True)
