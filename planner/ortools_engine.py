@@ -12,11 +12,44 @@ in ticks before anything else sees them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 
-from planner.model import Instance, Solution, gaps_ok, solution_of
+from planner.model import Instance, IntArray, Solution, gaps_ok, solution_of
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """OR-Tools' nodes: the stations first, then one slot per (option, visit number).
+
+    ``loc`` and ``dwell`` run over all of them; ``option`` and ``rank`` (0 for a first
+    visit) over the slots, slot ``i`` being OR-Tools node ``n_depots + i``.
+    """
+
+    depots: list[int]  # problem nodes of the stations, sorted
+    option: list[int]
+    rank: list[int]
+    loc: IntArray
+    dwell: IntArray
+
+    @property
+    def n_depots(self) -> int:
+        return len(self.depots)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """An instance's routing model and what its constraints are stated in."""
+
+    inst: Instance
+    slots: _Slots
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    offset: int  # the tick that is OR-Tools' time zero
+    horizon: int  # ticks from time zero to the last shift end
+    slot_index: list[int]  # OR-Tools' index of each slot
 
 
 def solve_ortools(
@@ -28,10 +61,41 @@ def solve_ortools(
     OR-Tools' status name and the number of solutions it went through. OR-Tools' routing
     search has no seed: for a fixed model it is deterministic up to its time limit.
     """
-    n_routes = inst.n_routes
-    # Slots: one solver node per (option, visit number); depots first.
+    model = _new_model(inst)
+    transits, cost_scale = _add_travel(model)
+    time_dim = _add_time(model, transits)
+    _add_windows_and_prizes(model, time_dim, cost_scale)
+    _add_repeat_gaps(model, time_dim)
+    _add_caps(model)
+    _add_breaks(model, time_dim)
+    params = _search_parameters(time_limit_s)
+    routing = model.routing
+    routing.CloseModelWithParameters(params)
+    if initial is not None:
+        assignment = routing.ReadAssignmentFromRoutes(_slots_of_solution(model, initial), True)
+        solution = (
+            routing.SolveFromAssignmentWithParameters(assignment, params)
+            if assignment is not None
+            else routing.SolveWithParameters(params)
+        )
+    else:
+        solution = routing.SolveWithParameters(params)
+    status = _status_name(routing.status())
+    if solution is None:
+        return None, status, 0
+    sol = solution_of(inst, _sequences(model, solution))
+    if sol is None:
+        return None, status + " (routes failed the tick check)", 0
+    if not inst.simple and not all(
+        gaps_ok(inst, sol, r, sol.routes[r]) for r in range(inst.n_routes)
+    ):
+        return None, status + " (earliest-start schedule breaks a repeat gap)", 0
+    return sol, status, int(routing.solver().Solutions())
+
+
+def _slots(inst: Instance) -> _Slots:
+    """The stations and one slot per visit an option may get (the cell cap bounds repeats)."""
     depot_nodes = sorted({int(x) for x in np.concatenate([inst.start, inst.end])})
-    depot_of = {node: i for i, node in enumerate(depot_nodes)}
     slot_opt: list[int] = []
     slot_rank: list[int] = []
     for o in range(len(inst.opt_stop)):
@@ -43,7 +107,6 @@ def solve_ortools(
             slot_opt.append(o)
             slot_rank.append(k)
     n_depots = len(depot_nodes)
-    n_nodes = n_depots + len(slot_opt)
     node_loc = np.array(depot_nodes + [int(inst.opt_node[o]) for o in slot_opt], dtype=np.int64)
     node_dwell = (
         np.concatenate(
@@ -52,68 +115,111 @@ def solve_ortools(
         if slot_opt
         else np.zeros(n_depots, dtype=np.int64)
     )
+    return _Slots(depot_nodes, slot_opt, slot_rank, node_loc, node_dwell)
+
+
+def _new_model(inst: Instance) -> _Model:
+    """Index manager and routing model: one vehicle per route, between its stations."""
+    slots = _slots(inst)
+    depot_of = {node: i for i, node in enumerate(slots.depots)}
     offset = int(min(inst.ready.min(), inst.opt_open.min() if len(inst.opt_open) else 0))
-    horizon = int(inst.due.max()) - offset
     starts = [depot_of[int(x)] for x in inst.start]
     ends = [depot_of[int(x)] for x in inst.end]
-    manager = pywrapcp.RoutingIndexManager(n_nodes, n_routes, starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
-    solver = routing.solver()
+    manager = pywrapcp.RoutingIndexManager(
+        slots.n_depots + len(slots.option), inst.n_routes, starts, ends
+    )
+    return _Model(
+        inst=inst,
+        slots=slots,
+        manager=manager,
+        routing=pywrapcp.RoutingModel(manager),
+        offset=offset,
+        horizon=int(inst.due.max()) - offset,
+        slot_index=[manager.NodeToIndex(slots.n_depots + i) for i in range(len(slots.option))],
+    )
 
-    # Transit (dwell + travel) and arc cost (travel) matrices per distinct travel matrix.
+
+def _add_travel(model: _Model) -> tuple[list[int], float]:
+    """Transit (dwell + travel) and arc cost (travel) per distinct travel matrix.
+
+    Returns each route's transit callback and the scale of arc costs: long shifts are
+    scaled down so that costs stay small next to the prize penalties.
+    """
+    inst, routing, node_loc = model.inst, model.routing, model.slots.loc
     transit_of: dict[int, int] = {}
     cost_of: dict[int, int] = {}
     cost_scale = 1.0
     max_route = int((inst.due - inst.ready).max())
     if max_route > 1_000_000:
-        cost_scale = 1_000_000 / max_route  # keeps costs small next to prize penalties
-    for r in range(n_routes):
+        cost_scale = 1_000_000 / max_route
+    for r in range(inst.n_routes):
         key = id(inst.travel[r])
         if key not in transit_of:
             sub = inst.travel[r][np.ix_(node_loc, node_loc)]
-            sub = np.minimum(sub, horizon + 1)
-            transit = sub + node_dwell[:, None]
+            sub = np.minimum(sub, model.horizon + 1)
+            transit = sub + model.slots.dwell[:, None]
             transit_of[key] = routing.RegisterTransitMatrix(transit.tolist())
             cost = np.ceil(sub * cost_scale).astype(np.int64)
             cost_of[key] = routing.RegisterTransitMatrix(cost.tolist())
         routing.SetArcCostEvaluatorOfVehicle(cost_of[key], r)
+    return [transit_of[id(inst.travel[r])] for r in range(inst.n_routes)], cost_scale
+
+
+def _add_time(model: _Model, transits: list[int]) -> pywrapcp.RoutingDimension:
+    """The time dimension, waiting allowed anywhere, and each route's shift."""
+    inst, routing, offset = model.inst, model.routing, model.offset
     routing.AddDimensionWithVehicleTransits(
-        [transit_of[id(inst.travel[r])] for r in range(n_routes)],
-        horizon,  # slack_max: waiting allowed anywhere
-        horizon,  # capacity
+        transits,
+        model.horizon,  # slack_max: waiting allowed anywhere
+        model.horizon,  # capacity
         False,  # fix_start_cumul_to_zero
         "time",
     )
     time_dim = routing.GetDimensionOrDie("time")
-    for r in range(n_routes):
+    for r in range(inst.n_routes):
         time_dim.CumulVar(routing.Start(r)).SetRange(
             int(inst.ready[r]) - offset, int(inst.due[r]) - offset
         )
         time_dim.CumulVar(routing.End(r)).SetRange(
             int(inst.ready[r]) - offset, int(inst.due[r]) - offset
         )
-    # Windows and prizes.
-    max_cost = int(math.ceil(max_route * cost_scale)) * n_routes + 1
+    return time_dim
+
+
+def _add_windows_and_prizes(
+    model: _Model, time_dim: pywrapcp.RoutingDimension, cost_scale: float
+) -> None:
+    """Each slot's window, and a disjunction whose penalty is its prize (decayed by rank).
+
+    Penalties are scaled so that the smallest prize outweighs all routes' costs.
+    """
+    inst, routing, offset = model.inst, model.routing, model.offset
+    max_route = int((inst.due - inst.ready).max())
+    max_cost = int(math.ceil(max_route * cost_scale)) * inst.n_routes + 1
     positive = inst.opt_prize[inst.opt_prize > 0]
     unit_prize = float(positive.min()) if len(positive) else 1.0
     penalty_scale = max_cost / unit_prize
-    slot_index: list[int] = []
-    for i, o in enumerate(slot_opt):
-        index = manager.NodeToIndex(n_depots + i)
-        slot_index.append(index)
+    for i, o in enumerate(model.slots.option):
+        index = model.slot_index[i]
         time_dim.CumulVar(index).SetRange(
             max(0, int(inst.opt_open[o]) - offset), max(0, int(inst.opt_close[o]) - offset)
         )
         s = int(inst.opt_stop[o])
-        prize = inst.stop_value[s] * inst.opt_weight[o] * inst.decay ** slot_rank[i]
-        if inst.stop_mandatory[s] and slot_rank[i] == 0:
+        rank = model.slots.rank[i]
+        prize = inst.stop_value[s] * inst.opt_weight[o] * inst.decay**rank
+        if inst.stop_mandatory[s] and rank == 0:
             prize += inst.mandatory_bonus
         penalty = int(min(prize * penalty_scale, 2**50))
         routing.AddDisjunction([index], max(penalty, 1))
-    # Repeat visits: one window per visit number, in order, apart by dwell + gap.
+
+
+def _add_repeat_gaps(model: _Model, time_dim: pywrapcp.RoutingDimension) -> None:
+    """Repeat visits: one slot per visit number, in order, apart by dwell + gap."""
+    inst, routing, slot_index = model.inst, model.routing, model.slot_index
+    solver = routing.solver()
     by_stop_rank: dict[tuple[int, int], list[int]] = {}
-    for i, o in enumerate(slot_opt):
-        by_stop_rank.setdefault((int(inst.opt_stop[o]), slot_rank[i]), []).append(i)
+    for i, o in enumerate(model.slots.option):
+        by_stop_rank.setdefault((int(inst.opt_stop[o]), model.slots.rank[i]), []).append(i)
     for (s, k), slots in by_stop_rank.items():
         actives = [routing.ActiveVar(slot_index[i]) for i in slots]
         if len(slots) > 1:
@@ -125,14 +231,19 @@ def solve_ortools(
             solver.Sum(actives) <= solver.Sum([routing.ActiveVar(slot_index[i]) for i in before])
         )
         need = int(inst.stop_dwell[s]) + int(inst.stop_gap[s])
-        big = horizon + need
+        big = model.horizon + need
         for i in slots:
             for j in before:
                 later = time_dim.CumulVar(slot_index[i])
                 earlier = time_dim.CumulVar(slot_index[j])
                 both = routing.ActiveVar(slot_index[i]) + routing.ActiveVar(slot_index[j])
                 solver.Add(later - earlier >= need - big * (2 - both))
-    # Caps on dwell per cell and per area.
+
+
+def _add_caps(model: _Model) -> None:
+    """Caps on dwell per cell and per area: the active slots' dwell summed."""
+    inst, routing, slot_opt = model.inst, model.routing, model.slots.option
+    solver = routing.solver()
     for cap, groups in (
         (inst.cell_cap, inst.stop_cell),
         (inst.area_cap, inst.stop_area),
@@ -150,17 +261,22 @@ def solve_ortools(
                 solver.Add(
                     solver.Sum(
                         [
-                            routing.ActiveVar(slot_index[i]) * d
+                            routing.ActiveVar(model.slot_index[i]) * d
                             for i, d in zip(slots, dwell, strict=True)
                         ]
                     )
                     <= cap
                 )
-    # Breaks: an interval the unit spends neither visiting nor travelling.
+
+
+def _add_breaks(model: _Model, time_dim: pywrapcp.RoutingDimension) -> None:
+    """Breaks: an interval the unit spends neither visiting nor travelling."""
+    inst, routing, offset = model.inst, model.routing, model.offset
+    solver = routing.solver()
     visit_transit = [0] * routing.Size()
-    for i, o in enumerate(slot_opt):
-        visit_transit[slot_index[i]] = int(inst.opt_dwell[o])
-    for r in range(n_routes):
+    for i, o in enumerate(model.slots.option):
+        visit_transit[model.slot_index[i]] = int(inst.opt_dwell[o])
+    for r in range(inst.n_routes):
         pause = inst.pause[r]
         if pause is None:
             continue
@@ -169,6 +285,9 @@ def solve_ortools(
         )
         time_dim.SetBreakIntervalsOfVehicle([interval], r, visit_transit)
 
+
+def _search_parameters(time_limit_s: float) -> routing_parameters_pb2.RoutingSearchParameters:
+    """Parallel cheapest insertion, then guided local search until the time limit."""
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = (
         routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
@@ -177,51 +296,29 @@ def solve_ortools(
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    routing.CloseModelWithParameters(params)
-    if initial is not None:
-        routes = _slots_of_solution(
-            inst, initial, slot_opt, slot_rank, slot_index, manager, n_depots
-        )
-        assignment = routing.ReadAssignmentFromRoutes(routes, True)
-        solution = (
-            routing.SolveFromAssignmentWithParameters(assignment, params)
-            if assignment is not None
-            else routing.SolveWithParameters(params)
-        )
-    else:
-        solution = routing.SolveWithParameters(params)
-    status = _status_name(routing.status())
-    if solution is None:
-        return None, status, 0
+    return params
+
+
+def _sequences(model: _Model, solution: pywrapcp.Assignment) -> list[list[int]]:
+    """Each route's options in order, read from OR-Tools' solution (indices stay here)."""
+    routing, manager = model.routing, model.manager
     sequences: list[list[int]] = []
-    for r in range(n_routes):
+    for r in range(model.inst.n_routes):
         seq: list[int] = []
         index = solution.Value(routing.NextVar(routing.Start(r)))
         while not routing.IsEnd(index):
-            seq.append(slot_opt[manager.IndexToNode(index) - n_depots])
+            seq.append(model.slots.option[manager.IndexToNode(index) - model.slots.n_depots])
             index = solution.Value(routing.NextVar(index))
         sequences.append(seq)
-    sol = solution_of(inst, sequences)
-    if sol is None:
-        return None, status + " (routes failed the tick check)", 0
-    if not inst.simple and not all(gaps_ok(inst, sol, r, sol.routes[r]) for r in range(n_routes)):
-        return None, status + " (earliest-start schedule breaks a repeat gap)", 0
-    return sol, status, int(solver.Solutions())
+    return sequences
 
 
-def _slots_of_solution(
-    inst: Instance,
-    sol: Solution,
-    slot_opt: list[int],
-    slot_rank: list[int],
-    slot_index: list[int],
-    manager: pywrapcp.RoutingIndexManager,
-    n_depots: int,
-) -> list[list[int]]:
+def _slots_of_solution(model: _Model, sol: Solution) -> list[list[int]]:
     """Express a search solution as OR-Tools node lists (visit numbers by start time)."""
+    inst, slots = model.inst, model.slots
     free: dict[tuple[int, int], int] = {}
-    for i, o in enumerate(slot_opt):
-        free.setdefault((o, slot_rank[i]), n_depots + i)
+    for i, o in enumerate(slots.option):
+        free.setdefault((o, slots.rank[i]), slots.n_depots + i)
     visits: list[tuple[int, int, int, int]] = []  # (stop, start, route, position)
     for r, route in enumerate(sol.routes):
         for k, o in enumerate(route.seq, start=1):
