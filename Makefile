@@ -10,7 +10,7 @@ CHICAGO_DB := sqlite:///$(CURDIR)/instance/chicago.db
 DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk
 
 .DEFAULT_GOAL := help
-.PHONY: help install messages run serve chicago test test-fast browser-deps bench lint format typecheck check clean
+.PHONY: help install messages run serve chicago test test-dates test-fast browser-deps bench lint format typecheck check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,8 +29,8 @@ install: $(PY_STAMP) $(NODE_STAMP) ## create .venv, install Python packages and 
 	$(BIN)/pybabel compile --use-fuzzy -d web/translations 2>&1 | grep -v "^compiling" || true
 
 messages: $(PY_STAMP) ## extract the interface texts and merge them into the Chinese catalogue
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o web/translations/messages.pot web
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh
+	$(BIN)/pybabel extract -F babel.cfg -k _l --width 100 -o web/translations/messages.pot web
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l zh --width 100
 
 run: install ## initialise the database, load the demo and serve http://127.0.0.1:5000
 	$(BIN)/hotspot init-db
@@ -55,6 +55,9 @@ browser-deps: ## install Debian's chromium and CJK fonts for the browser tests w
 
 test: install browser-deps ## run the whole test suite (real data from ../shared, browser tests)
 	$(BIN)/pytest
+
+test-dates: install ## run the date-dependent tests at every moment of tests/moments.py
+	$(BIN)/pytest -m dates --moments all
 
 test-fast: install ## run the tests not marked slow or browser
 	$(BIN)/pytest -m "not slow and not browser"

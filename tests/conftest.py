@@ -1,4 +1,5 @@
-"""Shared test fixtures: paths to ../shared data and small files made from it."""
+"""Shared test fixtures: paths to ../shared data and small files made from it, and the
+moments date-dependent tests run at (tests/moments.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.moments import ALL, FEW, MOMENTS, Moment
+from web import clock
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -58,3 +62,45 @@ def chicago_incident_frame(first: str, last: str) -> pd.DataFrame:
     libraries take them (``occurred_at`` UTC seconds, res-9 ``cell``, ``category``), read
     through the importer's own checks; a fresh copy per call."""
     return _chicago_frame(first, last).copy()
+
+
+# --- the clock -------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--moments",
+        choices=("today", "few", "all"),
+        default="few",
+        help="moments the tests marked `dates` run at (tests/moments.py): today only, a "
+        "representative few (default, `make test`) or all (`make test-dates`)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``dates`` that use the ``moment`` fixture (directly or through the demo
+    site) run once per chosen moment; every other user of ``moment`` runs at today."""
+    if "moment" not in metafunc.fixturenames:
+        return
+    names: tuple[str, ...] = ("today",)
+    if metafunc.definition.get_closest_marker("dates") is not None:
+        chosen = metafunc.config.getoption("--moments")
+        names = {"today": ("today",), "few": FEW, "all": ALL}[chosen]
+    metafunc.parametrize("moment", names, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def moment(request: pytest.FixtureRequest) -> Moment:
+    """The moment the clock reads during a test (frozen); see tests/moments.py."""
+    return MOMENTS[getattr(request, "param", "today")]
+
+
+@pytest.fixture(autouse=True)
+def _clock(request: pytest.FixtureRequest):
+    """Freeze the product's clock at the test's moment, if it has one; real time after."""
+    if "moment" in request.fixturenames:
+        with clock.frozen(request.getfixturevalue("moment").at):
+            yield
+    else:
+        yield
+    clock.reset()

@@ -21,6 +21,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Create the app; ``test_config`` overrides settings (tests never edit the environment)."""
     from web import admin, api, assets, auth, commander, grid, i18n, planner_views, storage, views
     from web.config import load_settings
+    from web.workspace import start_clock
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(test_config))
@@ -39,6 +40,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.config.setdefault("COMPRESS_LEVEL", 6)  # gzip
     app.config.setdefault("COMPRESS_MIN_SIZE", 1024)  # bytes
     app.extensions["engine"] = storage.make_engine(str(app.config["DATABASE_URL"]))
+    start_clock(app.config["NOW"], app.extensions["engine"], str(app.config["TIMEZONE"]))
     assets.use_local_assets(str(app.config["VENDOR_URL_PREFIX"]))
     assets.register_vendor_assets(app, str(app.config["VENDOR_URL_PREFIX"]))
     csrf.init_app(app)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from geo.backtest import BENCHMARK_GROUPS
 from geo.cells import parent_cells
-from web import storage
+from web import clock, storage
 
 __all__ = [
     "ScoringData",
@@ -113,7 +113,7 @@ def scoring_data_from_files(
     boundary = load_boundary(boundary_path)
     rules = ImportRules(
         timezone=timezone,
-        now=pd.Timestamp.now(tz="UTC"),
+        now=clock.now(),
         resolution=resolution,
         source=preset,
         known_categories=categories,

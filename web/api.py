@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -50,7 +49,7 @@ from flask import (
 from flask_login import current_user
 
 from geo.cells import hex_from_cells
-from web import grid, hotspot_data, storage
+from web import clock, grid, hotspot_data, storage
 from web.analysis import GROUPS
 from web.assets import SITE_SCRIPTS
 
@@ -742,9 +741,11 @@ def create_checkin():
         abort(403, description=f"cell {hex_id} is not in your grids; nothing was stored")
     if _scope() is None and not hotspot_data.in_study_area(data, cell_id):
         abort(400, description=f"cell: {hex_id} is not in the study area")
-    now_s = int(time.time())
+    now_s = int(clock.now_s())
     try:
-        visited_at_s = grid.parse_local_datetime(body.get("visited_at", now_s), data.timezone)
+        visited_at_s = grid.parse_local_datetime(
+            body.get("visited_at", now_s), data.timezone, not_after=now_s + grid.CHECKIN_FUTURE_S
+        )
     except ValueError as err:
         abort(400, description=f"visited_at: {err}")
     minutes = body.get("minutes", current_app.config["CHECKIN_MINUTES"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from web import storage
+from web import clock, storage
 from web.config import REPO_ROOT
 from web.workspace import Workspace, init_database, load_area_layer
 
@@ -143,7 +143,7 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
         source=source or preset or "default",
         timezone=timezone or city["timezone"],
         resolution=int(city["resolution"]),
-        now=pd.Timestamp.now(tz="UTC"),
+        now=clock.now(),
         preset=preset,
         boundary=boundary,
         boundary_tolerance_m=tolerance,
@@ -450,14 +450,27 @@ def _os_user() -> str:
 @click.option("--if-empty", is_flag=True, help="do nothing when incidents are already stored")
 @click.option("--seed", type=int, default=20261125, show_default=True)
 @click.option("--days", type=int, default=180, show_default=True)
+@click.option(
+    "--timezone",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="the city's clock (another zone tries the site's date handling, e.g. America/Chicago "
+    "for daylight saving time)",
+)
 @pass_ctx
-def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int) -> None:
+def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int, timezone: str) -> None:
     """Load the Jiayuguan demo: outline, urban core, grids, stations, synthetic incidents."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from web.demo import load_demo
 
-    init_database(ctx, city_name="嘉峪关市", timezone="Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        _fail(f"--timezone: unknown IANA timezone {timezone!r}")
+    init_database(ctx, city_name="嘉峪关市", timezone=timezone)
     meta = storage.get_meta(ctx.engine)
-    if meta.get("timezone") != "Asia/Shanghai":
+    if meta.get("timezone") != timezone or meta.get("city_name") != "嘉峪关市":
         _fail(
             f"this database holds another city ({meta.get('city_name')}, "
             f"{meta.get('timezone')}); load the demo into its own database "

@@ -88,6 +88,13 @@ SETTINGS: tuple[Setting, ...] = (
         "empty = great-circle distance x circuity",
     ),
     Setting("CHECKIN_MINUTES", 15.0, float, "patrol minutes one check-in counts as delivered"),
+    Setting(
+        "NOW",
+        "",
+        str,
+        "run the clock as of this moment, e.g. 2026-03-08T09:00 (city time unless an offset is "
+        "given); for demos, shown in the top bar, refused in production; empty = real time",
+    ),
 )
 
 
@@ -121,6 +128,10 @@ def load_settings(
     )
     if values["DEFAULT_LOCALE"] not in ("zh", "en"):
         raise ConfigError(f"{ENV_PREFIX}DEFAULT_LOCALE: expected zh or en")
+    if values["NOW"] and values["ENV"] == "production":
+        raise ConfigError(
+            f"{ENV_PREFIX}NOW is for demos and tests; production runs on the real clock"
+        )
     if not values["SECRET_KEY"]:
         if values["ENV"] == "production":
             raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import FileFormatError
-from web import storage
+from web import clock, storage
 from web.config import REPO_ROOT
 
 __all__ = [
@@ -71,7 +71,7 @@ def _import(ctx, paths, mapping, *, source, synthetic, preset, tolerance=None):
         source=source,
         timezone=city["timezone"],
         resolution=int(city["resolution"]),
-        now=pd.Timestamp.now(tz="UTC"),
+        now=clock.now(),
         preset=preset,
         boundary=stored_boundary(ctx.engine),
         boundary_tolerance_m=(
@@ -119,7 +119,7 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
 
     from geo.coords import gcj02_from_wgs84
 
-    now = pd.Timestamp.now(tz="UTC").floor("h")
+    now = clock.now().floor("h")
     start, end = demo_window(now, days=days)
     area = shapely.union_all(core_frame.geometry.to_numpy())
     incidents = generate_incidents(area, start, end, seed=seed)
@@ -233,7 +233,7 @@ def publish_demo_plans(ctx, shifts: tuple[str, ...] = ("day", "evening")) -> Ite
     planner = storage.get_user_by_name(ctx.engine, "planner")
     who = planner.id if planner is not None else None
     timezone = storage.get_meta(ctx.engine).get("timezone", "Asia/Shanghai")
-    today = pd.Timestamp.now(tz=timezone).strftime("%Y-%m-%d")
+    today = clock.today(timezone).isoformat()
     for shift in shifts:
         request = PlanRequest(date=today, shift=shift, candidates=120, time_limit_s=5.0)
         planned = plan_day(ctx.engine, request, str(ctx.settings["SECRET_KEY"]))

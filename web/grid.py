@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import math
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +36,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from geo.cells import hex_from_cells
-from web import hotspot_data, storage
+from web import clock, hotspot_data, storage
 from web.auth import account_cells, audit, roles_required
 
 __all__ = [
@@ -97,7 +96,7 @@ def reference_time(data: hotspot_data.SiteData) -> int:
     Windows end with the data rather than the clock, so the counts never silently drop to
     zero between imports, and an old data set (Chicago 2016-2018) still shows its last weeks.
     """
-    return (data.last_s or int(time.time())) + 1
+    return (data.last_s or int(clock.now_s())) + 1
 
 
 def local_iso(epoch_s: float | int | None, timezone: str) -> str | None:
@@ -120,11 +119,13 @@ def local_day_bounds(timezone: str, now_s: int) -> tuple[int, int]:
     return int(today.timestamp()), int(tomorrow.timestamp())
 
 
-def parse_local_datetime(value: object, timezone: str) -> int:
+def parse_local_datetime(value: object, timezone: str, not_after: int | None = None) -> int:
     """Epoch seconds from ISO 8601 text (local city time without an offset) or a number.
 
     Raises ValueError for anything else. A local time that happens twice when clocks go back
-    is the first one; one that never happens moves forward by the gap (as imports do).
+    is the second one if that is not after ``not_after`` (a visit reported at 01:20 during
+    the repeated hour happened ten minutes ago, not seventy), else the first; one that never
+    happens moves forward by the gap (as imports do).
     """
     if isinstance(value, bool):
         raise ValueError(f"expected an ISO 8601 time, got {value!r}")
@@ -138,9 +139,14 @@ def parse_local_datetime(value: object, timezone: str) -> int:
         raise ValueError(f"expected an ISO 8601 time, got {value!r}") from err
     if stamp is pd.NaT:
         raise ValueError(f"expected an ISO 8601 time, got {value!r}")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
-    return int(stamp.timestamp())
+    if stamp.tzinfo is not None:
+        return int(stamp.timestamp())
+    first = stamp.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
+    if not_after is not None:
+        second = stamp.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
+        if second != first and second.timestamp() <= not_after:
+            return int(second.timestamp())
+    return int(first.timestamp())
 
 
 @dataclass(frozen=True)
@@ -608,7 +614,7 @@ def _render_home(errors: Sequence[str] = (), form: dict | None = None, status: i
     data = hotspot_data.site_data(engine)
     cells = storage.user_cells(engine, current_user.id)
     grid_ids = storage.user_grid_ids(engine, current_user.id)
-    now_s = int(time.time())
+    now_s = int(clock.now_s())
     if not len(cells):
         return render_template("grid/home.html", no_grids=True, grid_ids=grid_ids), status
     cards = _cell_cards(engine, data, cells, grid_ids)
@@ -677,9 +683,11 @@ def checkin():
     if cell is None or not np.isin(cell, cells):
         abort(403, description=_("That cell is not in your grids; nothing was stored."))
     errors = []
-    now_s = int(time.time())
+    now_s = int(clock.now_s())
     try:
-        visited_at_s = parse_local_datetime(form["visited_at"], data.timezone)
+        visited_at_s = parse_local_datetime(
+            form["visited_at"], data.timezone, not_after=now_s + CHECKIN_FUTURE_S
+        )
     except ValueError:
         errors.append(_("Enter the visit time as date and time."))
         visited_at_s = now_s

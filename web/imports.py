@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from geo.boundaries import expand_boundary
 from geo.ingest import ColumnMapping, ImportRules, prepare_incidents, read_incident_table
-from web import storage
+from web import clock, storage
 
 __all__ = ["ImportRequest", "import_files", "file_sha256", "stored_boundary"]
 
@@ -85,7 +85,7 @@ def import_files(
 
     def prepare(raw_path: str | Path) -> storage.ImportFile:
         path = Path(raw_path)
-        started = int(pd.Timestamp.now(tz="UTC").timestamp())
+        started = int(clock.now_s())
         table = read_incident_table(path, request.mapping)
         result = prepare_incidents(table, request.mapping, rules)
         return storage.ImportFile(
@@ -117,7 +117,7 @@ def import_files(
         expected = len(first.incidents) * len(paths)
         with storage.import_batch(engine, expected_rows=expected) as batch:
             for item in itertools.chain([first], pending):
-                finished = int(pd.Timestamp.now(tz="UTC").timestamp())
+                finished = int(clock.now_s())
                 summaries.append(batch.add(item, finished_at=finished))
                 if progress is not None:
                     progress(f"stored {Path(item.file).name}")

@@ -17,8 +17,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date as date_type
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pandas as pd
 from flask import (
@@ -41,7 +40,7 @@ from flask_login import current_user
 from geo.cells import cells_from_hex, hex_from_cells
 from geo.errors import GeoError
 from planner.errors import PlannerError
-from web import plan_maps, storage
+from web import clock, plan_maps, storage
 from web.auth import audit, client_ip, roles_required
 from web.i18n import city_timezone, local_time
 from web.planning import (
@@ -148,7 +147,7 @@ def _can_plan() -> bool:
 
 
 def _today_local() -> date_type:
-    return datetime.now(ZoneInfo(city_timezone())).date()
+    return clock.today(city_timezone())
 
 
 def _clock_of(stored: storage.StoredPlan):
@@ -417,7 +416,7 @@ def plan(plan_id: int):
         comparison = compare_plans(visits, storage.plan_visits_frame(engine, previous.id))
         for key in ("both", "only_now", "only_before"):
             comparison[key] = hex_from_cells(comparison[key])
-    start, end = shift_window(stored.shift, stored.shift_start)
+    start, end = shift_window(stored.plan_date, stored.shift, city_timezone())
     cells = visits["cell"].unique()
     checkins = storage.checkins_frame(engine, cells=cells, start=start, end=end)
     delivery = delivered_vs_planned(visits, checkins)

@@ -3,8 +3,10 @@ and units, travel times; solved by planner.solver. Also what the site keeps of a
 reads back from it: the stored record, street geometry, comparisons with the day before and
 delivered against planned patrol time.
 
-Times inside the problem are seconds since local midnight of the planning date; times stored
-with a plan are UTC seconds.
+Times inside the problem are seconds on the plan's clock: the shift starts at its local start
+time ("day" at 08:00 = 28,800 s) and runs in real seconds from there, so a shift on the day
+clocks change lasts what it really lasts (7 or 9 hours for a night shift across the change).
+:func:`shift_bounds` gives the true UTC start and end; times stored with a plan are UTC seconds.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class PlannedDay:
 
     problem: object
     plan: object
-    day_start_utc: pd.Timestamp
+    day_start_utc: pd.Timestamp  # the plan clock's zero: shift start (UTC) minus its local start
     timezone: str
     seed: int
     travel: Mapping[str, object] | None = None  # mode -> planner.travel.TravelMatrix
@@ -101,6 +103,25 @@ def shift_seconds(shift: str) -> tuple[int, int]:
     if end <= start:
         end += DAY_S
     return start, end
+
+
+def shift_bounds(date: str, shift: str, timezone: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """UTC start and end of a shift on a local date, as the city's clocks read them.
+
+    A wall time that never happens (clocks go forward) moves forward by the gap; one that
+    happens twice is the first, so a shift across the change lasts its real length.
+    """
+    start_s, end_s = shift_seconds(shift)
+    day = pd.Timestamp(date)
+    if day.tzinfo is not None or day != day.normalize():
+        raise ValueError(f"date: expected YYYY-MM-DD, got {date!r}")
+
+    def at(seconds: int) -> pd.Timestamp:
+        wall = day + pd.Timedelta(seconds=seconds)
+        local = wall.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
+        return local.tz_convert("UTC")
+
+    return at(start_s), at(end_s)
 
 
 def _clock_seconds(text: str) -> int:
@@ -187,9 +208,12 @@ def plan_day(
     stations = storage.list_stations(engine)
     if stations.empty:
         raise FileFormatError("no stations stored: `hotspot stations --load FILE`")
-    start_s, end_s = shift_seconds(request.shift)
-    day = pd.Timestamp(request.date).tz_localize(data.timezone)
-    as_of_s = int((day + pd.Timedelta(seconds=start_s)).tz_convert("UTC").timestamp())
+    start_s, _wall_end_s = shift_seconds(request.shift)
+    shift_start, shift_end = shift_bounds(request.date, request.shift, data.timezone)
+    # The plan's clock: zero is the shift start minus its local start time; the shift ends
+    # after its real length (an hour shorter or longer on the day clocks change).
+    end_s = start_s + int((shift_end - shift_start).total_seconds())
+    as_of_s = int(shift_start.timestamp())
 
     scores = score_cells(data.incidents, data.cells, as_of_s, model=request.model,
                          category_weights=data.category_weights)  # fmt: skip
@@ -197,7 +221,7 @@ def plan_day(
     top = ranked.head(request.candidates)
     cells = top["cell"].to_numpy(dtype=np.int64)
     profile = hour_weekday_profile(data.incidents, cells, as_of_s, data.timezone)
-    weekday = int(day.weekday())
+    weekday = int(pd.Timestamp(request.date).weekday())
     hexes = hex_from_cells(cells)
     districts = storage.load_area_cells(engine, "grid")
     if districts.empty:
@@ -253,7 +277,8 @@ def plan_day(
         ),  # fmt: skip
     )
     road_network = Path(request.road_network_file).name if request.road_network_file else None
-    return PlannedDay(problem, plan, day.tz_convert("UTC"), data.timezone, seed, travel,
+    origin = shift_start - pd.Timedelta(seconds=start_s)
+    return PlannedDay(problem, plan, origin, data.timezone, seed, travel,
                       road_network)  # fmt: skip
 
 
@@ -396,10 +421,10 @@ def plan_record(planned: PlannedDay, request: PlanRequest) -> dict:
     }
 
 
-def shift_window(shift: str, shift_start_utc: int) -> tuple[int, int]:
+def shift_window(plan_date: str, shift: str, timezone: str) -> tuple[int, int]:
     """UTC seconds [start, end) of a stored plan's shift."""
-    start_s, end_s = shift_seconds(shift)
-    return shift_start_utc, shift_start_utc + end_s - start_s
+    start, end = shift_bounds(plan_date, shift, timezone)
+    return int(start.timestamp()), int(end.timestamp())
 
 
 def compare_plans(now: pd.DataFrame, before: pd.DataFrame) -> dict:

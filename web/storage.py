@@ -27,6 +27,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from web import clock
+
 __all__ = [
     "metadata",
     "make_engine",
@@ -345,6 +347,14 @@ def get_meta(engine: Engine) -> dict[str, str]:
     """Return the key/value settings stored with the data (city, timezone, resolution)."""
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(meta_table.c.key, meta_table.c.value)).all())
+
+
+def stored_timezone(engine: Engine) -> str | None:
+    """The city's timezone stored with the data; None before ``init-db`` or on a new database."""
+    try:
+        return get_meta(engine).get("timezone")
+    except sa.exc.OperationalError:
+        return None
 
 
 def set_meta(engine: Engine, values: dict[str, str]) -> None:
@@ -922,9 +932,7 @@ def geojson_dumps(value: object) -> str:
 
 
 def _now() -> int:
-    import time
-
-    return int(time.time())
+    return int(clock.now_s())
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from web import maps, storage
+from web import clock, maps, storage
 from web.auth import roles_required
 
 bp = Blueprint("main", __name__)
@@ -49,6 +49,8 @@ def _page_globals() -> dict:
         "nav_links": nav_links,
         "role_names": {k: str(v) for k, v in ROLE_NAMES.items()},
         "current_locale": str(get_locale() or current_app.config["DEFAULT_LOCALE"]).split("_")[0],
+        # Set when the site runs as of another moment (HOTSPOT_NOW): the top bar says so.
+        "clock_set_s": clock.now_s() if clock.is_set() else None,
     }
 
 

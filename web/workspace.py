@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from web import storage
-from web.config import load_settings
+from web import clock, storage
+from web.config import ENV_PREFIX, ConfigError, load_settings
 
-__all__ = ["Workspace", "init_database", "load_area_layer"]
+__all__ = ["Workspace", "init_database", "load_area_layer", "start_clock"]
+
+
+def start_clock(moment: object, engine: Engine, default_timezone: str) -> None:
+    """Run the clock as of ``HOTSPOT_NOW`` when it is set (a moment in the city's time)."""
+    if moment:
+        timezone = storage.stored_timezone(engine) or default_timezone
+        try:
+            clock.set_now(str(moment), run=True, timezone=timezone)
+        except ValueError as err:
+            raise ConfigError(f"{ENV_PREFIX}NOW: {err}") from err
 
 
 class Workspace:
@@ -22,6 +32,7 @@ class Workspace:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = storage.make_engine(str(self.settings["DATABASE_URL"]))
+            start_clock(self.settings.get("NOW"), self._engine, str(self.settings["TIMEZONE"]))
         return self._engine
 
     def city(self) -> dict[str, str]:

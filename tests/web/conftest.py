@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from geo.categories import load_categories
-from web import create_app, storage
+from tests.moments import MOMENTS
+from web import clock, create_app, storage
 from web.cli import cli
 from web.config import REPO_ROOT
 from web.demo import DEMO_ACCOUNTS
@@ -41,6 +43,13 @@ def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
 
+
+def days_ahead(n: int) -> str:
+    """The demo city's date ``n`` days after the session's today (YYYY-MM-DD): plan forms
+    take dates within a year of today, so fixed dates would fail some day."""
+    return (MOMENTS["today"].local.date() + timedelta(days=n)).isoformat()
+
+
 # A src or href that leaves this server (http://, https:// or protocol-relative //).
 EXTERNAL_URL = re.compile(rb"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.IGNORECASE)
 PASSWORDS = {username: password for username, password, _role, _name in DEMO_ACCOUNTS}
@@ -49,28 +58,37 @@ ROLE_USER = {role: username for username, _password, role, _name in reversed(DEM
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> str:
-    """A database with the Jiayuguan demo loaded through the CLI, as `make run` does.
+def demo_db(tmp_path_factory, moment) -> str:
+    """A database with the Jiayuguan demo loaded through the CLI, as `make run` does, with the
+    clock at the test's moment (today unless the test is marked ``dates``) and the city in
+    that moment's timezone.
 
     Tests that write (plans, check-ins, accounts) must not depend on what others wrote.
     """
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    path = tmp_path_factory.mktemp(f"demo-{moment.name}") / "demo.db"
     url = f"sqlite:///{path}"
-    env = {"HOTSPOT_DATABASE_URL": url}
+    env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": moment.timezone}
     runner = CliRunner()
-    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
-    result = runner.invoke(cli, ["demo", "--if-empty", "--days", "60", "--seed", "7"], env=env)
-    assert result.exit_code == 0, result.output
-    assert "synthetic incidents" in result.output
-    assert "demo accounts: admin, commander, planner, grid1, grid2" in result.output
-    again = runner.invoke(cli, ["demo", "--if-empty"], env=env)
-    assert "nothing to do" in again.output
+    with clock.frozen(moment.at):
+        assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
+        demo = ["demo", "--if-empty", "--days", "60", "--seed", "7", "--timezone", moment.timezone]
+        result = runner.invoke(cli, demo, env=env)
+        assert result.exit_code == 0, result.output
+        assert "synthetic incidents" in result.output
+        assert "demo accounts: admin, commander, planner, grid1, grid2" in result.output
+        today = moment.local.strftime("%Y-%m-%d")
+        assert f"plan {today} day:" in result.output, result.output
+        again = runner.invoke(cli, [*demo[:2], "--timezone", moment.timezone], env=env)
+        assert "nothing to do" in again.output
     return url
 
 
 @pytest.fixture(scope="session")
 def app(demo_db):
-    """The site on the demo database, CSRF checks off (test_access.py checks them on)."""
+    """The site on the demo database, CSRF checks off (test_access.py checks them on).
+
+    One per moment; the clock is frozen at the moment while each test runs (tests/conftest.py).
+    """
     return create_app(
         {"DATABASE_URL": demo_db, "TESTING": True, "WTF_CSRF_ENABLED": False,
          "PLAN_TIME_LIMIT_S": 3.0}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from geo.cells import hex_from_cells
-from tests.web.conftest import login
+from tests.web.conftest import days_ahead, login
 from tests.web.test_planner_pages import generate, start_job
 from web import storage
 
@@ -78,9 +78,9 @@ def values(app) -> dict[str, str]:
     engine = app.extensions["engine"]
     planner = app.test_client()
     login(planner, "planner")
-    plan_id = generate(planner, date="2027-05-04", shift="day", candidates="30")
-    other_plan_id = generate(planner, date="2027-05-06", shift="day", candidates="30")
-    job_url = start_job(planner, date="2027-05-05", shift="day", candidates="30")
+    plan_id = generate(planner, date=days_ahead(200), shift="day", candidates="30")
+    other_plan_id = generate(planner, date=days_ahead(202), shift="day", candidates="30")
+    job_url = start_job(planner, date=days_ahead(201), shift="day", candidates="30")
     stored = storage.get_plan(engine, plan_id)
     assert stored is not None
     unit_id = str(storage.plan_visits_frame(engine, plan_id)["unit_id"].iloc[0])

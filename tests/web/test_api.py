@@ -4,7 +4,6 @@ the OpenAPI document against the app's routes, the local Swagger UI and CSRF on 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime
 
@@ -15,7 +14,10 @@ import pytest
 
 from geo.cells import cells_from_hex, hex_from_cells
 from tests.web.conftest import EXTERNAL_URL, PASSWORDS
-from web import create_app, hotspot_data, storage
+from web import clock, create_app, hotspot_data, storage
+
+# Check-in windows, today's plans and date filters depend on the date: run at every moment.
+pytestmark = pytest.mark.dates
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def _plan(engine, visits: list[tuple[str, str, int]], status: str = "published")
     )
     plan_id = storage.store_plan(
         engine,
-        plan_date=time.strftime("%Y-%m-%d"),
+        plan_date=clock.today(storage.get_meta(engine)["timezone"]).isoformat(),
         shift=f"api-{uuid.uuid4().hex[:8]}",
         created_by=None,
         shift_start=min(v[2] for v in visits),
@@ -98,9 +100,10 @@ SCOPED_URLS = [
 
 
 @pytest.fixture(scope="module")
-def shared_records(app, engine, grid1_cells, grid2_cells):
-    """A published plan and check-ins in both workers' cells (the data to keep apart)."""
-    now = int(time.time())
+def shared_records(app, engine, grid1_cells, grid2_cells, moment):
+    """A published plan and check-ins in both workers' cells (the data to keep apart), made
+    at the tests' moment (a module fixture is set up before the clock is frozen per test)."""
+    now = int(moment.at.timestamp())
     one, two = sorted(grid1_cells)[0], sorted(grid2_cells)[0]
     plan_id = _plan(
         engine, [("U1", one, now), ("U2", two, now), ("U2", sorted(grid2_cells)[1], now + 1800)]
@@ -220,14 +223,14 @@ def test_plans_show_grid_workers_published_plans_and_their_visits(
     listed = {p["id"]: p for p in client_as("grid1").get("/api/plans").get_json()["plans"]}
     assert listed[plan_id]["visits_in_your_cells"] == 1
     assert all(p["status"] == "published" for p in listed.values())
-    draft = _plan(engine, [("U9", shared_records["grid1"], int(time.time()))], status="draft")
+    draft = _plan(engine, [("U9", shared_records["grid1"], int(clock.now_s()))], status="draft")
     assert client_as("grid1").get(f"/api/plans/{draft}").status_code == 404
     assert draft not in {p["id"] for p in client_as("grid1").get("/api/plans").get_json()["plans"]}
     assert client_as("grid1").get("/api/plans?status=draft").get_json() == {"plans": []}
     assert client_as("commander").get(f"/api/plans/{draft}").status_code == 200
 
 
-def test_checkins_list_filters_and_scope(client_as, shared_records) -> None:
+def test_checkins_list_filters_and_scope(client_as, engine, shared_records) -> None:
     mine = client_as("grid1").get("/api/checkins").get_json()["checkins"]
     assert any(c["note"] == "shared grid1" and c["mine"] for c in mine)
     assert not any(c["note"] == "shared grid2" for c in mine)
@@ -240,7 +243,8 @@ def test_checkins_list_filters_and_scope(client_as, shared_records) -> None:
         .get_json()["checkins"]
     )
     assert {c["username"] for c in by_plan} == {"grid1", "grid2"}
-    today = time.strftime("%Y-%m-%d", time.localtime(time.time() - 86400))
+    yesterday = clock.local_now(storage.get_meta(engine)["timezone"]) - pd.Timedelta(days=1)
+    today = yesterday.strftime("%Y-%m-%d")
     assert client_as("commander").get(f"/api/checkins?start={today}").status_code == 200
 
 
@@ -256,8 +260,10 @@ def test_grid_worker_posts_a_check_in_for_their_cell(
     client_as, engine, grid1_cells, shared_records
 ) -> None:
     note = f"api {uuid.uuid4().hex[:6]}"
-    visited = int(time.time()) - 300
-    local = pd.Timestamp(visited, unit="s", tz="UTC").tz_convert("Asia/Shanghai")
+    visited = int(clock.now_s()) - 300
+    local = pd.Timestamp(visited, unit="s", tz="UTC").tz_convert(
+        storage.get_meta(engine)["timezone"]
+    )
     response = client_as("grid1").post(
         "/api/checkins",
         json={
@@ -271,7 +277,8 @@ def test_grid_worker_posts_a_check_in_for_their_cell(
     body = response.get_json()
     assert body["cell"] == shared_records["grid1"] and body["visited_at_s"] == visited
     assert body["plan_id"] == shared_records["plan_id"]  # inside the published visit's window
-    assert datetime.fromisoformat(body["visited_at"]).utcoffset().total_seconds() == 8 * 3600
+    offset = local.utcoffset().total_seconds()
+    assert datetime.fromisoformat(body["visited_at"]).utcoffset().total_seconds() == offset
     stored = _notes(engine, note)
     assert len(stored) == 1 and int(stored.iloc[0]["visited_at"]) == visited
     assert stored.iloc[0]["minutes"] == 25
@@ -358,7 +365,12 @@ def test_anonymous_requests_get_401_json(app) -> None:
     assert client.post("/api/checkins", json={}).status_code == 401
 
 
-def test_hex_ids_are_valid_h3_cells_and_times_carry_the_offset(client_as, shared_records) -> None:
+def test_hex_ids_are_valid_h3_cells_and_times_carry_the_offset(
+    client_as, engine, shared_records
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(storage.get_meta(engine)["timezone"])
     client = client_as("commander")
     found: set[str] = set()
     for url in (
@@ -370,9 +382,10 @@ def test_hex_ids_are_valid_h3_cells_and_times_carry_the_offset(client_as, shared
         found |= _cells_in(client.get(url).get_json())
     assert len(found) > 50 and all(h3.is_valid_cell(c) for c in found)
     payload = client.get("/api/incidents/aggregate?by=day").get_json()
-    for group in payload["groups"][:5]:
+    assert len(payload["groups"]) > 30
+    for group in payload["groups"]:  # local midnights, with the offset in force then
         start = datetime.fromisoformat(group["start"])
-        assert start.utcoffset().total_seconds() == 8 * 3600
+        assert start.utcoffset() == start.astimezone(zone).utcoffset()
         assert int(start.timestamp()) == group["start_s"]
         assert (start.hour, start.minute) == (0, 0)
     cells = client.get("/api/cells?limit=1").get_json()
@@ -484,7 +497,7 @@ def test_a_new_plan_shows_at_once_though_plan_lists_are_cached(client_as, engine
     client = client_as("grid_worker")
     before = {p["id"] for p in client.get("/api/plans").get_json()["plans"]}
     assert {p["id"] for p in client.get("/api/plans").get_json()["plans"]} == before
-    plan_id = _plan(engine, [("U1", sorted(grid1_cells)[0], int(time.time()))], status="draft")
+    plan_id = _plan(engine, [("U1", sorted(grid1_cells)[0], int(clock.now_s()))], status="draft")
     assert plan_id not in {p["id"] for p in client.get("/api/plans").get_json()["plans"]}
     assert storage.publish_plan(engine, plan_id, None)
     assert plan_id in {p["id"] for p in client.get("/api/plans").get_json()["plans"]}

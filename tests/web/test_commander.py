@@ -21,6 +21,9 @@ ENDPOINTS = (
     "/command/accuracy",
 )
 
+# Statistics windows, backtest origins and the demo follow the date: run at every moment.
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture(scope="module")
 def site(demo_db):

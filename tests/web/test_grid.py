@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
+from bs4 import BeautifulSoup
 
 from geo.cells import hex_from_cells
 from tests.web.conftest import EXTERNAL_URL, login
-from web import storage
+from web import clock, storage
 from web.auth import hash_password
+
+# The page's rules depend on the date (today's visits, check-in windows): run at every moment.
+pytestmark = pytest.mark.dates
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +32,36 @@ def _cells(engine, username: str) -> list[str]:
     return hex_from_cells(storage.user_cells(engine, _user_id(engine, username)))
 
 
-def _local_input(epoch_s: int, timezone: str = "Asia/Shanghai") -> str:
+def _now() -> int:
+    return int(clock.now_s())
+
+
+def _local_input(engine, epoch_s: int) -> str:
     """A datetime-local form value (minutes) in the city's timezone."""
+    timezone = storage.get_meta(engine)["timezone"]
     stamp = pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone)
     return stamp.strftime("%Y-%m-%dT%H:%M")
+
+
+def _plain_hour_before(engine, epoch_s: int) -> int:
+    """An instant at least an hour before ``epoch_s`` whose local time happens once (in the
+    hour clocks go back, a form's local time cannot say which of the two is meant)."""
+    timezone = storage.get_meta(engine)["timezone"]
+    at = epoch_s - 3600
+    while True:
+        wall = pd.Timestamp(at, unit="s", tz="UTC").tz_convert(timezone).tz_localize(None)
+        first = wall.tz_localize(timezone, ambiguous=True, nonexistent="NaT")
+        second = wall.tz_localize(timezone, ambiguous=False, nonexistent="NaT")
+        if first == second:
+            return at
+        at -= 3600
+
+
+def _section(body: str, name: str):
+    """The page section marked ``data-section=name`` (exactly one)."""
+    found = BeautifulSoup(body, "html.parser").select(f'[data-section="{name}"]')
+    assert len(found) == 1, f"{len(found)} sections {name!r}"
+    return found[0]
 
 
 def _checkins_with_note(engine, note: str) -> pd.DataFrame:
@@ -58,7 +87,7 @@ def _publish_visit_plan(engine, visits: list[tuple[str, str, int, int]]) -> int:
     start = min(v[2] for v in visits)
     plan_id = storage.store_plan(
         engine,
-        plan_date=_local_input(start)[:10],
+        plan_date=_local_input(engine, start)[:10],
         shift=f"test-{uuid.uuid4().hex[:8]}",
         created_by=None,
         shift_start=start,
@@ -82,8 +111,9 @@ def test_page_shows_only_the_workers_own_cells(client_as, engine) -> None:
     response = client_as("grid1").get("/grid/")
     assert response.status_code == 200
     body = response.data.decode()
-    shown = set(re.findall(r'<details class="cell-card" data-cell="([0-9a-f]{15})"', body))
-    assert shown == own
+    cards = _section(body, "cells").select("[data-cell-card]")
+    shown = {card["data-cell-card"] for card in cards}
+    assert shown == own and len(cards) == len(own)
     options = set(re.findall(r'<option value="([0-9a-f]{15})"', body))
     assert options == own
     assert not any(hex_id in body for hex_id in other)
@@ -105,14 +135,14 @@ def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
     counts = grid.recent_counts(data, cells, grid.reference_time(data))
     busiest = int(counts["n_28d"].idxmax())
     hex_id = hex_from_cells(np.array([busiest]))[0]
-    card = body[body.index(f'data-cell="{hex_id}"') :]
-    card = card[: card.index("</details>")]
-    assert f"{counts.loc[busiest, 'n_7d']} · {counts.loc[busiest, 'n_28d']}" in card
+    card = _section(body, "cells").select_one(f'[data-cell-card="{hex_id}"] .counts')
+    expected = f"{counts.loc[busiest, 'n_7d']} · {counts.loc[busiest, 'n_28d']}"
+    assert card.get_text(" ", strip=True).startswith(expected)
     # The demo's busiest grids hold some of the city's top cells.
     assert "top 1 % of the city" in body or "top 5 % of the city" in body
     minutes = float(app.config["CHECKIN_MINUTES"])
     assert f'name="minutes" id="checkin-minutes" value="{minutes:g}"' in body
-    now = _local_input(int(time.time()))
+    now = _local_input(engine, _now())
     shown = re.search(r'name="visited_at" id="checkin-time" value="([^"]+)"', body).group(1)
     assert abs(pd.Timestamp(shown) - pd.Timestamp(now)) <= pd.Timedelta(minutes=2)
 
@@ -120,11 +150,16 @@ def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
 def test_check_in_is_stored_with_cell_time_and_audit(client_as, engine) -> None:
     client = client_as("grid1")
     cell = _cells(engine, "grid1")[0]
-    visited = int(time.time()) - 3600
+    visited = _plain_hour_before(engine, _now())
     note = f"gate open {uuid.uuid4().hex[:6]}"
     response = client.post(
         "/grid/checkin",
-        data={"cell": cell, "visited_at": _local_input(visited), "minutes": "20", "note": note},
+        data={
+            "cell": cell,
+            "visited_at": _local_input(engine, visited),
+            "minutes": "20",
+            "note": note,
+        },
     )
     assert response.status_code == 302 and response.location.endswith("/grid/")
     stored = _checkins_with_note(engine, note)
@@ -141,7 +176,7 @@ def test_check_in_is_stored_with_cell_time_and_audit(client_as, engine) -> None:
 
 def test_check_in_outside_the_grid_is_refused_and_nothing_stored(client_as, engine) -> None:
     client = client_as("grid1")
-    now = _local_input(int(time.time()))
+    now = _local_input(engine, _now())
     for cell in (_cells(engine, "grid2")[0], "8928308280fffff", "not-a-cell"):
         note = f"outside {uuid.uuid4().hex[:6]}"
         response = client.post(
@@ -154,7 +189,8 @@ def test_check_in_outside_the_grid_is_refused_and_nothing_stored(client_as, engi
 @pytest.mark.parametrize(
     ("offset_s", "minutes", "message"),
     [
-        (3600, "15", "in the future"),
+        # Three hours: an hour ahead can read as now in the hour clocks go back.
+        (3 * 3600, "15", "in the future"),
         (8 * 86400, "15", "more than 7 days ago"),
         (0, "0", "Minutes must be"),
         (0, "lots", "Minutes must be"),
@@ -162,14 +198,14 @@ def test_check_in_outside_the_grid_is_refused_and_nothing_stored(client_as, engi
 )
 def test_check_in_time_and_minutes_rules(client_as, engine, offset_s, minutes, message) -> None:
     client = client_as("grid1")
-    now = int(time.time())
+    now = _now()
     visited = now + offset_s if "future" in message else now - offset_s
     note = f"rule {uuid.uuid4().hex[:6]}"
     response = client.post(
         "/grid/checkin",
         data={
             "cell": _cells(engine, "grid1")[0],
-            "visited_at": _local_input(visited),
+            "visited_at": _local_input(engine, visited),
             "minutes": minutes,
             "note": note,
         },
@@ -189,7 +225,7 @@ def test_a_few_minutes_ahead_is_accepted(client_as, engine) -> None:
             "cell": _cells(engine, "grid1")[1],
             "minutes": "10",
             "note": note,
-            "visited_at": _local_input(int(time.time()) + 5 * 60),
+            "visited_at": _local_input(engine, _now() + 5 * 60),
         },
     )
     assert response.status_code == 302
@@ -199,33 +235,48 @@ def test_a_few_minutes_ahead_is_accepted(client_as, engine) -> None:
 def test_todays_published_visits_show_and_check_in_links_the_plan(client_as, engine) -> None:
     own = _cells(engine, "grid1")
     other = _cells(engine, "grid2")
-    now = int(time.time())
+    now = _now()
     plan_id = _publish_visit_plan(
         engine, [("U-GRID1", own[2], now, now + 900), ("U-GRID2", other[0], now, now + 900)]
     )
     client = client_as("grid1")
     body = client.get("/grid/").data.decode()
-    visits = body[body.index('id="visits"') : body.index("</section>", body.index('id="visits"'))]
-    assert "U-GRID1" in visits and f'data-cell="{own[2]}"' in visits
+    visits = _section(body, "visits")
+    assert len(visits.select(f'[data-visit-cell="{own[2]}"][data-unit="U-GRID1"]')) == 1
     assert "U-GRID2" not in body and other[0] not in body
     note = f"planned {uuid.uuid4().hex[:6]}"
     client.post(
         "/grid/checkin",
-        data={"cell": own[2], "visited_at": _local_input(now), "minutes": "15", "note": note},
+        data={
+            "cell": own[2],
+            "visited_at": _local_input(engine, now),
+            "minutes": "15",
+            "note": note,
+        },
     )
     assert int(_checkins_with_note(engine, note).iloc[0]["plan_id"]) == plan_id
-    # Another cell at the same time is not that plan's visit.
+    # Another cell at the same time, planned in no published plan then, is no plan's visit.
+    from geo.cells import cells_from_hex
+    from web.grid import PLAN_GRACE_S
+
+    near = storage.plan_visits_frame(
+        engine, start=now - 86400, end=now + PLAN_GRACE_S + 60, published_only=True
+    )
+    busy = near[(near["start_at"] - PLAN_GRACE_S - 60 <= now)
+                & (now <= near["end_at"] + PLAN_GRACE_S + 60)]  # fmt: skip
+    unplanned = [h for h in own if cells_from_hex([h])[0] not in set(busy["cell"])]
     note = f"unplanned {uuid.uuid4().hex[:6]}"
     client.post(
         "/grid/checkin",
-        data={"cell": own[3], "visited_at": _local_input(now), "minutes": "15", "note": note},
-    )
+        data={"cell": unplanned[0], "visited_at": _local_input(engine, now), "minutes": "15",
+              "note": note},
+    )  # fmt: skip
     assert pd.isna(_checkins_with_note(engine, note).iloc[0]["plan_id"])
 
 
 def test_draft_plans_are_not_shown(client_as, engine) -> None:
     own = _cells(engine, "grid1")
-    now = int(time.time())
+    now = _now()
     plan_id = _publish_visit_plan(engine, [("U-DRAFT", own[4], now, now + 600)])
     with engine.begin() as conn:
         conn.execute(
@@ -259,3 +310,18 @@ def test_other_roles_cannot_use_the_grid_pages(client_as, role) -> None:
 def test_visitors_are_sent_to_log_in(app) -> None:
     response = app.test_client().get("/grid/")
     assert response.status_code == 302 and "/login" in response.location
+
+
+def test_a_repeated_local_hour_reads_as_the_latest_past_one() -> None:
+    from web.grid import parse_local_datetime
+
+    tz = "America/Chicago"  # 2027-11-07 01:00-02:00 happens twice (CDT, then CST)
+    first = int(pd.Timestamp("2027-11-07T01:20-05:00").timestamp())
+    second = int(pd.Timestamp("2027-11-07T01:20-06:00").timestamp())
+    assert parse_local_datetime("2027-11-07T01:20", tz) == first
+    assert parse_local_datetime("2027-11-07T01:20", tz, not_after=second + 60) == second
+    assert parse_local_datetime("2027-11-07T01:20", tz, not_after=second - 60) == first
+    # A time that never happens (clocks go forward) moves forward by the gap.
+    assert parse_local_datetime("2027-03-14T02:30", tz) == int(
+        pd.Timestamp("2027-03-14T03:00-05:00").timestamp()
+    )

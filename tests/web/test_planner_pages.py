@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from geo.cells import hex_from_cells
-from tests.web.conftest import login
+from tests.web.conftest import days_ahead, login
 from web import create_app, storage
 from web.auth import hash_password
 from web.planning import cell_focus, compare_plans, delivered_vs_planned
@@ -28,6 +28,8 @@ from web.planning import cell_focus, compare_plans, delivered_vs_planned
 FORM = {"shift": "night", "units_per_station": "1", "dwell_min": "15", "candidates": "30",
         "max_visits": "2"}  # fmt: skip
 JOB_WAIT_S = 180
+# Dates nothing else plans for, within the year ahead the form accepts.
+DAY, NEXT_DAY = days_ahead(100), days_ahead(101)
 GPX = "{http://www.topografix.com/GPX/1/1}"
 
 
@@ -69,8 +71,8 @@ def planner_client(app):
 
 @pytest.fixture(scope="module")
 def plan_id(planner_client) -> int:
-    """A draft night plan for 2027-03-17 made through the form."""
-    return generate(planner_client, date="2027-03-17")
+    """A draft night plan for DAY made through the form."""
+    return generate(planner_client, date=DAY)
 
 
 def test_the_form_makes_a_plan_through_a_background_job(app, planner_client, plan_id) -> None:
@@ -82,7 +84,7 @@ def test_the_form_makes_a_plan_through_a_background_job(app, planner_client, pla
 
     stored = storage.get_plan(engine, plan_id)
     assert stored is not None
-    assert (stored.plan_date, stored.shift, stored.status) == ("2027-03-17", "night", "draft")
+    assert (stored.plan_date, stored.shift, stored.status) == (DAY, "night", "draft")
     assert stored.summary["status"] in ("ok", "partial")
     assert stored.summary["units"] == 5  # one unit at each of the five demo stations
     visits = storage.plan_visits_frame(engine, plan_id)
@@ -94,10 +96,10 @@ def test_the_form_makes_a_plan_through_a_background_job(app, planner_client, pla
     # The secret daily seed, not a fixed one.
     from web.planning import daily_seed
 
-    assert stored.seed == daily_seed("2027-03-17", str(app.config["SECRET_KEY"]))
+    assert stored.seed == daily_seed(DAY, str(app.config["SECRET_KEY"]))
 
     entries = storage.list_audit(engine, limit=500, action="plan_generated")
-    assert any(d.startswith(f"plan {plan_id}: 2027-03-17 night") for d in entries["detail"])
+    assert any(d.startswith(f"plan {plan_id}: {DAY} night") for d in entries["detail"])
     listing = planner_client.get("/plans/")
     assert f'href="/plans/{plan_id}"'.encode() in listing.data
 
@@ -127,7 +129,7 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
     response = planner_client.get(f"/plans/{plan_id}/export/geojson")
     assert response.status_code == 200
     assert response.mimetype == "application/geo+json"
-    assert 'filename="plan-2027-03-17-night.geojson"' in response.headers["Content-Disposition"]
+    assert f'filename="plan-{DAY}-night.geojson"' in response.headers["Content-Disposition"]
     features = json.loads(response.data)["features"]
     points = [f for f in features if f["properties"]["kind"] == "visit"]
     assert len(points) == len(visits)
@@ -135,7 +137,7 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
 
     response = planner_client.get(f"/plans/{plan_id}/export/gpx")
     assert response.mimetype == "application/gpx+xml"
-    assert "plan-2027-03-17-night.gpx" in response.headers["Content-Disposition"]
+    assert f"plan-{DAY}-night.gpx" in response.headers["Content-Disposition"]
     gpx = ET.fromstring(response.data)
     routes = gpx.findall(f"{GPX}rte")
     assert {r.find(f"{GPX}name").text for r in routes} == set(visits["unit_id"])
@@ -168,7 +170,7 @@ def test_a_briefing_lists_every_stop_of_its_unit(app, planner_client, plan_id) -
     text = page.data.decode()
     assert "@media print" in text and "page-break-after" in text
     assert "<svg" in text and f'id="briefing-{unit}"' in text
-    assert "2027-03-17" in text and "DRAFT" in text
+    assert DAY in text and "DRAFT" in text
     listed = re.findall(r'<tr class="stop" data-cell="([0-9a-f]+)">', text)
     assert listed == hex_from_cells(mine["cell"].to_numpy())  # every stop, in order
     assert text.count('<g class="stop">') == len(mine)  # one numbered circle each
@@ -190,7 +192,7 @@ def test_publishing_changes_the_status_and_is_audited(app, planner_client, plan_
     after = planner_client.get(f"/plans/{plan_id}").data
     assert b'id="publish"' not in after and b'class="badge published"' in after
     entries = storage.list_audit(engine, limit=500, action="plan_published")
-    assert f"plan {plan_id}: 2027-03-17 night" in set(entries["detail"])
+    assert f"plan {plan_id}: {DAY} night" in set(entries["detail"])
     # Published visits are what grid workers see.
     assert len(storage.plan_visits_frame(engine, plan_id, published_only=True)) > 0
 
@@ -200,9 +202,9 @@ def test_the_next_day_is_compared_with_the_published_plan_before(
 ) -> None:
     engine = app.extensions["engine"]
     storage.publish_plan(engine, plan_id, None)  # whether or not the publish test ran
-    next_day = generate(planner_client, date="2027-03-18")
+    next_day = generate(planner_client, date=NEXT_DAY)
     page = planner_client.get(f"/plans/{next_day}").data.decode()
-    assert f'href="/plans/{plan_id}" id="previous-plan">2027-03-17<' in page
+    assert f'href="/plans/{plan_id}" id="previous-plan">{DAY}<' in page
     now = storage.plan_visits_frame(engine, next_day)
     before = storage.plan_visits_frame(engine, plan_id)
     both = len(set(now["cell"]) & set(before["cell"]))
@@ -251,10 +253,10 @@ def test_delivered_vs_planned_and_comparison_by_hand() -> None:
     [
         ({"date": "27/03/2027"}, "date", "YYYY-MM-DD"),
         ({"date": "2031-01-01"}, "date", "within a year"),
-        ({"date": "2027-03-17", "shift": "lunch"}, "shift", "Pick one of the shifts"),
-        ({"date": "2027-03-17", "dwell_min": "0"}, "dwell_min", "from 5.0 to 120.0"),
-        ({"date": "2027-03-17", "candidates": "many"}, "candidates", "from 10 to 2000"),
-        ({"date": "2027-03-17", "units_per_station": "99"}, "units_per_station", "1 to 20"),
+        ({"date": DAY, "shift": "lunch"}, "shift", "Pick one of the shifts"),
+        ({"date": DAY, "dwell_min": "0"}, "dwell_min", "from 5.0 to 120.0"),
+        ({"date": DAY, "candidates": "many"}, "candidates", "from 10 to 2000"),
+        ({"date": DAY, "units_per_station": "99"}, "units_per_station", "1 to 20"),
     ],
 )
 def test_bad_form_values_are_shown_on_the_form(planner_client, fields, field, message) -> None:
@@ -267,7 +269,7 @@ def test_bad_form_values_are_shown_on_the_form(planner_client, fields, field, me
 
 def test_jobs_are_for_their_owner_and_admins(app, planner_client) -> None:
     engine = app.extensions["engine"]
-    job_url = start_job(planner_client, date="2027-04-02", shift="day")
+    job_url = start_job(planner_client, date=days_ahead(120), shift="day")
     admin = app.test_client()
     login(admin, "admin")
     assert admin.get(job_url).status_code == 200
@@ -305,7 +307,9 @@ def test_jobs_are_for_their_owner_and_admins(app, planner_client) -> None:
 )
 def test_who_may_do_what(client_as, plan_id, role, method, path, status) -> None:
     client = client_as(role)
-    response = getattr(client, method)(path.format(id=plan_id), data=FORM | {"date": "2027-05-01"})
+    response = getattr(client, method)(
+        path.format(id=plan_id), data=FORM | {"date": days_ahead(150)}
+    )
     assert response.status_code == status
 
 
@@ -321,7 +325,7 @@ def test_a_job_that_fails_reports_why(demo_db, tmp_path) -> None:
                       "PLAN_TIME_LIMIT_S": 2.0, "ROAD_NETWORK_FILE": str(missing)})  # fmt: skip
     client = app.test_client()
     login(client, "planner")
-    job = wait_for(client, start_job(client, date="2027-06-01"))
+    job = wait_for(client, start_job(client, date=days_ahead(180)))
     assert job["state"] == "failed" and job["plan_id"] is None
     assert "no-such-city.osm" in job["error"]
 
@@ -363,7 +367,7 @@ def test_with_a_road_network_routes_follow_the_streets(demo_db, tmp_path) -> Non
                       "PLAN_TIME_LIMIT_S": 2.0, "ROAD_NETWORK_FILE": str(osm)})  # fmt: skip
     client = app.test_client()
     login(client, "planner")
-    plan_id = generate(client, date="2027-06-02", candidates="15")
+    plan_id = generate(client, date=days_ahead(181), candidates="15")
     stored = storage.get_plan(engine, plan_id)
     assert stored.summary["road_network"] == "grid.osm"
     routes = [f for f in json.loads(stored.geojson)["features"]
@@ -420,3 +424,36 @@ def test_what_to_check_leaves_out_police_initiated_categories(app) -> None:
     kept = cell_focus(engine, [cell], end_s=end_s, top=20, exclude=police).get(cell, [])
     assert not {code for code, _n in kept} & set(police)
     assert sum(n for _c, n in kept) == sum(n for c, n in everything.items() if c not in police)
+
+
+@pytest.mark.dates
+def test_shifts_follow_the_city_clock_on_the_day(app, planner_client, moment) -> None:
+    """At each moment: the form offers the city's tomorrow, and a night plan for the city's
+    today starts at its local 00:00 and lasts what the clocks say (7 or 9 hours on the days
+    they change), every visit inside it."""
+    from datetime import timedelta
+
+    from web.planning import PlanRequest, plan_day, plan_record
+
+    engine = app.extensions["engine"]
+    today = moment.local.date()
+    form = planner_client.get("/plans/new").data.decode()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    assert f'name="date" id="date" value="{tomorrow}"' in form
+    request = PlanRequest(date=today.isoformat(), shift="night", candidates=20, time_limit_s=2.0,
+                          work_s=0.5, seed=3)  # fmt: skip
+    record = plan_record(plan_day(engine, request, "secret"), request)
+    zone = moment.timezone
+    start = pd.Timestamp(today).tz_localize(zone)
+    end = (pd.Timestamp(today) + pd.Timedelta(hours=8)).tz_localize(zone)
+    assert record["shift_start"] == int(start.timestamp())
+    visits = record["visits"]
+    assert len(visits) > 0
+    assert (visits["start_at"] >= start.timestamp()).all()
+    assert (visits["end_at"] <= end.timestamp()).all()
+    # The plan's clock reads local time: the first visit's popup time is its local time.
+    document = json.loads(record["plan_json"])
+    first = min(visits["start_at"])
+    origin = pd.Timestamp(document["date_start_utc"])
+    seconds = min(s for unit in document["units"] for s in unit["start_s"])
+    assert round((origin + pd.Timedelta(seconds=seconds)).timestamp()) == int(first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -10,8 +11,11 @@ from web import create_app, storage
 from web.cli import cli
 from web.config import ConfigError, load_settings
 
+# Statistics windows, backtest origins and the demo follow the date: run at every moment.
+pytestmark = pytest.mark.dates
 
-def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db) -> None:
+
+def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db, moment) -> None:
     engine = storage.make_engine(demo_db)
     counts = storage.count_rows(engine)
     areas = storage.list_areas(engine)
@@ -26,7 +30,12 @@ def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db) -> N
     assert counts["rejects"] == 0
     runs = storage.list_import_runs(engine)
     assert runs["synthetic"].all()
-    assert storage.get_meta(engine)["timezone"] == "Asia/Shanghai"
+    assert storage.get_meta(engine)["timezone"] == moment.timezone  # Asia/Shanghai unless set
+    # The synthetic incidents end by the demo's "now" (the clock's moment), within 60 days.
+    summary = storage.incident_summary(engine)
+    now_s = moment.at.timestamp()
+    assert now_s - 2 * 86400 < summary["last"] <= now_s
+    assert summary["first"] >= now_s - 61 * 86400
 
 
 def test_front_page_sends_visitors_to_log_in(app) -> None:
@@ -97,3 +106,54 @@ def test_load_chicago_command(tmp_path) -> None:
     assert storage.get_meta(engine)["timezone"] == "America/Chicago"
     demo = CliRunner().invoke(cli, ["demo"], env=env)
     assert demo.exit_code != 0  # the demo city may not be mixed into the Chicago database
+
+
+def test_the_site_runs_as_of_a_set_moment_and_says_so(tmp_path) -> None:
+    """HOTSPOT_NOW: the demo is made as of that moment (city time), the clock runs on from
+    it, and every page's top bar shows it; production refuses the setting."""
+    from tests.web.conftest import login
+    from web import clock
+
+    url = f"sqlite:///{tmp_path / 'as-of.db'}"
+    env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_NOW": "2026-03-08T09:00"}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--days", "30", "--seed", "3"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "(2026-02-06 .. 2026-03-08" in result.output and "plan 2026-03-08 day" in result.output
+    moment = pd.Timestamp("2026-03-08T09:00", tz="Asia/Shanghai")
+    assert abs(clock.now() - moment) < pd.Timedelta(minutes=5)  # it runs on from the moment
+    clock.reset()
+    settings = {"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False}
+    app = create_app(settings | {"NOW": "2026-03-08T09:00"})
+    client = app.test_client()
+    login(client, "grid1")
+    page = client.get("/grid/").data.decode()
+    assert 'id="clock-set"' in page and "As of 3/8/26, 9:0" in page
+    assert 'id="checkin-time" value="2026-03-08T09:0' in page
+    clock.reset()
+    plain = create_app(settings).test_client()
+    login(plain, "grid1")
+    assert 'id="clock-set"' not in plain.get("/grid/").data.decode()
+    with pytest.raises(ConfigError, match="HOTSPOT_NOW is for demos and tests"):
+        load_settings(environ={"HOTSPOT_ENV": "production", "HOTSPOT_SECRET_KEY": "s" * 32,
+                               "HOTSPOT_NOW": "2026-03-08T09:00"})  # fmt: skip
+    with pytest.raises(ConfigError, match="HOTSPOT_NOW: expected an ISO 8601 time"):
+        create_app({"DATABASE_URL": url, "NOW": "next tuesday"})
+
+
+def test_the_clock_reads_local_times_and_refuses_one_that_never_happens() -> None:
+    from web import clock
+
+    assert clock.parse_moment("2026-03-08T09:00", "Asia/Shanghai") == pd.Timestamp(
+        "2026-03-08T01:00Z"
+    )
+    assert clock.parse_moment("2026-03-08T09:00-05:00", "Asia/Shanghai") == pd.Timestamp(
+        "2026-03-08T14:00Z"
+    )
+    with pytest.raises(ValueError, match="does not exist in America/Chicago"):
+        clock.parse_moment("2027-03-14T02:30", "America/Chicago")
+    with clock.frozen("2026-12-31T23:59-06:00"):
+        assert clock.today("America/Chicago").isoformat() == "2026-12-31"
+        assert clock.now().strftime("%Y-%m-%d") == "2027-01-01"  # UTC is a day ahead
+    assert not clock.is_set()
