@@ -79,6 +79,12 @@ def patience_rounds(inst: Instance) -> int:
     return max(_PATIENCE_MIN, _PATIENCE_PER_OPTION * len(inst.opt_node))
 
 
+# A move between two routes: (saving, route a, route b, i, j, "swap" or "tails").
+_Exchange = tuple[int, int, int, int, int, str]
+# Travel and dwell accumulated up to each position of a route.
+_Elapsed = tuple[IntArray, IntArray]
+
+
 class Budget:
     """Deterministic work counter with the wall clock as a safety stop."""
 
@@ -376,7 +382,7 @@ class Search:
         inst = self.inst
         improved = False
         for _ in range(2 * inst.n_routes):
-            best: tuple[int, int, int, int, int, str] | None = None  # saving, a, b, i, j, kind
+            best: _Exchange | None = None
             for a in range(inst.n_routes):
                 for b in range(a + 1, inst.n_routes):
                     pair = (sol.routes[a], sol.routes[b])
@@ -422,73 +428,82 @@ class Search:
         sol.routes[b] = new_b
         return True
 
-    def _best_exchange(
-        self, sol: Solution, a: int, b: int
-    ) -> tuple[int, int, int, int, int, str] | None:
+    def _best_exchange(self, sol: Solution, a: int, b: int) -> _Exchange | None:
+        """The best swap or tail exchange between routes ``a`` and ``b`` that cuts time."""
         inst = self.inst
         route_a, route_b = sol.routes[a], sol.routes[b]
         na, nb = len(route_a.seq), len(route_b.seq)
         if inst.travel[a] is not inst.travel[b] or (na == 0 and nb == 0):
             return None
         t_mat = inst.travel[a]
-        la, lb = route_a.loc, route_b.loc
         self.budget.spend("exchange", na * nb)
-        slack_a, slack_b = int(route_a.maxshift[-1]), int(route_b.maxshift[-1])
-        best: tuple[int, int, int, int, int, str] | None = None
+        best: _Exchange | None = None
         if na and nb:
-            # Swap visit i of a with visit j of b, each taking the other's place.
-            pa, va, sa = la[:-2, None], la[1:-1, None], la[2:, None]
-            pb, vb, sb = lb[None, :-2], lb[None, 1:-1], lb[None, 2:]
-            old_a = t_mat[pa, va] + t_mat[va, sa]
-            old_b = t_mat[pb, vb] + t_mat[vb, sb]
-            new_a = t_mat[pa, vb] + t_mat[vb, sa]
-            new_b = t_mat[pb, va] + t_mat[va, sb]
-            dwell_a = inst.opt_dwell[list(route_a.seq)][:, None]
-            dwell_b = inst.opt_dwell[list(route_b.seq)][None, :]
-            delta_a = new_a - old_a + dwell_b - dwell_a
-            delta_b = new_b - old_b + dwell_a - dwell_b
-            saving = -(delta_a + delta_b)
-            ok = (saving > 0) & (delta_a <= slack_a) & (delta_b <= slack_b)
-            if ok.any():
-                flat = int(np.argmax(np.where(ok, saving, 0)))
-                i, j = divmod(flat, nb)
-                best = (int(saving[i, j]), a, b, i, j, "swap")
+            swap = self._best_swap(route_a, route_b, t_mat)
+            if swap is not None:
+                best = (swap[0], a, b, swap[1], swap[2], "swap")
         if route_a.loc[-1] == route_b.loc[-1]:
-            # 2-opt*: a keeps its first i visits then takes b's from j on, and vice versa.
-            t_a = np.concatenate(([0], np.cumsum(t_mat[la[:-1], la[1:]])))
-            t_b = np.concatenate(([0], np.cumsum(t_mat[lb[:-1], lb[1:]])))
-            d_a = np.concatenate(([0], np.cumsum(inst.opt_dwell[list(route_a.seq)]), [0]))
-            d_b = np.concatenate(([0], np.cumsum(inst.opt_dwell[list(route_b.seq)]), [0]))
-            d_a[-1], d_b[-1] = d_a[-2], d_b[-2]
-            keep_a = np.arange(na + 1)[:, None]  # a keeps positions 0..keep_a
-            keep_b = np.arange(nb + 1)[None, :]  # b keeps positions 0..keep_b
-            cross_a = t_mat[la[keep_a], lb[keep_b + 1]]
-            cross_b = t_mat[lb[keep_b], la[keep_a + 1]]
-            len_a = (
-                t_a[keep_a]
-                + d_a[keep_a]
-                + cross_a
-                + (t_b[-1] - t_b[keep_b + 1])
-                + (d_b[-1] - d_b[keep_b])
-            )
-            len_b = (
-                t_b[keep_b]
-                + d_b[keep_b]
-                + cross_b
-                + (t_a[-1] - t_a[keep_a + 1])
-                + (d_a[-1] - d_a[keep_a])
-            )
-            used_a = int(route_a.b[-1] - route_a.b[0])
-            used_b = int(route_b.b[-1] - route_b.b[0])
-            saving = (used_a + used_b) - (len_a + len_b)
-            ok = (saving > 0) & (len_a <= used_a + slack_a) & (len_b <= used_b + slack_b)
-            ok &= ~((keep_a == na) & (keep_b == nb)) & ~((keep_a == 0) & (keep_b == 0))
-            if ok.any():
-                flat = int(np.argmax(np.where(ok, saving, 0)))
-                ii, jj = divmod(flat, nb + 1)
-                if best is None or saving[ii, jj] > best[0]:
-                    best = (int(saving[ii, jj]), a, b, ii, jj, "tails")
+            tails = self._best_tails(route_a, route_b, t_mat)
+            if tails is not None and (best is None or tails[0] > best[0]):
+                best = (tails[0], a, b, tails[1], tails[2], "tails")
         return best
+
+    def _best_swap(
+        self, route_a: Route, route_b: Route, t_mat: IntArray
+    ) -> tuple[int, int, int] | None:
+        """Swap visit i of a with visit j of b, each taking the other's place: (saving, i, j)."""
+        inst = self.inst
+        la, lb = route_a.loc, route_b.loc
+        slack_a, slack_b = int(route_a.maxshift[-1]), int(route_b.maxshift[-1])
+        pa, va, sa = la[:-2, None], la[1:-1, None], la[2:, None]
+        pb, vb, sb = lb[None, :-2], lb[None, 1:-1], lb[None, 2:]
+        old_a = t_mat[pa, va] + t_mat[va, sa]
+        old_b = t_mat[pb, vb] + t_mat[vb, sb]
+        new_a = t_mat[pa, vb] + t_mat[vb, sa]
+        new_b = t_mat[pb, va] + t_mat[va, sb]
+        dwell_a = inst.opt_dwell[list(route_a.seq)][:, None]
+        dwell_b = inst.opt_dwell[list(route_b.seq)][None, :]
+        delta_a = new_a - old_a + dwell_b - dwell_a
+        delta_b = new_b - old_b + dwell_a - dwell_b
+        saving = -(delta_a + delta_b)
+        ok = (saving > 0) & (delta_a <= slack_a) & (delta_b <= slack_b)
+        if not ok.any():
+            return None
+        i, j = divmod(int(np.argmax(np.where(ok, saving, 0))), len(route_b.seq))
+        return int(saving[i, j]), i, j
+
+    def _best_tails(
+        self, route_a: Route, route_b: Route, t_mat: IntArray
+    ) -> tuple[int, int, int] | None:
+        """2-opt*: a keeps its first i visits then takes b's from j on, and vice versa.
+
+        Both routes end at the same station. Returns (saving, i, j) or None.
+        """
+        na, nb = len(route_a.seq), len(route_b.seq)
+        la, lb = route_a.loc, route_b.loc
+        elapsed_a, elapsed_b = self._elapsed(route_a, t_mat), self._elapsed(route_b, t_mat)
+        keep_a = np.arange(na + 1)[:, None]  # a keeps positions 0..keep_a
+        keep_b = np.arange(nb + 1)[None, :]  # b keeps positions 0..keep_b
+        cross_a, cross_b = t_mat[la[keep_a], lb[keep_b + 1]], t_mat[lb[keep_b], la[keep_a + 1]]
+        len_a = _joined_length(elapsed_a, keep_a, cross_a, elapsed_b, keep_b)
+        len_b = _joined_length(elapsed_b, keep_b, cross_b, elapsed_a, keep_a)
+        used_a = int(route_a.b[-1] - route_a.b[0])
+        used_b = int(route_b.b[-1] - route_b.b[0])
+        slack_a, slack_b = int(route_a.maxshift[-1]), int(route_b.maxshift[-1])
+        saving = (used_a + used_b) - (len_a + len_b)
+        ok = (saving > 0) & (len_a <= used_a + slack_a) & (len_b <= used_b + slack_b)
+        ok &= ~((keep_a == na) & (keep_b == nb)) & ~((keep_a == 0) & (keep_b == 0))
+        if not ok.any():
+            return None
+        i, j = divmod(int(np.argmax(np.where(ok, saving, 0))), nb + 1)
+        return int(saving[i, j]), i, j
+
+    def _elapsed(self, route: Route, t_mat: IntArray) -> _Elapsed:
+        """Travel and dwell accumulated up to each position of ``route`` (the end has none)."""
+        travel = np.concatenate(([0], np.cumsum(t_mat[route.loc[:-1], route.loc[1:]])))
+        dwell = np.concatenate(([0], np.cumsum(self.inst.opt_dwell[list(route.seq)]), [0]))
+        dwell[-1] = dwell[-2]
+        return travel, dwell
 
     # ---- moves that raise the value ------------------------------------------------------
 
@@ -502,55 +517,12 @@ class Search:
         prizes_pool = self._prizes(sol, pool)
         for r in self.rng.permutation(inst.n_routes):
             route = sol.routes[r]
-            n = len(route.seq)
-            if n == 0:
+            if not route.seq:
                 continue
-            seq = np.array(route.seq, dtype=np.int64)
-            gain = prizes_pool[None, :] - self._held_prizes(sol, seq)[:, None]  # (n, pool)
-            if not (gain > 1e-9).any():
-                continue
-            table = self._insertion_table(route, r)[0][:, pool].T  # (pool, arcs)
-            t_mat = inst.travel[r]
-            loc = route.loc
-            nodes = inst.opt_node[pool]
-            self.budget.spend("replace", n * len(pool))
-            bridge = t_mat[loc[:-2], loc[2:]]
-            removed = (
-                t_mat[loc[:-2], loc[1:-1]]
-                + t_mat[loc[1:-1], loc[2:]]
-                + inst.opt_dwell[seq]
-                - bridge
-            )
-            in_place = (
-                t_mat[loc[:-2, None], nodes]
-                + t_mat[nodes, loc[2:, None]]
-                + (inst.opt_dwell[pool][None, :] - bridge[:, None])
-            )
-            # Cheapest arc away from position p (arcs p and p + 1 touch it): the best of
-            # the three cheapest arcs that does not touch p.
-            order = np.argsort(table, axis=1)[:, :3]
-            position = np.arange(n)[:, None]
-            elsewhere = np.full((n, len(pool)), INF_TICKS, dtype=np.int64)
-            where_arc = np.zeros((n, len(pool)), dtype=np.int64)
-            for k in range(order.shape[1] - 1, -1, -1):
-                arc = order[:, k][None, :]
-                usable = (arc != position) & (arc != position + 1)
-                cost = table[np.arange(len(pool)), order[:, k]][None, :]
-                elsewhere = np.where(usable, cost, elsewhere)
-                where_arc = np.where(usable, arc, where_arc)
-            here = in_place <= elsewhere
-            estimate = np.minimum(in_place, elsewhere) - removed[:, None]
-            candidates = np.argwhere((gain > 1e-9) & (estimate <= route.maxshift[-1]))
-            if not len(candidates):
-                continue
-            cand_gain = gain[candidates[:, 0], candidates[:, 1]]
-            cand_time = estimate[candidates[:, 0], candidates[:, 1]]
-            for idx in np.lexsort((cand_time, -cand_gain))[:6]:
-                p, c = (int(x) for x in candidates[idx])
+            for p, c, target in self._replacements(sol, r, route, pool, prizes_pool):
                 o_new = int(pool[c])
                 trial_seq = list(route.seq)
                 o_old = trial_seq.pop(p)
-                target = p if here[p, c] else int(where_arc[p, c])
                 trial_seq.insert(target if target <= p else target - 1, o_new)
                 trial = self._try(sol, r, trial_seq)
                 if trial is None:
@@ -564,6 +536,49 @@ class Search:
                 prizes_pool = self._prizes(sol, pool)
                 break
         return improved
+
+    def _replacements(
+        self, sol: Solution, r: int, route: Route, pool: IntArray, prizes_pool: FloatArray
+    ) -> list[tuple[int, int, int]]:
+        """The six most promising (position, pool column, arc) swaps for ``route``.
+
+        A visit at a position gives way to a pool option with a higher prize, which goes in
+        its place or at the cheapest arc elsewhere; the time estimate must fit the slack.
+        Best gain first, then least time.
+        """
+        inst = self.inst
+        n = len(route.seq)
+        seq = np.array(route.seq, dtype=np.int64)
+        gain = prizes_pool[None, :] - self._held_prizes(sol, seq)[:, None]  # (n, pool)
+        if not (gain > 1e-9).any():
+            return []
+        table = self._insertion_table(route, r)[0][:, pool].T  # (pool, arcs)
+        t_mat = inst.travel[r]
+        loc = route.loc
+        nodes = inst.opt_node[pool]
+        self.budget.spend("replace", n * len(pool))
+        bridge = t_mat[loc[:-2], loc[2:]]
+        removed = (
+            t_mat[loc[:-2], loc[1:-1]] + t_mat[loc[1:-1], loc[2:]] + inst.opt_dwell[seq] - bridge
+        )
+        in_place = (
+            t_mat[loc[:-2, None], nodes]
+            + t_mat[nodes, loc[2:, None]]
+            + (inst.opt_dwell[pool][None, :] - bridge[:, None])
+        )
+        elsewhere, where_arc = _cheapest_arc_away(table, n)
+        here = in_place <= elsewhere
+        estimate = np.minimum(in_place, elsewhere) - removed[:, None]
+        candidates = np.argwhere((gain > 1e-9) & (estimate <= route.maxshift[-1]))
+        if not len(candidates):
+            return []
+        cand_gain = gain[candidates[:, 0], candidates[:, 1]]
+        cand_time = estimate[candidates[:, 0], candidates[:, 1]]
+        moves = []
+        for idx in np.lexsort((cand_time, -cand_gain))[:6]:
+            p, c = (int(x) for x in candidates[idx])
+            moves.append((p, c, p if here[p, c] else int(where_arc[p, c])))
+        return moves
 
     def _held_prizes(self, sol: Solution, seq: IntArray) -> FloatArray:
         """What removing each visited option would lose (the last repeat's value, if any)."""
@@ -592,25 +607,35 @@ class Search:
 
     def ruin(self, sol: Solution) -> None:
         """Remove a random part of the solution (random, related, segment or whole route)."""
-        inst = self.inst
         visits = [(r, k) for r, route in enumerate(sol.routes) for k in range(len(route.seq))]
         if not visits:
             return
+        chosen, reseed = self._ruined(sol, visits)
+        self._remove(sol, chosen)
+        if not self.inst.simple:
+            self._repair_gaps(sol)
+        if reseed is not None:
+            self._seed_route(sol, reseed)
+
+    def _ruined(
+        self, sol: Solution, visits: list[tuple[int, int]]
+    ) -> tuple[set[tuple[int, int]], int | None]:
+        """Draw the visits (route, position) to remove, and the route to reseed if emptied."""
+        inst = self.inst
         kind = self.rng.random()
         n_remove = int(self.rng.integers(1, max(2, int(_RUIN_MAX_SHARE * len(visits))) + 1))
         chosen: set[tuple[int, int]] = set()
-        reseed: int | None = None
         if kind < _RUIN_RANDOM:
             picks = self.rng.choice(len(visits), size=min(n_remove, len(visits)), replace=False)
-            chosen = {visits[int(i)] for i in picks}
-        elif kind < _RUIN_RELATED:
+            return {visits[int(i)] for i in picks}, None
+        if kind < _RUIN_RELATED:
             r0, k0 = visits[int(self.rng.integers(len(visits)))]
             seed_node = inst.opt_node[sol.routes[r0].seq[k0]]
             t_mat = inst.travel[r0]
             nodes = np.array([inst.opt_node[sol.routes[r].seq[k]] for r, k in visits])
             near = np.argsort(t_mat[seed_node, nodes] + t_mat[nodes, seed_node], kind="stable")
-            chosen = {visits[int(i)] for i in near[:n_remove]}
-        elif kind < _RUIN_SEGMENT:
+            return {visits[int(i)] for i in near[:n_remove]}, None
+        if kind < _RUIN_SEGMENT:
             for r, route in enumerate(sol.routes):
                 n = len(route.seq)
                 if n == 0:
@@ -618,10 +643,13 @@ class Search:
                 length = int(self.rng.integers(1, max(1, n // 2) + 1))
                 first = int(self.rng.integers(0, n - length + 1))
                 chosen.update((r, k) for k in range(first, first + length))
-        else:
-            r0 = int(self.rng.integers(inst.n_routes))
-            chosen = {(r0, k) for k in range(len(sol.routes[r0].seq))}
-            reseed = r0
+            return chosen, None
+        r0 = int(self.rng.integers(inst.n_routes))
+        return {(r0, k) for k in range(len(sol.routes[r0].seq))}, r0
+
+    def _remove(self, sol: Solution, chosen: set[tuple[int, int]]) -> None:
+        """Remove the chosen visits, route by route (a route that no longer fits keeps them)."""
+        inst = self.inst
         for r in range(inst.n_routes):
             drop = [k for k in range(len(sol.routes[r].seq)) if (r, k) in chosen]
             if not drop:
@@ -636,10 +664,6 @@ class Search:
                     self._apply_insert(sol, r, sol.routes[r], seq[k])
                 continue
             sol.routes[r] = shorter
-        if not inst.simple:
-            self._repair_gaps(sol)
-        if reseed is not None:
-            self._seed_route(sol, reseed)
 
     def _repair_gaps(self, sol: Solution) -> None:
         """Drop repeat visits whose gap a removal broke.
@@ -753,3 +777,40 @@ class Search:
 
     def _key(self, sol: Solution) -> tuple[float, int]:
         return (round(solution_value(self.inst, sol), 9), -sol.travel)
+
+
+def _joined_length(
+    head: _Elapsed, keep_head: IntArray, cross: IntArray, tail: _Elapsed, keep_tail: IntArray
+) -> IntArray:
+    """Duration of one route's head up to ``keep_head``, a crossing, and another's tail.
+
+    ``head`` and ``tail`` are the routes' accumulated travel and dwell (``Search._elapsed``);
+    the tail starts after position ``keep_tail``.
+    """
+    (t_head, d_head), (t_tail, d_tail) = head, tail
+    return (
+        t_head[keep_head]
+        + d_head[keep_head]
+        + cross
+        + (t_tail[-1] - t_tail[keep_tail + 1])
+        + (d_tail[-1] - d_tail[keep_tail])
+    )
+
+
+def _cheapest_arc_away(table: IntArray, n: int) -> tuple[IntArray, IntArray]:
+    """For each position and option, the cheapest insertion arc that does not touch it.
+
+    ``table`` is (options, arcs); arcs p and p + 1 touch position p, so the best of each
+    option's three cheapest arcs that touches neither is taken (``INF_TICKS`` if none).
+    """
+    order = np.argsort(table, axis=1)[:, :3]
+    position = np.arange(n)[:, None]
+    elsewhere = np.full((n, table.shape[0]), INF_TICKS, dtype=np.int64)
+    where_arc = np.zeros((n, table.shape[0]), dtype=np.int64)
+    for k in range(order.shape[1] - 1, -1, -1):
+        arc = order[:, k][None, :]
+        usable = (arc != position) & (arc != position + 1)
+        cost = table[np.arange(table.shape[0]), order[:, k]][None, :]
+        elsewhere = np.where(usable, cost, elsewhere)
+        where_arc = np.where(usable, arc, where_arc)
+    return elsewhere, where_arc
