@@ -204,6 +204,7 @@ def plan_patrols(problem: Problem, options: SolverOptions | None = None) -> Patr
 def _solve_whole(
     problem: Problem, options: SolverOptions, started: float, deadline: float
 ) -> tuple[list[RouteSchedule], list[IdleUnit], SolverStats]:
+    """Solve the problem in one piece with the engine the options ask for."""
     inst, idle = build_instance(problem, options.value_jitter, options.seed)
     scale = inst.scale
     if not inst.n_routes or not len(inst.opt_stop):
@@ -268,6 +269,7 @@ def _solve_whole(
 def _run_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
+    """One worker's search (compiled where it fits): best solution, rounds, timed out."""
     if _compiled_search_fits(inst):
         return _run_compiled_search(inst, seed, worker, work, until)
     budget = Budget(work, until)
@@ -284,6 +286,7 @@ def _compiled_search_fits(inst: Instance) -> bool:
 def _run_compiled_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
+    """``planner.fastsearch`` on the instance's arrays, one matrix per distinct mode."""
     matrices: list[IntArray] = []
     mode = np.zeros(inst.n_routes, dtype=np.int64)
     for r, t_mat in enumerate(inst.travel):
