@@ -24,7 +24,7 @@ from geo.categories import load_categories  # noqa: E402
 from geo.cells import cells_from_points  # noqa: E402
 from geo.ingest import PRESETS  # noqa: E402
 from web import storage  # noqa: E402
-from web.imports import ImportRequest, import_files  # noqa: E402
+from web.services.imports import ImportRequest, import_files  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 INCIDENTS = SHARED / "data" / "incidents" / "chicago"

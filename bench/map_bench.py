@@ -77,7 +77,8 @@ def main() -> None:
 
         from werkzeug.security import generate_password_hash
 
-        from web import create_app, hotspot_data, storage
+        from web import create_app, storage
+        from web.services import site_data as hotspot_data
 
         app = create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False})
         engine = app.extensions["engine"]

@@ -37,8 +37,8 @@ from geo.backtest import (  # noqa: E402
 )
 from geo.emerging import emerging_hotspots  # noqa: E402
 from geo.scoring import MODELS, score_cells  # noqa: E402
-from web.analysis import scoring_data_from_files  # noqa: E402
 from web.cli import model_forecaster  # noqa: E402
+from web.services.scoring_data import scoring_data_from_files  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 INCIDENTS = SHARED / "data" / "incidents" / "chicago"

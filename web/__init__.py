@@ -1,7 +1,7 @@
 """Flask application factory: settings, storage, assets, languages, accounts and blueprints.
 
 One blueprint per role (``admin``, ``commander``, ``planner``, ``grid``) plus the JSON
-``api`` and the data ``overview``; see web/auth.py for who may use what.
+``api`` and the data ``overview``; see web/views/access.py for who may use what.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ compress = Compress()
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Create the app; ``test_config`` overrides settings (tests never edit the environment)."""
-    from web import admin, api, assets, auth, commander, grid, i18n, planner_views, storage, views
+    from web import assets, i18n, storage
     from web.config import load_settings
-    from web.workspace import start_clock
+    from web.services.workspace import start_clock
+    from web.views import access, admin, api, auth, commander, grid, overview, planner
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(test_config))
@@ -46,8 +47,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     csrf.init_app(app)
     compress.init_app(app)
     i18n.init_i18n(app)
-    auth.init_auth(app)
-    for module in (views, admin, commander, planner_views, grid, api):
+    access.init_auth(app)
+    for module in (auth, overview, admin, commander, planner, grid, api):
         app.register_blueprint(module.bp)
     _error_pages(app)
     return app

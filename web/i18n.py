@@ -56,8 +56,8 @@ def local_time(epoch_s: float | int | None, format: str = "short") -> str:
 
 
 def init_i18n(app: Flask) -> None:
-    """Set up Flask-Babel (locale from web.auth.select_locale, timezone of the city)."""
-    from web.auth import LANGUAGES, select_locale
+    """Set up Flask-Babel (locale from web.views.access.select_locale, city timezone)."""
+    from web.views.access import LANGUAGES, select_locale
 
     compile_catalogs()
     app.config.setdefault("BABEL_DEFAULT_LOCALE", str(app.config["DEFAULT_LOCALE"]))

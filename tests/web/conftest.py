@@ -15,7 +15,7 @@ from tests.moments import MOMENTS
 from web import clock, create_app, storage
 from web.cli import cli
 from web.config import REPO_ROOT
-from web.demo import DEMO_ACCOUNTS
+from web.services.demo import DEMO_ACCOUNTS
 
 
 @pytest.fixture

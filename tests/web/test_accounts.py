@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from geo.cells import cells_from_hex
 from tests.web.conftest import PASSWORDS, login
-from web import auth, create_app, storage
+from web import create_app, storage
 from web.cli import cli
+from web.services import accounts as auth
 
 
 @pytest.fixture
@@ -242,7 +243,7 @@ def test_serve_prints_the_demo_logins_and_refuses_them_in_production(demo_db, mo
     assert len(served) == 1
 
 
-# --- the account cache (web/auth.py: accounts are read at most once per ACCOUNT_CACHE_S) ----
+# --- the account cache (web/services/accounts.py: read at most once per ACCOUNT_CACHE_S) ----
 
 
 def _api_login(app, username: str, password: str):

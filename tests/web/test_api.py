@@ -14,7 +14,8 @@ import pytest
 
 from geo.cells import cells_from_hex, hex_from_cells
 from tests.web.conftest import EXTERNAL_URL, PASSWORDS
-from web import clock, create_app, hotspot_data, storage
+from web import clock, create_app, storage
+from web.services import site_data as hotspot_data
 
 # Check-in windows, today's plans and date filters depend on the date: run at every moment.
 pytestmark = pytest.mark.dates

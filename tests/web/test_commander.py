@@ -11,8 +11,8 @@ import pytest
 from geo.backtest import naive_count_forecaster, run_backtest, summarise
 from geo.cells import cells_from_hex
 from tests.web.conftest import EXTERNAL_URL
-from web import hotspot_data as hd
 from web import storage
+from web.services import site_data as hd
 
 ENDPOINTS = (
     "/command/hotspots",

@@ -13,7 +13,7 @@ from bs4 import BeautifulSoup
 from geo.cells import hex_from_cells
 from tests.web.conftest import EXTERNAL_URL, login
 from web import clock, storage
-from web.auth import hash_password
+from web.services.accounts import hash_password
 
 # The page's rules depend on the date (today's visits, check-in windows): run at every moment.
 pytestmark = pytest.mark.dates
@@ -127,7 +127,8 @@ def test_page_shows_only_the_workers_own_cells(client_as, engine) -> None:
 
 
 def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
-    from web import grid, hotspot_data
+    from web.services import grid_work as grid
+    from web.services import site_data as hotspot_data
 
     body = client_as("grid1").get("/grid/").data.decode()
     data = hotspot_data.site_data(engine)
@@ -257,7 +258,7 @@ def test_todays_published_visits_show_and_check_in_links_the_plan(client_as, eng
     assert int(_checkins_with_note(engine, note).iloc[0]["plan_id"]) == plan_id
     # Another cell at the same time, planned in no published plan then, is no plan's visit.
     from geo.cells import cells_from_hex
-    from web.grid import PLAN_GRACE_S
+    from web.services.grid_work import PLAN_GRACE_S
 
     near = storage.plan_visits_frame(
         engine, start=now - 86400, end=now + PLAN_GRACE_S + 60, published_only=True
@@ -313,7 +314,7 @@ def test_visitors_are_sent_to_log_in(app) -> None:
 
 
 def test_a_repeated_local_hour_reads_as_the_latest_past_one() -> None:
-    from web.grid import parse_local_datetime
+    from web.services.grid_work import parse_local_datetime
 
     tz = "America/Chicago"  # 2027-11-07 01:00-02:00 happens twice (CDT, then CST)
     first = int(pd.Timestamp("2027-11-07T01:20-05:00").timestamp())

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from web import hotspot_data as hd
 from web import storage
 from web.cli import cli
+from web.services import site_data as hd
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from tests.conftest import CHICAGO_BOUNDARIES, CHICAGO_INCIDENTS, chicago_lines
 from tests.web.conftest import NOW
 from web import storage
 from web.cli import cli
-from web.imports import ImportRequest, import_files
+from web.services.imports import ImportRequest, import_files
 
 CHICAGO_BOUNDARY = shapely.union_all(
     gpd.read_file(CHICAGO_BOUNDARIES / "city_boundary.geojson").geometry.to_numpy()

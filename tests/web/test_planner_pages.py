@@ -21,8 +21,8 @@ import pytest
 from geo.cells import hex_from_cells
 from tests.web.conftest import days_ahead, login
 from web import create_app, storage
-from web.auth import hash_password
-from web.planning import cell_focus, compare_plans, delivered_vs_planned
+from web.services.accounts import hash_password
+from web.services.patrol_plans import cell_focus, compare_plans, delivered_vs_planned
 
 # Small problems keep each solve to a few seconds (the app's limit is 3 s).
 FORM = {"shift": "night", "units_per_station": "1", "dwell_min": "15", "candidates": "30",
@@ -94,7 +94,7 @@ def test_the_form_makes_a_plan_through_a_background_job(app, planner_client, pla
     assert (visits["end_at"] <= stored.shift_start + 8 * 3600).all()
     assert (visits["end_at"] - visits["start_at"] == 15 * 60).all()
     # The secret daily seed, not a fixed one.
-    from web.planning import daily_seed
+    from web.services.patrol_plans import daily_seed
 
     assert stored.seed == daily_seed(DAY, str(app.config["SECRET_KEY"]))
 
@@ -383,7 +383,7 @@ def test_with_a_road_network_routes_follow_the_streets(demo_db, tmp_path) -> Non
 def test_a_plan_without_routes_is_shown_but_cannot_be_published(app, planner_client) -> None:
     from planner.problem import Problem, Stop, Unit
     from planner.solver import SolverOptions, plan_patrols
-    from web.planning import PlannedDay, PlanRequest, plan_record
+    from web.services.patrol_plans import PlannedDay, PlanRequest, plan_record
 
     engine = app.extensions["engine"]
     hex_cell = "8924aecd963ffff"
@@ -433,7 +433,7 @@ def test_shifts_follow_the_city_clock_on_the_day(app, planner_client, moment) ->
     they change), every visit inside it."""
     from datetime import timedelta
 
-    from web.planning import PlanRequest, plan_day, plan_record
+    from web.services.patrol_plans import PlanRequest, plan_day, plan_record
 
     engine = app.extensions["engine"]
     today = moment.local.date()

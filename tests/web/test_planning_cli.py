@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from web.cli import cli
-from web.planning import daily_seed, read_units, shift_seconds
+from web.services.patrol_plans import daily_seed, read_units, shift_seconds
 
 
 @pytest.fixture(scope="module")

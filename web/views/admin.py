@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from web import storage
-from web.auth import audit, hash_password, roles_required
+from web.services.accounts import hash_password
+from web.views.access import audit, get_engine, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _engine():
-    return current_app.extensions["engine"]
 
 
 def _grid_ids(text: str) -> list[str]:
@@ -23,11 +20,11 @@ def _grid_ids(text: str) -> list[str]:
 @roles_required("admin")
 def users():
     """Every account, with a form to create one."""
-    grids = storage.list_areas(_engine())
+    grids = storage.list_areas(get_engine())
     grids = grids[grids["kind"] == "grid"]
     return render_template(
         "admin/users.html",
-        users=storage.list_users(_engine()),
+        users=storage.list_users(get_engine()),
         roles=storage.ROLES,
         grid_ids=list(grids["area_id"]),
     )
@@ -49,19 +46,19 @@ def create_user():
         if grids and role != "grid_worker":
             raise ValueError(_("Only grid workers are assigned grids."))
         if grids:  # check before creating, so a bad id leaves nothing half-made
-            known = set(storage.list_areas(_engine()).query("kind == 'grid'")["area_id"])
+            known = set(storage.list_areas(get_engine()).query("kind == 'grid'")["area_id"])
             unknown = [g for g in grids if g not in known]
             if unknown:
                 raise ValueError(_("Unknown grid id(s): %(ids)s", ids=", ".join(unknown)))
         user_id = storage.create_user(
-            _engine(),
+            get_engine(),
             username,
             hash_password(form.get("password", "")),
             role,
             display_name=form.get("display_name", "").strip(),
         )
         if grids:
-            storage.set_user_grids(_engine(), user_id, grids)
+            storage.set_user_grids(get_engine(), user_id, grids)
     except ValueError as err:
         flash(str(err), "error")
         return redirect(url_for("admin.users"))
@@ -74,7 +71,7 @@ def create_user():
 @roles_required("admin")
 def edit_user(user_id: int):
     """Change an account's role, status, password or grids."""
-    record = storage.get_user(_engine(), user_id)
+    record = storage.get_user(get_engine(), user_id)
     if record is None:
         abort(404, description=f"no account with id {user_id}")
     if request.method == "POST":
@@ -89,9 +86,9 @@ def edit_user(user_id: int):
             if grids and role != "grid_worker":
                 raise ValueError(_("Only grid workers are assigned grids."))
             new_hash = hash_password(password) if password else None
-            storage.set_user_grids(_engine(), user_id, grids if role == "grid_worker" else [])
+            storage.set_user_grids(get_engine(), user_id, grids if role == "grid_worker" else [])
             storage.update_user(
-                _engine(),
+                get_engine(),
                 user_id,
                 role=role,
                 active=active,
@@ -108,12 +105,12 @@ def edit_user(user_id: int):
         audit("user_changed", f"{record.username}: " + "; ".join(changes))
         flash(_("Account %(name)s saved.", name=record.username), "success")
         return redirect(url_for("admin.users"))
-    grids = storage.list_areas(_engine())
+    grids = storage.list_areas(get_engine())
     return render_template(
         "admin/user.html",
         user=record,
         roles=storage.ROLES,
-        assigned=storage.user_grid_ids(_engine(), user_id),
+        assigned=storage.user_grid_ids(get_engine(), user_id),
         grid_ids=list(grids[grids["kind"] == "grid"]["area_id"]),
     )
 
@@ -131,6 +128,6 @@ def audit_log():
     action = request.args.get("action") or None
     return render_template(
         "admin/audit.html",
-        entries=storage.list_audit(_engine(), limit=500, action=action),
+        entries=storage.list_audit(get_engine(), limit=500, action=action),
         action=action or "",
     )

@@ -7,8 +7,9 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from web import clock, maps, storage
-from web.auth import roles_required
+from web import clock, storage
+from web.maps import render as maps
+from web.views.access import get_engine, roles_required
 
 bp = Blueprint("main", __name__)
 
@@ -42,7 +43,7 @@ def _page_globals() -> dict:
                 if current_user.role in roles and e in known]  # fmt: skip
 
     if "city_name" not in g:
-        meta = storage.get_meta(current_app.extensions["engine"])
+        meta = storage.get_meta(get_engine())
         g.city_name = meta.get("city_name", current_app.config["CITY_NAME"])
     return {
         "city_name": g.city_name,
@@ -58,7 +59,7 @@ def _page_globals() -> dict:
 @roles_required("admin", "commander", "planner")
 def overview():
     """The data as stored: incidents per H3 cell on a map, import runs and rejects."""
-    engine = current_app.extensions["engine"]
+    engine = get_engine()
     meta = storage.get_meta(engine)
     counts = storage.count_rows(engine)
     summary = storage.incident_summary(engine)
@@ -90,4 +91,4 @@ def overview():
 @bp.get("/healthz")
 def healthz():
     """Liveness check with the row counts."""
-    return {"status": "ok", "counts": storage.count_rows(current_app.extensions["engine"])}
+    return {"status": "ok", "counts": storage.count_rows(get_engine())}

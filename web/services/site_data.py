@@ -10,7 +10,7 @@ Staleness: the version query runs at most once per :data:`DATA_VERSION_TTL_S` (1
 database, so an import by another process (``hotspot import`` while the site runs) shows
 within a second; an import through any engine of this process shows at once, because writes
 to ``import_runs`` clear the remembered version (:func:`web.storage.on_writes`). :class:`ShortCache`
-is the same mechanism for other small per-request reads (accounts in web/auth.py).
+is the same mechanism for other small per-request reads (accounts in web/services/accounts.py).
 
 Filters come from query strings (``parse_filters``): dates are local dates in the city's
 timezone, ``end`` inclusive; hours 0-23 and weekdays 0 (Monday)-6 in local time.
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from web import storage
-from web.analysis import GROUPS, ScoringData, scoring_data_from_db
+from web.services.scoring_data import GROUPS, ScoringData, scoring_data_from_db
 
 __all__ = [
     "FilterError",

@@ -2,7 +2,7 @@
 
 SQLite (WAL mode) is the embedded default; any SQLAlchemy URL works, so PostgreSQL can be
 used later. The schema is defined here as SQLAlchemy tables and created and upgraded by
-Alembic migrations in ``web/migrations``. Functions take an Engine and return plain data
+Alembic migrations in ``web/storage/migrations``. Functions take an Engine and return plain data
 (DataFrames, dataclasses), never rows or cursors.
 
 Stored forms:

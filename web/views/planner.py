@@ -40,10 +40,10 @@ from flask_login import current_user
 from geo.cells import cells_from_hex, hex_from_cells
 from geo.errors import GeoError
 from planner.errors import PlannerError
-from web import clock, plan_maps, storage
-from web.auth import audit, client_ip, roles_required
+from web import clock, storage
 from web.i18n import city_timezone, local_time
-from web.planning import (
+from web.maps import plan_maps
+from web.services.patrol_plans import (
     PUBLISHABLE_STATUSES,
     SHIFTS,
     PlanRequest,
@@ -56,6 +56,7 @@ from web.planning import (
     shift_window,
     unit_schedules,
 )
+from web.views.access import audit, client_ip, get_engine, roles_required
 
 bp = Blueprint("planner", __name__, url_prefix="/plans")
 log = logging.getLogger(__name__)
@@ -131,12 +132,8 @@ class PlanJob:
         return "running"
 
 
-def _engine():
-    return current_app.extensions["engine"]
-
-
 def _plan_or_404(plan_id: int) -> storage.StoredPlan:
-    stored = storage.get_plan(_engine(), plan_id)
+    stored = storage.get_plan(get_engine(), plan_id)
     if stored is None:
         abort(404, description=_("There is no plan %(id)d.", id=plan_id))
     return stored
@@ -163,8 +160,8 @@ def _clock_of(stored: storage.StoredPlan):
 @roles_required(*VIEWERS)
 def plans():
     """Every stored plan, newest date first."""
-    frame = storage.list_plans(_engine(), limit=200)
-    names = storage.list_users(_engine()).set_index("id")["username"].to_dict()
+    frame = storage.list_plans(get_engine(), limit=200)
+    names = storage.list_users(get_engine()).set_index("id")["username"].to_dict()
     rows = []
     for row in frame.itertuples():
         summary = json.loads(row.summary)
@@ -228,7 +225,7 @@ def _parse_plan_form(form) -> tuple[dict, dict[str, str]]:
 
 
 def _form_page(form_values: dict, errors: dict[str, str], status: int = 200):
-    stations = storage.list_stations(_engine())
+    stations = storage.list_stations(get_engine())
     return render_template(
         "planner/new.html",
         values=form_values,
@@ -279,7 +276,7 @@ def new_plan():
     with _JOBS_LOCK:
         _JOBS[job.id] = job
     job.future = _EXECUTOR.submit(
-        _run_job, job, _engine(), str(current_app.config["SECRET_KEY"]), who
+        _run_job, job, get_engine(), str(current_app.config["SECRET_KEY"]), who
     )
     job.future.add_done_callback(_log_crash)
     return _progress_page(job)
@@ -395,7 +392,7 @@ def _map_labels() -> dict[str, str]:
 @roles_required(*VIEWERS)
 def plan(plan_id: int):
     """A plan: map, unit schedules, totals, comparison, delivered against planned."""
-    engine = _engine()
+    engine = get_engine()
     stored = _plan_or_404(plan_id)
     document = json.loads(stored.plan_json)
     geojson = json.loads(stored.geojson)
@@ -470,7 +467,7 @@ def publish(plan_id: int):
     if stored.status == "published":
         flash(_("This plan is already published."), "info")
         return target
-    storage.publish_plan(_engine(), plan_id, int(current_user.id))
+    storage.publish_plan(get_engine(), plan_id, int(current_user.id))
     audit("plan_published", f"plan {plan_id}: {stored.plan_date} {stored.shift}")
     flash(_("Plan published: grid workers see its visits now."), "success")
     return target
@@ -508,12 +505,12 @@ def _briefing_units(stored: storage.StoredPlan, unit_id: str | None) -> list[dic
                                      unit=unit_id))  # fmt: skip
     colours = plan_maps.unit_colours([u["id"] for u in unit_schedules(document, geojson)])
     cells = cells_from_hex([s["cell"] for u in units for s in u["stops"]])
-    categories = storage.load_categories_table(_engine())
+    categories = storage.load_categories_table(get_engine())
     police_initiated = tuple(categories.loc[categories["police_initiated"], "code"])
-    focus = cell_focus(_engine(), cells, end_s=stored.shift_start, exclude=police_initiated)
+    focus = cell_focus(get_engine(), cells, end_s=stored.shift_start, exclude=police_initiated)
     name_column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
     names = dict(zip(categories["code"], categories[name_column], strict=True))
-    grids = storage.load_area_cells(_engine(), "grid")
+    grids = storage.load_area_cells(get_engine(), "grid")
     grid_of = dict(zip(grids["cell"].tolist(), grids["area_id"], strict=True))
     cell_of_hex = dict(zip([s["cell"] for u in units for s in u["stops"]], cells.tolist(),
                            strict=True))  # fmt: skip

@@ -20,9 +20,10 @@ Cells are H3 hex strings; times are ISO 8601 with the city's offset plus epoch s
 Caching, and how stale an answer can be: cells, one cell and aggregates are kept encoded
 per data version, query and scope, so a new import shows as soon as the data version
 changes (at once for an import in this process, within ``DATA_VERSION_TTL_S`` = 1 s for one
-by another process; web/hotspot_data.py). Plan lists and plans are kept at most
+by another process; web/services/site_data.py). Plan lists and plans are kept at most
 :data:`PLANS_CACHE_S` (2 s), and plans stored or published in this process show at once.
-Check-ins are always read fresh. Accounts and a grid worker's cells: see web/auth.py (2 s).
+Check-ins are always read fresh. Accounts and a grid worker's cells: see
+web/services/accounts.py (2 s).
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ from flask import (
 from flask_login import current_user
 
 from geo.cells import hex_from_cells
-from web import clock, grid, hotspot_data, storage
-from web.analysis import GROUPS
+from web import clock, storage
 from web.assets import SITE_SCRIPTS
+from web.services import grid_work, site_data
+from web.services.scoring_data import GROUPS
+from web.views.access import client_ip, get_engine
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -72,7 +75,7 @@ _RESPONSE_CACHE_BYTES = 64 * 2**20
 #: Seconds a plan list or plan is served from memory: plans made or published in this
 #: process show at once (writes clear it); this bounds only plans stored by another process.
 PLANS_CACHE_S = 2.0
-_plan_bodies = hotspot_data.ShortCache(
+_plan_bodies = site_data.ShortCache(
     ttl_s=PLANS_CACHE_S, tables=("plans", "plan_visits"), max_entries=1024
 )
 
@@ -110,23 +113,19 @@ def _logged_in():
     )
 
 
-@bp.errorhandler(hotspot_data.FilterError)
-def _bad_filter(error: hotspot_data.FilterError):
+@bp.errorhandler(site_data.FilterError)
+def _bad_filter(error: site_data.FilterError):
     return jsonify({"error": str(error), "status": 400}), 400
 
 
-def _engine():
-    return current_app.extensions["engine"]
-
-
-def _data() -> hotspot_data.SiteData:
-    return hotspot_data.site_data(_engine())
+def _data() -> site_data.SiteData:
+    return site_data.site_data(get_engine())
 
 
 def _scope() -> np.ndarray | None:
     """The grid worker's cells (sorted int64), or None for roles that see the whole city."""
     if "api_scope" not in g:
-        g.api_scope = grid.scope_cells(_engine(), current_user)
+        g.api_scope = grid_work.scope_cells(get_engine(), current_user)
     return g.api_scope
 
 
@@ -187,7 +186,7 @@ def _plans_response(view: Callable) -> Callable:
             request.query_string,
             None if scope is None else scope.tobytes(),
         )
-        body = _plan_bodies.get(_engine(), key, lambda: view(*args, **kwargs).get_data())
+        body = _plan_bodies.get(get_engine(), key, lambda: view(*args, **kwargs).get_data())
         return current_app.response_class(body, mimetype="application/json")
 
     return wrapped
@@ -223,10 +222,10 @@ def _one_cell(hex_id: str) -> int:
     return int(h3.str_to_int(hex_id))
 
 
-def _filters_json(filters: hotspot_data.Filters, timezone: str) -> dict:
+def _filters_json(filters: site_data.Filters, timezone: str) -> dict:
     return {
-        "start": grid.local_iso(filters.start_s, timezone),
-        "end": grid.local_iso(filters.end_s, timezone),
+        "start": grid_work.local_iso(filters.start_s, timezone),
+        "end": grid_work.local_iso(filters.end_s, timezone),
         "categories": list(filters.categories) if filters.categories is not None else None,
         "hours": list(filters.hours) if filters.hours is not None else None,
         "weekdays": list(filters.weekdays) if filters.weekdays is not None else None,
@@ -234,7 +233,7 @@ def _filters_json(filters: hotspot_data.Filters, timezone: str) -> dict:
     }
 
 
-def _scoped_filters(filters: hotspot_data.Filters) -> hotspot_data.Filters:
+def _scoped_filters(filters: site_data.Filters) -> site_data.Filters:
     """The filters with a grid worker's cells intersected in (an area can only narrow them)."""
     scope = _scope()
     if scope is None:
@@ -243,14 +242,14 @@ def _scoped_filters(filters: hotspot_data.Filters) -> hotspot_data.Filters:
     return replace(filters, cells=tuple(int(c) for c in cells))
 
 
-def _city_counts(data: hotspot_data.SiteData, filters: hotspot_data.Filters) -> pd.Series:
+def _city_counts(data: site_data.SiteData, filters: site_data.Filters) -> pd.Series:
     """Incidents per cell passing ``filters`` (city-wide or the area), cached per version."""
     key = (data.source, data.version, filters.key())
     with _lock:
         if key in _counts:
             _counts.move_to_end(key)
             return _counts[key]
-    frame = hotspot_data.cell_counts(data, filters)
+    frame = site_data.cell_counts(data, filters)
     counts = pd.Series(frame["n"].to_numpy(), index=frame["cell"].to_numpy())
     with _lock:
         _counts[key] = counts
@@ -259,7 +258,7 @@ def _city_counts(data: hotspot_data.SiteData, filters: hotspot_data.Filters) -> 
     return counts
 
 
-def _days_of(data: hotspot_data.SiteData) -> np.ndarray:
+def _days_of(data: site_data.SiteData) -> np.ndarray:
     """Local calendar day (days since 1970-01-01 in the city's time) of each incident."""
     with _lock:
         cached = _local_days.get(data.source)
@@ -312,12 +311,12 @@ def _category_names(data) -> tuple[dict[str, str], dict[str, str]]:
 def cells():
     """Cell scores for the filters, hottest first: hex, score, rank, count."""
     data = _data()
-    filters = hotspot_data.parse_filters(request.args, data, _engine())
-    model = request.args.get("model") or hotspot_data.MAP_MODEL
+    filters = site_data.parse_filters(request.args, data, get_engine())
+    model = request.args.get("model") or site_data.MAP_MODEL
     if model not in _models():
         abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
     limit = _int_arg("limit", DEFAULT_CELLS_LIMIT, 1, MAX_CELLS_LIMIT)
-    scores = hotspot_data.cell_scores(data, filters, model=model)
+    scores = site_data.cell_scores(data, filters, model=model)
     scope = _scope()
     if scope is not None:
         scores = scores[np.isin(scores["cell"].to_numpy(), scope)]
@@ -330,7 +329,7 @@ def cells():
             "cell": hex_id,
             "score": round(float(score), 6),
             "rank": int(rank),
-            "tier": grid.rank_tier(int(rank), float(score), n_cells),
+            "tier": grid_work.rank_tier(int(rank), float(score), n_cells),
             "count": int(count),
         }
         for hex_id, score, rank, count in zip(
@@ -344,7 +343,7 @@ def cells():
     return jsonify(
         {
             "model": model,
-            "as_of": grid.local_iso(as_of_s, data.timezone),
+            "as_of": grid_work.local_iso(as_of_s, data.timezone),
             "as_of_s": int(as_of_s),
             "filters": _filters_json(filters, data.timezone),
             "study_cells": n_cells,
@@ -362,23 +361,23 @@ def cell(hex_id: str):
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
         abort(404, description=f"no cell {hex_id} in your grids")
-    in_study = hotspot_data.in_study_area(data, cell_id)
-    rows = grid.incident_rows(data, [cell_id])
+    in_study = site_data.in_study_area(data, cell_id)
+    rows = grid_work.incident_rows(data, [cell_id])
     if not in_study and not len(rows):
         abort(404, description=f"cell {hex_id} is outside the study area and has no incidents")
-    model = request.args.get("model") or hotspot_data.MAP_MODEL
+    model = request.args.get("model") or site_data.MAP_MODEL
     if model not in _models():
         abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
     import h3
 
-    end_s = grid.reference_time(data)
-    counts = grid.recent_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS).iloc[0]
-    by_category = grid.category_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS)
+    end_s = grid_work.reference_time(data)
+    counts = grid_work.recent_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS).iloc[0]
+    by_category = grid_work.category_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS)
     by_category = by_category.sort_values(
         [f"n_{CELL_WINDOWS_DAYS[-1]}d", "category"], ascending=[False, True]
     )
     names_en, names_zh = _category_names(data)
-    status = grid.cell_status(data, [cell_id], model=model)[cell_id]
+    status = grid_work.cell_status(data, [cell_id], model=model)[cell_id]
     lat, lng = h3.cell_to_latlng(hex_id)
     return jsonify(
         {
@@ -386,7 +385,7 @@ def cell(hex_id: str):
             "resolution": data.scoring.resolution,
             "center": {"lat": round(lat, 6), "lon": round(lng, 6)},
             "in_study_area": in_study,
-            "as_of": grid.local_iso(end_s, data.timezone),
+            "as_of": grid_work.local_iso(end_s, data.timezone),
             "as_of_s": int(end_s),
             "counts": {f"{d}d": int(counts[f"n_{d}d"]) for d in CELL_WINDOWS_DAYS},
             "categories": [
@@ -419,7 +418,7 @@ def incidents_aggregate():
     by = request.args.get("by") or "day"
     if by not in AGGREGATE_BY:
         abort(400, description=f"by: expected one of {', '.join(AGGREGATE_BY)}, got {by!r}")
-    filters = _scoped_filters(hotspot_data.parse_filters(request.args, data, _engine()))
+    filters = _scoped_filters(site_data.parse_filters(request.args, data, get_engine()))
     scope = _scope()
     # Results depend only on the data version, the filters and the scope: cached.
     key = (
@@ -453,15 +452,15 @@ def incidents_aggregate():
     )
 
 
-def _selected_positions(data: hotspot_data.SiteData, filters: hotspot_data.Filters) -> np.ndarray:
+def _selected_positions(data: site_data.SiteData, filters: site_data.Filters) -> np.ndarray:
     """Positions in ``data.incidents`` of the incidents passing ``filters``.
 
     With cells (a grid worker's, an area's) only those cells' incidents are looked at, through
     the by-cell index, instead of masking every incident of the city.
     """
     if filters.cells is None:
-        return hotspot_data.selected_positions(data, filters)
-    rows = grid.incident_rows(data, filters.cells)
+        return site_data.selected_positions(data, filters)
+    rows = grid_work.incident_rows(data, filters.cells)
     incidents = data.incidents
     keep = np.ones(len(rows), dtype=bool)
     times = incidents["occurred_at"].to_numpy()[rows]
@@ -470,7 +469,7 @@ def _selected_positions(data: hotspot_data.SiteData, filters: hotspot_data.Filte
     if filters.end_s is not None:
         keep &= times < filters.end_s
     if filters.categories is not None:
-        keep &= hotspot_data.category_mask(data, filters.categories, rows)
+        keep &= site_data.category_mask(data, filters.categories, rows)
     if filters.hours is not None:
         keep &= np.isin(data.hour[rows], filters.hours)
     if filters.weekdays is not None:
@@ -581,9 +580,9 @@ def _visits_json(visits: pd.DataFrame, tz: str) -> list[dict]:
             "unit_id": str(v.unit_id),
             "seq": int(v.seq),
             "cell": hex_id,
-            "start": grid.local_iso(v.start_at, tz),
+            "start": grid_work.local_iso(v.start_at, tz),
             "start_s": int(v.start_at),
-            "end": grid.local_iso(v.end_at, tz),
+            "end": grid_work.local_iso(v.end_at, tz),
             "end_s": int(v.end_at),
             "value": round(float(v.value), 6),
         }
@@ -607,10 +606,10 @@ def plans():
         if status == "draft":
             return jsonify({"plans": []})
         status = "published"
-    frame = storage.list_plans(_engine(), limit=limit, status=status)
+    frame = storage.list_plans(get_engine(), limit=limit, status=status)
     in_scope: pd.Series | None = None
     if scope is not None:
-        visits = storage.plan_visits_frame(_engine(), cells=scope, published_only=True)
+        visits = storage.plan_visits_frame(get_engine(), cells=scope, published_only=True)
         in_scope = visits.groupby("plan_id").size()
     out = []
     for row in frame.itertuples():
@@ -619,9 +618,9 @@ def plans():
             "date": row.plan_date,
             "shift": row.shift,
             "status": row.status,
-            "created_at": grid.local_iso(row.created_at, tz),
+            "created_at": grid_work.local_iso(row.created_at, tz),
             "created_at_s": int(row.created_at),
-            "published_at": grid.local_iso(row.published_at, tz),
+            "published_at": grid_work.local_iso(row.published_at, tz),
             "published_at_s": None
             if row.published_at != row.published_at
             else int(row.published_at),
@@ -639,21 +638,21 @@ def plans():
 def plan(plan_id: int):
     """One plan with its visits (grid worker: a published plan, only their cells' visits)."""
     tz = _data().timezone
-    stored = storage.get_plan(_engine(), plan_id)
+    stored = storage.get_plan(get_engine(), plan_id)
     scope = _scope()
     if stored is None or (scope is not None and stored.status != "published"):
         abort(404, description=f"no plan {plan_id}")
-    visits = storage.plan_visits_frame(_engine(), plan_id, cells=scope)
+    visits = storage.plan_visits_frame(get_engine(), plan_id, cells=scope)
     item = {
         "id": stored.id,
         "date": stored.plan_date,
         "shift": stored.shift,
         "status": stored.status,
-        "shift_start": grid.local_iso(stored.shift_start, tz),
+        "shift_start": grid_work.local_iso(stored.shift_start, tz),
         "shift_start_s": int(stored.shift_start),
-        "created_at": grid.local_iso(stored.created_at, tz),
+        "created_at": grid_work.local_iso(stored.created_at, tz),
         "created_at_s": int(stored.created_at),
-        "published_at": grid.local_iso(stored.published_at, tz),
+        "published_at": grid_work.local_iso(stored.published_at, tz),
         "published_at_s": stored.published_at,
         "visits": _visits_json(visits, tz),
     }
@@ -670,7 +669,7 @@ def _checkin_json(row: dict, hex_id: str, tz: str, user_id: int, with_names: boo
     item = {
         "id": int(row["id"]),
         "cell": hex_id,
-        "visited_at": grid.local_iso(row["visited_at"], tz),
+        "visited_at": grid_work.local_iso(row["visited_at"], tz),
         "visited_at_s": int(row["visited_at"]),
         "minutes": float(row["minutes"]),
         "note": row["note"],
@@ -687,9 +686,9 @@ def checkins():
     """Check-ins, newest first, filtered by local dates, cells and plan."""
     data = _data()
     dates = {k: request.args[k] for k in ("start", "end") if request.args.get(k)}
-    filters = hotspot_data.parse_filters(dates, data)
+    filters = site_data.parse_filters(dates, data)
     wanted = [v for item in request.args.getlist("cell") for v in item.split(",") if v.strip()]
-    cells_wanted = hotspot_data.cells_of(wanted) if wanted else None
+    cells_wanted = site_data.cells_of(wanted) if wanted else None
     scope = _scope()
     if scope is not None:
         cells_wanted = scope if cells_wanted is None else np.intersect1d(scope, cells_wanted)
@@ -699,7 +698,7 @@ def checkins():
         rows: list[dict] = []
     else:
         rows = storage.latest_checkins(
-            _engine(),
+            get_engine(),
             limit,
             cells=cells_wanted,
             start=filters.start_s,
@@ -711,8 +710,8 @@ def checkins():
     return jsonify(
         {
             "filters": {
-                "start": grid.local_iso(filters.start_s, data.timezone),
-                "end": grid.local_iso(filters.end_s, data.timezone),
+                "start": grid_work.local_iso(filters.start_s, data.timezone),
+                "end": grid_work.local_iso(filters.end_s, data.timezone),
                 "cells": wanted or None,
                 "plan_id": plan_id,
             },
@@ -739,12 +738,14 @@ def create_checkin():
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
         abort(403, description=f"cell {hex_id} is not in your grids; nothing was stored")
-    if _scope() is None and not hotspot_data.in_study_area(data, cell_id):
+    if _scope() is None and not site_data.in_study_area(data, cell_id):
         abort(400, description=f"cell: {hex_id} is not in the study area")
     now_s = int(clock.now_s())
     try:
-        visited_at_s = grid.parse_local_datetime(
-            body.get("visited_at", now_s), data.timezone, not_after=now_s + grid.CHECKIN_FUTURE_S
+        visited_at_s = grid_work.parse_local_datetime(
+            body.get("visited_at", now_s),
+            data.timezone,
+            not_after=now_s + grid_work.CHECKIN_FUTURE_S,
         )
     except ValueError as err:
         abort(400, description=f"visited_at: {err}")
@@ -754,17 +755,18 @@ def create_checkin():
     note = body.get("note", "")
     if not isinstance(note, str):
         abort(400, description="note: expected text")
-    problems = grid.checkin_problems(visited_at_s, float(minutes), note.strip(), now_s)
+    problems = grid_work.checkin_problems(visited_at_s, float(minutes), note.strip(), now_s)
     if problems:
         abort(400, description=" ".join(problems))
-    stored = grid.record_checkin(
-        _engine(),
+    stored = grid_work.record_checkin(
+        get_engine(),
         current_user,
         cell_id,
         visited_at_s,
         float(minutes),
         note.strip(),
         data.timezone,
+        ip=client_ip(),
     )
     return jsonify(stored), 201
 
@@ -775,13 +777,13 @@ def create_checkin():
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 document of this API."""
-    from web.openapi import openapi_document
+    from web.views.openapi import openapi_document
 
     data = _data()
     return jsonify(
         openapi_document(
             models=_models(),
-            default_model=hotspot_data.MAP_MODEL,
+            default_model=site_data.MAP_MODEL,
             groups=("all", *sorted(GROUPS)),
             checkin_minutes=float(current_app.config["CHECKIN_MINUTES"]),
             timezone=data.timezone,

@@ -63,7 +63,7 @@ def read_stations(path: Path) -> pd.DataFrame:
 
 
 def _import(ctx, paths, mapping, *, source, synthetic, preset, tolerance=None):
-    from web.imports import ImportRequest, import_files, stored_boundary
+    from web.services.imports import ImportRequest, import_files, stored_boundary
 
     city = ctx.city()
     request = ImportRequest(
@@ -94,7 +94,7 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
 
     from geo.ingest import PRESETS
     from geo.synthetic import demo_window, generate_incidents
-    from web.workspace import load_area_layer
+    from web.services.workspace import load_area_layer
 
     boundary = DATA / "boundaries" / "jiayuguan.geojson"
     core = DATA / "boundaries" / "jiayuguan_urban_core.geojson"
@@ -152,7 +152,7 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
 def load_chicago(ctx, shared: Path) -> Iterator[str]:
     """Load the real Chicago data from ``shared`` (boundaries, stations, 2016-01..2018-07)."""
     from geo.ingest import PRESETS
-    from web.workspace import init_database, load_area_layer
+    from web.services.workspace import init_database, load_area_layer
 
     init_database(ctx, city_name="Chicago", timezone="America/Chicago")
     meta = storage.get_meta(ctx.engine)
@@ -228,7 +228,7 @@ def ensure_demo_accounts(engine) -> list[str]:
 def publish_demo_plans(ctx, shifts: tuple[str, ...] = ("day", "evening")) -> Iterator[str]:
     """Plan and publish today's shifts as the demo planner, so every page has a plan to show
     (planners' maps, grid workers' visits). A short solver limit: the demo is for looking."""
-    from web.planning import PlanRequest, plan_day, plan_record
+    from web.services.patrol_plans import PlanRequest, plan_day, plan_record
 
     planner = storage.get_user_by_name(ctx.engine, "planner")
     who = planner.id if planner is not None else None

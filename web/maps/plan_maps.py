@@ -4,7 +4,7 @@ drawing (inline SVG) for unit briefings.
 Both read a plan's stored GeoJSON (``web.planning.plan_geojson``): one ``route`` LineString
 per unit (along the streets when the plan was made with a road network) and one ``visit``
 Point per stop, with times in seconds since local midnight of the plan's date. Only this
-module and web/maps.py import folium; nothing here fetches anything from the internet.
+module and web/maps/render.py import folium; nothing here fetches anything from the internet.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import folium
 import pandas as pd
 from markupsafe import Markup
 
-from web.maps import centred_map, frame_bounds, map_parts
+from web.maps.render import centred_map, frame_bounds, map_parts
 
 __all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
 

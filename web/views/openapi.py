@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the JSON API (web/api.py), built as plain data.
+"""The OpenAPI 3.1 document of the JSON API (web/views/api.py), built as plain data.
 
 Served at ``/api/openapi.json`` and shown by Swagger UI at ``/api/docs``. Values that depend on
 the site (scoring models, category groups, check-in minutes, timezone) are arguments, so the

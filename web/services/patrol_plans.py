@@ -200,7 +200,7 @@ def plan_day(
         windows_from_hourly_risk,
     )
     from planner.solver import SolverOptions, plan_patrols
-    from web.analysis import scoring_data_from_db
+    from web.services.scoring_data import scoring_data_from_db
 
     report = on_phase or (lambda _phase: None)
     report("scoring")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from web import clock, storage
 from web.config import REPO_ROOT
-from web.workspace import Workspace, init_database, load_area_layer
+from web.services.workspace import Workspace, init_database, load_area_layer
 
 pass_ctx = click.make_pass_decorator(Workspace, ensure=True)
 
@@ -117,7 +117,7 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
     from tqdm import tqdm
 
     from geo.errors import GeoError
-    from web.imports import ImportRequest, import_files, stored_boundary
+    from web.services.imports import ImportRequest, import_files, stored_boundary
 
     init_database(ctx)
     mapping = _mapping_from_options(preset, column_map, time_format, crs, delimiter, encoding)
@@ -307,7 +307,7 @@ def areas_lookup_command(ctx: Workspace, cells) -> None:
 def stations_command(ctx: Workspace, load_path: str | None) -> None:
     """List stations, or replace them from a CSV (station_id,name,name_en,lon,lat,units)."""
     if load_path:
-        from web.demo import read_stations
+        from web.services.demo import read_stations
 
         init_database(ctx)
         storage.store_stations(ctx.engine, read_stations(Path(load_path)))
@@ -356,7 +356,7 @@ def _account(ws: Workspace, username: str):
 def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids: str,
               password: str) -> None:  # fmt: skip
     """Create an account (the first admin is made this way)."""
-    from web.auth import hash_password
+    from web.services.accounts import hash_password
 
     init_database(ctx)
     grid_ids = [g.strip() for g in grids.split(",") if g.strip()]
@@ -383,7 +383,7 @@ def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids
 @pass_ctx
 def users_passwd(ctx: Workspace, username: str, password: str) -> None:
     """Set an account's password."""
-    from web.auth import hash_password
+    from web.services.accounts import hash_password
 
     record = _account(ctx, username)
     try:
@@ -462,7 +462,7 @@ def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int, timezone:
     """Load the Jiayuguan demo: outline, urban core, grids, stations, synthetic incidents."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from web.demo import load_demo
+    from web.services.demo import load_demo
 
     try:
         ZoneInfo(timezone)
@@ -479,7 +479,7 @@ def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int, timezone:
     if if_empty and storage.count_rows(ctx.engine)["incidents"] > 0:
         click.echo("demo: incidents already stored, nothing to do")
         if storage.list_import_runs(ctx.engine)["synthetic"].all():
-            from web.demo import ensure_demo_accounts
+            from web.services.demo import ensure_demo_accounts
 
             created = ensure_demo_accounts(ctx.engine)
             if created:
@@ -496,7 +496,7 @@ def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int, timezone:
 def load_chicago_command(ctx: Workspace, shared_dir: str) -> None:
     """Load the real Chicago data (boundary, districts, beats, stations, incidents)."""
     from geo.errors import GeoError
-    from web.demo import load_chicago
+    from web.services.demo import load_chicago
 
     try:
         for line in load_chicago(ctx, Path(shared_dir)):
@@ -511,7 +511,7 @@ def load_chicago_command(ctx: Workspace, shared_dir: str) -> None:
 def serve_command(host: str, port: int) -> None:
     """Serve the site with waitress (printing the demo logins when the demo is loaded)."""
     from web import create_app
-    from web.demo import demo_logins
+    from web.services.demo import demo_logins
 
     app = create_app()
     engine = app.extensions["engine"]
@@ -537,7 +537,7 @@ def _warm_up(engine) -> None:
     """Load the incidents into memory in the background, so the first map is not slow."""
     import threading
 
-    from web import hotspot_data
+    from web.services import site_data as hotspot_data
 
     def load() -> None:
         try:
@@ -552,7 +552,7 @@ def _warm_up(engine) -> None:
 
 
 def _scoring_data(ctx: Workspace, incident_files, preset, boundary_path, timezone, res, piw):
-    from web.analysis import scoring_data_from_db, scoring_data_from_files
+    from web.services.scoring_data import scoring_data_from_db, scoring_data_from_files
 
     try:
         if incident_files:
@@ -569,7 +569,7 @@ def _scoring_data(ctx: Workspace, incident_files, preset, boundary_path, timezon
 
 
 def _group_codes(group: str | None, categories: str | None):
-    from web.analysis import GROUPS
+    from web.services.scoring_data import GROUPS
 
     if categories:
         return tuple(c.strip().upper() for c in categories.split(",") if c.strip())
@@ -622,7 +622,7 @@ def score_command(ctx: Workspace, as_of, model, group, categories, out_path, exp
     """Score every study-area cell as of a time; writes cell,score (cell as H3 hex)."""
     from geo.cells import hex_from_cells
     from geo.scoring import MODELS, score_cells
-    from web.analysis import parse_local_time
+    from web.services.scoring_data import parse_local_time
 
     if model not in MODELS:
         _fail(f"unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
@@ -691,7 +691,7 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
         weekly_origins,
     )
     from geo.scoring import MODELS
-    from web.analysis import GROUPS
+    from web.services.scoring_data import GROUPS
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     unknown = [m for m in names if m not in MODELS]
@@ -802,7 +802,7 @@ def explain_command(ctx: Workspace, cell_ids, as_of, model, group, as_json) -> N
 
     from geo.errors import GeoError
     from geo.explain import explain_cells
-    from web.analysis import parse_local_time
+    from web.services.scoring_data import parse_local_time
 
     data = _scoring_data(ctx, (), None, None, None, None, None)
     as_of_s = parse_local_time(as_of, data.timezone)
@@ -855,7 +855,7 @@ def hotspots_command(ctx: Workspace, as_of, days, weeks, k, group, out_path, inc
     from geo.emerging import WEEK_S, emerging_hotspots
     from geo.hotspots import hotspot_table
     from geo.scoring import score_cells
-    from web.analysis import parse_local_time
+    from web.services.scoring_data import parse_local_time
 
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
     as_of_s = parse_local_time(as_of, data.timezone)
@@ -959,7 +959,7 @@ def plan_command(ctx: Workspace, date, shift, units_file, units_per_station, can
     """Plan a day's patrol routes from the database: scores, risky hours, stations, units."""
     from geo.errors import GeoError
     from planner.errors import PlannerError
-    from web.planning import PlanRequest, plan_day
+    from web.services.patrol_plans import PlanRequest, plan_day
 
     request = PlanRequest(
         date=date, shift=shift, units_file=units_file, units_per_station=units_per_station,

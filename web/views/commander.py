@@ -1,8 +1,8 @@
 """Blueprint ``commander`` (pages under ``/command``): the hotspot map, its cell values and
 cell explanations as JSON, period statistics and the forecast-accuracy panel.
 
-Admins, commanders and planners use every page here. The work is in web/hotspot_data.py
-(filters, cached scores, Gi*, emerging classes, period tests, backtests) and web/maps.py
+Admins, commanders and planners use every page here. The work is in web/services/site_data.py
+(filters, cached scores, Gi*, emerging classes, period tests, backtests) and web/maps/render.py
 (the folium map frame and SVG charts); the map's cells are drawn in the browser by
 web/static/hotspots.js from H3 ids and values.
 """
@@ -18,9 +18,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from geo.cells import hex_from_cells
-from web import hotspot_data as hd
-from web import maps, storage
-from web.auth import roles_required
+from web import storage
+from web.maps import render as maps
+from web.services import site_data as hd
+from web.views.access import get_engine, roles_required
 
 bp = Blueprint("commander", __name__, url_prefix="/command")
 
@@ -75,10 +76,6 @@ VERDICTS = {
 }
 # Query parameters a map link carries over (the slider changes start and end only).
 MAP_PARAMS = ("start", "end", "group", "category", "hours", "weekdays", "area", "model", "value")
-
-
-def _engine():
-    return current_app.extensions["engine"]
 
 
 def _json_error(message: str, status: int):
@@ -194,7 +191,7 @@ def _map_config(data: hd.SiteData, query: hd.MapQuery, payload: dict) -> dict:
 @bp.get("/hotspots")
 def hotspots():
     """The hotspot map: cells drawn in the browser, filters, time slider, statistics."""
-    engine = _engine()
+    engine = get_engine()
     data = hd.site_data(engine)
     status = 200
     try:
@@ -292,7 +289,7 @@ def _synthetic(engine) -> bool:
 def cells():
     """Cells and values for the filters: ``cells``, ``score``, ``count``, ``gi`` arrays (and
     ``emerging`` with ``layers=emerging``)."""
-    engine = _engine()
+    engine = get_engine()
     data = hd.site_data(engine)
     try:
         query = hd.parse_map_query(request.args, data, engine)
@@ -308,7 +305,7 @@ def cells():
 @bp.get("/cell/<hex_id>")
 def cell(hex_id: str):
     """Why one cell looks as it does: counts 7/28/90 days, trend, model, Gi*, emerging."""
-    engine = _engine()
+    engine = get_engine()
     data = hd.site_data(engine)
     try:
         query = hd.parse_map_query(request.args, data, engine)
@@ -323,7 +320,7 @@ def cell(hex_id: str):
 @bp.get("/statistics")
 def statistics():
     """Counts per week or month by category group, and whether the last period changed."""
-    engine = _engine()
+    engine = get_engine()
     data = hd.site_data(engine)
     period = request.args.get("period", "month")
     wants_json = request.args.get("format") == "json"
@@ -423,7 +420,7 @@ def _records(frame) -> list[dict]:
 def accuracy():
     """Forecast accuracy: hit-rate and PAI curves of the map's model against the naive count,
     from a backtest on the stored data (cached until the next import)."""
-    engine = _engine()
+    engine = get_engine()
     data = hd.site_data(engine)
     kind = request.args.get("origins", "auto")
     wants_json = request.args.get("format") == "json"

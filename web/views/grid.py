@@ -1,0 +1,359 @@
+"""Blueprint ``grid`` (pages under ``/grid``): a grid worker's own cells, on a phone.
+
+The page shows only the cells of the management grids assigned to the logged-in grid worker:
+a small map, recent incidents per cell (counts by category, never any record of a person),
+hotspot status, today's visits from published plans, what to check, and a check-in form.
+The rules it shares with the JSON API live in web/services/grid_work.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from geo.cells import hex_from_cells
+from web import clock, storage
+from web.services import site_data
+from web.services.grid_work import (
+    CHECKIN_FUTURE_S,
+    CHECKIN_MAX_MINUTES,
+    HINT_CATEGORIES,
+    HINT_DAYS,
+    HOT_HOURS_MIN_INCIDENTS,
+    NOTE_MAX_CHARS,
+    PLAN_GRACE_S,
+    RECENT_DAYS,
+    category_counts,
+    cell_status,
+    checkin_problems,
+    incident_rows,
+    local_day_bounds,
+    parse_local_datetime,
+    recent_counts,
+    record_checkin,
+    reference_time,
+)
+from web.views.access import client_ip, get_engine, roles_required
+
+__all__ = ["bp"]
+
+bp = Blueprint("grid", __name__, url_prefix="/grid")
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+@bp.before_request
+@roles_required("grid_worker")
+def _grid_workers_only() -> None:
+    """Every page of this blueprint is for grid workers (guarded once, here)."""
+
+
+def _category_names(data) -> dict[str, str]:
+    column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
+    table = data.categories
+    return dict(zip(table["code"], table[column], strict=True))
+
+
+def _cell_grids(engine, data, grid_ids: Sequence[str]) -> dict[int, tuple[str, int]]:
+    """Cell -> (grid id, 1-based number within the grid) for readable labels."""
+    labels: dict[int, tuple[str, int]] = {}
+    for grid_id in grid_ids:
+        try:
+            cells = site_data.area_cells(engine, data, f"grid:{grid_id}")
+        except site_data.FilterError:  # a grid with no cells
+            continue
+        for number, cell in enumerate(cells, start=1):
+            labels.setdefault(int(cell), (grid_id, number))
+    return labels
+
+
+def _hot_hours(data, rows: np.ndarray) -> tuple[int, int] | None:
+    """The busiest 3-hour window (local) of these incidents, when there are enough."""
+    if len(rows) < HOT_HOURS_MIN_INCIDENTS:
+        return None
+    by_hour = np.bincount(data.hour[rows].astype(np.int64), minlength=24)
+    windows = by_hour + np.roll(by_hour, -1) + np.roll(by_hour, -2)
+    start = int(windows.argmax())
+    return start, (start + 3) % 24
+
+
+def _cell_cards(engine, data, cells: np.ndarray, grid_ids: Sequence[str]) -> list[dict]:
+    """One dict per cell for the page: label, status, counts, categories and hints."""
+    end_s = reference_time(data)
+    status = cell_status(data, cells)
+    counts = recent_counts(data, cells, end_s)
+    by_category = category_counts(data, cells, end_s, days=(*RECENT_DAYS, HINT_DAYS))
+    names = _category_names(data)
+    labels = _cell_grids(engine, data, grid_ids)
+    hex_ids = hex_from_cells(cells)
+    hint_rows = incident_rows(data, cells)
+    hint_times = data.incidents["occurred_at"].to_numpy()[hint_rows]
+    hint_rows = hint_rows[hint_times >= end_s - HINT_DAYS * 86400]
+    hint_cells = data.incidents["cell"].to_numpy()[hint_rows]
+    cards = []
+    for cell, hex_id in zip(cells.tolist(), hex_ids, strict=True):
+        grid_id, number = labels.get(cell, ("", 0))
+        mine = by_category[by_category["cell"] == cell]
+        recent = mine[mine[f"n_{RECENT_DAYS[-1]}d"] > 0].sort_values(
+            [f"n_{RECENT_DAYS[-1]}d", f"n_{RECENT_DAYS[0]}d", "category"],
+            ascending=[False, False, True],
+        )
+        top = mine.sort_values([f"n_{HINT_DAYS}d", "category"], ascending=[False, True])
+        top = top[top[f"n_{HINT_DAYS}d"] > 0].head(HINT_CATEGORIES)
+        row = status[cell]
+        cards.append(
+            {
+                "cell": cell,
+                "hex": hex_id,
+                "grid": grid_id,
+                "number": number,
+                "label": f"{grid_id}-{number}" if grid_id else hex_id[-6:],
+                "score": row["score"],
+                "rank": row["rank"],
+                "tier": row["tier"],
+                "gi_bin": row["gi_bin"],
+                "counts": {d: int(counts.loc[cell, f"n_{d}d"]) for d in RECENT_DAYS},
+                "categories": [
+                    {
+                        "name": names.get(r.category, r.category),
+                        "counts": {d: int(getattr(r, f"n_{d}d")) for d in RECENT_DAYS},
+                    }
+                    for r in recent.itertuples()
+                ],
+                "hints": [
+                    (names.get(r.category, r.category), int(getattr(r, f"n_{HINT_DAYS}d")))
+                    for r in top.itertuples()
+                ],
+                "hot_hours": _hot_hours(data, hint_rows[hint_cells == cell]),
+            }
+        )
+    # Hottest first: tier, then Gi* class, then rank.
+    tier_order = {"top1": 0, "top5": 1, None: 2}
+    cards.sort(
+        key=lambda c: (
+            tier_order[c["tier"]],
+            -(c["gi_bin"] or 0),
+            c["rank"] if c["rank"] is not None else 10**9,
+        )
+    )
+    return cards
+
+
+_STATUS_COLOURS = {"top1": "#bd0026", "top5": "#f03b20", "hot": "#feb24c", None: "#9ecae1"}
+
+
+def _grid_map(engine, cards: list[dict], grid_ids: Sequence[str]) -> dict[str, str]:
+    """Folium map of the worker's cells coloured by status, with the grid outlines."""
+    import folium
+    import h3
+
+    from web.assets import tile_layer_kwargs
+    from web.maps.render import map_parts
+
+    features = []
+    lats, lngs = [], []
+    for card in cards:
+        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(card["hex"])]
+        ring.append(ring[0])
+        lats += [p[1] for p in ring]
+        lngs += [p[0] for p in ring]
+        key = card["tier"] or ("hot" if (card["gi_bin"] or 0) > 0 else None)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "label": card["label"],
+                    "status": _status_text(card),
+                    "n28": card["counts"][RECENT_DAYS[-1]],
+                    "colour": _STATUS_COLOURS[key],
+                },
+            }
+        )
+    fmap = folium.Map(
+        location=[float(np.mean(lats)), float(np.mean(lngs))],
+        zoom_start=15,
+        prefer_canvas=True,
+        control_scale=True,
+        **tile_layer_kwargs(
+            str(current_app.config["TILE_URL"]) or None,
+            attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+        ),
+    )
+    grids = storage.load_areas_table(engine, "grid")
+    grids = grids[grids["area_id"].isin(list(grid_ids))]
+    if len(grids):
+        folium.GeoJson(
+            grids[["area_id", "geometry"]].to_json(),
+            name=_("My grids"),
+            style_function=lambda _f: {"color": "#1a3d7c", "weight": 3, "fill": False},
+        ).add_to(fmap)
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=_("My cells"),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#ffffff",
+            "weight": 1,
+            "fillOpacity": 0.65,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["label", "status", "n28"],
+            aliases=[_("Cell"), _("Status"), _("Incidents, 28 days")],
+        ),
+    ).add_to(fmap)
+    fmap.fit_bounds([[min(lats), min(lngs)], [max(lats), max(lngs)]])
+    return map_parts(fmap)
+
+
+def _status_text(card: dict) -> str:
+    parts = []
+    if card["tier"] == "top1":
+        parts.append(_("top %(n)d %% of the city", n=1))
+    elif card["tier"] == "top5":
+        parts.append(_("top %(n)d %% of the city", n=5))
+    confidence = {1: 90, 2: 95, 3: 99}.get(card["gi_bin"] or 0)
+    if confidence:
+        parts.append(_("Gi* hot spot (%(p)d %% confidence)", p=confidence))
+    return "; ".join(parts) or _("not a hotspot")
+
+
+def _today_visits(engine, data, cells: np.ndarray, cards: list[dict], now_s: int) -> list[dict]:
+    start_s, end_s = local_day_bounds(data.timezone, now_s)
+    visits = storage.plan_visits_frame(
+        engine, cells=cells, start=start_s, end=end_s, published_only=True
+    )
+    if visits.empty:
+        return []
+    labels = {c["cell"]: c["label"] for c in cards}
+    done = storage.checkins_frame(engine, cells=cells, start=start_s - PLAN_GRACE_S, end=end_s)
+    out = []
+    for v in visits.sort_values(["start_at", "unit_id"]).itertuples():
+        delivered = done[
+            (done["cell"] == v.cell)
+            & (done["visited_at"] >= v.start_at - PLAN_GRACE_S)
+            & (done["visited_at"] <= v.end_at + PLAN_GRACE_S)
+        ]
+        out.append(
+            {
+                "start_at": int(v.start_at),
+                "end_at": int(v.end_at),
+                "unit_id": v.unit_id,
+                "plan_id": int(v.plan_id),
+                "label": labels.get(int(v.cell), ""),
+                "hex": hex_from_cells(np.array([v.cell], dtype=np.int64))[0],
+                "checked_in": not delivered.empty,
+            }
+        )
+    return out
+
+
+def _render_home(errors: Sequence[str] = (), form: dict | None = None, status: int = 200):
+    engine = get_engine()
+    data = site_data.site_data(engine)
+    cells = storage.user_cells(engine, current_user.id)
+    grid_ids = storage.user_grid_ids(engine, current_user.id)
+    now_s = int(clock.now_s())
+    if not len(cells):
+        return render_template("grid/home.html", no_grids=True, grid_ids=grid_ids), status
+    cards = _cell_cards(engine, data, cells, grid_ids)
+    labels = {c["cell"]: c["label"] for c in cards}
+    mine = storage.checkins_frame(
+        engine, cells=cells, user_id=current_user.id, start=now_s - 14 * 86400
+    ).head(20)
+    checkins = [
+        {
+            "visited_at": int(r.visited_at),
+            "label": labels.get(int(r.cell), ""),
+            "minutes": float(r.minutes),
+            "note": r.note,
+            "planned": r.plan_id == r.plan_id and r.plan_id is not None,
+        }
+        for r in mine.itertuples()
+    ]
+    now_local = pd.Timestamp(now_s, unit="s", tz="UTC").tz_convert(data.timezone)
+    defaults = {
+        "cell": cards[0]["hex"],
+        "visited_at": now_local.strftime("%Y-%m-%dT%H:%M"),
+        "minutes": f"{float(current_app.config['CHECKIN_MINUTES']):g}",
+        "note": "",
+    }
+    defaults.update(form or {})
+    return (
+        render_template(
+            "grid/home.html",
+            no_grids=False,
+            grid_ids=grid_ids,
+            cards=cards,
+            map_parts=_grid_map(engine, cards, grid_ids),
+            visits=_today_visits(engine, data, cells, cards, now_s),
+            checkins=checkins,
+            form=defaults,
+            errors=list(errors),
+            as_of_s=reference_time(data) - 1,
+            recent_days=RECENT_DAYS,
+            hint_days=HINT_DAYS,
+            synthetic=storage.incident_summary(engine)["synthetic"],
+            status_text=_status_text,
+            max_minutes=CHECKIN_MAX_MINUTES,
+            note_max=NOTE_MAX_CHARS,
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+def home():
+    """The grid worker's page: their cells, status, today's visits and the check-in form."""
+    return _render_home()
+
+
+@bp.post("/checkin")
+def checkin():
+    """Record a visit to one of the worker's cells (403 for any other cell)."""
+    engine = get_engine()
+    data = site_data.site_data(engine)
+    cells = storage.user_cells(engine, current_user.id)
+    form = {k: request.form.get(k, "").strip() for k in ("cell", "visited_at", "minutes", "note")}
+    try:
+        cell = int(site_data.cells_of([form["cell"]])[0])
+    except site_data.FilterError:
+        cell = None
+    if cell is None or not np.isin(cell, cells):
+        abort(403, description=_("That cell is not in your grids; nothing was stored."))
+    errors = []
+    now_s = int(clock.now_s())
+    try:
+        visited_at_s = parse_local_datetime(
+            form["visited_at"], data.timezone, not_after=now_s + CHECKIN_FUTURE_S
+        )
+    except ValueError:
+        errors.append(_("Enter the visit time as date and time."))
+        visited_at_s = now_s
+    try:
+        minutes = float(form["minutes"])
+    except ValueError:
+        minutes = float("nan")
+    errors += checkin_problems(visited_at_s, minutes, form["note"], now_s)
+    if errors:
+        return _render_home(errors=errors, form=form, status=400)
+    record_checkin(engine, current_user, cell, visited_at_s, minutes, form["note"], data.timezone,
+                   ip=client_ip())  # fmt: skip
+    flash(_("Check-in recorded."), "success")
+    return redirect(url_for("grid.home"))
