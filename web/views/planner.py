@@ -1,21 +1,13 @@
 """Blueprint ``planner`` (pages under ``/plans``): generate, view, publish and export a day's
 patrol plan, and print unit briefings.
 
-Plans are solved in a background thread (the solver runs for ``PLAN_TIME_LIMIT_S``): the
-form starts a job and shows a progress page that polls the job until the plan is stored.
-Jobs live in this process only; a restart forgets running ones (their plans are not
-stored), never a stored plan.
+Plans are solved in a background job (web/services/plan_jobs.py): the form starts a job
+and shows a progress page that polls the job until the plan is stored.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import secrets
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date as date_type
 from datetime import timedelta
 
@@ -38,11 +30,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from geo.cells import cells_from_hex, hex_from_cells
-from geo.errors import GeoError
-from planner.errors import PlannerError
 from web import clock, storage
 from web.i18n import city_timezone, local_time
 from web.maps import plan_maps
+from web.services import plan_jobs
 from web.services.patrol_plans import (
     PUBLISHABLE_STATUSES,
     SHIFTS,
@@ -50,8 +41,6 @@ from web.services.patrol_plans import (
     cell_focus,
     compare_plans,
     delivered_vs_planned,
-    plan_day,
-    plan_record,
     shift_seconds,
     shift_window,
     unit_schedules,
@@ -59,19 +48,9 @@ from web.services.patrol_plans import (
 from web.views.access import audit, client_ip, get_engine, roles_required
 
 bp = Blueprint("planner", __name__, url_prefix="/plans")
-log = logging.getLogger(__name__)
 
 VIEWERS = ("admin", "commander", "planner")
 PLANNERS = ("admin", "planner")
-
-# One plan at a time per worker keeps a solve's time limit honest on a small server; two
-# workers let a second planner start while the first solve runs.
-_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan-solve")
-_JOBS: dict[str, PlanJob] = {}
-_JOBS_LOCK = threading.Lock()
-# Finished jobs are kept this long for the progress page to pick up, then forgotten.
-JOB_KEEP_S = 3600
-MAX_OPEN_JOBS_PER_USER = 2
 
 EXPORTS = {
     "geojson": ("geojson", "application/geo+json"),
@@ -106,30 +85,6 @@ FORM_DEFAULTS = {"shift": "day", "units_per_station": "", "dwell_min": "15",
                  "candidates": "300", "max_visits": "2"}  # fmt: skip
 # Plans can be made for a year either way: past dates for review, future ones for planning.
 DATE_RANGE_DAYS = 366
-
-
-@dataclass
-class PlanJob:
-    """A plan being solved: who asked, for what, and how far it got."""
-
-    id: str
-    owner_id: int
-    request: PlanRequest
-    time_limit_s: float
-    created: float = field(default_factory=time.monotonic)
-    phase: str = "queued"
-    started: float | None = None
-    finished: float | None = None
-    plan_id: int | None = None
-    error: str | None = None
-    future: Future | None = None
-
-    def state(self) -> str:
-        if self.plan_id is not None:
-            return "done"
-        if self.error is not None or (self.future is not None and self.future.done()):
-            return "failed"
-        return "running"
 
 
 def _plan_or_404(plan_id: int) -> storage.StoredPlan:
@@ -239,10 +194,9 @@ def _form_page(form_values: dict, errors: dict[str, str], status: int = 200):
     ), status
 
 
-def _visible_job(job_id: str) -> PlanJob | None:
+def _visible_job(job_id: str) -> plan_jobs.PlanJob | None:
     """The job if the current user may see it (its owner or an admin)."""
-    with _JOBS_LOCK:
-        job = _JOBS.get(job_id)
+    job = plan_jobs.find(job_id)
     if job is None or not (job.owner_id == current_user.id or current_user.role == "admin"):
         return None
     return job
@@ -259,7 +213,7 @@ def new_plan():
         tomorrow = (_today_local() + timedelta(days=1)).isoformat()
         return _form_page(FORM_DEFAULTS | {"date": tomorrow}, {})
     values, errors = _parse_plan_form(request.form)
-    if not errors and _open_jobs(current_user.id) >= MAX_OPEN_JOBS_PER_USER:
+    if not errors and plan_jobs.open_jobs(current_user.id) >= plan_jobs.MAX_OPEN_JOBS_PER_USER:
         errors["form"] = _("Your earlier plans are still being solved. Wait for them to finish.")
     if errors:
         return _form_page(request.form.to_dict(), errors, 400)
@@ -269,20 +223,12 @@ def new_plan():
         time_limit_s=time_limit_s,
         road_network_file=str(current_app.config.get("ROAD_NETWORK_FILE") or "") or None,
     )
-    job = PlanJob(id=secrets.token_urlsafe(12), owner_id=int(current_user.id),
-                  request=plan_request, time_limit_s=time_limit_s)  # fmt: skip
-    who = {"user_id": int(current_user.id), "username": current_user.username, "ip": client_ip()}
-    _forget_old_jobs()
-    with _JOBS_LOCK:
-        _JOBS[job.id] = job
-    job.future = _EXECUTOR.submit(
-        _run_job, job, get_engine(), str(current_app.config["SECRET_KEY"]), who
-    )
-    job.future.add_done_callback(_log_crash)
+    who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
+    job = plan_jobs.submit(get_engine(), plan_request, who, str(current_app.config["SECRET_KEY"]))
     return _progress_page(job)
 
 
-def _progress_page(job: PlanJob):
+def _progress_page(job: plan_jobs.PlanJob):
     return render_template(
         "planner/progress.html",
         job=job,
@@ -291,62 +237,11 @@ def _progress_page(job: PlanJob):
     )
 
 
-def _open_jobs(user_id: int) -> int:
-    with _JOBS_LOCK:
-        return sum(1 for j in _JOBS.values() if j.owner_id == user_id and j.state() == "running")
-
-
-def _forget_old_jobs() -> None:
-    cutoff = time.monotonic() - JOB_KEEP_S
-    with _JOBS_LOCK:
-        for job_id in [k for k, j in _JOBS.items() if j.finished and j.finished < cutoff]:
-            del _JOBS[job_id]
-
-
-def _run_job(job: PlanJob, engine, secret: str, who: dict) -> None:
-    """Solve and store one plan (runs in the executor's thread, outside any request)."""
-    job.started = time.monotonic()
-
-    def on_phase(phase: str) -> None:
-        job.phase = phase
-
-    try:
-        planned = plan_day(engine, job.request, secret, on_phase=on_phase)
-        job.phase = "storing"
-        record = plan_record(planned, job.request)
-        plan_id = storage.store_plan(engine, created_by=who["user_id"], **record)
-    except (GeoError, PlannerError, ValueError) as err:
-        job.error = str(err)
-        job.phase = "failed"
-        return
-    finally:
-        job.finished = time.monotonic()
-    summary = record["summary"]
-    storage.audit(
-        engine,
-        "plan_generated",
-        user_id=who["user_id"],
-        username=who["username"],
-        ip=who["ip"],
-        detail=f"plan {plan_id}: {job.request.date} {job.request.shift}, "
-        f"{summary['visits']} visits, status {summary['status']}",
-    )
-    job.plan_id = plan_id
-    job.phase = "done"
-
-
-def _log_crash(future: Future) -> None:
-    error = future.exception()
-    if error is not None:
-        log.error("plan job crashed", exc_info=(type(error), error, error.__traceback__))
-
-
 @bp.get("/jobs/<job_id>")
 @roles_required(*PLANNERS)
 def job(job_id: str):
     """A plan job's state as JSON (its owner and admins only)."""
-    with _JOBS_LOCK:
-        found = _JOBS.get(job_id)
+    found = plan_jobs.find(job_id)
     if found is None:
         return jsonify({"error": _("No such job (it may have finished long ago)."),
                         "status": 404}), 404  # fmt: skip
@@ -356,12 +251,11 @@ def job(job_id: str):
     error = found.error
     if state == "failed" and error is None:
         error = _("The planner stopped with an unexpected error; it is in the server log.")
-    now = found.finished or time.monotonic()
     return jsonify(
         {
             "state": state,
             "phase": found.phase,
-            "elapsed_s": round(now - found.started, 1) if found.started else 0.0,
+            "elapsed_s": round(found.elapsed_s(), 1),
             "time_limit_s": found.time_limit_s,
             "plan_id": found.plan_id,
             "plan_url": url_for("planner.plan", plan_id=found.plan_id) if found.plan_id else None,
