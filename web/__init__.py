@@ -19,7 +19,7 @@ compress = Compress()
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Create the app; ``test_config`` overrides settings (tests never edit the environment)."""
-    from web import assets, i18n, storage
+    from web import assets, i18n, security, storage
     from web.config import load_settings
     from web.services.workspace import start_clock
     from web.views import access, admin, api, auth, commander, grid, overview, planner
@@ -48,6 +48,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     compress.init_app(app)
     i18n.init_i18n(app)
     access.init_auth(app)
+    security.init_security(app)
     for module in (auth, overview, admin, commander, planner, grid, api):
         app.register_blueprint(module.bp)
     _error_pages(app)

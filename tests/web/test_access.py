@@ -9,8 +9,11 @@ refused one 403, a stranger 302 to the login page (pages) or 401 (API).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from bs4 import BeautifulSoup
 
 from geo.cells import hex_from_cells
 from tests.web.conftest import days_ahead, login
@@ -139,6 +142,7 @@ def test_access_matrix(app, clients, values, method, template, expected) -> None
             if role != "anon":
                 login(client, role)
         response = _request(client, method, path)
+        _check_security_headers(response)
         response.close()
         seen[role] = response.status_code
         if role == "anon" and status == 302 and template != "/login":
@@ -147,6 +151,32 @@ def test_access_matrix(app, clients, values, method, template, expected) -> None
             body = response.get_json()
             assert body["status"] == response.status_code and body["error"]
     assert tuple(seen[r] for r in ROLES) == expected, seen
+
+
+def _check_security_headers(response) -> None:
+    """Every answer carries the security headers; every inline script of a page carries the
+    nonce its Content-Security-Policy allows (web/security.py)."""
+    headers = response.headers
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    policy = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    if response.mimetype != "text/html" or response.status_code != 200:
+        return
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    for script in page.find_all("script"):
+        if not script.get("src") and script.get("type") != "application/json":
+            assert script.get("nonce") == nonce, str(script)[:200]
+    assert not page.select("[onclick], [onchange], [onload], [onsubmit], [onerror]")
+
+
+def test_nonces_differ_per_response(clients) -> None:
+    first = clients["commander"].get("/command/hotspots").headers["Content-Security-Policy"]
+    second = clients["commander"].get("/command/hotspots").headers["Content-Security-Policy"]
+    assert first != second
 
 
 def test_every_route_is_in_the_matrix(app) -> None:
