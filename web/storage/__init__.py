@@ -447,19 +447,6 @@ def _placeholders(conn: Connection, n: int) -> str:
     return ", ".join([mark] * n)
 
 
-def _none_if_na(values: pd.Series) -> list:
-    return values.astype(object).where(values.notna(), None).tolist()
-
-
-def store_imports(
-    engine: Engine, files: Sequence[ImportFile], finished_at: int
-) -> list[ImportSummary]:
-    """Store several prepared files in ONE transaction (see :func:`import_batch`)."""
-    expected = sum(len(f.incidents) for f in files)
-    with import_batch(engine, expected_rows=expected) as batch:
-        return [batch.add(item, finished_at) for item in files]
-
-
 class ImportBatch:
     """Files stored one after another inside one open transaction.
 
