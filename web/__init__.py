@@ -48,11 +48,34 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     compress.init_app(app)
     i18n.init_i18n(app)
     access.init_auth(app)
+    security.init_url_limits(app)
     security.init_security(app)
     for module in (auth, overview, admin, commander, planner, grid, api):
         app.register_blueprint(module.bp)
     _error_pages(app)
+    if app.config["ENV"] == "production":
+        _refuse_demo_accounts(app)
     return app
+
+
+def _refuse_demo_accounts(app: Flask) -> None:
+    """In production no demo account with its published password may exist (whatever WSGI
+    server builds the app)."""
+    from web.config import ConfigError
+    from web.services.demo import demo_logins
+
+    try:
+        logins = demo_logins(app.extensions["engine"])
+    except Exception as err:  # an empty database: `hotspot serve` says what to run
+        if "no such table" in str(err) or "does not exist" in str(err):
+            return
+        raise
+    if logins:
+        names = ", ".join(name for name, _password, _role in logins)
+        raise ConfigError(
+            f"demo accounts exist ({names}); disable them (`hotspot users disable NAME`) "
+            "before serving in production"
+        )
 
 
 def _error_pages(app: Flask) -> None:
@@ -70,4 +93,10 @@ def _error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
-        return respond(error.code or 500, error.name, error.description or error.name)
+        response = respond(error.code or 500, error.name, error.description or error.name)
+        # Keep the headers the error defines (the Allow list of a 405, for one).
+        allowed = dict(error.get_headers()).get("Allow")
+        if allowed:
+            response = app.make_response(response)
+            response.headers["Allow"] = allowed
+        return response

@@ -89,6 +89,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("CHECKIN_MINUTES", 15.0, float, "patrol minutes one check-in counts as delivered"),
     Setting(
+        "MAX_REQUEST_MB",
+        16.0,
+        float,
+        "largest request body in MB (a feed batch or an upload); larger ones get 413",
+    ),
+    Setting(
         "NOW",
         "",
         str,
@@ -134,7 +140,26 @@ def load_settings(
         )
     if not values["SECRET_KEY"]:
         if values["ENV"] == "production":
-            raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")
+            raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production ({_MAKE_KEY})")
         # Development only: a fresh key per process (sessions end on restart).
         values["SECRET_KEY"] = secrets.token_hex(32)
+    elif values["ENV"] == "production":
+        _check_secret(str(values["SECRET_KEY"]))
     return values
+
+
+_MAKE_KEY = 'make one with: python3 -c "import secrets; print(secrets.token_hex(32))"'
+# A key of 32 random bytes written as hex has 64 characters from 16 symbols.
+MIN_SECRET_BYTES = 32
+MIN_SECRET_SYMBOLS = 10
+
+
+def _check_secret(key: str) -> None:
+    """Refuse a production key that is short or plainly not random (anyone who guesses the
+    key can forge a session cookie of any account)."""
+    if len(key.encode()) < MIN_SECRET_BYTES or len(set(key)) < MIN_SECRET_SYMBOLS:
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY is too weak for production: at least "
+            f"{MIN_SECRET_BYTES} bytes of {MIN_SECRET_SYMBOLS} or more different characters "
+            f"are needed ({_MAKE_KEY})"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import pandas as pd
 import pytest
@@ -98,7 +99,7 @@ def test_session_cookie_is_http_only_and_secure_in_production(tmp_path) -> None:
     runner = CliRunner()
     add = ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"]
     assert runner.invoke(cli, add, env={"HOTSPOT_DATABASE_URL": url}).exit_code == 0
-    app = create_app({"DATABASE_URL": url, "ENV": "production", "SECRET_KEY": "k" * 32,
+    app = create_app({"DATABASE_URL": url, "ENV": "production", "SECRET_KEY": secrets.token_hex(32),
                       "SESSION_COOKIE_SECURE": "auto", "WTF_CSRF_ENABLED": False})  # fmt: skip
     client = app.test_client()
     response = client.post("/login", data={"username": "boss", "password": "correct-horse"})
@@ -237,7 +238,7 @@ def test_serve_prints_the_demo_logins_and_refuses_them_in_production(demo_db, mo
     for username, password in PASSWORDS.items():
         assert f"{username}" in result.output and password in result.output
     assert served and served[0]["port"] == 5999
-    production = {**env, "HOTSPOT_ENV": "production", "HOTSPOT_SECRET_KEY": "s" * 32}
+    production = {**env, "HOTSPOT_ENV": "production", "HOTSPOT_SECRET_KEY": secrets.token_hex(32)}
     refused = CliRunner().invoke(cli, ["serve"], env=production)
     assert refused.exit_code == 2 and "demo accounts exist" in refused.output
     assert len(served) == 1

@@ -511,9 +511,13 @@ def load_chicago_command(ctx: Workspace, shared_dir: str) -> None:
 def serve_command(host: str, port: int) -> None:
     """Serve the site with waitress (printing the demo logins when the demo is loaded)."""
     from web import create_app
+    from web.config import ConfigError
     from web.services.demo import demo_logins
 
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as err:  # production without a strong secret, with demo accounts...
+        _fail(str(err))
     engine = app.extensions["engine"]
     if storage.current_revision(engine) is None:
         _fail("the database is empty: run `hotspot init-db` (or `make run`) first")

@@ -1,0 +1,73 @@
+"""Limits on requests and answers to hostile ones: ids beyond what the database holds, deep
+or huge bodies, methods a route does not take (web/security.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from web import create_app
+from web.security import MAX_JSON_DEPTH, content_security_policy, json_depth, tile_origin
+
+HUGE = "9223372036854775808"  # one more than the largest 64-bit integer
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("planner", f"/api/plans/{HUGE}"),
+        ("planner", f"/plans/{HUGE}"),
+        ("planner", f"/plans/{HUGE}/briefing"),
+        ("planner", f"/plans/{HUGE}/export/csv"),
+        ("admin", f"/admin/users/{HUGE}"),
+        ("planner", "/plans/99999999999999999999999999999"),
+    ],
+)
+def test_ids_beyond_the_database_are_not_found(client_as, role, path) -> None:
+    response = client_as(role).get(path)
+    assert response.status_code == 404
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(client_as) -> None:
+    client = client_as("grid_worker")
+    for depth in (MAX_JSON_DEPTH + 1, 100_000):
+        body = "[" * depth + "]" * depth
+        response = client.post(
+            "/api/checkins", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert "nested deeper than" in response.get_json()["error"]
+    fine = client.post("/api/checkins", json={"cell": "not-a-cell"})
+    assert fine.status_code == 400 and "nested" not in fine.get_json()["error"]
+
+
+def test_bodies_over_the_limit_are_refused(demo_db) -> None:
+    app = create_app({"DATABASE_URL": demo_db, "MAX_REQUEST_MB": 0.01, "TESTING": True})
+    response = app.test_client().post("/login", data={"username": "x" * 20_000, "password": "y"})
+    assert response.status_code == 413
+
+
+def test_a_method_a_route_does_not_take_says_which_it_takes(client_as) -> None:
+    response = client_as("commander").delete("/api/checkins")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert response.get_json()["status"] == 405
+
+
+def test_json_depth_counts_levels_without_recursion() -> None:
+    assert json_depth(3) == 0
+    assert json_depth({"a": [1, {"b": []}]}) == 4  # object, list, object, list
+    deep: list = []
+    for _ in range(50_000):
+        deep = [deep]
+    assert json_depth(deep) == 50_001
+
+
+def test_the_basemap_server_is_the_only_other_image_source() -> None:
+    assert tile_origin("") is None
+    assert tile_origin("/tiles/{z}/{x}/{y}.png") is None
+    assert tile_origin("http://{s}.tiles.gaj.local:8080/{z}/{x}/{y}.png") == (
+        "http://*.tiles.gaj.local:8080"
+    )
+    policy = content_security_policy("n0nce", "https://pgis.bureau.local/t/{z}/{x}/{y}")
+    assert "img-src 'self' data: blob: https://pgis.bureau.local;" in policy
+    assert "script-src 'self' 'nonce-n0nce';" in policy
