@@ -1,0 +1,254 @@
+"""Accounts: users and their roles, the management grids assigned to grid workers, the
+audit log, and failed logins kept for throttling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from web.storage._shared import now_seconds
+from web.storage.schema import (
+    ROLES,
+    area_cells,
+    areas,
+    audit_log,
+    login_failures,
+    user_grids,
+    users,
+)
+
+# --- users and their grids ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One account (the password hash never leaves this module except for checking)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    locale: str | None
+    password_hash: str
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    password_hash: str,
+    role: str,
+    display_name: str = "",
+    locale: str | None = None,
+) -> int:
+    """Insert an account; raises ``ValueError`` for a taken name or an unknown role."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    with engine.begin() as conn:
+        taken = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
+        if taken is not None:
+            raise ValueError(f"user name {username!r} is taken")
+        result = conn.execute(
+            sa.insert(users).values(
+                username=username,
+                display_name=display_name,
+                password_hash=password_hash,
+                role=role,
+                active=True,
+                locale=locale,
+                created_at=now_seconds(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _user(row) -> UserRecord | None:
+    if row is None:
+        return None
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        active=bool(row.active),
+        locale=row.locale,
+        password_hash=row.password_hash,
+    )
+
+
+def get_user(engine: Engine, user_id: int) -> UserRecord | None:
+    """Return the account with this id, or None."""
+    with engine.connect() as conn:
+        return _user(conn.execute(sa.select(users).where(users.c.id == user_id)).first())
+
+
+def get_user_by_name(engine: Engine, username: str) -> UserRecord | None:
+    """Return the account with this user name, or None."""
+    with engine.connect() as conn:
+        return _user(conn.execute(sa.select(users).where(users.c.username == username)).first())
+
+
+def list_users(engine: Engine) -> pd.DataFrame:
+    """Return every account (no hashes) with the grids assigned to it, comma-separated."""
+    query = sa.select(
+        users.c.id,
+        users.c.username,
+        users.c.display_name,
+        users.c.role,
+        users.c.active,
+        users.c.created_at,
+    ).order_by(users.c.username)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+        grids = pd.read_sql(
+            sa.select(user_grids.c.user_id, areas.c.area_id)
+            .join(areas, areas.c.id == user_grids.c.area_pk)
+            .order_by(areas.c.area_id),
+            conn,
+        )
+    joined = grids.groupby("user_id")["area_id"].agg(", ".join)
+    frame["grids"] = [str(joined.get(i, "")) for i in frame["id"]]
+    return frame
+
+
+def update_user(
+    engine: Engine,
+    user_id: int,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    password_hash: str | None = None,
+    display_name: str | None = None,
+    locale: str | None = None,
+) -> None:
+    """Change fields of one account (only those given)."""
+    values: dict[str, object] = {}
+    if role is not None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        values["role"] = role
+    if active is not None:
+        values["active"] = bool(active)
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    if display_name is not None:
+        values["display_name"] = display_name
+    if locale is not None:
+        values["locale"] = locale
+    if not values:
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
+
+
+def set_user_grids(engine: Engine, user_id: int, grid_ids: Sequence[str]) -> list[str]:
+    """Assign management grids (area ids of kind ``grid``) to an account, replacing any.
+
+    Raises ``ValueError`` naming any id that is not a stored grid; nothing changes then.
+    """
+    wanted = sorted({str(g).strip() for g in grid_ids if str(g).strip()})
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(areas.c.id, areas.c.area_id).where(
+                areas.c.kind == "grid", areas.c.area_id.in_(wanted)
+            )
+        ).all()
+        found = {r.area_id: r.id for r in rows}
+        missing = [g for g in wanted if g not in found]
+        if missing:
+            raise ValueError(f"unknown grid id(s): {', '.join(missing)}")
+        conn.execute(sa.delete(user_grids).where(user_grids.c.user_id == user_id))
+        if found:
+            conn.execute(
+                sa.insert(user_grids),
+                [{"user_id": user_id, "area_pk": pk} for pk in found.values()],
+            )
+    return wanted
+
+
+def user_grid_ids(engine: Engine, user_id: int) -> list[str]:
+    """Return the grid ids assigned to an account."""
+    query = (
+        sa.select(areas.c.area_id)
+        .join(user_grids, user_grids.c.area_pk == areas.c.id)
+        .where(user_grids.c.user_id == user_id)
+        .order_by(areas.c.area_id)
+    )
+    with engine.connect() as conn:
+        return [r.area_id for r in conn.execute(query)]
+
+
+def user_cells(engine: Engine, user_id: int) -> np.ndarray:
+    """Return the H3 cells (int64, sorted) of the grids assigned to an account."""
+    query = (
+        sa.select(area_cells.c.cell)
+        .join(user_grids, user_grids.c.area_pk == area_cells.c.area_pk)
+        .where(user_grids.c.user_id == user_id)
+        .distinct()
+    )
+    with engine.connect() as conn:
+        cells = np.array([r.cell for r in conn.execute(query)], dtype=np.int64)
+    cells.sort()
+    return cells
+
+
+# --- audit log and login throttling ------------------------------------------------------
+
+
+def audit(
+    engine: Engine,
+    action: str,
+    *,
+    user_id: int | None = None,
+    username: str = "",
+    detail: str = "",
+    ip: str = "",
+) -> None:
+    """Append one entry to the audit log."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(audit_log).values(
+                at=now_seconds(),
+                user_id=user_id,
+                username=username,
+                action=action,
+                detail=detail,
+                ip=ip,
+            )  # fmt: skip
+        )
+
+
+def list_audit(engine: Engine, limit: int = 200, action: str | None = None) -> pd.DataFrame:
+    """Return the newest audit entries first."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def record_login_failure(engine: Engine, username: str, ip: str) -> None:
+    """Remember one failed login (for throttling)."""
+    with engine.begin() as conn:
+        conn.execute(sa.insert(login_failures).values(username=username, ip=ip, at=now_seconds()))
+
+
+def recent_login_failures(engine: Engine, username: str, ip: str, window_s: int) -> tuple[int, int]:
+    """Failed logins in the last ``window_s``: (for this user name, from this address)."""
+    since = now_seconds() - window_s
+    recent = login_failures.c.at >= since
+    by_name = sa.select(sa.func.count()).where(recent, login_failures.c.username == username)
+    by_ip = sa.select(sa.func.count()).where(recent, login_failures.c.ip == ip)
+    with engine.connect() as conn:
+        return int(conn.execute(by_name).scalar_one()), int(conn.execute(by_ip).scalar_one())
+
+
+def clear_login_failures(engine: Engine, username: str) -> None:
+    """Forget the failures of a user name after a successful login."""
+    with engine.begin() as conn:
+        conn.execute(sa.delete(login_failures).where(login_failures.c.username == username))

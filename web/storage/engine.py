@@ -1,0 +1,96 @@
+"""The database itself: opening an engine, creating and upgrading the schema, and the
+key/value settings stored with the data (``meta``).
+
+Alembic runs the migrations in ``web/storage/migrations`` (:data:`MIGRATIONS_DIR`), whose
+target is :data:`web.storage.schema.metadata`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from web.storage.schema import meta_table
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+# --- engine and migrations ---------------------------------------------------------------
+
+
+def make_engine(url: str) -> Engine:
+    """Create an Engine; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            # 256 MB page cache: bulk imports insert in key order into a large B-tree.
+            cursor.execute("PRAGMA cache_size=-262144")
+            # Index builds sort in memory on two threads (bulk imports rebuild indexes).
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.execute("PRAGMA threads=2")
+            cursor.close()
+
+    return engine
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def init_db(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration (idempotent)."""
+    from alembic import command
+
+    config = _alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the schema's Alembic revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+# --- meta --------------------------------------------------------------------------------
+
+
+def get_meta(engine: Engine) -> dict[str, str]:
+    """Return the key/value settings stored with the data (city, timezone, resolution)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(meta_table.c.key, meta_table.c.value)).all())
+
+
+def stored_timezone(engine: Engine) -> str | None:
+    """The city's timezone stored with the data; None before ``init-db`` or on a new database."""
+    try:
+        return get_meta(engine).get("timezone")
+    except sa.exc.OperationalError:
+        return None
+
+
+def set_meta(engine: Engine, values: dict[str, str]) -> None:
+    """Store key/value settings, replacing existing keys."""
+    with engine.begin() as conn:
+        for key, value in values.items():
+            conn.execute(sa.delete(meta_table).where(meta_table.c.key == key))
+            conn.execute(sa.insert(meta_table).values(key=key, value=str(value)))

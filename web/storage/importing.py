@@ -1,0 +1,331 @@
+"""Storing incident files: categories, import runs, incidents (de-duplicated by key), their
+shared details and the rejected rows kept for review, all files of a batch in one
+transaction; and listing import runs and rejects afterwards."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from web.storage._shared import placeholders, row_count
+from web.storage.schema import categories, import_runs, incident_details, incidents, rejects
+
+# --- categories --------------------------------------------------------------------------
+
+
+def store_categories(engine: Engine, frame: pd.DataFrame) -> int:
+    """Insert or update categories from a frame of :func:`geo.categories.load_categories`.
+
+    Returns the number of rows written. Categories not in the frame are kept (incidents
+    refer to them).
+    """
+    with engine.begin() as conn:
+        return _upsert_categories(conn, frame)
+
+
+def _upsert_categories(conn: Connection, frame: pd.DataFrame) -> int:
+    existing = dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
+    for row in frame.to_dict("records"):
+        values = {
+            "code": row["code"],
+            "name_en": row["name_en"],
+            "name_zh": row["name_zh"],
+            "weight": float(row["weight"]),
+            "group": row["group"],
+            "police_initiated": bool(row["police_initiated"]),
+            "aliases": ";".join(row["aliases"]),
+        }
+        if row["code"] in existing:
+            conn.execute(
+                sa.update(categories).where(categories.c.code == row["code"]).values(**values)
+            )
+        else:
+            conn.execute(sa.insert(categories).values(**values))
+    return len(frame)
+
+
+def load_categories_table(engine: Engine) -> pd.DataFrame:
+    """Return the category table as a frame shaped like ``geo.categories.load_categories``."""
+    with engine.connect() as conn:
+        frame = pd.read_sql(sa.select(categories).order_by(categories.c.id), conn)
+    frame["aliases"] = frame["aliases"].map(lambda s: tuple(a for a in s.split(";") if a))
+    frame["police_initiated"] = frame["police_initiated"].astype(bool)
+    return frame
+
+
+# --- imports -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    """One prepared file ready to be stored."""
+
+    file: str
+    file_sha256: str
+    source: str
+    preset: str | None
+    started_at: int
+    incidents: pd.DataFrame
+    rejects: pd.DataFrame
+    rows_read: int
+    new_categories: tuple[str, ...] = ()
+    synthetic: bool = False
+    details: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """Counts of one stored file."""
+
+    run_id: int
+    file: str
+    rows_read: int
+    inserted: int
+    duplicates: int
+    rejected: int
+    new_categories: tuple[str, ...]
+
+
+class ImportBatch:
+    """Files stored one after another inside one open transaction.
+
+    Incidents whose key is already stored (by an earlier import or an earlier file of the
+    batch) are skipped and counted as duplicates; rejects of a file already imported (same
+    content hash and line) are not stored twice.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._details = _known_details(conn)
+
+    def add(self, item: ImportFile, finished_at: int) -> ImportSummary:
+        """Store one prepared file; returns its counts."""
+        conn = self._conn
+        code_to_id = _ensure_categories(conn, [item])
+        run_id = _insert_run(conn, item, finished_at)
+        inserted = 0
+        if len(item.incidents):
+            columns = _incident_columns(conn, item, run_id, code_to_id, self._details)
+            inserted = _insert_incidents(conn, columns)
+        _insert_rejects(conn, item, run_id)
+        duplicates = len(item.incidents) - inserted
+        conn.execute(
+            sa.update(import_runs)
+            .where(import_runs.c.id == run_id)
+            .values(inserted=inserted, duplicates=duplicates)
+        )
+        return ImportSummary(
+            run_id=run_id,
+            file=item.file,
+            rows_read=item.rows_read,
+            inserted=inserted,
+            duplicates=duplicates,
+            rejected=len(item.rejects),
+            new_categories=item.new_categories,
+        )
+
+
+@contextmanager
+def import_batch(engine: Engine, expected_rows: int) -> Iterator[ImportBatch]:
+    """Open one transaction for storing several files; commit when the block ends.
+
+    Any exception (a broken file found half way, Ctrl-C) rolls everything back, so the
+    database is exactly as before. ``expected_rows`` (an estimate is fine) decides whether
+    the incident indexes are dropped and rebuilt at the end, which is much faster when the
+    batch is large next to the table (SQLite only; inside the transaction, so a rollback
+    restores them).
+    """
+    # Building a million row tuples triggers the cyclic garbage collector hundreds of times
+    # over a large heap; none of these objects form cycles, so it is paused meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.begin() as conn:
+            rebuild = _bulk_load(conn, expected_rows)
+            if rebuild:
+                for index in incidents.indexes:
+                    index.drop(conn)
+            yield ImportBatch(conn)
+            if rebuild:
+                for index in incidents.indexes:
+                    index.create(conn)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _bulk_load(conn: Connection, n_new: int) -> bool:
+    """Whether to drop the incident indexes and build them again after inserting.
+
+    On SQLite, building an index over the whole table once is several times faster than
+    updating it row by row when the batch is a large share of the table.
+    """
+    if conn.dialect.name != "sqlite" or n_new < 50_000:
+        return False
+    return n_new >= 0.3 * row_count(conn, incidents)
+
+
+def _ensure_categories(conn: Connection, files: Sequence[ImportFile]) -> dict[str, int]:
+    known = dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
+    new = sorted({code for item in files for code in item.new_categories} - set(known))
+    for code in new:
+        conn.execute(
+            sa.insert(categories).values(
+                code=code,
+                name_en=code.title(),
+                name_zh=code,
+                weight=1.0,
+                group="other",
+                police_initiated=False,
+                aliases="",
+            )
+        )
+    return dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
+
+
+def _insert_run(conn: Connection, item: ImportFile, finished_at: int) -> int:
+    return conn.execute(
+        sa.insert(import_runs)
+        .values(
+            file=item.file,
+            file_sha256=item.file_sha256,
+            source=item.source,
+            preset=item.preset,
+            started_at=item.started_at,
+            finished_at=finished_at,
+            rows_read=item.rows_read,
+            inserted=0,
+            duplicates=0,
+            rejected=len(item.rejects),
+            synthetic=item.synthetic,
+        )
+        .returning(import_runs.c.id)
+    ).scalar_one()
+
+
+def _incident_columns(
+    conn: Connection,
+    item: ImportFile,
+    run_id: int,
+    code_to_id: dict[str, int],
+    details: dict[tuple, int],
+) -> dict[str, np.ndarray]:
+    frame = item.incidents
+    category_id = frame["category"].map(code_to_id)
+    if category_id.isna().any():
+        missing = sorted(set(frame.loc[category_id.isna(), "category"]))
+        raise ValueError(f"{item.file}: categories not in the table: {missing}")
+    source_id = frame["source_id"].astype(object)
+    return {
+        "id": frame["key"].to_numpy(dtype=np.int64),
+        "import_run_id": np.full(len(frame), run_id, dtype=np.int64),
+        "source_id": source_id.where(source_id.notna(), None).to_numpy(dtype=object),
+        "occurred_at": frame["occurred_at"].to_numpy(dtype=np.int64),
+        "lon": frame["lon"].to_numpy(dtype=np.float64),
+        "lat": frame["lat"].to_numpy(dtype=np.float64),
+        "cell": frame["cell"].to_numpy(dtype=np.int64),
+        "category_id": category_id.to_numpy(dtype=np.int64),
+        "detail_id": _detail_ids(conn, item.details, details)[
+            frame["detail"].to_numpy(dtype=np.int64)
+        ],
+    }
+
+
+_INCIDENT_COLUMNS = (
+    "id", "import_run_id", "source_id", "occurred_at", "lon", "lat", "cell", "category_id",
+    "detail_id",
+)  # fmt: skip
+
+
+def _insert_incidents(conn: Connection, columns: dict[str, np.ndarray]) -> int:
+    """Insert rows whose key is new; returns how many went in."""
+    # Key order turns B-tree inserts into appends.
+    order = np.argsort(columns["id"], kind="stable")
+    rows = list(zip(*(columns[name][order].tolist() for name in _INCIDENT_COLUMNS), strict=True))
+    result = conn.exec_driver_sql(
+        f"INSERT INTO incidents ({', '.join(_INCIDENT_COLUMNS)}) "
+        f"VALUES ({placeholders(conn, len(_INCIDENT_COLUMNS))}) ON CONFLICT (id) DO NOTHING",
+        rows,
+    )
+    # executemany's rowcount sums the rows inserted; a conflict inserts none.
+    return int(result.rowcount)
+
+
+def _insert_rejects(conn: Connection, item: ImportFile, run_id: int) -> None:
+    if not len(item.rejects):
+        return
+    reject_rows = [
+        (run_id, item.file, item.file_sha256, int(line), str(fld), str(why), raw)
+        for line, fld, why, raw in zip(
+            item.rejects["line"],
+            item.rejects["field"],
+            item.rejects["reason"],
+            item.rejects["raw"],
+            strict=True,
+        )
+    ]
+    conn.exec_driver_sql(
+        "INSERT INTO rejects (import_run_id, file, file_sha256, line, field, reason, raw) "
+        f"VALUES ({placeholders(conn, 7)}) ON CONFLICT (file_sha256, line) DO NOTHING",
+        reject_rows,
+    )
+
+
+def _detail_ids(conn: Connection, details: pd.DataFrame, known: dict[tuple, int]) -> np.ndarray:
+    """Return the incident_details id of each row of ``details``, adding unseen ones to the
+    table and to ``known`` (value triple -> id, kept for the whole transaction)."""
+    columns = ["offense_code", "description", "location_type"]
+    wanted = list(zip(*(details[c].astype(str).tolist() for c in columns), strict=True))
+    new = [u for u in dict.fromkeys(wanted) if u not in known]
+    if new:
+        last_id = conn.execute(sa.select(sa.func.max(incident_details.c.id))).scalar() or 0
+        conn.execute(sa.insert(incident_details), [dict(zip(columns, u, strict=True)) for u in new])
+        added = conn.execute(
+            sa.select(incident_details).where(incident_details.c.id > last_id)
+        ).all()
+        known.update({(r.offense_code, r.description, r.location_type): r.id for r in added})
+    return np.array([known[u] for u in wanted], dtype=np.int64)
+
+
+def _known_details(conn: Connection) -> dict[tuple, int]:
+    rows = conn.execute(sa.select(incident_details)).all()
+    return {(r.offense_code, r.description, r.location_type): r.id for r in rows}
+
+
+def import_version(engine: Engine) -> tuple[int, int]:
+    """(number of import runs, newest run id): changes whenever an import lands."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(sa.func.count(), sa.func.max(import_runs.c.id))).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+def list_import_runs(engine: Engine, limit: int = 100) -> pd.DataFrame:
+    """Return the newest import runs first."""
+    with engine.connect() as conn:
+        return pd.read_sql(
+            sa.select(import_runs).order_by(import_runs.c.id.desc()).limit(limit), conn
+        )
+
+
+def list_rejects(engine: Engine, run_id: int | None = None, limit: int = 1000) -> pd.DataFrame:
+    """Return rejected rows kept for review (optionally of one import run)."""
+    query = sa.select(
+        rejects.c.id,
+        rejects.c.import_run_id,
+        rejects.c.file,
+        rejects.c.line,
+        rejects.c.field,
+        rejects.c.reason,
+        rejects.c.raw,
+    ).order_by(rejects.c.id)
+    if run_id is not None:
+        query = query.where(rejects.c.import_run_id == run_id)
+    with engine.connect() as conn:
+        return pd.read_sql(query.limit(limit), conn)

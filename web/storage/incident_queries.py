@@ -1,0 +1,109 @@
+"""Reading incidents back (by time, category and cell; counts per cell; front-page totals)
+and row counts of the data tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from web.storage._shared import row_count
+from web.storage.schema import (
+    area_cells,
+    areas,
+    categories,
+    import_runs,
+    incidents,
+    rejects,
+    stations,
+)
+
+
+def load_incidents(
+    engine: Engine,
+    start_s: int | None = None,
+    end_s: int | None = None,
+    category_codes: Iterable[str] | None = None,
+    cells: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Return incidents with ``occurred_at`` in [start_s, end_s) (UTC seconds).
+
+    Columns: ``occurred_at`` (int64 UTC seconds), ``lon``, ``lat``, ``cell`` (int64),
+    ``category`` (code), ``source_id``.
+    """
+    query = sa.select(
+        incidents.c.occurred_at,
+        incidents.c.lon,
+        incidents.c.lat,
+        incidents.c.cell,
+        categories.c.code.label("category"),
+        incidents.c.source_id,
+    ).join(categories, categories.c.id == incidents.c.category_id)
+    if start_s is not None:
+        query = query.where(incidents.c.occurred_at >= int(start_s))
+    if end_s is not None:
+        query = query.where(incidents.c.occurred_at < int(end_s))
+    if category_codes is not None:
+        query = query.where(categories.c.code.in_(list(category_codes)))
+    if cells is not None:
+        query = query.where(incidents.c.cell.in_([int(c) for c in cells]))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"occurred_at": np.int64, "cell": np.int64})
+
+
+def cell_counts(engine: Engine) -> pd.DataFrame:
+    """Return incident counts per base-resolution cell: columns ``cell``, ``n``."""
+    query = (
+        sa.select(incidents.c.cell, sa.func.count().label("n"))
+        .group_by(incidents.c.cell)
+        .order_by(incidents.c.cell)
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64, "n": np.int64})
+
+
+def incident_summary(engine: Engine) -> dict[str, object]:
+    """Return totals for the front page: incidents, first and last time, synthetic flag."""
+    with engine.connect() as conn:
+        total, first, last = conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.min(incidents.c.occurred_at),
+                sa.func.max(incidents.c.occurred_at),
+            )
+        ).one()
+        synthetic = bool(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(import_runs)
+                .where(import_runs.c.synthetic.is_(True))
+            ).scalar_one()
+        )
+    return {"incidents": int(total), "first": first, "last": last, "synthetic": synthetic}
+
+
+# --- row counts of the data tables -------------------------------------------------------
+
+
+def count_rows(engine: Engine) -> dict[str, int]:
+    """Return the number of rows of each data table (a quick health view)."""
+    tables = (incidents, rejects, import_runs, categories, areas, area_cells, stations)
+    with engine.connect() as conn:
+        return {t.name: row_count(conn, t) for t in tables}
+
+
+def table_fingerprint(engine: Engine) -> dict[str, int]:
+    """Row counts plus a checksum of incident keys: equal before and after means unchanged."""
+    counts = count_rows(engine)
+    with engine.connect() as conn:
+        counts["incident_key_sum"] = int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(incidents.c.id % 1000003), 0))
+            ).scalar_one()
+        )
+    return counts

@@ -1,0 +1,311 @@
+"""Patrol plans as stored (draft or published, with their documents), their planned visits
+one row per stop, and grid workers' check-ins."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from web.storage._shared import now_seconds
+from web.storage.schema import checkins, plan_visits, plans, users
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A generated plan as stored (documents as text, request and summary as dicts)."""
+
+    id: int
+    plan_date: str
+    shift: str
+    status: str
+    created_at: int
+    created_by: int | None
+    published_at: int | None
+    published_by: int | None
+    shift_start: int
+    seed: int
+    request: dict
+    summary: dict
+    plan_json: str
+    geojson: str
+    gpx: str
+    csv: str
+
+
+def geojson_dumps(value: object) -> str:
+    """Serialise to compact JSON (used for GeoJSON columns)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def store_plan(
+    engine: Engine,
+    *,
+    plan_date: str,
+    shift: str,
+    created_by: int | None,
+    shift_start: int,
+    seed: int,
+    request: dict,
+    summary: dict,
+    plan_json: str,
+    geojson: str,
+    gpx: str,
+    csv: str,
+    visits: pd.DataFrame,
+) -> int:
+    """Store a draft plan and its visits (``unit_id, seq, cell, start_at, end_at, value``)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(plans).values(
+                plan_date=plan_date,
+                shift=shift,
+                status="draft",
+                created_at=now_seconds(),
+                created_by=created_by,
+                shift_start=shift_start,
+                seed=seed,
+                request=geojson_dumps(request),
+                summary=geojson_dumps(summary),
+                plan_json=plan_json,
+                geojson=geojson,
+                gpx=gpx,
+                csv=csv,
+            )  # fmt: skip
+        )
+        plan_id = int(result.inserted_primary_key[0])
+        if len(visits):
+            rows = [
+                {
+                    "plan_id": plan_id,
+                    "unit_id": str(r["unit_id"]),
+                    "seq": int(r["seq"]),
+                    "cell": int(r["cell"]),
+                    "start_at": int(r["start_at"]),
+                    "end_at": int(r["end_at"]),
+                    "value": float(r["value"]),
+                }
+                for r in visits.to_dict("records")
+            ]
+            conn.execute(sa.insert(plan_visits), rows)
+    return plan_id
+
+
+def _stored_plan(row) -> StoredPlan | None:
+    if row is None:
+        return None
+    return StoredPlan(
+        id=row.id,
+        plan_date=row.plan_date,
+        shift=row.shift,
+        status=row.status,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        published_at=row.published_at,
+        published_by=row.published_by,
+        shift_start=row.shift_start,
+        seed=row.seed,
+        request=json.loads(row.request),
+        summary=json.loads(row.summary),
+        plan_json=row.plan_json,
+        geojson=row.geojson,
+        gpx=row.gpx,
+        csv=row.csv,
+    )
+
+
+def get_plan(engine: Engine, plan_id: int) -> StoredPlan | None:
+    """Return one stored plan, or None."""
+    with engine.connect() as conn:
+        return _stored_plan(conn.execute(sa.select(plans).where(plans.c.id == plan_id)).first())
+
+
+def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd.DataFrame:
+    """Return plans newest first: id, date, shift, status, times, summary text."""
+    query = (
+        sa.select(
+            plans.c.id,
+            plans.c.plan_date,
+            plans.c.shift,
+            plans.c.status,
+            plans.c.created_at,
+            plans.c.created_by,
+            plans.c.published_at,
+            plans.c.summary,
+        )
+        .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(plans.c.status == status)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def previous_plan(engine: Engine, plan: StoredPlan) -> StoredPlan | None:
+    """The newest published plan of the same shift on an earlier date, else None."""
+    query = (
+        sa.select(plans)
+        .where(
+            plans.c.shift == plan.shift,
+            plans.c.plan_date < plan.plan_date,
+            plans.c.status == "published",
+        )
+        .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        return _stored_plan(conn.execute(query).first())
+
+
+def publish_plan(engine: Engine, plan_id: int, user_id: int | None) -> bool:
+    """Publish a draft; any other published plan for the same date and shift goes back to
+    draft. Returns False when the plan does not exist."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(plans.c.plan_date, plans.c.shift).where(plans.c.id == plan_id)
+        ).first()
+        if row is None:
+            return False
+        conn.execute(
+            sa.update(plans)
+            .where(
+                plans.c.plan_date == row.plan_date,
+                plans.c.shift == row.shift,
+                plans.c.status == "published",
+                plans.c.id != plan_id,
+            )
+            .values(status="draft", published_at=None, published_by=None)
+        )
+        conn.execute(
+            sa.update(plans)
+            .where(plans.c.id == plan_id)
+            .values(status="published", published_at=now_seconds(), published_by=user_id)
+        )
+    return True
+
+
+def plan_visits_frame(
+    engine: Engine,
+    plan_id: int | None = None,
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    published_only: bool = False,
+) -> pd.DataFrame:
+    """Planned visits (``plan_id, unit_id, seq, cell, start_at, end_at, value``).
+
+    Filters: one plan, a set of cells (a grid worker's), visits starting in [start, end),
+    published plans only.
+    """
+    query = sa.select(plan_visits).join(plans, plans.c.id == plan_visits.c.plan_id)
+    if plan_id is not None:
+        query = query.where(plan_visits.c.plan_id == plan_id)
+    if cells is not None:
+        query = query.where(plan_visits.c.cell.in_([int(c) for c in cells]))
+    if start is not None:
+        query = query.where(plan_visits.c.start_at >= start)
+    if end is not None:
+        query = query.where(plan_visits.c.start_at < end)
+    if published_only:
+        query = query.where(plans.c.status == "published")
+    query = query.order_by(plan_visits.c.plan_id, plan_visits.c.unit_id, plan_visits.c.seq)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})
+
+
+def add_checkin(
+    engine: Engine,
+    user_id: int,
+    cell: int,
+    visited_at: int,
+    minutes: float,
+    note: str = "",
+    plan_id: int | None = None,
+) -> int:
+    """Record a field visit to a cell; returns its id."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(checkins).values(
+                user_id=user_id,
+                cell=int(cell),
+                visited_at=int(visited_at),
+                minutes=float(minutes),
+                note=note,
+                plan_id=plan_id,
+                created_at=now_seconds(),
+            )  # fmt: skip
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def checkins_frame(
+    engine: Engine,
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    plan_id: int | None = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Check-ins with the user name, newest first, filtered like :func:`plan_visits_frame`."""
+    query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id, user_id=user_id)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})
+
+
+def latest_checkins(
+    engine: Engine,
+    limit: int,
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    plan_id: int | None = None,
+) -> list[dict]:
+    """The newest ``limit`` check-ins as :func:`checkins_frame` rows, as plain dicts (the
+    API lists them; a frame costs more than the query for a hundred rows)."""
+    query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id).limit(limit)
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        keys = list(result.keys())
+        return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def _checkins_query(
+    *,
+    cells: np.ndarray | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    plan_id: int | None = None,
+    user_id: int | None = None,
+) -> sa.Select:
+    query = sa.select(
+        checkins.c.id,
+        checkins.c.user_id,
+        users.c.username,
+        checkins.c.cell,
+        checkins.c.visited_at,
+        checkins.c.minutes,
+        checkins.c.note,
+        checkins.c.plan_id,
+        checkins.c.created_at,
+    ).join(users, users.c.id == checkins.c.user_id)
+    if cells is not None:
+        query = query.where(checkins.c.cell.in_([int(c) for c in cells]))
+    if start is not None:
+        query = query.where(checkins.c.visited_at >= start)
+    if end is not None:
+        query = query.where(checkins.c.visited_at < end)
+    if plan_id is not None:
+        query = query.where(checkins.c.plan_id == plan_id)
+    if user_id is not None:
+        query = query.where(checkins.c.user_id == user_id)
+    return query.order_by(checkins.c.visited_at.desc(), checkins.c.id.desc())
