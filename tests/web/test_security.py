@@ -71,3 +71,42 @@ def test_the_basemap_server_is_the_only_other_image_source() -> None:
     policy = content_security_policy("n0nce", "https://pgis.bureau.local/t/{z}/{x}/{y}")
     assert "img-src 'self' data: blob: https://pgis.bureau.local;" in policy
     assert "script-src 'self' 'nonce-n0nce';" in policy
+
+
+PAYLOADS = (
+    "${alert(1)}",
+    "<img src=x onerror=alert(1)>",
+    '"><script>alert(1)</script>',
+    "`-alert(1)-`",
+)
+
+
+def test_stored_names_are_escaped_in_every_map(demo_db, tmp_path) -> None:
+    """Stations and grids named with script payloads: no payload reaches a map's script or
+    HTML as markup or as a template-literal expression (folium writes tooltips into JS
+    template literals)."""
+    import sqlite3
+
+    from tests.web.conftest import login
+    from web import storage
+
+    path = tmp_path / "payloads.db"
+    with sqlite3.connect(demo_db.removeprefix("sqlite:///")) as source:
+        with sqlite3.connect(path) as target:
+            source.backup(target)  # a copy of the demo (WAL mode: not a file copy)
+    url = f"sqlite:///{path}"
+    engine = storage.make_engine(url)
+    stations = storage.list_stations(engine)
+    stations["name"] = [PAYLOADS[i % len(PAYLOADS)] for i in range(len(stations))]
+    storage.store_stations(engine, stations)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    pages = {"commander": ["/overview", "/command/hotspots", "/plans/1"], "grid1": ["/grid/"]}
+    for username, paths in pages.items():
+        client = app.test_client()
+        login(client, username)
+        for page in paths:
+            body = client.get(page).get_data(as_text=True)
+            assert client.get(page).status_code == 200, page
+            for payload in PAYLOADS:
+                assert payload not in body, (page, payload)
+            assert "${alert" not in body and "<img src=x" not in body

@@ -9,7 +9,6 @@ module and web/maps/render.py import folium; nothing here fetches anything from 
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -17,7 +16,7 @@ import folium
 import pandas as pd
 from markupsafe import Markup
 
-from web.maps.render import centred_map, frame_bounds, map_parts
+from web.maps.render import centred_map, frame_bounds, map_parts, map_text
 
 __all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
 
@@ -104,7 +103,7 @@ def plan_map(
             control=False,
         ).add_to(fmap)
     if stations is not None and len(stations):
-        group = folium.FeatureGroup(name=html.escape(labels.get("stations", "stations")))
+        group = folium.FeatureGroup(name=map_text(labels.get("stations", "stations")))
         for row in stations.itertuples():
             folium.CircleMarker(
                 location=[float(row.lat), float(row.lon)],
@@ -114,7 +113,7 @@ def plan_map(
                 fill=True,
                 fill_color="#1a237e",
                 fill_opacity=1.0,
-                tooltip=html.escape(str(row.name)),
+                tooltip=map_text(row.name),
             ).add_to(group)
         group.add_to(fmap)
     by_unit: dict[str, list[dict]] = {}
@@ -139,13 +138,13 @@ def _unit_layer(
     properties = route["properties"]
     unit = str(properties["unit_id"])
     streets = bool(properties.get("streets"))
-    name = f'<span style="color:{colour}">&#9632;</span> {html.escape(unit)} ({len(visits)})'
+    name = f'<span style="color:{colour}">&#9632;</span> {map_text(unit)} ({len(visits)})'
     group = folium.FeatureGroup(name=name)
     legs = labels["streets"] if streets else labels["straight"]
     line = {
         "type": "Feature",
         "geometry": route["geometry"],
-        "properties": {"unit": html.escape(unit), "legs": html.escape(legs)},
+        "properties": {"unit": map_text(unit), "legs": map_text(legs)},
     }
     folium.GeoJson(
         line,
@@ -167,9 +166,9 @@ def _unit_layer(
                     "id": f"{unit}-{p['order']}",
                     "geometry": visit["geometry"],
                     "properties": {
-                        "unit": html.escape(unit),
+                        "unit": map_text(unit),
                         "stop": int(p["order"]),
-                        "cell": html.escape(str(p["cell"])),
+                        "cell": map_text(str(p["cell"])),
                         "arrive": clock(p["arrival_s"]),
                         "start": clock(p["start_s"]),
                         "leave": clock(p["departure_s"]),
@@ -187,9 +186,7 @@ def _unit_layer(
                 )  # fmt: skip
             ),
             style_function=lambda f: {"html": f["properties"]["marker"]},
-            popup=folium.GeoJsonPopup(
-                fields=fields, aliases=[html.escape(labels[f]) for f in fields]
-            ),
+            popup=folium.GeoJsonPopup(fields=fields, aliases=[map_text(labels[f]) for f in fields]),
             tooltip=folium.GeoJsonTooltip(fields=["unit", "stop", "start"], labels=False),
         ).add_to(group)
     return group
@@ -239,7 +236,7 @@ def route_svg(
     dashed = "" if route["properties"].get("streets") else ' stroke-dasharray="6 5"'
     parts = [
         f'<svg class="route-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width_px} '
-        f'{height_px}" width="100%" role="img" aria-label="{html.escape(unit_id)}">',
+        f'{height_px}" width="100%" role="img" aria-label="{map_text(unit_id)}">',
         f'<rect x="0" y="0" width="{width_px}" height="{height_px}" fill="#fff" stroke="#999"/>',
         f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="3" '
         f'stroke-linejoin="round" stroke-linecap="round"{dashed}/>',
@@ -257,7 +254,7 @@ def route_svg(
                 f'<text x="{sx + 12 if right else sx - 12}" y="{sy + 4}" font-size="13" '
                 f'font-weight="700" text-anchor="{"start" if right else "end"}" fill="#1a237e" '
                 f'paint-order="stroke" stroke="#fff" stroke-width="3">'
-                f"{html.escape(station_label)}</text>"
+                f"{map_text(station_label)}</text>"
             )
     for visit in sorted(stops, key=lambda v: -int(v["properties"]["order"])):
         x, y = xy(*visit["geometry"]["coordinates"])
@@ -272,7 +269,7 @@ def route_svg(
     parts.append(
         f'<g class="scale"><line x1="{margin}" y1="{height_px - 14}" x2="{margin + bar_px}" '
         f'y2="{height_px - 14}" stroke="#000" stroke-width="3"/><text x="{margin + bar_px + 6}" '
-        f'y="{height_px - 10}" font-size="11">{html.escape(scale_label(bar_m))}</text></g>'
+        f'y="{height_px - 10}" font-size="11">{map_text(scale_label(bar_m))}</text></g>'
     )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -31,13 +31,27 @@ __all__ = [
     "cells_to_draw",
     "centred_map",
     "frame_bounds",
+    "grid_worker_map",
     "hotspot_map",
     "incident_cell_map",
     "line_chart_svg",
     "map_parts",
+    "map_text",
 ]
 
 _COLOURS = ["#ffffcc", "#ffeda0", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+
+
+def map_text(value: object) -> str:
+    """Stored text (a station's, grid's or area's name) made safe for folium: escaped as HTML,
+    and with ``$``, backquote and backslash as entities, since folium writes tooltips into
+    JavaScript template literals (where ``${...}`` would run)."""
+    return (
+        escape(str(value), quote=True)
+        .replace("\\", "&#92;")
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+    )
 
 
 def map_parts(fmap: folium.Map) -> dict[str, str]:
@@ -162,7 +176,7 @@ def incident_cell_map(
         ).add_to(fmap)
     if grids is not None and len(grids):
         folium.GeoJson(
-            grids[["area_id", "name", "geometry"]].to_json(),
+            grids[["geometry"]].assign(area_id=grids["area_id"].map(map_text)).to_json(),
             name="management grids",
             style_function=lambda _f: {"color": "#3366cc", "weight": 1, "fillOpacity": 0.02},
             tooltip=folium.GeoJsonTooltip(fields=["area_id"], labels=False),
@@ -201,12 +215,70 @@ def incident_cell_map(
                 color="#1a237e",
                 fill=True,
                 fill_opacity=1.0,
-                tooltip=str(row.name),
+                tooltip=map_text(row.name),
             ).add_to(group)
         group.add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds)
+    return map_parts(fmap)
+
+
+# --- a grid worker's cells -----------------------------------------------------------------
+
+
+def grid_worker_map(
+    cells: Sequence[Mapping],
+    grids,
+    labels: Mapping[str, str],
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+) -> dict[str, str]:
+    """A grid worker's cells (dicts with ``hex, label, status, n28, colour``) over their grids'
+    outlines (a GeoDataFrame with ``area_id, geometry``); ``labels`` names the layers
+    (``grids``, ``cells``) and the tooltip fields (``label``, ``status``, ``n28``)."""
+    import h3
+
+    features = []
+    lats: list[float] = []
+    lngs: list[float] = []
+    for cell in cells:
+        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(cell["hex"])]
+        ring.append(ring[0])
+        lats += [p[1] for p in ring]
+        lngs += [p[0] for p in ring]
+        properties = {key: map_text(cell[key]) for key in ("label", "status")}
+        properties |= {"n28": int(cell["n28"]), "colour": cell["colour"]}
+        features.append({"type": "Feature", "properties": properties,
+                         "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
+    fmap = folium.Map(
+        location=[float(np.mean(lats)), float(np.mean(lngs))],
+        zoom_start=15,
+        prefer_canvas=True,
+        control_scale=True,
+        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
+    )
+    if grids is not None and len(grids):
+        folium.GeoJson(
+            grids[["area_id", "geometry"]].to_json(),
+            name=map_text(labels["grids"]),
+            style_function=lambda _f: {"color": "#1a3d7c", "weight": 3, "fill": False},
+        ).add_to(fmap)
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=map_text(labels["cells"]),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"],
+            "color": "#ffffff",
+            "weight": 1,
+            "fillOpacity": 0.65,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["label", "status", "n28"],
+            aliases=[map_text(labels[k]) for k in ("label", "status", "n28")],
+        ),
+    ).add_to(fmap)
+    fmap.fit_bounds([[min(lats), min(lngs)], [max(lats), max(lngs)]])
     return map_parts(fmap)
 
 
@@ -322,7 +394,7 @@ def _hotspot_map(
                 fill=True,
                 fill_color="#ffffff",
                 fill_opacity=1.0,
-                tooltip=escape(name),
+                tooltip=map_text(name),
             ).add_to(group)
         group.add_to(fmap)
     # Filled from the cells by hotspots.js; folium adds the (locally served) script.

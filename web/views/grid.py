@@ -28,6 +28,7 @@ from flask_login import current_user
 
 from geo.cells import hex_from_cells
 from web import clock, storage
+from web.maps.render import grid_worker_map
 from web.services import site_data
 from web.services.grid_work import (
     CHECKIN_FUTURE_S,
@@ -159,67 +160,28 @@ _STATUS_COLOURS = {"top1": "#bd0026", "top5": "#f03b20", "hot": "#feb24c", None:
 
 
 def _grid_map(engine, cards: list[dict], grid_ids: Sequence[str]) -> dict[str, str]:
-    """Folium map of the worker's cells coloured by status, with the grid outlines."""
-    import folium
-    import h3
-
-    from web.assets import tile_layer_kwargs
-    from web.maps.render import map_parts
-
-    features = []
-    lats, lngs = [], []
-    for card in cards:
-        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(card["hex"])]
-        ring.append(ring[0])
-        lats += [p[1] for p in ring]
-        lngs += [p[0] for p in ring]
-        key = card["tier"] or ("hot" if (card["gi_bin"] or 0) > 0 else None)
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {
-                    "label": card["label"],
-                    "status": _status_text(card),
-                    "n28": card["counts"][RECENT_DAYS[-1]],
-                    "colour": _STATUS_COLOURS[key],
-                },
-            }
-        )
-    fmap = folium.Map(
-        location=[float(np.mean(lats)), float(np.mean(lngs))],
-        zoom_start=15,
-        prefer_canvas=True,
-        control_scale=True,
-        **tile_layer_kwargs(
-            str(current_app.config["TILE_URL"]) or None,
-            attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
-        ),
-    )
+    """The worker's cells coloured by status, with the grid outlines."""
+    cells = [
+        {
+            "hex": card["hex"],
+            "label": card["label"],
+            "status": _status_text(card),
+            "n28": card["counts"][RECENT_DAYS[-1]],
+            "colour": _STATUS_COLOURS[
+                card["tier"] or ("hot" if (card["gi_bin"] or 0) > 0 else None)
+            ],
+        }
+        for card in cards
+    ]
     grids = storage.load_areas_table(engine, "grid")
-    grids = grids[grids["area_id"].isin(list(grid_ids))]
-    if len(grids):
-        folium.GeoJson(
-            grids[["area_id", "geometry"]].to_json(),
-            name=_("My grids"),
-            style_function=lambda _f: {"color": "#1a3d7c", "weight": 3, "fill": False},
-        ).add_to(fmap)
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=_("My cells"),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["colour"],
-            "color": "#ffffff",
-            "weight": 1,
-            "fillOpacity": 0.65,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            fields=["label", "status", "n28"],
-            aliases=[_("Cell"), _("Status"), _("Incidents, 28 days")],
-        ),
-    ).add_to(fmap)
-    fmap.fit_bounds([[min(lats), min(lngs)], [max(lats), max(lngs)]])
-    return map_parts(fmap)
+    return grid_worker_map(
+        cells,
+        grids[grids["area_id"].isin(list(grid_ids))],
+        labels={"grids": _("My grids"), "cells": _("My cells"), "label": _("Cell"),
+                "status": _("Status"), "n28": _("Incidents, 28 days")},
+        tile_url=str(current_app.config["TILE_URL"]) or None,
+        tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+    )  # fmt: skip
 
 
 def _status_text(card: dict) -> str:
