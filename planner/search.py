@@ -107,6 +107,12 @@ class Budget:
     def exhausted(self) -> bool:
         if self.used >= self.work:
             return True
+        return self.past_deadline()
+
+    def past_deadline(self) -> bool:
+        """The wall-clock safety stop alone: checked inside long loops (one fill of a large
+        problem can outlast the time limit), so a search never runs past its deadline by
+        more than one step, whatever the problem's size."""
         if time.perf_counter() >= self.deadline:
             self.timed_out = True
             return True
@@ -247,7 +253,7 @@ class Search:
 
         score = scores(slice(None))
         inserted = False
-        while True:
+        while not self.budget.past_deadline():
             flat = int(np.argmax(score))
             r, c = divmod(flat, n_pool)
             if score[r, c] == -np.inf:
@@ -272,6 +278,7 @@ class Search:
                 alive &= np.isin(pool, self._pool(sol))
                 weight = np.power(np.maximum(self._prizes(sol, pool), 1e-12), alpha)
                 score = scores(slice(None))
+        return inserted
 
     # ---- moves that shorten routes -------------------------------------------------------
 

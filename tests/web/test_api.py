@@ -565,7 +565,7 @@ def test_an_import_by_another_process_shows_once_the_version_check_is_due(
     monkeypatch.setattr(hotspot_data._versions, "ttl_s", 3600.0)
     # Seen from the site, an import by another process (`hotspot import` beside it) clears
     # nothing: no engine of this process watched it run.
-    monkeypatch.setattr(storage, "_watchers", [])
+    monkeypatch.setattr(storage.write_watch, "_watchers", [])
     _add_incidents(tmp_path, url, "elsewhere", 2)
     assert _total(client) == before  # within DATA_VERSION_TTL_S the old version is trusted
     monkeypatch.setattr(hotspot_data._versions, "ttl_s", 0.0)  # the check is due
