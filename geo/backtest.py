@@ -39,7 +39,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from geo._frames import check_incidents
+from geo.checks import check_cells, check_timezone, check_whole, day_start_s
 from geo.errors import GeoError
 from geo.evaluation import (
     AUC20_MAX_FRACTION,
@@ -244,7 +244,7 @@ def monthly_origins(first: str, last: str, timezone: str) -> list[Origin]:
     >>> [o.end_s - o.origin_s for o in monthly_origins("2018-03", "2018-03", "America/Chicago")]
     [2674800]
     """
-    zone = _zone(timezone)
+    check_timezone(timezone)
     start_year, start_month = _month(first, "first")
     end_year, end_month = _month(last, "last")
     n_months = (end_year - start_year) * 12 + (end_month - start_month) + 1
@@ -253,7 +253,7 @@ def monthly_origins(first: str, last: str, timezone: str) -> list[Origin]:
     starts = []
     for k in range(n_months + 1):
         year, month0 = divmod(start_month - 1 + k, 12)
-        starts.append(_local_midnight_s(dt.date(start_year + year, month0 + 1, 1), zone))
+        starts.append(day_start_s(dt.date(start_year + year, month0 + 1, 1), timezone))
     return [Origin(starts[k], starts[k + 1]) for k in range(n_months)]
 
 
@@ -283,19 +283,15 @@ def weekly_origins(end: str, n: int, timezone: str) -> list[Origin]:
     GeoError
         When ``end`` is not a date, ``n`` is not a positive integer or the timezone is unknown.
     """
-    zone = _zone(timezone)
+    check_timezone(timezone)
     try:
         last_day = dt.date.fromisoformat(end)
     except (TypeError, ValueError) as err:
         raise GeoError(f"end must be a date 'YYYY-MM-DD', got {end!r}") from err
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise GeoError(f"n must be a positive whole number of weeks, got {n!r}")
+    n = check_whole(n, "n", minimum=1)
     stop = last_day + dt.timedelta(days=1)
-    starts = [
-        _local_midnight_s(stop - dt.timedelta(days=7 * (int(n) - k)), zone)
-        for k in range(int(n) + 1)
-    ]
-    return [Origin(starts[k], starts[k + 1]) for k in range(int(n))]
+    starts = [day_start_s(stop - dt.timedelta(days=7 * (n - k)), timezone) for k in range(n + 1)]
+    return [Origin(starts[k], starts[k + 1]) for k in range(n)]
 
 
 # --- built-in forecasters ----------------------------------------------------------------------
@@ -400,7 +396,7 @@ def run_backtest(
         scores of the wrong length, non-numbers or NaN.
     """
     frame = _check_incidents(incidents)
-    cells = _check_study_cells(cells)
+    cells = check_cells(cells, ordered=True)
     forecasters = _check_forecasters(forecasters)
     origins = _check_origins(origins)
     groups = _check_groups(groups)
@@ -754,7 +750,7 @@ def area_share_of_top(
     GeoError
         When the cells, areas, scores or ``top_fraction`` are malformed.
     """
-    cells = _check_study_cells(cells)
+    cells = check_cells(cells, ordered=True)
     if not isinstance(area_cells, pd.DataFrame) or not {"area_id", "cell"} <= set(
         area_cells.columns
     ):
@@ -883,31 +879,12 @@ def summarise_concentration(shares: pd.DataFrame) -> pd.DataFrame:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    """The ZoneInfo for ``name``, or GeoError."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as err:
-        raise GeoError(
-            f"timezone must be an IANA name like 'America/Chicago', got {name!r}"
-        ) from err
-
-
 def _month(text: str, name: str) -> tuple[int, int]:
     """Parse ``"YYYY-MM"`` into (year, month), or raise naming the argument."""
     match = _MONTH.match(text) if isinstance(text, str) else None
     if match is None or not 1 <= int(match.group(2)) <= 12:
         raise GeoError(f"{name} must be a month 'YYYY-MM', got {text!r}")
     return int(match.group(1)), int(match.group(2))
-
-
-def _local_midnight_s(day: dt.date, zone: zoneinfo.ZoneInfo) -> int:
-    """UTC seconds of the local midnight starting ``day``.
-
-    fold=0 reads a midnight that occurs twice as the first one and one skipped by a
-    daylight-saving jump as the moment the clocks jump, as the importer reads local times.
-    """
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
 def _check_incidents(incidents: Any) -> pd.DataFrame:
@@ -919,20 +896,6 @@ def _check_incidents(incidents: Any) -> pd.DataFrame:
             "forecasters that use all categories; rename or drop it"
         )
     return incidents
-
-
-def _check_study_cells(cells: Any) -> np.ndarray:
-    """Return the study cells as a fresh int64 array, or raise if not sorted and unique."""
-    array = np.asarray(cells)
-    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
-        raise GeoError(
-            "cells must be a non-empty 1-D array of int64 H3 ids, got "
-            f"shape {array.shape} and dtype {array.dtype}"
-        )
-    array = array.view(np.int64) if array.dtype == np.uint64 else array.astype(np.int64)
-    if not (np.diff(array) > 0).all():
-        raise GeoError("cells must be sorted and unique; pass np.unique(cells)")
-    return array.copy()
 
 
 def _check_forecasters(forecasters: Any) -> tuple[Forecaster, ...]:

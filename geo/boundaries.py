@@ -30,6 +30,7 @@ from h3ronpy.vector import geometry_to_cells
 from shapely.geometry.base import BaseGeometry
 
 from geo.cells import validate_resolution
+from geo.checks import check_number
 from geo.errors import GeoError, InvalidBoundaryError, InvalidCoordinatesError
 
 __all__ = [
@@ -439,8 +440,7 @@ def points_in_boundary(
         raise InvalidCoordinatesError(
             f"lon and lat must have the same shape, got {lon.shape} and {lat.shape}"
         )
-    if not (math.isfinite(tolerance_m) and tolerance_m >= 0):
-        raise GeoError(f"tolerance_m must be a finite number >= 0, got {tolerance_m!r}")
+    tolerance_m = check_number(tolerance_m, "tolerance_m", low=0.0)
     geometry = _boundary_geometry(boundary_geom)
     if tolerance_m > 0:
         geometry = _buffer_m(geometry, tolerance_m)
@@ -601,8 +601,7 @@ def expand_boundary(geometry: BaseGeometry, tolerance_m: float) -> BaseGeometry:
     Buffering takes a tenth of a second on a city outline; callers that test many batches
     of points expand once and pass ``tolerance_m=0`` to :func:`points_in_boundary`.
     """
-    if tolerance_m < 0 or not np.isfinite(tolerance_m):
-        raise InvalidBoundaryError(f"tolerance_m must be a finite number >= 0, got {tolerance_m}")
+    tolerance_m = check_number(tolerance_m, "tolerance_m", low=0.0, error=InvalidBoundaryError)
     if tolerance_m == 0:
         return geometry
     return _buffer_m(geometry, tolerance_m)

@@ -67,6 +67,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from geo.checks import check_seconds, check_whole
 from geo.errors import GeoError
 from geo.hotspots import (
     _as_weights,
@@ -135,12 +136,6 @@ class TrendTest(NamedTuple):
     """Two-sided p-value of ``z``."""
 
 
-def _seconds(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise GeoError(f"{name} must be an integer number of UTC seconds, got {value!r}")
-    return int(value)
-
-
 def space_time_cube(
     cells: ArrayLike,
     incident_cells: ArrayLike,
@@ -184,11 +179,9 @@ def space_time_cube(
         one step.
     """
     study = _study_cells(cells)
-    start_s = _seconds(start_s, "start_s")
-    end_s = _seconds(end_s, "end_s")
-    bin_s = _seconds(bin_s, "bin_s")
-    if bin_s <= 0:
-        raise GeoError(f"bin_s must be a positive number of seconds, got {bin_s}")
+    start_s = check_seconds(start_s, "start_s")
+    end_s = check_seconds(end_s, "end_s")
+    bin_s = check_whole(bin_s, "bin_s", minimum=1)
     n_bins = (end_s - start_s) // bin_s
     if n_bins < 1:
         raise GeoError(f"the window {start_s}..{end_s} is shorter than one step of {bin_s} s")
@@ -259,12 +252,7 @@ def cube_gi_star(
         raise GeoError(f"cube must be 2-D (cells x steps), got shape {values.shape}")
     if not np.isfinite(values).all():
         raise GeoError("cube must be finite; fill missing counts with 0 first")
-    if (
-        isinstance(time_window_bins, bool)
-        or not isinstance(time_window_bins, int | np.integer)
-        or time_window_bins < 0
-    ):
-        raise GeoError(f"time_window_bins must be a non-negative integer, got {time_window_bins!r}")
+    check_whole(time_window_bins, "time_window_bins", minimum=0)
     n_cells, n_bins = values.shape
     matrix = _as_weights(weights, n_cells)
     if values.size == 0:

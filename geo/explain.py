@@ -64,6 +64,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from geo.cells import cells_from_hex, hex_from_cells
+from geo.checks import DAY_S, check_number, check_whole
 from geo.emerging import emerging_hotspots, mann_kendall, space_time_cube
 from geo.errors import GeoError
 from geo.hotspots import CONFIDENCE_LEVELS, hotspot_table
@@ -96,7 +97,6 @@ ALL_TIME = "all"
 #: Row label for incidents without a category.
 MISSING_CATEGORY = "(missing)"
 
-_DAY_S = 86_400
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOURS_PER_WEEK = 168
 _H3_MASK = 0xFFFF_FFFF_FFFF_FFFF
@@ -161,24 +161,6 @@ class UnknownCellError(GeoError):
 # --- settings and results -----------------------------------------------------------------------
 
 
-def _check_number(value: Any, name: str, *, minimum: float = 0.0, strict: bool = True) -> float:
-    """``value`` as a float, or GeoError unless finite and above (or at) ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise GeoError(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < minimum or (strict and number == minimum):
-        relation = ">" if strict else ">="
-        raise GeoError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")
-    return number
-
-
-def _check_whole(value: Any, name: str, *, minimum: int) -> int:
-    """``value`` as an int, or GeoError unless a whole number >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise GeoError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class ExplainSettings:
     """Windows, neighbourhoods and thresholds of an explanation (see the module notes).
@@ -220,22 +202,21 @@ class ExplainSettings:
     def __post_init__(self) -> None:
         if isinstance(self.windows_days, str) or not isinstance(self.windows_days, Iterable):
             raise GeoError(f"windows_days must be a sequence of days, got {self.windows_days!r}")
-        windows = tuple(_check_number(w, "windows_days entries") for w in self.windows_days)
+        windows = tuple(_check_days(w, "windows_days entries") for w in self.windows_days)
         labels = [_window_label(w) for w in windows]
         if len(set(labels)) != len(labels):
             raise GeoError(f"windows_days must be distinct, got {self.windows_days!r}")
         object.__setattr__(self, "windows_days", windows)
-        _check_whole(self.k, "k", minimum=0)
-        _check_number(self.trend_bin_days, "trend_bin_days")
-        if round(self.trend_bin_days * _DAY_S) < 1:
+        check_whole(self.k, "k", minimum=0)
+        _check_days(self.trend_bin_days, "trend_bin_days")
+        if round(self.trend_bin_days * DAY_S) < 1:
             raise GeoError(f"trend_bin_days must be at least a second, got {self.trend_bin_days}")
-        _check_whole(self.trend_bins, "trend_bins", minimum=2)
-        if not 0.0 < _check_number(self.alpha, "alpha") < 1.0:
-            raise GeoError(f"alpha must be strictly between 0 and 1, got {self.alpha!r}")
-        _check_number(self.gi_window_days, "gi_window_days")
-        _check_number(self.hot_threshold, "hot_threshold", strict=False)
-        _check_number(self.hot_lookback_days, "hot_lookback_days")
-        _check_whole(self.max_hot_windows, "max_hot_windows", minimum=0)
+        check_whole(self.trend_bins, "trend_bins", minimum=2)
+        check_number(self.alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
+        _check_days(self.gi_window_days, "gi_window_days")
+        check_number(self.hot_threshold, "hot_threshold", low=0.0)
+        _check_days(self.hot_lookback_days, "hot_lookback_days")
+        check_whole(self.max_hot_windows, "max_hot_windows", minimum=0)
         if not isinstance(self.include_emerging, bool):
             raise GeoError(f"include_emerging must be True or False, got {self.include_emerging!r}")
 
@@ -243,6 +224,11 @@ class ExplainSettings:
     def window_labels(self) -> tuple[str, ...]:
         """Column names of the counts table, ``"all"`` last."""
         return (*(_window_label(w) for w in self.windows_days), ALL_TIME)
+
+
+def _check_days(value: Any, name: str) -> float:
+    """``value`` as a float, or GeoError unless a finite number of days > 0."""
+    return check_number(value, name, low=0.0, low_open=True)
 
 
 def _window_label(days: float) -> str:
@@ -625,11 +611,11 @@ class ExplainContext:
         score = scores["score"].to_numpy(dtype=np.float64)
         ranks, percentiles = _ranks(score)
 
-        gi_start = as_of - int(round(settings.gi_window_days * _DAY_S))
+        gi_start = as_of - int(round(settings.gi_window_days * DAY_S))
         gi_counts = np.bincount(index[times >= gi_start], minlength=n).astype(np.int64)
         gi_star = hotspot_table(study, gi_counts, k=settings.k, fdr=True)
 
-        bin_s = int(round(settings.trend_bin_days * _DAY_S))
+        bin_s = int(round(settings.trend_bin_days * DAY_S))
         trend_start = as_of - settings.trend_bins * bin_s
         incident_cells = study[index]
         cube, bin_edges = space_time_cube(study, incident_cells, times, trend_start, as_of, bin_s)
@@ -733,7 +719,7 @@ class ExplainContext:
         n_labels = len(self.category_labels)
         columns = []
         for days in self.settings.windows_days:
-            recent = times >= self.as_of_s - int(round(days * _DAY_S))
+            recent = times >= self.as_of_s - int(round(days * DAY_S))
             columns.append(np.bincount(codes[recent], minlength=n_labels))
         columns.append(np.bincount(codes, minlength=n_labels))
         table = np.column_stack(columns).astype(np.int64)

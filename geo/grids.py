@@ -55,6 +55,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from geo.checks import check_whole
 from geo.errors import GeoError, InvalidResolutionError
 
 __all__ = [
@@ -116,12 +117,8 @@ def generate_grids(
     InvalidResolutionError
         When the cells are of different resolutions.
     """
-    if isinstance(target_cells, bool) or not isinstance(target_cells, int | np.integer):
-        raise GeoError(f"target_cells must be an integer >= 1, got {target_cells!r}")
-    if target_cells < 1:
-        raise GeoError(f"target_cells must be an integer >= 1, got {target_cells}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise GeoError(f"seed must be a non-negative integer, got {seed!r}")
+    check_whole(target_cells, "target_cells", minimum=1)
+    check_whole(seed, "seed", minimum=0)
     cells = np.unique(_validated_cells(cells, name="cells"))
     if cells.size == 0:
         return _empty_area_cells()

@@ -47,6 +47,7 @@ from h3ronpy import cells_valid, grid_disk_distances
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse, stats
 
+from geo.checks import check_number, check_whole
 from geo.errors import GeoError
 
 __all__ = [
@@ -129,9 +130,7 @@ def ring_weights(
     >>> ring_weights(np.array([0x89283082803FFFF]), k=1).toarray()
     array([[1.]])
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
-        raise GeoError(f"k must be a non-negative integer number of rings, got {k!r}")
-    k = int(k)
+    k = check_whole(k, "k", minimum=0)
     if decay is None:
         ring_weight = np.ones(k + 1)
     else:
@@ -259,9 +258,8 @@ def p_values(z: ArrayLike) -> NDArray[np.float64]:
 
 
 def _check_alpha(alpha: float) -> float:
-    if not 0.0 < float(alpha) < 1.0:
-        raise GeoError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
-    return float(alpha)
+    """``alpha`` as a float, or GeoError unless a significance level strictly in (0, 1)."""
+    return check_number(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def fdr_significance(

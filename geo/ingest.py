@@ -30,7 +30,8 @@ import pyarrow.csv as pacsv
 
 from geo.categories import category_codes_from_text, normalise_category_text
 from geo.cells import cells_from_points, validate_resolution
-from geo.errors import ColumnMappingError, FileFormatError, GeoError
+from geo.checks import check_aware_timestamp, utc_seconds_from_local
+from geo.errors import ColumnMappingError, FileFormatError
 
 __all__ = [
     "ColumnMapping",
@@ -449,20 +450,15 @@ def _numbers(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _local_seconds_to_utc(naive_s: np.ndarray, ok: np.ndarray, timezone: str) -> np.ndarray:
-    """Convert wall-clock seconds in ``timezone`` to UTC seconds.
+    """Convert the wall-clock seconds in ``timezone`` where ``ok`` to UTC seconds (0 elsewhere).
 
     A local time that occurs twice (clocks going back) is read as the first occurrence,
-    daylight-saving time; one that never occurs (clocks going forward) moves forward by the
-    gap, as a clock that was not yet changed would have shown it.
+    daylight time; one that never occurs (clocks going forward) moves to the first moment
+    after the gap (:mod:`geo.checks`).
     """
     out = np.zeros(naive_s.shape, dtype=np.int64)
-    if not ok.any():
-        return out
-    stamps = pd.Series(pd.to_datetime(naive_s[ok], unit="s"))
-    utc = stamps.dt.tz_localize(
-        timezone, ambiguous=np.ones(len(stamps), dtype=bool), nonexistent="shift_forward"
-    ).dt.tz_convert("UTC")
-    out[ok] = utc.to_numpy(dtype="datetime64[s]").astype(np.int64)
+    if ok.any():
+        out[ok] = utc_seconds_from_local(naive_s[ok], timezone, name="local times")
     return out
 
 
@@ -597,8 +593,7 @@ def prepare_incidents(
         outside the boundary, duplicate of an earlier row of the same file.
     """
     resolution = validate_resolution(rules.resolution)
-    if rules.now.tzinfo is None:
-        raise GeoError("rules.now must be timezone-aware")
+    check_aware_timestamp(rules.now, "rules.now")
     n = table.num_rows
     lines = table.column(LINE_COLUMN).to_numpy().astype(np.int64)
     field_names = mapping.input_columns()

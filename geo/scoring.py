@@ -88,6 +88,7 @@ from numpy.typing import NDArray
 from scipy import optimize, sparse
 
 from geo._frames import check_incidents
+from geo.checks import DAY_S, check_cells, check_number, check_seconds, check_whole
 from geo.errors import GeoError
 from geo.evaluation import auc, cell_areas_km2, coverage_curve
 from geo.hotspots import ring_weights
@@ -131,7 +132,6 @@ BLEND_FEATURES = (
     "pooled",
 )
 
-_DAY_S = 86_400
 _P = TypeVar("_P")
 
 
@@ -140,22 +140,13 @@ _P = TypeVar("_P")
 
 def _check_positive(value: Any, name: str) -> None:
     """Raise unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise GeoError(f"{name} must be a positive number, got {value!r}")
-    if not (math.isfinite(float(value)) and float(value) > 0):
-        raise GeoError(f"{name} must be a positive number, got {value!r}")
+    check_number(value, name, low=0.0, low_open=True)
 
 
 def _check_optional_positive(value: Any, name: str) -> None:
     """Raise unless ``value`` is None or a finite number > 0."""
     if value is not None:
         _check_positive(value, name)
-
-
-def _check_whole(value: Any, name: str, *, minimum: int) -> None:
-    """Raise unless ``value`` is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise GeoError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -237,7 +228,7 @@ class SeppParams:
     def __post_init__(self) -> None:
         _check_positive(self.horizon_days, "horizon_days")
         _check_optional_positive(self.lookback_days, "lookback_days")
-        _check_whole(self.max_iter, "max_iter", minimum=1)
+        check_whole(self.max_iter, "max_iter", minimum=1)
         _check_positive(self.tol, "tol")
 
 
@@ -278,12 +269,10 @@ class DefaultParams:
     def __post_init__(self) -> None:
         for name in ("horizon_days", "origin_step_days", "recent_year_days", "recent_days"):
             _check_positive(getattr(self, name), name)
-        _check_whole(self.n_origins, "n_origins", minimum=1)
-        _check_whole(self.k, "k", minimum=1)
-        if not (math.isfinite(self.l2) and self.l2 >= 0):
-            raise GeoError(f"l2 must be a finite number >= 0, got {self.l2!r}")
-        if not (math.isfinite(self.min_history_days) and self.min_history_days >= 0):
-            raise GeoError(f"min_history_days must be >= 0, got {self.min_history_days!r}")
+        check_whole(self.n_origins, "n_origins", minimum=1)
+        check_whole(self.k, "k", minimum=1)
+        check_number(self.l2, "l2", low=0.0)
+        check_number(self.min_history_days, "min_history_days", low=0.0)
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -543,7 +532,7 @@ def score_sepp(
     times = data.times[data.in_group]
     index = data.index[data.in_group]
     if params.lookback_days is not None:
-        keep = times >= data.as_of_s - params.lookback_days * _DAY_S
+        keep = times >= data.as_of_s - params.lookback_days * DAY_S
         times, index = times[keep], index[keep]
     if times.size == 0:
         zeros = np.zeros(n)
@@ -551,11 +540,11 @@ def score_sepp(
     start_s = (
         int(times.min())
         if params.lookback_days is None
-        else data.as_of_s - int(round(params.lookback_days * _DAY_S))
+        else data.as_of_s - int(round(params.lookback_days * DAY_S))
     )
     fit = fit_sepp(times, index, n, start_s, data.as_of_s, max_iter=params.max_iter, tol=params.tol)
     horizon = params.horizon_days
-    age_days = (data.as_of_s - times) / _DAY_S
+    age_days = (data.as_of_s - times) / DAY_S
     excitation = np.bincount(index, weights=np.exp(-fit.omega * age_days), minlength=n)
     background = fit.mu * horizon
     triggered = fit.theta * -math.expm1(-fit.omega * horizon) * excitation
@@ -709,8 +698,8 @@ def fit_sepp(
         )
     if times.size and (times.dtype.kind not in "iuf" or index.dtype.kind not in "iu"):
         raise GeoError("times_s must be numbers and cells_index integers")
-    _check_whole(n_cells, "n_cells", minimum=1)
-    _check_whole(max_iter, "max_iter", minimum=1)
+    check_whole(n_cells, "n_cells", minimum=1)
+    check_whole(max_iter, "max_iter", minimum=1)
     _check_positive(tol, "tol")
     if not window_start_s < window_end_s:
         raise GeoError(
@@ -730,10 +719,10 @@ def fit_sepp(
         )
 
     n_cells = int(n_cells)
-    window_days = (window_end_s - window_start_s) / _DAY_S
+    window_days = (window_end_s - window_start_s) / DAY_S
     if times.size == 0:
         return SeppFit(_read_only(np.zeros(n_cells)), 0.0, float(omega_init), 0, True, 0.0)
-    layout = _RankLayout.build((times - window_start_s) / _DAY_S, index.astype(np.int64))
+    layout = _RankLayout.build((times - window_start_s) / DAY_S, index.astype(np.int64))
     mu = np.bincount(layout.cell, minlength=n_cells) / window_days * (1.0 - theta_init)
     theta, omega = float(theta_init), float(omega_init)
     time_left = window_days - layout.time
@@ -862,10 +851,8 @@ def _prepare(
     categories: Any,
 ) -> _Prepared:
     """Check the inputs and cut the incidents to the study cells and the time before as_of."""
-    study = _check_cells(cells)
-    if isinstance(as_of_s, bool) or not isinstance(as_of_s, int | np.integer):
-        raise GeoError(f"as_of_s must be whole UTC seconds (int), got {as_of_s!r}")
-    as_of = int(as_of_s)
+    study = check_cells(cells)
+    as_of = check_seconds(as_of_s, "as_of_s")
     frame = _check_incidents(incidents)
     weights_by_code = _check_category_weights(category_weights)
     selected = _check_categories(categories)
@@ -914,20 +901,6 @@ def _prepare(
 def _check_incidents(incidents: Any) -> pd.DataFrame:
     """Check the incidents frame's columns and their types."""
     return check_incidents(incidents)
-
-
-def _check_cells(cells: Any) -> NDArray[np.int64]:
-    """Return the study cells as a fresh 1-D int64 array, or raise if empty or repeated."""
-    array = np.asarray(cells)
-    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
-        raise GeoError(
-            "cells must be a non-empty 1-D array of int64 H3 ids, got "
-            f"shape {array.shape} and dtype {array.dtype}"
-        )
-    array = array.view(np.int64) if array.dtype == np.uint64 else array.astype(np.int64)
-    if np.unique(array).size != array.size:
-        raise GeoError("cells must be distinct; pass np.unique(cells)")
-    return array.copy()
 
 
 def _check_category_weights(weights: Any) -> Mapping[str, float]:
@@ -979,10 +952,10 @@ def _decayed_counts(
     keep = data.in_group
     age_s = data.as_of_s - data.times
     if lookback_days is not None:
-        keep = keep & (age_s <= lookback_days * _DAY_S)
+        keep = keep & (age_s <= lookback_days * DAY_S)
     weight = data.weight[keep]
     if half_life_days is not None:
-        weight = weight * np.exp2(-age_s[keep] / (half_life_days * _DAY_S))
+        weight = weight * np.exp2(-age_s[keep] / (half_life_days * DAY_S))
     return np.bincount(data.index[keep], weights=weight, minlength=data.cells.size).astype(
         np.float64
     )
@@ -1014,17 +987,17 @@ def _counts_before(
 def _fit_blend(data: _Prepared, params: DefaultParams) -> tuple[BlendFit, NDArray[np.float64]]:
     """Fit the blend; return it with the features at ``as_of_s`` (cells x BLEND_FEATURES)."""
     n = data.cells.size
-    horizon_s = int(round(params.horizon_days * _DAY_S))
-    step_s = int(round(params.origin_step_days * _DAY_S))
+    horizon_s = int(round(params.horizon_days * DAY_S))
+    step_s = int(round(params.origin_step_days * DAY_S))
     group_times = data.times[data.in_group]
     first_s = int(group_times.min()) if group_times.size else data.as_of_s
     candidates = [data.as_of_s - horizon_s - j * step_s for j in range(params.n_origins)]
     training = [
-        o for o in candidates if o - first_s >= params.min_history_days * _DAY_S and o > first_s
+        o for o in candidates if o - first_s >= params.min_history_days * DAY_S and o > first_s
     ]
     origins = [data.as_of_s, *training]
-    year_s = int(round(params.recent_year_days * _DAY_S))
-    recent_s = int(round(params.recent_days * _DAY_S))
+    year_s = int(round(params.recent_year_days * DAY_S))
+    recent_s = int(round(params.recent_days * DAY_S))
     edge_list = [e for o in origins for e in (o, o - year_s, o - recent_s)]
     edge_list += [o + horizon_s for o in training]
     edges = np.unique(np.asarray(edge_list, dtype=np.int64))
@@ -1052,7 +1025,7 @@ def _fit_blend(data: _Prepared, params: DefaultParams) -> tuple[BlendFit, NDArra
         return np.column_stack([np.log1p(columns[f]) for f in BLEND_FEATURES])
 
     now = features(data.as_of_s)
-    history_days = max((data.as_of_s - first_s) / _DAY_S, params.horizon_days)
+    history_days = max((data.as_of_s - first_s) / DAY_S, params.horizon_days)
     naive = _naive_blend(math.log(params.horizon_days / history_days), origins=())
     if len(training) < 2:
         return naive, now

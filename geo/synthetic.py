@@ -79,6 +79,14 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 
+from geo.checks import (
+    DAY_S,
+    check_aware_timestamp,
+    check_number,
+    check_timezone,
+    check_whole,
+    utc_seconds_from_local,
+)
 from geo.errors import GeoError, InvalidBoundaryError, InvalidCoordinatesError
 
 __all__ = [
@@ -162,7 +170,6 @@ _MAX_REDRAWS = 100
 
 _EARTH_RADIUS_M = 6_371_008.8
 _M_PER_DEG_LAT = _EARTH_RADIUS_M * math.pi / 180.0
-_SECONDS_PER_DAY = 86_400
 _EPOCH = pd.Timestamp("1970-01-01")
 # 1970-01-01 was a Thursday: weekday (Monday = 0) of local day number d is (d + 3) % 7.
 _EPOCH_WEEKDAY = 3
@@ -295,16 +302,16 @@ def generate_incidents(
     """
     _check_area(area)
     _check_window(start, end)
-    tz = _check_timezone(timezone)
-    _check_number("mean_per_day", mean_per_day, low=0.0)
-    _check_number("branching_ratio", branching_ratio, low=0.0, high=1.0, high_open=True)
-    _check_number("mean_delay_days", mean_delay_days, low=0.0, low_open=True)
-    _check_number("offspring_offset_m", offspring_offset_m, low=0.0)
-    _check_number("uniform_share", uniform_share, low=0.0, high=1.0)
-    _check_number("trend_factor", trend_factor, low=1.0)
-    _check_count("seed", seed)
+    tz = check_timezone(timezone)
+    check_number(mean_per_day, "mean_per_day", low=0.0)
+    check_number(branching_ratio, "branching_ratio", low=0.0, high=1.0, high_open=True)
+    check_number(mean_delay_days, "mean_delay_days", low=0.0, low_open=True)
+    check_number(offspring_offset_m, "offspring_offset_m", low=0.0)
+    check_number(uniform_share, "uniform_share", low=0.0, high=1.0)
+    check_number(trend_factor, "trend_factor", low=1.0)
+    check_whole(seed, "seed", minimum=0)
     if n_hotspots is not None:
-        _check_count("n_hotspots", n_hotspots)
+        check_whole(n_hotspots, "n_hotspots", minimum=0)
     shares = _category_shares(DEFAULT_CATEGORY_SHARES if categories is None else categories)
     codes = tuple(shares)
     base_p = np.array([shares[c] for c in codes], dtype=np.float64)
@@ -360,7 +367,7 @@ def generate_incidents(
         hour_p=hour_p,
         base_p=base_p,
     )
-    return _incident_frame(events, region, frame, codes, start=start, end=end, tz=tz)
+    return _incident_frame(events, region, frame, codes, start=start, end=end, timezone=timezone)
 
 
 def demo_window(now: pd.Timestamp, days: int = 180) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -390,12 +397,10 @@ def demo_window(now: pd.Timestamp, days: int = 180) -> tuple[pd.Timestamp, pd.Ti
     >>> str(start), str(end)
     ('2024-06-28 00:00:00+00:00', '2024-06-30 00:00:00+00:00')
     """
-    if not isinstance(now, pd.Timestamp) or now.tz is None:
-        raise GeoError(f"now must be a timezone-aware pandas.Timestamp, got {now!r}")
-    if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 1:
-        raise GeoError(f"days must be a positive integer, got {days!r}")
+    check_aware_timestamp(now, "now")
+    days = check_whole(days, "days", minimum=1)
     end = now.tz_convert("UTC").floor("D")
-    return end - pd.Timedelta(days=int(days)), end
+    return end - pd.Timedelta(days=days), end
 
 
 def _check_area(area: object) -> None:
@@ -420,47 +425,10 @@ def _check_area(area: object) -> None:
 
 def _check_window(start: pd.Timestamp, end: pd.Timestamp) -> None:
     """Raise unless ``start < end`` are timezone-aware Timestamps."""
-    for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, pd.Timestamp) or value.tz is None:
-            raise GeoError(f"{name} must be a timezone-aware pandas.Timestamp, got {value!r}")
+    check_aware_timestamp(start, "start")
+    check_aware_timestamp(end, "end")
     if end <= start:
         raise GeoError(f"end must be after start, got start={start} and end={end}")
-
-
-def _check_timezone(name: str) -> zoneinfo.ZoneInfo:
-    """The ZoneInfo for ``name``, or GeoError."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as err:
-        raise GeoError(f"timezone must be an IANA name like 'Asia/Shanghai', got {name!r}") from err
-
-
-def _check_number(
-    name: str,
-    value: float,
-    *,
-    low: float,
-    high: float = math.inf,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """Raise unless ``value`` is a finite real number in the given range."""
-    lo = "(" if low_open else "["
-    hi = ")" if high_open or math.isinf(high) else "]"
-    expected = f"a number in {lo}{low}, {high}{hi}"
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise GeoError(f"{name} must be {expected}, got {value!r}")
-    number = float(value)
-    too_low = number <= low if low_open else number < low
-    too_high = number >= high if high_open else number > high
-    if not math.isfinite(number) or too_low or too_high:
-        raise GeoError(f"{name} must be {expected}, got {value!r}")
-
-
-def _check_count(name: str, value: int) -> None:
-    """Raise unless ``value`` is an integer >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise GeoError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 def _category_shares(categories: Mapping[str, float]) -> dict[str, float]:
@@ -472,7 +440,7 @@ def _category_shares(categories: Mapping[str, float]) -> dict[str, float]:
     for code, share in categories.items():
         if not isinstance(code, str) or not code.strip():
             raise GeoError(f"category codes must be non-empty strings, got {code!r}")
-        _check_number(f"share of category {code!r}", share, low=0.0)
+        check_number(share, f"share of category {code!r}", low=0.0)
     total = float(sum(categories.values()))
     if total <= 0:
         raise GeoError("category shares must not all be zero")
@@ -653,17 +621,13 @@ def _incident_frame(
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
-    tz: zoneinfo.ZoneInfo,
+    timezone: str,
 ) -> pd.DataFrame:
     """Clip events to the area and window and shape them as the documented frame."""
-    seconds = np.round(events.t * _SECONDS_PER_DAY).astype(np.int64)
-    wall = pd.DatetimeIndex(seconds.astype("datetime64[s]"))
+    wall_s = np.round(events.t * DAY_S).astype(np.int64)
     # Wall-clock times that a DST change skips or repeats get one fixed reading, not NaT.
-    occurred = (
-        wall.tz_localize(tz, ambiguous=np.ones(wall.size, dtype=bool), nonexistent="shift_forward")
-        .tz_convert("UTC")
-        .as_unit("ns")
-    )
+    utc_s = utc_seconds_from_local(wall_s, timezone)
+    occurred = pd.DatetimeIndex(utc_s.astype("datetime64[s]")).tz_localize("UTC").as_unit("ns")
     lon, lat = frame.to_lonlat(events.x, events.y)
     lon = np.round(lon, 6)
     lat = np.round(lat, 6)

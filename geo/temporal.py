@@ -43,7 +43,6 @@ incidents in a year before its own profile outweighs its neighbourhood's.
 from __future__ import annotations
 
 import math
-import zoneinfo
 from collections.abc import Collection
 from typing import Any
 
@@ -52,6 +51,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 
+from geo.checks import (
+    DAY_S,
+    check_number,
+    check_timezone,
+    check_whole,
+    local_seconds_from_utc,
+)
 from geo.errors import GeoError
 from geo.hotspots import ring_weights
 from geo.scoring import _prepare
@@ -67,7 +73,6 @@ __all__ = [
 ]
 
 HOURS_PER_WEEK = 168
-_DAY_S = 86_400
 DEFAULT_HOUR_KERNEL = (0.25, 0.5, 0.25)
 #: Columns of :func:`hot_windows`, in order.
 HOT_WINDOW_COLUMNS = ("weekday", "start_hour", "hours", "mean_risk", "peak_risk")
@@ -106,15 +111,9 @@ def local_weekday_hour(times_s: ArrayLike, timezone: str) -> tuple[NDArray[np.in
     >>> local_weekday_hour([1520757000], "America/Chicago")
     (array([6]), array([3]))
     """
-    zone = _zone(timezone)
-    times = np.asarray(times_s)
-    if times.size and times.dtype.kind not in "iu":
-        raise GeoError(f"times_s must be whole UTC seconds, got dtype {times.dtype}")
-    flat = times.astype(np.int64).ravel()
-    local = pd.DatetimeIndex(pd.to_datetime(flat, unit="s", utc=True)).tz_convert(zone.key)
-    weekday = local.day_of_week.to_numpy().astype(np.int64).reshape(times.shape)
-    hour = local.hour.to_numpy().astype(np.int64).reshape(times.shape)
-    return weekday, hour
+    day, second = np.divmod(local_seconds_from_utc(times_s, timezone), DAY_S)
+    # Day 0, 1970-01-01, was a Thursday (weekday 3).
+    return (day + 3) % 7, second // 3600
 
 
 def hour_weekday_profile(
@@ -166,25 +165,17 @@ def hour_weekday_profile(
         For bad incidents, cells, time, timezone or settings, and cells that are not valid
         H3 cells.
     """
-    zone = _zone(timezone)
-    if not (isinstance(lookback_days, int | float) and math.isfinite(lookback_days)):
-        raise GeoError(f"lookback_days must be a positive number, got {lookback_days!r}")
-    if lookback_days <= 0:
-        raise GeoError(f"lookback_days must be a positive number, got {lookback_days!r}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
-        raise GeoError(f"k must be a whole number of rings >= 0, got {k!r}")
-    if prior_strength is not None and not (
-        isinstance(prior_strength, int | float)
-        and math.isfinite(prior_strength)
-        and prior_strength > 0
-    ):
-        raise GeoError(f"prior_strength must be a positive number or None, got {prior_strength!r}")
+    check_timezone(timezone)
+    check_number(lookback_days, "lookback_days", low=0.0, low_open=True)
+    check_whole(k, "k", minimum=0)
+    if prior_strength is not None:
+        check_number(prior_strength, "prior_strength", low=0.0, low_open=True)
     kernel = _hour_kernel(hour_kernel)
     data = _prepare(incidents, cells, as_of_s, None, categories)
-    window = data.in_group & (data.times >= data.as_of_s - lookback_days * _DAY_S)
+    window = data.in_group & (data.times >= data.as_of_s - lookback_days * DAY_S)
     n = data.cells.size
 
-    weekday, hour = local_weekday_hour(data.times[window], zone.key)
+    weekday, hour = local_weekday_hour(data.times[window], timezone)
     slot = weekday * 24 + hour
     counts = (
         np.bincount(data.index[window] * HOURS_PER_WEEK + slot, minlength=n * HOURS_PER_WEEK)
@@ -292,10 +283,7 @@ def hot_windows(profile_row: ArrayLike, threshold: float, min_hours: int = 1) ->
     risk = risk.ravel()
     if np.isnan(risk).any():
         raise GeoError("profile_row must not hold NaN")
-    if isinstance(min_hours, bool) or not isinstance(min_hours, int | np.integer):
-        raise GeoError(f"min_hours must be a whole number 1..168, got {min_hours!r}")
-    if not 1 <= min_hours <= HOURS_PER_WEEK:
-        raise GeoError(f"min_hours must be in 1..168, got {min_hours!r}")
+    check_whole(min_hours, "min_hours", minimum=1, maximum=HOURS_PER_WEEK)
     hot = risk > float(threshold)
     if hot.all():
         return _windows_frame([(0, HOURS_PER_WEEK)], risk)
@@ -408,13 +396,3 @@ def _whole(values: ArrayLike, name: str, low: int, high: int) -> NDArray[np.int6
     if array.size and (array.min() < low or array.max() > high):
         raise GeoError(f"{name} must lie in {low}..{high}, got {values!r}")
     return array.astype(np.int64)
-
-
-def _zone(name: Any) -> zoneinfo.ZoneInfo:
-    """The ZoneInfo for ``name``, or GeoError."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as err:
-        raise GeoError(
-            f"timezone must be an IANA name like 'America/Chicago', got {name!r}"
-        ) from err
