@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from geo.backtest import (  # noqa: E402
     BENCHMARK_GROUPS,
     format_table,
+    model_forecaster,
     monthly_origins,
     plot_coverage,
     run_backtest,
@@ -37,7 +38,6 @@ from geo.backtest import (  # noqa: E402
 )
 from geo.emerging import emerging_hotspots  # noqa: E402
 from geo.scoring import MODELS, score_cells  # noqa: E402
-from web.cli import model_forecaster  # noqa: E402
 from web.services.scoring_data import scoring_data_from_files  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -75,7 +75,7 @@ def main() -> None:
         f"(res 9), loaded in {time.perf_counter() - start:.1f} s"
     )
     OUT.mkdir(parents=True, exist_ok=True)
-    forecasters = [model_forecaster(name) for name in MODELS_COMPARED]
+    forecasters = [model_forecaster(name, pool_categories=True) for name in MODELS_COMPARED]
     summaries = {}
     for label, origins in (
         ("monthly", monthly_origins("2017-07", "2018-06", TIMEZONE)),

@@ -21,6 +21,8 @@ Forecaster
     has one number per study cell, higher meaning hotter. Wrapped in :class:`Forecaster` with
     a name and whether it wants every category (with the tested group's incidents marked in
     an ``in_group`` column) or only the group being tested.
+    :func:`naive_count_forecaster`, :func:`constant_forecaster` and :func:`model_forecaster`
+    (any :mod:`geo.scoring` model) build the usual ones.
 
 Outputs
 -------
@@ -63,6 +65,7 @@ from geo.evaluation import (
     pei,
 )
 from geo.evaluation import test_counts_from_incidents as _counts_in_cells
+from geo.scoring import MODELS, score_cells
 
 __all__ = [
     "AREA_FRACTION_GRID",
@@ -76,6 +79,7 @@ __all__ = [
     "weekly_origins",
     "naive_count_forecaster",
     "constant_forecaster",
+    "model_forecaster",
     "run_backtest",
     "summarise",
     "format_table",
@@ -340,6 +344,72 @@ def constant_forecaster(name: str = "constant") -> Forecaster:
         return np.zeros(cells.size, dtype=np.float64)
 
     return Forecaster(name=name, fn=forecast)
+
+
+def model_forecaster(
+    model: str,
+    *,
+    params: Any = None,
+    category_weights: Mapping[str, float] | None = None,
+    pool_categories: bool = False,
+    name: str | None = None,
+) -> Forecaster:
+    """Return a forecaster that scores with a model of :func:`geo.scoring.score_cells`.
+
+    Parameters
+    ----------
+    model
+        A key of :data:`geo.scoring.MODELS`, e.g. ``"default"``.
+    params
+        The model's parameter dataclass; ``None`` for its defaults.
+    category_weights
+        ``code -> weight`` passed to the model; ``None`` weighs every incident 1 (plain
+        counts, as the benchmarks compare).
+    pool_categories
+        False (the default): the model sees only the group being tested. True: it sees every
+        category (:attr:`Forecaster.uses_all_categories`) and scores the group's categories
+        with the others as context, so a pooling model (the default blend's all-crime
+        feature) can borrow strength from them. An origin with no incident of the group in
+        its history then scores every cell 0.
+    name
+        Label in tables and charts; the model's name by default.
+
+    Returns
+    -------
+    Forecaster
+
+    Raises
+    ------
+    GeoError
+        For an unknown model. Parameters, weights and the training data are checked by
+        :func:`geo.scoring.score_cells` at each call.
+    """
+    if model not in MODELS:
+        raise GeoError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+
+    def forecast(train: pd.DataFrame, cells: np.ndarray, as_of_s: int) -> np.ndarray:
+        codes: tuple[str, ...] | None = None
+        if pool_categories:
+            in_group = train[IN_GROUP_COLUMN].to_numpy(dtype=bool)
+            if in_group.size and not in_group.any():
+                return np.zeros(cells.size, dtype=np.float64)
+            if not in_group.all():
+                codes = tuple(train.loc[in_group, "category"].unique())
+            train = train.drop(columns=[IN_GROUP_COLUMN])
+        scored = score_cells(
+            train,
+            cells,
+            as_of_s,
+            model=model,
+            params=params,
+            category_weights=category_weights,
+            categories=codes,
+        )
+        return scored["score"].to_numpy()
+
+    return Forecaster(
+        name=model if name is None else name, fn=forecast, uses_all_categories=pool_categories
+    )
 
 
 # --- the harness -------------------------------------------------------------------------------

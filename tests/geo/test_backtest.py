@@ -23,6 +23,7 @@ from geo.backtest import (
     area_share_of_top,
     constant_forecaster,
     format_table,
+    model_forecaster,
     monthly_origins,
     naive_count_forecaster,
     plot_coverage,
@@ -36,6 +37,7 @@ from geo.evaluation import cell_areas_km2
 
 # Imported under another name: pytest would otherwise collect it as a test.
 from geo.evaluation import test_counts_from_incidents as counts_from_incidents
+from geo.scoring import WeightedCountParams, score_cells
 from tests.conftest import chicago_incident_frame
 
 CHICAGO = "America/Chicago"
@@ -303,6 +305,69 @@ def test_naive_beats_constant_on_the_synthetic_city(city, origins):
     expected, _ = counts_from_incidents(cells, before["cell"].to_numpy())
     np.testing.assert_array_equal(result.scores[("all", "naive")][first], expected)
     assert set(result.scores[("burglary", "constant")]) == {o.origin_s for o in origins}
+
+
+# --- model_forecaster ---------------------------------------------------------------------------
+
+
+def test_model_forecaster_with_the_naive_model_is_the_naive_count(city, origins):
+    incidents, cells = city
+    forecasters = [
+        naive_count_forecaster("count"),
+        model_forecaster("naive"),
+        model_forecaster("naive", pool_categories=True, name="pooled"),
+    ]
+    result = run_backtest(incidents, cells, forecasters, origins, GROUPS, keep_scores=True)
+    assert result.models == ("count", "naive", "pooled")
+    for group in GROUPS:
+        for origin_s, _ in origins:
+            expected = result.scores[(group, "count")][origin_s]
+            np.testing.assert_array_equal(result.scores[(group, "naive")][origin_s], expected)
+            np.testing.assert_array_equal(result.scores[(group, "pooled")][origin_s], expected)
+
+
+def test_model_forecaster_passes_weights_and_parameters(city):
+    incidents, cells = city
+    as_of = utc_s(2018, 6, 1)
+    train = incidents[incidents["occurred_at"] < as_of]
+    no_theft = model_forecaster("naive", category_weights={"THEFT": 0.0})
+    kept = train.loc[train["category"] != "THEFT", "cell"].to_numpy()
+    np.testing.assert_array_equal(
+        no_theft.fn(train, cells, as_of), counts_from_incidents(cells, kept)[0]
+    )
+    last_30_days = model_forecaster(
+        "weighted_count", params=WeightedCountParams(lookback_days=30, half_life_days=None)
+    )
+    recent = train.loc[train["occurred_at"] >= as_of - 30 * DAY_S, "cell"].to_numpy()
+    np.testing.assert_allclose(
+        last_30_days.fn(train, cells, as_of), counts_from_incidents(cells, recent)[0]
+    )
+
+
+def test_pooling_model_forecaster_scores_the_group_among_every_category(city):
+    incidents, cells = city
+    as_of = utc_s(2018, 6, 1)
+    train = incidents[incidents["occurred_at"] < as_of]
+    pooled = model_forecaster("default", pool_categories=True)
+    assert pooled.uses_all_categories and pooled.name == "default"
+    marked = train.assign(**{IN_GROUP_COLUMN: (train["category"] == "BURGLARY").to_numpy()})
+    expected = score_cells(train, cells, as_of, model="default", categories=("BURGLARY",))
+    np.testing.assert_allclose(pooled.fn(marked, cells, as_of), expected["score"])
+    assert IN_GROUP_COLUMN in marked.columns  # the caller's frame is left alone
+    # A group of every category is all crime.
+    everything = train.assign(**{IN_GROUP_COLUMN: True})
+    expected = score_cells(train, cells, as_of, model="default")
+    np.testing.assert_allclose(pooled.fn(everything, cells, as_of), expected["score"])
+    # No incident of the group before the origin: every cell ties at 0.
+    nothing = train.assign(**{IN_GROUP_COLUMN: False})
+    np.testing.assert_array_equal(pooled.fn(nothing, cells, as_of), np.zeros(cells.size))
+
+
+def test_model_forecaster_checks_the_model():
+    with pytest.raises(GeoError, match="model must be one of"):
+        model_forecaster("kde")
+    plain = model_forecaster("sepp")
+    assert plain.name == "sepp" and not plain.uses_all_categories
 
 
 def test_groups_without_test_incidents_give_nan_rows(city):
