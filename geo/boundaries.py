@@ -18,6 +18,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -322,12 +323,19 @@ def cells_from_polygons(
 
 
 def study_area_cells(boundary: gpd.GeoDataFrame | gpd.GeoSeries, resolution: int) -> np.ndarray:
-    """Return the sorted unique cells that overlap the boundary (the ``"overlap"`` rule).
+    """Return the study area: the sorted unique cells whose centre lies inside the boundary.
+
+    These are the cells that are scored and over which forecasts are measured (5,629 cells
+    for Chicago at resolution 9). Each cell is inside or outside as a whole, by its centre,
+    so the study area's true area is close to the boundary's. The jurisdiction's stored cover
+    uses the ``"overlap"`` rule instead (:func:`cells_from_polygons`), so that no incident
+    on the edge falls outside it at import.
 
     Parameters
     ----------
     boundary
-        Boundary frame or series (all rows are united), as from :func:`load_boundary`.
+        Boundary frame or series (all rows are united), as from :func:`load_boundary`. A
+        CRS other than EPSG:4326 is reprojected; none is taken as EPSG:4326.
     resolution
         H3 resolution 0..15.
 
@@ -346,18 +354,23 @@ def study_area_cells(boundary: gpd.GeoDataFrame | gpd.GeoSeries, resolution: int
     resolution = validate_resolution(resolution)
     geometry = _boundary_geometry(boundary)
     covered = np.asarray(
-        geometry_to_cells(geometry, resolution, containment_mode=CONTAINMENT_MODES["overlap"])
+        geometry_to_cells(geometry, resolution, containment_mode=CONTAINMENT_MODES["center"])
     )
     return np.unique(covered.astype(np.uint64).view(np.int64))
 
 
-def area_lookup(area_cells: pd.DataFrame, cells: Sequence[int] | np.ndarray) -> pd.Series:
+def area_lookup(
+    area_cells: pd.DataFrame,
+    cells: Sequence[int] | np.ndarray,
+    *,
+    keep: Literal["first", "last"] = "first",
+) -> pd.Series:
     """Return the area id of each cell, or missing where no area holds it.
 
     ``area_cells`` is expected to be a partition (each cell in at most one area), as the
     ``"center"`` cover of non-overlapping areas is. Where a cell appears in several rows
-    (an ``"overlap"`` cover, or overlapping areas) the first row wins, so order the frame
-    by priority when that matters.
+    (an ``"overlap"`` cover, or overlapping areas) the first row wins (``keep="last"``: the
+    last), so order the frame by priority when that matters.
 
     Parameters
     ----------
@@ -365,6 +378,8 @@ def area_lookup(area_cells: pd.DataFrame, cells: Sequence[int] | np.ndarray) -> 
         Frame with columns ``area_id`` and ``cell``, as from :func:`cells_from_polygons`.
     cells
         Cell ids (int64 or uint64), e.g. one per incident.
+    keep
+        ``"first"`` or ``"last"``: which row answers for a cell listed more than once.
 
     Returns
     -------
@@ -375,8 +390,11 @@ def area_lookup(area_cells: pd.DataFrame, cells: Sequence[int] | np.ndarray) -> 
     Raises
     ------
     GeoError
-        When a column of ``area_cells`` is missing.
+        When a column of ``area_cells`` is missing or ``keep`` is neither ``"first"`` nor
+        ``"last"``.
     """
+    if keep not in ("first", "last"):
+        raise GeoError(f"keep must be 'first' or 'last', got {keep!r}")
     missing = {"area_id", "cell"} - set(area_cells.columns)
     if missing:
         raise GeoError(
@@ -384,9 +402,9 @@ def area_lookup(area_cells: pd.DataFrame, cells: Sequence[int] | np.ndarray) -> 
         )
     index = cells.index if isinstance(cells, pd.Series) else None
     query = _int64_cells(cells)
-    first = area_cells.drop_duplicates(subset="cell", keep="first")
-    positions = pd.Index(_int64_cells(first["cell"])).get_indexer(query)
-    ids = first["area_id"].astype("str").to_numpy(dtype=object)
+    unique = area_cells.drop_duplicates(subset="cell", keep=keep)
+    positions = pd.Index(_int64_cells(unique["cell"])).get_indexer(query)
+    ids = unique["area_id"].astype("str").to_numpy(dtype=object)
     found = positions >= 0
     result = np.full(query.size, None, dtype=object)
     result[found] = ids[positions[found]]

@@ -315,7 +315,9 @@ def test_district_cover_is_a_partition_close_to_city(
         "23",
     } | {"31"}
     city_center = cells_from_polygons(city.assign(area_id="chicago"), resolution=9)
-    city_overlap = study_area_cells(city, resolution=9)
+    city_overlap = cells_from_polygons(
+        city.assign(area_id="chicago"), resolution=9, containment="overlap"
+    )["cell"]
     # Measured: 5,730 district cells, 5,629 city "center" cells, 6,044 "overlap" cells. The
     # districts cover 1.8% more ground than the city polygon (608.5 vs 597.7 km²).
     assert len(city_center) == pytest.approx(5629, rel=0.01)
@@ -331,6 +333,27 @@ def test_study_area_cells_sorted_unique_int64(city: gpd.GeoDataFrame) -> None:
     assert cells.dtype == np.int64
     assert (np.diff(cells) > 0).all()
     assert {h3_int.get_resolution(int(c)) for c in cells[:50]} == {8}
+
+
+def test_study_area_is_the_cells_whose_centre_is_inside(city: gpd.GeoDataFrame) -> None:
+    study = study_area_cells(city, resolution=9)
+    # The count the scoring README, the CLI tests and the benchmarks quote.
+    assert study.size == 5629
+    center = cells_from_polygons(city.assign(area_id="chicago"), resolution=9)["cell"]
+    np.testing.assert_array_equal(study, np.unique(center.to_numpy()))
+    lat, lon = np.array([h3_int.cell_to_latlng(int(c)) for c in study[::50]]).T
+    assert shapely.contains_xy(city.geometry.iloc[0], lon, lat).all()
+    # The same area from a projected copy and from the boundary split in two rows.
+    projected = study_area_cells(city.to_crs("EPSG:3435"), resolution=9)
+    assert len(set(projected) ^ set(study)) <= 0.001 * study.size
+    halves = gpd.GeoDataFrame(
+        geometry=[
+            city.geometry.iloc[0].intersection(shapely.box(-88.0, 41.0, -87.7, 42.1)),
+            city.geometry.iloc[0].intersection(shapely.box(-87.7, 41.0, -87.0, 42.1)),
+        ],
+        crs="EPSG:4326",
+    )
+    np.testing.assert_array_equal(study_area_cells(halves, resolution=9), study)
 
 
 def test_beats_fall_in_their_districts(
@@ -458,6 +481,14 @@ def test_area_lookup_first_row_wins_and_accepts_uint64() -> None:
     assert found.tolist() == ["first"]
     empty = area_lookup(area_cells.iloc[:0], np.array([7, 8]))
     assert empty.isna().all() and len(empty) == 2
+
+
+def test_area_lookup_keeps_the_first_or_the_last_row() -> None:
+    area_cells = pd.DataFrame({"area_id": ["11", "12", "12"], "cell": [7, 7, 8]})
+    assert area_lookup(area_cells, [7, 8, 9], keep="last").tolist()[:2] == ["12", "12"]
+    assert area_lookup(area_cells, [7, 8], keep="first").tolist() == ["11", "12"]
+    with pytest.raises(GeoError, match="keep must be 'first' or 'last'"):
+        area_lookup(area_cells, [7], keep="any")
 
 
 def test_area_lookup_missing_column() -> None:
