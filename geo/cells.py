@@ -20,6 +20,7 @@ from h3ronpy.vector import coordinates_to_cells
 from geo.errors import GeoError, InvalidResolutionError
 
 __all__ = [
+    "DEFAULT_RESOLUTION",
     "MAX_RESOLUTION",
     "validate_resolution",
     "cells_from_points",
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 MAX_RESOLUTION = 15
+#: Base resolution incidents are indexed at unless a site sets another: about 0.1 km² a cell,
+#: a few street blocks, the scale of hot-spot patrols.
+DEFAULT_RESOLUTION = 9
 
 
 def validate_resolution(resolution: int, *, name: str = "resolution") -> int:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from geo.cells import DEFAULT_RESOLUTION
+
 __all__ = ["SETTINGS", "ENV_PREFIX", "REPO_ROOT", "load_settings", "ConfigError"]
 
 ENV_PREFIX = "HOTSPOT_"
@@ -47,7 +49,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TIMEZONE", "Asia/Shanghai", str, "IANA timezone used to read local times (new database)"
     ),
-    Setting("H3_RESOLUTION", 9, int, "H3 base resolution incidents are stored at (0..15)"),
+    Setting(
+        "H3_RESOLUTION",
+        DEFAULT_RESOLUTION,
+        int,
+        "H3 base resolution incidents are stored at (0..15)",
+    ),
     Setting(
         "BOUNDARY_TOLERANCE_M",
         50.0,
