@@ -13,7 +13,7 @@ from __future__ import annotations
 from werkzeug.security import generate_password_hash
 
 from web import storage
-from web.services.site_data import ShortCache
+from web.services.caches import Cache
 
 __all__ = [
     "ACCOUNT_CACHE_S",
@@ -29,9 +29,13 @@ MIN_PASSWORD_LENGTH = 8
 #: in this process clear it at once, so this bounds only changes made by another process.
 ACCOUNT_CACHE_S = 2.0
 
-_accounts = ShortCache(ttl_s=ACCOUNT_CACHE_S, tables=("users",))
-_account_cells = ShortCache(
-    ttl_s=ACCOUNT_CACHE_S, tables=("users", "user_grids", "areas", "area_cells")
+_accounts = Cache("accounts", max_entries=4096, ttl_s=ACCOUNT_CACHE_S, tables=("users",))
+_account_cells = Cache(
+    "account cells",
+    max_entries=4096,
+    max_bytes=16 * 2**20,
+    ttl_s=ACCOUNT_CACHE_S,
+    tables=("users", "user_grids", "areas", "area_cells"),
 )
 
 
@@ -50,7 +54,8 @@ def validate_password(password: str) -> None:
 def cached_account(engine, user_id: int) -> storage.UserRecord | None:
     """The account with this id (None if there is none), read at most once per
     :data:`ACCOUNT_CACHE_S`."""
-    return _accounts.get(engine, user_id, lambda: storage.get_user(engine, user_id))
+    key = (storage.database_key(engine), user_id)
+    return _accounts.get_or_load(key, lambda: storage.get_user(engine, user_id))
 
 
 def account_cells(engine, user_id: int):
@@ -62,4 +67,4 @@ def account_cells(engine, user_id: int):
         cells.flags.writeable = False
         return cells
 
-    return _account_cells.get(engine, user_id, load)
+    return _account_cells.get_or_load((storage.database_key(engine), user_id), load)

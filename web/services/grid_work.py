@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from geo.cells import hex_from_cells
 from web import clock, storage
 from web.services import site_data
 from web.services.accounts import account_cells
+from web.services.caches import Cache
 
 __all__ = [
     "CHECKIN_FUTURE_S",
@@ -57,9 +57,9 @@ HINT_DAYS = 90  # "what to check" looks at this many days of the cell's incident
 HINT_CATEGORIES = 3
 HOT_HOURS_MIN_INCIDENTS = 5  # fewer incidents say nothing about the time of day
 
-_lock = threading.Lock()
-_cell_indexes: dict[str, _ByCell] = {}
-_gi_bins: dict[str, tuple[tuple, tuple[np.ndarray, np.ndarray]]] = {}
+# Per (database, data version): the incidents sorted by cell, and the Gi* class of each cell.
+_cell_indexes = Cache("incidents by cell", max_entries=4, derived=True)
+_gi_bins = Cache("Gi* classes", max_entries=8, max_bytes=16 * 2**20, derived=True)
 
 
 # --- scope, time and per-cell numbers -------------------------------------------------------
@@ -135,7 +135,6 @@ def parse_local_datetime(value: object, timezone: str, not_after: int | None = N
 class _ByCell:
     """The incidents sorted by cell: a few cells' incidents are contiguous slices."""
 
-    version: tuple[int, int]
     order: np.ndarray  # positions in data.incidents, sorted by cell
     cells: np.ndarray  # the cell of each, sorted
     times: np.ndarray  # occurred_at in that order
@@ -144,25 +143,21 @@ class _ByCell:
 
 
 def _by_cell(data: site_data.SiteData) -> _ByCell:
-    with _lock:
-        cached = _cell_indexes.get(data.source)
-        if cached is not None and cached.version == data.version:
-            return cached
+    return _cell_indexes.get_or_load((data.source, data.version), lambda: _index_by_cell(data))
+
+
+def _index_by_cell(data: site_data.SiteData) -> _ByCell:
     incidents = data.incidents
     cells = incidents["cell"].to_numpy(dtype=np.int64)
     order = np.argsort(cells, kind="stable")
     category = incidents["category"].astype("category")
-    index = _ByCell(
-        version=data.version,
+    return _ByCell(
         order=order,
         cells=cells[order],
         times=incidents["occurred_at"].to_numpy(dtype=np.int64)[order],
         codes=category.cat.codes.to_numpy(dtype=np.int64)[order],
         categories=[str(c) for c in category.cat.categories],
     )
-    with _lock:
-        _cell_indexes[data.source] = index
-    return index
 
 
 def _sorted_positions(index: _ByCell, cells: np.ndarray) -> np.ndarray:
@@ -234,13 +229,12 @@ def category_counts(data, cells, end_s: int, days: Sequence[int] = RECENT_DAYS) 
 def _gi_star_bins(data: site_data.SiteData) -> tuple[np.ndarray, np.ndarray]:
     """Gi* class (-3..3, FDR) of every study cell over the last year of data, as sorted
     cells and their classes; cached."""
+    return _gi_bins.get_or_load((data.source, data.version), lambda: _gi_star_classes(data))
+
+
+def _gi_star_classes(data: site_data.SiteData) -> tuple[np.ndarray, np.ndarray]:
     from geo.hotspots import hotspot_table
 
-    key = (data.version,)
-    with _lock:
-        cached = _gi_bins.get(data.source)
-        if cached is not None and cached[0] == key:
-            return cached[1]
     end_s = reference_time(data)
     incidents = data.incidents
     weights = data.scoring.category_weights
@@ -259,8 +253,6 @@ def _gi_star_bins(data: site_data.SiteData) -> tuple[np.ndarray, np.ndarray]:
         )
     else:
         bins = (np.sort(data.cells), np.zeros(len(data.cells), dtype=np.int8))
-    with _lock:
-        _gi_bins[data.source] = (key, bins)
     return bins
 
 

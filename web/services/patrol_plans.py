@@ -11,7 +11,6 @@ clocks change lasts what it really lasts (7 or 9 hours for a night shift across 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -27,6 +26,7 @@ import pandas as pd
 from geo.errors import FileFormatError
 from geo.tables import read_text_table
 from web import storage
+from web.services.caches import Cache
 
 __all__ = [
     "PUBLISHABLE_STATUSES",
@@ -54,6 +54,8 @@ DAY_S = 86_400
 #: Plan statuses that may be published: "partial" still has routes worth driving; "empty",
 #: "unreachable" and "invalid" have none (or broken ones).
 PUBLISHABLE_STATUSES = ("ok", "partial")
+# Street graphs per (file, mode, modification time): reading a city's streets takes seconds.
+_street_graphs = Cache("street graphs", max_entries=4, max_bytes=1024 * 2**20)
 
 
 @dataclass(frozen=True)
@@ -301,14 +303,13 @@ def _street_graph(path: str, mode: str):
         from planner.errors import RoadNetworkError
 
         raise RoadNetworkError(f"road network file {path}: {err.strerror}") from err
-    return _cached_street_graph(str(path), mode, stamp)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_street_graph(path: str, mode: str, _stamp: int):
     from planner.roads import load_street_graph
 
-    return load_street_graph(path, mode=mode)
+    def load():
+        _street_graphs.discard(lambda key: key[:2] == (str(path), mode))  # an older version
+        return load_street_graph(path, mode=mode)
+
+    return _street_graphs.get_or_load((str(path), mode, stamp), load)
 
 
 # --- what the site stores of a plan ------------------------------------------------------

@@ -9,8 +9,8 @@ per (data version, filters, model, as-of).
 Staleness: the version query runs at most once per :data:`DATA_VERSION_TTL_S` (1 s) per
 database, so an import by another process (``hotspot import`` while the site runs) shows
 within a second; an import through any engine of this process shows at once, because writes
-to ``import_runs`` clear the remembered version (:func:`web.storage.on_writes`). :class:`ShortCache`
-is the same mechanism for other small per-request reads (accounts in web/services/accounts.py).
+to ``import_runs`` clear the remembered version (:func:`web.storage.on_writes`). Every cache
+here is a :class:`web.services.caches.Cache`.
 
 Filters come from query strings (``parse_filters``): dates are local dates in the city's
 timezone, ``end`` inclusive; hours 0-23 and weekdays 0 (Monday)-6 in local time.
@@ -19,16 +19,14 @@ timezone, ``end`` inclusive; hours 0-23 and weekdays 0 (Monday)-6 in local time.
 from __future__ import annotations
 
 import functools
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from web import storage
+from web.services.caches import Cache, clear_derived, forget_other_versions
 from web.services.scoring_data import GROUPS, ScoringData, scoring_data_from_db
 
 __all__ = [
@@ -60,7 +58,6 @@ __all__ = [
     "study_bounds",
     "DATA_VERSION_TTL_S",
     "Filters",
-    "ShortCache",
     "SiteData",
     "area_cells",
     "cell_counts",
@@ -76,7 +73,6 @@ __all__ = [
 # Model used for maps when none is asked for: a weighted, time-decayed count. The default
 # Poisson blend is better by <1 % AUC20 on Chicago (bench/score_bench.py) but takes ~0.6 s.
 MAP_MODEL = "weighted_count"
-_SCORE_CACHE_SIZE = 64
 
 
 class FilterError(ValueError):
@@ -142,60 +138,14 @@ class Filters:
         return (self.start_s, self.end_s, self.categories, self.hours, self.weekdays, self.area)
 
 
-_lock = threading.Lock()
-_data: dict[str, SiteData] = {}
-_scores: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-
 #: Seconds the data version is trusted without asking the database again: an import by
 #: another process shows within this long (imports in this process clear it at once).
 DATA_VERSION_TTL_S = 1.0
 
-
-# --- short-lived caches of small reads, cleared by writes ------------------------------------
-
-
-class ShortCache:
-    """Small values read from the database, kept ``ttl_s`` seconds per (database, key).
-
-    Writes to ``tables`` through any engine of this process clear the database's entries at
-    once, so ``ttl_s`` bounds only how long a change made by another process stays unseen.
-    A read that overlaps a write is not kept (a generation counter per database).
-    """
-
-    def __init__(self, ttl_s: float, tables: Iterable[str], max_entries: int = 4096) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._lock = threading.Lock()
-        self._values: dict[tuple[str, Hashable], tuple[float, object]] = {}
-        self._generation: dict[str, int] = {}
-        storage.on_writes(tables, self.forget)
-
-    def get(self, engine, key: Hashable, load: Callable[[], object]) -> object:
-        """The cached value of ``key`` for this engine's database, else ``load()``."""
-        database = storage.database_key(engine)
-        now = time.monotonic()
-        with self._lock:
-            cached = self._values.get((database, key))
-            if cached is not None and now - cached[0] < self.ttl_s:
-                return cached[1]
-            generation = self._generation.get(database, 0)
-        value = load()
-        with self._lock:
-            if self._generation.get(database, 0) == generation:
-                if len(self._values) >= self.max_entries:  # many distinct queries: start over
-                    self._values.clear()
-                self._values[(database, key)] = (now, value)
-        return value
-
-    def forget(self, database: str) -> None:
-        """Drop every entry of a database (called on writes to the watched tables)."""
-        with self._lock:
-            self._generation[database] = self._generation.get(database, 0) + 1
-            for stale in [k for k in self._values if k[0] == database]:
-                del self._values[stale]
-
-
-_versions = ShortCache(ttl_s=DATA_VERSION_TTL_S, tables=("import_runs",))
+_versions = Cache("data versions", ttl_s=DATA_VERSION_TTL_S, tables=("import_runs",))
+# The incidents of the few databases this process serves, one version each.
+_data = Cache("site data", max_entries=4)
+_scores = Cache("scores", max_entries=64, max_bytes=64 * 2**20, derived=True)
 
 
 def data_version(engine) -> tuple[int, int]:
@@ -207,17 +157,16 @@ def site_data(engine) -> SiteData:
     """The cached data of this database, reloaded after an import (seen within
     :data:`DATA_VERSION_TTL_S` when another process imports)."""
     key = storage.database_key(engine)
-    version = _versions.get(engine, "version", lambda: data_version(engine))
-    with _lock:
-        cached = _data.get(key)
-        if cached is not None and cached.version == version:
-            return cached
-    loaded = _load(engine, key, version)
-    with _lock:
-        _data[key] = loaded
-        for stale in [k for k in _scores if k[0] == key and k[1] != version]:
-            del _scores[stale]
-    return loaded
+    version = _versions.get_or_load((key, "version"), lambda: data_version(engine))
+
+    def load() -> SiteData:
+        # An import made the older version and what was computed from it stale: let them go
+        # before loading (two versions of a large city need not fit in memory together).
+        _data.discard(lambda k: k[0] == key and k[1] != version)
+        forget_other_versions(key, version)
+        return _load(engine, key, version)
+
+    return _data.get_or_load((key, version), load)
 
 
 def _load(engine, source: str, version: tuple[int, int]) -> SiteData:
@@ -428,15 +377,16 @@ def cell_scores(
     Returns geo.scoring.score_cells' frame (``cell``, ``score``, model columns) plus ``rank``
     (1 = hottest); restricted to the area's cells when an area is set. Cached.
     """
-    from geo.scoring import score_cells
 
     if as_of_s is None:
         as_of_s = filters.end_s if filters.end_s is not None else (data.last_s or 0) + 1
     key = (data.source, data.version, filters.key(), model, int(as_of_s))
-    with _lock:
-        if key in _scores:
-            _scores.move_to_end(key)
-            return _scores[key]
+    return _scores.get_or_load(key, lambda: _score(data, filters, model, int(as_of_s)))
+
+
+def _score(data: SiteData, filters: Filters, model: str, as_of_s: int) -> pd.DataFrame:
+    from geo.scoring import score_cells
+
     mask = _mask(data, filters, use_time=False)
     # No filter at all (the usual city-wide map): skip copying 700k rows.
     chosen = data.incidents if mask.all() else data.incidents[mask]
@@ -453,10 +403,6 @@ def cell_scores(
     frame = frame.assign(rank=rank)
     if filters.cells is not None:
         frame = frame[frame["cell"].isin(filters.cells)].reset_index(drop=True)
-    with _lock:
-        _scores[key] = frame
-        while len(_scores) > _SCORE_CACHE_SIZE:
-            _scores.popitem(last=False)
     return frame
 
 
@@ -484,36 +430,16 @@ EXPLAIN_WINDOWS_DAYS = (7, 28, 90)
 ALPHA = 0.05
 _DAY_S = 86_400
 _WEEK_S = 7 * _DAY_S
-_LAYER_CACHE_SIZE = 16
-_ACCURACY_CACHE_SIZE = 8
 
-_layers: OrderedDict[tuple, MapLayers] = OrderedDict()
-_emerging: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-_accuracy: OrderedDict[tuple, Accuracy] = OrderedDict()
+_layers = Cache("map layers", max_entries=16, max_bytes=64 * 2**20, derived=True)
+_emerging = Cache("emerging classes", max_entries=16, max_bytes=32 * 2**20, derived=True)
+_accuracy = Cache("backtests", max_entries=8, max_bytes=64 * 2**20, derived=True)
 
 
 def clear_caches() -> None:
-    """Forget scores, map layers and backtests (the incidents stay): for benchmarks."""
-    with _lock:
-        _scores.clear()
-        _layers.clear()
-        _emerging.clear()
-        _accuracy.clear()
-
-
-def _cache_get(cache: OrderedDict, key: tuple):
-    with _lock:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    return None
-
-
-def _cache_put(cache: OrderedDict, key: tuple, value, size: int) -> None:
-    with _lock:
-        cache[key] = value
-        while len(cache) > size:
-            cache.popitem(last=False)
+    """Forget everything computed from the incidents (scores, map layers, backtests, API
+    answers); the incidents stay: for benchmarks."""
+    clear_derived()
 
 
 def category_groups(data: SiteData) -> dict[str, tuple[str, ...]]:
@@ -627,12 +553,14 @@ class MapLayers:
 
 def map_layers(data: SiteData, query: MapQuery) -> MapLayers:
     """Scores, counts and Gi* classes of every cell the map draws; cached."""
-    from geo.hotspots import hotspot_table
 
     key = (data.source, data.version, *query.key())
-    cached = _cache_get(_layers, key)
-    if cached is not None:
-        return cached
+    return _layers.get_or_load(key, lambda: _map_layers(data, query))
+
+
+def _map_layers(data: SiteData, query: MapQuery) -> MapLayers:
+    from geo.hotspots import hotspot_table
+
     filters = query.filters
     scores = cell_scores(data, filters, query.model, query.as_of_s)
     study = data.cells
@@ -666,9 +594,7 @@ def map_layers(data: SiteData, query: MapQuery) -> MapLayers:
     gi_z[in_study] = gi["z"].to_numpy()[rows]
     gi_p[in_study] = gi["p"].to_numpy()[rows]
     gi_bin[in_study] = gi["gi_bin"].to_numpy()[rows]
-    layers = MapLayers(cells, score, rank, count, gi_z, gi_p, gi_bin, len(study), scores)
-    _cache_put(_layers, key, layers, _LAYER_CACHE_SIZE)
-    return layers
+    return MapLayers(cells, score, rank, count, gi_z, gi_p, gi_bin, len(study), scores)
 
 
 def _chosen_times(data: SiteData, filters: Filters, as_of_s: int) -> pd.DataFrame:
@@ -682,14 +608,16 @@ def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
     """Emerging hot spot class of every study cell over the EMERGING_WEEKS weeks ending at
     the map's end date (geo.emerging; ``cell``, ``category``, ``trend_z``, ``trend_p``...);
     cached. Uses the map's categories, hours and weekdays, not its start date."""
-    from geo.emerging import emerging_hotspots
 
     key = (data.source, data.version, _whole_area(query.filters).key()[2:], query.as_of_s)
-    cached = _cache_get(_emerging, key)
-    if cached is not None:
-        return cached
+    return _emerging.get_or_load(key, lambda: _emerging_layer(data, query))
+
+
+def _emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
+    from geo.emerging import emerging_hotspots
+
     chosen = _chosen_times(data, query.filters, query.as_of_s)
-    table = emerging_hotspots(
+    return emerging_hotspots(
         data.cells,
         chosen["cell"].to_numpy(dtype=np.int64),
         chosen["occurred_at"].to_numpy(dtype=np.int64),
@@ -699,8 +627,6 @@ def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
         k=1,
         alpha=ALPHA,
     )
-    _cache_put(_emerging, key, table, _LAYER_CACHE_SIZE)
-    return table
 
 
 class UnknownCellError(LookupError):
@@ -1134,15 +1060,17 @@ def accuracy(
     data: SiteData, kind: str = "auto", n: int | None = None, model: str = MAP_MODEL
 ) -> Accuracy:
     """Backtest ``model`` and the naive count on the stored data; cached per data version."""
-    from geo.backtest import naive_count_forecaster, run_backtest, summarise
 
     offered = [m for m in MAP_MODELS if m != "naive"]
     if model not in offered:
         raise FilterError(f"model: expected one of {', '.join(offered)}, got {model!r}")
     key = (data.source, data.version, kind, n, model)
-    cached = _cache_get(_accuracy, key)
-    if cached is not None:
-        return cached
+    return _accuracy.get_or_load(key, lambda: _accuracy_of(data, kind, n, model))
+
+
+def _accuracy_of(data: SiteData, kind: str, n: int | None, model: str) -> Accuracy:
+    from geo.backtest import naive_count_forecaster, run_backtest, summarise
+
     chosen_kind, origins = accuracy_origins(data, kind, n)
     forecasters = [naive_count_forecaster("naive"), model_forecaster(data, model)]
     groups = accuracy_groups(data)
@@ -1155,34 +1083,36 @@ def accuracy(
     summary = summary.merge(
         hit.rename(columns=lambda c: f"mean_{c}").reset_index(), on=["group", "model"], how="left"
     )
-    found = Accuracy(chosen_kind, origins, model, result, summary)
-    _cache_put(_accuracy, key, found, _ACCURACY_CACHE_SIZE)
-    return found
+    return Accuracy(chosen_kind, origins, model, result, summary)
 
 
 # --- area outlines for maps ------------------------------------------------------------------
 
 #: Outlines are simplified to about this many degrees (~20 m) before they reach a page.
 OUTLINE_TOLERANCE_DEG = 0.0002
-_outlines: dict[tuple, dict[str, tuple[str, int]]] = {}
+_outlines = Cache("area outlines", max_entries=8, max_bytes=64 * 2**20)
 
 
 def area_outlines(engine, listing: pd.DataFrame | None = None) -> dict[str, tuple[str, int]]:
     """Kind -> (simplified GeoJSON text of its areas with ``area_id`` and ``name``, number of
     areas), every stored kind, jurisdiction first; cached until the areas change.
     ``listing`` is storage.list_areas' frame when the caller has it already."""
+    listing = storage.list_areas(engine) if listing is None else listing
+    database = storage.database_key(engine)
+    areas = tuple(map(tuple, listing[["kind", "area_id", "n_cells"]].to_numpy().tolist()))
+
+    def load() -> dict[str, tuple[str, int]]:
+        _outlines.discard(lambda key: key[0] == database)  # older areas of this database
+        return _outlines_of(engine, listing)
+
+    return _outlines.get_or_load((database, areas), load)
+
+
+def _outlines_of(engine, listing: pd.DataFrame) -> dict[str, tuple[str, int]]:
     import json
 
     import shapely
 
-    listing = storage.list_areas(engine) if listing is None else listing
-    key = (
-        engine.url.render_as_string(hide_password=False),
-        tuple(map(tuple, listing[["kind", "area_id", "n_cells"]].to_numpy().tolist())),
-    )
-    with _lock:
-        if key in _outlines:
-            return _outlines[key]
     kinds = list(dict.fromkeys(listing["kind"]))
     kinds = sorted(kinds, key=lambda k: k != "jurisdiction")  # stable: the rest keep order
     out: dict[str, tuple[str, int]] = {}
@@ -1209,10 +1139,6 @@ def area_outlines(engine, listing: pd.DataFrame | None = None) -> dict[str, tupl
             ensure_ascii=False,
         )
         out[kind] = (text, len(features))
-    with _lock:
-        for stale in [k for k in _outlines if k[0] == key[0]]:
-            del _outlines[stale]
-        _outlines[key] = out
     return out
 
 

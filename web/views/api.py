@@ -29,8 +29,6 @@ web/services/accounts.py (2 s).
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -53,6 +51,7 @@ from geo.cells import hex_from_cells
 from web import clock, storage
 from web.assets import SITE_SCRIPTS
 from web.services import grid_work, site_data
+from web.services.caches import Cache
 from web.services.scoring_data import GROUPS
 from web.views.access import client_ip, get_engine
 
@@ -68,26 +67,23 @@ DEFAULT_CHECKINS_LIMIT = 200
 MAX_CHECKINS_LIMIT = 5000
 DEFAULT_PLANS_LIMIT = 50
 MAX_PLANS_LIMIT = 500
-_COUNTS_CACHE_SIZE = 512
-# Encoded bodies of the data-only answers (cells, one cell, aggregates): most requests repeat
-# a recent query, and building and encoding the JSON is most of their time.
-_RESPONSE_CACHE_BYTES = 64 * 2**20
 #: Seconds a plan list or plan is served from memory: plans made or published in this
 #: process show at once (writes clear it); this bounds only plans stored by another process.
 PLANS_CACHE_S = 2.0
-_plan_bodies = site_data.ShortCache(
-    ttl_s=PLANS_CACHE_S, tables=("plans", "plan_visits"), max_entries=1024
+_plan_bodies = Cache(
+    "API plan answers",
+    max_entries=1024,
+    max_bytes=32 * 2**20,
+    ttl_s=PLANS_CACHE_S,
+    tables=("plans", "plan_visits"),
 )
-
-_lock = threading.Lock()
 # Per data version: incident counts per cell for a filter (city-wide, scoped per request
 # afterwards) and aggregate results (per filter and scope).
-_counts: OrderedDict[tuple, object] = OrderedDict()
-# Local calendar day (days since 1970-01-01, city time) of every incident, per data version.
-_local_days: dict[str, tuple[tuple[int, int], np.ndarray]] = {}
-# (database, data version, path, query, scope) -> encoded JSON body, least recently used first.
-_responses: OrderedDict[tuple, bytes] = OrderedDict()
-_response_bytes = 0
+_counts = Cache("API counts", max_entries=512, max_bytes=64 * 2**20, derived=True)
+# Encoded bodies of the data-only answers (cells, one cell, aggregates), keyed (database,
+# data version, path, query, scope): most requests repeat a recent query, and building and
+# encoding the JSON is most of their time.
+_responses = Cache("API answers", max_entries=65_536, max_bytes=64 * 2**20, derived=True)
 
 
 def _models() -> tuple[str, ...]:
@@ -143,7 +139,6 @@ def _data_response(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        global _response_bytes
         data = _data()
         scope = _scope()
         key = (
@@ -153,21 +148,12 @@ def _data_response(view: Callable) -> Callable:
             request.query_string,
             None if scope is None else scope.tobytes(),
         )
-        with _lock:
-            body = _responses.get(key)
-            if body is not None:
-                _responses.move_to_end(key)
+        body = _responses.get(key)
         if body is not None:
             return current_app.response_class(body, mimetype="application/json")
         response = view(*args, **kwargs)
         if response.status_code == 200:
-            body = response.get_data()
-            with _lock:
-                if key not in _responses:
-                    _responses[key] = body
-                    _response_bytes += len(body)
-                while _response_bytes > _RESPONSE_CACHE_BYTES and _responses:
-                    _response_bytes -= len(_responses.popitem(last=False)[1])
+            _responses.put(key, response.get_data())
         return response
 
     return wrapped
@@ -186,7 +172,9 @@ def _plans_response(view: Callable) -> Callable:
             request.query_string,
             None if scope is None else scope.tobytes(),
         )
-        body = _plan_bodies.get(get_engine(), key, lambda: view(*args, **kwargs).get_data())
+        body = _plan_bodies.get_or_load(
+            (storage.database_key(get_engine()), *key), lambda: view(*args, **kwargs).get_data()
+        )
         return current_app.response_class(body, mimetype="application/json")
 
     return wrapped
@@ -244,32 +232,17 @@ def _scoped_filters(filters: site_data.Filters) -> site_data.Filters:
 
 def _city_counts(data: site_data.SiteData, filters: site_data.Filters) -> pd.Series:
     """Incidents per cell passing ``filters`` (city-wide or the area), cached per version."""
-    key = (data.source, data.version, filters.key())
-    with _lock:
-        if key in _counts:
-            _counts.move_to_end(key)
-            return _counts[key]
-    frame = site_data.cell_counts(data, filters)
-    counts = pd.Series(frame["n"].to_numpy(), index=frame["cell"].to_numpy())
-    with _lock:
-        _counts[key] = counts
-        while len(_counts) > _COUNTS_CACHE_SIZE:
-            _counts.popitem(last=False)
-    return counts
+
+    def load() -> pd.Series:
+        frame = site_data.cell_counts(data, filters)
+        return pd.Series(frame["n"].to_numpy(), index=frame["cell"].to_numpy())
+
+    return _counts.get_or_load((data.source, data.version, "cells", filters.key()), load)
 
 
 def _days_of(data: site_data.SiteData) -> np.ndarray:
     """Local calendar day (days since 1970-01-01 in the city's time) of each incident."""
-    with _lock:
-        cached = _local_days.get(data.source)
-        if cached is not None and cached[0] == data.version:
-            return cached[1]
-    times = data.incidents["occurred_at"].to_numpy()
-    local = pd.to_datetime(times, unit="s", utc=True).tz_convert(data.timezone).tz_localize(None)
-    days = local.to_numpy().astype("datetime64[D]").astype(np.int64)
-    with _lock:
-        _local_days[data.source] = (data.version, days)
-    return days
+    return data.day
 
 
 # --- session ----------------------------------------------------------------------------------
@@ -422,24 +395,16 @@ def incidents_aggregate():
     scope = _scope()
     # Results depend only on the data version, the filters and the scope: cached.
     key = (
-        "aggregate",
         data.source,
         data.version,
+        "aggregate",
         by,
         filters.key(),
         None if scope is None else filters.cells,
     )
-    with _lock:
-        cached = _counts.get(key)
-        if cached is not None:
-            _counts.move_to_end(key)
-    if cached is None:
-        cached = _aggregate(data, filters, by, scoped=scope is not None)
-        with _lock:
-            _counts[key] = cached
-            while len(_counts) > _COUNTS_CACHE_SIZE:
-                _counts.popitem(last=False)
-    total, groups = cached
+    total, groups = _counts.get_or_load(
+        key, lambda: _aggregate(data, filters, by, scoped=scope is not None)
+    )
     tz = data.timezone
     return jsonify(
         {
