@@ -1,0 +1,364 @@
+"""Data commands: the database, incidents and their rejects, categories, areas, stations,
+the Jiayuguan demo and the real Chicago data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from web import clock, storage
+from web.cli._common import fail, os_user, pass_ctx
+from web.config import REPO_ROOT
+from web.services.workspace import Workspace, init_database, load_area_layer
+
+# --- database ---------------------------------------------------------------------------
+
+
+@click.command("init-db")
+@pass_ctx
+def init_db_command(ctx: Workspace) -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    init_database(ctx)
+    click.echo(f"database ready: {ctx.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("categories")
+@click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
+@pass_ctx
+def categories_command(ctx: Workspace, load_path: str | None) -> None:
+    """List categories, or load/update them from a category file."""
+    from geo.categories import load_categories
+    from geo.errors import GeoError
+
+    if load_path:
+        try:
+            n = storage.store_categories(ctx.engine, load_categories(load_path))
+        except GeoError as err:
+            fail(str(err))
+        click.echo(f"{n} categories loaded from {load_path}")
+    frame = storage.load_categories_table(ctx.engine)
+    for row in frame.itertuples():
+        flag = " (police-initiated)" if row.police_initiated else ""
+        click.echo(f"{row.code:<36} {row.weight:>5g}  {row.group:<16} {row.name_zh}{flag}")
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+
+def _mapping_from_options(preset, column_map, time_format, crs, delimiter, encoding):
+    from dataclasses import replace
+
+    from geo.ingest import PRESETS, ColumnMapping
+
+    mapping = PRESETS.get(preset) if preset else None
+    if preset and mapping is None:
+        fail(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    fields = {}
+    for item in column_map:
+        if "=" not in item:
+            fail(f"--map takes FIELD=COLUMN, got {item!r}")
+        key, value = item.split("=", 1)
+        if key not in ColumnMapping.__dataclass_fields__ or key in {"crs", "delimiter", "encoding"}:
+            fail(f"--map: unknown field {key!r}")
+        fields[key] = value or None
+    if mapping is None:
+        if "occurred_at" not in fields or "category" not in fields:
+            fail("give --preset or at least --map occurred_at=COLUMN --map category=COLUMN")
+        mapping = ColumnMapping(**fields)
+    else:
+        mapping = replace(mapping, **fields)
+    extra = {}
+    if time_format:
+        extra["time_format"] = time_format
+    if crs:
+        extra["crs"] = crs
+    if delimiter:
+        extra["delimiter"] = "\t" if delimiter in {"\\t", "tab"} else delimiter
+    if encoding:
+        extra["encoding"] = encoding
+    return replace(mapping, **extra)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--preset", help="named column mapping, e.g. chicago or generic")
+@click.option("--map", "column_map", multiple=True, help="FIELD=COLUMN, e.g. category=Type")
+@click.option("--time-format", help="strftime format of local times (default ISO 8601)")
+@click.option("--crs", help="coordinate system: EPSG:4326 (default), GCJ-02, BD-09, EPSG:...")
+@click.option("--delimiter", help="CSV delimiter (default ,)")
+@click.option("--encoding", help="text encoding (default utf-8; e.g. gbk)")
+@click.option("--source", help="data source name; record ids are unique within it")
+@click.option("--timezone", help="override the city's timezone for reading local times")
+@click.option("--strict-categories", is_flag=True, help="reject unknown categories")
+@click.option("--boundary", "boundary_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-boundary", is_flag=True, help="do not check the jurisdiction boundary")
+@click.option("--boundary-tolerance-m", type=float, help="accept points this far outside")
+@click.option("--synthetic", is_flag=True, help="mark the data as synthetic (demo)")
+@pass_ctx
+def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, delimiter, encoding,
+                   source, timezone, strict_categories, boundary_path, no_boundary,
+                   boundary_tolerance_m, synthetic) -> None:  # fmt: skip
+    """Import incident files (CSV, CSV.gz, GeoJSON, GeoPackage, Parquet) into the database."""
+    from tqdm import tqdm
+
+    from geo.errors import GeoError
+    from web.services.imports import ImportRequest, import_files, stored_boundary
+
+    init_database(ctx)
+    mapping = _mapping_from_options(preset, column_map, time_format, crs, delimiter, encoding)
+    city = ctx.city()
+    boundary = None
+    if not no_boundary:
+        if boundary_path:
+            from geo.boundaries import load_boundary
+
+            try:
+                boundary = load_boundary(boundary_path).geometry.iloc[0]
+            except GeoError as err:
+                fail(str(err))
+        else:
+            boundary = stored_boundary(ctx.engine)
+    tolerance = (
+        boundary_tolerance_m
+        if boundary_tolerance_m is not None
+        else float(ctx.settings["BOUNDARY_TOLERANCE_M"])
+    )
+    request = ImportRequest(
+        mapping=mapping,
+        source=source or preset or "default",
+        timezone=timezone or city["timezone"],
+        resolution=int(city["resolution"]),
+        now=clock.now(),
+        preset=preset,
+        boundary=boundary,
+        boundary_tolerance_m=tolerance,
+        strict_categories=strict_categories,
+        synthetic=synthetic,
+    )
+    bar = tqdm(total=len(files) + 1, unit="step", desc="import", file=sys.stderr,
+               disable=len(files) < 2 and not sys.stderr.isatty())  # fmt: skip
+    try:
+        summaries = import_files(
+            ctx.engine,
+            files,
+            request,
+            progress=lambda msg: (bar.set_postfix_str(msg), bar.update()),
+        )
+    except GeoError as err:
+        bar.close()
+        fail(f"{err}\nnothing was imported; the database is unchanged")
+    bar.close()
+    for summary in summaries:
+        storage.audit(ctx.engine, "import", username=os_user(), detail=(
+            f"{Path(summary.file).name}: read {summary.rows_read}, imported {summary.inserted}, "
+            f"duplicates {summary.duplicates}, rejected {summary.rejected}"))  # fmt: skip
+    _print_summaries(summaries)
+
+
+def _print_summaries(summaries) -> None:
+    totals = {"rows_read": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+    for s in summaries:
+        click.echo(
+            f"{s.file}: read {s.rows_read}, imported {s.inserted}, "
+            f"already stored {s.duplicates}, rejected {s.rejected} (run {s.run_id})"
+        )
+        if s.new_categories:
+            click.echo(f"  new categories (weight 1): {', '.join(s.new_categories)}")
+        for key in totals:
+            totals[key] += getattr(s, key)
+    if len(summaries) > 1:
+        click.echo(
+            f"total: read {totals['rows_read']}, imported {totals['inserted']}, "
+            f"already stored {totals['duplicates']}, rejected {totals['rejected']}"
+        )
+    if totals["rejected"]:
+        click.echo("rejected rows are kept for review: hotspot rejects")
+
+
+@click.command("rejects")
+@click.option("--run", "run_id", type=int, help="only rejects of this import run")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="write CSV to standard output")
+@pass_ctx
+def rejects_command(ctx: Workspace, run_id: int | None, limit: int, as_csv: bool) -> None:
+    """Show rejected rows kept for review: file, line, field and reason."""
+    frame = storage.list_rejects(ctx.engine, run_id=run_id, limit=limit)
+    if as_csv:
+        frame.to_csv(sys.stdout, index=False)
+        return
+    if frame.empty:
+        click.echo("no rejected rows")
+        return
+    for row in frame.itertuples():
+        click.echo(f"{row.file}:{row.line} [{row.field}] {row.reason}  {row.raw}")
+
+
+@click.command("imports")
+@click.option("--limit", type=int, default=20, show_default=True)
+@pass_ctx
+def imports_command(ctx: Workspace, limit: int) -> None:
+    """List import runs with their counts, newest first."""
+    frame = storage.list_import_runs(ctx.engine, limit=limit)
+    for row in frame.itertuples():
+        when = pd.Timestamp(row.finished_at, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"run {row.id} {when}Z {row.file}: read {row.rows_read}, imported {row.inserted}, "
+            f"duplicates {row.duplicates}, rejected {row.rejected}"
+        )
+
+
+# --- areas --------------------------------------------------------------------------------
+
+
+@click.group("areas", invoke_without_command=True)
+@click.pass_context
+def areas_group(click_ctx: click.Context) -> None:
+    """List areas (jurisdiction, districts, beats, grids); subcommands load and build them."""
+    if click_ctx.invoked_subcommand is None:
+        ctx = click_ctx.ensure_object(Workspace)
+        frame = storage.list_areas(ctx.engine)
+        if frame.empty:
+            click.echo("no areas loaded")
+            return
+        for row in frame.itertuples():
+            click.echo(f"{row.kind:<14} {row.area_id:<12} {row.n_cells:>6} cells  {row.name}")
+
+
+@areas_group.command("load")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--kind", required=True, help="jurisdiction, district, beat, grid, ...")
+@click.option("--id-field")
+@click.option("--name-field")
+@click.option("--crs", help="coordinates of the file when unlabelled: GCJ-02, BD-09")
+@pass_ctx
+def areas_load_command(ctx: Workspace, path, kind, id_field, name_field, crs) -> None:
+    """Load an area layer (GeoJSON, Shapefile, GeoPackage) and cover it with H3 cells."""
+    from geo.errors import GeoError
+
+    init_database(ctx)
+    try:
+        frame, cells = load_area_layer(ctx, path, kind, id_field, name_field, crs)
+    except GeoError as err:
+        fail(str(err))
+    click.echo(f"{len(frame)} {kind} area(s), {len(cells)} cells, from {path}")
+
+
+@areas_group.command("generate-grids")
+@click.option("--within", "within_kind", default="urban_core", show_default=True,
+              help="area kind whose cells are split into grids")  # fmt: skip
+@click.option("--target-cells", type=int, default=40, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@pass_ctx
+def generate_grids_command(ctx: Workspace, within_kind: str, target_cells: int, seed: int) -> None:
+    """Generate management grids: compact groups of about N cells each."""
+    from geo.grids import generate_grids, grids_to_polygons
+
+    cells = storage.load_area_cells(ctx.engine, within_kind)
+    if cells.empty:
+        fail(f"no areas of kind {within_kind!r}; load one with `hotspot areas load`")
+    grid_cells = generate_grids(cells["cell"].unique(), target_cells=target_cells, seed=seed)
+    polygons = grids_to_polygons(grid_cells)
+    polygons["name"] = polygons["area_id"]
+    storage.store_areas(ctx.engine, "grid", polygons, grid_cells, source=f"generated seed={seed}")
+    click.echo(f"{len(polygons)} grids from {len(grid_cells)} cells (target {target_cells})")
+
+
+@areas_group.command("lookup")
+@click.argument("cells", nargs=-1, required=True)
+@pass_ctx
+def areas_lookup_command(ctx: Workspace, cells) -> None:
+    """Show which areas contain the given H3 cells (hex ids)."""
+    from geo.cells import cells_from_hex
+    from geo.errors import GeoError
+
+    try:
+        ids = cells_from_hex(cells)
+    except GeoError as err:
+        fail(str(err))
+    frame = storage.list_areas(ctx.engine)
+    for kind in sorted(set(frame["kind"])):
+        table = storage.load_area_cells(ctx.engine, kind)
+        found = dict(zip(table["cell"], table["area_id"], strict=True))
+        for hex_id, cell in zip(cells, ids, strict=True):
+            click.echo(f"{hex_id} {kind}: {found.get(int(cell), '-')}")
+
+
+# --- stations, demo, serve ----------------------------------------------------------------
+
+
+@click.command("stations")
+@click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
+@pass_ctx
+def stations_command(ctx: Workspace, load_path: str | None) -> None:
+    """List stations, or replace them from a CSV (station_id,name,name_en,lon,lat,units)."""
+    if load_path:
+        from web.services.demo import read_stations
+
+        init_database(ctx)
+        storage.store_stations(ctx.engine, read_stations(Path(load_path)))
+    for row in storage.list_stations(ctx.engine).itertuples():
+        click.echo(
+            f"{row.station_id:<10} {row.units} units  {row.lon:.5f},{row.lat:.5f}  {row.name}"
+        )
+
+
+@click.command("demo")
+@click.option("--if-empty", is_flag=True, help="do nothing when incidents are already stored")
+@click.option("--seed", type=int, default=20261125, show_default=True)
+@click.option("--days", type=int, default=180, show_default=True)
+@click.option(
+    "--timezone",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="the city's clock (another zone tries the site's date handling, e.g. America/Chicago "
+    "for daylight saving time)",
+)
+@pass_ctx
+def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int, timezone: str) -> None:
+    """Load the Jiayuguan demo: outline, urban core, grids, stations, synthetic incidents."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from web.services.demo import load_demo
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--timezone: unknown IANA timezone {timezone!r}")
+    init_database(ctx, city_name="嘉峪关市", timezone=timezone)
+    meta = storage.get_meta(ctx.engine)
+    if meta.get("timezone") != timezone or meta.get("city_name") != "嘉峪关市":
+        fail(
+            f"this database holds another city ({meta.get('city_name')}, "
+            f"{meta.get('timezone')}); load the demo into its own database "
+            "(HOTSPOT_DATABASE_URL)"
+        )
+    if if_empty and storage.count_rows(ctx.engine)["incidents"] > 0:
+        click.echo("demo: incidents already stored, nothing to do")
+        if storage.list_import_runs(ctx.engine)["synthetic"].all():
+            from web.services.demo import ensure_demo_accounts
+
+            created = ensure_demo_accounts(ctx.engine)
+            if created:
+                click.echo(f"demo accounts created: {', '.join(created)}")
+        return
+    for line in load_demo(ctx, seed=seed, days=days):
+        click.echo(line)
+
+
+@click.command("load-chicago")
+@click.option("--shared", "shared_dir", type=click.Path(exists=True, file_okay=False),
+              default=str(REPO_ROOT.parent / "shared"), show_default=True)  # fmt: skip
+@pass_ctx
+def load_chicago_command(ctx: Workspace, shared_dir: str) -> None:
+    """Load the real Chicago data (boundary, districts, beats, stations, incidents)."""
+    from geo.errors import GeoError
+    from web.services.demo import load_chicago
+
+    try:
+        for line in load_chicago(ctx, Path(shared_dir)):
+            click.echo(line)
+    except GeoError as err:
+        fail(str(err))
