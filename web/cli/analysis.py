@@ -13,10 +13,11 @@ from web import storage
 from web.cli._common import fail, pass_ctx
 from web.services.workspace import Workspace
 
-# --- scoring and backtesting ----------------------------------------------------------------
+# --- data for every analysis ---------------------------------------------------------------------
 
 
 def _scoring_data(ctx: Workspace, incident_files, preset, boundary_path, timezone, res, piw):
+    from geo.cells import DEFAULT_RESOLUTION
     from web.services.scoring_data import scoring_data_from_db, scoring_data_from_files
 
     try:
@@ -25,7 +26,7 @@ def _scoring_data(ctx: Workspace, incident_files, preset, boundary_path, timezon
                 fail("--incidents needs --preset and --boundary")
             return scoring_data_from_files(
                 incident_files, preset, boundary_path,
-                timezone or str(ctx.settings["TIMEZONE"]), res or 9,
+                timezone or str(ctx.settings["TIMEZONE"]), res or DEFAULT_RESOLUTION,
                 police_initiated_weight=piw,
             )  # fmt: skip
         return scoring_data_from_db(ctx.engine, resolution=res, police_initiated_weight=piw)
@@ -73,6 +74,11 @@ def _data_options(function):
     return wrapper
 
 
+def _monthly_option(help_text: str):
+    # The default is the benchmark's year of test months (bench/score_bench.py).
+    return click.option("--monthly", default="2017-07:2018-06", show_default=True, help=help_text)
+
+
 @click.command("score")
 @click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
 @click.option("--model", default="default", show_default=True)
@@ -107,31 +113,10 @@ def score_command(ctx: Workspace, as_of, model, group, categories, out_path, exp
     )
 
 
-def model_forecaster(name: str, weights=None):
-    """A backtest forecaster running one geo.scoring model (pooling categories when asked)."""
-    from geo.backtest import IN_GROUP_COLUMN, Forecaster
-    from geo.scoring import score_cells
-
-    def forecast(train, cells, as_of_s):
-        in_group = train[IN_GROUP_COLUMN].to_numpy(dtype=bool)
-        codes = None if in_group.all() else tuple(train.loc[in_group, "category"].unique())
-        frame = train.drop(columns=[IN_GROUP_COLUMN])
-        scored = score_cells(frame, cells, as_of_s, model=name, category_weights=weights,
-                             categories=codes if codes is not None else None)  # fmt: skip
-        return scored["score"].to_numpy()
-
-    return Forecaster(name=name, fn=forecast, uses_all_categories=True)
-
-
 @click.command("backtest")
 @click.option("--models", default="naive,weighted_count,ring_smoothed,default", show_default=True)
 @click.option("--groups", default="all,burglary,violent", show_default=True)
-@click.option(
-    "--monthly",
-    default="2017-07:2018-06",
-    show_default=True,
-    help="FIRST:LAST test months (origin at the start of each); '' for none",
-)
+@_monthly_option("FIRST:LAST test months (origin at the start of each); '' for none")
 @click.option(
     "--weekly-end",
     default="2018-07-31",
@@ -149,6 +134,7 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
     """Backtest models side by side on rolling monthly and weekly origins."""
     from geo.backtest import (
         format_table,
+        model_forecaster,
         monthly_origins,
         plot_coverage,
         run_backtest,
@@ -175,7 +161,8 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
         runs.append(("monthly", monthly_origins(first, last or first, data.timezone)))
     if weekly_end:
         runs.append(("weekly", weekly_origins(weekly_end, weeks, data.timezone)))
-    forecasters = [model_forecaster(n) for n in names]
+    # Plain counts (no category weights), each model free to pool the other categories.
+    forecasters = [model_forecaster(n, pool_categories=True) for n in names]
     tables = []
     for label, origins in runs:
         result = run_backtest(data.incidents, data.cells, forecasters, origins, chosen)
@@ -197,12 +184,7 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
 @click.option("--kind", default="district", show_default=True, help="area kind to report on")
 @click.option("--model", default="default", show_default=True)
 @click.option("--group", help="category group: all, burglary, violent")
-@click.option(
-    "--monthly",
-    default="2017-07:2018-06",
-    show_default=True,
-    help="FIRST:LAST months; scores are taken at the start of each",
-)
+@_monthly_option("FIRST:LAST months; scores are taken at the start of each")
 @click.option(
     "--top",
     "top_fraction",
@@ -219,6 +201,7 @@ def concentration_command(ctx: Workspace, kind, model, group, monthly, top_fract
                           piw) -> None:  # fmt: skip
     """Guardrail report: each area's share of the top-ranked cells, month by month."""
     from geo.backtest import area_share_of_top, monthly_origins, summarise_concentration
+    from geo.checks import local_dates
     from geo.scoring import score_cells
 
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
@@ -238,10 +221,10 @@ def concentration_command(ctx: Workspace, kind, model, group, monthly, top_fract
     summary = summarise_concentration(shares)
     click.echo(f"top {top_fraction:.0%} of the study area by {model}, per {kind}:")
     click.echo("month     areas with top  largest share (area)   x its size  Herfindahl  Gini")
-    for row in summary.itertuples():
-        month = pd.Timestamp(row.origin_s, unit="s", tz="UTC").tz_convert(data.timezone)
+    months = local_dates(summary["origin_s"].to_numpy(), data.timezone).astype("datetime64[M]")
+    for month, row in zip(months.astype(str), summary.itertuples(), strict=True):
         click.echo(
-            f"{month:%Y-%m}   {row.n_areas_with_top:>5} of {row.n_areas:<5}  "
+            f"{month}   {row.n_areas_with_top:>5} of {row.n_areas:<5}  "
             f"{row.max_share:>6.1%} ({row.max_area_id:<8})  {row.max_ratio:>9.1f}  "
             f"{row.herfindahl:>10.3f}  {row.gini:>4.2f}"
         )

@@ -271,6 +271,7 @@ def generate_grids_command(ctx: Workspace, within_kind: str, target_cells: int, 
 @pass_ctx
 def areas_lookup_command(ctx: Workspace, cells) -> None:
     """Show which areas contain the given H3 cells (hex ids)."""
+    from geo.boundaries import area_lookup
     from geo.cells import cells_from_hex
     from geo.errors import GeoError
 
@@ -280,13 +281,14 @@ def areas_lookup_command(ctx: Workspace, cells) -> None:
         fail(str(err))
     frame = storage.list_areas(ctx.engine)
     for kind in sorted(set(frame["kind"])):
-        table = storage.load_area_cells(ctx.engine, kind)
-        found = dict(zip(table["cell"], table["area_id"], strict=True))
-        for hex_id, cell in zip(cells, ids, strict=True):
-            click.echo(f"{hex_id} {kind}: {found.get(int(cell), '-')}")
+        # Rows come in area-id order; a cell in two areas of a kind (overlapping polygons)
+        # is shown in the later one.
+        found = area_lookup(storage.load_area_cells(ctx.engine, kind), ids, keep="last")
+        for hex_id, area_id in zip(cells, found, strict=True):
+            click.echo(f"{hex_id} {kind}: {'-' if pd.isna(area_id) else area_id}")
 
 
-# --- stations, demo, serve ----------------------------------------------------------------
+# --- stations, the demo, the Chicago data -------------------------------------------------
 
 
 @click.command("stations")
@@ -319,13 +321,13 @@ def stations_command(ctx: Workspace, load_path: str | None) -> None:
 @pass_ctx
 def demo_command(ctx: Workspace, if_empty: bool, seed: int, days: int, timezone: str) -> None:
     """Load the Jiayuguan demo: outline, urban core, grids, stations, synthetic incidents."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
+    from geo.checks import check_timezone
+    from geo.errors import GeoError
     from web.services.demo import load_demo
 
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+        check_timezone(timezone)
+    except GeoError:
         fail(f"--timezone: unknown IANA timezone {timezone!r}")
     init_database(ctx, city_name="嘉峪关市", timezone=timezone)
     meta = storage.get_meta(ctx.engine)
