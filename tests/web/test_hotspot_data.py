@@ -109,3 +109,124 @@ def test_data_reloads_after_an_import(tmp_path) -> None:
     assert after is not before and after.version != before.version
     assert len(after.incidents) == len(before.incidents) + 3
     assert np.isin(rows["cell"].to_numpy(), after.incidents["cell"].to_numpy()).all()
+
+
+# --- the compact columns -----------------------------------------------------------------
+
+
+PER_INCIDENT = ("occurred_at", "cell_index", "category_index", "hour", "weekday", "day")
+
+
+def test_incidents_are_compact_columns_sorted_by_cell(data) -> None:
+    engine, site = data
+    raw = storage.load_incidents(engine)
+    assert site.n_incidents == len(raw) > 1000
+    dtypes = {name: getattr(site, name).dtype for name in PER_INCIDENT}
+    assert dtypes == {"occurred_at": np.int64, "cell_index": np.int32,
+                      "category_index": np.int16, "hour": np.int8, "weekday": np.int8,
+                      "day": np.int32}  # fmt: skip
+    assert sum(getattr(site, name).itemsize for name in PER_INCIDENT) == 20  # bytes each
+    assert not any(getattr(site, name).flags.writeable for name in PER_INCIDENT)
+    # The same incidents as the database holds.
+    mine = pd.DataFrame(
+        {
+            "occurred_at": site.occurred_at,
+            "cell": site.incident_cells,
+            "category": np.asarray(site.category_codes)[site.category_index],
+        }
+    )
+    theirs = raw[["occurred_at", "cell", "category"]].astype({"category": str})
+    columns = ["cell", "occurred_at", "category"]
+    assert mine.sort_values(columns).reset_index(drop=True).equals(
+        theirs.sort_values(columns).reset_index(drop=True)
+    )  # fmt: skip
+    # Sorted by cell then time; each cell's incidents are one slice.
+    assert (np.diff(site.cell_ids) > 0).all()
+    assert (np.diff(site.cell_index) >= 0).all()
+    same_cell = np.diff(site.cell_index) == 0
+    assert (np.diff(site.occurred_at)[same_cell] >= 0).all()
+    cell = int(site.cell_ids[len(site.cell_ids) // 2])
+    rows = site.cell_rows(cell)
+    assert (site.incident_cells[rows] == cell).all()
+    assert rows.stop - rows.start == (raw["cell"] == cell).sum()
+    assert site.cell_rows(int(site.cells.max()) + 1) == slice(0, 0)
+    # Local hour, weekday and day in the city's timezone.
+    local = pd.to_datetime(site.occurred_at, unit="s", utc=True).tz_convert(site.timezone)
+    assert (local.hour.to_numpy() == site.hour).all()
+    assert (local.day_of_week.to_numpy() == site.weekday).all()
+    days = local.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+    assert (days == site.day).all()
+    assert (site.first_s, site.last_s) == (raw["occurred_at"].min(), raw["occurred_at"].max())
+
+
+def test_a_bulk_column_reader_gives_the_same_data(data, monkeypatch) -> None:
+    """When storage reads the columns in bulk (``storage.incident_columns``), the site data
+    is loaded from it, in chunks, and is the same."""
+    engine, site = data
+    raw = storage.load_incidents(engine)
+    table = storage.load_categories_table(engine)
+    ids = dict(zip(table["code"], table["id"], strict=True))
+    chunks = []
+
+    def incident_columns(_engine, chunk_rows):
+        for start in range(0, len(raw), 1000):
+            part = raw.iloc[start : start + 1000]
+            chunks.append(len(part))
+            yield {
+                "occurred_at": part["occurred_at"].to_numpy(dtype=np.int64),
+                "cell": part["cell"].to_numpy(dtype=np.int64),
+                "category_id": part["category"].map(ids).to_numpy(dtype=np.int64),
+            }
+
+    monkeypatch.setattr(storage, "incident_columns", incident_columns, raising=False)
+    loaded = hd.load_site_data(engine, site.source, site.version)
+    assert len(chunks) > 2 and sum(chunks) == site.n_incidents
+    for name in (*PER_INCIDENT, "cell_ids", "cell_starts", "cells"):
+        assert np.array_equal(getattr(loaded, name), getattr(site, name)), name
+
+
+def test_scores_pass_the_category_filter_to_geo(data) -> None:
+    from geo.scoring import score_cells
+
+    _, site = data
+    filters = hd.parse_filters({"group": "violent"}, site)
+    as_of_s = site.last_s + 1
+    for model in ("default", "weighted_count"):
+        scores = hd.cell_scores(site, filters, model=model)
+        expected = score_cells(site.incidents, site.cells, as_of_s, model=model,
+                               category_weights=site.category_weights,
+                               categories=filters.categories)  # fmt: skip
+        assert np.allclose(scores["score"], expected["score"], rtol=1e-12, atol=0)
+    # A count model gives what counting the group's incidents alone gives.
+    alone = site.incidents[hd.category_mask(site, filters.categories)]
+    counted = score_cells(alone, site.cells, as_of_s, model="weighted_count",
+                          category_weights=site.category_weights)  # fmt: skip
+    assert np.allclose(scores["score"], counted["score"], rtol=1e-12, atol=0)
+
+
+def test_the_planner_scores_the_sites_data(data, monkeypatch) -> None:
+    """A day's patrol plan scores the site's incidents through the map's scoring (no second
+    read of the incidents from the database)."""
+    from web.services import patrol_plans, scoring_data
+
+    engine, site = data
+    calls = []
+    scored = hd.cell_scores
+
+    def cell_scores(data, filters, model=hd.MAP_MODEL, as_of_s=None):
+        calls.append((data, filters, model))
+        return scored(data, filters, model, as_of_s)
+
+    def no_second_read(*_args, **_kwargs):
+        raise AssertionError("the planner read the incidents again")
+
+    monkeypatch.setattr(hd, "cell_scores", cell_scores)
+    monkeypatch.setattr(scoring_data, "scoring_data_from_db", no_second_read)
+    monkeypatch.setattr(storage, "load_incidents", no_second_read)
+    day = hd.local_date(site.last_s, site.timezone)
+    request = patrol_plans.PlanRequest(date=day, candidates=20, time_limit_s=2.0, work_s=0.2,
+                                       seed=1)  # fmt: skip
+    planned = patrol_plans.plan_day(engine, request, secret="test")
+    assert len(calls) == 1 and calls[0][0] is hd.site_data(engine)
+    assert calls[0][1] == hd.Filters() and calls[0][2] == "default"
+    assert len(planned.problem.stops) == 20

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -57,8 +56,7 @@ HINT_DAYS = 90  # "what to check" looks at this many days of the cell's incident
 HINT_CATEGORIES = 3
 HOT_HOURS_MIN_INCIDENTS = 5  # fewer incidents say nothing about the time of day
 
-# Per (database, data version): the incidents sorted by cell, and the Gi* class of each cell.
-_cell_indexes = Cache("incidents by cell", max_entries=4, derived=True)
+# Per (database, data version): the Gi* class of each study cell.
 _gi_bins = Cache("Gi* classes", max_entries=8, max_bytes=16 * 2**20, derived=True)
 
 
@@ -131,40 +129,14 @@ def parse_local_datetime(value: object, timezone: str, not_after: int | None = N
     return int(first.timestamp())
 
 
-@dataclass(frozen=True)
-class _ByCell:
-    """The incidents sorted by cell: a few cells' incidents are contiguous slices."""
-
-    order: np.ndarray  # positions in data.incidents, sorted by cell
-    cells: np.ndarray  # the cell of each, sorted
-    times: np.ndarray  # occurred_at in that order
-    codes: np.ndarray  # category code (index into ``categories``) in that order
-    categories: list[str]
-
-
-def _by_cell(data: site_data.SiteData) -> _ByCell:
-    return _cell_indexes.get_or_load((data.source, data.version), lambda: _index_by_cell(data))
-
-
-def _index_by_cell(data: site_data.SiteData) -> _ByCell:
-    incidents = data.incidents
-    cells = incidents["cell"].to_numpy(dtype=np.int64)
-    order = np.argsort(cells, kind="stable")
-    category = incidents["category"].astype("category")
-    return _ByCell(
-        order=order,
-        cells=cells[order],
-        times=incidents["occurred_at"].to_numpy(dtype=np.int64)[order],
-        codes=category.cat.codes.to_numpy(dtype=np.int64)[order],
-        categories=[str(c) for c in category.cat.categories],
-    )
-
-
-def _sorted_positions(index: _ByCell, cells: np.ndarray) -> np.ndarray:
-    """Positions in the sorted arrays of the incidents in ``cells`` (distinct, sorted)."""
-    left = np.searchsorted(index.cells, cells, side="left")
-    right = np.searchsorted(index.cells, cells, side="right")
-    lengths = right - left
+def _sorted_positions(data: site_data.SiteData, cells: np.ndarray) -> np.ndarray:
+    """Rows of the incidents in ``cells`` (distinct, sorted): the site data is sorted by
+    cell, so each cell's incidents are one slice of rows."""
+    at = np.searchsorted(data.cell_ids, cells)
+    found = at < len(data.cell_ids)
+    found[found] = data.cell_ids[at[found]] == cells[found]
+    left = data.cell_starts[at[found]]
+    lengths = data.cell_starts[at[found] + 1] - left
     total = int(lengths.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64)
@@ -174,29 +146,27 @@ def _sorted_positions(index: _ByCell, cells: np.ndarray) -> np.ndarray:
 
 
 def incident_rows(data: site_data.SiteData, cells: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Positions (in ``data.incidents``) of the incidents in ``cells``."""
-    index = _by_cell(data)
-    wanted = np.unique(np.asarray(cells, dtype=np.int64))
-    return index.order[_sorted_positions(index, wanted)]
+    """Positions (rows of the site data's columns) of the incidents in ``cells``, sorted."""
+    return _sorted_positions(data, np.unique(np.asarray(cells, dtype=np.int64)))
 
 
-def _window(data, cells, start_s: int, end_s: int):
-    """(distinct sorted cells, each incident's cell number, time, category code) in
+def _window(data: site_data.SiteData, cells, start_s: int, end_s: int):
+    """(distinct sorted cells, each incident's cell number, time, category row) in
     [start_s, end_s) of ``cells``."""
-    index = _by_cell(data)
     wanted = np.unique(np.asarray(cells, dtype=np.int64))
-    positions = _sorted_positions(index, wanted)
-    times = index.times[positions]
+    positions = _sorted_positions(data, wanted)
+    times = data.occurred_at[positions]
     inside = (times >= start_s) & (times < end_s)
     positions = positions[inside]
-    cell_number = np.searchsorted(wanted, index.cells[positions])
-    return wanted, cell_number, times[inside], index.codes[positions], index
+    cell_number = np.searchsorted(wanted, data.incident_cells[positions])
+    codes = data.category_index[positions].astype(np.int64)
+    return wanted, cell_number, times[inside], codes
 
 
 def recent_counts(data, cells, end_s: int, days: Sequence[int] = RECENT_DAYS) -> pd.DataFrame:
     """Incidents per cell in the ``days`` before ``end_s``: index ``cell``, columns ``n_7d``..."""
     cells = np.asarray(cells, dtype=np.int64)
-    wanted, number, times, _codes, _index = _window(data, cells, end_s - max(days) * 86400, end_s)
+    wanted, number, times, _codes = _window(data, cells, end_s - max(days) * 86400, end_s)
     columns = {}
     for n_days in days:
         counts = np.bincount(number[times >= end_s - n_days * 86400], minlength=len(wanted))
@@ -210,15 +180,16 @@ def category_counts(data, cells, end_s: int, days: Sequence[int] = RECENT_DAYS) 
     Columns ``cell``, ``category``, ``n_7d``... (one per window); rows with no incident in
     the longest window are left out.
     """
-    wanted, number, times, codes, index = _window(data, cells, end_s - max(days) * 86400, end_s)
-    n_categories = max(len(index.categories), 1)
+    wanted, number, times, codes = _window(data, cells, end_s - max(days) * 86400, end_s)
+    categories = data.category_codes
+    n_categories = max(len(categories), 1)
     keys = number * n_categories + codes
     size = len(wanted) * n_categories
     longest = np.bincount(keys, minlength=size)
     present = np.flatnonzero(longest)
     columns: dict[str, object] = {
         "cell": wanted[present // n_categories],
-        "category": [index.categories[k] for k in (present % n_categories).tolist()],
+        "category": [categories[k] for k in (present % n_categories).tolist()],
     }
     for n_days in days:
         counts = np.bincount(keys[times >= end_s - n_days * 86400], minlength=size)

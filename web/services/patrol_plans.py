@@ -192,7 +192,6 @@ def plan_day(
     ``on_phase`` is told "scoring", then "solving" (when the solver's time limit starts).
     """
     from geo.cells import hex_from_cells
-    from geo.scoring import score_cells
     from geo.temporal import hour_weekday_profile
     from planner.problem import (
         Problem,
@@ -202,11 +201,12 @@ def plan_day(
         windows_from_hourly_risk,
     )
     from planner.solver import SolverOptions, plan_patrols
-    from web.services.scoring_data import scoring_data_from_db
+    from web.services.site_data import Filters, cell_scores, site_data
 
     report = on_phase or (lambda _phase: None)
     report("scoring")
-    data = scoring_data_from_db(engine)
+    # The site's incidents, scored as the map scores them (one path, one copy in memory).
+    data = site_data(engine)
     stations = storage.list_stations(engine)
     if stations.empty:
         raise FileFormatError("no stations stored: `hotspot stations --load FILE`")
@@ -217,8 +217,7 @@ def plan_day(
     end_s = start_s + int((shift_end - shift_start).total_seconds())
     as_of_s = int(shift_start.timestamp())
 
-    scores = score_cells(data.incidents, data.cells, as_of_s, model=request.model,
-                         category_weights=data.category_weights)  # fmt: skip
+    scores = cell_scores(data, Filters(), model=request.model, as_of_s=as_of_s)
     ranked = scores[scores["score"] > 0].sort_values("score", ascending=False)
     top = ranked.head(request.candidates)
     cells = top["cell"].to_numpy(dtype=np.int64)

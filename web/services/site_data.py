@@ -1,10 +1,14 @@
-"""The site's incident data, held in memory and refreshed when an import lands.
+"""The site's incident data, held in memory as columns and refreshed when an import lands.
 
-Maps and the API filter and score the same incidents many times a minute; reading 700k rows
-from SQLite each time would take seconds. ``site_data(engine)`` keeps one copy per database
-(incident times, cells, categories, and the local hour and weekday of each), checks with one
-cheap query whether an import has happened since, and reloads when it has. Scores are cached
-per (data version, filters, model, as-of).
+Maps, statistics, the API and the patrol planner filter and score the same incidents many
+times a minute; reading them from the database each time would take seconds.
+``site_data(engine)`` keeps one copy per database and checks with one cheap query whether an
+import has happened since, reloading when it has. The copy is compact: each incident is its
+time (int64 UTC seconds), its cell as an index into the sorted distinct cells (int32), its
+category as an index into the category table (int16), and its local hour, weekday (int8) and
+calendar day (int32), 20 bytes in all, sorted by cell so that one cell's incidents are one
+slice. Everything else about an incident (place, description, record id) stays in the
+database and is read on demand. Scores are cached per (data version, filters, model, as-of).
 
 Staleness: the version query runs at most once per :data:`DATA_VERSION_TTL_S` (1 s) per
 database, so an import by another process (``hotspot import`` while the site runs) shows
@@ -19,7 +23,7 @@ timezone, ``end`` inclusive; hours 0-23 and weekdays 0 (Monday)-6 in local time.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +31,7 @@ import pandas as pd
 
 from web import storage
 from web.services.caches import Cache, clear_derived, forget_other_versions
-from web.services.scoring_data import GROUPS, ScoringData, scoring_data_from_db
+from web.services.scoring_data import GROUPS, ScoringData
 
 __all__ = [
     "FilterError",
@@ -73,52 +77,110 @@ __all__ = [
 # Model used for maps when none is asked for: a weighted, time-decayed count. The default
 # Poisson blend is better by <1 % AUC20 on Chicago (bench/score_bench.py) but takes ~0.6 s.
 MAP_MODEL = "weighted_count"
+#: Incidents read from the database per step while loading (bounds the memory of a load).
+LOAD_CHUNK_ROWS = 500_000
+_DAY_S = 86_400
+_WEEK_S = 7 * _DAY_S
 
 
 class FilterError(ValueError):
     """A query-string filter that cannot be read (the message names the parameter)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SiteData:
-    """Every located incident with local hour and weekday, the study cells and settings."""
+    """Every located incident as columns, the study cells, the category table and settings.
+
+    Incident ``i`` happened at ``occurred_at[i]`` (UTC seconds) in cell
+    ``cell_ids[cell_index[i]]``, of the category in row ``category_index[i]`` of
+    ``categories``, at local ``hour[i]``, ``weekday[i]`` (Monday 0) and ``day[i]`` (days
+    since 1970-01-01, local). Incidents are sorted by cell, then time: those of
+    ``cell_ids[j]`` are rows ``cell_starts[j]:cell_starts[j + 1]``. The arrays are read-only.
+    """
 
     source: str  # the database URL: cache entries are per database
     version: tuple[int, int]
-    scoring: ScoringData
-    hour: np.ndarray  # int8, local hour of each incident
+    timezone: str
+    resolution: int
+    cells: np.ndarray  # int64, the study cells (centre inside the jurisdiction), sorted
+    categories: pd.DataFrame  # the category table (id, code, names, weight, group...)
+    category_weights: dict[str, float]  # code -> scoring weight (police-initiated: 0)
+    cell_ids: np.ndarray  # int64, the distinct cells with incidents, sorted
+    cell_starts: np.ndarray  # int64, len(cell_ids) + 1 row offsets
+    occurred_at: np.ndarray  # int64 UTC seconds
+    cell_index: np.ndarray  # int32 into cell_ids
+    category_index: np.ndarray  # int16 into the rows of categories
+    hour: np.ndarray  # int8, local hour
     weekday: np.ndarray  # int8, local weekday (Monday 0)
-    categories: pd.DataFrame  # the category table (code, names, weight, group...)
-    # int32, local calendar day of each incident (days since 1970-01-01, local time)
-    day: np.ndarray | None = field(default=None, compare=False, repr=False)
-    _areas: dict = field(default_factory=dict, compare=False, repr=False)
-    _memo: dict = field(default_factory=dict, compare=False, repr=False)  # derived values
+    day: np.ndarray  # int32, local calendar day (days since 1970-01-01)
+    first_s: int | None  # the oldest and newest incident's time
+    last_s: int | None
+    _areas: dict = field(default_factory=dict, repr=False)  # area kind -> (cell, area_id)
+    _memo: dict = field(default_factory=dict, repr=False)  # values derived once per load
+
+    @property
+    def n_incidents(self) -> int:
+        return len(self.occurred_at)
+
+    @property
+    def category_codes(self) -> tuple[str, ...]:
+        """The code of each row of the category table (what ``category_index`` points at)."""
+        if "category_codes" not in self._memo:
+            self._memo["category_codes"] = tuple(str(c) for c in self.categories["code"])
+        return self._memo["category_codes"]
+
+    @property
+    def incident_cells(self) -> np.ndarray:
+        """The H3 cell (int64) of each incident, expanded once from the cell slices."""
+        if "incident_cells" not in self._memo:
+            cells = np.repeat(self.cell_ids, np.diff(self.cell_starts))
+            cells.flags.writeable = False
+            self._memo["incident_cells"] = cells
+        return self._memo["incident_cells"]
 
     @property
     def incidents(self) -> pd.DataFrame:
-        return self.scoring.incidents
+        """Every incident as geo's functions take them: ``occurred_at`` (int64), ``cell``
+        (int64) and ``category`` (categorical code); the columns share the data's arrays."""
+        if "incidents" not in self._memo:
+            self._memo["incidents"] = self.frame()
+        return self._memo["incidents"]
+
+    def frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The incidents at ``rows`` (positions or a boolean mask; None for all) as geo's
+        functions take them: ``occurred_at``, ``cell``, ``category`` (categorical code)."""
+        if "category_dtype" not in self._memo:
+            self._memo["category_dtype"] = pd.CategoricalDtype(list(self.category_codes))
+        pick = slice(None) if rows is None else rows
+        category = pd.Categorical.from_codes(
+            self.category_index[pick], dtype=self._memo["category_dtype"]
+        )
+        columns = {
+            "occurred_at": self.occurred_at[pick],
+            "cell": self.incident_cells[pick],
+            "category": category,
+        }
+        return pd.DataFrame(columns, copy=False)
 
     @property
-    def cells(self) -> np.ndarray:
-        return self.scoring.cells
+    def scoring(self) -> ScoringData:
+        """The same data shaped as web.services.scoring_data's loaders return it."""
+        if "scoring" not in self._memo:
+            self._memo["scoring"] = ScoringData(
+                self.incidents,
+                self.cells,
+                self.timezone,
+                self.resolution,
+                dict(self.category_weights),
+            )
+        return self._memo["scoring"]
 
-    @property
-    def timezone(self) -> str:
-        return self.scoring.timezone
-
-    @property
-    def first_s(self) -> int | None:
-        if "first_s" not in self._memo:  # the data never changes: one scan per load
-            times = self.incidents["occurred_at"]
-            self._memo["first_s"] = int(times.min()) if len(times) else None
-        return self._memo["first_s"]
-
-    @property
-    def last_s(self) -> int | None:
-        if "last_s" not in self._memo:
-            times = self.incidents["occurred_at"]
-            self._memo["last_s"] = int(times.max()) if len(times) else None
-        return self._memo["last_s"]
+    def cell_rows(self, cell: int) -> slice:
+        """The rows of one cell's incidents (an empty slice for a cell without any)."""
+        at = int(np.searchsorted(self.cell_ids, cell))
+        if at < len(self.cell_ids) and int(self.cell_ids[at]) == cell:
+            return slice(int(self.cell_starts[at]), int(self.cell_starts[at + 1]))
+        return slice(0, 0)
 
 
 @dataclass(frozen=True)
@@ -164,30 +226,123 @@ def site_data(engine) -> SiteData:
         # before loading (two versions of a large city need not fit in memory together).
         _data.discard(lambda k: k[0] == key and k[1] != version)
         forget_other_versions(key, version)
-        return _load(engine, key, version)
+        return load_site_data(engine, key, version)
 
     return _data.get_or_load((key, version), load)
 
 
-def _load(engine, source: str, version: tuple[int, int]) -> SiteData:
-    scoring = scoring_data_from_db(engine)
-    incidents = scoring.incidents.reset_index(drop=True)
-    incidents["category"] = incidents["category"].astype("category")
-    local = pd.to_datetime(incidents["occurred_at"], unit="s", utc=True).dt.tz_convert(
-        scoring.timezone
-    )
-    scoring = ScoringData(
-        incidents, scoring.cells, scoring.timezone, scoring.resolution, scoring.category_weights
-    )
+def load_site_data(engine, source: str, version: tuple[int, int]) -> SiteData:
+    """Read the incidents, the study area and the category table into a :class:`SiteData`.
+
+    Raises ValueError when no jurisdiction boundary is stored (no study area).
+    """
+    from geo.scoring import DEFAULT_POLICE_INITIATED_WEIGHT, category_weights_from_table
+    from web.services.scoring_data import _study_cells
+
+    meta = storage.get_meta(engine)
+    resolution = int(meta.get("resolution", 9))
+    timezone = meta.get("timezone", "UTC")
+    boundary = storage.load_areas_table(engine, "jurisdiction")
+    if boundary.empty:
+        raise ValueError(
+            "no jurisdiction boundary stored: `hotspot areas load FILE --kind jurisdiction`"
+        )
+    categories = storage.load_categories_table(engine)
+    weights = category_weights_from_table(categories, DEFAULT_POLICE_INITIATED_WEIGHT)
+    columns = _incident_columns(engine, categories, timezone)
     return SiteData(
         source=source,
         version=version,
-        scoring=scoring,
-        hour=local.dt.hour.to_numpy(dtype=np.int8),
-        weekday=local.dt.day_of_week.to_numpy(dtype=np.int8),
-        day=local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int32),
-        categories=storage.load_categories_table(engine),
+        timezone=timezone,
+        resolution=resolution,
+        cells=_read_only(_study_cells(boundary.assign(area_id="jurisdiction"), resolution)),
+        categories=categories,
+        category_weights=dict(weights),
+        first_s=int(columns["occurred_at"].min()) if len(columns["occurred_at"]) else None,
+        last_s=int(columns["occurred_at"].max()) if len(columns["occurred_at"]) else None,
+        **columns,
     )
+
+
+def _incident_columns(engine, categories: pd.DataFrame, timezone: str) -> dict[str, np.ndarray]:
+    """Every incident's columns (see :class:`SiteData`), sorted by cell and time."""
+    parts: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("occurred_at", "cell", "category_index", "hour", "weekday", "day")
+    }
+    for times, cells, category in _incident_chunks(engine, categories):
+        hour, weekday, day = local_fields(times, timezone)
+        for name, values in zip(parts, (times, cells, category, hour, weekday, day), strict=True):
+            parts[name].append(values)
+    columns = {
+        name: np.concatenate(values) if values else np.empty(0, dtype=dtype)
+        for (name, values), dtype in zip(
+            parts.items(), (np.int64, np.int64, np.int16, np.int8, np.int8, np.int32), strict=True
+        )
+    }
+    del parts
+    cell_ids, cell_index = np.unique(columns.pop("cell"), return_inverse=True)
+    order = np.lexsort((columns["occurred_at"], cell_index))
+    columns = {name: values[order] for name, values in columns.items()}
+    columns["cell_index"] = cell_index[order].astype(np.int32)
+    del cell_index, order
+    counts = np.bincount(columns["cell_index"], minlength=len(cell_ids))
+    columns["cell_starts"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    columns["cell_ids"] = cell_ids.astype(np.int64)
+    return {name: _read_only(values) for name, values in columns.items()}
+
+
+def _incident_chunks(
+    engine, categories: pd.DataFrame
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(occurred_at int64, cell int64, category row int16) of every incident, a chunk of
+    about :data:`LOAD_CHUNK_ROWS` at a time."""
+    read_columns = getattr(storage, "incident_columns", None)
+    if read_columns is not None:
+        # storage reads the three columns in bulk (no Python object per row).
+        row_of_id = np.full(int(categories["id"].max()) + 1 if len(categories) else 1, -1)
+        row_of_id[categories["id"].to_numpy()] = np.arange(len(categories))
+        for chunk in read_columns(engine, chunk_rows=LOAD_CHUNK_ROWS):
+            rows = row_of_id[chunk["category_id"]].astype(np.int16)
+            yield chunk["occurred_at"], chunk["cell"], rows
+        return
+    # Without a bulk reader: storage.load_incidents for a few hundred cells at a time, so no
+    # more than a chunk of rows is ever held as a frame (its text columns cost ~700 bytes
+    # per incident while they are read).
+    counts = storage.cell_counts(engine)
+    cells, n = counts["cell"].to_numpy(), counts["n"].to_numpy()
+    row_of_code = pd.Index(categories["code"].astype(str))
+    start = 0
+    while start < len(cells):
+        stop = start + 1
+        taken = int(n[start])
+        while stop < len(cells) and stop - start < 500 and taken + n[stop] <= LOAD_CHUNK_ROWS:
+            taken += int(n[stop])
+            stop += 1
+        frame = storage.load_incidents(engine, cells=cells[start:stop].tolist())
+        rows = row_of_code.get_indexer(frame["category"].astype(str)).astype(np.int16)
+        yield (
+            frame["occurred_at"].to_numpy(dtype=np.int64),
+            frame["cell"].to_numpy(dtype=np.int64),
+            rows,
+        )
+        start = stop
+
+
+def local_fields(times: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local hour (int8), weekday (int8, Monday 0) and calendar day (int32, days since
+    1970-01-01) of UTC seconds in ``timezone``."""
+    stamps = pd.DatetimeIndex(np.asarray(times, dtype="datetime64[s]"))
+    local = stamps.tz_localize("UTC").tz_convert(timezone).tz_localize(None).as_unit("s")
+    seconds = local.asi8
+    day = np.floor_divide(seconds, _DAY_S)
+    hour = (seconds - day * _DAY_S) // 3600
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+    return hour.astype(np.int8), weekday.astype(np.int8), day.astype(np.int32)
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
 
 
 def area_cells(engine, data: SiteData, area: str) -> tuple[int, ...]:
@@ -300,15 +455,11 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
 
 
 def category_mask(data: SiteData, categories: Sequence[str], rows=slice(None)) -> np.ndarray:
-    """Whether each incident (or each of ``rows``) has one of ``categories``.
-
-    Looks the category codes up in a small table: ``isin`` on 700k strings takes ~20 ms.
-    """
-    category = data.incidents["category"]
-    wanted = category.cat.categories.get_indexer(list(categories))
-    lookup = np.zeros(len(category.cat.categories) + 1, dtype=bool)  # the last: missing (-1)
-    lookup[wanted[wanted >= 0]] = True
-    return lookup[category.cat.codes.to_numpy()[rows]]
+    """Whether each incident (or each of ``rows``) has one of ``categories`` (a look-up of
+    each incident's category row in a small table)."""
+    wanted = set(categories)
+    lookup = np.array([code in wanted for code in data.category_codes], dtype=bool)
+    return lookup[data.category_index[rows]]
 
 
 def _small_int_mask(values: np.ndarray, wanted: Sequence[int], size: int) -> np.ndarray:
@@ -318,50 +469,65 @@ def _small_int_mask(values: np.ndarray, wanted: Sequence[int], size: int) -> np.
     return lookup[values]
 
 
-def _mask(data: SiteData, filters: Filters, *, use_time: bool = True) -> np.ndarray:
-    incidents = data.incidents
-    mask = np.ones(len(incidents), dtype=bool)
-    times = incidents["occurred_at"].to_numpy()
+def _mask(
+    data: SiteData,
+    filters: Filters,
+    *,
+    use_time: bool = True,
+    use_categories: bool = True,
+    rows=slice(None),
+) -> np.ndarray | None:
+    """Whether each incident (or each of ``rows``) passes the filters; None when no filter
+    applies (every incident passes)."""
+    masks = []
     if use_time and filters.start_s is not None:
-        mask &= times >= filters.start_s
+        masks.append(data.occurred_at[rows] >= filters.start_s)
     if use_time and filters.end_s is not None:
-        mask &= times < filters.end_s
-    if filters.categories is not None:
-        mask &= category_mask(data, filters.categories)
+        masks.append(data.occurred_at[rows] < filters.end_s)
+    if use_categories and filters.categories is not None:
+        masks.append(category_mask(data, filters.categories, rows))
     if filters.hours is not None:
-        mask &= _small_int_mask(data.hour, filters.hours, 24)
+        masks.append(_small_int_mask(data.hour[rows], filters.hours, 24))
     if filters.weekdays is not None:
-        mask &= _small_int_mask(data.weekday, filters.weekdays, 7)
+        masks.append(_small_int_mask(data.weekday[rows], filters.weekdays, 7))
     if filters.cells is not None:
-        mask &= np.isin(incidents["cell"].to_numpy(), np.asarray(filters.cells, dtype=np.int64))
+        wanted = np.isin(data.cell_ids, np.asarray(filters.cells, dtype=np.int64))
+        masks.append(wanted[data.cell_index[rows]])
+    if not masks:
+        return None
+    mask = masks[0]
+    for more in masks[1:]:
+        mask &= more
     return mask
 
 
 def select(data: SiteData, filters: Filters) -> pd.DataFrame:
     """The incidents that pass the filters (``occurred_at``, ``cell``, ``category``)."""
-    return data.incidents[_mask(data, filters)]
+    mask = _mask(data, filters)
+    return data.incidents if mask is None else data.frame(mask)
 
 
 def selected_positions(data: SiteData, filters: Filters) -> np.ndarray:
-    """Positions in ``data.incidents`` of the incidents that pass the filters (no copy of
-    the rows, unlike :func:`select`)."""
-    return np.flatnonzero(_mask(data, filters))
+    """Positions (rows of the data's columns) of the incidents that pass the filters."""
+    mask = _mask(data, filters)
+    return np.arange(data.n_incidents) if mask is None else np.flatnonzero(mask)
 
 
 def in_study_area(data: SiteData, cell: int) -> bool:
-    """Whether ``cell`` is one of the study cells (binary search in a sorted copy)."""
-    if "sorted_cells" not in data._memo:
-        data._memo["sorted_cells"] = np.sort(np.asarray(data.cells, dtype=np.int64))
-    cells = data._memo["sorted_cells"]
-    at = int(np.searchsorted(cells, cell))
-    return at < len(cells) and int(cells[at]) == cell
+    """Whether ``cell`` is one of the study cells (a binary search: they are sorted)."""
+    at = int(np.searchsorted(data.cells, cell))
+    return at < len(data.cells) and int(data.cells[at]) == cell
 
 
 def cell_counts(data: SiteData, filters: Filters) -> pd.DataFrame:
     """``cell``, ``n``: incidents per cell passing the filters (cells with none left out)."""
-    cells = data.incidents["cell"].to_numpy()[_mask(data, filters)]
-    unique, counts = np.unique(cells, return_counts=True)
-    return pd.DataFrame({"cell": unique.astype(np.int64), "n": counts.astype(np.int64)})
+    mask = _mask(data, filters)
+    index = data.cell_index if mask is None else data.cell_index[mask]
+    counts = np.bincount(index, minlength=len(data.cell_ids))
+    present = np.flatnonzero(counts)
+    return pd.DataFrame(
+        {"cell": data.cell_ids[present].astype(np.int64), "n": counts[present].astype(np.int64)}
+    )
 
 
 def cell_scores(
@@ -373,6 +539,11 @@ def cell_scores(
     """Score every study cell as of ``as_of_s`` (default: the filter's end, else the newest
     incident + 1 s) from the incidents passing the category, hour and weekday filters (the
     models weigh time themselves, so ``start`` does not cut their history).
+
+    Categories go to geo.scoring as its ``categories`` (a group is scored with its own
+    incidents, and the default model pools the cell's count over every category); hours,
+    weekdays and an area select the incidents themselves. The map, the API, grid workers'
+    pages and the patrol planner all score here.
 
     Returns geo.scoring.score_cells' frame (``cell``, ``score``, model columns) plus ``rank``
     (1 = hottest); restricted to the area's cells when an area is set. Cached.
@@ -387,15 +558,16 @@ def cell_scores(
 def _score(data: SiteData, filters: Filters, model: str, as_of_s: int) -> pd.DataFrame:
     from geo.scoring import score_cells
 
-    mask = _mask(data, filters, use_time=False)
-    # No filter at all (the usual city-wide map): skip copying 700k rows.
-    chosen = data.incidents if mask.all() else data.incidents[mask]
+    mask = _mask(data, filters, use_time=False, use_categories=False)
+    # No filter at all (the usual city-wide map): no copy of the incidents.
+    chosen = data.incidents if mask is None else data.frame(mask)
     frame = score_cells(
         chosen,
         data.cells,
         int(as_of_s),
         model=model,
-        category_weights=data.scoring.category_weights,
+        category_weights=data.category_weights,
+        categories=filters.categories,
     )
     order = np.argsort(-frame["score"].to_numpy(), kind="stable")
     rank = np.empty(len(frame), dtype=np.int64)
@@ -428,8 +600,6 @@ EMERGING_WEEKS = 26
 EXPLAIN_WINDOWS_DAYS = (7, 28, 90)
 #: Significance level of the period comparisons and of the trend test.
 ALPHA = 0.05
-_DAY_S = 86_400
-_WEEK_S = 7 * _DAY_S
 
 _layers = Cache("map layers", max_entries=16, max_bytes=64 * 2**20, derived=True)
 _emerging = Cache("emerging classes", max_entries=16, max_bytes=32 * 2**20, derived=True)
@@ -597,11 +767,12 @@ def _map_layers(data: SiteData, query: MapQuery) -> MapLayers:
     return MapLayers(cells, score, rank, count, gi_z, gi_p, gi_bin, len(study), scores)
 
 
-def _chosen_times(data: SiteData, filters: Filters, as_of_s: int) -> pd.DataFrame:
-    """Incidents passing every filter but the dates, before ``as_of_s``, whole study area."""
-    mask = _mask(data, _whole_area(filters), use_time=False)
-    chosen = data.incidents[mask]
-    return chosen[chosen["occurred_at"].to_numpy() < as_of_s]
+def _chosen(data: SiteData, filters: Filters, as_of_s: int, rows=slice(None)) -> np.ndarray:
+    """Whether each incident (or each of ``rows``) passes every filter but the dates and
+    the area, and happened before ``as_of_s``."""
+    mask = data.occurred_at[rows] < as_of_s
+    more = _mask(data, _whole_area(filters), use_time=False, rows=rows)
+    return mask if more is None else mask & more
 
 
 def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
@@ -616,11 +787,11 @@ def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
 def _emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
     from geo.emerging import emerging_hotspots
 
-    chosen = _chosen_times(data, query.filters, query.as_of_s)
+    chosen = _chosen(data, query.filters, query.as_of_s)
     return emerging_hotspots(
         data.cells,
-        chosen["cell"].to_numpy(dtype=np.int64),
-        chosen["occurred_at"].to_numpy(dtype=np.int64),
+        data.incident_cells[chosen],
+        data.occurred_at[chosen],
         query.as_of_s - EMERGING_WEEKS * _WEEK_S,
         query.as_of_s,
         bin_s=_WEEK_S,
@@ -650,10 +821,10 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
     if row >= len(layers.cells) or layers.cells[row] != cell:
         raise UnknownCellError(f"cell {hex_id} is not on this map (not a study cell here)")
     as_of = query.as_of_s
-    chosen = _chosen_times(data, query.filters, as_of)
-    mine = chosen[chosen["cell"].to_numpy() == cell]
-    times = mine["occurred_at"].to_numpy(dtype=np.int64)
-    codes = mine["category"].astype(str).to_numpy()
+    rows = data.cell_rows(cell)
+    chosen = _chosen(data, query.filters, as_of, rows)
+    times = data.occurred_at[rows][chosen]
+    codes = np.asarray(data.category_codes, dtype=object)[data.category_index[rows][chosen]]
     counts: dict[str, dict[str, int]] = {}
     names = [f"{d}d" for d in EXPLAIN_WINDOWS_DAYS]
     for days, name in zip(EXPLAIN_WINDOWS_DAYS, names, strict=True):
@@ -861,7 +1032,7 @@ def period_counts(data: SiteData, filters: Filters, period: str = "month") -> Pe
     periods = pd.period_range(first_day.to_period(freq), last_day.to_period(freq), freq=freq)
 
     mask = _mask(data, filters)
-    days = _local_days(data)[mask].astype(np.int64)
+    days = (data.day if mask is None else data.day[mask]).astype(np.int64)
     if period == "week":
         # Weeks start on Monday; day 0 (1970-01-01) was a Thursday.
         keys = (days + 3) // 7
@@ -869,14 +1040,13 @@ def period_counts(data: SiteData, filters: Filters, period: str = "month") -> Pe
     else:
         keys = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
         period_keys = [(p.year - 1970) * 12 + p.month - 1 for p in periods]
-    category = pd.Categorical(data.incidents["category"][mask])
     group_of = {c: g for g, codes in category_groups(data).items() for c in codes}
     names = list(dict.fromkeys([*category_groups(data), "other"]))
-    of_code = np.array(
-        [names.index(group_of.get(str(c), "other")) for c in category.categories]
-        + [names.index("other")]
+    of_row = np.array(
+        [names.index(group_of.get(code, "other")) for code in data.category_codes],
+        dtype=np.int64,
     )
-    labels = of_code[category.codes]  # code -1 (no category) is the last entry: other
+    labels = of_row[data.category_index if mask is None else data.category_index[mask]]
     row = np.searchsorted(np.asarray(period_keys), keys)
     flat = np.bincount(row * len(names) + labels, minlength=len(periods) * len(names))
     wide = pd.DataFrame(flat.reshape(len(periods), len(names)), columns=names)
@@ -903,14 +1073,6 @@ def period_counts(data: SiteData, filters: Filters, period: str = "month") -> Pe
     table.insert(0, "period", [_period_label(p, period) for p in periods])
     columns = ("all", *groups)
     return PeriodCounts(period, columns, table, _changes(table, columns, period))
-
-
-def _local_days(data: SiteData) -> np.ndarray:
-    if data.day is not None:
-        return data.day
-    local = pd.to_datetime(data.incidents["occurred_at"], unit="s", utc=True)
-    local = local.dt.tz_convert(data.timezone).dt.tz_localize(None)
-    return local.to_numpy().astype("datetime64[D]").astype(np.int32)
 
 
 def _period_label(value: pd.Period, period: str) -> str:
@@ -1037,7 +1199,7 @@ def model_forecaster(data: SiteData, model: str):
     from geo.backtest import Forecaster
     from geo.scoring import score_cells
 
-    weights = data.scoring.category_weights
+    weights = data.category_weights
 
     def forecast(train: pd.DataFrame, cells: np.ndarray, as_of_s: int) -> np.ndarray:
         scored = score_cells(train, cells, as_of_s, model=model, category_weights=weights)
