@@ -545,10 +545,10 @@ def dedupe_keys(
                         "t": np.asarray(occurred_at)[no_id],
                         "x": np.round(np.asarray(lon)[no_id], 6),
                         "y": np.round(np.asarray(lat)[no_id], 6),
-                        "c": pd.Series(category).to_numpy(dtype=object)[no_id],
+                        "c": pd.Series(category, dtype=object).fillna("").to_numpy()[no_id],
                         "d": description.astype("string").fillna("").to_numpy(dtype=object)[no_id],
                     }
-                ).fillna(""),
+                ),  # rows kept have a time and a place: only text can be missing here
                 index=False,
             ).to_numpy()
             ^ source_hash
@@ -720,7 +720,9 @@ def _details(table: pa.Table, mapping: ColumnMapping) -> tuple[np.ndarray, pd.Da
         if column is None:
             parts.append(pa.array([""] * table.num_rows, type=pa.string()))
         else:
-            parts.append(pc.fill_null(pc.utf8_trim_whitespace(table.column(column)), ""))
+            text = pc.fill_null(pc.utf8_trim_whitespace(table.column(column)), "")
+            # Control characters are no part of a description (and \x1f joins the parts).
+            parts.append(pc.replace_substring_regex(text, r"[\x00-\x1f\x7f]", " "))
     joined = pc.binary_join_element_wise(*parts, "\x1f")
     encoded = pc.dictionary_encode(joined)
     if isinstance(encoded, pa.ChunkedArray):

@@ -26,6 +26,11 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(test_config))
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops > 0:  # the client's address and scheme as the proxies in front saw them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     # Compress pages, JSON and scripts, cheaply: every API answer is compressed again per
     # request. Measured on a 190 KB aggregate: zstd level 3 0.6 ms, brotli quality 4 2.2 ms,

@@ -83,9 +83,19 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "send the session cookie over HTTPS only: true, false or auto (true in production)",
     ),
-    Setting("SESSION_HOURS", 12, int, "hours a login lasts (one shift plus handover)"),
-    Setting("LOGIN_MAX_FAILURES", 5, int, "failed logins per user name or address before a pause"),
-    Setting("LOGIN_WINDOW_MIN", 15, int, "minutes failed logins are counted over and the pause"),
+    Setting("SESSION_HOURS", 12, int, "hours a login lasts at most (one shift plus handover)"),
+    Setting("SESSION_IDLE_MIN", 120, int, "minutes without a request after which a login ends"),
+    Setting("LOGIN_MAX_FAILURES", 5, int, "login attempts per user name before each waits longer"),
+    Setting("LOGIN_WINDOW_MIN", 15, int, "minutes login attempts are counted over"),
+    Setting("LOGIN_DELAY_S", 2, int, "seconds the first slowed attempt waits; doubles each time"),
+    Setting("LOGIN_MAX_DELAY_S", 300, int, "longest wait between slowed login attempts"),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        int,
+        "reverse proxies in front of the site (nginx: 1); their X-Forwarded-For gives the "
+        "client's address for throttling and the audit log",
+    ),
     Setting("PLAN_TIME_LIMIT_S", 30.0, float, "solver time limit of a plan generated on the site"),
     Setting(
         "ROAD_NETWORK_FILE",

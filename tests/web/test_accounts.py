@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from geo.cells import cells_from_hex
 from tests.web.conftest import PASSWORDS, login
-from web import create_app, storage
+from web import clock, create_app, storage
 from web.cli import cli
 from web.services import accounts as auth
 
@@ -62,36 +62,60 @@ def test_passwords_are_hashed_and_wrong_ones_refused(fresh_app) -> None:
     assert client.get("/admin/users").status_code == 302  # still logged out
 
 
+def _post_login(client, username: str, password: str):
+    data = {"username": username, "password": password, "csrf_token": csrf_token(client)}
+    return client.post("/login", data=data)
+
+
+def test_failed_logins_slow_down_without_locking_out_the_real_user(fresh_app) -> None:
+    """3 free attempts per name (fresh_app), then waits of 2, 4, 8... s (LOGIN_DELAY_S): the
+    real user waits a moment and gets in; a guesser slows to a crawl. Audited."""
+    client = fresh_app.test_client()
+    with clock.frozen("2027-05-01T10:00:00Z"):
+        for _ in range(3):
+            assert _post_login(client, "boss", "guess-guess").status_code == 401
+        refused = _post_login(client, "boss", "correct-horse")
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+        assert client.get("/admin/users").status_code == 302
+    with clock.frozen("2027-05-01T10:00:02Z"):
+        assert _post_login(client, "BOSS", "guess-guess").status_code == 401  # names: any case
+        assert _post_login(client, "boss", "correct-horse").headers["Retry-After"] == "4"
+    with clock.frozen("2027-05-01T10:00:06Z"):
+        assert _post_login(client, "boss", "correct-horse").status_code == 302
+    entries = storage.list_audit(fresh_app.extensions["engine"])
+    assert list(entries["action"]).count("login_failed") == 4
+    assert "login_throttled" in set(entries["action"]) and "login" in set(entries["action"])
+
+
 def test_one_address_gets_more_tries_than_one_name(fresh_app) -> None:
     client = fresh_app.test_client()
-    token = csrf_token(client)
-    # 3 is the per-name limit of fresh_app: 11 failures over four names stay under 4 x 3.
-    for i in range(11):
-        bad = {"username": f"nobody{i % 4}", "password": "guess-guess", "csrf_token": token}
-        assert client.post("/login", data=bad).status_code == 401
-    good = {"username": "boss", "password": "correct-horse", "csrf_token": token}
-    assert client.post("/login", data=good).status_code == 302
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/users")})
-    bad = {"username": "nobody", "password": "guess-guess", "csrf_token": csrf_token(client)}
-    assert client.post("/login", data=bad).status_code == 401  # the 12th from this address
-    good["csrf_token"] = csrf_token(client)
-    assert client.post("/login", data=good).status_code == 429
+    with clock.frozen("2027-05-01T11:00:00Z"):
+        # 3 free attempts per name, 4 x 3 per address: 11 failures over four names pass.
+        for i in range(11):
+            assert _post_login(client, f"nobody{i % 4}", "guess-guess").status_code == 401
+        # A successful login does not count against the address (a station shares one).
+        for _ in range(3):
+            assert _post_login(client, "boss", "correct-horse").status_code == 302
+            client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/users")})
+        assert _post_login(client, "nobody", "guess-guess").status_code == 401  # the 12th
+        assert _post_login(client, "boss", "correct-horse").status_code == 429  # 13th waits
 
 
-def test_failed_logins_are_throttled_and_audited(fresh_app) -> None:
-    client = fresh_app.test_client()
-    token = csrf_token(client)
-    for _ in range(3):
-        bad = {"username": "boss", "password": "guess-guess", "csrf_token": token}
-        assert client.post("/login", data=bad).status_code == 401
-    # Even the right password waits out the pause.
-    good = {"username": "boss", "password": "correct-horse", "csrf_token": token}
-    response = client.post("/login", data=good)
-    assert response.status_code == 429
-    assert client.get("/admin/users").status_code == 302
-    entries = storage.list_audit(fresh_app.extensions["engine"])
-    assert list(entries["action"]).count("login_failed") == 3
-    assert "login_throttled" in set(entries["action"])
+def test_concurrent_guesses_are_counted_one_by_one(fresh_app) -> None:
+    """40 wrong passwords at once: only the free 3 are checked, the rest wait (the attempt is
+    claimed atomically before the password is checked)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = create_app({"DATABASE_URL": str(fresh_app.config["DATABASE_URL"]), "TESTING": True,
+                      "WTF_CSRF_ENABLED": False, "LOGIN_MAX_FAILURES": 3})  # fmt: skip
+
+    def guess(_i: int) -> int:
+        data = {"username": "boss", "password": "guess-guess"}
+        return app.test_client().post("/login", data=data).status_code
+
+    with clock.frozen("2027-05-01T12:00:00Z"), ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert codes.count(401) == 3 and codes.count(429) == 37
 
 
 def test_session_cookie_is_http_only_and_secure_in_production(tmp_path) -> None:
@@ -268,8 +292,69 @@ def test_disabling_an_account_locks_it_out_at_once_though_accounts_are_cached(fr
     storage.update_user(other, user_id, active=False)
     other.dispose()
     assert client.get("/api/session").status_code == 401
+    # Enabling the account again does not revive the old session: it was ended.
     storage.update_user(engine, user_id, active=True, role="commander")
-    assert client.get("/api/session").get_json()["role"] == "commander"
+    assert client.get("/api/session").status_code == 401
+    again = _api_login(fresh_app, "p2", "plan-plan-2")
+    assert again.get("/api/session").get_json()["role"] == "commander"
+
+
+def _cookie(client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _with_cookie(app, value: str):
+    client = app.test_client()
+    client.set_cookie("session", value)
+    return client
+
+
+def test_logout_ends_the_session_on_the_server_too(fresh_app) -> None:
+    """A copy of the cookie taken before logging out opens nothing afterwards."""
+    client = _api_login(fresh_app, "boss", "correct-horse")
+    copy = _cookie(client)
+    assert _with_cookie(fresh_app, copy).get("/api/session").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/users")})
+    assert _with_cookie(fresh_app, copy).get("/api/session").status_code == 401
+
+
+@pytest.mark.parametrize("change", ["password", "role", "disable"])
+def test_an_account_change_ends_all_its_sessions(fresh_app, change) -> None:
+    engine = fresh_app.extensions["engine"]
+    user_id = storage.create_user(engine, "p4", auth.hash_password("plan-plan-4"), "planner")
+    phone = _cookie(_api_login(fresh_app, "p4", "plan-plan-4"))
+    desk = _cookie(_api_login(fresh_app, "p4", "plan-plan-4"))
+    admin = _api_login(fresh_app, "boss", "correct-horse")
+    form = {"role": "planner", "active": "on", "display_name": "", "grids": "",
+            "password": "", "csrf_token": csrf_token(admin, f"/admin/users/{user_id}")}  # fmt: skip
+    form |= {"password": {"password": "a-new-password"}, "role": {"role": "commander"},
+             "disable": {"active": ""}}[change]  # fmt: skip
+    assert admin.post(f"/admin/users/{user_id}", data=form).status_code == 302
+    for cookie in (phone, desk):
+        assert _with_cookie(fresh_app, cookie).get("/api/session").status_code == 401
+    # Saving the form with nothing that matters changed keeps sessions.
+    keep = _cookie(_api_login(fresh_app, "boss", "correct-horse"))
+    storage.update_user(engine, 1, display_name="The boss")
+    assert _with_cookie(fresh_app, keep).get("/api/session").status_code == 200
+
+
+def test_sessions_end_after_their_lifetime_and_when_idle(fresh_app) -> None:
+    with clock.frozen("2027-06-01T08:00:00Z"):
+        client = _api_login(fresh_app, "boss", "correct-horse")
+    # Busy all day: activity every hour does not extend the 12-hour lifetime.
+    for hour in range(1, 12):
+        with clock.frozen(f"2027-06-01T{8 + hour:02d}:00:00Z"):
+            assert client.get("/api/session").status_code == 200
+    with clock.frozen("2027-06-01T20:00:00Z"):
+        assert client.get("/api/session").status_code == 401
+    with clock.frozen("2027-06-02T08:00:00Z"):
+        idle = _api_login(fresh_app, "boss", "correct-horse")
+    with clock.frozen("2027-06-02T09:59:00Z"):  # 119 minutes later: still in
+        assert idle.get("/api/session").status_code == 200
+    with clock.frozen("2027-06-02T12:00:00Z"):  # 121 minutes after the last request
+        assert idle.get("/api/session").status_code == 401
 
 
 def test_a_change_by_another_process_shows_once_the_cache_expires(fresh_app, monkeypatch):

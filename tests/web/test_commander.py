@@ -32,11 +32,13 @@ def site(demo_db):
 
 
 @pytest.fixture(scope="module")
-def commander(app):
+def commander(app, moment):
     from tests.web.conftest import login
+    from web import clock
 
     client = app.test_client()
-    login(client, "commander")
+    with clock.frozen(moment.at):  # a module fixture runs before the test's clock is set
+        login(client, "commander")
     return client
 
 

@@ -49,9 +49,17 @@ def write(tmp_path: Path, name: str, lines: list[bytes]) -> Path:
 
 def test_schema_is_at_the_newest_migration_and_init_is_repeatable(engine) -> None:
     storage.init_db(engine)
-    assert storage.current_revision(engine) == "0002"
+    assert storage.current_revision(engine) == "0003"
     names = set(sa.inspect(engine).get_table_names())
     assert {"incidents", "categories", "areas", "area_cells", "rejects", "import_runs"} <= names
+    assert {"sessions", "login_throttle"} <= names and "login_failures" not in names
+    # User names are unique without regard to case, in the database itself.
+    storage.create_user(engine, "Kim", "x", "planner")
+    with pytest.raises(ValueError, match="taken"):
+        storage.create_user(engine, "kim", "x", "planner")
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.insert(storage.users).values(username="KIM", password_hash="x",
+                                                     role="planner", created_at=0))  # fmt: skip
     with engine.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
     assert mode == "wal"

@@ -20,7 +20,7 @@ import pytest
 
 from geo.cells import hex_from_cells
 from tests.web.conftest import days_ahead, login
-from web import create_app, storage
+from web import clock, create_app, storage
 from web.services.accounts import hash_password
 from web.services.patrol_plans import cell_focus, compare_plans, delivered_vs_planned
 
@@ -63,9 +63,10 @@ def generate(client, **fields) -> int:
 
 
 @pytest.fixture(scope="module")
-def planner_client(app):
+def planner_client(app, moment):
     client = app.test_client()
-    login(client, "planner")
+    with clock.frozen(moment.at):  # a module fixture runs before the test's clock is set
+        login(client, "planner")
     return client
 
 
@@ -159,6 +160,11 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
     unknown = planner_client.get(f"/plans/{plan_id}/export/kml")
     assert unknown.status_code == 404
     assert unknown.mimetype == "text/html" and b"kml" in unknown.data
+    # Each download is in the audit log (who took which plan in which form).
+    exported = storage.list_audit(engine, limit=50, action="plan_exported")
+    details = set(exported[exported["username"] == "planner"]["detail"])
+    for fmt in ("geojson", "gpx", "csv", "json"):
+        assert f"plan {plan_id} ({DAY} night) as {fmt}" in details
 
 
 def test_a_briefing_lists_every_stop_of_its_unit(app, planner_client, plan_id) -> None:

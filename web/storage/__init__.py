@@ -12,21 +12,20 @@ then ``storage.load_incidents(engine)``, ``storage.plans``); each concern has on
 - ``importing``: categories, storing incident files in one transaction, import runs, rejects;
 - ``incident_queries``: incidents read back, counts per cell, row counts of the data tables;
 - ``places``: areas with their H3 cells, police stations;
-- ``accounts``: users, their grids, the audit log, failed logins;
+- ``accounts``: users, their grids, the audit log;
+- ``logins``: sessions kept in the database, login attempts counted for growing delays;
 - ``patrols``: patrol plans, their visits, check-ins.
 """
 
 from web.storage.accounts import (
+    USERNAME_MAX,
     UserRecord,
     audit,
-    clear_login_failures,
     create_user,
     get_user,
     get_user_by_name,
     list_audit,
     list_users,
-    recent_login_failures,
-    record_login_failure,
     set_user_grids,
     update_user,
     user_cells,
@@ -58,6 +57,17 @@ from web.storage.incident_queries import (
     incident_summary,
     load_incidents,
     table_fingerprint,
+)
+from web.storage.logins import (
+    SessionRecord,
+    claim_login_attempt,
+    clear_login_attempts,
+    create_session,
+    end_session,
+    end_user_sessions,
+    get_session,
+    refund_login_attempt,
+    touch_session,
 )
 from web.storage.patrols import (
     StoredPlan,
@@ -91,12 +101,13 @@ from web.storage.schema import (
     import_runs,
     incident_details,
     incidents,
-    login_failures,
+    login_throttle,
     meta_table,
     metadata,
     plan_visits,
     plans,
     rejects,
+    sessions,
     stations,
     user_grids,
     users,
@@ -104,6 +115,16 @@ from web.storage.schema import (
 from web.storage.write_watch import database_key, on_writes
 
 __all__ = [
+    "USERNAME_MAX",
+    "SessionRecord",
+    "claim_login_attempt",
+    "clear_login_attempts",
+    "create_session",
+    "end_session",
+    "end_user_sessions",
+    "get_session",
+    "refund_login_attempt",
+    "touch_session",
     # schema
     "metadata",
     "ROLES",
@@ -118,8 +139,9 @@ __all__ = [
     "stations",
     "users",
     "user_grids",
+    "sessions",
+    "login_throttle",
     "audit_log",
-    "login_failures",
     "plans",
     "plan_visits",
     "checkins",
@@ -170,9 +192,6 @@ __all__ = [
     "user_cells",
     "audit",
     "list_audit",
-    "record_login_failure",
-    "recent_login_failures",
-    "clear_login_failures",
     # patrols
     "StoredPlan",
     "geojson_dumps",

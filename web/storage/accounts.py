@@ -1,5 +1,5 @@
-"""Accounts: users and their roles, the management grids assigned to grid workers, the
-audit log, and failed logins kept for throttling."""
+"""Accounts: users and their roles, the management grids assigned to grid workers, and the
+audit log. User names are unique and looked up without regard to case."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ from web.storage.schema import (
     area_cells,
     areas,
     audit_log,
-    login_failures,
+    sessions,
     user_grids,
     users,
 )
+
+USERNAME_MAX = 80  # the column's width
+AUDIT_DETAIL_MAX = 1000
 
 # --- users and their grids ---------------------------------------------------------------
 
@@ -50,7 +53,7 @@ def create_user(
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     with engine.begin() as conn:
-        taken = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
+        taken = conn.execute(sa.select(users.c.id).where(_same_name(username))).first()
         if taken is not None:
             raise ValueError(f"user name {username!r} is taken")
         result = conn.execute(
@@ -87,10 +90,14 @@ def get_user(engine: Engine, user_id: int) -> UserRecord | None:
         return _user(conn.execute(sa.select(users).where(users.c.id == user_id)).first())
 
 
+def _same_name(username: str):
+    return sa.func.lower(users.c.username) == username.lower()
+
+
 def get_user_by_name(engine: Engine, username: str) -> UserRecord | None:
-    """Return the account with this user name, or None."""
+    """Return the account with this user name (in any case), or None."""
     with engine.connect() as conn:
-        return _user(conn.execute(sa.select(users).where(users.c.username == username)).first())
+        return _user(conn.execute(sa.select(users).where(_same_name(username))).first())
 
 
 def list_users(engine: Engine) -> pd.DataFrame:
@@ -126,7 +133,11 @@ def update_user(
     display_name: str | None = None,
     locale: str | None = None,
 ) -> None:
-    """Change fields of one account (only those given)."""
+    """Change fields of one account (only those given).
+
+    A new password, a new role or disabling the account ends every session of the account
+    (in the same transaction), so no old cookie outlives the change.
+    """
     values: dict[str, object] = {}
     if role is not None:
         if role not in ROLES:
@@ -143,7 +154,14 @@ def update_user(
     if not values:
         return
     with engine.begin() as conn:
+        before = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
         conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
+        if before is not None and (
+            (role is not None and role != before.role)
+            or (active is False and before.active)
+            or password_hash is not None
+        ):
+            conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
 
 
 def set_user_grids(engine: Engine, user_id: int, grid_ids: Sequence[str]) -> list[str]:
@@ -197,7 +215,7 @@ def user_cells(engine: Engine, user_id: int) -> np.ndarray:
     return cells
 
 
-# --- audit log and login throttling ------------------------------------------------------
+# --- audit log ---------------------------------------------------------------------------
 
 
 def audit(
@@ -209,16 +227,17 @@ def audit(
     detail: str = "",
     ip: str = "",
 ) -> None:
-    """Append one entry to the audit log."""
+    """Append one entry to the audit log (user name, detail and address cut to their bounds:
+    a stranger's 450 KB "user name" is stored as its first 80 characters)."""
     with engine.begin() as conn:
         conn.execute(
             sa.insert(audit_log).values(
                 at=now_seconds(),
                 user_id=user_id,
-                username=username,
-                action=action,
-                detail=detail,
-                ip=ip,
+                username=username[:USERNAME_MAX],
+                action=action[:40],
+                detail=detail[:AUDIT_DETAIL_MAX],
+                ip=ip[:64],
             )  # fmt: skip
         )
 
@@ -230,25 +249,3 @@ def list_audit(engine: Engine, limit: int = 200, action: str | None = None) -> p
         query = query.where(audit_log.c.action == action)
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
-
-
-def record_login_failure(engine: Engine, username: str, ip: str) -> None:
-    """Remember one failed login (for throttling)."""
-    with engine.begin() as conn:
-        conn.execute(sa.insert(login_failures).values(username=username, ip=ip, at=now_seconds()))
-
-
-def recent_login_failures(engine: Engine, username: str, ip: str, window_s: int) -> tuple[int, int]:
-    """Failed logins in the last ``window_s``: (for this user name, from this address)."""
-    since = now_seconds() - window_s
-    recent = login_failures.c.at >= since
-    by_name = sa.select(sa.func.count()).where(recent, login_failures.c.username == username)
-    by_ip = sa.select(sa.func.count()).where(recent, login_failures.c.ip == ip)
-    with engine.connect() as conn:
-        return int(conn.execute(by_name).scalar_one()), int(conn.execute(by_ip).scalar_one())
-
-
-def clear_login_failures(engine: Engine, username: str) -> None:
-    """Forget the failures of a user name after a successful login."""
-    with engine.begin() as conn:
-        conn.execute(sa.delete(login_failures).where(login_failures.c.username == username))

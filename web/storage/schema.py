@@ -164,6 +164,8 @@ users = sa.Table(
         "role IN ('admin', 'commander', 'planner', 'grid_worker')", name="ck_users_role"
     ),
 )
+# User names are unique without regard to case ("Admin" cannot sit beside "admin").
+sa.Index("ux_users_username_lower", sa.func.lower(users.c.username), unique=True)
 
 # Management grids (areas of kind "grid") a grid worker is responsible for.
 user_grids = sa.Table(
@@ -190,14 +192,26 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
 )
 
-login_failures = sa.Table(
-    "login_failures",
+# A login: the sha256 of its random token (the cookie holds the token), who, and its times.
+sessions = sa.Table(
+    "sessions",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("username", sa.String(80), nullable=False),
-    sa.Column("ip", sa.String(64), nullable=False),
-    sa.Column("at", sa.BigInteger, nullable=False),
-    sa.Index("ix_login_failures_username", "username", "at"),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),  # absolute: activity never extends it
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Index("ix_sessions_user_id", "user_id"),
+)
+
+# Login attempts counted per key ("name:<user name>" or "ip:<address>") for growing delays.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.String(120), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),  # the last attempt
 )
 
 plans = sa.Table(

@@ -16,15 +16,19 @@ Roles and what they reach (the access matrix in tests/web/test_access.py is the 
 from __future__ import annotations
 
 import functools
+import secrets
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from web import storage
+from web import clock, storage
 from web.services.accounts import cached_account
 
 __all__ = [
@@ -32,12 +36,16 @@ __all__ = [
     "ROLE_HOME",
     "User",
     "audit",
+    "audit_refusal",
+    "check_login",
     "client_ip",
+    "end_session",
     "get_engine",
     "init_auth",
     "login_manager",
     "roles_required",
     "select_locale",
+    "start_session",
     "wants_json",
 ]
 
@@ -112,6 +120,7 @@ def roles_required(*roles: str) -> Callable:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if current_user.role not in roles:
+                audit_refusal("forbidden")
                 abort(403)
             return view(*args, **kwargs)
 
@@ -121,6 +130,70 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
+# --- sessions kept on the server -------------------------------------------------------------
+
+# Activity is written to a session at most this often (the idle timeout is counted in minutes).
+TOUCH_EVERY_S = 60
+_DUMMY_HASH: list[str] = []
+
+
+def check_login(username: str, password: str) -> User | None:
+    """The active account with this name and password, else None; an unknown name costs the
+    same password hashing as a known one, so timing does not tell which names exist."""
+    record = storage.get_user_by_name(get_engine(), username)
+    if record is None:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16)))
+        check_password_hash(_DUMMY_HASH[0], password)
+        return None
+    if not check_password_hash(record.password_hash, password) or not record.active:
+        return None
+    return User(record)
+
+
+def start_session(user: User) -> None:
+    """Log ``user`` in: a new session on the server (its token in the signed cookie) that
+    ends after ``HOTSPOT_SESSION_HOURS`` whatever the activity."""
+    token = secrets.token_urlsafe(32)
+    lifetime_s = int(current_app.config["SESSION_HOURS"]) * 3600
+    storage.create_session(get_engine(), token, int(user.id), lifetime_s, client_ip())
+    session.clear()
+    login_user(user)
+    session["sid"] = token
+    session.permanent = True
+    if user.locale:
+        session["lang"] = user.locale
+
+
+def end_session() -> None:
+    """Log out: the server forgets the session, the browser the cookie."""
+    token = session.get("sid")
+    if isinstance(token, str):
+        storage.end_session(get_engine(), token)
+    logout_user()
+    session.clear()
+
+
+def _session_valid(account_id: int) -> bool:
+    """The cookie's session exists on the server, belongs to this account, and has neither
+    passed its end nor been idle longer than ``HOTSPOT_SESSION_IDLE_MIN``."""
+    token = session.get("sid")
+    if not isinstance(token, str):
+        return False
+    engine = get_engine()
+    record = storage.get_session(engine, token)
+    now = int(clock.now_s())
+    idle_s = int(current_app.config["SESSION_IDLE_MIN"]) * 60
+    if record is None or record.user_id != account_id or now >= record.expires_at:
+        return False
+    if now - record.last_seen_at > idle_s:
+        storage.end_session(engine, token)
+        return False
+    if now - record.last_seen_at >= TOUCH_EVERY_S:
+        storage.touch_session(engine, token)
+    return True
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     try:
@@ -128,9 +201,37 @@ def _load_user(user_id: str) -> User | None:
     except ValueError:
         return None
     record = cached_account(get_engine(), account_id)
-    if record is None or not record.active:
+    if record is None or not record.active or not _session_valid(account_id):
         return None
     return User(record)
+
+
+# Refused requests are audited at most once per action and address in this many seconds, so
+# a flood of them cannot push real events out of the log.
+REFUSAL_AUDIT_EVERY_S = 60
+_last_refusal: dict[tuple[str, str], float] = {}
+_refusal_lock = threading.Lock()
+
+
+def audit_refusal(action: str, detail: str = "", username: str = "") -> None:
+    """Audit a refused request (throttled login, forbidden page), rate-limited per address."""
+    key = (action, client_ip())
+    now = time.monotonic()
+    with _refusal_lock:
+        if now - _last_refusal.get(key, -1e9) < REFUSAL_AUDIT_EVERY_S:
+            return
+        if len(_last_refusal) > 10_000:
+            _last_refusal.clear()
+        _last_refusal[key] = now
+    who = current_user if current_user and current_user.is_authenticated else None
+    storage.audit(
+        get_engine(),
+        action,
+        user_id=who.id if who else None,
+        username=who.username if who else username,
+        detail=f"{request.method} {request.path[:200]} {detail}".strip(),
+        ip=client_ip(),
+    )
 
 
 @login_manager.unauthorized_handler
@@ -157,5 +258,7 @@ def init_auth(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=int(app.config["SESSION_HOURS"]))
+    # The cookie's life is the session's: activity does not extend it.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     login_manager.init_app(app)

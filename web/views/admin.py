@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -10,6 +12,20 @@ from web.services.accounts import hash_password
 from web.views.access import audit, get_engine, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+# User names: what people type to log in; names shown to others go in the display name.
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,39}")
+
+
+def _check_grids(grids: list[str]) -> None:
+    """Raise ValueError naming grid ids that are not stored grids."""
+    if not grids:
+        return
+    known = set(storage.list_areas(get_engine()).query("kind == 'grid'")["area_id"])
+    unknown = [g for g in grids if g not in known]
+    if unknown:
+        raise ValueError(_("Unknown grid id(s): %(ids)s", ids=", ".join(unknown)))
 
 
 def _grid_ids(text: str) -> list[str]:
@@ -38,18 +54,15 @@ def create_user():
     username = form.get("username", "").strip()
     role = form.get("role", "")
     try:
-        if not username:
-            raise ValueError(_("A user name is required."))
+        if not USERNAME.fullmatch(username):
+            raise ValueError(_("A user name has 2 to 40 letters, digits, dots, dashes or "
+                               "underscores, starting with a letter or digit."))  # fmt: skip
         if role not in storage.ROLES:
             raise ValueError(_("Unknown role %(role)s.", role=role))
         grids = _grid_ids(form.get("grids", ""))
         if grids and role != "grid_worker":
             raise ValueError(_("Only grid workers are assigned grids."))
-        if grids:  # check before creating, so a bad id leaves nothing half-made
-            known = set(storage.list_areas(get_engine()).query("kind == 'grid'")["area_id"])
-            unknown = [g for g in grids if g not in known]
-            if unknown:
-                raise ValueError(_("Unknown grid id(s): %(ids)s", ids=", ".join(unknown)))
+        _check_grids(grids)  # before creating, so a bad id leaves nothing half-made
         user_id = storage.create_user(
             get_engine(),
             username,
@@ -81,11 +94,15 @@ def edit_user(user_id: int):
         password = form.get("password", "")
         grids = _grid_ids(form.get("grids", ""))
         try:
+            if role not in storage.ROLES:
+                raise ValueError(_("Unknown role %(role)s.", role=role))
             if record.id == _current_id() and (role != "admin" or not active):
                 raise ValueError(_("You cannot remove your own administrator access."))
             if grids and role != "grid_worker":
                 raise ValueError(_("Only grid workers are assigned grids."))
+            _check_grids(grids)
             new_hash = hash_password(password) if password else None
+            # Everything is checked above: the two writes below cannot be refused halfway.
             storage.set_user_grids(get_engine(), user_id, grids if role == "grid_worker" else [])
             storage.update_user(
                 get_engine(),

@@ -1,6 +1,7 @@
 """Blueprint ``auth``: the front door, login and logout, the account page and the language.
 
-Repeated failed logins pause further tries by user name and, more generously, by address.
+Login attempts are counted by user name and, more generously, by address: past the free
+ones, each further attempt waits twice as long as the one before (web/storage/logins.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -19,26 +21,29 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
-from werkzeug.security import check_password_hash
+from flask_login import current_user
 
 from web import storage
 from web.views.access import (
     LANGUAGES,
     ROLE_HOME,
-    User,
     audit,
+    audit_refusal,
+    check_login,
     client_ip,
+    end_session,
     get_engine,
     login_manager,
+    start_session,
 )
 
 __all__ = ["bp"]
 
 bp = Blueprint("auth", __name__)
 
-# Failed logins allowed from one address, as a multiple of those allowed for one user name.
+# Free login attempts from one address, as a multiple of those for one user name.
 IP_FAILURE_FACTOR = 4
+PASSWORD_FORM_MAX = 1024
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -68,57 +73,59 @@ def index():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in with user name and password; repeated failures pause further tries."""
+    """Log in with user name and password; repeated failures slow further tries down."""
     if current_user.is_authenticated and request.method == "GET":
         return redirect(home_url())
-    engine = get_engine()
     status = 200
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        window_s = int(current_app.config["LOGIN_WINDOW_MIN"]) * 60
-        by_name, by_ip = storage.recent_login_failures(engine, username, client_ip(), window_s)
-        limit = int(current_app.config["LOGIN_MAX_FAILURES"])
-        # One address may be a whole station behind NAT: it gets more tries than one name.
-        if by_name >= limit or by_ip >= IP_FAILURE_FACTOR * limit:
-            storage.audit(engine, "login_throttled", username=username, ip=client_ip())
-            flash(
-                _(
-                    "Too many failed logins. Try again in %(minutes)d minutes.",
-                    minutes=int(current_app.config["LOGIN_WINDOW_MIN"]),
-                ),
-                "error",
-            )
-            return render_template("login.html", username=username), 429
-        record = storage.get_user_by_name(engine, username)
-        if (
-            record is not None
-            and record.active
-            and check_password_hash(record.password_hash, password)
-        ):
-            storage.clear_login_failures(engine, username)
-            session.clear()
-            user = User(record)
-            login_user(user)
-            session.permanent = True
-            if record.locale:
-                session["lang"] = record.locale
+        if len(username) > storage.USERNAME_MAX or len(password) > PASSWORD_FORM_MAX:
+            flash(_("Wrong user name or password."), "error")
+            return render_template("login.html", username=""), 400
+        wait_s = _claim_attempt(username)
+        if wait_s:
+            audit_refusal("login_throttled", f"wait {wait_s} s", username=username)
+            flash(_("Too many failed logins for this name or address. Try again in "
+                    "%(seconds)d seconds.", seconds=wait_s), "error")  # fmt: skip
+            response = make_response(render_template("login.html", username=username), 429)
+            response.headers["Retry-After"] = str(wait_s)
+            return response
+        user = check_login(username, password)
+        if user is not None:
+            storage.clear_login_attempts(get_engine(), f"name:{username.lower()}")
+            storage.refund_login_attempt(get_engine(), f"ip:{client_ip()}")
+            start_session(user)
             audit("login", user=user)
             return redirect(_safe_next(request.args.get("next")) or home_url())
-        storage.record_login_failure(engine, username, client_ip())
-        storage.audit(engine, "login_failed", username=username, ip=client_ip())
+        storage.audit(get_engine(), "login_failed", username=username, ip=client_ip())
         flash(_("Wrong user name or password."), "error")
         status = 401
     return render_template("login.html", username=request.form.get("username", "")), status
 
 
+def _claim_attempt(username: str) -> int:
+    """Count this attempt against the name and the address; seconds to wait, or 0."""
+    config = current_app.config
+    free = int(config["LOGIN_MAX_FAILURES"])
+    # One address may be a whole station behind NAT: it gets more tries than one name.
+    keys = {f"name:{username.lower()}": free, f"ip:{client_ip()}": IP_FAILURE_FACTOR * free}
+    return storage.claim_login_attempt(
+        get_engine(),
+        keys,
+        window_s=int(config["LOGIN_WINDOW_MIN"]) * 60,
+        first_delay_s=int(config["LOGIN_DELAY_S"]),
+        max_delay_s=int(config["LOGIN_MAX_DELAY_S"]),
+    )
+
+
 @bp.post("/logout")
 def logout():
-    """Log out (a POST with the CSRF token, so no page can log a user out)."""
+    """Log out (a POST with the CSRF token, so no page can log a user out): the session ends
+    on the server too, so a copy of the cookie no longer works."""
     if current_user.is_authenticated:
         audit("logout")
-        logout_user()
-    session.clear()
+    end_session()
     return redirect(url_for("auth.login"))
 
 

@@ -377,6 +377,7 @@ def export(plan_id: int, fmt: str):
     stored = _plan_or_404(plan_id)
     attribute, mimetype = EXPORTS[fmt]
     filename = f"plan-{stored.plan_date}-{stored.shift}.{fmt}"
+    audit("plan_exported", f"plan {plan_id} ({stored.plan_date} {stored.shift}) as {fmt}")
     return Response(
         getattr(stored, attribute),
         mimetype=mimetype,

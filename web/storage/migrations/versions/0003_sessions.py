@@ -1,0 +1,67 @@
+"""sessions kept in the database, login throttling counters, case-free unique user names
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=False),
+        sa.Column("ip", sa.String(length=64), server_default="", nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
+    )
+    op.create_index("ix_sessions_user_id", "sessions", ["user_id"], unique=False)
+    op.create_table(
+        "login_throttle",
+        sa.Column("key", sa.String(length=120), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle")),
+    )
+    clashes = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT lower(username) FROM users GROUP BY lower(username) HAVING count(*) > 1"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if clashes:
+        raise RuntimeError(
+            "user names differ only in case (" + ", ".join(clashes) + "): rename one of each "
+            "pair (`hotspot users`) and run `hotspot init-db` again"
+        )
+    op.create_index("ux_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
+    op.drop_table("login_failures")  # replaced by login_throttle
+
+
+def downgrade() -> None:
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(length=80), nullable=False),
+        sa.Column("ip", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    op.drop_index("ux_users_username_lower", table_name="users")
+    op.drop_table("login_throttle")
+    op.drop_index("ix_sessions_user_id", table_name="sessions")
+    op.drop_table("sessions")
