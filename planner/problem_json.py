@@ -211,6 +211,8 @@ def _document(data: Mapping[str, Any]) -> ProblemDocument:
         raise ProblemFormatError(f"schema must be {SCHEMA_ID!r}, got {schema!r}")
     raw_travel = _field(data, "travel_time_s")
     if isinstance(raw_travel, Mapping):
+        if not raw_travel:
+            raise ProblemFormatError("travel_time_s: an object of travel modes needs one at least")
         travel = {str(m): _matrix(f"travel_time_s.{m}", rows) for m, rows in raw_travel.items()}
     else:
         travel = {"car": _matrix("travel_time_s", raw_travel)}

@@ -4,6 +4,7 @@ and a reason, the counts add up, and what is kept is sound."""
 from __future__ import annotations
 
 import csv
+import os
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_ta
 from tests.conftest import REPO
 
 GENERIC = PRESETS["generic"]
+# Fixed examples (derandomized) so CI never fails for a reason no change caused; raise it
+# (HYPOTHESIS_EXAMPLES=2000) to search further by hand.
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "40"))
 NOW = pd.Timestamp("2026-06-01T00:00:00Z")
 CATEGORIES = load_categories(REPO / "data" / "categories.csv")
 # A square around central Chicago as the jurisdiction.
@@ -64,7 +68,12 @@ def _prepare(records: list[dict], strict: bool):
         return prepare_incidents(read_incident_table(path, GENERIC), GENERIC, rules)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(records=rows, strict=st.booleans())
 def test_every_row_is_kept_or_rejected_with_a_reason(records, strict) -> None:
     try:
