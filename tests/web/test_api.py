@@ -16,6 +16,7 @@ from geo.cells import cells_from_hex, hex_from_cells
 from tests.web.conftest import EXTERNAL_URL, PASSWORDS
 from web import clock, create_app, storage
 from web.services import site_data as hotspot_data
+from web.services.filters import Filters, select
 
 # Check-in windows, today's plans and date filters depend on the date: run at every moment.
 pytestmark = pytest.mark.dates
@@ -151,9 +152,7 @@ def test_grid_worker_sees_all_their_cells_and_the_commander_the_city(
 
 def test_aggregates_count_only_the_workers_cells(client_as, engine, grid1_cells) -> None:
     data = hotspot_data.site_data(engine)
-    expected = hotspot_data.select(
-        data, hotspot_data.Filters(cells=tuple(int(c) for c in cells_from_hex(grid1_cells)))
-    )
+    expected = select(data, Filters(cells=tuple(int(c) for c in cells_from_hex(grid1_cells))))
     for by in ("day", "week", "month", "hour", "weekday", "category", "cell"):
         payload = client_as("grid1").get(f"/api/incidents/aggregate?by={by}").get_json()
         assert payload["total"] == len(expected)

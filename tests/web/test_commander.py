@@ -13,6 +13,11 @@ from geo.cells import cells_from_hex
 from tests.web.conftest import EXTERNAL_URL
 from web import storage
 from web.services import site_data as hd
+from web.services.accuracy import accuracy_groups, accuracy_origins, model_forecaster
+from web.services.filters import area_cells, cell_counts, parse_filters
+from web.services.map_layers import EMERGING_WEEKS
+from web.services.scores import MAP_MODEL
+from web.services.statistics import compare_counts, holm
 
 ENDPOINTS = (
     "/command/hotspots",
@@ -95,8 +100,8 @@ def _page_config(body: bytes) -> dict:
 def test_cells_totals_equal_the_data_layer_and_follow_the_filters(commander, site) -> None:
     engine, data = site
     everything = _cells(commander, "start=2000-01-01&value=count")
-    filters = hd.parse_filters({"start": "2000-01-01", "end": everything["end"]}, data, engine)
-    expected = hd.cell_counts(data, filters)
+    filters = parse_filters({"start": "2000-01-01", "end": everything["end"]}, data, engine)
+    expected = cell_counts(data, filters)
     assert everything["total"] == int(expected["n"].sum()) == sum(everything["count"])
     by_cell = dict(zip(everything["cells"], everything["count"], strict=True))
     hexes = [format(int(c) & (2**64 - 1), "x") for c in expected["cell"]]
@@ -108,16 +113,16 @@ def test_cells_totals_equal_the_data_layer_and_follow_the_filters(commander, sit
     assert 0 < night["total"] < everything["total"]
     weekend = _cells(commander, f"start=2000-01-01&end={everything['end']}&weekdays=5&weekdays=6")
     assert weekend["total"] == int(
-        hd.cell_counts(
+        cell_counts(
             data,
-            hd.parse_filters(
+            parse_filters(
                 {"start": "2000-01-01", "end": everything["end"], "weekdays": "5,6"}, data, engine
             ),
         )["n"].sum()
     )
     grid = storage.list_areas(engine).query("kind == 'grid'")["area_id"].iloc[0]
     in_grid = _cells(commander, f"area=grid:{grid}")
-    area = set(hd.area_cells(engine, data, f"grid:{grid}"))
+    area = set(area_cells(engine, data, f"grid:{grid}"))
     assert 0 < len(in_grid["cells"]) < len(everything["cells"])
     assert set(cells_from_hex(in_grid["cells"]).tolist()) <= area
 
@@ -180,9 +185,9 @@ def test_cell_explanation_matches_a_direct_count(commander, site) -> None:
         direct = int(((times < as_of) & (times >= as_of - days * 86400)).sum())
         assert explanation["counts"]["total"][f"{days}d"] == direct
     assert explanation["window"]["count"] == payload["count"][payload["cells"].index(top)]
-    assert len(explanation["trend"]["counts"]) == hd.EMERGING_WEEKS
+    assert len(explanation["trend"]["counts"]) == EMERGING_WEEKS
     assert explanation["trend"]["direction"] in ("up", "down", "none")
-    assert explanation["model"]["name"] == hd.MAP_MODEL
+    assert explanation["model"]["name"] == MAP_MODEL
     assert 1 <= explanation["model"]["rank"] <= explanation["model"]["n_cells"]
     assert "weighted_count" in explanation["model"]["components"]
     assert explanation["gi_star"]["gi_bin"] == payload["gi"][payload["cells"].index(top)]
@@ -199,16 +204,16 @@ def test_cell_explanation_errors(commander) -> None:
 
 
 def test_compare_counts_says_no_change_unless_the_evidence_is_strong() -> None:
-    same = hd.compare_counts(30, 30)
+    same = compare_counts(30, 30)
     assert same.p_value > 0.5 and same.verdict() == "no significant change"
-    assert hd.compare_counts(12, 18).verdict() == "no significant change"
-    rise = hd.compare_counts(10, 60)
+    assert compare_counts(12, 18).verdict() == "no significant change"
+    rise = compare_counts(10, 60)
     assert rise.p_value < 1e-6 and rise.verdict() == "increase" and rise.ratio == 6
     assert rise.ci_low > 1 < rise.ci_high
-    assert hd.compare_counts(60, 10).verdict() == "decrease"
+    assert compare_counts(60, 10).verdict() == "decrease"
     # Different lengths: 31 vs 62 incidents over 31 and 62 days is the same rate.
-    assert hd.compare_counts(31, 62, 31, 62).verdict() == "no significant change"
-    assert hd.holm([0.01, 0.04, 0.5]) == pytest.approx([0.03, 0.08, 0.5])
+    assert compare_counts(31, 62, 31, 62).verdict() == "no significant change"
+    assert holm([0.01, 0.04, 0.5]) == pytest.approx([0.03, 0.08, 0.5])
 
 
 def test_statistics_counts_per_period_and_tests_the_change(commander, site) -> None:
@@ -233,13 +238,13 @@ def test_accuracy_numbers_equal_the_backtest(commander, site) -> None:
     engine, data = site
     body = commander.get("/command/accuracy?format=json&origins=weekly&n=3").get_json()
     assert body["origins_kind"] == "weekly" and len(body["origins"]) == 3
-    kind, origins = hd.accuracy_origins(data, "weekly", 3)
+    kind, origins = accuracy_origins(data, "weekly", 3)
     result = run_backtest(
         data.incidents,
         data.cells,
-        [naive_count_forecaster("naive"), hd.model_forecaster(data, hd.MAP_MODEL)],
+        [naive_count_forecaster("naive"), model_forecaster(data, MAP_MODEL)],
         list(origins),
-        hd.accuracy_groups(data),
+        accuracy_groups(data),
     )
     expected = summarise(result, reference="naive", pai_at=(0.01, 0.05, 0.1, 0.2))
     got = {(r["group"], r["model"]): r for r in body["summary"]}

@@ -10,6 +10,15 @@ from click.testing import CliRunner
 from web import storage
 from web.cli import cli
 from web.services import site_data as hd
+from web.services.filters import (
+    FilterError,
+    Filters,
+    category_mask,
+    cell_counts,
+    local_date,
+    parse_filters,
+)
+from web.services.scores import MAP_MODEL, cell_scores
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +34,7 @@ def test_counts_follow_local_dates_hours_weekdays_and_categories(data) -> None:
     last_day = local.max().normalize()
     first = (last_day - pd.Timedelta(days=13)).strftime("%Y-%m-%d")
     last = last_day.strftime("%Y-%m-%d")
-    filters = hd.parse_filters({"start": first, "end": last, "hours": "22-3",
+    filters = parse_filters({"start": first, "end": last, "hours": "22-3",
                                 "weekdays": "5,6", "group": "violent"}, site)  # fmt: skip
     expected = raw[
         (local >= pd.Timestamp(first, tz="Asia/Shanghai"))
@@ -34,7 +43,7 @@ def test_counts_follow_local_dates_hours_weekdays_and_categories(data) -> None:
         & local.dt.day_of_week.isin([5, 6])
         & raw["category"].isin(filters.categories or ())
     ]
-    counts = hd.cell_counts(site, filters)
+    counts = cell_counts(site, filters)
     assert counts["n"].sum() == len(expected) > 0
     assert dict(zip(counts["cell"], counts["n"], strict=True)) == (
         expected.groupby("cell").size().to_dict()
@@ -45,24 +54,24 @@ def test_area_filter_keeps_only_the_areas_cells(data) -> None:
     engine, site = data
     grids = storage.load_area_cells(engine, "grid")
     grid_id = grids.groupby("area_id").size().idxmax()
-    filters = hd.parse_filters({"area": f"grid:{grid_id}"}, site, engine)
+    filters = parse_filters({"area": f"grid:{grid_id}"}, site, engine)
     cells = set(grids.loc[grids["area_id"] == grid_id, "cell"])
-    counts = hd.cell_counts(site, filters)
+    counts = cell_counts(site, filters)
     assert set(counts["cell"]) <= cells
-    scores = hd.cell_scores(site, filters)
+    scores = cell_scores(site, filters)
     assert set(scores["cell"]) <= cells and len(scores) > 0
     assert scores["rank"].min() >= 1
 
 
 def test_scores_rank_the_study_area_and_are_cached(data) -> None:
     _, site = data
-    filters = hd.parse_filters({}, site)
-    first = hd.cell_scores(site, filters)
+    filters = parse_filters({}, site)
+    first = cell_scores(site, filters)
     assert len(first) == len(site.cells)
     assert sorted(first["rank"]) == list(range(1, len(first) + 1))
     top = first.sort_values("rank").iloc[0]
     assert top["score"] == first["score"].max()
-    assert hd.cell_scores(site, filters) is first
+    assert cell_scores(site, filters) is first
 
 
 @pytest.mark.parametrize(
@@ -81,8 +90,8 @@ def test_scores_rank_the_study_area_and_are_cached(data) -> None:
 )
 def test_bad_filters_name_the_parameter(data, args, message) -> None:
     engine, site = data
-    with pytest.raises(hd.FilterError, match=message):
-        hd.parse_filters(args, site, engine)
+    with pytest.raises(FilterError, match=message):
+        parse_filters(args, site, engine)
 
 
 def test_data_reloads_after_an_import(tmp_path) -> None:
@@ -189,16 +198,16 @@ def test_scores_pass_the_category_filter_to_geo(data) -> None:
     from geo.scoring import score_cells
 
     _, site = data
-    filters = hd.parse_filters({"group": "violent"}, site)
+    filters = parse_filters({"group": "violent"}, site)
     as_of_s = site.last_s + 1
     for model in ("default", "weighted_count"):
-        scores = hd.cell_scores(site, filters, model=model)
+        scores = cell_scores(site, filters, model=model)
         expected = score_cells(site.incidents, site.cells, as_of_s, model=model,
                                category_weights=site.category_weights,
                                categories=filters.categories)  # fmt: skip
         assert np.allclose(scores["score"], expected["score"], rtol=1e-12, atol=0)
     # A count model gives what counting the group's incidents alone gives.
-    alone = site.incidents[hd.category_mask(site, filters.categories)]
+    alone = site.incidents[category_mask(site, filters.categories)]
     counted = score_cells(alone, site.cells, as_of_s, model="weighted_count",
                           category_weights=site.category_weights)  # fmt: skip
     assert np.allclose(scores["score"], counted["score"], rtol=1e-12, atol=0)
@@ -208,25 +217,26 @@ def test_the_planner_scores_the_sites_data(data, monkeypatch) -> None:
     """A day's patrol plan scores the site's incidents through the map's scoring (no second
     read of the incidents from the database)."""
     from web.services import patrol_plans, scoring_data
+    from web.services import scores as scoring
 
     engine, site = data
     calls = []
-    scored = hd.cell_scores
+    scored = scoring.cell_scores
 
-    def cell_scores(data, filters, model=hd.MAP_MODEL, as_of_s=None):
+    def counted_scores(data, filters, model=MAP_MODEL, as_of_s=None):
         calls.append((data, filters, model))
         return scored(data, filters, model, as_of_s)
 
     def no_second_read(*_args, **_kwargs):
         raise AssertionError("the planner read the incidents again")
 
-    monkeypatch.setattr(hd, "cell_scores", cell_scores)
+    monkeypatch.setattr(scoring, "cell_scores", counted_scores)
     monkeypatch.setattr(scoring_data, "scoring_data_from_db", no_second_read)
     monkeypatch.setattr(storage, "load_incidents", no_second_read)
-    day = hd.local_date(site.last_s, site.timezone)
+    day = local_date(site.last_s, site.timezone)
     request = patrol_plans.PlanRequest(date=day, candidates=20, time_limit_s=2.0, work_s=0.2,
                                        seed=1)  # fmt: skip
     planned = patrol_plans.plan_day(engine, request, secret="test")
     assert len(calls) == 1 and calls[0][0] is hd.site_data(engine)
-    assert calls[0][1] == hd.Filters() and calls[0][2] == "default"
+    assert calls[0][1] == Filters() and calls[0][2] == "default"
     assert len(planned.problem.stops) == 20

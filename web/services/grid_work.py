@@ -22,6 +22,8 @@ from web import clock, storage
 from web.services import site_data
 from web.services.accounts import account_cells
 from web.services.caches import Cache
+from web.services.filters import Filters
+from web.services.scores import MAP_MODEL, cell_scores
 
 __all__ = [
     "CHECKIN_FUTURE_S",
@@ -237,15 +239,13 @@ def rank_tier(rank: int | None, score: float | None, n_cells: int) -> str | None
     return None
 
 
-def cell_status(
-    data: site_data.SiteData, cells, model: str = site_data.MAP_MODEL
-) -> dict[int, dict]:
+def cell_status(data: site_data.SiteData, cells, model: str = MAP_MODEL) -> dict[int, dict]:
     """Cell -> ``score``, city-wide ``rank``, ``tier`` and Gi* class ``gi_bin``.
 
     Cells outside the study area have None for each.
     """
     cells = np.asarray(cells, dtype=np.int64)
-    scores = site_data.cell_scores(data, site_data.Filters(), model=model)
+    scores = cell_scores(data, Filters(), model=model)
     scored_cells = scores["cell"].to_numpy(dtype=np.int64)
     order = np.argsort(scored_cells)
     at = order[np.clip(np.searchsorted(scored_cells, cells, sorter=order), 0, len(order) - 1)]

@@ -201,7 +201,9 @@ def plan_day(
         windows_from_hourly_risk,
     )
     from planner.solver import SolverOptions, plan_patrols
-    from web.services.site_data import Filters, cell_scores, site_data
+    from web.services.filters import Filters
+    from web.services.scores import cell_scores
+    from web.services.site_data import site_data
 
     report = on_phase or (lambda _phase: None)
     report("scoring")

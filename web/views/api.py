@@ -52,6 +52,17 @@ from web import clock, storage
 from web.assets import SITE_SCRIPTS
 from web.services import grid_work, site_data
 from web.services.caches import Cache
+from web.services.filters import (
+    FilterError,
+    Filters,
+    category_mask,
+    cell_counts,
+    cells_of,
+    in_study_area,
+    parse_filters,
+    selected_positions,
+)
+from web.services.scores import MAP_MODEL, cell_scores
 from web.services.scoring_data import GROUPS
 from web.views.access import client_ip, get_engine
 
@@ -109,8 +120,8 @@ def _logged_in():
     )
 
 
-@bp.errorhandler(site_data.FilterError)
-def _bad_filter(error: site_data.FilterError):
+@bp.errorhandler(FilterError)
+def _bad_filter(error: FilterError):
     return jsonify({"error": str(error), "status": 400}), 400
 
 
@@ -210,7 +221,7 @@ def _one_cell(hex_id: str) -> int:
     return int(h3.str_to_int(hex_id))
 
 
-def _filters_json(filters: site_data.Filters, timezone: str) -> dict:
+def _filters_json(filters: Filters, timezone: str) -> dict:
     return {
         "start": grid_work.local_iso(filters.start_s, timezone),
         "end": grid_work.local_iso(filters.end_s, timezone),
@@ -221,7 +232,7 @@ def _filters_json(filters: site_data.Filters, timezone: str) -> dict:
     }
 
 
-def _scoped_filters(filters: site_data.Filters) -> site_data.Filters:
+def _scoped_filters(filters: Filters) -> Filters:
     """The filters with a grid worker's cells intersected in (an area can only narrow them)."""
     scope = _scope()
     if scope is None:
@@ -230,11 +241,11 @@ def _scoped_filters(filters: site_data.Filters) -> site_data.Filters:
     return replace(filters, cells=tuple(int(c) for c in cells))
 
 
-def _city_counts(data: site_data.SiteData, filters: site_data.Filters) -> pd.Series:
+def _city_counts(data: site_data.SiteData, filters: Filters) -> pd.Series:
     """Incidents per cell passing ``filters`` (city-wide or the area), cached per version."""
 
     def load() -> pd.Series:
-        frame = site_data.cell_counts(data, filters)
+        frame = cell_counts(data, filters)
         return pd.Series(frame["n"].to_numpy(), index=frame["cell"].to_numpy())
 
     return _counts.get_or_load((data.source, data.version, "cells", filters.key()), load)
@@ -284,12 +295,12 @@ def _category_names(data) -> tuple[dict[str, str], dict[str, str]]:
 def cells():
     """Cell scores for the filters, hottest first: hex, score, rank, count."""
     data = _data()
-    filters = site_data.parse_filters(request.args, data, get_engine())
-    model = request.args.get("model") or site_data.MAP_MODEL
+    filters = parse_filters(request.args, data, get_engine())
+    model = request.args.get("model") or MAP_MODEL
     if model not in _models():
         abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
     limit = _int_arg("limit", DEFAULT_CELLS_LIMIT, 1, MAX_CELLS_LIMIT)
-    scores = site_data.cell_scores(data, filters, model=model)
+    scores = cell_scores(data, filters, model=model)
     scope = _scope()
     if scope is not None:
         scores = scores[np.isin(scores["cell"].to_numpy(), scope)]
@@ -334,11 +345,11 @@ def cell(hex_id: str):
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
         abort(404, description=f"no cell {hex_id} in your grids")
-    in_study = site_data.in_study_area(data, cell_id)
+    in_study = in_study_area(data, cell_id)
     rows = grid_work.incident_rows(data, [cell_id])
     if not in_study and not len(rows):
         abort(404, description=f"cell {hex_id} is outside the study area and has no incidents")
-    model = request.args.get("model") or site_data.MAP_MODEL
+    model = request.args.get("model") or MAP_MODEL
     if model not in _models():
         abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
     import h3
@@ -391,7 +402,7 @@ def incidents_aggregate():
     by = request.args.get("by") or "day"
     if by not in AGGREGATE_BY:
         abort(400, description=f"by: expected one of {', '.join(AGGREGATE_BY)}, got {by!r}")
-    filters = _scoped_filters(site_data.parse_filters(request.args, data, get_engine()))
+    filters = _scoped_filters(parse_filters(request.args, data, get_engine()))
     scope = _scope()
     # Results depend only on the data version, the filters and the scope: cached.
     key = (
@@ -417,14 +428,14 @@ def incidents_aggregate():
     )
 
 
-def _selected_positions(data: site_data.SiteData, filters: site_data.Filters) -> np.ndarray:
+def _selected_positions(data: site_data.SiteData, filters: Filters) -> np.ndarray:
     """Positions in ``data.incidents`` of the incidents passing ``filters``.
 
     With cells (a grid worker's, an area's) only those cells' incidents are looked at, through
     the by-cell index, instead of masking every incident of the city.
     """
     if filters.cells is None:
-        return site_data.selected_positions(data, filters)
+        return selected_positions(data, filters)
     rows = grid_work.incident_rows(data, filters.cells)
     incidents = data.incidents
     keep = np.ones(len(rows), dtype=bool)
@@ -434,7 +445,7 @@ def _selected_positions(data: site_data.SiteData, filters: site_data.Filters) ->
     if filters.end_s is not None:
         keep &= times < filters.end_s
     if filters.categories is not None:
-        keep &= site_data.category_mask(data, filters.categories, rows)
+        keep &= category_mask(data, filters.categories, rows)
     if filters.hours is not None:
         keep &= np.isin(data.hour[rows], filters.hours)
     if filters.weekdays is not None:
@@ -651,9 +662,9 @@ def checkins():
     """Check-ins, newest first, filtered by local dates, cells and plan."""
     data = _data()
     dates = {k: request.args[k] for k in ("start", "end") if request.args.get(k)}
-    filters = site_data.parse_filters(dates, data)
+    filters = parse_filters(dates, data)
     wanted = [v for item in request.args.getlist("cell") for v in item.split(",") if v.strip()]
-    cells_wanted = site_data.cells_of(wanted) if wanted else None
+    cells_wanted = cells_of(wanted) if wanted else None
     scope = _scope()
     if scope is not None:
         cells_wanted = scope if cells_wanted is None else np.intersect1d(scope, cells_wanted)
@@ -703,7 +714,7 @@ def create_checkin():
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
         abort(403, description=f"cell {hex_id} is not in your grids; nothing was stored")
-    if _scope() is None and not site_data.in_study_area(data, cell_id):
+    if _scope() is None and not in_study_area(data, cell_id):
         abort(400, description=f"cell: {hex_id} is not in the study area")
     now_s = int(clock.now_s())
     try:
@@ -748,7 +759,7 @@ def openapi():
     return jsonify(
         openapi_document(
             models=_models(),
-            default_model=site_data.MAP_MODEL,
+            default_model=MAP_MODEL,
             groups=("all", *sorted(GROUPS)),
             checkin_minutes=float(current_app.config["CHECKIN_MINUTES"]),
             timezone=data.timezone,

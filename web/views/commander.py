@@ -1,10 +1,10 @@
 """Blueprint ``commander`` (pages under ``/command``): the hotspot map, its cell values and
 cell explanations as JSON, period statistics and the forecast-accuracy panel.
 
-Admins, commanders and planners use every page here. The work is in web/services/site_data.py
-(filters, cached scores, Gi*, emerging classes, period tests, backtests) and web/maps/render.py
-(the folium map frame and SVG charts); the map's cells are drawn in the browser by
-web/static/hotspots.js from H3 ids and values.
+Admins, commanders and planners use every page here. The work is in web/services (site_data,
+filters, scores, map_layers for Gi* and emerging classes, statistics for period tests, accuracy
+for backtests, areas) and web/maps/render.py (the folium map frame and SVG charts); the
+map's cells are drawn in the browser by web/static/hotspots.js from H3 ids and values.
 """
 
 from __future__ import annotations
@@ -20,7 +20,22 @@ from flask_babel import lazy_gettext as _l
 from geo.cells import hex_from_cells
 from web import storage
 from web.maps import render as maps
-from web.services import site_data as hd
+from web.services.accuracy import accuracy as backtest
+from web.services.areas import area_choices, area_outlines
+from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
+from web.services.map_layers import (
+    MAP_MODELS,
+    MapQuery,
+    UnknownCellError,
+    emerging_layer,
+    explain_map_cell,
+    map_layers,
+    parse_map_query,
+    study_bounds,
+)
+from web.services.scores import MAP_MODEL
+from web.services.site_data import SiteData, site_data
+from web.services.statistics import ALPHA, period_counts
 from web.views.access import get_engine, roles_required
 
 bp = Blueprint("commander", __name__, url_prefix="/command")
@@ -101,9 +116,9 @@ def _rounded(values: np.ndarray, digits: int = 4) -> list:
     return [v if f else None for v, f in zip(rounded.tolist(), finite.tolist(), strict=True)]
 
 
-def cells_payload(data: hd.SiteData, query: hd.MapQuery, with_emerging: bool = False) -> dict:
+def cells_payload(data: SiteData, query: MapQuery, with_emerging: bool = False) -> dict:
     """The map's cells as parallel arrays: hex ids, score, count and Gi* bin per cell."""
-    layers = hd.map_layers(data, query)
+    layers = map_layers(data, query)
     hex_ids = hex_from_cells(layers.cells)
     payload = {
         "resolution": int(data.scoring.resolution),
@@ -122,7 +137,7 @@ def cells_payload(data: hd.SiteData, query: hd.MapQuery, with_emerging: bool = F
         "gi": layers.gi_bin.astype(int).tolist(),
     }
     if with_emerging:
-        table = hd.emerging_layer(data, query)
+        table = emerging_layer(data, query)
         labels = sorted(set(table["category"]))
         code = {label: i for i, label in enumerate(labels)}
         by_cell = dict(zip(table["cell"].tolist(), table["category"], strict=True))
@@ -134,9 +149,9 @@ def cells_payload(data: hd.SiteData, query: hd.MapQuery, with_emerging: bool = F
     return payload
 
 
-def _map_config(data: hd.SiteData, query: hd.MapQuery, payload: dict) -> dict:
-    first = hd.local_date(data.first_s or 0, data.timezone)
-    last = hd.local_date(data.last_s or 0, data.timezone)
+def _map_config(data: SiteData, query: MapQuery, payload: dict) -> dict:
+    first = local_date(data.first_s or 0, data.timezone)
+    last = local_date(data.last_s or 0, data.timezone)
     return {
         "cellsUrl": url_for("commander.cells"),
         "cellUrl": url_for("commander.cell", hex_id="HEX"),
@@ -192,19 +207,19 @@ def _map_config(data: hd.SiteData, query: hd.MapQuery, payload: dict) -> dict:
 def hotspots():
     """The hotspot map: cells drawn in the browser, filters, time slider, statistics."""
     engine = get_engine()
-    data = hd.site_data(engine)
+    data = site_data(engine)
     status = 200
     try:
-        query = hd.parse_map_query(request.args, data, engine)
-    except hd.FilterError as err:
+        query = parse_map_query(request.args, data, engine)
+    except FilterError as err:
         flash(str(err), "error")
         status = 400
-        query = hd.parse_map_query({}, data, engine)
+        query = parse_map_query({}, data, engine)
     payload = cells_payload(data, query)
     listing = storage.list_areas(engine)
-    outlines = hd.area_outlines(engine, listing)
+    outlines = area_outlines(engine, listing)
     boundary = outlines.get("jurisdiction")
-    bounds = hd.study_bounds(data)
+    bounds = study_bounds(data)
     kinds = {
         kind: (
             _kind_label(kind),
@@ -229,10 +244,10 @@ def hotspots():
         query=query,
         args=_query_args(),
         has_boundary=boundary is not None,
-        models=[(m, str(MODEL_LABELS[m])) for m in hd.MAP_MODELS],
+        models=[(m, str(MODEL_LABELS[m])) for m in MAP_MODELS],
         groups=_group_choices(data),
         categories=_category_choices(data),
-        areas=hd.area_choices(engine, listing),
+        areas=area_choices(engine, listing),
         weekdays=list(enumerate(str(w) for w in WEEKDAY_LABELS)),
         h3_url=_vendor_url("h3"),
         synthetic=_synthetic(engine),
@@ -250,7 +265,7 @@ def _kind_label(kind: str) -> str:
     return labels.get(kind, kind)
 
 
-def _group_choices(data: hd.SiteData) -> list[tuple[str, str]]:
+def _group_choices(data: SiteData) -> list[tuple[str, str]]:
     names = {
         "all": _("All categories"),
         "violent": _("Violent"),
@@ -260,11 +275,11 @@ def _group_choices(data: hd.SiteData) -> list[tuple[str, str]]:
         "other": _("Other"),
         "burglary": _("Burglary"),
     }
-    keys = list(dict.fromkeys(["all", *hd.category_groups(data), "burglary"]))
+    keys = list(dict.fromkeys(["all", *category_groups(data), "burglary"]))
     return [(k, names.get(k, k)) for k in keys]
 
 
-def _category_choices(data: hd.SiteData) -> list[tuple[str, str]]:
+def _category_choices(data: SiteData) -> list[tuple[str, str]]:
     table = data.categories
     column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
     names = table[column].fillna("") if column in table else table["code"]
@@ -290,10 +305,10 @@ def cells():
     """Cells and values for the filters: ``cells``, ``score``, ``count``, ``gi`` arrays (and
     ``emerging`` with ``layers=emerging``)."""
     engine = get_engine()
-    data = hd.site_data(engine)
+    data = site_data(engine)
     try:
-        query = hd.parse_map_query(request.args, data, engine)
-    except hd.FilterError as err:
+        query = parse_map_query(request.args, data, engine)
+    except FilterError as err:
         return _json_error(str(err), 400)
     layers = {x.strip() for x in request.args.get("layers", "").split(",") if x.strip()}
     unknown = layers - {"emerging"}
@@ -306,13 +321,13 @@ def cells():
 def cell(hex_id: str):
     """Why one cell looks as it does: counts 7/28/90 days, trend, model, Gi*, emerging."""
     engine = get_engine()
-    data = hd.site_data(engine)
+    data = site_data(engine)
     try:
-        query = hd.parse_map_query(request.args, data, engine)
-        explanation = hd.explain_map_cell(engine, data, query, hex_id)
-    except hd.FilterError as err:
+        query = parse_map_query(request.args, data, engine)
+        explanation = explain_map_cell(engine, data, query, hex_id)
+    except FilterError as err:
         return _json_error(str(err), 400)
-    except hd.UnknownCellError as err:
+    except UnknownCellError as err:
         return _json_error(str(err), 404)
     return jsonify(explanation)
 
@@ -321,18 +336,18 @@ def cell(hex_id: str):
 def statistics():
     """Counts per week or month by category group, and whether the last period changed."""
     engine = get_engine()
-    data = hd.site_data(engine)
+    data = site_data(engine)
     period = request.args.get("period", "month")
     wants_json = request.args.get("format") == "json"
     try:
-        filters = hd.parse_filters(request.args, data, engine)
-        counts = hd.period_counts(data, filters, period)
-    except hd.FilterError as err:
+        filters = parse_filters(request.args, data, engine)
+        counts = period_counts(data, filters, period)
+    except FilterError as err:
         if wants_json:
             return _json_error(str(err), 400)
         flash(str(err), "error")
         period = "month"
-        counts = hd.period_counts(data, hd.Filters(), period)
+        counts = period_counts(data, Filters(), period)
     if wants_json:
         return jsonify(
             {
@@ -369,8 +384,8 @@ def statistics():
         period=counts.period,
         args=request.args,
         group_choices=_group_choices(data),
-        areas=hd.area_choices(engine),
-        alpha=hd.ALPHA,
+        areas=area_choices(engine),
+        alpha=ALPHA,
         synthetic=_synthetic(engine),
     )
 
@@ -421,25 +436,25 @@ def accuracy():
     """Forecast accuracy: hit-rate and PAI curves of the map's model against the naive count,
     from a backtest on the stored data (cached until the next import)."""
     engine = get_engine()
-    data = hd.site_data(engine)
+    data = site_data(engine)
     kind = request.args.get("origins", "auto")
     wants_json = request.args.get("format") == "json"
     try:
         n = int(request.args["n"]) if request.args.get("n") else None
     except ValueError:
         return _json_error(f"n: expected a whole number, got {request.args['n']!r}", 400)
-    model = request.args.get("model") or hd.MAP_MODEL
+    model = request.args.get("model") or MAP_MODEL
     try:
-        found = hd.accuracy(data, kind, n, model)
-    except hd.FilterError as err:
+        found = backtest(data, kind, n, model)
+    except FilterError as err:
         if wants_json:
             return _json_error(str(err), 400)
         flash(str(err), "error")
-        found = hd.accuracy(data)
+        found = backtest(data)
     result = found.result
     summary = _records(found.summary)
     origins = [
-        {"origin": hd.local_date(o, data.timezone), "end": hd.local_date(e - 1, data.timezone)}
+        {"origin": local_date(o, data.timezone), "end": local_date(e - 1, data.timezone)}
         for o, e in found.origins
     ]
     if wants_json:
@@ -503,7 +518,7 @@ def accuracy():
         fractions=result.fractions,
         group_label=_group_label,
         model_label=_model_label,
-        model_choices=[(m, str(MODEL_LABELS[m])) for m in hd.MAP_MODELS if m != "naive"],
+        model_choices=[(m, str(MODEL_LABELS[m])) for m in MAP_MODELS if m != "naive"],
         args=request.args,
     )
 

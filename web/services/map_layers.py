@@ -1,0 +1,359 @@
+"""The commander's hotspot map: what it shows (query), its layers per cell (scores, counts,
+Gi* classes, emerging hot spot classes) and why one cell looks as it does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from web.services.caches import Cache
+from web.services.filters import (
+    FilterError,
+    Filters,
+    area_frame,
+    cell_counts,
+    cells_of,
+    incident_mask,
+    local_date,
+    parse_filters,
+)
+from web.services.scores import MAP_MODEL, cell_scores
+from web.services.statistics import ALPHA
+
+if TYPE_CHECKING:
+    from web.services.site_data import SiteData
+
+__all__ = [
+    "DEFAULT_WINDOW_DAYS",
+    "EMERGING_WEEKS",
+    "EXPLAIN_WINDOWS_DAYS",
+    "MAP_MODELS",
+    "MapLayers",
+    "MapQuery",
+    "UnknownCellError",
+    "emerging_layer",
+    "explain_map_cell",
+    "map_layers",
+    "parse_map_query",
+    "study_bounds",
+]
+
+#: Models the hotspot map offers; the first is the default (fast enough to score per request).
+MAP_MODELS = (MAP_MODEL, "default", "naive", "ring_smoothed")
+#: Days the map shows when no dates are given (ending with the newest incident's day).
+DEFAULT_WINDOW_DAYS = 28
+#: Weeks of the emerging hot spot cube and of a cell's trend (as ``hotspot explain``).
+EMERGING_WEEKS = 26
+#: Windows of a cell explanation's counts, days before the map's end date.
+EXPLAIN_WINDOWS_DAYS = (7, 28, 90)
+_DAY_S = 86_400
+_WEEK_S = 7 * _DAY_S
+_layers = Cache("map layers", max_entries=16, max_bytes=64 * 2**20, derived=True)
+_emerging = Cache("emerging classes", max_entries=16, max_bytes=32 * 2**20, derived=True)
+
+
+@dataclass(frozen=True)
+class MapQuery:
+    """What the hotspot map shows: filters (dates always set), model and value shown."""
+
+    filters: Filters
+    model: str
+    value: str  # "score" or "count"
+    start: str  # local dates, end inclusive
+    end: str
+
+    @property
+    def as_of_s(self) -> int:
+        return int(self.filters.end_s or 0)
+
+    def key(self) -> tuple:
+        return (self.filters.key(), self.model)
+
+
+def parse_map_query(args: Mapping, data: SiteData, engine=None) -> MapQuery:
+    """``parse_filters`` plus ``model`` and ``value`` (score or count); missing dates default
+    to the last DEFAULT_WINDOW_DAYS days of data, a missing start to 28 days before the end."""
+    model = str(args.get("model") or MAP_MODEL)
+    if model not in MAP_MODELS:
+        raise FilterError(f"model: expected one of {', '.join(MAP_MODELS)}, got {model!r}")
+    value = str(args.get("value") or "score")
+    if value not in ("score", "count"):
+        raise FilterError(f"value: expected score or count, got {value!r}")
+    end = str(args.get("end") or "")
+    if not end:
+        end = local_date(data.last_s or 0, data.timezone)
+    start = str(args.get("start") or "")
+    if not start:
+        try:
+            end_day = pd.Timestamp(end)
+        except (ValueError, TypeError) as err:
+            raise FilterError(f"end: expected a date YYYY-MM-DD, got {end!r}") from err
+        start = (end_day - pd.Timedelta(days=DEFAULT_WINDOW_DAYS - 1)).strftime("%Y-%m-%d")
+    merged = {key: args.getlist(key) if hasattr(args, "getlist") else args[key] for key in args}
+    merged.update(start=start, end=end)
+    filters = parse_filters(_FlatArgs(merged), data, engine)
+    return MapQuery(filters, model, value, start, end)
+
+
+class _FlatArgs(dict):
+    """A dict of lists or values that answers ``get`` and ``getlist`` like request.args."""
+
+    def get(self, key, default=None):  # type: ignore[override]
+        value = super().get(key, default)
+        if isinstance(value, list):
+            return value[0] if value else default
+        return value
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        return value[0] if isinstance(value, list) and value else value
+
+    def getlist(self, key) -> list:
+        value = super().get(key, [])
+        return list(value) if isinstance(value, list) else [value]
+
+
+def _whole_area(filters: Filters) -> Filters:
+    """The same filters over the whole study area (Gi* needs every cell as reference)."""
+    return Filters(
+        filters.start_s, filters.end_s, filters.categories, filters.hours, filters.weekdays
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class MapLayers:
+    """Per-cell values of one map query, aligned on ``cells`` (sorted int64).
+
+    ``cells`` are the study cells (the area's, with an area filter) plus any other cell with
+    incidents in the window; ``score`` is NaN and ``gi_bin`` 0 outside the study area.
+    ``count`` is the window's incidents (what ``cell_counts`` returns); Gi* is computed on
+    those counts over the whole study area, then cut to the cells shown.
+    """
+
+    cells: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray  # 1 = hottest of the study area, 0 outside it
+    count: np.ndarray
+    gi_z: np.ndarray
+    gi_p: np.ndarray
+    gi_bin: np.ndarray
+    n_study_cells: int
+    scores: pd.DataFrame  # cell_scores' frame (model columns), area-restricted
+
+
+def map_layers(data: SiteData, query: MapQuery) -> MapLayers:
+    """Scores, counts and Gi* classes of every cell the map draws; cached."""
+
+    key = (data.source, data.version, *query.key())
+    return _layers.get_or_load(key, lambda: _map_layers(data, query))
+
+
+def _map_layers(data: SiteData, query: MapQuery) -> MapLayers:
+    from geo.hotspots import hotspot_table
+
+    filters = query.filters
+    scores = cell_scores(data, filters, query.model, query.as_of_s)
+    study = data.cells
+    whole = cell_counts(data, _whole_area(filters))
+    position = np.searchsorted(study, whole["cell"].to_numpy())
+    position = np.minimum(position, len(study) - 1)
+    inside = study[position] == whole["cell"].to_numpy()
+    study_counts = np.zeros(len(study), dtype=np.int64)
+    study_counts[position[inside]] = whole["n"].to_numpy()[inside]
+    gi = hotspot_table(study, study_counts, k=1, fdr=True)
+
+    counts = whole
+    shown_study = study
+    if filters.cells is not None:
+        area = np.asarray(filters.cells, dtype=np.int64)
+        counts = whole[whole["cell"].isin(area)]
+        shown_study = study[np.isin(study, area)]
+    cells = np.union1d(shown_study, counts["cell"].to_numpy()).astype(np.int64)
+    count = np.zeros(len(cells), dtype=np.int64)
+    count[np.searchsorted(cells, counts["cell"].to_numpy())] = counts["n"].to_numpy()
+    score = np.full(len(cells), np.nan)
+    rank = np.zeros(len(cells), dtype=np.int64)
+    at = np.searchsorted(cells, scores["cell"].to_numpy())
+    score[at] = scores["score"].to_numpy()
+    rank[at] = scores["rank"].to_numpy()
+    gi_z = np.zeros(len(cells))
+    gi_p = np.ones(len(cells))
+    gi_bin = np.zeros(len(cells), dtype=np.int8)
+    in_study = np.isin(cells, study)
+    rows = np.searchsorted(study, cells[in_study])
+    gi_z[in_study] = gi["z"].to_numpy()[rows]
+    gi_p[in_study] = gi["p"].to_numpy()[rows]
+    gi_bin[in_study] = gi["gi_bin"].to_numpy()[rows]
+    return MapLayers(cells, score, rank, count, gi_z, gi_p, gi_bin, len(study), scores)
+
+
+def _chosen(data: SiteData, filters: Filters, as_of_s: int, rows=slice(None)) -> np.ndarray:
+    """Whether each incident (or each of ``rows``) passes every filter but the dates and
+    the area, and happened before ``as_of_s``."""
+    mask = data.occurred_at[rows] < as_of_s
+    more = incident_mask(data, _whole_area(filters), use_time=False, rows=rows)
+    return mask if more is None else mask & more
+
+
+def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
+    """Emerging hot spot class of every study cell over the EMERGING_WEEKS weeks ending at
+    the map's end date (geo.emerging; ``cell``, ``category``, ``trend_z``, ``trend_p``...);
+    cached. Uses the map's categories, hours and weekdays, not its start date."""
+
+    key = (data.source, data.version, _whole_area(query.filters).key()[2:], query.as_of_s)
+    return _emerging.get_or_load(key, lambda: _emerging_layer(data, query))
+
+
+def _emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
+    from geo.emerging import emerging_hotspots
+
+    chosen = _chosen(data, query.filters, query.as_of_s)
+    return emerging_hotspots(
+        data.cells,
+        data.incident_cells[chosen],
+        data.occurred_at[chosen],
+        query.as_of_s - EMERGING_WEEKS * _WEEK_S,
+        query.as_of_s,
+        bin_s=_WEEK_S,
+        k=1,
+        alpha=ALPHA,
+    )
+
+
+class UnknownCellError(LookupError):
+    """A valid H3 cell that the map does not show (another resolution, outside the area)."""
+
+
+def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> dict:
+    """Why one cell looks as it does on the map, as JSON-ready data.
+
+    Counts are every incident passing the map's filters except the dates, in the cell, per
+    category, in the EXPLAIN_WINDOWS_DAYS days before the map's end; ``window`` counts the
+    map's own dates. Raises FilterError for a malformed id, UnknownCellError for a cell the
+    map does not show.
+    """
+    from geo.emerging import mann_kendall, space_time_cube
+    from geo.explain import COMPONENT_NOTES, gi_bin_label
+
+    cell = int(cells_of([hex_id])[0])
+    layers = map_layers(data, query)
+    row = int(np.searchsorted(layers.cells, cell))
+    if row >= len(layers.cells) or layers.cells[row] != cell:
+        raise UnknownCellError(f"cell {hex_id} is not on this map (not a study cell here)")
+    as_of = query.as_of_s
+    rows = data.cell_rows(cell)
+    chosen = _chosen(data, query.filters, as_of, rows)
+    times = data.occurred_at[rows][chosen]
+    codes = np.asarray(data.category_codes, dtype=object)[data.category_index[rows][chosen]]
+    counts: dict[str, dict[str, int]] = {}
+    names = [f"{d}d" for d in EXPLAIN_WINDOWS_DAYS]
+    for days, name in zip(EXPLAIN_WINDOWS_DAYS, names, strict=True):
+        recent = codes[times >= as_of - days * _DAY_S]
+        for code in recent:
+            counts.setdefault(code, dict.fromkeys(names, 0))[name] += 1
+    ordered = sorted(counts, key=lambda c: (-counts[c][names[-1]], c))
+    table = [{"category": c, **counts[c]} for c in ordered]
+    totals = {name: int(sum(counts[c][name] for c in counts)) for name in names}
+
+    cube, edges = space_time_cube(
+        np.array([cell], dtype=np.int64),
+        np.full(len(times), cell, dtype=np.int64),
+        times,
+        as_of - EMERGING_WEEKS * _WEEK_S,
+        as_of,
+        _WEEK_S,
+    )
+    series = cube[0]
+    test = mann_kendall(series[np.newaxis, :])
+    z, p = float(test.z[0]), float(test.p[0])
+    direction = "none" if not p <= ALPHA or z == 0 else ("up" if z > 0 else "down")
+    local = pd.to_datetime(
+        times[times >= as_of - EXPLAIN_WINDOWS_DAYS[-1] * _DAY_S], unit="s", utc=True
+    ).tz_convert(data.timezone)
+    hours = np.bincount(local.hour, minlength=24) if len(local) else np.zeros(24, dtype=int)
+
+    model = None
+    if not np.isnan(layers.score[row]):
+        frame = layers.scores
+        record = frame.loc[frame["cell"] == cell].iloc[0]
+        notes = COMPONENT_NOTES.get(query.model, {})
+        columns = [c for c in frame.columns if c not in ("cell", "score", "rank")]
+        model = {
+            "name": query.model,
+            "score": _finite(record["score"]),
+            "rank": int(record["rank"]),
+            "n_cells": int(layers.n_study_cells),
+            "components": {
+                c: {"value": _finite(record[c]), "note": notes.get(c, "")} for c in columns
+            },
+        }
+    gi_bin = int(layers.gi_bin[row])
+    emerging = emerging_layer(data, query)
+    found = emerging.loc[emerging["cell"] == cell]
+    areas = []
+    for kind in ("district", "beat", "grid"):
+        frame = area_frame(engine, data, kind)
+        hit = frame.loc[frame["cell"] == cell, "area_id"]
+        areas.extend(f"{kind}:{a}" for a in hit)
+    return {
+        "cell": hex_id.lower(),
+        "as_of_s": as_of,
+        "start": query.start,
+        "end": query.end,
+        "areas": areas,
+        "window": {"count": int(layers.count[row]), "start": query.start, "end": query.end},
+        "counts": {"windows": names, "rows": table, "total": totals},
+        "trend": {
+            "weeks": EMERGING_WEEKS,
+            "counts": [int(c) for c in series],
+            "bin_starts_s": [int(t) for t in edges[:-1]],
+            "z": _finite(z),
+            "p": _finite(p),
+            "direction": direction,
+        },
+        "model": model,
+        "gi_star": {
+            "z": _finite(layers.gi_z[row]),
+            "p": _finite(layers.gi_p[row]),
+            "gi_bin": gi_bin,
+            "label": gi_bin_label(gi_bin),
+            "count": int(layers.count[row]),
+        },
+        "emerging": None
+        if found.empty
+        else {
+            "category": str(found["category"].iloc[0]),
+            "trend_z": _finite(found["trend_z"].iloc[0]),
+            "trend_p": _finite(found["trend_p"].iloc[0]),
+        },
+        "hours": [int(h) for h in hours],
+    }
+
+
+def _finite(value) -> float | None:
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def study_bounds(data: SiteData) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the study cells' centres; cached."""
+    if "bounds" not in data._memo:
+        bounds = None
+        if len(data.cells):
+            import h3
+
+            from geo.cells import hex_from_cells
+
+            points = np.array([h3.cell_to_latlng(c) for c in hex_from_cells(data.cells)])
+            bounds = (
+                float(points[:, 1].min()),
+                float(points[:, 0].min()),
+                float(points[:, 1].max()),
+                float(points[:, 0].max()),
+            )
+        data._memo["bounds"] = bounds
+    return data._memo["bounds"]
