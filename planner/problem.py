@@ -209,6 +209,15 @@ class Problem:
     max_area_share: float | None = None
     _n_nodes: int = field(init=False, repr=False)
 
+    def __reduce__(self):
+        """Pickled by its fields (the read-only matrix mapping as a dict), so a problem can be
+        solved in another process."""
+        return (
+            Problem,
+            (dict(self.travel_time_s), self.units, self.stops, self.node_lon_lat,
+             self.node_names, self.repeat_decay, self.max_cell_share, self.max_area_share),
+        )  # fmt: skip
+
     def __post_init__(self) -> None:
         matrices = _check_matrices(self.travel_time_s)
         n = next(iter(matrices.values())).shape[0]

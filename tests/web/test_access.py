@@ -49,6 +49,7 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/plans/new", (302, 200, 403, 200, 403)),
     ("POST", "/plans/new", (302, 400, 403, 400, 403)),
     ("GET", "/plans/jobs/{job_id}", (302, 200, 403, 200, 403)),
+    ("POST", "/plans/jobs/{job_id}/cancel", (302, 302, 403, 302, 403)),
     ("GET", "/plans/{plan_id}", (302, 200, 200, 200, 403)),
     ("POST", "/plans/{other_plan_id}/publish", (302, 302, 403, 302, 403)),
     ("GET", "/plans/{plan_id}/export/gpx", (302, 200, 403, 200, 403)),

@@ -184,12 +184,43 @@ def _units_frame(engine, request: PlanRequest, stations: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+# The largest day problem made: units, visit options (cells x visits allowed) and their
+# product (the solver's tables grow with it; the form's largest values, 100 units and
+# 2,000 cells x 6 visits, fit and solve within the time limit using about 0.8 GB).
+MAX_UNITS = 200
+MAX_VISIT_OPTIONS = 12_000
+MAX_UNIT_OPTIONS = 1_200_000
+
+
+def check_problem_size(units: int, visit_options: int) -> None:
+    """Raise ValueError, naming the figure that is too large, for a problem too big to solve
+    within a plan job's time and memory."""
+    if units > MAX_UNITS:
+        raise ValueError(f"{units} units is more than {MAX_UNITS}: plan fewer units per station")
+    if visit_options > MAX_VISIT_OPTIONS:
+        raise ValueError(
+            f"{visit_options} visit options (cells x visits per cell) is more than "
+            f"{MAX_VISIT_OPTIONS}: plan fewer cells or fewer visits per cell"
+        )
+    if units * visit_options > MAX_UNIT_OPTIONS:
+        raise ValueError(
+            f"{units} units x {visit_options} visit options = {units * visit_options} is more "
+            f"than {MAX_UNIT_OPTIONS}: plan fewer units or fewer cells"
+        )
+
+
 def plan_day(
-    engine, request: PlanRequest, secret: str, on_phase: Callable[[str], None] | None = None
+    engine,
+    request: PlanRequest,
+    secret: str,
+    on_phase: Callable[[str], None] | None = None,
+    solve: Callable | None = None,
 ):
     """Build and solve the day's problem; returns a :class:`PlannedDay`.
 
     ``on_phase`` is told "scoring", then "solving" (when the solver's time limit starts).
+    ``solve(problem, options)`` solves it (default :func:`planner.solver.plan_patrols` in
+    this process; the site's plan jobs solve in a child process they can stop).
     """
     from geo.cells import hex_from_cells
     from geo.temporal import hour_weekday_profile
@@ -236,6 +267,7 @@ def plan_day(
     lon = np.concatenate([stations["lon"].to_numpy(dtype=float), centres[:, 1]])
     lat = np.concatenate([stations["lat"].to_numpy(dtype=float), centres[:, 0]])
     units_frame = _units_frame(engine, request, stations)
+    check_problem_size(len(units_frame), len(cells) * request.max_visits)
     modes = sorted(set(units_frame["mode"]))
     travel = _travel_matrices(lon, lat, modes, request.road_network_file)
     matrices = {mode: matrix.seconds for mode, matrix in travel.items()}
@@ -273,7 +305,7 @@ def plan_day(
     )  # fmt: skip
     seed = request.seed if request.seed is not None else daily_seed(request.date, secret)
     report("solving")
-    plan = plan_patrols(
+    plan = (solve or plan_patrols)(
         problem,
         SolverOptions(
             time_limit_s=request.time_limit_s, work_s=request.work_s, seed=seed, value_jitter=0.02

@@ -1,38 +1,62 @@
-"""Plan jobs: a day's plan solved in a background thread while the planner's page polls it.
+"""Plan jobs: a day's plan built and solved in the background while the planner's page polls.
 
-A job is solved and stored by one of a few worker threads (the solver runs for the site's
-``PLAN_TIME_LIMIT_S``); its state, phase and result are read by the progress page. Jobs live
-in this process only: a restart forgets running ones (their plans are not stored), never a
-stored plan.
+A job's problem is built in one of a few worker threads (scoring, travel times); the solver
+then runs in a child process, so the job ends by its time limit whatever the problem: the
+child is stopped at the limit plus :data:`GRACE_S` (the solver itself stops at the limit and
+returns its best plan). A planner can cancel a job. Each user has one open job at a time and
+at most :data:`MAX_WAITING` jobs wait for a worker; more are refused with a message.
+
+Jobs live in this process only: a restart forgets running ones (their plans are not stored),
+never a stored plan.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import secrets
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from geo.errors import GeoError
 from planner.errors import PlannerError
 from web import storage
 from web.services.patrol_plans import PlanRequest, plan_day, plan_record
 
-__all__ = ["JOB_KEEP_S", "MAX_OPEN_JOBS_PER_USER", "PlanJob", "Requester", "find", "open_jobs",
-           "submit"]  # fmt: skip
+__all__ = [
+    "GRACE_S",
+    "JOB_KEEP_S",
+    "MAX_WAITING",
+    "JobRefused",
+    "PlanJob",
+    "Requester",
+    "cancel",
+    "find",
+    "open_jobs",
+    "submit",
+]
 
 log = logging.getLogger(__name__)
 
-# One plan at a time per worker keeps a solve's time limit honest on a small server; two
-# workers let a second planner start while the first solve runs.
-_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan-solve")
+# Solves run in children forked from a server process that has the planner loaded already.
+_CHILDREN = multiprocessing.get_context("forkserver")
+_CHILDREN.set_forkserver_preload(["planner.solver"])
+WORKERS = 2  # jobs built and solved side by side (one solver per core on a small server)
+_EXECUTOR = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="plan-job")
 _JOBS: dict[str, PlanJob] = {}
 _JOBS_LOCK = threading.Lock()
 # Finished jobs are kept this long for the progress page to pick up, then forgotten.
 JOB_KEEP_S = 3600
-MAX_OPEN_JOBS_PER_USER = 2
+MAX_WAITING = 4  # jobs queued behind the workers; more are refused
+# Seconds past its time limit a solve may take to hand back its plan before it is stopped.
+GRACE_S = 5.0
+MIN_SOLVE_S = 1.0  # the solver gets at least this, even when building took the whole limit
+
+
+class JobRefused(RuntimeError):
+    """A job that cannot start now (the user has one open, or the queue is full)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +70,7 @@ class Requester:
 
 @dataclass
 class PlanJob:
-    """A plan being solved: who asked, for what, and how far it got."""
+    """A plan being made: who asked, for what, and how far it got."""
 
     id: str
     owner_id: int
@@ -58,28 +82,40 @@ class PlanJob:
     finished: float | None = None
     plan_id: int | None = None
     error: str | None = None
+    cancelled: bool = False
     future: Future | None = None
+    child: multiprocessing.process.BaseProcess | None = None
 
     def state(self) -> str:
         if self.plan_id is not None:
             return "done"
+        if self.cancelled:
+            return "cancelled"
         if self.error is not None or (self.future is not None and self.future.done()):
             return "failed"
         return "running"
 
     def elapsed_s(self) -> float:
-        """Seconds since the solve started (0 while queued), up to its end."""
+        """Seconds since the job started (0 while queued), up to its end."""
         if self.started is None:
             return 0.0
         return (self.finished or time.monotonic()) - self.started
 
 
 def submit(engine, request: PlanRequest, who: Requester, secret: str) -> PlanJob:
-    """Start solving ``request`` for ``who``; the job is returned at once, queued."""
+    """Queue ``request`` for ``who``; raises :class:`JobRefused` when it cannot start now."""
     job = PlanJob(id=secrets.token_urlsafe(12), owner_id=who.user_id, request=request,
                   time_limit_s=request.time_limit_s)  # fmt: skip
     _forget_old_jobs()
     with _JOBS_LOCK:
+        running = [j for j in _JOBS.values() if j.state() == "running"]
+        if any(j.owner_id == who.user_id for j in running):
+            raise JobRefused("your earlier plan is still being made: wait for it or cancel it")
+        waiting = sum(1 for j in running if j.started is None)
+        if len(running) >= WORKERS and waiting >= MAX_WAITING:
+            raise JobRefused(
+                f"{waiting} plans are waiting for the solver already; try again in a minute"
+            )
         _JOBS[job.id] = job
     job.future = _EXECUTOR.submit(_run_job, job, engine, secret, who)
     job.future.add_done_callback(_log_crash)
@@ -93,9 +129,25 @@ def find(job_id: str) -> PlanJob | None:
 
 
 def open_jobs(user_id: int) -> int:
-    """How many of a user's jobs are still running."""
+    """How many of a user's jobs are still queued or running."""
     with _JOBS_LOCK:
         return sum(1 for j in _JOBS.values() if j.owner_id == user_id and j.state() == "running")
+
+
+def cancel(job: PlanJob) -> bool:
+    """Stop a queued or running job (its plan is not stored); False if it had ended."""
+    if job.state() != "running":
+        return False
+    job.cancelled = True
+    job.phase = "cancelled"
+    if job.future is not None:
+        job.future.cancel()  # a queued job never starts
+    child = job.child
+    if child is not None and child.is_alive():
+        child.kill()
+    if job.finished is None:
+        job.finished = time.monotonic()
+    return True
 
 
 def _forget_old_jobs() -> None:
@@ -106,14 +158,24 @@ def _forget_old_jobs() -> None:
 
 
 def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
-    """Solve and store one plan (runs in the executor's thread, outside any request)."""
+    """Build, solve and store one plan (runs in a worker thread, outside any request)."""
+    if job.cancelled:
+        return
     job.started = time.monotonic()
 
     def on_phase(phase: str) -> None:
         job.phase = phase
 
+    def solve(problem, options):
+        # The time limit is the whole job's: what building the problem took is deducted.
+        spent = time.monotonic() - (job.started or time.monotonic())
+        remaining = max(MIN_SOLVE_S, options.time_limit_s - spent)
+        return _solve_in_child(job, problem, replace(options, time_limit_s=remaining))
+
     try:
-        planned = plan_day(engine, job.request, secret, on_phase=on_phase)
+        planned = plan_day(engine, job.request, secret, on_phase=on_phase, solve=solve)
+        if job.cancelled:
+            return
         job.phase = "storing"
         record = plan_record(planned, job.request)
         plan_id = storage.store_plan(engine, created_by=who.user_id, **record)
@@ -122,7 +184,8 @@ def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
         job.phase = "failed"
         return
     finally:
-        job.finished = time.monotonic()
+        if job.finished is None:
+            job.finished = time.monotonic()
     summary = record["summary"]
     storage.audit(
         engine,
@@ -137,7 +200,59 @@ def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
     job.phase = "done"
 
 
+class PlanTimeout(PlannerError):
+    """A solve that did not hand back its plan by its time limit plus the grace."""
+
+
+def _solve_in_child(job: PlanJob, problem, options, target=None):
+    """Solve in a child process; stop it at the time limit plus :data:`GRACE_S`.
+
+    ``target(send, problem, options)`` runs in the child (default :func:`_child_solve`).
+    """
+    receive, send = _CHILDREN.Pipe(duplex=False)
+    child = _CHILDREN.Process(target=target or _child_solve, args=(send, problem, options),
+                              daemon=True)  # fmt: skip
+    job.child = child
+    child.start()
+    send.close()
+    try:
+        if job.cancelled or not receive.poll(options.time_limit_s + GRACE_S):
+            if job.cancelled:
+                raise PlannerError("the job was cancelled")
+            raise PlanTimeout(
+                f"the solver did not finish within its {options.time_limit_s:g} s limit "
+                f"(+{GRACE_S:g} s) and was stopped: plan fewer cells or units"
+            )
+        outcome = receive.recv()
+    except EOFError as err:  # the child died (killed on cancel, or out of memory)
+        why = "the job was cancelled" if job.cancelled else "the solver stopped unexpectedly"
+        raise PlannerError(why) from err
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(timeout=5)
+        receive.close()
+        job.child = None
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _child_solve(send, problem, options) -> None:
+    """In the child: solve and send the plan (or the planner's error) back."""
+    from planner.solver import plan_patrols
+
+    try:
+        outcome = plan_patrols(problem, options)
+    except PlannerError as err:
+        outcome = err
+    send.send(outcome)
+    send.close()
+
+
 def _log_crash(future: Future) -> None:
+    if future.cancelled():
+        return
     error = future.exception()
     if error is not None:
         log.error("plan job crashed", exc_info=(type(error), error, error.__traceback__))

@@ -49,10 +49,14 @@
         show(job);
         if (job.state === "done" && job.plan_url) {
           window.location.assign(job.plan_url);
-        } else if (job.state === "failed") {
-          errorBox.textContent = job.error;
-          errorBox.hidden = false;
+        } else if (job.state === "failed" || job.state === "cancelled") {
+          if (job.error) {
+            errorBox.textContent = job.error;
+            errorBox.hidden = false;
+          }
           retry.hidden = false;
+          var cancelForm = document.getElementById("cancel-form");
+          if (cancelForm) { cancelForm.hidden = true; }
         } else {
           window.setTimeout(poll, 1000);
         }

@@ -213,8 +213,6 @@ def new_plan():
         tomorrow = (_today_local() + timedelta(days=1)).isoformat()
         return _form_page(FORM_DEFAULTS | {"date": tomorrow}, {})
     values, errors = _parse_plan_form(request.form)
-    if not errors and plan_jobs.open_jobs(current_user.id) >= plan_jobs.MAX_OPEN_JOBS_PER_USER:
-        errors["form"] = _("Your earlier plans are still being solved. Wait for them to finish.")
     if errors:
         return _form_page(request.form.to_dict(), errors, 400)
     time_limit_s = float(current_app.config["PLAN_TIME_LIMIT_S"])
@@ -224,7 +222,12 @@ def new_plan():
         road_network_file=str(current_app.config.get("ROAD_NETWORK_FILE") or "") or None,
     )
     who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
-    job = plan_jobs.submit(get_engine(), plan_request, who, str(current_app.config["SECRET_KEY"]))
+    try:
+        job = plan_jobs.submit(
+            get_engine(), plan_request, who, str(current_app.config["SECRET_KEY"])
+        )
+    except plan_jobs.JobRefused as err:
+        return _form_page(request.form.to_dict(), {"form": _job_refusal(str(err))}, 429)
     return _progress_page(job)
 
 
@@ -235,6 +238,25 @@ def _progress_page(job: plan_jobs.PlanJob):
         job_url=url_for("planner.job", job_id=job.id),
         shift_names=SHIFT_NAMES,
     )
+
+
+def _job_refusal(reason: str) -> str:
+    if reason.startswith("your earlier plan"):
+        return _("Your earlier plan is still being made: wait for it or cancel it.")
+    return _("Other plans are waiting for the solver; try again in a minute.")
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@roles_required(*PLANNERS)
+def cancel_job(job_id: str):
+    """Stop a plan job (its owner or an administrator); nothing is stored."""
+    found = _visible_job(job_id)
+    if found is None:
+        abort(404, description=_("No such job (it may have finished long ago)."))
+    if plan_jobs.cancel(found):
+        audit("plan_cancelled", f"job for {found.request.date} {found.request.shift}")
+        flash(_("The plan was cancelled; nothing was stored."), "info")
+    return redirect(url_for("planner.new_plan"))
 
 
 @bp.get("/jobs/<job_id>")
