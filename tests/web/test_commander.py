@@ -8,16 +8,16 @@ import re
 import numpy as np
 import pytest
 
-from geo.backtest import naive_count_forecaster, run_backtest, summarise
+from geo.backtest import model_forecaster, naive_count_forecaster, run_backtest, summarise
 from geo.cells import cells_from_hex
+from geo.statistics import compare_counts, holm
 from tests.web.conftest import EXTERNAL_URL
 from web import storage
 from web.services import site_data as hd
-from web.services.accuracy import accuracy_groups, accuracy_origins, model_forecaster
+from web.services.accuracy import accuracy_groups, accuracy_origins
 from web.services.filters import area_cells, cell_counts, parse_filters
 from web.services.map_layers import EMERGING_WEEKS
 from web.services.scores import MAP_MODEL
-from web.services.statistics import compare_counts, holm
 
 ENDPOINTS = (
     "/command/hotspots",
@@ -242,7 +242,10 @@ def test_accuracy_numbers_equal_the_backtest(commander, site) -> None:
     result = run_backtest(
         data.incidents,
         data.cells,
-        [naive_count_forecaster("naive"), model_forecaster(data, MAP_MODEL)],
+        [
+            naive_count_forecaster("naive"),
+            model_forecaster(MAP_MODEL, category_weights=data.category_weights),
+        ],  # fmt: skip
         list(origins),
         accuracy_groups(data),
     )

@@ -110,3 +110,20 @@ def test_stored_names_are_escaped_in_every_map(demo_db, tmp_path) -> None:
             for payload in PAYLOADS:
                 assert payload not in body, (page, payload)
             assert "${alert" not in body and "<img src=x" not in body
+
+
+def test_query_ranges_are_limited_to_what_a_person_can_use(client_as) -> None:
+    """The memory attack of issue 12: ever-new day aggregates over centuries. Dates are
+    limited to 1970..2099 and a calendar aggregate to 3,660 rows, each refused with a 400
+    that says the limit."""
+    client = client_as("grid_worker")
+    wide = client.get("/api/incidents/aggregate?by=day&start=1678-01-01&end=2262-04-10")
+    assert wide.status_code == 400
+    assert "dates from 1970-01-01 to 2099-12-31" in wide.get_json()["error"]
+    days = client.get("/api/incidents/aggregate?by=day&start=1970-01-01&end=2099-12-31")
+    assert days.status_code == 400 and "more than 3660 groups" in days.get_json()["error"]
+    months = client.get("/api/incidents/aggregate?by=month&start=1970-01-01&end=2099-12-31")
+    assert months.status_code == 200 and len(months.get_json()["groups"]) == 130 * 12
+    for bad in ("0001-01-01", "2026-02-30", "20260101", "2026-1-1", "%00"):
+        response = client.get(f"/api/incidents/aggregate?by=day&start={bad}")
+        assert response.status_code == 400, bad

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from web.services.caches import Cache
@@ -17,7 +16,7 @@ from web.services.scores import MAP_MODEL
 if TYPE_CHECKING:
     from web.services.site_data import SiteData
 
-__all__ = ["Accuracy", "accuracy", "accuracy_groups", "accuracy_origins", "model_forecaster"]
+__all__ = ["Accuracy", "accuracy", "accuracy_groups", "accuracy_origins"]
 
 _DAY_S = 86_400
 
@@ -73,20 +72,6 @@ def accuracy_origins(data: SiteData, kind: str = "auto", n: int | None = None):
     return "weekly", tuple(weeks)
 
 
-def model_forecaster(data: SiteData, model: str):
-    """A geo.backtest Forecaster scoring with a geo.scoring model and the site's weights."""
-    from geo.backtest import Forecaster
-    from geo.scoring import score_cells
-
-    weights = data.category_weights
-
-    def forecast(train: pd.DataFrame, cells: np.ndarray, as_of_s: int) -> np.ndarray:
-        scored = score_cells(train, cells, as_of_s, model=model, category_weights=weights)
-        return scored["score"].to_numpy()
-
-    return Forecaster(name=model, fn=forecast)
-
-
 def accuracy_groups(data: SiteData) -> dict[str, tuple[str, ...] | None]:
     """``all`` and the category table's violent and property groups, when present."""
     table = category_groups(data)
@@ -110,10 +95,13 @@ def accuracy(
 
 
 def _accuracy_of(data: SiteData, kind: str, n: int | None, model: str) -> Accuracy:
-    from geo.backtest import naive_count_forecaster, run_backtest, summarise
+    from geo.backtest import model_forecaster, naive_count_forecaster, run_backtest, summarise
 
     chosen_kind, origins = accuracy_origins(data, kind, n)
-    forecasters = [naive_count_forecaster("naive"), model_forecaster(data, model)]
+    forecasters = [
+        naive_count_forecaster("naive"),
+        model_forecaster(model, category_weights=data.category_weights),
+    ]
     groups = accuracy_groups(data)
     result = run_backtest(data.incidents, data.cells, forecasters, list(origins), groups)
     summary = summarise(result, reference="naive", pai_at=(0.01, 0.05, 0.1, 0.2))

@@ -8,6 +8,7 @@ Dates are local dates in the city's timezone, ``end`` inclusive; hours 0-23 and 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from geo.checks import DAY_S, day_start_s, local_dates
 from web import storage
 from web.services.scoring_data import GROUPS
 
@@ -38,7 +40,10 @@ __all__ = [
     "selected_positions",
 ]
 
-_DAY_S = 86_400
+_DAY_S = DAY_S
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The dates a filter may name: what a person can use, not what pandas can hold.
+FIRST_DATE, LAST_DATE = "1970-01-01", "2099-12-31"
 
 
 class FilterError(ValueError):
@@ -71,10 +76,10 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
     start = _local_day_start(args["start"], tz, "start") if args.get("start") else None
     end = None
     if args.get("end"):
-        end = _local_day_start(args["end"], tz, "end") + 86400  # inclusive end date
-        # a DST change makes that day 23 or 25 hours: recompute from the next local date
-        next_day = (pd.Timestamp(args["end"]) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-        end = _local_day_start(next_day, tz, "end")
+        # The day after the end date, read as its own local midnight (a DST change makes the
+        # end date 23 or 25 hours long).
+        next_day = (_date(args["end"], "end") + pd.Timedelta(days=1)).date()
+        end = day_start_s(next_day, tz, name="end")
     if start is not None and end is not None and end <= start:
         raise FilterError("end: must not be before start")
     categories: tuple[str, ...] | None = None
@@ -116,13 +121,21 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
 
 @functools.lru_cache(maxsize=1024)
 def _local_day_start(text: str, timezone: str, name: str) -> int:
+    return day_start_s(_date(text, name).date(), timezone, name=name)
+
+
+def _date(text: str, name: str) -> pd.Timestamp:
+    """A local date from ``YYYY-MM-DD`` within :data:`FIRST_DATE` .. :data:`LAST_DATE`."""
+    value = str(text).strip()
+    if not _DATE.fullmatch(value):
+        raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {str(text)[:40]!r}")
     try:
-        day = pd.Timestamp(text)
+        day = pd.Timestamp(value)
     except (ValueError, TypeError) as err:
-        raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {text!r}") from err
-    if day.tzinfo is not None or day != day.normalize():
-        raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {text!r}")
-    return int(day.tz_localize(timezone).tz_convert("UTC").timestamp())
+        raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {value!r}") from err
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise FilterError(f"{name}: dates from {FIRST_DATE} to {LAST_DATE}, got {value}")
+    return day
 
 
 def _int_set(text: str, name: str, low: int, high: int) -> tuple[int, ...]:
@@ -194,7 +207,7 @@ def _category_groups(table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
 
 def local_date(epoch_s: int, timezone: str) -> str:
     """The local calendar date (YYYY-MM-DD) of a UTC second."""
-    return pd.Timestamp(epoch_s, unit="s", tz="UTC").tz_convert(timezone).strftime("%Y-%m-%d")
+    return str(local_dates([int(epoch_s)], timezone)[0])
 
 
 def category_mask(data: SiteData, categories: Sequence[str], rows=slice(None)) -> np.ndarray:

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from geo.checks import DAY_S as _DAY_S
+from geo.checks import day_start_s
+from geo.statistics import ALPHA, compare_counts, holm
 from web.services.filters import (
     FilterError,
     Filters,
@@ -21,86 +24,7 @@ from web.services.filters import (
 if TYPE_CHECKING:
     from web.services.site_data import SiteData
 
-__all__ = ["ALPHA", "Change", "PeriodCounts", "compare_counts", "holm", "period_counts"]
-
-_DAY_S = 86_400
-
-#: Significance level of the period comparisons and of the trend test.
-ALPHA = 0.05
-
-
-@dataclass(frozen=True)
-class Change:
-    """Exact conditional test of two Poisson counts over exposures (days).
-
-    Under "no change" the later count, given the total, is binomial with probability
-    ``later_days / (earlier_days + later_days)``; ``p_value`` is two-sided, ``ratio`` the
-    rate ratio later/earlier with its exact ``ci_low``..``ci_high`` (95 %).
-    """
-
-    earlier: int
-    later: int
-    earlier_days: float
-    later_days: float
-    p_value: float
-    ratio: float
-    ci_low: float
-    ci_high: float
-
-    def verdict(self, alpha: float = ALPHA, p_value: float | None = None) -> str:
-        """``increase``, ``decrease`` or ``no significant change``."""
-        p = self.p_value if p_value is None else p_value
-        if not p <= alpha:
-            return "no significant change"
-        return "increase" if self.ratio > 1 else "decrease"
-
-
-def compare_counts(
-    earlier: int, later: int, earlier_days: float = 1.0, later_days: float = 1.0
-) -> Change:
-    """Test whether the rate changed between two counts (see :class:`Change`)."""
-    from scipy.stats import binomtest
-
-    if earlier < 0 or later < 0 or earlier_days <= 0 or later_days <= 0:
-        raise ValueError("counts must be >= 0 and exposures > 0")
-    total = int(earlier) + int(later)
-    share = later_days / (earlier_days + later_days)
-    exposure = earlier_days / later_days
-    if total == 0:
-        return Change(
-            earlier, later, earlier_days, later_days, 1.0, float("nan"), 0.0, float("inf")
-        )
-    result = binomtest(int(later), total, share, alternative="two-sided")
-    low, high = result.proportion_ci(confidence_level=0.95, method="exact")
-
-    def ratio(pi: float) -> float:
-        return float("inf") if pi >= 1 else pi / (1 - pi) * exposure
-
-    rate_ratio = (later / later_days) / (earlier / earlier_days) if earlier else float("inf")
-    return Change(
-        earlier,
-        later,
-        earlier_days,
-        later_days,
-        float(result.pvalue),
-        rate_ratio,
-        ratio(low),
-        ratio(high),
-    )
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment of p-values tested together (NaN stays NaN)."""
-    p = np.asarray(p_values, dtype=float)
-    finite = np.flatnonzero(np.isfinite(p))
-    out = p.copy()
-    order = finite[np.argsort(p[finite], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for i, j in enumerate(order):
-        running = max(running, min(1.0, (m - i) * p[j]))
-        out[j] = running
-    return out.tolist()
+__all__ = ["ALPHA", "PeriodCounts", "period_counts"]  # the tests: geo.statistics
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +54,7 @@ def period_counts(data: SiteData, filters: Filters, period: str = "month") -> Pe
     if filters.end_s is not None:
         stop = filters.end_s
     else:  # the day after the newest incident, so that day counts as covered
-        stop = _local_day_start_s(local_date(data.last_s or first, tz), tz) + _DAY_S
+        stop = day_start_s(local_date(data.last_s or first, tz), tz) + _DAY_S
     first_day = pd.Timestamp(local_date(first, tz))
     last_day = pd.Timestamp(local_date(stop - 1, tz))
     freq = "W-SUN" if period == "week" else "M"
@@ -182,10 +106,6 @@ def period_counts(data: SiteData, filters: Filters, period: str = "month") -> Pe
 
 def _period_label(value: pd.Period, period: str) -> str:
     return value.start_time.strftime("%Y-%m-%d") if period == "week" else str(value)
-
-
-def _local_day_start_s(day: str, timezone: str) -> int:
-    return int(pd.Timestamp(day).tz_localize(timezone).tz_convert("UTC").timestamp())
 
 
 def _changes(table: pd.DataFrame, groups: Sequence[str], period: str) -> pd.DataFrame:

@@ -495,6 +495,10 @@ def _aggregate(data, filters, by: str, scoped: bool) -> tuple[int, list[dict]]:
     return int(len(positions)), groups
 
 
+# Most rows one calendar aggregate answers with (ten years of days): what a chart can show.
+MAX_CALENDAR_GROUPS = 3660
+
+
 def _calendar_groups(data, filters, positions: np.ndarray, by: str, tz: str) -> list[dict]:
     """Counts per local day, week (from Monday) or month, zeros filled over the range."""
     days = _days_of(data)[positions]
@@ -506,6 +510,12 @@ def _calendar_groups(data, filters, positions: np.ndarray, by: str, tz: str) -> 
         low, high = int(days.min()), int(days.max())
     else:
         return []
+    groups = {"day": high - low + 1, "week": (high - low) // 7 + 2, "month": (high - low) // 28 + 2}
+    if groups.get(by, 0) > MAX_CALENDAR_GROUPS:
+        raise FilterError(
+            f"by: {by} over {high - low + 1} days gives more than {MAX_CALENDAR_GROUPS} groups; "
+            "choose a shorter range or a longer period (week, month)"
+        )
     days = days[(days >= low) & (days <= high)]
     if by == "day":
         first, step = low, 1
