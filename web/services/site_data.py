@@ -5,10 +5,12 @@ times a minute; reading them from the database each time would take seconds.
 ``site_data(engine)`` keeps one copy per database and checks with one cheap query whether an
 import has happened since, reloading when it has. The copy is compact: each incident is its
 time (int64 UTC seconds), its cell as an index into the sorted distinct cells (int32), its
-category as an index into the category table (int16), and its local hour, weekday (int8) and
-calendar day (int32), 20 bytes in all, sorted by cell so that one cell's incidents are one
-slice. Everything else about an incident (place, description, record id) stays in the
-database and is read on demand. Scores are cached per (data version, filters, model, as-of).
+category as an index into the category table (int16), 14 bytes in all, sorted by cell so
+that one cell's incidents are one slice; its local hour, weekday (int8) and calendar day
+(int32) are worked out when first asked for (the hotspot map does not need them), and so
+is the frame geo's functions take. Everything else about an incident (place, description,
+record id) stays in the database and is read on demand. Scores are cached per (data
+version, filters, model, as-of).
 
 Staleness: the version query runs at most once per :data:`DATA_VERSION_TTL_S` (1 s) per
 database, so an import by another process (``hotspot import`` while the site runs) shows
@@ -24,6 +26,7 @@ period and their change), ``accuracy`` (backtests) and ``areas`` (outlines and a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -63,7 +66,7 @@ class SiteData:
     Incident ``i`` happened at ``occurred_at[i]`` (UTC seconds) in cell
     ``cell_ids[cell_index[i]]``, of the category in row ``category_index[i]`` of
     ``categories``, at local ``hour[i]``, ``weekday[i]`` (Monday 0) and ``day[i]`` (days
-    since 1970-01-01, local). Incidents are sorted by cell, then time: those of
+    since 1970-01-01, local). Incidents are sorted by cell, time and category: those of
     ``cell_ids[j]`` are rows ``cell_starts[j]:cell_starts[j + 1]``. The arrays are read-only.
     """
 
@@ -79,17 +82,36 @@ class SiteData:
     occurred_at: np.ndarray  # int64 UTC seconds
     cell_index: np.ndarray  # int32 into cell_ids
     category_index: np.ndarray  # int16 into the rows of categories
-    hour: np.ndarray  # int8, local hour
-    weekday: np.ndarray  # int8, local weekday (Monday 0)
-    day: np.ndarray  # int32, local calendar day (days since 1970-01-01)
     first_s: int | None  # the oldest and newest incident's time
     last_s: int | None
     _areas: dict = field(default_factory=dict, repr=False)  # area kind -> (cell, area_id)
     _memo: dict = field(default_factory=dict, repr=False)  # values derived once per load
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def n_incidents(self) -> int:
         return len(self.occurred_at)
+
+    @property
+    def hour(self) -> np.ndarray:
+        """int8, the local hour of each incident."""
+        return self._local_fields()[0]
+
+    @property
+    def weekday(self) -> np.ndarray:
+        """int8, the local weekday of each incident (Monday 0)."""
+        return self._local_fields()[1]
+
+    @property
+    def day(self) -> np.ndarray:
+        """int32, the local calendar day of each incident (days since 1970-01-01)."""
+        return self._local_fields()[2]
+
+    def _local_fields(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self._lock:  # large data: one thread works them out, the others wait
+            if "local_fields" not in self._memo:
+                self._memo["local_fields"] = _local_columns(self.occurred_at, self.timezone)
+        return self._memo["local_fields"]
 
     @property
     def category_codes(self) -> tuple[str, ...]:
@@ -101,18 +123,19 @@ class SiteData:
     @property
     def incident_cells(self) -> np.ndarray:
         """The H3 cell (int64) of each incident, expanded once from the cell slices."""
-        if "incident_cells" not in self._memo:
-            cells = np.repeat(self.cell_ids, np.diff(self.cell_starts))
-            cells.flags.writeable = False
-            self._memo["incident_cells"] = cells
+        with self._lock:
+            if "incident_cells" not in self._memo:
+                cells = np.repeat(self.cell_ids, np.diff(self.cell_starts))
+                self._memo["incident_cells"] = _read_only(cells)
         return self._memo["incident_cells"]
 
     @property
     def incidents(self) -> pd.DataFrame:
         """Every incident as geo's functions take them: ``occurred_at`` (int64), ``cell``
         (int64) and ``category`` (categorical code); the columns share the data's arrays."""
-        if "incidents" not in self._memo:
-            self._memo["incidents"] = self.frame()
+        with self._lock:
+            if "incidents" not in self._memo:
+                self._memo["incidents"] = self.frame()
         return self._memo["incidents"]
 
     def frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
@@ -215,30 +238,115 @@ def load_site_data(engine, source: str, version: tuple[int, int]) -> SiteData:
 
 
 def _incident_columns(engine, categories: pd.DataFrame, timezone: str) -> dict[str, np.ndarray]:
-    """Every incident's columns (see :class:`SiteData`), sorted by cell and time."""
-    parts: dict[str, list[np.ndarray]] = {
-        name: [] for name in ("occurred_at", "cell", "category_index", "hour", "weekday", "day")
-    }
-    for times, cells, category in _incident_chunks(engine, categories):
-        hour, weekday, day = local_fields(times, timezone)
-        for name, values in zip(parts, (times, cells, category, hour, weekday, day), strict=True):
-            parts[name].append(values)
-    columns = {
-        name: np.concatenate(values) if values else np.empty(0, dtype=dtype)
-        for (name, values), dtype in zip(
-            parts.items(), (np.int64, np.int64, np.int16, np.int8, np.int8, np.int32), strict=True
-        )
-    }
-    del parts
-    cell_ids, cell_index = np.unique(columns.pop("cell"), return_inverse=True)
-    order = np.lexsort((columns["occurred_at"], cell_index))
-    columns = {name: values[order] for name, values in columns.items()}
-    columns["cell_index"] = cell_index[order].astype(np.int32)
-    del cell_index, order
-    counts = np.bincount(columns["cell_index"], minlength=len(cell_ids))
+    """Every incident's columns (see :class:`SiteData`), sorted by cell, time and category."""
+    try:
+        cell_ids, occurred_at, cell_index, category = _sorted_by_packed_keys(engine, categories)
+    except _DoesNotPack:
+        cell_ids, occurred_at, cell_index, category = _sorted_by_columns(engine, categories)
+    columns = {"occurred_at": occurred_at, "cell_index": cell_index, "category_index": category}
+    counts = np.bincount(cell_index, minlength=len(cell_ids))
     columns["cell_starts"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    columns["cell_ids"] = cell_ids.astype(np.int64)
+    columns["cell_ids"] = cell_ids
     return {name: _read_only(values) for name, values in columns.items()}
+
+
+# Each incident becomes one 64-bit key as it is read: its cell's rank in the top 20 bits, its
+# UTC seconds since 1970 (up to 2106) in the next 32, its category row in the low 12. One
+# sort of the keys (a value sort: far faster than an index sort) orders the incidents, and
+# no chunk is kept once packed, so loading needs little more than the keys and the result.
+_CELL_BITS, _TIME_BITS, _CATEGORY_BITS = 20, 32, 12
+_CELL_SHIFT = _TIME_BITS + _CATEGORY_BITS
+
+
+class _DoesNotPack(Exception):
+    """Values beyond the key's bits: times before 1970, a million cells, 4,096 categories."""
+
+
+class _CellRanks:
+    """Distinct cells in the order they were first read, each with its rank in that order."""
+
+    def __init__(self) -> None:
+        self.cells = np.empty(0, dtype=np.int64)  # sorted
+        self.ranks = np.empty(0, dtype=np.int64)  # first-read rank of each
+
+    def of(self, cells: np.ndarray) -> np.ndarray:
+        """The ranks of ``cells``, adding the ones not seen before."""
+        at = np.minimum(np.searchsorted(self.cells, cells), max(len(self.cells) - 1, 0))
+        new = cells != self.cells[at] if len(self.cells) else np.ones(len(cells), dtype=bool)
+        if new.any():
+            added = np.unique(cells[new])
+            ranks = np.arange(len(self.cells), len(self.cells) + len(added))
+            merged = np.concatenate([self.cells, added])
+            order = np.argsort(merged, kind="stable")
+            self.cells = merged[order]
+            self.ranks = np.concatenate([self.ranks, ranks])[order]
+            at = np.searchsorted(self.cells, cells)
+        return self.ranks[at]
+
+    def sorted_ranks(self) -> np.ndarray:
+        """For each first-read rank, the rank of its cell among the sorted cells."""
+        relabel = np.empty(len(self.ranks), dtype=np.uint64)
+        relabel[self.ranks] = np.arange(len(self.ranks), dtype=np.uint64)
+        return relabel
+
+
+def _sorted_by_packed_keys(
+    engine, categories: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct cells, occurred_at int64, cell_index int32, category row int16), sorted by
+    cell, time and category; raises _DoesNotPack for values beyond the key's bits."""
+    if len(categories) > 2**_CATEGORY_BITS:
+        raise _DoesNotPack
+    seen = _CellRanks()
+    keys = np.empty(storage.count_rows(engine)["incidents"], dtype=np.uint64)
+    n = 0
+    for times, cells, rows in _incident_chunks(engine, categories):
+        if len(times) and (times.min() < 0 or times.max() >= 2**_TIME_BITS):
+            raise _DoesNotPack
+        rank = seen.of(cells).astype(np.uint64)
+        if len(seen.cells) > 2**_CELL_BITS:
+            raise _DoesNotPack
+        if n + len(times) > len(keys):  # an import landed after the count
+            keys = np.concatenate([keys, np.empty(n + len(times) - len(keys), dtype=np.uint64)])
+        keys[n : n + len(times)] = (
+            (rank << _CELL_SHIFT)
+            | (times.astype(np.uint64) << _CATEGORY_BITS)
+            | rows.astype(np.uint64)
+        )
+        n += len(times)
+    keys = keys[:n]
+    # Cells got ranks in the order they were read: renumber them in cell order, then sort.
+    relabel = seen.sorted_ranks()
+    for start in range(0, n, LOAD_CHUNK_ROWS):
+        key = keys[start : start + LOAD_CHUNK_ROWS]
+        key[:] = (relabel[key >> _CELL_SHIFT] << _CELL_SHIFT) | (key & (2**_CELL_SHIFT - 1))
+    keys.sort()
+    occurred_at = np.empty(n, dtype=np.int64)
+    cell_index = np.empty(n, dtype=np.int32)
+    category = np.empty(n, dtype=np.int16)
+    for start in range(0, n, LOAD_CHUNK_ROWS):
+        part = slice(start, start + LOAD_CHUNK_ROWS)
+        key = keys[part]
+        cell_index[part] = key >> _CELL_SHIFT
+        occurred_at[part] = (key >> _CATEGORY_BITS) & (2**_TIME_BITS - 1)
+        category[part] = key & (2**_CATEGORY_BITS - 1)
+    return seen.cells, occurred_at, cell_index, category
+
+
+def _sorted_by_columns(
+    engine, categories: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same as :func:`_sorted_by_packed_keys` for any values, by an index sort of the
+    columns (more memory and time; for data the keys cannot hold)."""
+    chunks = list(_incident_chunks(engine, categories))
+    times, cells, rows = (
+        np.concatenate([chunk[i] for chunk in chunks] or [np.empty(0, dtype=dtype)]).astype(dtype)
+        for i, dtype in enumerate((np.int64, np.int64, np.int16))
+    )
+    del chunks
+    cell_ids, cell_index = np.unique(cells, return_inverse=True)
+    order = np.lexsort((rows, times, cell_index))
+    return cell_ids, times[order], cell_index[order].astype(np.int32), rows[order]
 
 
 def _incident_chunks(
@@ -276,6 +384,17 @@ def _incident_chunks(
             rows,
         )
         start = stop
+
+
+def _local_columns(times: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`local_fields` of many times, a chunk at a time (bounded temporaries)."""
+    n = len(times)
+    hour, weekday = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
+    day = np.empty(n, dtype=np.int32)
+    for start in range(0, n, LOAD_CHUNK_ROWS):
+        part = slice(start, start + LOAD_CHUNK_ROWS)
+        hour[part], weekday[part], day[part] = local_fields(times[part], timezone)
+    return _read_only(hour), _read_only(weekday), _read_only(day)
 
 
 def local_fields(times: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
