@@ -78,6 +78,9 @@ def test_scores_rank_the_study_area_and_are_cached(data) -> None:
     ("args", "message"),
     [
         ({"start": "2026-13-01"}, "start: expected a date"),
+        ({"start": "2026-5-1"}, "start: expected a date YYYY-MM-DD"),
+        ({"start": "0001-01-01"}, "start: dates from 1970-01-01 to 2099-12-31"),
+        ({"end": "2262-04-10"}, "end: dates from 1970-01-01 to 2099-12-31"),
         ({"start": "2026-05-02", "end": "2026-05-01"}, "end: must not be before start"),
         ({"hours": "7-25"}, "hours: values must be in 0..23"),
         ({"weekdays": "mon"}, "weekdays: expected numbers"),
