@@ -477,7 +477,9 @@ def test_csrf_is_enforced_on_posted_check_ins(demo_db, engine, shared_records) -
     session = client.get("/api/session").get_json()
     assert session["username"] == "grid1" and session["scoped"] is True
     note = f"csrf {uuid.uuid4().hex[:6]}"
-    body = {"cell": shared_records["grid1"], "note": note}
+    # A minute of its own (the clock is frozen: the same cell and minute is one check-in).
+    minute = int(clock.now_s()) - 3600 - 60 * (int(note[-4:], 16) % 600)
+    body = {"cell": shared_records["grid1"], "note": note, "visited_at": minute}
     refused = client.post("/api/checkins", json=body)
     assert refused.status_code == 400 and refused.get_json()["status"] == 400
     assert _notes(engine, note).empty

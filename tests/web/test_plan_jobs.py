@@ -32,7 +32,7 @@ def test_a_solver_that_never_finishes_is_stopped_at_the_limit() -> None:
     job = plan_jobs.PlanJob(id="t", owner_id=0, request=PlanRequest(date="2027-01-01"),
                             time_limit_s=1.0)  # fmt: skip
     started = time.monotonic()
-    with pytest.raises(plan_jobs.PlanTimeout, match="did not finish within its 1 s limit"):
+    with pytest.raises(plan_jobs.PlanTimeout, match="did not finish within the job's 1 s limit"):
         plan_jobs._solve_in_child(job, _tiny_problem(), SolverOptions(time_limit_s=1.0),
                                   target=never_finishes)  # fmt: skip
     took = time.monotonic() - started

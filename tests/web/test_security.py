@@ -127,3 +127,27 @@ def test_query_ranges_are_limited_to_what_a_person_can_use(client_as) -> None:
     for bad in ("0001-01-01", "2026-02-30", "20260101", "2026-1-1", "%00"):
         response = client.get(f"/api/incidents/aggregate?by=day&start={bad}")
         assert response.status_code == 400, bad
+
+
+def test_a_check_in_sent_twice_is_stored_once(client_as) -> None:
+    """A double tap or a retried request within the same minute is the same check-in."""
+    from web import clock, storage
+
+    client = client_as("grid_worker")
+    cell = client.get("/api/cells?limit=1").get_json()["cells"][0]["cell"]
+    minute = int(clock.now_s()) // 60 * 60 - 120  # the start of a minute, two minutes ago
+    body = {"cell": cell, "visited_at": minute, "minutes": 15,
+            "note": "gate open twice"}  # fmt: skip
+    first = client.post("/api/checkins", json=body)
+    again = client.post("/api/checkins", json=body | {"visited_at": body["visited_at"] + 20})
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.get_json()["id"] == again.get_json()["id"]
+    engine = client.application.extensions["engine"]
+    frame = storage.checkins_frame(engine)
+    assert (frame["note"] == "gate open twice").sum() == 1
+    bad = client.post("/api/checkins", json=body | {"note": "bell\x07", "visited_at": 1})
+    assert bad.status_code == 400
+    control = client.post(
+        "/api/checkins", json=body | {"note": "bell\x07", "visited_at": body["visited_at"] - 600}
+    )
+    assert control.status_code == 400 and "control characters" in control.get_json()["error"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -49,6 +50,8 @@ CHECKIN_FUTURE_S = 10 * 60
 CHECKIN_PAST_S = 7 * 86400
 CHECKIN_MAX_MINUTES = 8 * 60  # one shift
 NOTE_MAX_CHARS = 500
+# Control characters other than line breaks and tabs have no place in a note.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A visit somewhat early or late still delivers the planned stop.
 PLAN_GRACE_S = 30 * 60
 # Rank tiers of the city-wide score: (share of study cells, tier name).
@@ -288,6 +291,8 @@ def checkin_problems(visited_at_s: int, minutes: float, note: str, now_s: int) -
         problems.append(_("Minutes must be more than 0 and at most %(n)d.", n=CHECKIN_MAX_MINUTES))
     if len(note) > NOTE_MAX_CHARS:
         problems.append(_("The note is longer than %(n)d characters.", n=NOTE_MAX_CHARS))
+    if CONTROL_CHARACTERS.search(note):
+        problems.append(_("The note holds control characters; type it as plain text."))
     return problems
 
 
@@ -322,24 +327,27 @@ def record_checkin(
     note: str,
     timezone: str,
     ip: str = "",
-) -> dict:
+) -> tuple[dict, bool]:
     """Store a checked check-in (linked to the covering published plan), audit it (from
-    address ``ip``), and return it as the API shows it."""
+    address ``ip``), and return it as the API shows it, and whether it is new (False when
+    the same visit was stored already: same account, cell and minute; sending twice stores
+    it once)."""
     plan_id = covering_plan_id(engine, cell, visited_at_s)
-    checkin_id = storage.add_checkin(
+    checkin_id, new = storage.add_checkin(
         engine, user.id, cell, visited_at_s, minutes, note=note, plan_id=plan_id
     )
     hex_id = hex_from_cells(np.array([cell], dtype=np.int64))[0]
     when = local_iso(visited_at_s, timezone)
-    storage.audit(
-        engine,
-        "checkin",
-        user_id=user.id,
-        username=user.username,
-        detail=f"cell {hex_id} at {when}, {minutes:g} min"
-        + (f", plan {plan_id}" if plan_id is not None else ""),
-        ip=ip,
-    )
+    if new:
+        storage.audit(
+            engine,
+            "checkin",
+            user_id=user.id,
+            username=user.username,
+            detail=f"cell {hex_id} at {when}, {minutes:g} min"
+            + (f", plan {plan_id}" if plan_id is not None else ""),
+            ip=ip,
+        )
     return {
         "id": checkin_id,
         "cell": hex_id,
@@ -349,4 +357,4 @@ def record_checkin(
         "note": note,
         "plan_id": plan_id,
         "mine": True,
-    }
+    }, new

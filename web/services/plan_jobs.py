@@ -53,6 +53,9 @@ MAX_WAITING = 4  # jobs queued behind the workers; more are refused
 # Seconds past its time limit a solve may take to hand back its plan before it is stopped.
 GRACE_S = 5.0
 MIN_SOLVE_S = 1.0  # the solver gets at least this, even when building took the whole limit
+# Seconds the solver stops before the job's limit, to check its plan and hand it back (the
+# largest problems the form allows take about 4 s for that).
+SOLVER_MARGIN_S = 4.0
 
 
 class JobRefused(RuntimeError):
@@ -94,6 +97,10 @@ class PlanJob:
         if self.error is not None or (self.future is not None and self.future.done()):
             return "failed"
         return "running"
+
+    def deadline(self) -> float:
+        """When the job's time limit ends (monotonic clock), counted from its start."""
+        return (self.started or time.monotonic()) + self.time_limit_s
 
     def elapsed_s(self) -> float:
         """Seconds since the job started (0 while queued), up to its end."""
@@ -167,10 +174,12 @@ def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
         job.phase = phase
 
     def solve(problem, options):
-        # The time limit is the whole job's: what building the problem took is deducted.
-        spent = time.monotonic() - (job.started or time.monotonic())
-        remaining = max(MIN_SOLVE_S, options.time_limit_s - spent)
-        return _solve_in_child(job, problem, replace(options, time_limit_s=remaining))
+        # The time limit is the whole job's: what building the problem took is deducted, and
+        # the solver stops a little early to build, check and send back its plan in time.
+        deadline = job.deadline()
+        remaining = deadline - time.monotonic() - SOLVER_MARGIN_S
+        limited = replace(options, time_limit_s=max(MIN_SOLVE_S, remaining))
+        return _solve_in_child(job, problem, limited, stop_at=deadline + GRACE_S)
 
     try:
         planned = plan_day(engine, job.request, secret, on_phase=on_phase, solve=solve)
@@ -204,11 +213,14 @@ class PlanTimeout(PlannerError):
     """A solve that did not hand back its plan by its time limit plus the grace."""
 
 
-def _solve_in_child(job: PlanJob, problem, options, target=None):
-    """Solve in a child process; stop it at the time limit plus :data:`GRACE_S`.
+def _solve_in_child(job: PlanJob, problem, options, target=None, stop_at: float | None = None):
+    """Solve in a child process; stop it at ``stop_at`` (monotonic; default the solver's
+    limit plus :data:`GRACE_S` from now).
 
     ``target(send, problem, options)`` runs in the child (default :func:`_child_solve`).
     """
+    if stop_at is None:
+        stop_at = time.monotonic() + options.time_limit_s + GRACE_S
     receive, send = _CHILDREN.Pipe(duplex=False)
     child = _CHILDREN.Process(target=target or _child_solve, args=(send, problem, options),
                               daemon=True)  # fmt: skip
@@ -216,11 +228,11 @@ def _solve_in_child(job: PlanJob, problem, options, target=None):
     child.start()
     send.close()
     try:
-        if job.cancelled or not receive.poll(options.time_limit_s + GRACE_S):
+        if job.cancelled or not receive.poll(max(0.0, stop_at - time.monotonic())):
             if job.cancelled:
                 raise PlannerError("the job was cancelled")
             raise PlanTimeout(
-                f"the solver did not finish within its {options.time_limit_s:g} s limit "
+                f"the solver did not finish within the job's {job.time_limit_s:g} s limit "
                 f"(+{GRACE_S:g} s) and was stopped: plan fewer cells or units"
             )
         outcome = receive.recv()
@@ -230,7 +242,7 @@ def _solve_in_child(job: PlanJob, problem, options, target=None):
     finally:
         if child.is_alive():
             child.kill()
-        child.join(timeout=5)
+        child.join(timeout=1)
         receive.close()
         job.child = None
     if isinstance(outcome, BaseException):

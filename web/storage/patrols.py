@@ -228,9 +228,22 @@ def add_checkin(
     minutes: float,
     note: str = "",
     plan_id: int | None = None,
-) -> int:
-    """Record a field visit to a cell; returns its id."""
+) -> tuple[int, bool]:
+    """Record a field visit to a cell; returns (its id, whether it is new). The same visit
+    sent again (same account and cell, a time in the same minute: a double tap, a retried
+    request) is the check-in already stored: its id, and False."""
+    minute = int(visited_at) - int(visited_at) % 60
     with engine.begin() as conn:
+        same = conn.execute(
+            sa.select(checkins.c.id).where(
+                checkins.c.user_id == user_id,
+                checkins.c.cell == int(cell),
+                checkins.c.visited_at >= minute,
+                checkins.c.visited_at < minute + 60,
+            )
+        ).first()
+        if same is not None:
+            return int(same.id), False
         result = conn.execute(
             sa.insert(checkins).values(
                 user_id=user_id,
@@ -242,7 +255,7 @@ def add_checkin(
                 created_at=now_seconds(),
             )  # fmt: skip
         )
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0]), True
 
 
 def checkins_frame(

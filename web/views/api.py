@@ -744,7 +744,7 @@ def create_checkin():
     problems = grid_work.checkin_problems(visited_at_s, float(minutes), note.strip(), now_s)
     if problems:
         abort(400, description=" ".join(problems))
-    stored = grid_work.record_checkin(
+    stored, new = grid_work.record_checkin(
         get_engine(),
         current_user,
         cell_id,
@@ -754,7 +754,7 @@ def create_checkin():
         data.timezone,
         ip=client_ip(),
     )
-    return jsonify(stored), 201
+    return jsonify(stored), 201 if new else 200  # the same visit sent again: stored once
 
 
 # --- the document ---------------------------------------------------------------------------

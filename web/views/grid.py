@@ -315,7 +315,10 @@ def checkin():
     errors += checkin_problems(visited_at_s, minutes, form["note"], now_s)
     if errors:
         return _render_home(errors=errors, form=form, status=400)
-    record_checkin(engine, current_user, cell, visited_at_s, minutes, form["note"], data.timezone,
-                   ip=client_ip())  # fmt: skip
-    flash(_("Check-in recorded."), "success")
+    _stored, new = record_checkin(engine, current_user, cell, visited_at_s, minutes,
+                                  form["note"], data.timezone, ip=client_ip())  # fmt: skip
+    if new:
+        flash(_("Check-in recorded."), "success")
+    else:
+        flash(_("This visit was recorded already; it is stored once."), "info")
     return redirect(url_for("grid.home"))

@@ -124,12 +124,15 @@ def _schemas(models: Sequence[str], checkin_minutes: float) -> dict:
     }
     window_counts = {
         "type": "object",
+        "description": "incidents in the 7, 28, 91 and 365 days before as_of, and all before it",
         "properties": {
             "7d": {"type": "integer"},
             "28d": {"type": "integer"},
-            "90d": {"type": "integer"},
+            "91d": {"type": "integer"},
+            "365d": {"type": "integer"},
+            "all": {"type": "integer"},
         },
-        "required": ["7d", "28d", "90d"],
+        "required": ["7d", "28d", "91d", "365d", "all"],
     }
     filters = {
         "type": "object",
@@ -470,8 +473,9 @@ def openapi_document(
             "get": {
                 "operationId": "cell",
                 "summary": "One cell: recent counts by category, score, rank, Gi* class",
-                "description": "Counts over the 7, 28 and 90 days before the newest stored "
-                "incident. A grid worker asking for a cell outside their grids gets 404.",
+                "description": "Counts over the 7, 28, 91 and 365 days before the newest "
+                "stored incident (and all before it), every category by most incidents first. "
+                "A grid worker asking for a cell outside their grids gets 404.",
                 "tags": ["cells"],
                 "parameters": [
                     {
@@ -597,6 +601,12 @@ def openapi_document(
                 },
                 "responses": {
                     **_ok("Checkin", "Stored", status="201"),
+                    **_ok(
+                        "Checkin",
+                        "The same visit (account, cell, minute) was stored already; "
+                        "this is it, nothing new was stored",
+                        status="200",
+                    ),  # fmt: skip
                     **_errors(400, 401, 403),
                 },
             },
