@@ -29,6 +29,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -197,7 +198,7 @@ def site_data(engine) -> SiteData:
     def load() -> SiteData:
         # An import made the older version and what was computed from it stale: let them go
         # before loading (two versions of a large city need not fit in memory together).
-        _data.discard(lambda k: k[0] == key and k[1] != version)
+        _data.discard(lambda k: isinstance(k, tuple) and k[0] == key and k[1] != version)
         forget_other_versions(key, version)
         return load_site_data(engine, key, version)
 
@@ -237,17 +238,31 @@ def load_site_data(engine, source: str, version: tuple[int, int]) -> SiteData:
     )
 
 
-def _incident_columns(engine, categories: pd.DataFrame, timezone: str) -> dict[str, np.ndarray]:
+class _IncidentColumns(TypedDict):
+    """The incident arrays of a :class:`SiteData` (its fields of the same names)."""
+
+    occurred_at: np.ndarray
+    cell_index: np.ndarray
+    category_index: np.ndarray
+    cell_starts: np.ndarray
+    cell_ids: np.ndarray
+
+
+def _incident_columns(engine, categories: pd.DataFrame, timezone: str) -> _IncidentColumns:
     """Every incident's columns (see :class:`SiteData`), sorted by cell, time and category."""
     try:
         cell_ids, occurred_at, cell_index, category = _sorted_by_packed_keys(engine, categories)
     except _DoesNotPack:
         cell_ids, occurred_at, cell_index, category = _sorted_by_columns(engine, categories)
-    columns = {"occurred_at": occurred_at, "cell_index": cell_index, "category_index": category}
     counts = np.bincount(cell_index, minlength=len(cell_ids))
-    columns["cell_starts"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    columns["cell_ids"] = cell_ids
-    return {name: _read_only(values) for name, values in columns.items()}
+    cell_starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return _IncidentColumns(
+        occurred_at=_read_only(occurred_at),
+        cell_index=_read_only(cell_index),
+        category_index=_read_only(category),
+        cell_starts=_read_only(cell_starts),
+        cell_ids=_read_only(cell_ids),
+    )
 
 
 # Each incident becomes one 64-bit key as it is read: its cell's rank in the top 20 bits, its
@@ -377,7 +392,7 @@ def _incident_chunks(
             taken += int(n[stop])
             stop += 1
         frame = storage.load_incidents(engine, cells=cells[start:stop].tolist())
-        rows = row_of_code.get_indexer(frame["category"].astype(str)).astype(np.int16)
+        rows = row_of_code.get_indexer(pd.Index(frame["category"].astype(str))).astype(np.int16)
         yield (
             frame["occurred_at"].to_numpy(dtype=np.int64),
             frame["cell"].to_numpy(dtype=np.int64),
