@@ -24,7 +24,8 @@ def area_outlines(engine, listing: pd.DataFrame | None = None) -> dict[str, tupl
     areas = tuple(map(tuple, listing[["kind", "area_id", "n_cells"]].to_numpy().tolist()))
 
     def load() -> dict[str, tuple[str, int]]:
-        _outlines.discard(lambda key: key[0] == database)  # older areas of this database
+        # older areas of this database
+        _outlines.discard(lambda key: isinstance(key, tuple) and key[0] == database)
         return _outlines_of(engine, listing)
 
     return _outlines.get_or_load((database, areas), load)

@@ -413,7 +413,9 @@ def _per_period(table, group: str) -> list[float]:
     for n, days, start, end in zip(
         table[group], table["days"], table["start"], table["end"], strict=True
     ):
-        length = full or float((np.datetime64(end) - np.datetime64(start)).astype(int))
+        length = full or float(
+            (np.datetime64(end) - np.datetime64(start)) // np.timedelta64(1, "D")
+        )
         out.append(float(n) * length / days if days else float("nan"))
     return out
 
