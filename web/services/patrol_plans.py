@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h3
 import numpy as np
@@ -27,6 +28,11 @@ from geo.errors import FileFormatError
 from geo.tables import read_text_table
 from web import storage
 from web.services.caches import Cache
+
+if TYPE_CHECKING:
+    from planner.plan import PatrolPlan
+    from planner.problem import Problem
+    from planner.travel import TravelMatrix
 
 __all__ = [
     "PUBLISHABLE_STATUSES",
@@ -82,12 +88,12 @@ class PlanRequest:
 class PlannedDay:
     """The problem, its plan and what the exports need to put it on a map and a clock."""
 
-    problem: object
-    plan: object
+    problem: Problem
+    plan: PatrolPlan
     day_start_utc: pd.Timestamp  # the plan clock's zero: shift start (UTC) minus its local start
     timezone: str
     seed: int
-    travel: Mapping[str, object] | None = None  # mode -> planner.travel.TravelMatrix
+    travel: Mapping[str, TravelMatrix] | None = None  # mode -> its travel matrix
     road_network: str | None = None  # file name of the street network used, if any
 
 
@@ -169,13 +175,13 @@ def _units_frame(engine, request: PlanRequest, stations: pd.DataFrame) -> pd.Dat
             )
         return units
     rows = []
-    for station in stations.itertuples():
-        count = request.units_per_station or int(station.units)
+    for station_id, station_units in zip(stations["station_id"], stations["units"], strict=True):
+        count = request.units_per_station or int(station_units)
         for number in range(1, count + 1):
             rows.append(
                 {
-                    "unit_id": f"{station.station_id}-{number}",
-                    "station_id": station.station_id,
+                    "unit_id": f"{station_id}-{number}",
+                    "station_id": station_id,
                     "mode": "car",
                     "end_station_id": "",
                     "break_min": "0",
@@ -274,17 +280,20 @@ def plan_day(
 
     node_of_station = {sid: i for i, sid in enumerate(stations["station_id"])}
     units = []
-    for row in units_frame.itertuples():
-        end_station = row.end_station_id or row.station_id
+    unit_rows = units_frame[["unit_id", "station_id", "end_station_id", "mode", "break_min"]]
+    for unit_id, station_id, end_station_id, mode, break_min in unit_rows.itertuples(
+        index=False, name=None
+    ):
+        end_station = end_station_id or station_id
         rest = None
-        if float(row.break_min or 0) > 0:
+        if float(break_min or 0) > 0:
             middle = (start_s + end_s) / 2
             rest = RestBreak(earliest_start_s=middle - 3600, latest_start_s=middle + 3600,
-                             duration_s=float(row.break_min) * 60)  # fmt: skip
+                             duration_s=float(break_min) * 60)  # fmt: skip
         units.append(
-            Unit(id=str(row.unit_id), start_node=node_of_station[row.station_id],
+            Unit(id=str(unit_id), start_node=node_of_station[station_id],
                  end_node=node_of_station[end_station], shift_start_s=float(start_s),
-                 shift_end_s=float(end_s), mode=row.mode, rest_break=rest)
+                 shift_end_s=float(end_s), mode=mode, rest_break=rest)
         )  # fmt: skip
     stops = []
     for i, (hex_id, cell, value) in enumerate(zip(hexes, cells, top["score"], strict=True)):
@@ -317,7 +326,7 @@ def plan_day(
                       road_network)  # fmt: skip
 
 
-def _travel_matrices(lon, lat, modes, road_network_file: str | None) -> dict[str, object]:
+def _travel_matrices(lon, lat, modes, road_network_file: str | None) -> dict[str, TravelMatrix]:
     """Travel matrices per mode: along the streets of the file, else great-circle x circuity."""
     from planner.travel import great_circle_matrix
 
@@ -531,11 +540,14 @@ def cell_focus(
     incidents = incidents[~incidents["category"].isin(list(exclude))]
     counts = incidents.groupby(["cell", "category"]).size().rename("n").reset_index()
     counts = counts.sort_values(["cell", "n", "category"], ascending=[True, False, True])
-    return {
-        int(cell): list(zip(group["category"].head(top), group["n"].head(top).astype(int),
-                            strict=True))
-        for cell, group in counts.groupby("cell")
-    }  # fmt: skip
+    # Sorted by cell: the first ``top`` rows of each cell, cell after cell.
+    kept = counts.groupby("cell").head(top)
+    focus: dict[int, list] = {}
+    for cell, category, n in zip(
+        kept["cell"], kept["category"], kept["n"].astype(int), strict=True
+    ):
+        focus.setdefault(int(cell), []).append((category, n))
+    return focus
 
 
 def unit_schedules(document: Mapping, geojson: Mapping) -> list[dict]:
