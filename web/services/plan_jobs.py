@@ -19,11 +19,15 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from geo.errors import GeoError
 from planner.errors import PlannerError
 from web import storage
 from web.services.patrol_plans import PlanRequest, plan_day, plan_record
+
+if TYPE_CHECKING:
+    from planner.plan import PatrolPlan
 
 __all__ = [
     "GRACE_S",
@@ -254,6 +258,7 @@ def _child_solve(send, problem, options) -> None:
     """In the child: solve and send the plan (or the planner's error) back."""
     from planner.solver import plan_patrols
 
+    outcome: PatrolPlan | PlannerError
     try:
         outcome = plan_patrols(problem, options)
     except PlannerError as err:
