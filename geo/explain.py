@@ -6,7 +6,14 @@ statistically significant hot spot; why does the model score it where it does; a
 hours is it hot. :func:`explain_cell` answers them for one cell, :func:`explain_cells` for a
 few at once, and :class:`ExplainContext` holds the area-wide work they share, so that after
 one :meth:`ExplainContext.build` every :meth:`ExplainContext.explain` is a cheap lookup.
-:meth:`CellExplanation.to_dict` gives the JSON-ready form the CLI prints and the API returns.
+:func:`explain_cell_incidents` explains one cell from the incidents a caller has already
+chosen (a map's filters, say), taking the area-wide parts the caller has already computed
+(score and rank, Gi*, emerging class) as given: the hot spot map, the JSON API and grid
+workers' cell cards explain cells this way, with the same counts, trend and hour counts.
+:meth:`CellExplanation.to_dict` gives the JSON-ready form the CLI prints and the site returns.
+
+Every explanation counts over the same windows unless told otherwise,
+:data:`DEFAULT_WINDOWS_DAYS`: 7, 28, 91 and 365 days.
 
 Inputs
 ------
@@ -29,6 +36,9 @@ Counts (:attr:`CellExplanation.counts`)
     Selected incidents in the cell per category and window. A window of ``w`` days holds the
     incidents with ``as_of - w days <= occurred_at < as_of`` (the model's own convention);
     ``all`` is everything before ``as_of``.
+Hour counts (:class:`HourCounts`)
+    Selected incidents in the cell per local hour of the day over the last
+    ``hour_window_days``.
 Trend (:class:`TrendSummary`)
     The Mann-Kendall test (:func:`geo.emerging.mann_kendall`) of the cell's counts in the
     last ``trend_bins`` steps of ``trend_bin_days``, aligned to end at ``as_of``
@@ -63,17 +73,24 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from geo._frames import check_incidents
 from geo.cells import cells_from_hex, hex_from_cells
-from geo.checks import DAY_S, check_number, check_whole
-from geo.emerging import emerging_hotspots, mann_kendall, space_time_cube
+from geo.checks import DAY_S, check_number, check_seconds, check_timezone, check_whole
+from geo.emerging import EMERGING_CATEGORIES, emerging_hotspots, mann_kendall, space_time_cube
 from geo.errors import GeoError
 from geo.hotspots import CONFIDENCE_LEVELS, hotspot_table
 from geo.scoring import score_cells
-from geo.temporal import HOT_WINDOW_COLUMNS, hot_windows, hour_weekday_profile
+from geo.temporal import (
+    HOT_WINDOW_COLUMNS,
+    hot_windows,
+    hour_weekday_profile,
+    local_weekday_hour,
+)
 
 __all__ = [
     "ALL_CATEGORIES",
     "ALL_TIME",
+    "DEFAULT_WINDOWS_DAYS",
     "MISSING_CATEGORY",
     "COMPONENT_NOTES",
     "UnknownCellError",
@@ -83,11 +100,16 @@ __all__ = [
     "ModelSummary",
     "HotWindow",
     "HotHours",
+    "HourCounts",
     "CellExplanation",
     "ExplainContext",
     "explain_cell",
+    "explain_cell_incidents",
     "explain_cells",
     "gi_bin_label",
+    "gi_star_summary",
+    "model_summary",
+    "window_label",
 ]
 
 #: Row of the counts table that sums every category.
@@ -96,6 +118,9 @@ ALL_CATEGORIES = "ALL"
 ALL_TIME = "all"
 #: Row label for incidents without a category.
 MISSING_CATEGORY = "(missing)"
+#: Count windows of every explanation, in days: a week, four weeks, a quarter (13 whole weeks,
+#: so each weekday counts as often as the others) and a year.
+DEFAULT_WINDOWS_DAYS: tuple[float, ...] = (7, 28, 91, 365)
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOURS_PER_WEEK = 168
@@ -168,8 +193,8 @@ class ExplainSettings:
     Attributes
     ----------
     windows_days
-        Count windows in days, e.g. ``(7, 28, 91, 365)``; each becomes a column such as
-        ``"7d"``, followed by ``"all"``.
+        Count windows in days, :data:`DEFAULT_WINDOWS_DAYS` unless given; each becomes a
+        column such as ``"7d"``, followed by ``"all"``.
     k
         Rings of the neighbourhood for Gi*, the emerging class and the hot-hour profile.
     trend_bin_days, trend_bins
@@ -186,9 +211,13 @@ class ExplainSettings:
         Keep at most this many hot windows, those of highest peak risk.
     include_emerging
         Compute the emerging hot spot class.
+    hour_window_days
+        The hour counts count the incidents of this many days before ``as_of_s`` (91, the
+        quarter of :data:`DEFAULT_WINDOWS_DAYS`: recent enough to guide a patrol, long
+        enough for every hour to have a chance).
     """
 
-    windows_days: tuple[float, ...] = (7, 28, 91, 365)
+    windows_days: tuple[float, ...] = DEFAULT_WINDOWS_DAYS
     k: int = 1
     trend_bin_days: float = 7
     trend_bins: int = 26
@@ -198,12 +227,13 @@ class ExplainSettings:
     hot_lookback_days: float = 365.0
     max_hot_windows: int = 5
     include_emerging: bool = True
+    hour_window_days: float = 91.0
 
     def __post_init__(self) -> None:
         if isinstance(self.windows_days, str) or not isinstance(self.windows_days, Iterable):
             raise GeoError(f"windows_days must be a sequence of days, got {self.windows_days!r}")
         windows = tuple(_check_days(w, "windows_days entries") for w in self.windows_days)
-        labels = [_window_label(w) for w in windows]
+        labels = [window_label(w) for w in windows]
         if len(set(labels)) != len(labels):
             raise GeoError(f"windows_days must be distinct, got {self.windows_days!r}")
         object.__setattr__(self, "windows_days", windows)
@@ -219,11 +249,21 @@ class ExplainSettings:
         check_whole(self.max_hot_windows, "max_hot_windows", minimum=0)
         if not isinstance(self.include_emerging, bool):
             raise GeoError(f"include_emerging must be True or False, got {self.include_emerging!r}")
+        _check_days(self.hour_window_days, "hour_window_days")
 
     @property
     def window_labels(self) -> tuple[str, ...]:
         """Column names of the counts table, ``"all"`` last."""
-        return (*(_window_label(w) for w in self.windows_days), ALL_TIME)
+        return (*(window_label(w) for w in self.windows_days), ALL_TIME)
+
+
+def _check_settings(settings: Any) -> ExplainSettings:
+    """``settings``, or the defaults for ``None``; GeoError for anything else."""
+    if settings is None:
+        return ExplainSettings()
+    if not isinstance(settings, ExplainSettings):
+        raise GeoError(f"settings must be an ExplainSettings, got {type(settings).__name__}")
+    return settings
 
 
 def _check_days(value: Any, name: str) -> float:
@@ -231,7 +271,8 @@ def _check_days(value: Any, name: str) -> float:
     return check_number(value, name, low=0.0, low_open=True)
 
 
-def _window_label(days: float) -> str:
+def window_label(days: float) -> str:
+    """Column name of a count window, e.g. ``7`` -> ``"7d"``, ``0.5`` -> ``"0.5d"``."""
     return f"{days:g}d"
 
 
@@ -305,12 +346,14 @@ class ModelSummary:
     score
         The cell's score (higher is hotter).
     rank
-        1 for the hottest study cell; tied cells share the best rank among them.
+        1 for the hottest study cell; tied cells share the best rank among them (a caller
+        that ranked the cells itself, see :func:`model_summary`, may break ties otherwise).
     n_cells
         Number of study cells ranked.
     percentile
         Percentage of the other study cells that score strictly lower (100: hotter than all
-        others; 100 for a lone cell).
+        others; 100 for a lone cell); ``None`` when the caller that ranked the cells did
+        not work it out.
     components
         ``column -> value``: the cell's explanation columns of
         :func:`geo.scoring.score_cells`, in its order.
@@ -322,7 +365,7 @@ class ModelSummary:
     score: float
     rank: int
     n_cells: int
-    percentile: float
+    percentile: float | None
     components: Mapping[str, float]
     notes: Mapping[str, str]
 
@@ -382,6 +425,25 @@ class HotHours:
     windows: tuple[HotWindow, ...]
 
 
+@dataclass(frozen=True)
+class HourCounts:
+    """The cell's incidents per local hour of the day.
+
+    Attributes
+    ----------
+    timezone
+        IANA timezone of the local hours.
+    window_days
+        The counts are those of this many days before ``as_of_s``.
+    counts
+        24 counts, the hour from 00:00 first.
+    """
+
+    timezone: str
+    window_days: float
+    counts: tuple[int, ...]
+
+
 # A DataFrame field makes the generated __eq__ ambiguous, so equality is left as identity.
 @dataclass(frozen=True, eq=False)
 class CellExplanation:
@@ -400,24 +462,31 @@ class CellExplanation:
     trend
         Trend of the cell's recent counts.
     gi_star
-        Gi* hot spot class over the study area.
+        Gi* hot spot class over the study area; ``None`` when not computed.
     emerging
         Emerging hot spot class (:data:`geo.emerging.EMERGING_CATEGORIES`); ``None`` when
         not computed.
     model
-        Score, rank and components.
+        Score, rank and components; ``None`` when not computed (a cell outside the study
+        area has none).
     hot_hours
-        Hot windows of the week, local time.
+        Hot windows of the week, local time; ``None`` when not computed.
+    hour_counts
+        Selected incidents per local hour of the day.
+
+    :func:`explain_cell` computes every part; :func:`explain_cell_incidents` only those a
+    cell's own incidents give (counts, trend, hour counts) and takes the others as given.
     """
 
     cell: np.int64
     as_of_s: int
     counts: pd.DataFrame
     trend: TrendSummary
-    gi_star: GiStarSummary
+    gi_star: GiStarSummary | None
     emerging: str | None
-    model: ModelSummary
-    hot_hours: HotHours
+    model: ModelSummary | None
+    hot_hours: HotHours | None
+    hour_counts: HourCounts
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain types: the cell as an H3 hex string, counts as nested dicts.
@@ -429,17 +498,15 @@ class CellExplanation:
         dict
             Keys ``cell``, ``as_of_s``, ``counts`` (``category -> window -> count``),
             ``trend``, ``gi_star``, ``emerging``, ``model`` (its ``components`` as
-            ``column -> {"value", "note"}``) and ``hot_hours`` (each window with a
-            ``label``).
+            ``column -> {"value", "note"}``), ``hot_hours`` (each window with a ``label``)
+            and ``hour_counts``; a part not computed is ``None``.
         """
         counts = {
             str(row): {str(col): int(v) for col, v in values.items()}
             for row, values in self.counts.to_dict(orient="index").items()
         }
         trend = self.trend
-        gi = self.gi_star
-        model = self.model
-        hours = self.hot_hours
+        hours = self.hour_counts
         return {
             "cell": hex_from_cells(np.array([self.cell], dtype=np.int64))[0],
             "as_of_s": int(self.as_of_s),
@@ -454,44 +521,61 @@ class CellExplanation:
                 "bin_starts_s": [int(t) for t in trend.bin_starts_s],
                 "counts": [int(c) for c in trend.counts],
             },
-            "gi_star": {
-                "count": int(gi.count),
-                "z": _json_float(gi.z),
-                "p": _json_float(gi.p),
-                "gi_bin": int(gi.gi_bin),
-                "label": gi.label,
-                "window_days": _json_float(gi.window_days),
-                "k": int(gi.k),
-            },
+            "gi_star": None if self.gi_star is None else _gi_star_dict(self.gi_star),
             "emerging": self.emerging,
-            "model": {
-                "name": model.name,
-                "score": _json_float(model.score),
-                "rank": int(model.rank),
-                "n_cells": int(model.n_cells),
-                "percentile": _json_float(model.percentile),
-                "components": {
-                    name: {"value": _json_float(value), "note": model.notes[name]}
-                    for name, value in model.components.items()
-                },
-            },
-            "hot_hours": {
+            "model": None if self.model is None else _model_dict(self.model),
+            "hot_hours": None if self.hot_hours is None else _hot_hours_dict(self.hot_hours),
+            "hour_counts": {
                 "timezone": hours.timezone,
-                "threshold": _json_float(hours.threshold),
-                "lookback_days": _json_float(hours.lookback_days),
-                "windows": [
-                    {
-                        "weekday": int(w.weekday),
-                        "start_hour": int(w.start_hour),
-                        "hours": int(w.hours),
-                        "mean_risk": _json_float(w.mean_risk),
-                        "peak_risk": _json_float(w.peak_risk),
-                        "label": w.label,
-                    }
-                    for w in hours.windows
-                ],
+                "window_days": _json_float(hours.window_days),
+                "counts": [int(c) for c in hours.counts],
             },
         }
+
+
+def _gi_star_dict(gi: GiStarSummary) -> dict[str, Any]:
+    return {
+        "count": int(gi.count),
+        "z": _json_float(gi.z),
+        "p": _json_float(gi.p),
+        "gi_bin": int(gi.gi_bin),
+        "label": gi.label,
+        "window_days": _json_float(gi.window_days),
+        "k": int(gi.k),
+    }
+
+
+def _model_dict(model: ModelSummary) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "score": _json_float(model.score),
+        "rank": int(model.rank),
+        "n_cells": int(model.n_cells),
+        "percentile": None if model.percentile is None else _json_float(model.percentile),
+        "components": {
+            name: {"value": _json_float(value), "note": model.notes[name]}
+            for name, value in model.components.items()
+        },
+    }
+
+
+def _hot_hours_dict(hours: HotHours) -> dict[str, Any]:
+    return {
+        "timezone": hours.timezone,
+        "threshold": _json_float(hours.threshold),
+        "lookback_days": _json_float(hours.lookback_days),
+        "windows": [
+            {
+                "weekday": int(w.weekday),
+                "start_hour": int(w.start_hour),
+                "hours": int(w.hours),
+                "mean_risk": _json_float(w.mean_risk),
+                "peak_risk": _json_float(w.peak_risk),
+                "label": w.label,
+            }
+            for w in hours.windows
+        ],
+    }
 
 
 def _json_float(value: float) -> float | None:
@@ -518,6 +602,86 @@ def gi_bin_label(gi_bin: int) -> str:
     return f"{side} spot, {100 * (1 - alpha):g} % confidence"
 
 
+def model_summary(
+    name: str,
+    score: float,
+    rank: int,
+    n_cells: int,
+    components: Mapping[str, float],
+    percentile: float | None = None,
+) -> ModelSummary:
+    """A :class:`ModelSummary` with each component's note from :data:`COMPONENT_NOTES`.
+
+    For a caller that scored and ranked the study cells itself (a map that already has
+    every cell's score) and gives :func:`explain_cell_incidents` the cell's part of it.
+
+    Parameters
+    ----------
+    name
+        Model name, a key of :data:`COMPONENT_NOTES` for the notes (others get a generic
+        note).
+    score, rank, n_cells, percentile
+        As in :class:`ModelSummary`; ``percentile`` may be ``None``.
+    components
+        ``column -> value`` of the model's explanation columns, in order.
+
+    Returns
+    -------
+    ModelSummary
+
+    Raises
+    ------
+    GeoError
+        For a rank outside ``1..n_cells``.
+    """
+    n = check_whole(n_cells, "n_cells", minimum=1)
+    if check_whole(rank, "rank", minimum=1) > n:
+        raise GeoError(f"rank must be in 1..n_cells ({n}), got {rank!r}")
+    notes = COMPONENT_NOTES.get(name, {})
+    values = {str(c): float(v) for c, v in components.items()}
+    return ModelSummary(
+        name=str(name),
+        score=float(score),
+        rank=int(rank),
+        n_cells=n,
+        percentile=None if percentile is None else float(percentile),
+        components=MappingProxyType(values),
+        notes=MappingProxyType({c: notes.get(c, _NO_NOTE) for c in values}),
+    )
+
+
+def gi_star_summary(
+    count: int, z: float, p: float, gi_bin: int, window_days: float, k: int
+) -> GiStarSummary:
+    """A :class:`GiStarSummary` (its label from :func:`gi_bin_label`) for a cell's row of a
+    Gi* table computed elsewhere, e.g. by a map over its own dates.
+
+    Parameters
+    ----------
+    count, z, p, gi_bin, window_days, k
+        As in :class:`GiStarSummary`.
+
+    Returns
+    -------
+    GiStarSummary
+
+    Raises
+    ------
+    GeoError
+        For a bin outside -3..3, a negative count or rings, or a window that is not a
+        positive number of days.
+    """
+    return GiStarSummary(
+        count=check_whole(count, "count", minimum=0),
+        z=float(z),
+        p=float(p),
+        gi_bin=int(gi_bin),
+        label=gi_bin_label(gi_bin),
+        window_days=_check_days(window_days, "window_days"),
+        k=check_whole(k, "k", minimum=0),
+    )
+
+
 # --- the shared, area-wide work -----------------------------------------------------------------
 
 
@@ -527,8 +691,8 @@ class ExplainContext:
     """Area-wide work shared by every explanation at one ``as_of_s``; build with :meth:`build`.
 
     Holds the selected incidents grouped by cell, the model scores and ranks, the Gi* table,
-    the space-time cube of the trend steps, the emerging classes and the hour profiles, so
-    that :meth:`explain` only looks up one cell. Read-only arrays; do not build by hand.
+    the emerging classes and the hour profiles, so that :meth:`explain` only looks up one
+    cell (and counts its own incidents). Read-only arrays; do not build by hand.
     """
 
     cells: NDArray[np.int64]
@@ -544,8 +708,6 @@ class ExplainContext:
     ranks: NDArray[np.int64]
     percentiles: NDArray[np.float64]
     gi_star: pd.DataFrame
-    cube: NDArray[np.int64]
-    bin_edges_s: NDArray[np.int64]
     emerging: tuple[str, ...] | None
     profile: NDArray[np.float64]
 
@@ -585,9 +747,7 @@ class ExplainContext:
             For bad incidents, cells, time, model, parameters, weights, categories,
             timezone or settings.
         """
-        settings = ExplainSettings() if settings is None else settings
-        if not isinstance(settings, ExplainSettings):
-            raise GeoError(f"settings must be an ExplainSettings, got {type(settings).__name__}")
+        settings = _check_settings(settings)
         # score_cells validates incidents, cells, as_of_s, model, weights and categories,
         # so the selection below can trust them.
         scores = score_cells(
@@ -618,7 +778,6 @@ class ExplainContext:
         bin_s = int(round(settings.trend_bin_days * DAY_S))
         trend_start = as_of - settings.trend_bins * bin_s
         incident_cells = study[index]
-        cube, bin_edges = space_time_cube(study, incident_cells, times, trend_start, as_of, bin_s)
         emerging = None
         if settings.include_emerging:
             table = emerging_hotspots(
@@ -658,8 +817,6 @@ class ExplainContext:
             ranks=_read_only(ranks),
             percentiles=_read_only(percentiles),
             gi_star=gi_star,
-            cube=_read_only(cube),
-            bin_edges_s=_read_only(bin_edges),
             emerging=emerging,
             profile=_read_only(profile),
         )
@@ -700,69 +857,29 @@ class ExplainContext:
             When ``cell`` is not a study cell, naming its hex id.
         """
         i = self.position(cell)
-        return CellExplanation(
-            cell=np.int64(self.cells[i]),
-            as_of_s=self.as_of_s,
-            counts=self._counts(i),
-            trend=self._trend(i),
+        start, stop = int(self.incident_starts[i]), int(self.incident_starts[i + 1])
+        return _explain(
+            np.int64(self.cells[i]),
+            self.incident_times[start:stop],
+            self.incident_codes[start:stop],
+            self.category_labels,
+            self.as_of_s,
+            self.timezone,
+            self.settings,
+            model=self._model(i),
             gi_star=self._gi_star(i),
             emerging=None if self.emerging is None else self.emerging[i],
-            model=self._model(i),
             hot_hours=self._hot_hours(i),
-        )
-
-    def _counts(self, i: int) -> pd.DataFrame:
-        """Counts table of the cell in row ``i``."""
-        start, stop = int(self.incident_starts[i]), int(self.incident_starts[i + 1])
-        times = self.incident_times[start:stop]
-        codes = self.incident_codes[start:stop]
-        n_labels = len(self.category_labels)
-        columns = []
-        for days in self.settings.windows_days:
-            recent = times >= self.as_of_s - int(round(days * DAY_S))
-            columns.append(np.bincount(codes[recent], minlength=n_labels))
-        columns.append(np.bincount(codes, minlength=n_labels))
-        table = np.column_stack(columns).astype(np.int64)
-        present = np.flatnonzero(table[:, -1] > 0)
-        # Most incidents first; ties by name so the order does not depend on the input's.
-        names = [self.category_labels[c] for c in present]
-        ordered = sorted(range(present.size), key=lambda j: (-table[present[j], -1], names[j]))
-        rows = table[present[ordered]]
-        frame = pd.DataFrame(
-            np.vstack([rows, table.sum(axis=0, keepdims=True)]),
-            index=pd.Index([names[j] for j in ordered] + [ALL_CATEGORIES], name="category"),
-            columns=list(self.settings.window_labels),
-        )
-        return frame.astype(np.int64)
-
-    def _trend(self, i: int) -> TrendSummary:
-        """Mann-Kendall summary of the cell's row of the cube."""
-        series = self.cube[i]
-        test = mann_kendall(series[np.newaxis, :])
-        s, z, p = int(test.s[0]), float(test.z[0]), float(test.p[0])
-        alpha = self.settings.alpha
-        direction = "none" if p > alpha or z == 0 else ("up" if z > 0 else "down")
-        return TrendSummary(
-            s=s,
-            z=z,
-            p=p,
-            direction=direction,
-            alpha=float(alpha),
-            bin_days=float(self.settings.trend_bin_days),
-            bin_starts_s=tuple(int(t) for t in self.bin_edges_s[:-1]),
-            counts=tuple(int(c) for c in series),
         )
 
     def _gi_star(self, i: int) -> GiStarSummary:
         """The cell's row of the Gi* table."""
         row = self.gi_star.iloc[i]
-        gi_bin = int(row["gi_bin"])
-        return GiStarSummary(
+        return gi_star_summary(
             count=int(row["count"]),
             z=float(row["z"]),
             p=float(row["p"]),
-            gi_bin=gi_bin,
-            label=gi_bin_label(gi_bin),
+            gi_bin=int(row["gi_bin"]),
             window_days=float(self.settings.gi_window_days),
             k=int(self.settings.k),
         )
@@ -771,15 +888,13 @@ class ExplainContext:
         """The cell's score, rank and explanation columns with notes."""
         row = self.scores.iloc[i]
         names = [c for c in self.scores.columns if c not in ("cell", "score")]
-        notes = COMPONENT_NOTES.get(self.model_name, {})
-        return ModelSummary(
-            name=self.model_name,
+        return model_summary(
+            self.model_name,
             score=float(row["score"]),
             rank=int(self.ranks[i]),
             n_cells=int(self.cells.size),
+            components={c: float(row[c]) for c in names},
             percentile=float(self.percentiles[i]),
-            components=MappingProxyType({c: float(row[c]) for c in names}),
-            notes=MappingProxyType({c: notes.get(c, _NO_NOTE) for c in names}),
         )
 
     def _hot_hours(self, i: int) -> HotHours:
@@ -807,6 +922,110 @@ class ExplainContext:
             lookback_days=float(settings.hot_lookback_days),
             windows=windows,
         )
+
+
+# --- one cell's own parts: the same for every way of explaining it ------------------------------
+
+
+def _explain(
+    cell: np.int64,
+    times: NDArray[np.int64],
+    codes: NDArray[np.int64],
+    labels: tuple[str, ...],
+    as_of_s: int,
+    timezone: str,
+    settings: ExplainSettings,
+    *,
+    model: ModelSummary | None,
+    gi_star: GiStarSummary | None,
+    emerging: str | None,
+    hot_hours: HotHours | None,
+) -> CellExplanation:
+    """The explanation of one cell from its selected incidents before ``as_of_s`` (time and
+    index into ``labels``), with the area-wide parts as given."""
+    return CellExplanation(
+        cell=cell,
+        as_of_s=as_of_s,
+        counts=_count_table(times, codes, labels, as_of_s, settings),
+        trend=_trend(cell, times, as_of_s, settings),
+        gi_star=gi_star,
+        emerging=emerging,
+        model=model,
+        hot_hours=hot_hours,
+        hour_counts=_hour_counts(times, as_of_s, timezone, settings),
+    )
+
+
+def _count_table(
+    times: NDArray[np.int64],
+    codes: NDArray[np.int64],
+    labels: tuple[str, ...],
+    as_of_s: int,
+    settings: ExplainSettings,
+) -> pd.DataFrame:
+    """Counts per category (most incidents first, then ``ALL``) and window, then ``all``."""
+    n_labels = len(labels)
+    columns = []
+    for days in settings.windows_days:
+        recent = times >= as_of_s - int(round(days * DAY_S))
+        columns.append(np.bincount(codes[recent], minlength=n_labels))
+    columns.append(np.bincount(codes, minlength=n_labels))
+    table = np.column_stack(columns).astype(np.int64)
+    present = np.flatnonzero(table[:, -1] > 0)
+    # Most incidents first; ties by name so the order does not depend on the input's.
+    names = [labels[c] for c in present]
+    ordered = sorted(range(present.size), key=lambda j: (-table[present[j], -1], names[j]))
+    rows = table[present[ordered]]
+    frame = pd.DataFrame(
+        np.vstack([rows, table.sum(axis=0, keepdims=True)]),
+        index=pd.Index([names[j] for j in ordered] + [ALL_CATEGORIES], name="category"),
+        columns=list(settings.window_labels),
+    )
+    return frame.astype(np.int64)
+
+
+def _trend(
+    cell: np.int64, times: NDArray[np.int64], as_of_s: int, settings: ExplainSettings
+) -> TrendSummary:
+    """Mann-Kendall summary of the cell's counts per trend step, the last ending at as_of."""
+    bin_s = int(round(settings.trend_bin_days * DAY_S))
+    cells = np.array([cell], dtype=np.int64)
+    cube, bin_edges = space_time_cube(
+        cells,
+        np.full(times.size, cell, dtype=np.int64),
+        times,
+        as_of_s - settings.trend_bins * bin_s,
+        as_of_s,
+        bin_s,
+    )
+    series = cube[0]
+    test = mann_kendall(cube)
+    s, z, p = int(test.s[0]), float(test.z[0]), float(test.p[0])
+    alpha = settings.alpha
+    direction = "none" if p > alpha or z == 0 else ("up" if z > 0 else "down")
+    return TrendSummary(
+        s=s,
+        z=z,
+        p=p,
+        direction=direction,
+        alpha=float(alpha),
+        bin_days=float(settings.trend_bin_days),
+        bin_starts_s=tuple(int(t) for t in bin_edges[:-1]),
+        counts=tuple(int(c) for c in series),
+    )
+
+
+def _hour_counts(
+    times: NDArray[np.int64], as_of_s: int, timezone: str, settings: ExplainSettings
+) -> HourCounts:
+    """Incidents per local hour of the day over the last ``hour_window_days``."""
+    recent = times[times >= as_of_s - int(round(settings.hour_window_days * DAY_S))]
+    _weekday, hour = local_weekday_hour(recent, timezone)
+    return HourCounts(
+        timezone=str(timezone),
+        window_days=float(settings.hour_window_days),
+        counts=tuple(int(n) for n in np.bincount(hour, minlength=24)),
+    )
 
 
 def _select(
@@ -898,7 +1117,7 @@ def explain_cell(
     as_of_s: int,
     timezone: str,
     model: str = "default",
-    windows_days: tuple[float, ...] = (7, 28, 91, 365),
+    windows_days: tuple[float, ...] = DEFAULT_WINDOWS_DAYS,
     k: int = 1,
     trend_bin_days: float = 7,
     trend_bins: int = 26,
@@ -977,7 +1196,7 @@ def explain_cells(
     as_of_s: int,
     timezone: str,
     model: str = "default",
-    windows_days: tuple[float, ...] = (7, 28, 91, 365),
+    windows_days: tuple[float, ...] = DEFAULT_WINDOWS_DAYS,
     k: int = 1,
     trend_bin_days: float = 7,
     trend_bins: int = 26,
@@ -1034,6 +1253,101 @@ def explain_cells(
         categories=categories,
     )
     return tuple(context.explain(cell) for cell in wanted)
+
+
+def explain_cell_incidents(
+    incidents: pd.DataFrame,
+    cell: int | np.integer | str,
+    as_of_s: int,
+    timezone: str,
+    settings: ExplainSettings | None = None,
+    *,
+    model: ModelSummary | None = None,
+    gi_star: GiStarSummary | None = None,
+    emerging: str | None = None,
+    hot_hours: HotHours | None = None,
+) -> CellExplanation:
+    """Explain one cell from the incidents given, taking the area-wide parts as computed.
+
+    The counts, the trend and the hour counts are counted here exactly as
+    :meth:`ExplainContext.explain` counts them, from every incident of ``incidents`` in
+    ``cell`` before ``as_of_s``: the caller chooses the incidents (a map passes those its
+    filters let through, an API every stored one). The parts that need the whole study
+    area, the model's score and rank, the Gi* class, the emerging class and the hot hours,
+    are taken as given (e.g. from a map that computed them for every cell already; see
+    :func:`model_summary` and :func:`gi_star_summary`); a part not given is ``None``.
+
+    Parameters
+    ----------
+    incidents
+        Columns ``occurred_at`` (int64 UTC seconds), ``cell`` (int64) and ``category``;
+        those of other cells or not before ``as_of_s`` are ignored, and no category weight
+        applies. Not modified.
+    cell
+        The cell to explain, an int64 id or an H3 hex string; any cell, in the study area
+        or not.
+    as_of_s
+        Explanation time, UTC seconds.
+    timezone
+        IANA timezone of the city, for the hour counts.
+    settings
+        Windows of the counts, trend steps and ``alpha``, hour-count window;
+        ``None`` for the defaults (:data:`DEFAULT_WINDOWS_DAYS`). The settings of the
+        area-wide parts do not apply: those parts are given.
+    model, gi_star, emerging, hot_hours
+        The cell's area-wide parts, or ``None``; ``emerging`` is one of
+        :data:`geo.emerging.EMERGING_CATEGORIES`.
+
+    Returns
+    -------
+    CellExplanation
+
+    Raises
+    ------
+    GeoError
+        For bad incidents, cell, time, timezone, settings or parts.
+
+    Examples
+    --------
+    A cell with no incidents has a counts table of one ``ALL`` row of zeros:
+
+    >>> empty = pd.DataFrame({"occurred_at": [0], "cell": [0], "category": ["THEFT"]})
+    >>> e = explain_cell_incidents(empty, "8926641a8a3ffff", 86_400 * 400, "Asia/Shanghai")
+    >>> e.counts.to_dict(orient="index"), e.model
+    ({'ALL': {'7d': 0, '28d': 0, '91d': 0, '365d': 0, 'all': 0}}, None)
+    """
+    frame = check_incidents(incidents)
+    cell_id = _cell_id(cell)
+    as_of = check_seconds(as_of_s, "as_of_s")
+    check_timezone(timezone)
+    settings = _check_settings(settings)
+    for part, name, kind in (
+        (model, "model", ModelSummary),
+        (gi_star, "gi_star", GiStarSummary),
+        (hot_hours, "hot_hours", HotHours),
+    ):
+        if part is not None and not isinstance(part, kind):
+            raise GeoError(f"{name} must be a {kind.__name__} or None, got {part!r}")
+    if emerging is not None and emerging not in EMERGING_CATEGORIES:
+        raise GeoError(
+            f"emerging must be one of geo.emerging.EMERGING_CATEGORIES or None, got {emerging!r}"
+        )
+    _row, times, codes, labels = _select(
+        frame, np.array([cell_id], dtype=np.int64), as_of, None, None
+    )
+    return _explain(
+        cell_id,
+        times,
+        codes,
+        labels,
+        as_of,
+        str(timezone),
+        settings,
+        model=model,
+        gi_star=gi_star,
+        emerging=emerging,
+        hot_hours=hot_hours,
+    )
 
 
 def _settings(

@@ -16,14 +16,19 @@ from geo.emerging import EMERGING_CATEGORIES
 from geo.errors import GeoError
 from geo.explain import (
     COMPONENT_NOTES,
+    DEFAULT_WINDOWS_DAYS,
     CellExplanation,
     ExplainContext,
     ExplainSettings,
     HotWindow,
     UnknownCellError,
     explain_cell,
+    explain_cell_incidents,
     explain_cells,
     gi_bin_label,
+    gi_star_summary,
+    model_summary,
+    window_label,
 )
 from geo.hotspots import hotspot_table
 from geo.scoring import MODELS, score_cells
@@ -328,6 +333,7 @@ def test_an_unknown_cell_raises_naming_its_hex_id(
         ({"gi_window_days": float("nan")}, "gi_window_days"),
         ({"max_hot_windows": -1}, "max_hot_windows"),
         ({"include_emerging": "yes"}, "include_emerging"),
+        ({"hour_window_days": 0}, "hour_window_days"),
     ],
 )
 def test_settings_are_checked(kwargs: dict, message: str) -> None:
@@ -352,6 +358,130 @@ def test_inputs_are_not_modified(trending: pd.DataFrame) -> None:
     explain_cell(frame, cells, CENTRE, AS_OF, CHICAGO, model="naive")
     pd.testing.assert_frame_equal(frame, trending)
     np.testing.assert_array_equal(cells, STUDY)
+
+
+# --- one default set of windows, hour counts -----------------------------------------------------
+
+
+def test_every_explanation_counts_over_the_default_windows() -> None:
+    assert DEFAULT_WINDOWS_DAYS == (7, 28, 91, 365)
+    assert ExplainSettings().windows_days == DEFAULT_WINDOWS_DAYS
+    labels = [window_label(d) for d in DEFAULT_WINDOWS_DAYS]
+    assert labels == ["7d", "28d", "91d", "365d"] and window_label(0.5) == "0.5d"
+    whole = explain_cell(by_hand(), STUDY, CENTRE, AS_OF, CHICAGO, model="naive")
+    alone = explain_cell_incidents(by_hand(), CENTRE, AS_OF, CHICAGO)
+    assert whole.counts.columns.tolist() == alone.counts.columns.tolist() == [*labels, "all"]
+
+
+def test_hour_counts_are_local_hours_over_the_last_quarter(context: ExplainContext) -> None:
+    # The centre's incidents fall on Friday nights at 22:00 CDT; 91 days hold its last 13
+    # weeks (14..26 incidents a week).
+    hours = context.explain(CENTRE).hour_counts
+    assert (hours.timezone, hours.window_days) == (CHICAGO, 91.0)
+    assert hours.counts == tuple(sum(range(14, 27)) if h == 22 else 0 for h in range(24))
+    # 100 days back is 24 March 2018, 03:00 CDT: outside the quarter, inside a year.
+    frame = incidents(
+        [
+            (AS_OF - DAY + 22 * 3600, CENTRE, "THEFT"),
+            (AS_OF - 100 * DAY + 3 * 3600, CENTRE, "THEFT"),
+        ]
+    )
+    quarter = explain_cell_incidents(frame, CENTRE, AS_OF, CHICAGO).hour_counts.counts
+    year = explain_cell_incidents(
+        frame, CENTRE, AS_OF, CHICAGO, ExplainSettings(hour_window_days=365)
+    ).hour_counts.counts
+    assert quarter[22] == 1 and sum(quarter) == 1
+    assert year[3] == year[22] == 1 and sum(year) == 2
+
+
+# --- explaining one cell from its own incidents ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", [CENTRE, PETALS[1], PETALS[3]])
+def test_a_cell_explained_from_its_incidents_with_the_area_parts_given_is_the_same(
+    trending: pd.DataFrame, context: ExplainContext, cell: int
+) -> None:
+    whole = context.explain(cell)
+    own = trending[trending["cell"] == cell]
+    alone = explain_cell_incidents(
+        own,
+        h3.int_to_str(cell),
+        AS_OF,
+        CHICAGO,
+        model=whole.model,
+        gi_star=whole.gi_star,
+        emerging=whole.emerging,
+        hot_hours=whole.hot_hours,
+    )
+    assert alone.to_dict() == whole.to_dict()
+    # Other cells' incidents are left out, so the whole frame gives the same.
+    again = explain_cell_incidents(trending, cell, AS_OF, CHICAGO, model=whole.model)
+    assert again.to_dict()["counts"] == whole.to_dict()["counts"]
+    assert again.trend == whole.trend and again.hour_counts == whole.hour_counts
+
+
+def test_area_parts_not_given_are_none_and_the_counts_are_the_cells_own() -> None:
+    leaked = pd.concat([by_hand(), future()], ignore_index=True)
+    alone = explain_cell_incidents(leaked, CENTRE, AS_OF, CHICAGO)
+    assert (alone.model, alone.gi_star, alone.emerging, alone.hot_hours) == (None,) * 4
+    expected = explain_cell(by_hand(), STUDY, CENTRE, AS_OF, CHICAGO, model="naive").counts
+    pd.testing.assert_frame_equal(alone.counts, expected)
+    data = alone.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert [data[k] for k in ("model", "gi_star", "emerging", "hot_hours")] == [None] * 4
+    # Any cell, in the study area or not; no category weight applies.
+    outside = explain_cell_incidents(
+        incidents([(AS_OF - DAY, OUTSIDE, "NARCOTICS")]), OUTSIDE, AS_OF, CHICAGO
+    )
+    assert outside.counts.loc["NARCOTICS"].tolist() == [1, 1, 1, 1, 1]
+
+
+def test_parts_computed_elsewhere_read_like_the_contexts_own() -> None:
+    model = model_summary("sepp", score=2.5, rank=3, n_cells=10, components={"background": 1.0})
+    assert model.percentile is None
+    assert model.notes["background"] == COMPONENT_NOTES["sepp"]["background"]
+    assert model_summary("magic", 1.0, 1, 1, {"x": 2.0}).notes["x"].startswith("An explanation")
+    gi = gi_star_summary(
+        count=np.int64(4), z=2.7, p=0.007, gi_bin=np.int8(3), window_days=27.96, k=1
+    )
+    assert gi.label == "hot spot, 99 % confidence" and gi.count == 4
+    alone = explain_cell_incidents(by_hand(), CENTRE, AS_OF, CHICAGO, model=model, gi_star=gi)
+    data = alone.to_dict()
+    assert data["model"]["percentile"] is None and data["model"]["rank"] == 3
+    assert data["gi_star"] == {
+        "count": 4, "z": 2.7, "p": 0.007, "gi_bin": 3, "label": gi.label,
+        "window_days": 27.96, "k": 1,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: model_summary("naive", 1.0, rank=11, n_cells=10, components={}), "rank must"),
+        (lambda: model_summary("naive", 1.0, rank=1.0, n_cells=10, components={}), "rank must"),
+        (lambda: gi_star_summary(1, 0.0, 1.0, gi_bin=4, window_days=7, k=1), "gi_bin"),
+        (lambda: gi_star_summary(1, 0.0, 1.0, gi_bin=0, window_days=0, k=1), "window_days"),
+        (
+            lambda: explain_cell_incidents(by_hand(), CENTRE, AS_OF, CHICAGO, model="high"),
+            "model must",
+        ),
+        (
+            lambda: explain_cell_incidents(by_hand(), CENTRE, AS_OF, CHICAGO, emerging="hot"),
+            "emerging",
+        ),
+        (lambda: explain_cell_incidents(by_hand(), CENTRE, AS_OF, CHICAGO, settings=7), "settings"),
+        (lambda: explain_cell_incidents(by_hand(), CENTRE, float(AS_OF), CHICAGO), "as_of_s"),
+        (lambda: explain_cell_incidents(by_hand(), CENTRE, AS_OF, "Mars/Olympus"), "timezone"),
+        (lambda: explain_cell_incidents(by_hand(), "not-a-cell", AS_OF, CHICAGO), "H3 cell"),
+        (
+            lambda: explain_cell_incidents(by_hand().drop(columns="cell"), CENTRE, AS_OF, CHICAGO),
+            "lacks",
+        ),
+    ],
+)
+def test_bad_parts_and_inputs_raise_geo_errors(call, message: str) -> None:
+    with pytest.raises(GeoError, match=message):
+        call()
 
 
 # --- real data ------------------------------------------------------------------------------------
