@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,8 @@ def load_categories_table(engine: Engine) -> pd.DataFrame:
 
 # --- imports -----------------------------------------------------------------------------
 
+_DETAIL_COLUMNS = ("offense_code", "description", "location_type")
+
 
 @dataclass(frozen=True)
 class ImportFile:
@@ -77,7 +79,11 @@ class ImportFile:
     rows_read: int
     new_categories: tuple[str, ...] = ()
     synthetic: bool = False
-    details: pd.DataFrame | None = None
+    # The distinct (offense_code, description, location_type) rows the incidents' ``detail``
+    # column points at (geo.ingest.PreparedIncidents.details); none by default.
+    details: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(_DETAIL_COLUMNS))
+    )
 
 
 @dataclass(frozen=True)
@@ -281,7 +287,7 @@ def _insert_rejects(conn: Connection, item: ImportFile, run_id: int) -> None:
 def _detail_ids(conn: Connection, details: pd.DataFrame, known: dict[tuple, int]) -> np.ndarray:
     """Return the incident_details id of each row of ``details``, adding unseen ones to the
     table and to ``known`` (value triple -> id, kept for the whole transaction)."""
-    columns = ["offense_code", "description", "location_type"]
+    columns = _DETAIL_COLUMNS
     wanted = list(zip(*(details[c].astype(str).tolist() for c in columns), strict=True))
     new = [u for u in dict.fromkeys(wanted) if u not in known]
     if new:
