@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import now_seconds
+from web.storage._shared import inserted_id, now_seconds
 from web.storage.schema import (
     ROLES,
     area_cells,
@@ -67,7 +67,7 @@ def create_user(
                 created_at=now_seconds(),
             )
         )
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
 
 def _user(row) -> UserRecord | None:

@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import now_seconds
+from web.storage._shared import inserted_id, now_seconds
 from web.storage.schema import checkins, plan_visits, plans, users
 
 
@@ -77,7 +77,7 @@ def store_plan(
                 csv=csv,
             )  # fmt: skip
         )
-        plan_id = int(result.inserted_primary_key[0])
+        plan_id = inserted_id(result)
         if len(visits):
             rows = [
                 {
@@ -255,7 +255,7 @@ def add_checkin(
                 created_at=now_seconds(),
             )  # fmt: skip
         )
-        return int(result.inserted_primary_key[0]), True
+        return inserted_id(result), True
 
 
 def checkins_frame(
