@@ -35,7 +35,10 @@ def on_writes(tables: Iterable[str], callback: Callable[[str], None]) -> None:
 def _written_tables(statement) -> frozenset[str] | None:
     """Tables a statement writes (empty for reads); None when unknown (raw SQL that writes)."""
     if isinstance(statement, sa.Insert | sa.Update | sa.Delete):
-        return frozenset([statement.table.name])
+        table = statement.table
+        if isinstance(table, sa.TableClause | sa.Alias):
+            return frozenset([table.name])
+        return None  # a write through a join: its tables are not named, so every table
     text = statement if isinstance(statement, str) else getattr(statement, "text", None)
     if isinstance(text, str):
         verb = text.lstrip().split(None, 1)[0].lower() if text.strip() else ""
