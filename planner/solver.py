@@ -23,7 +23,7 @@ within its shift. Two engines share one integer model (``planner.model``):
     the units' start stations and solved part by part.
 
 Seconds become integer ticks once, at the boundary (``planner.problem.ticks_per_second``),
-costs rounded up; every plan is then checked exactly by ``planner.plan.check_plan``.
+costs rounded up; every plan is then checked exactly by ``planner.plan_check.check_plan``.
 *Node* is a row of the problem's travel-time matrix; *index* is OR-Tools' own numbering and
 never leaves ``planner.ortools_engine``. This module keeps the orchestration: the options,
 splitting large problems by station, parallel workers, and which search runs.
@@ -67,9 +67,9 @@ from planner.plan import (
     RouteSchedule,
     SolverStats,
     plan_from_schedules,
-    problem_after,
 )
 from planner.problem import Problem
+from planner.replan import problem_after
 from planner.search import (
     DESCEND_BY_CLOCK,
     TEMPERATURE,
@@ -516,7 +516,7 @@ def replan_patrols(
     Returns
     -------
     (Problem, PatrolPlan)
-        The remaining problem (see ``planner.plan.problem_after``: units start where they are,
+        The remaining problem (see ``planner.replan.problem_after``: units start where they are,
         visited stops are spent or devalued) and its plan; the plan's stop numbers refer to
         the remaining problem.
     """

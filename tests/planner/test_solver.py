@@ -17,7 +17,6 @@ import pytest
 
 from planner.errors import InvalidPlanError, InvalidProblemError, InvalidSolverOptionError
 from planner.plan import (
-    GPX_NAMESPACE,
     PatrolPlan,
     check_plan,
     plan_to_csv,
@@ -26,6 +25,7 @@ from planner.plan import (
     plan_to_gpx,
     problem_after,
 )
+from planner.plan_export import GPX_NAMESPACE
 from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
 from planner.problem_json import load_problem_json, plan_problem_json, top_to_json
 from planner.solver import SolverOptions, plan_patrols, replan_patrols

@@ -1,0 +1,174 @@
+"""Re-planning: the problem that is left at a given time of the day.
+
+:func:`problem_after` takes a problem and the plan being followed and returns the rest of
+the day for the units still on duty: each starts where its plan puts it, stops lose the
+visits already done. ``planner.solver.replan_patrols`` solves it; ``planner.plan``
+re-exports the function.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from planner.errors import InvalidPlanError
+from planner.problem import Problem, Stop, TimeWindow, Unit
+
+if TYPE_CHECKING:
+    from planner.plan import PatrolPlan, Route, Visit
+
+__all__ = ["problem_after"]
+
+
+def problem_after(
+    problem: Problem,
+    plan: PatrolPlan,
+    now_s: float,
+    *,
+    visited: Iterable[int] | None = None,
+    dropped_units: Iterable[str] = (),
+) -> Problem:
+    """Return the problem left at ``now_s``: the rest of the day for the units still on duty.
+
+    Each unit still on duty starts where its plan puts it: a unit that has already left for
+    a stop finishes that visit (it is committed and counts as done), then starts from there
+    at its planned departure; a unit still at its station starts there at ``now_s``. Its
+    break is kept unless it has begun. Dropped units are removed. Stops lose the visits
+    already done: fewer visits allowed, the next visit valued as a repeat, a window that
+    opens only after the minimum gap since the last one, and no longer mandatory.
+
+    Parameters
+    ----------
+    problem, plan
+        The original problem and the plan being followed.
+    now_s
+        The current time on the problem's clock.
+    visited
+        The stops visited so far, once per visit (from the field); None takes every
+        planned visit that started before ``now_s`` as done. Committed visits (units on
+        their way) are added either way.
+    dropped_units
+        Ids of units that dropped out.
+
+    Returns
+    -------
+    Problem
+        Same nodes, travel times and stop numbers; the remaining units; stops whose visits
+        are all spent have value 0. Caps apply to the remaining shifts' time.
+
+    Raises
+    ------
+    InvalidPlanError
+        When a dropped unit or visited stop is unknown.
+    """
+    dropped = set(dropped_units)
+    known = {u.id for u in problem.units}
+    if dropped - known:
+        raise InvalidPlanError(f"dropped_units names unknown units: {sorted(dropped - known)}")
+    done: dict[int, list[float]] = defaultdict(list)  # stop -> departures of visits done
+    units: list[Unit] = []
+    for route in plan.routes:
+        unit = problem.units[problem.unit_index(route.unit_id)]
+        committed = [v for v in route.visits if v.start_s <= now_s]
+        if unit.id not in dropped:
+            left_at = committed[-1].departure_s if committed else route.departure_s
+            if len(committed) < len(route.visits) and left_at <= now_s:
+                committed.append(route.visits[len(committed)])  # on its way: it finishes it
+            units.append(_unit_after(unit, route, committed, now_s))
+        if visited is None or unit.id not in dropped:
+            for visit in committed:
+                if visited is None or visit.start_s > now_s:
+                    done[visit.stop].append(visit.departure_s)
+    for unit in problem.units:
+        if plan.route_of(unit.id) is None and unit.id not in dropped:
+            units.append(replace(unit, shift_start_s=max(unit.shift_start_s, now_s)))
+    if visited is not None:
+        _add_reported(problem, plan, visited, now_s, done)
+    stops = [
+        _stop_after(problem, stop, done.get(number, ()))
+        for number, stop in enumerate(problem.stops)
+    ]
+    return Problem(
+        travel_time_s=problem.travel_time_s,
+        units=tuple(units),
+        stops=tuple(stops),
+        node_lon_lat=problem.node_lon_lat,
+        node_names=problem.node_names,
+        repeat_decay=problem.repeat_decay,
+        max_cell_share=problem.max_cell_share,
+        max_area_share=problem.max_area_share,
+    )
+
+
+def _add_reported(
+    problem: Problem,
+    plan: PatrolPlan,
+    visited: Iterable[int],
+    now_s: float,
+    done: dict[int, list[float]],
+) -> None:
+    """Add the visits reported from the field to ``done`` (stop -> departures of visits done).
+
+    A reported visit departed when the stop's last planned visit started by ``now_s`` did,
+    or at ``now_s`` when no planned visit had started.
+    """
+    for number in visited:
+        if not 0 <= number < len(problem.stops):
+            raise InvalidPlanError(f"visited names unknown stop {number}")
+        departures = [
+            v.departure_s
+            for r in plan.routes
+            for v in r.visits
+            if v.stop == number and v.start_s <= now_s
+        ]
+        done[number].append(max(departures) if departures else now_s)
+
+
+def _stop_after(problem: Problem, stop: Stop, departures: Sequence[float]) -> Stop:
+    """``stop`` once the visits that departed at ``departures`` are done."""
+    count = len(departures)
+    if count >= stop.max_visits:
+        return replace(stop, value=0.0, mandatory=False)  # spent: kept so numbers stay
+    if not count:
+        return stop
+    release = max(departures) + stop.min_gap_s
+    windows = stop.windows or (TimeWindow(release, max(release, _day_end(problem))),)
+    clipped = tuple(
+        TimeWindow(max(w.start_s, release), w.end_s, w.weight)
+        for w in windows
+        if w.end_s >= release
+    )
+    return replace(
+        stop,
+        value=stop.value * problem.repeat_decay**count if clipped else 0.0,
+        max_visits=stop.max_visits - count,
+        windows=clipped or stop.windows,
+        mandatory=False,
+    )
+
+
+def _day_end(problem: Problem) -> float:
+    return max([u.shift_end_s for u in problem.units] + [0.0])
+
+
+def _unit_after(unit: Unit, route: Route, committed: Sequence[Visit], now_s: float) -> Unit:
+    pause = unit.rest_break
+    taken = route.rest_break
+    if committed:
+        start_node, ready = committed[-1].node, max(committed[-1].departure_s, now_s)
+    else:
+        start_node, ready = unit.start_node, max(unit.shift_start_s, now_s)
+    if pause is not None and taken is not None and taken.start_s <= now_s:
+        ready = max(ready, taken.end_s)  # the break has begun: it is finished first
+        pause = None
+    if pause is not None and pause.latest_start_s < ready:
+        # Too late for the break's own window: it starts as soon as the unit is free.
+        pause = replace(pause, latest_start_s=ready, earliest_start_s=ready)
+    return replace(
+        unit,
+        start_node=start_node,
+        shift_start_s=min(ready, unit.shift_end_s),
+        rest_break=pause,
+    )
