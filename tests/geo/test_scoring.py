@@ -26,12 +26,12 @@ from geo.scoring import (
     RingSmoothedParams,
     SeppParams,
     WeightedCountParams,
-    _RankLayout,
     category_weights_from_table,
     fit_blend,
     fit_sepp,
     score_cells,
 )
+from geo.scoring_sepp import _RankLayout
 from tests.conftest import chicago_incident_frame
 
 REPO = Path(__file__).resolve().parents[2]
