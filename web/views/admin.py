@@ -122,13 +122,13 @@ def edit_user(user_id: int):
         audit("user_changed", f"{record.username}: " + "; ".join(changes))
         flash(_("Account %(name)s saved.", name=record.username), "success")
         return redirect(url_for("admin.users"))
-    grids = storage.list_areas(get_engine())
+    areas = storage.list_areas(get_engine())
     return render_template(
         "admin/user.html",
         user=record,
         roles=storage.ROLES,
         assigned=storage.user_grid_ids(get_engine(), user_id),
-        grid_ids=list(grids[grids["kind"] == "grid"]["area_id"]),
+        grid_ids=list(areas[areas["kind"] == "grid"]["area_id"]),
     )
 
 
