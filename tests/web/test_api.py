@@ -201,11 +201,13 @@ def test_one_cell_counts_match_the_stored_incidents(client_as, engine, grid1_cel
     incidents = storage.load_incidents(engine, cells=[busiest])
     end_s = int(data.last_s) + 1
     assert payload["as_of_s"] == end_s
-    for days in (7, 28, 90):
+    for days in (7, 28, 91, 365, None):  # geo.explain's windows, then "all"
         times = incidents["occurred_at"]
-        expected = int(((times >= end_s - days * 86400) & (times < end_s)).sum())
-        assert payload["counts"][f"{days}d"] == expected
-        assert sum(c["counts"][f"{days}d"] for c in payload["categories"]) == expected
+        window = f"{days}d" if days else "all"
+        start = end_s - days * 86400 if days else times.min()
+        expected = int(((times >= start) & (times < end_s)).sum())
+        assert payload["counts"][window] == expected
+        assert sum(c["counts"][window] for c in payload["categories"]) == expected
     assert payload["rank"] >= 1 and payload["score"] > 0
     assert payload["tier"] in ("top1", "top5", None) and -3 <= payload["gi_bin"] <= 3
     assert not {"lon", "lat", "source_id", "description"} & set(payload["categories"][0])

@@ -1,7 +1,8 @@
 """Grid workers' cells and check-ins: the rules the grid worker's page and the JSON API share.
 
-Which cells a user may see (:func:`scope_cells`), a cell's status and recent counts, the
-city's local times, and how a check-in is checked and stored (:func:`checkin_problems`,
+Which cells a user may see (:func:`scope_cells`), a cell's explanation (geo.explain: counts,
+trend, city-wide score and rank, Gi* class; :func:`cell_explanations`) and status, the city's
+local times, and how a check-in is checked and stored (:func:`checkin_problems`,
 :func:`record_checkin`).
 """
 
@@ -19,6 +20,16 @@ import pandas as pd
 from flask_babel import gettext as _
 
 from geo.cells import hex_from_cells
+from geo.explain import (
+    DEFAULT_WINDOWS_DAYS,
+    CellExplanation,
+    ExplainSettings,
+    GiStarSummary,
+    ModelSummary,
+    explain_cell_incidents,
+    gi_star_summary,
+    model_summary,
+)
 from web import clock, storage
 from web.services import site_data
 from web.services.accounts import account_cells
@@ -29,7 +40,7 @@ from web.services.scores import MAP_MODEL, cell_scores
 __all__ = [
     "CHECKIN_FUTURE_S",
     "CHECKIN_PAST_S",
-    "category_counts",
+    "cell_explanations",
     "cell_status",
     "checkin_problems",
     "covering_plan_id",
@@ -37,13 +48,16 @@ __all__ = [
     "local_iso",
     "local_day_bounds",
     "parse_local_datetime",
-    "recent_counts",
     "record_checkin",
     "reference_time",
     "scope_cells",
 ]
 
+# A cell card shows windows of every cell explanation's (geo.explain.DEFAULT_WINDOWS_DAYS):
+# counts over the week and the four weeks, what to check and the busiest hours over the quarter.
 RECENT_DAYS = (7, 28)
+HINT_DAYS = 91
+CARD_WINDOWS_DAYS = (*RECENT_DAYS, HINT_DAYS)
 # Phone clocks drift and a form takes a while to fill in: a few minutes ahead is accepted.
 CHECKIN_FUTURE_S = 10 * 60
 # Older visits are reported to the planner by other means; a week covers a late entry.
@@ -56,13 +70,12 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PLAN_GRACE_S = 30 * 60
 # Rank tiers of the city-wide score: (share of study cells, tier name).
 RANK_TIERS = ((0.01, "top1"), (0.05, "top5"))
-GI_STAR_DAYS = 365  # Gi* window, as `hotspot hotspots`
-HINT_DAYS = 90  # "what to check" looks at this many days of the cell's incidents
+GI_STAR_DAYS = 365  # Gi* window, as `hotspot hotspots` and `hotspot explain`
 HINT_CATEGORIES = 3
 HOT_HOURS_MIN_INCIDENTS = 5  # fewer incidents say nothing about the time of day
 
-# Per (database, data version): the Gi* class of each study cell.
-_gi_bins = Cache("Gi* classes", max_entries=8, max_bytes=16 * 2**20, derived=True)
+# Per (database, data version): the Gi* count, z, p and class of each study cell.
+_gi_tables = Cache("Gi* classes", max_entries=8, max_bytes=16 * 2**20, derived=True)
 
 
 # --- scope, time and per-cell numbers -------------------------------------------------------
@@ -155,60 +168,92 @@ def incident_rows(data: site_data.SiteData, cells: Sequence[int] | np.ndarray) -
     return _sorted_positions(data, np.unique(np.asarray(cells, dtype=np.int64)))
 
 
-def _window(data: site_data.SiteData, cells, start_s: int, end_s: int):
-    """(distinct sorted cells, each incident's cell number, time, category row) in
-    [start_s, end_s) of ``cells``."""
-    wanted = np.unique(np.asarray(cells, dtype=np.int64))
-    positions = _sorted_positions(data, wanted)
-    times = data.occurred_at[positions]
-    inside = (times >= start_s) & (times < end_s)
-    positions = positions[inside]
-    cell_number = np.searchsorted(wanted, data.incident_cells[positions])
-    codes = data.category_index[positions].astype(np.int64)
-    return wanted, cell_number, times[inside], codes
+def cell_explanations(
+    data: site_data.SiteData,
+    cells,
+    end_s: int,
+    windows_days: Sequence[float] = DEFAULT_WINDOWS_DAYS,
+    model: str = MAP_MODEL,
+    hour_window_days: float = HINT_DAYS,
+) -> dict[int, CellExplanation]:
+    """Cell -> geo.explain's explanation at ``end_s``, as the API and grid workers' cards
+    tell it.
 
-
-def recent_counts(data, cells, end_s: int, days: Sequence[int] = RECENT_DAYS) -> pd.DataFrame:
-    """Incidents per cell in the ``days`` before ``end_s``: index ``cell``, columns ``n_7d``..."""
-    cells = np.asarray(cells, dtype=np.int64)
-    wanted, number, times, _codes = _window(data, cells, end_s - max(days) * 86400, end_s)
-    columns = {}
-    for n_days in days:
-        counts = np.bincount(number[times >= end_s - n_days * 86400], minlength=len(wanted))
-        columns[f"n_{n_days}d"] = counts[np.searchsorted(wanted, cells)].astype(np.int64)
-    return pd.DataFrame(columns, index=pd.Index(cells, name="cell"))
-
-
-def category_counts(data, cells, end_s: int, days: Sequence[int] = RECENT_DAYS) -> pd.DataFrame:
-    """Incidents per cell and category in the ``days`` before ``end_s``.
-
-    Columns ``cell``, ``category``, ``n_7d``... (one per window); rows with no incident in
-    the longest window are left out.
+    Every stored incident of the cell counts, over ``windows_days`` and, per local hour,
+    over ``hour_window_days`` (police-initiated ones too: the counts say what happened
+    there; only the scores leave them out). The model part is the city-wide score and rank
+    of ``model``, the Gi* part the class over the last GI_STAR_DAYS of data; both None
+    outside the study area. No emerging class or hot hours.
     """
-    wanted, number, times, codes = _window(data, cells, end_s - max(days) * 86400, end_s)
-    categories = data.category_codes
-    n_categories = max(len(categories), 1)
-    keys = number * n_categories + codes
-    size = len(wanted) * n_categories
-    longest = np.bincount(keys, minlength=size)
-    present = np.flatnonzero(longest)
-    columns: dict[str, object] = {
-        "cell": wanted[present // n_categories],
-        "category": [categories[k] for k in (present % n_categories).tolist()],
+    settings = ExplainSettings(windows_days=tuple(windows_days), hour_window_days=hour_window_days)
+    parts = _status_parts(data, cells, model)
+    return {
+        cell: explain_cell_incidents(
+            data.frame(data.cell_rows(cell)),
+            cell,
+            end_s,
+            data.timezone,
+            settings,
+            model=model_part,
+            gi_star=gi_part,
+        )
+        for cell, (model_part, gi_part) in parts.items()
     }
-    for n_days in days:
-        counts = np.bincount(keys[times >= end_s - n_days * 86400], minlength=size)
-        columns[f"n_{n_days}d"] = counts[present].astype(np.int64)
-    return pd.DataFrame(columns)
 
 
-def _gi_star_bins(data: site_data.SiteData) -> tuple[np.ndarray, np.ndarray]:
-    """Gi* class (-3..3, FDR) of every study cell over the last year of data, as sorted
-    cells and their classes; cached."""
-    return _gi_bins.get_or_load((data.source, data.version), lambda: _gi_star_classes(data))
+def _lookup(sorted_cells: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each of ``cells`` in ``sorted_cells``, and whether it is there."""
+    if not len(sorted_cells):
+        return np.zeros(len(cells), dtype=np.int64), np.zeros(len(cells), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_cells, cells), len(sorted_cells) - 1)
+    return at, sorted_cells[at] == cells
 
 
-def _gi_star_classes(data: site_data.SiteData) -> tuple[np.ndarray, np.ndarray]:
+def _status_parts(
+    data: site_data.SiteData, cells, model: str
+) -> dict[int, tuple[ModelSummary | None, GiStarSummary | None]]:
+    """Cell -> its city-wide model summary (cell_scores, no filter: the rank the API's cell
+    list gives) and its Gi* summary over GI_STAR_DAYS; None outside the study area."""
+    cells = np.asarray(cells, dtype=np.int64)
+    scores = cell_scores(data, Filters(), model=model)
+    order = np.argsort(scores["cell"].to_numpy(dtype=np.int64), kind="stable")
+    scores = scores.iloc[order]
+    at, scored = _lookup(scores["cell"].to_numpy(dtype=np.int64), cells)
+    columns = [c for c in scores.columns if c not in ("cell", "score", "rank")]
+    values = {c: scores[c].to_numpy(dtype=np.float64) for c in ("score", *columns)}
+    ranks = scores["rank"].to_numpy(dtype=np.int64)
+    gi_cells, gi_count, gi_z, gi_p, gi_bins = _gi_star_table(data)
+    at_gi, has_gi = _lookup(gi_cells, cells)
+    n_cells = len(data.cells)
+    parts = {}
+    for i, cell in enumerate(cells.tolist()):
+        model_part = gi_part = None
+        if scored[i]:
+            row = at[i]
+            model_part = model_summary(
+                model,
+                score=values["score"][row],
+                rank=ranks[row],
+                n_cells=n_cells,
+                components={c: values[c][row] for c in columns},
+            )
+        if has_gi[i]:
+            row = at_gi[i]
+            gi_part = gi_star_summary(
+                count=gi_count[row], z=gi_z[row], p=gi_p[row], gi_bin=gi_bins[row],
+                window_days=GI_STAR_DAYS, k=1,
+            )  # fmt: skip
+        parts[cell] = (model_part, gi_part)
+    return parts
+
+
+def _gi_star_table(data: site_data.SiteData) -> tuple[np.ndarray, ...]:
+    """Gi* of every study cell over the last GI_STAR_DAYS of data (k = 1, FDR), as sorted
+    cells and their counts, z, p and classes (-3..3); cached."""
+    return _gi_tables.get_or_load((data.source, data.version), lambda: _gi_star_columns(data))
+
+
+def _gi_star_columns(data: site_data.SiteData) -> tuple[np.ndarray, ...]:
     from geo.hotspots import hotspot_table
 
     end_s = reference_time(data)
@@ -218,18 +263,20 @@ def _gi_star_classes(data: site_data.SiteData) -> tuple[np.ndarray, np.ndarray]:
     kept = np.array(incidents["category"].map(lambda c: weights.get(c, 1.0) > 0), dtype=bool)
     times = incidents["occurred_at"].to_numpy()
     kept &= (times >= end_s - GI_STAR_DAYS * 86400) & (times < end_s)
+    cells = np.sort(data.cells)
     counts = pd.Series(incidents["cell"].to_numpy()[kept]).value_counts()
-    values = counts.reindex(data.cells, fill_value=0).to_numpy(dtype=np.float64)
-    if values.sum() > 0:
-        table = hotspot_table(data.cells, values, k=1)
-        order = np.argsort(table["cell"].to_numpy(dtype=np.int64))
-        bins = (
-            table["cell"].to_numpy(dtype=np.int64)[order],
-            table["gi_bin"].to_numpy(dtype=np.int8)[order],
-        )
-    else:
-        bins = (np.sort(data.cells), np.zeros(len(data.cells), dtype=np.int8))
-    return bins
+    count = counts.reindex(cells, fill_value=0).to_numpy(dtype=np.int64)
+    if count.sum() == 0:  # Gi* of all zeros is undefined: no cell stands out
+        zeros = np.zeros(len(cells))
+        return cells, count, zeros, zeros + 1.0, np.zeros(len(cells), dtype=np.int8)
+    table = hotspot_table(cells, count.astype(np.float64), k=1)
+    return (
+        cells,
+        count,
+        table["z"].to_numpy(dtype=np.float64),
+        table["p"].to_numpy(dtype=np.float64),
+        table["gi_bin"].to_numpy(dtype=np.int8),
+    )
 
 
 def rank_tier(rank: int | None, score: float | None, n_cells: int) -> str | None:
@@ -242,34 +289,19 @@ def rank_tier(rank: int | None, score: float | None, n_cells: int) -> str | None
     return None
 
 
-def cell_status(data: site_data.SiteData, cells, model: str = MAP_MODEL) -> dict[int, dict]:
-    """Cell -> ``score``, city-wide ``rank``, ``tier`` and Gi* class ``gi_bin``.
-
-    Cells outside the study area have None for each.
-    """
-    cells = np.asarray(cells, dtype=np.int64)
-    scores = cell_scores(data, Filters(), model=model)
-    scored_cells = scores["cell"].to_numpy(dtype=np.int64)
-    order = np.argsort(scored_cells)
-    at = order[np.clip(np.searchsorted(scored_cells, cells, sorter=order), 0, len(order) - 1)]
-    found = scored_cells[at] == cells if len(order) else np.zeros(len(cells), dtype=bool)
-    score = scores["score"].to_numpy(dtype=np.float64)[at]
-    rank = scores["rank"].to_numpy(dtype=np.int64)[at]
-    bin_cells, bins = _gi_star_bins(data)
-    at_bin = np.clip(np.searchsorted(bin_cells, cells), 0, max(len(bin_cells) - 1, 0))
-    has_bin = bin_cells[at_bin] == cells if len(bin_cells) else np.zeros(len(cells), dtype=bool)
-    n_cells = len(data.cells)
-    out = {}
-    for i, cell in enumerate(cells.tolist()):
-        cell_rank = int(rank[i]) if found[i] else None
-        cell_score = float(score[i]) if found[i] else None
-        out[cell] = {
-            "score": cell_score,
-            "rank": cell_rank,
-            "tier": rank_tier(cell_rank, cell_score, n_cells),
-            "gi_bin": int(bins[at_bin[i]]) if has_bin[i] else None,
-        }
-    return out
+def cell_status(explanation: CellExplanation) -> dict:
+    """``score``, city-wide ``rank``, ``tier`` and Gi* class ``gi_bin`` of an explained cell
+    (:func:`cell_explanations`); None for each outside the study area."""
+    model = explanation.model
+    score = None if model is None else model.score
+    rank = None if model is None else model.rank
+    n_cells = 0 if model is None else model.n_cells
+    return {
+        "score": score,
+        "rank": rank,
+        "tier": rank_tier(rank, score, n_cells),
+        "gi_bin": None if explanation.gi_star is None else explanation.gi_star.gi_bin,
+    }
 
 
 # --- check-ins (shared with web/views/api.py) -----------------------------------------------------

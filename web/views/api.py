@@ -48,6 +48,7 @@ from flask import (
 from flask_login import current_user
 
 from geo.cells import hex_from_cells
+from geo.explain import ALL_CATEGORIES
 from web import clock, storage
 from web.assets import SITE_SCRIPTS
 from web.services import grid_work, site_data
@@ -71,7 +72,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 WRITE_ROLES = ("admin", "planner", "grid_worker")
 AGGREGATE_BY = ("day", "week", "month", "hour", "weekday", "category", "cell")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-CELL_WINDOWS_DAYS = (7, 28, 90)
 DEFAULT_CELLS_LIMIT = 100
 MAX_CELLS_LIMIT = 1_000_000  # more than any city's cells: "all of them"
 DEFAULT_CHECKINS_LIMIT = 200
@@ -340,7 +340,8 @@ def cells():
 @bp.get("/cells/<hex_id>")
 @_data_response
 def cell(hex_id: str):
-    """One cell: incidents in the last 7/28/90 days (by category), score, rank, Gi* class."""
+    """One cell's explanation (geo.explain): incidents in the last 7/28/91/365 days and all
+    before, by category; score, rank, Gi* class."""
     data = _data()
     cell_id = _one_cell(hex_id)
     if not _in_scope(cell_id):
@@ -355,13 +356,10 @@ def cell(hex_id: str):
     import h3
 
     end_s = grid_work.reference_time(data)
-    counts = grid_work.recent_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS).iloc[0]
-    by_category = grid_work.category_counts(data, [cell_id], end_s, CELL_WINDOWS_DAYS)
-    by_category = by_category.sort_values(
-        [f"n_{CELL_WINDOWS_DAYS[-1]}d", "category"], ascending=[False, True]
-    )
+    explanation = grid_work.cell_explanations(data, [cell_id], end_s, model=model)[cell_id]
+    counts = explanation.counts
     names_en, names_zh = _category_names(data)
-    status = grid_work.cell_status(data, [cell_id], model=model)[cell_id]
+    status = grid_work.cell_status(explanation)
     lat, lng = h3.cell_to_latlng(hex_id)
     return jsonify(
         {
@@ -371,15 +369,15 @@ def cell(hex_id: str):
             "in_study_area": in_study,
             "as_of": grid_work.local_iso(end_s, data.timezone),
             "as_of_s": int(end_s),
-            "counts": {f"{d}d": int(counts[f"n_{d}d"]) for d in CELL_WINDOWS_DAYS},
+            "counts": _window_counts(counts.loc[ALL_CATEGORIES]),
             "categories": [
                 {
-                    "code": r.category,
-                    "name_en": names_en.get(r.category, r.category),
-                    "name_zh": names_zh.get(r.category, r.category),
-                    "counts": {f"{d}d": int(getattr(r, f"n_{d}d")) for d in CELL_WINDOWS_DAYS},
+                    "code": code,
+                    "name_en": names_en.get(code, code),
+                    "name_zh": names_zh.get(code, code),
+                    "counts": _window_counts(row),
                 }
-                for r in by_category.itertuples()
+                for code, row in counts.drop(index=ALL_CATEGORIES).iterrows()
             ],
             "model": model,
             "score": None if status["score"] is None else round(status["score"], 6),
@@ -389,6 +387,11 @@ def cell(hex_id: str):
             "study_cells": len(data.cells),
         }
     )
+
+
+def _window_counts(row: pd.Series) -> dict[str, int]:
+    """``window -> count`` of one row of an explanation's counts (``7d``... then ``all``)."""
+    return {str(window): int(n) for window, n in row.items()}
 
 
 # --- incident aggregates --------------------------------------------------------------------

@@ -27,10 +27,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from geo.cells import hex_from_cells
+from geo.explain import ALL_CATEGORIES, window_label
 from web import clock, storage
 from web.maps.render import grid_worker_map
 from web.services import site_data
 from web.services.grid_work import (
+    CARD_WINDOWS_DAYS,
     CHECKIN_FUTURE_S,
     CHECKIN_MAX_MINUTES,
     HINT_CATEGORIES,
@@ -39,13 +41,11 @@ from web.services.grid_work import (
     NOTE_MAX_CHARS,
     PLAN_GRACE_S,
     RECENT_DAYS,
-    category_counts,
+    cell_explanations,
     cell_status,
     checkin_problems,
-    incident_rows,
     local_day_bounds,
     parse_local_datetime,
-    recent_counts,
     record_checkin,
     reference_time,
 )
@@ -84,40 +84,38 @@ def _cell_grids(engine, data, grid_ids: Sequence[str]) -> dict[int, tuple[str, i
     return labels
 
 
-def _hot_hours(data, rows: np.ndarray) -> tuple[int, int] | None:
-    """The busiest 3-hour window (local) of these incidents, when there are enough."""
-    if len(rows) < HOT_HOURS_MIN_INCIDENTS:
+def _hot_hours(hour_counts: Sequence[int]) -> tuple[int, int] | None:
+    """The busiest 3-hour window (local) of a cell's counts per hour, when there are enough."""
+    if sum(hour_counts) < HOT_HOURS_MIN_INCIDENTS:
         return None
-    by_hour = np.bincount(data.hour[rows].astype(np.int64), minlength=24)
+    by_hour = np.asarray(hour_counts)
     windows = by_hour + np.roll(by_hour, -1) + np.roll(by_hour, -2)
     start = int(windows.argmax())
     return start, (start + 3) % 24
 
 
 def _cell_cards(engine, data, cells: np.ndarray, grid_ids: Sequence[str]) -> list[dict]:
-    """One dict per cell for the page: label, status, counts, categories and hints."""
-    end_s = reference_time(data)
-    status = cell_status(data, cells)
-    counts = recent_counts(data, cells, end_s)
-    by_category = category_counts(data, cells, end_s, days=(*RECENT_DAYS, HINT_DAYS))
+    """One dict per cell for the page: label, status, counts, categories and hints, from
+    each cell's explanation over CARD_WINDOWS_DAYS (hour counts over HINT_DAYS)."""
+    explanations = cell_explanations(data, cells, reference_time(data), CARD_WINDOWS_DAYS)
     names = _category_names(data)
     labels = _cell_grids(engine, data, grid_ids)
     hex_ids = hex_from_cells(cells)
-    hint_rows = incident_rows(data, cells)
-    hint_times = data.incidents["occurred_at"].to_numpy()[hint_rows]
-    hint_rows = hint_rows[hint_times >= end_s - HINT_DAYS * 86400]
-    hint_cells = data.incidents["cell"].to_numpy()[hint_rows]
+    recent, hint = [window_label(d) for d in RECENT_DAYS], window_label(HINT_DAYS)
+
+    def recent_counts(row) -> dict[int, int]:
+        return {d: int(row[name]) for d, name in zip(RECENT_DAYS, recent, strict=True)}
+
     cards = []
     for cell, hex_id in zip(cells.tolist(), hex_ids, strict=True):
         grid_id, number = labels.get(cell, ("", 0))
-        mine = by_category[by_category["cell"] == cell]
-        recent = mine[mine[f"n_{RECENT_DAYS[-1]}d"] > 0].sort_values(
-            [f"n_{RECENT_DAYS[-1]}d", f"n_{RECENT_DAYS[0]}d", "category"],
-            ascending=[False, False, True],
+        explanation = explanations[cell]
+        table = explanation.counts
+        mine = table.drop(index=ALL_CATEGORIES).rename_axis("category").reset_index()
+        shown = mine[mine[recent[-1]] > 0].sort_values(
+            [recent[-1], recent[0], "category"], ascending=[False, False, True]
         )
-        top = mine.sort_values([f"n_{HINT_DAYS}d", "category"], ascending=[False, True])
-        top = top[top[f"n_{HINT_DAYS}d"] > 0].head(HINT_CATEGORIES)
-        row = status[cell]
+        top = mine[mine[hint] > 0].sort_values([hint, "category"], ascending=[False, True])
         cards.append(
             {
                 "cell": cell,
@@ -125,23 +123,20 @@ def _cell_cards(engine, data, cells: np.ndarray, grid_ids: Sequence[str]) -> lis
                 "grid": grid_id,
                 "number": number,
                 "label": f"{grid_id}-{number}" if grid_id else hex_id[-6:],
-                "score": row["score"],
-                "rank": row["rank"],
-                "tier": row["tier"],
-                "gi_bin": row["gi_bin"],
-                "counts": {d: int(counts.loc[cell, f"n_{d}d"]) for d in RECENT_DAYS},
+                **cell_status(explanation),
+                "counts": recent_counts(table.loc[ALL_CATEGORIES]),
                 "categories": [
                     {
-                        "name": names.get(r.category, r.category),
-                        "counts": {d: int(getattr(r, f"n_{d}d")) for d in RECENT_DAYS},
+                        "name": names.get(row["category"], row["category"]),
+                        "counts": recent_counts(row),
                     }
-                    for r in recent.itertuples()
+                    for row in shown.to_dict(orient="records")
                 ],
                 "hints": [
-                    (names.get(r.category, r.category), int(getattr(r, f"n_{HINT_DAYS}d")))
-                    for r in top.itertuples()
+                    (names.get(row["category"], row["category"]), int(row[hint]))
+                    for row in top.head(HINT_CATEGORIES).to_dict(orient="records")
                 ],
-                "hot_hours": _hot_hours(data, hint_rows[hint_cells == cell]),
+                "hot_hours": _hot_hours(explanation.hour_counts.counts),
             }
         )
     # Hottest first: tier, then Gi* class, then rank.
