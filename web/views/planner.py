@@ -334,10 +334,13 @@ def plan(plan_id: int):
     checkins = storage.checkins_frame(engine, cells=cells, start=start, end=end)
     delivery = delivered_vs_planned(visits, checkins)
     delivery["hex"] = hex_from_cells(delivery["cell"].to_numpy())
+    published = storage.list_plans(engine, limit=500, status="published")
     replaces = [
-        int(p.id)
-        for p in storage.list_plans(engine, limit=500, status="published").itertuples()
-        if p.plan_date == stored.plan_date and p.shift == stored.shift and p.id != stored.id
+        int(other_id)
+        for other_id, plan_date, shift in zip(
+            published["id"], published["plan_date"], published["shift"], strict=True
+        )
+        if plan_date == stored.plan_date and shift == stored.shift and other_id != stored.id
     ]
     skipped_counts: dict[str, int] = {}
     for item in document.get("skipped", []):
