@@ -1,4 +1,5 @@
-"""Tests for planner/roads.py: OSM street graphs, snapping and road travel-time matrices."""
+"""Tests for planner/roads.py (with planner/street_graph.py and planner/osm.py): OSM street graphs,
+snapping and road travel-time matrices."""
 
 from __future__ import annotations
 
