@@ -10,6 +10,7 @@ import pytest
 
 from geo.backtest import model_forecaster, naive_count_forecaster, run_backtest, summarise
 from geo.cells import cells_from_hex
+from geo.emerging import EMERGING_CATEGORIES
 from geo.statistics import compare_counts, holm
 from tests.web.conftest import EXTERNAL_URL
 from web import storage
@@ -181,9 +182,12 @@ def test_cell_explanation_matches_a_direct_count(commander, site) -> None:
     cell = int(cells_from_hex([top])[0])
     as_of = explanation["as_of_s"]
     times = data.incidents.loc[data.incidents["cell"] == cell, "occurred_at"].to_numpy()
-    for days in (7, 28, 90):
+    # geo.explain's windows (DEFAULT_WINDOWS_DAYS), the same as `hotspot explain`'s.
+    assert explanation["counts"]["windows"] == ["7d", "28d", "91d", "365d", "all"]
+    for days in (7, 28, 91, 365):
         direct = int(((times < as_of) & (times >= as_of - days * 86400)).sum())
         assert explanation["counts"]["total"][f"{days}d"] == direct
+    assert explanation["counts"]["total"]["all"] == int((times < as_of).sum())
     assert explanation["window"]["count"] == payload["count"][payload["cells"].index(top)]
     assert len(explanation["trend"]["counts"]) == EMERGING_WEEKS
     assert explanation["trend"]["direction"] in ("up", "down", "none")
@@ -191,8 +195,10 @@ def test_cell_explanation_matches_a_direct_count(commander, site) -> None:
     assert 1 <= explanation["model"]["rank"] <= explanation["model"]["n_cells"]
     assert "weighted_count" in explanation["model"]["components"]
     assert explanation["gi_star"]["gi_bin"] == payload["gi"][payload["cells"].index(top)]
-    assert explanation["emerging"]["category"]
-    assert sum(explanation["hours"]) == explanation["counts"]["total"]["90d"]
+    assert explanation["emerging"] in EMERGING_CATEGORIES
+    hours = explanation["hour_counts"]
+    assert len(hours["counts"]) == 24 and hours["window_days"] == 91
+    assert sum(hours["counts"]) == explanation["counts"]["total"]["91d"]
 
 
 def test_cell_explanation_errors(commander) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from geo.explain import UnknownCellError  # raised for a cell not on the map; views catch it
 from web.services.caches import Cache
 from web.services.filters import (
     FilterError,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "EMERGING_WEEKS",
-    "EXPLAIN_WINDOWS_DAYS",
     "MAP_MODELS",
     "MapLayers",
     "MapQuery",
@@ -48,8 +48,6 @@ MAP_MODELS = (MAP_MODEL, "default", "naive", "ring_smoothed")
 DEFAULT_WINDOW_DAYS = 28
 #: Weeks of the emerging hot spot cube and of a cell's trend (as ``hotspot explain``).
 EMERGING_WEEKS = 26
-#: Windows of a cell explanation's counts, days before the map's end date.
-EXPLAIN_WINDOWS_DAYS = (7, 28, 90)
 _DAY_S = 86_400
 _WEEK_S = 7 * _DAY_S
 _layers = Cache("map layers", max_entries=16, max_bytes=64 * 2**20, derived=True)
@@ -224,20 +222,24 @@ def _emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
     )
 
 
-class UnknownCellError(LookupError):
-    """A valid H3 cell that the map does not show (another resolution, outside the area)."""
-
-
 def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> dict:
-    """Why one cell looks as it does on the map, as JSON-ready data.
+    """Why one cell looks as it does on the map: geo.explain's explanation, JSON-ready.
 
-    Counts are every incident passing the map's filters except the dates, in the cell, per
-    category, in the EXPLAIN_WINDOWS_DAYS days before the map's end; ``window`` counts the
-    map's own dates. Raises FilterError for a malformed id, UnknownCellError for a cell the
-    map does not show.
+    Counts, trend and hours count every incident in the cell passing the map's filters but
+    the dates, over the explanation's windows (geo.explain.DEFAULT_WINDOWS_DAYS) before the
+    map's end; score and rank, the Gi* class (over the map's dates) and the emerging class
+    are the map's own layers. ``counts`` is ``windows``, ``rows`` (one per category, most
+    incidents first) and ``total`` (JSON objects keep no order); ``window`` counts the map's
+    own dates. Raises FilterError for a malformed id, geo.explain.UnknownCellError for a
+    cell the map does not show.
     """
-    from geo.emerging import mann_kendall, space_time_cube
-    from geo.explain import COMPONENT_NOTES, gi_bin_label
+    from geo.explain import (
+        ALL_CATEGORIES,
+        ExplainSettings,
+        explain_cell_incidents,
+        gi_star_summary,
+        model_summary,
+    )
 
     cell = int(cells_of([hex_id])[0])
     layers = map_layers(data, query)
@@ -246,97 +248,64 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         raise UnknownCellError(f"cell {hex_id} is not on this map (not a study cell here)")
     as_of = query.as_of_s
     rows = data.cell_rows(cell)
-    chosen = _chosen(data, query.filters, as_of, rows)
-    times = data.occurred_at[rows][chosen]
-    codes = np.asarray(data.category_codes, dtype=object)[data.category_index[rows][chosen]]
-    counts: dict[str, dict[str, int]] = {}
-    names = [f"{d}d" for d in EXPLAIN_WINDOWS_DAYS]
-    for days, name in zip(EXPLAIN_WINDOWS_DAYS, names, strict=True):
-        recent = codes[times >= as_of - days * _DAY_S]
-        for code in recent:
-            counts.setdefault(code, dict.fromkeys(names, 0))[name] += 1
-    ordered = sorted(counts, key=lambda c: (-counts[c][names[-1]], c))
-    table = [{"category": c, **counts[c]} for c in ordered]
-    totals = {name: int(sum(counts[c][name] for c in counts)) for name in names}
-
-    cube, edges = space_time_cube(
-        np.array([cell], dtype=np.int64),
-        np.full(len(times), cell, dtype=np.int64),
-        times,
-        as_of - EMERGING_WEEKS * _WEEK_S,
-        as_of,
-        _WEEK_S,
-    )
-    series = cube[0]
-    test = mann_kendall(series[np.newaxis, :])
-    z, p = float(test.z[0]), float(test.p[0])
-    direction = "none" if not p <= ALPHA or z == 0 else ("up" if z > 0 else "down")
-    local = pd.to_datetime(
-        times[times >= as_of - EXPLAIN_WINDOWS_DAYS[-1] * _DAY_S], unit="s", utc=True
-    ).tz_convert(data.timezone)
-    hours = np.bincount(local.hour, minlength=24) if len(local) else np.zeros(24, dtype=int)
+    chosen = np.arange(rows.start, rows.stop)[_chosen(data, query.filters, as_of, rows)]
 
     model = None
     if not np.isnan(layers.score[row]):
         frame = layers.scores
         record = frame.loc[frame["cell"] == cell].iloc[0]
-        notes = COMPONENT_NOTES.get(query.model, {})
         columns = [c for c in frame.columns if c not in ("cell", "score", "rank")]
-        model = {
-            "name": query.model,
-            "score": _finite(record["score"]),
-            "rank": int(record["rank"]),
-            "n_cells": int(layers.n_study_cells),
-            "components": {
-                c: {"value": _finite(record[c]), "note": notes.get(c, "")} for c in columns
-            },
-        }
-    gi_bin = int(layers.gi_bin[row])
+        model = model_summary(
+            query.model,
+            score=record["score"],
+            rank=int(record["rank"]),  # the row's Series is float: int columns upcast
+            n_cells=layers.n_study_cells,
+            components={c: record[c] for c in columns},
+        )
+    filters = query.filters
+    gi_star = gi_star_summary(
+        count=layers.count[row],
+        z=layers.gi_z[row],
+        p=layers.gi_p[row],
+        gi_bin=layers.gi_bin[row],
+        window_days=(int(filters.end_s or 0) - int(filters.start_s or 0)) / _DAY_S,
+        k=1,
+    )
     emerging = emerging_layer(data, query)
-    found = emerging.loc[emerging["cell"] == cell]
+    found = emerging.loc[emerging["cell"] == cell, "category"]
+    explanation = explain_cell_incidents(
+        data.frame(chosen),
+        cell,
+        as_of,
+        data.timezone,
+        ExplainSettings(trend_bins=EMERGING_WEEKS, trend_bin_days=_WEEK_S / _DAY_S, alpha=ALPHA),
+        model=model,
+        gi_star=gi_star,
+        emerging=None if found.empty else str(found.iloc[0]),
+    )
     areas = []
     for kind in ("district", "beat", "grid"):
         frame = area_frame(engine, data, kind)
         hit = frame.loc[frame["cell"] == cell, "area_id"]
         areas.extend(f"{kind}:{a}" for a in hit)
+    table = explanation.counts
+    windows = [str(w) for w in table.columns]
     return {
-        "cell": hex_id.lower(),
-        "as_of_s": as_of,
+        **explanation.to_dict(),
         "start": query.start,
         "end": query.end,
         "areas": areas,
         "window": {"count": int(layers.count[row]), "start": query.start, "end": query.end},
-        "counts": {"windows": names, "rows": table, "total": totals},
-        "trend": {
-            "weeks": EMERGING_WEEKS,
-            "counts": [int(c) for c in series],
-            "bin_starts_s": [int(t) for t in edges[:-1]],
-            "z": _finite(z),
-            "p": _finite(p),
-            "direction": direction,
+        "counts": {
+            "windows": windows,
+            "rows": [
+                {"category": str(code), **{w: int(n) for w, n in zip(windows, values, strict=True)}}
+                for code, values in zip(table.index, table.to_numpy().tolist(), strict=True)
+                if code != ALL_CATEGORIES
+            ],
+            "total": {w: int(n) for w, n in table.loc[ALL_CATEGORIES].items()},
         },
-        "model": model,
-        "gi_star": {
-            "z": _finite(layers.gi_z[row]),
-            "p": _finite(layers.gi_p[row]),
-            "gi_bin": gi_bin,
-            "label": gi_bin_label(gi_bin),
-            "count": int(layers.count[row]),
-        },
-        "emerging": None
-        if found.empty
-        else {
-            "category": str(found["category"].iloc[0]),
-            "trend_z": _finite(found["trend_z"].iloc[0]),
-            "trend_p": _finite(found["trend_p"].iloc[0]),
-        },
-        "hours": [int(h) for h in hours],
     }
-
-
-def _finite(value) -> float | None:
-    number = float(value)
-    return number if np.isfinite(number) else None
 
 
 def study_bounds(data: SiteData) -> tuple[float, float, float, float] | None:

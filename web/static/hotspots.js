@@ -420,9 +420,9 @@
       html += "<h3>" + escapeHtml(L_.giStar) + "</h3><p>" + escapeHtml(cfg.giLabels[String(e.gi_star.gi_bin)] || e.gi_star.label) +
         ' <span class="note">(z ' + fmt(e.gi_star.z) + ", p " + fmt(e.gi_star.p, 2) + ")</span></p>";
       if (e.emerging) {
-        html += "<h3>" + escapeHtml(L_.emergingClass) + "</h3><p>" + escapeHtml(cfg.emergingLabels[e.emerging.category] || e.emerging.category) + "</p>";
+        html += "<h3>" + escapeHtml(L_.emergingClass) + "</h3><p>" + escapeHtml(cfg.emergingLabels[e.emerging] || e.emerging) + "</p>";
       }
-      html += "<h3>" + escapeHtml(L_.hours) + "</h3>" + bars(e.hours, 240, 40);
+      html += "<h3>" + escapeHtml(L_.hours) + "</h3>" + bars(e.hour_counts.counts, 240, 40);
       return html;
     }
 
