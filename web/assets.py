@@ -31,8 +31,9 @@ from typing import Any, NamedTuple
 
 import branca.colormap
 import folium
-from branca.element import JavascriptLink
+from branca.element import Figure, JavascriptLink
 from flask import Blueprint, Flask, Response, abort, send_from_directory
+from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen, HeatMap, MarkerCluster
 
 __all__ = [
@@ -201,7 +202,7 @@ _BRANCA_RENDER = "_branca_render"
 
 # For each class folium renders links from: the (name -> served path) of every
 # entry in its default_js and default_css. Names are folium's own.
-_CLASS_ASSETS: dict[type, tuple[dict[str, str], dict[str, str]]] = {
+_CLASS_ASSETS: dict[type[JSCSSMixin], tuple[dict[str, str], dict[str, str]]] = {
     folium.Map: (
         {
             "leaflet": "leaflet@1.9.3/dist/leaflet.js",
@@ -261,7 +262,7 @@ def use_local_assets(url_prefix: str) -> None:
 
 
 def _local_links(
-    cls: type, attribute: str, served_paths: Mapping[str, str], base: str
+    cls: type[JSCSSMixin], attribute: str, served_paths: Mapping[str, str], base: str
 ) -> list[tuple[str, str]]:
     links = []
     for name, url in getattr(cls, attribute):
@@ -286,10 +287,12 @@ def _use_local_colormap_d3(d3_url: str) -> None:
     @functools.wraps(branca_render)
     def render(self: branca.colormap.ColorMap, **kwargs: Any) -> None:
         branca_render(self, **kwargs)
-        self.get_root().header.add_child(JavascriptLink(d3_url), name="d3")
+        root = self.get_root()
+        assert isinstance(root, Figure)  # branca's render has checked it is in a Figure
+        root.header.add_child(JavascriptLink(d3_url), name="d3")
 
     setattr(render, _BRANCA_RENDER, branca_render)
-    colormap_class.render = render
+    colormap_class.render = render  # type: ignore[method-assign]  # the wrapper, on purpose
 
 
 def tile_layer_kwargs(
