@@ -104,16 +104,16 @@ def plan_map(
         ).add_to(fmap)
     if stations is not None and len(stations):
         group = folium.FeatureGroup(name=map_text(labels.get("stations", "stations")))
-        for row in stations.itertuples():
+        for name, lat, lon in zip(stations["name"], stations["lat"], stations["lon"], strict=True):
             folium.CircleMarker(
-                location=[float(row.lat), float(row.lon)],
+                location=[float(lat), float(lon)],
                 radius=7,
                 color="#000000",
                 weight=2,
                 fill=True,
                 fill_color="#1a237e",
                 fill_opacity=1.0,
-                tooltip=map_text(row.name),
+                tooltip=map_text(name),
             ).add_to(group)
         group.add_to(fmap)
     by_unit: dict[str, list[dict]] = {}

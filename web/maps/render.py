@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from branca.colormap import LinearColormap
-from branca.element import MacroElement
+from branca.element import Figure, MacroElement
 from folium.plugins import HeatMap
 from folium.template import Template
 
@@ -57,6 +57,7 @@ def map_text(value: object) -> str:
 def map_parts(fmap: folium.Map) -> dict[str, str]:
     """Render a map into the three parts a page template places: header, html and script."""
     root = fmap.get_root()
+    assert isinstance(root, Figure)  # a folium Map always sits in a Figure
     root.render()
     return {
         "header": root.header.render(),
@@ -110,8 +111,9 @@ def cells_to_draw(cells: pd.DataFrame, max_cells: int) -> tuple[pd.DataFrame, in
         parents = parent_cells(frame["cell"].to_numpy(), resolution)
         frame = (
             pd.DataFrame({"cell": parents, "n": frame["n"].to_numpy()})
-            .groupby("cell", as_index=False)["n"]
+            .groupby("cell")["n"]
             .sum()
+            .reset_index()
         )
     return frame, resolution
 
@@ -208,14 +210,14 @@ def incident_cell_map(
         colormap.add_to(fmap)
     if stations is not None and len(stations):
         group = folium.FeatureGroup(name="stations")
-        for row in stations.itertuples():
+        for name, lat, lon in zip(stations["name"], stations["lat"], stations["lon"], strict=True):
             folium.CircleMarker(
-                location=[row.lat, row.lon],
+                location=[lat, lon],
                 radius=6,
                 color="#1a237e",
                 fill=True,
                 fill_opacity=1.0,
-                tooltip=map_text(row.name),
+                tooltip=map_text(name),
             ).add_to(group)
         group.add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
@@ -247,7 +249,7 @@ def grid_worker_map(
         ring.append(ring[0])
         lats += [p[1] for p in ring]
         lngs += [p[0] for p in ring]
-        properties = {key: map_text(cell[key]) for key in ("label", "status")}
+        properties: dict[str, object] = {key: map_text(cell[key]) for key in ("label", "status")}
         properties |= {"n28": int(cell["n28"]), "colour": cell["colour"]}
         features.append({"type": "Feature", "properties": properties,
                          "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
@@ -337,7 +339,7 @@ def hotspot_map(
     compiles a Jinja template for every element it renders, which costs more than the
     scoring on a city with two dozen stations.
     """
-    station_rows = ()
+    station_rows: tuple[tuple[str, float, float], ...] = ()
     if stations is not None and len(stations):
         station_rows = tuple(
             (str(name), float(lat), float(lon))
@@ -377,14 +379,14 @@ def _hotspot_map(
         style = _OUTLINE_STYLES.get(kind, _OTHER_OUTLINE)
         folium.GeoJson(
             geojson,
-            name=label,
+            name=map_text(label),
             show=show,
             style_function=lambda _f, style=style: style,
             # Outlines must not catch the clicks meant for the cells under them.
             interactive=False,
         ).add_to(fmap)
     if stations:
-        group = folium.FeatureGroup(name=stations_label)
+        group = folium.FeatureGroup(name=map_text(stations_label))
         for name, lat, lon in stations:
             folium.CircleMarker(
                 location=[lat, lon],
@@ -398,7 +400,7 @@ def _hotspot_map(
             ).add_to(group)
         group.add_to(fmap)
     # Filled from the cells by hotspots.js; folium adds the (locally served) script.
-    heat = HeatMap([], name=heat_label, show=False, radius=18, blur=14, min_opacity=0.3)
+    heat = HeatMap([], name=map_text(heat_label), show=False, radius=18, blur=14, min_opacity=0.3)
     heat.add_to(fmap)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
