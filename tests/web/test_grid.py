@@ -331,3 +331,99 @@ def test_a_repeated_local_hour_reads_as_the_latest_past_one() -> None:
     assert parse_local_datetime("2027-03-14T02:30", tz) == int(
         pd.Timestamp("2027-03-14T03:00-05:00").timestamp()
     )
+
+
+def _by_category(categories: dict[str, dict], total: dict) -> dict[str, dict[str, int]]:
+    """``category -> window -> count`` with the total as ``ALL``, as `hotspot explain` prints."""
+    return {**categories, "ALL": total}
+
+
+def test_the_cli_map_api_and_grid_card_count_one_cell_alike(tmp_path) -> None:
+    """One story of a cell (geo.explain): `hotspot explain`, the map's popup, the API and the
+    grid worker's card give the same counts for the same cell, windows, time and data.
+
+    The site counts every incident; the CLI leaves police-initiated categories out unless
+    given their weight, so it runs with --police-initiated-weight 1. The API and the card
+    count up to just after the newest incident and the map up to the midnight after its end
+    date: one incident at 23:59:59 makes the two the same.
+    """
+    import json
+
+    import h3
+    from click.testing import CliRunner
+
+    from web import create_app
+    from web.cli import cli
+    from web.services.grid_work import CARD_WINDOWS_DAYS, HINT_DAYS, RECENT_DAYS
+    from web.services.site_data import site_data
+
+    zone = "America/Chicago"
+    url = f"sqlite:///{tmp_path / 'story.db'}"
+    env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": zone}
+    runner = CliRunner()
+    with clock.frozen("2026-03-20T12:00:00Z"):  # the demo ends at 2026-03-19 19:00 CDT
+        demo = runner.invoke(cli, ["demo", "--days", "120", "--seed", "5", "--timezone", zone],
+                             env=env)  # fmt: skip
+        assert demo.exit_code == 0, demo.output
+        engine = storage.make_engine(url)
+        data = site_data(engine)
+        mine = storage.user_cells(engine, _user_id(engine, "grid1"))
+        stored = storage.cell_counts(engine).set_index("cell")["n"]
+        cell = int(stored.reindex(mine).fillna(0).idxmax())
+        hex_id = hex_from_cells(np.array([cell]))[0]
+        day = pd.Timestamp(data.last_s, unit="s", tz="UTC").tz_convert(zone).date()
+        lat, lon = h3.cell_to_latlng(hex_id)
+        path = tmp_path / "newest.csv"
+        pd.DataFrame({
+            "incident_id": ["story-1"], "description": ["test"], "category": ["THEFT"],
+            "occurred_at": [f"{day}T23:59:59"], "lon": [lon], "lat": [lat],
+        }).to_csv(path, index=False)  # fmt: skip
+        imported = runner.invoke(cli, ["import", str(path), "--preset", "generic"], env=env)
+        assert imported.exit_code == 0, imported.output
+        midnight = f"{day + pd.Timedelta(days=1)}T00:00"
+        explained = runner.invoke(
+            cli, ["explain", hex_id, "--as-of", midnight, "--model", "naive", "--json",
+                  "--police-initiated-weight", "1"], env=env,
+        )  # fmt: skip
+        assert explained.exit_code == 0, explained.output
+        by_cli = json.loads(explained.output)[0]["counts"]
+
+        site = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+        commander, worker = site.test_client(), site.test_client()
+        login(commander, "commander")
+        login(worker, "grid1")
+        popup = commander.get(f"/command/cell/{hex_id}?end={day}").get_json()
+        api = commander.get(f"/api/cells/{hex_id}").get_json()
+        page = worker.get("/grid/").data.decode()
+
+    assert popup["as_of_s"] == api["as_of_s"] == pd.Timestamp(midnight, tz=zone).timestamp()
+    windows = ["7d", "28d", "91d", "365d", "all"]
+    assert popup["counts"]["windows"] == windows and list(by_cli["ALL"]) == windows
+    by_map = _by_category(
+        {row["category"]: {w: row[w] for w in windows} for row in popup["counts"]["rows"]},
+        popup["counts"]["total"],
+    )
+    by_api = _by_category({c["code"]: c["counts"] for c in api["categories"]}, api["counts"])
+    assert by_cli == by_map == by_api
+    assert by_cli["ALL"]["28d"] > by_cli["ALL"]["7d"] > 0 and "NARCOTICS" in by_cli
+
+    # The card: the week and four weeks, and what to check over the quarter (the same
+    # windows, a subset of them).
+    assert set(CARD_WINDOWS_DAYS) <= {7, 28, 91, 365}
+    card = _section(page, "cells").select_one(f'[data-cell-card="{hex_id}"]')
+    week, weeks = (f"{d}d" for d in RECENT_DAYS)
+    shown = card.select_one(".counts").get_text(" ", strip=True)
+    assert shown.startswith(f"{by_cli['ALL'][week]} · {by_cli['ALL'][weeks]}")
+    codes = dict(zip(data.categories["name_en"], data.categories["code"], strict=True))
+    rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in card.select("tr")]
+    assert {codes[name]: [int(a), int(b)] for name, a, b in (r for r in rows if r)} == {
+        code: [counts[week], counts[weeks]]
+        for code, counts in by_cli.items()
+        if code != "ALL" and counts[weeks] > 0
+    }
+    quarter = f"{HINT_DAYS}d"
+    top = sorted((c for c in by_cli if c != "ALL" and by_cli[c][quarter]),
+                 key=lambda c: (-by_cli[c][quarter], c))[:3]  # fmt: skip
+    names = {code: name for name, code in codes.items()}
+    hints = [li.get_text(strip=True) for li in card.select(".hints li")][: len(top)]
+    assert hints == [f"{names[c]} ({by_cli[c][quarter]} in {HINT_DAYS} days)" for c in top]

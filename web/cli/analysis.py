@@ -237,14 +237,32 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _window_days(text: str | None) -> dict:
+    """``windows_days`` for geo.explain from ``--windows`` (nothing: geo's default windows)."""
+    if text is None:
+        return {}
+    try:
+        return {"windows_days": tuple(float(part) for part in text.split(",") if part.strip())}
+    except ValueError:
+        fail(f"--windows: expected days separated by commas, e.g. 7,28,91,365; got {text!r}")
+
+
 @click.command("explain")
 @click.argument("cell_ids", nargs=-1, required=True)
 @click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
 @click.option("--model", default="default", show_default=True)
 @click.option("--group", help="category group: all, burglary, violent")
+@click.option("--windows", help="count windows in days, comma-separated [default: 7,28,91,365]")
+@click.option(
+    "--police-initiated-weight",
+    "piw",
+    type=float,
+    help="factor on police-initiated categories (default 0: excluded)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 @pass_ctx
-def explain_command(ctx: Workspace, cell_ids, as_of, model, group, as_json) -> None:
+def explain_command(ctx: Workspace, cell_ids, as_of, model, group, windows, piw,
+                    as_json) -> None:  # fmt: skip
     """Explain cells (H3 hex ids): counts, trend, Gi* class, model components, hot hours."""
     import json
 
@@ -252,12 +270,13 @@ def explain_command(ctx: Workspace, cell_ids, as_of, model, group, as_json) -> N
     from geo.explain import explain_cells
     from web.services.scoring_data import parse_local_time
 
-    data = _scoring_data(ctx, (), None, None, None, None, None)
+    data = _scoring_data(ctx, (), None, None, None, None, piw)
     as_of_s = parse_local_time(as_of, data.timezone)
     try:
         explanations = explain_cells(
             data.incidents, data.cells, list(cell_ids), as_of_s, data.timezone, model=model,
             category_weights=data.category_weights, categories=_group_codes(group, None),
+            **_window_days(windows),
         )  # fmt: skip
     except GeoError as err:
         fail(str(err))
