@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 import pandas as pd
@@ -121,11 +122,11 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
                 fail(str(err))
         else:
             boundary = stored_boundary(ctx.engine)
-    tolerance = (
-        boundary_tolerance_m
-        if boundary_tolerance_m is not None
-        else float(ctx.settings["BOUNDARY_TOLERANCE_M"])
-    )
+    tolerance = boundary_tolerance_m
+    if tolerance is None:
+        configured = ctx.settings["BOUNDARY_TOLERANCE_M"]
+        assert isinstance(configured, int | float)  # load_settings made it a float
+        tolerance = float(configured)
     request = ImportRequest(
         mapping=mapping,
         source=source or preset or "default",
@@ -140,13 +141,13 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
     )
     bar = tqdm(total=len(files) + 1, unit="step", desc="import", file=sys.stderr,
                disable=len(files) < 2 and not sys.stderr.isatty())  # fmt: skip
+
+    def progress(msg: str) -> None:
+        bar.set_postfix_str(msg)
+        bar.update()
+
     try:
-        summaries = import_files(
-            ctx.engine,
-            files,
-            request,
-            progress=lambda msg: (bar.set_postfix_str(msg), bar.update()),
-        )
+        summaries = import_files(ctx.engine, files, request, progress=progress)
     except GeoError as err:
         bar.close()
         fail(f"{err}\nnothing was imported; the database is unchanged")
@@ -203,7 +204,8 @@ def imports_command(ctx: Workspace, limit: int) -> None:
     """List import runs with their counts, newest first."""
     frame = storage.list_import_runs(ctx.engine, limit=limit)
     for row in frame.itertuples():
-        when = pd.Timestamp(row.finished_at, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
+        finished_at = cast(int, row.finished_at)  # pandas-stubs: a row field is any scalar
+        when = pd.Timestamp(finished_at, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
         click.echo(
             f"run {row.id} {when}Z {row.file}: read {row.rows_read}, imported {row.inserted}, "
             f"duplicates {row.duplicates}, rejected {row.rejected}"
