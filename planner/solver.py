@@ -70,14 +70,8 @@ from planner.plan import (
 )
 from planner.problem import Problem
 from planner.replan import problem_after
-from planner.search import (
-    DESCEND_BY_CLOCK,
-    TEMPERATURE,
-    WORK_PER_SECOND,
-    Budget,
-    Search,
-    patience_rounds,
-)
+from planner.search import DESCEND_BY_CLOCK, TEMPERATURE, Search, patience_rounds
+from planner.search_base import WORK_PER_SECOND, Budget
 
 __all__ = [
     "ENGINES",
