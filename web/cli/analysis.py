@@ -109,7 +109,7 @@ def score_command(ctx: Workspace, as_of, model, group, categories, out_path, exp
     used = int((data.incidents["occurred_at"] < as_of_s).sum())
     click.echo(
         f"{len(out)} cells scored with {model} as of {as_of} ({data.timezone}) from {used} "
-        f"incidents; top cell {out.at[out['score'].idxmax(), 'cell']}; wrote {out_path}"
+        f"incidents; top cell {out['cell'].iloc[out['score'].argmax()]}; wrote {out_path}"
     )
 
 
