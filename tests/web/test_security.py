@@ -151,3 +151,24 @@ def test_a_check_in_sent_twice_is_stored_once(client_as) -> None:
         "/api/checkins", json=body | {"note": "bell\x07", "visited_at": body["visited_at"] - 600}
     )
     assert control.status_code == 400 and "control characters" in control.get_json()["error"]
+
+
+def test_long_aggregates_take_turns_and_others_go_on(client_as) -> None:
+    """While one long calendar aggregate holds its turn, another waits and is told to retry
+    (503), and everything else is answered."""
+    from web.views import api
+
+    client = client_as("commander")
+    assert api._LONG_AGGREGATES.acquire(timeout=1)
+    try:
+        api.LONG_AGGREGATE_WAIT_S, before = 0.2, api.LONG_AGGREGATE_WAIT_S
+        long = client.get("/api/incidents/aggregate?by=day&start=2016-01-01&end=2020-12-31")
+        assert long.status_code == 503 and "retry" in long.get_json()["error"]
+        short = client.get("/api/incidents/aggregate?by=day&start=2020-01-01&end=2020-03-31")
+        assert short.status_code == 200
+        assert client.get("/api/cells?limit=5").status_code == 200
+    finally:
+        api.LONG_AGGREGATE_WAIT_S = before
+        api._LONG_AGGREGATES.release()
+    again = client.get("/api/incidents/aggregate?by=day&start=2016-01-01&end=2020-12-31")
+    assert again.status_code == 200

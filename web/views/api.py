@@ -29,7 +29,9 @@ web/services/accounts.py (2 s).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -416,9 +418,10 @@ def incidents_aggregate():
         filters.key(),
         None if scope is None else filters.cells,
     )
-    total, groups = _counts.get_or_load(
-        key, lambda: _aggregate(data, filters, by, scoped=scope is not None)
-    )
+    with _long_aggregate_turn(filters, by):
+        total, groups = _counts.get_or_load(
+            key, lambda: _aggregate(data, filters, by, scoped=scope is not None)
+        )
     tz = data.timezone
     return jsonify(
         {
@@ -429,6 +432,30 @@ def incidents_aggregate():
             "groups": groups,
         }
     )
+
+
+# Calendar aggregates over years of days cost tens of milliseconds each: they take turns,
+# so a client asking for new ones without pause cannot take the processors from everyone
+# else (other requests go on meanwhile); one that waits too long is told to retry.
+_LONG_AGGREGATES = threading.BoundedSemaphore(1)
+LONG_AGGREGATE_DAYS = 400
+LONG_AGGREGATE_WAIT_S = 5.0
+
+
+@contextmanager
+def _long_aggregate_turn(filters: Filters, by: str) -> Iterator[None]:
+    span = None
+    if filters.start_s is not None and filters.end_s is not None:
+        span = (filters.end_s - filters.start_s) / 86400
+    if by not in ("day", "week", "month") or (span is not None and span <= LONG_AGGREGATE_DAYS):
+        yield
+        return
+    if not _LONG_AGGREGATES.acquire(timeout=LONG_AGGREGATE_WAIT_S):
+        abort(503, description="busy with other long aggregates: retry in a few seconds")
+    try:
+        yield
+    finally:
+        _LONG_AGGREGATES.release()
 
 
 def _selected_positions(data: site_data.SiteData, filters: Filters) -> np.ndarray:

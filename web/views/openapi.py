@@ -38,6 +38,8 @@ def _errors(*codes: int) -> dict:
         403: "Not allowed: the role may not do this, or a grid worker's cell is outside "
         "their grids (nothing is stored).",
         404: "Not found, or outside a grid worker's cells (which look as if absent).",
+        503: "Busy: long calendar aggregates take turns and this one waited too long; retry "
+        "in a few seconds.",
     }
     return {str(code): {**_ERROR, "description": texts[code]} for code in codes}
 
@@ -510,7 +512,7 @@ def openapi_document(
                     ),
                     *filters,
                 ],
-                "responses": {**_ok("Aggregate", "Counts per group"), **_errors(400, 401)},
+                "responses": {**_ok("Aggregate", "Counts per group"), **_errors(400, 401, 503)},
             }
         },
         "/api/plans": {
