@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from planner import fastsearch
+from planner import fastcore, fastsearch
 from planner.model import (
     Instance,
     Solution,
@@ -40,16 +40,17 @@ from planner.search_moves import LocalSearch
 # Simulated-annealing start temperature, as a share of the value of an average visit: hot
 # enough to leave the basin of the first plan (0.5 left 100-stop TOP instances 4-5 % short).
 TEMPERATURE = 4.0
-# Shared with the compiled search (planner.fastsearch, where they are documented): when
-# the annealing reaches zero, the ruin kinds and sizes, rounds before going back to the best.
+# Shared with the compiled search (planner.fastsearch and planner.fastcore, where they are
+# documented): when the annealing reaches zero, the ruin kinds and sizes, rounds before going
+# back to the best.
 _COOL_BY = fastsearch.COOL_BY
 # Share of the time limit at which the descent starts anyway when the work is still short of
 # _COOL_BY (the budget can then no longer finish in time; stopped_by says "time_limit").
 DESCEND_BY_CLOCK = 0.9
-_RUIN_MAX_SHARE = fastsearch.RUIN_MAX_SHARE
-_RUIN_RANDOM = fastsearch.RUIN_RANDOM
-_RUIN_RELATED = fastsearch.RUIN_RELATED
-_RUIN_SEGMENT = fastsearch.RUIN_SEGMENT
+_RUIN_MAX_SHARE = fastcore.RUIN_MAX_SHARE
+_RUIN_RANDOM = fastcore.RUIN_RANDOM
+_RUIN_RELATED = fastcore.RUIN_RELATED
+_RUIN_SEGMENT = fastcore.RUIN_SEGMENT
 _RESTART_AFTER = fastsearch.RESTART_AFTER
 # Rounds without a new best after which the search stops early: at least this many, and
 # this many per option (stop and window).

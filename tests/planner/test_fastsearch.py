@@ -1,14 +1,19 @@
-"""The compiled orienteering search (planner.fastsearch): its moves keep every route exact."""
+"""The compiled orienteering search (planner.fastsearch, fastmoves, fastcore): its moves keep
+every route exact, and its files keep numba's cache honest (planner.fastcache)."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
+from planner import fastcache, fastcore, fastmoves
 from planner import fastsearch as fs
 
 
@@ -40,9 +45,9 @@ class _State:
         names = ("travel", "mode", "start", "end", "room", "node", "dwell", "prize")
         self.p = tuple(inst[name] for name in names)
         n_routes, n_opt = len(inst["mode"]), len(inst["node"])
-        self.s = fs.solution_arrays(n_routes, n_opt)
-        self.w = fs.scratch_arrays(n_routes, n_opt)
-        fs.load(self.p, self.s)
+        self.s = fastcore.solution_arrays(n_routes, n_opt)
+        self.w = fastcore.scratch_arrays(n_routes, n_opt)
+        fastcore.load(self.p, self.s)
 
     @property
     def travel(self) -> np.ndarray:
@@ -70,7 +75,7 @@ class _State:
         assert (where >= 0).sum() == len(seen)
 
     def fill(self, alpha: float = 1.0, noise: float = 0.0) -> bool:
-        done, _ = fs.fill(self.p, self.s, self.w, 1.0, alpha, noise)
+        done, _ = fastcore.fill(self.p, self.s, self.w, 1.0, alpha, noise)
         return bool(done)
 
     def shuffle(self, rng: np.random.Generator) -> None:
@@ -80,11 +85,11 @@ class _State:
             kept = seq[r, : length[r]].copy()
             for _ in range(20):
                 seq[r, : length[r]] = rng.permutation(kept)
-                fs.load(self.p, self.s)
+                fastcore.load(self.p, self.s)
                 if self.s[2][r] <= self.inst["room"][r]:
                     break
                 seq[r, : length[r]] = kept
-                fs.load(self.p, self.s)
+                fastcore.load(self.p, self.s)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -92,7 +97,7 @@ def test_every_move_keeps_routes_exact_and_never_worse(seed: int) -> None:
     inst = _instance(seed)
     st = _State(inst)
     p, s, w = st.p, st.s, st.w
-    fs.seed_generator(seed)
+    fastcore.seed_generator(seed)
     st.fill(alpha=1.5, noise=0.3)
     st.check()
     assert s[1].sum() > 3
@@ -101,30 +106,30 @@ def test_every_move_keeps_routes_exact_and_never_worse(seed: int) -> None:
     moved = 0
     for _ in range(6):
         for r in range(len(s[1])):
-            for move in (fs.two_opt, fs.or_opt):
+            for move in (fastmoves.two_opt, fastmoves.or_opt):
                 before = st.travel[r]
                 done, _ = move(p, s, w, r)
                 st.check()
                 assert st.travel[r] < before if done else st.travel[r] == before
                 moved += done
         before = st.travel.sum()
-        done, _ = fs.relocate(p, s, w)
+        done, _ = fastmoves.relocate(p, s, w)
         st.check()
         assert st.travel.sum() < before if done else st.travel.sum() == before
         moved += done
         before = s[2].sum()
-        done, _ = fs.exchange(p, s, w)  # swaps and tail exchanges cut busy time
+        done, _ = fastmoves.exchange(p, s, w)  # swaps and tail exchanges cut busy time
         st.check()
         assert s[2].sum() < before if done else s[2].sum() == before
         moved += done
         value = st.value()
-        done, _ = fs.replace_visits(p, s, w)
+        done, _ = fastmoves.replace_visits(p, s, w)
         st.check()
         assert st.value() > value if done else st.value() == value
         moved += done
         st.fill()
         st.check()
-        fs.ruin(p, s, w)
+        fastcore.ruin(p, s, w)
         st.check()
         st.fill(alpha=0.7, noise=0.3)
         st.check()
@@ -194,11 +199,11 @@ def test_a_route_put_back_by_the_ruin_is_not_reseeded() -> None:
          np.array([1.0, 1.0]))  # fmt: skip
     whole_route_ruins = 0
     for seed in range(60):
-        s, w = fs.solution_arrays(1, 2), fs.scratch_arrays(1, 2)
+        s, w = fastcore.solution_arrays(1, 2), fastcore.scratch_arrays(1, 2)
         s[0][0, 0], s[1][0] = 0, 1
-        fs.load(p, s)
-        fs.seed_generator(seed)
-        fs.ruin(p, s, w)
+        fastcore.load(p, s)
+        fastcore.seed_generator(seed)
+        fastcore.ruin(p, s, w)
         assert s[2][0] <= 10 and s[1][0] == 1
         whole_route_ruins += s[0][0, 0] == 0
     assert whole_route_ruins == 60  # every ruin of this one-visit plan is undone
@@ -215,3 +220,43 @@ def test_work_finished_in_a_late_slice_is_not_the_clocks_plan() -> None:
     # One slice does all the work, and the deadline has passed when it returns.
     late = fs.search(**inst, deadline=time.perf_counter(), slices=1, **args)
     assert late == free and late[2] is False
+
+
+def _kernel_files_called(module: ModuleType) -> set[str]:
+    """The other kernel files whose compiled functions ``module``'s code holds, at any depth.
+
+    Kernel functions call one another through names imported from their modules, so the
+    numba dispatchers among a module's names are the functions its code can call.
+    """
+    found: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        for value in vars(current).values():
+            py_func = getattr(value, "py_func", None)  # a numba dispatcher
+            if py_func is None or py_func.__module__ == current.__name__:
+                continue
+            callee = sys.modules[py_func.__module__]
+            name = Path(str(callee.__file__)).name
+            if name not in found:
+                found.add(name)
+                todo.append(callee)
+    found.discard(Path(str(module.__file__)).name)
+    return found
+
+
+@pytest.mark.parametrize("module", [fastcore, fastmoves, fs], ids=lambda m: m.__name__)
+def test_kernel_files_record_the_stamps_of_the_files_they_call(module: ModuleType) -> None:
+    """numba caches a function under its own file's text only: see planner.fastcache."""
+    names = sorted(_kernel_files_called(module))
+    expected = {name: fastcache.source_stamp(name) for name in names}
+    recorded = getattr(module, "CALLS_INTO", {})
+    assert recorded == expected, (
+        f"stale compiled code: set {module.__name__}.CALLS_INTO = {expected}"
+    )
+
+
+def test_a_stale_stamp_turns_the_cache_off() -> None:
+    with pytest.warns(UserWarning, match="out-of-date stamps of fastcore.py"):
+        assert not fastcache.cache_ok("planner.x", {"fastcore.py": "0" * 16})
+    assert fastcache.cache_ok("planner.x", {"fastcore.py": fastcache.source_stamp("fastcore.py")})
