@@ -573,3 +573,11 @@ def test_an_import_by_another_process_shows_once_the_version_check_is_due(
     assert _total(client) == before  # within DATA_VERSION_TTL_S the old version is trusted
     monkeypatch.setattr(hotspot_data._versions, "ttl_s", 0.0)  # the check is due
     assert _total(client) == before + 2
+
+
+def test_a_list_of_drafts_only_has_no_publication_times(client_as, engine, grid1_cells) -> None:
+    """Found by the Schemathesis run: a list holding only drafts (no publication time at all)
+    crashed the plan list."""
+    _plan(engine, [("U7", sorted(grid1_cells)[0], int(clock.now_s()))], status="draft")
+    plans = client_as("planner").get("/api/plans?status=draft&limit=1").get_json()["plans"]
+    assert plans and plans[0]["published_at"] is None and plans[0]["published_at_s"] is None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from geo.errors import GeoError
 from planner.errors import PlannerError
 from web import storage
-from web.services.patrol_plans import PlanRequest, plan_day, plan_record
+from web.services.patrol_plans import MAX_UNIT_OPTIONS, PlanRequest, plan_day, plan_record
 
 if TYPE_CHECKING:
     from planner.plan import PatrolPlan
@@ -57,9 +57,14 @@ MAX_WAITING = 4  # jobs queued behind the workers; more are refused
 # Seconds past its time limit a solve may take to hand back its plan before it is stopped.
 GRACE_S = 5.0
 MIN_SOLVE_S = 1.0  # the solver gets at least this, even when building took the whole limit
-# Seconds the solver stops before the job's limit, to check its plan and hand it back (the
-# largest problems the form allows take about 4 s for that).
-SOLVER_MARGIN_S = 4.0
+
+
+def solver_margin_s(problem) -> float:
+    """Seconds the solver stops before the job's limit, to build its tables, check its plan
+    and hand it back: 2 s, up to 8 s for the largest problems a job takes (measured: the
+    form's largest values need 4-7 s on a busy 2-core server)."""
+    options = sum(stop.max_visits for stop in problem.stops) * max(1, len(problem.units))
+    return 2.0 + 6.0 * min(1.0, options / MAX_UNIT_OPTIONS)
 
 
 class JobRefused(RuntimeError):
@@ -181,9 +186,10 @@ def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
         # The time limit is the whole job's: what building the problem took is deducted, and
         # the solver stops a little early to build, check and send back its plan in time.
         deadline = job.deadline()
-        remaining = deadline - time.monotonic() - SOLVER_MARGIN_S
+        remaining = deadline - time.monotonic() - solver_margin_s(problem)
         limited = replace(options, time_limit_s=max(MIN_SOLVE_S, remaining))
-        return _solve_in_child(job, problem, limited, stop_at=deadline + GRACE_S)
+        # Stopped a moment before limit + GRACE_S, so that stopping it fits too.
+        return _solve_in_child(job, problem, limited, stop_at=deadline + GRACE_S - 0.5)
 
     try:
         planned = plan_day(engine, job.request, secret, on_phase=on_phase, solve=solve)

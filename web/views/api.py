@@ -637,9 +637,7 @@ def plans():
             "created_at": grid_work.local_iso(row.created_at, tz),
             "created_at_s": int(row.created_at),
             "published_at": grid_work.local_iso(row.published_at, tz),
-            "published_at_s": None
-            if row.published_at != row.published_at
-            else int(row.published_at),
+            "published_at_s": None if pd.isna(row.published_at) else int(row.published_at),
         }
         if in_scope is None:
             item["summary"] = _json_or_text(row.summary)

@@ -189,7 +189,7 @@ def _map_config(data: SiteData, query: MapQuery, payload: dict) -> dict:
             "contribution": _("Contributions"),
             "giStar": _("Gi* (hot spot statistic)"),
             "emergingClass": _("Emerging hot spot class"),
-            "hours": _("Incidents by hour of day, last 90 days"),
+            "hours": _("Incidents by hour of day, last 91 days"),
             "zoomIn": _("Zoom in to see single cells"),
             "incidents": _("incidents"),
             "topCells": _("Top cells"),
@@ -319,7 +319,7 @@ def cells():
 
 @bp.get("/cell/<hex_id>")
 def cell(hex_id: str):
-    """Why one cell looks as it does: counts 7/28/90 days, trend, model, Gi*, emerging."""
+    """Why one cell looks as it does: counts over 7/28/91/365 days and all, trend, model, Gi*, emerging."""
     engine = get_engine()
     data = site_data(engine)
     try:
