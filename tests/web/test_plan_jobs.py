@@ -42,8 +42,10 @@ def test_a_solver_that_never_finishes_is_stopped_at_the_limit() -> None:
 
 def test_a_plan_solved_in_the_child_comes_back() -> None:
     job = plan_jobs.PlanJob(id="t2", owner_id=0, request=PlanRequest(date="2027-01-01"),
-                            time_limit_s=2.0)  # fmt: skip
-    plan = plan_jobs._solve_in_child(job, _tiny_problem(), SolverOptions(time_limit_s=2.0))
+                            time_limit_s=20.0)  # fmt: skip
+    # A small work budget ends the solve at once; the generous limit allows a slow start.
+    options = SolverOptions(time_limit_s=20.0, work_s=0.2)
+    plan = plan_jobs._solve_in_child(job, _tiny_problem(), options)
     assert [v.node for v in plan.routes[0].visits] == [1]
 
 
