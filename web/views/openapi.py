@@ -440,7 +440,7 @@ def openapi_document(
         "Scoring model.",
         {"type": "string", "enum": list(models), "default": default_model},
     )
-    post_security = [{"sessionCookie": [], "csrfHeader": []}]
+    post_security: list[dict[str, list[str]]] = [{"sessionCookie": [], "csrfHeader": []}]
     paths = {
         "/api/session": {
             "get": {
