@@ -189,7 +189,7 @@ def cell_explanations(
     parts = _status_parts(data, cells, model)
     return {
         cell: explain_cell_incidents(
-            data.frame(data.cell_rows(cell)),
+            data.frame(incident_rows(data, [cell])),
             cell,
             end_s,
             data.timezone,
