@@ -283,13 +283,18 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         gi_star=gi_star,
         emerging=None if found.empty else str(found.iloc[0]),
     )
-    areas = []
+    areas: list[str] = []
     for kind in ("district", "beat", "grid"):
         frame = area_frame(engine, data, kind)
         hit = frame.loc[frame["cell"] == cell, "area_id"]
         areas.extend(f"{kind}:{a}" for a in hit)
     table = explanation.counts
     windows = [str(w) for w in table.columns]
+    # category -> window -> count, row by row (the categories, then ALL_CATEGORIES once)
+    by_category = {
+        str(code): {w: int(n) for w, n in zip(windows, values, strict=True)}
+        for code, values in zip(table.index, table.to_numpy().tolist(), strict=True)
+    }
     return {
         **explanation.to_dict(),
         "start": query.start,
@@ -299,11 +304,11 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         "counts": {
             "windows": windows,
             "rows": [
-                {"category": str(code), **{w: int(n) for w, n in zip(windows, values, strict=True)}}
-                for code, values in zip(table.index, table.to_numpy().tolist(), strict=True)
+                {"category": code, **counts}
+                for code, counts in by_category.items()
                 if code != ALL_CATEGORIES
             ],
-            "total": {w: int(n) for w, n in table.loc[ALL_CATEGORIES].items()},
+            "total": by_category[ALL_CATEGORIES],
         },
     }
 
