@@ -359,7 +359,7 @@ def cell(hex_id: str):
 
     end_s = grid_work.reference_time(data)
     explanation = grid_work.cell_explanations(data, [cell_id], end_s, model=model)[cell_id]
-    counts = explanation.counts
+    counts = _window_counts(explanation.counts)
     names_en, names_zh = _category_names(data)
     status = grid_work.cell_status(explanation)
     lat, lng = h3.cell_to_latlng(hex_id)
@@ -371,15 +371,16 @@ def cell(hex_id: str):
             "in_study_area": in_study,
             "as_of": grid_work.local_iso(end_s, data.timezone),
             "as_of_s": int(end_s),
-            "counts": _window_counts(counts.loc[ALL_CATEGORIES]),
+            "counts": counts[ALL_CATEGORIES],
             "categories": [
                 {
                     "code": code,
                     "name_en": names_en.get(code, code),
                     "name_zh": names_zh.get(code, code),
-                    "counts": _window_counts(row),
+                    "counts": row,
                 }
-                for code, row in counts.drop(index=ALL_CATEGORIES).iterrows()
+                for code, row in counts.items()
+                if code != ALL_CATEGORIES
             ],
             "model": model,
             "score": None if status["score"] is None else round(status["score"], 6),
@@ -391,9 +392,14 @@ def cell(hex_id: str):
     )
 
 
-def _window_counts(row: pd.Series) -> dict[str, int]:
-    """``window -> count`` of one row of an explanation's counts (``7d``... then ``all``)."""
-    return {str(window): int(n) for window, n in row.items()}
+def _window_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``category -> window -> count`` of an explanation's counts (``7d``... then ``all``),
+    row by row: the categories, then ALL_CATEGORIES once."""
+    windows = [str(w) for w in table.columns]
+    return {
+        str(code): {w: int(n) for w, n in zip(windows, values, strict=True)}
+        for code, values in zip(table.index, table.to_numpy().tolist(), strict=True)
+    }
 
 
 # --- incident aggregates --------------------------------------------------------------------
@@ -512,12 +518,12 @@ def _aggregate(data, filters, by: str, scoped: bool) -> tuple[int, list[dict]]:
                            "name_zh": names_zh.get(code, code)})  # fmt: skip
     elif by == "cell":
         if not scoped:  # the city-wide counts are cached per filter
-            counts = _city_counts(data, filters)
+            cell_counts = _city_counts(data, filters)
         else:
-            counts = pd.Series(data.incidents["cell"].to_numpy()[positions]).value_counts()
-        counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+            cell_counts = pd.Series(data.incidents["cell"].to_numpy()[positions]).value_counts()
+        cell_counts = cell_counts[cell_counts > 0].sort_values(ascending=False, kind="stable")
         for hex_id, n in zip(
-            hex_from_cells(counts.index.to_numpy()), counts.to_numpy(), strict=True
+            hex_from_cells(cell_counts.index.to_numpy()), cell_counts.to_numpy(), strict=True
         ):
             groups.append({"key": hex_id, "count": int(n)})
     else:
@@ -593,17 +599,23 @@ def _json_or_text(value):
 def _visits_json(visits: pd.DataFrame, tz: str) -> list[dict]:
     return [
         {
-            "unit_id": str(v.unit_id),
-            "seq": int(v.seq),
+            "unit_id": str(unit_id),
+            "seq": int(seq),
             "cell": hex_id,
-            "start": grid_work.local_iso(v.start_at, tz),
-            "start_s": int(v.start_at),
-            "end": grid_work.local_iso(v.end_at, tz),
-            "end_s": int(v.end_at),
-            "value": round(float(v.value), 6),
+            "start": grid_work.local_iso(start_at, tz),
+            "start_s": int(start_at),
+            "end": grid_work.local_iso(end_at, tz),
+            "end_s": int(end_at),
+            "value": round(float(value), 6),
         }
-        for v, hex_id in zip(
-            visits.itertuples(), hex_from_cells(visits["cell"].to_numpy()), strict=True
+        for unit_id, seq, hex_id, start_at, end_at, value in zip(
+            visits["unit_id"],
+            visits["seq"],
+            hex_from_cells(visits["cell"].to_numpy()),
+            visits["start_at"],
+            visits["end_at"],
+            visits["value"],
+            strict=True,
         )
     ]
 

@@ -201,20 +201,28 @@ def _today_visits(engine, data, cells: np.ndarray, cards: list[dict], now_s: int
     labels = {c["cell"]: c["label"] for c in cards}
     done = storage.checkins_frame(engine, cells=cells, start=start_s - PLAN_GRACE_S, end=end_s)
     out = []
-    for v in visits.sort_values(["start_at", "unit_id"]).itertuples():
+    ordered = visits.sort_values(["start_at", "unit_id"])
+    for cell, start_at, end_at, unit_id, plan_id in zip(
+        ordered["cell"],
+        ordered["start_at"],
+        ordered["end_at"],
+        ordered["unit_id"],
+        ordered["plan_id"],
+        strict=True,
+    ):
         delivered = done[
-            (done["cell"] == v.cell)
-            & (done["visited_at"] >= v.start_at - PLAN_GRACE_S)
-            & (done["visited_at"] <= v.end_at + PLAN_GRACE_S)
+            (done["cell"] == cell)
+            & (done["visited_at"] >= start_at - PLAN_GRACE_S)
+            & (done["visited_at"] <= end_at + PLAN_GRACE_S)
         ]
         out.append(
             {
-                "start_at": int(v.start_at),
-                "end_at": int(v.end_at),
-                "unit_id": v.unit_id,
-                "plan_id": int(v.plan_id),
-                "label": labels.get(int(v.cell), ""),
-                "hex": hex_from_cells(np.array([v.cell], dtype=np.int64))[0],
+                "start_at": int(start_at),
+                "end_at": int(end_at),
+                "unit_id": unit_id,
+                "plan_id": int(plan_id),
+                "label": labels.get(int(cell), ""),
+                "hex": hex_from_cells(np.array([cell], dtype=np.int64))[0],
                 "checked_in": not delivered.empty,
             }
         )
@@ -236,13 +244,20 @@ def _render_home(errors: Sequence[str] = (), form: dict | None = None, status: i
     ).head(20)
     checkins = [
         {
-            "visited_at": int(r.visited_at),
-            "label": labels.get(int(r.cell), ""),
-            "minutes": float(r.minutes),
-            "note": r.note,
-            "planned": r.plan_id == r.plan_id and r.plan_id is not None,
+            "visited_at": int(visited_at),
+            "label": labels.get(int(cell), ""),
+            "minutes": float(minutes),
+            "note": note,
+            "planned": plan_id == plan_id and plan_id is not None,  # no plan: NaN or None
         }
-        for r in mine.itertuples()
+        for visited_at, cell, minutes, note, plan_id in zip(
+            mine["visited_at"],
+            mine["cell"],
+            mine["minutes"],
+            mine["note"],
+            mine["plan_id"],
+            strict=True,
+        )
     ]
     now_local = pd.Timestamp(now_s, unit="s", tz="UTC").tz_convert(data.timezone)
     defaults = {
