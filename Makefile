@@ -78,8 +78,8 @@ format: install ## format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: install ## mypy on geo/ and planner/
-	$(BIN)/mypy geo planner
+typecheck: install ## mypy on geo/, planner/ and web/
+	$(BIN)/mypy geo planner web
 
 check: lint typecheck test ## lint, typecheck and test together
 

@@ -225,10 +225,10 @@ def test_disabled_accounts_cannot_log_in_and_lose_their_session(fresh_app) -> No
 def test_cli_refuses_short_passwords_and_grids_for_other_roles(tmp_path) -> None:
     env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     runner = CliRunner()
-    short = runner.invoke(cli, ["users", "add", "a", "--role", "admin", "--password", "short"],
+    short = runner.invoke(cli, ["users", "add", "al", "--role", "admin", "--password", "short"],
                           env=env)  # fmt: skip
     assert short.exit_code == 2 and "at least 8 characters" in short.output
-    grids = runner.invoke(cli, ["users", "add", "b", "--role", "planner", "--grids", "G1",
+    grids = runner.invoke(cli, ["users", "add", "bo", "--role", "planner", "--grids", "G1",
                                 "--password", "long-enough"], env=env)  # fmt: skip
     assert grids.exit_code == 2 and "only grid workers" in grids.output
 
@@ -397,3 +397,31 @@ def test_a_grid_workers_new_grids_apply_at_once(fresh_app, tmp_path) -> None:
         "89283082807ffff",
         "8928308280bffff",
     ]
+
+
+def test_a_failed_admin_form_changes_nothing(fresh_app, tmp_path) -> None:
+    """Issue 12, row 10: an account form refused for one field leaves every other field (the
+    grids, the role, the password) as it was."""
+    from werkzeug.security import check_password_hash
+
+    engine = fresh_app.extensions["engine"]
+    user_id = storage.create_user(engine, "w9", auth.hash_password("grid-grid-9"), "grid_worker")
+    admin = _api_login(fresh_app, "boss", "correct-horse")
+    token = csrf_token(admin, f"/admin/users/{user_id}")
+    form = {"role": "grid_worker", "active": "on", "display_name": "Changed", "grids": "NOPE",
+            "password": "a-new-password", "csrf_token": token}  # fmt: skip
+    assert admin.post(f"/admin/users/{user_id}", data=form).status_code == 302
+    record = storage.get_user(engine, user_id)
+    assert record.display_name == "" and record.role == "grid_worker"
+    assert check_password_hash(record.password_hash, "grid-grid-9")
+
+
+def test_user_names_have_one_form_on_the_site_and_the_command_line(fresh_app) -> None:
+    url = str(fresh_app.config["DATABASE_URL"])
+    env = {"HOTSPOT_DATABASE_URL": url}
+    bad = ["users", "add", "<b>x</b>", "--role", "planner", "--password", "long-enough"]
+    result = CliRunner().invoke(cli, bad, env=env)
+    assert result.exit_code == 2 and "a user name has 2 to 40 letters" in result.output
+    taken = ["users", "add", "BOSS", "--role", "planner", "--password", "long-enough"]
+    result = CliRunner().invoke(cli, taken, env=env)
+    assert result.exit_code == 2 and "taken" in result.output

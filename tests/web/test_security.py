@@ -172,3 +172,48 @@ def test_long_aggregates_take_turns_and_others_go_on(client_as) -> None:
         api._LONG_AGGREGATES.release()
     again = client.get("/api/incidents/aggregate?by=day&start=2016-01-01&end=2020-12-31")
     assert again.status_code == 200
+
+
+def test_a_flood_of_huge_user_names_leaves_the_audit_log_readable(demo_db) -> None:
+    """Issue 12, row 6: 40 logins with a 450 KB user name, unauthenticated. Each is a 400
+    before anything is counted or written; the audit log does not grow."""
+    from web import storage
+
+    app = create_app({"DATABASE_URL": demo_db, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    engine = app.extensions["engine"]
+    before = len(storage.list_audit(engine, limit=100_000))
+    client = app.test_client()
+    for _ in range(40):
+        response = client.post("/login", data={"username": "x" * 450_000, "password": "p"})
+        assert response.status_code == 400
+    assert len(storage.list_audit(engine, limit=100_000)) == before
+    # A long name within the form's bound is stored cut to the column's width.
+    client.post("/login", data={"username": "y" * 80, "password": "p"})
+    newest = storage.list_audit(engine, limit=1).iloc[0]
+    assert newest["action"] == "login_failed" and len(newest["username"]) <= 80
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/cells/aaaaaaaaaaaaaaaaa", "/api/cells/8928308280fffff0", "/api/cells/%00",
+     "/api/cells/0", "/command/cell/zzz"],
+)  # fmt: skip
+def test_malformed_cell_ids_are_a_400_not_a_crash(client_as, path) -> None:
+    response = client_as("commander").get(path)
+    assert response.status_code in (400, 404)
+    assert response.status_code != 500
+
+
+def test_unknown_and_known_names_cost_the_same_hashing(demo_db, monkeypatch) -> None:
+    """Issue 12, row 10: user names must not be told apart by timing: an unknown name checks a
+    password hash as a known one does."""
+    from web.views import access
+
+    calls = []
+    real = access.check_password_hash
+    monkeypatch.setattr(access, "check_password_hash", lambda h, p: calls.append(h) or real(h, p))
+    app = create_app({"DATABASE_URL": demo_db, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    client.post("/login", data={"username": "nobody-at-all", "password": "guess-guess"})
+    client.post("/login", data={"username": "commander", "password": "guess-guess"})
+    assert len(calls) == 2 and all(h.startswith("scrypt:") for h in calls)

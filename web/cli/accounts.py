@@ -48,9 +48,13 @@ def _account(ws: Workspace, username: str):
 def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids: str,
               password: str) -> None:  # fmt: skip
     """Create an account (the first admin is made this way)."""
-    from web.services.accounts import hash_password
+    from web.services.accounts import hash_password, validate_username
 
     init_database(ctx)
+    try:
+        validate_username(username)
+    except ValueError as err:
+        fail(str(err))
     grid_ids = [g.strip() for g in grids.split(",") if g.strip()]
     if grid_ids and role != "grid_worker":
         fail("only grid workers are assigned grids")

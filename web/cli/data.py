@@ -245,6 +245,8 @@ def areas_load_command(ctx: Workspace, path, kind, id_field, name_field, crs) ->
         frame, cells = load_area_layer(ctx, path, kind, id_field, name_field, crs)
     except GeoError as err:
         fail(str(err))
+    detail = f"{len(frame)} {kind} area(s), {len(cells)} cells from {path}"
+    storage.audit(ctx.engine, "areas_loaded", username=os_user(), detail=detail)
     click.echo(f"{len(frame)} {kind} area(s), {len(cells)} cells, from {path}")
 
 
@@ -302,7 +304,10 @@ def stations_command(ctx: Workspace, load_path: str | None) -> None:
         from web.services.demo import read_stations
 
         init_database(ctx)
-        storage.store_stations(ctx.engine, read_stations(Path(load_path)))
+        stations = read_stations(Path(load_path))
+        storage.store_stations(ctx.engine, stations)
+        storage.audit(ctx.engine, "stations_loaded", username=os_user(),
+                      detail=f"{len(stations)} stations from {load_path}")  # fmt: skip
     for row in storage.list_stations(ctx.engine).itertuples():
         click.echo(
             f"{row.station_id:<10} {row.units} units  {row.lon:.5f},{row.lat:.5f}  {row.name}"

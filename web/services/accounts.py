@@ -10,6 +10,8 @@ another process (``hotspot users disable NAME`` while the site runs) takes effec
 
 from __future__ import annotations
 
+import re
+
 from werkzeug.security import generate_password_hash
 
 from web import storage
@@ -21,7 +23,9 @@ __all__ = [
     "account_cells",
     "cached_account",
     "hash_password",
+    "USERNAME",
     "validate_password",
+    "validate_username",
 ]
 
 MIN_PASSWORD_LENGTH = 8
@@ -43,6 +47,20 @@ def hash_password(password: str) -> str:
     """Return the scrypt hash of a password (after :func:`validate_password`)."""
     validate_password(password)
     return generate_password_hash(password)
+
+
+# User names: what people type to log in (letters, digits, ".", "-", "_"; 2-40, starting
+# with a letter or digit); names shown to others go in the display name.
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,39}")
+
+
+def validate_username(username: str) -> None:
+    """Raise ``ValueError`` for a user name outside :data:`USERNAME`."""
+    if not USERNAME.fullmatch(username):
+        raise ValueError(
+            "a user name has 2 to 40 letters, digits, dots, dashes or underscores, "
+            f"starting with a letter or digit; got {username[:60]!r}"
+        )
 
 
 def validate_password(password: str) -> None:

@@ -42,6 +42,7 @@ __all__ = [
 
 _DAY_S = DAY_S
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HEX_ID = re.compile(r"[0-9a-fA-F]{15}")
 #: The dates a filter may name: what a person can use, not what pandas can hold.
 FIRST_DATE, LAST_DATE = "1970-01-01", "2099-12-31"
 
@@ -290,7 +291,11 @@ def cells_of(values: Sequence[str]) -> np.ndarray:
     """H3 hex ids into int64 cells; raises FilterError naming a bad id."""
     from geo.cells import cells_from_hex
 
+    values = list(values)
+    for value in values:  # 15 hex digits; anything else is refused before h3 sees it
+        if not isinstance(value, str) or not _HEX_ID.fullmatch(value):
+            raise FilterError(f"cell: not an H3 cell id (15 hex digits): {str(value)[:40]!r}")
     try:
-        return np.asarray(cells_from_hex(list(values)), dtype=np.int64)
-    except (ValueError, TypeError) as err:
+        return np.asarray(cells_from_hex(values), dtype=np.int64)
+    except (ValueError, TypeError, OverflowError) as err:
         raise FilterError(f"cell: not an H3 cell id: {err}") from err

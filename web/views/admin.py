@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from web import storage
-from web.services.accounts import hash_password
+from web.services.accounts import USERNAME, hash_password
 from web.views.access import audit, get_engine, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-# User names: what people type to log in; names shown to others go in the display name.
-USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,39}")
 
 
 def _check_grids(grids: list[str]) -> None:

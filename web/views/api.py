@@ -29,6 +29,7 @@ web/services/accounts.py (2 s).
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -206,12 +207,16 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     return value
 
 
+_HEX_ID = re.compile(r"[0-9a-fA-F]{15}")
+
+
 def _one_cell(hex_id: str) -> int:
     """Parse one hex id at the site's resolution (400 otherwise)."""
     import h3
 
-    if not h3.is_valid_cell(hex_id):
-        abort(400, description=f"cell: not an H3 cell id: {hex_id!r}")
+    # 15 hex digits first: h3 overflows on longer text instead of saying no.
+    if not _HEX_ID.fullmatch(hex_id) or not h3.is_valid_cell(hex_id):
+        abort(400, description=f"cell: not an H3 cell id: {hex_id[:40]!r}")
     resolution = _data().scoring.resolution
     if h3.get_resolution(hex_id) != resolution:
         abort(

@@ -319,7 +319,8 @@ def cells():
 
 @bp.get("/cell/<hex_id>")
 def cell(hex_id: str):
-    """Why one cell looks as it does: counts over 7/28/91/365 days and all, trend, model, Gi*, emerging."""
+    """Why one cell looks as it does (geo.explain): counts over 7/28/91/365 days and all,
+    trend, model, Gi*, emerging class."""
     engine = get_engine()
     data = site_data(engine)
     try:
