@@ -425,3 +425,18 @@ def test_user_names_have_one_form_on_the_site_and_the_command_line(fresh_app) ->
     taken = ["users", "add", "BOSS", "--role", "planner", "--password", "long-enough"]
     result = CliRunner().invoke(cli, taken, env=env)
     assert result.exit_code == 2 and "taken" in result.output
+
+
+def test_display_names_are_one_bounded_line(fresh_app) -> None:
+    engine = fresh_app.extensions["engine"]
+    user_id = storage.create_user(engine, "p9", auth.hash_password("plan-plan-9"), "planner")
+    admin = _api_login(fresh_app, "boss", "correct-horse")
+    token = csrf_token(admin, f"/admin/users/{user_id}")
+    form = {"role": "planner", "active": "on", "grids": "", "password": "", "csrf_token": token}
+    admin.post(f"/admin/users/{user_id}", data=form | {"display_name": "Li\n  Wei\t"})
+    assert storage.get_user(engine, user_id).display_name == "Li Wei"
+    admin.post(
+        f"/admin/users/{user_id}", data=form | {"display_name": "x" * 81, "role": "commander"}
+    )
+    record = storage.get_user(engine, user_id)
+    assert record.display_name == "Li Wei" and record.role == "planner"  # nothing changed

@@ -12,6 +12,17 @@ from web.views.access import audit, get_engine, roles_required
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+DISPLAY_NAME_MAX = 80
+
+
+def _display_name(text: str) -> str:
+    """The name shown for an account: one line of at most DISPLAY_NAME_MAX characters."""
+    name = " ".join(str(text).split())
+    if len(name) > DISPLAY_NAME_MAX:
+        raise ValueError(_("A name has at most %(n)d characters.", n=DISPLAY_NAME_MAX))
+    return name
+
+
 def _check_grids(grids: list[str]) -> None:
     """Raise ValueError naming grid ids that are not stored grids."""
     if not grids:
@@ -62,7 +73,7 @@ def create_user():
             username,
             hash_password(form.get("password", "")),
             role,
-            display_name=form.get("display_name", "").strip(),
+            display_name=_display_name(form.get("display_name", "")),
         )
         if grids:
             storage.set_user_grids(get_engine(), user_id, grids)
@@ -95,6 +106,7 @@ def edit_user(user_id: int):
             if grids and role != "grid_worker":
                 raise ValueError(_("Only grid workers are assigned grids."))
             _check_grids(grids)
+            display_name = _display_name(form.get("display_name", record.display_name))
             new_hash = hash_password(password) if password else None
             # Everything is checked above: the two writes below cannot be refused halfway.
             storage.set_user_grids(get_engine(), user_id, grids if role == "grid_worker" else [])
@@ -104,7 +116,7 @@ def edit_user(user_id: int):
                 role=role,
                 active=active,
                 password_hash=new_hash,
-                display_name=form.get("display_name", record.display_name).strip(),
+                display_name=display_name,
             )
         except ValueError as err:
             flash(str(err), "error")
