@@ -3,7 +3,7 @@ and row counts of the data tables."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -107,23 +107,3 @@ def table_fingerprint(engine: Engine) -> dict[str, int]:
             ).scalar_one()
         )
     return counts
-
-
-def incident_columns(engine: Engine, chunk_rows: int = 500_000) -> Iterator[dict[str, np.ndarray]]:
-    """Every incident's ``occurred_at`` (int64 UTC seconds), ``cell`` (int64) and
-    ``category_id`` (int64), ``chunk_rows`` at a time, as arrays: the site's data is built
-    from these three columns alone, read straight off the driver's cursor (no frame, and
-    no text column is read)."""
-    query = sa.select(incidents.c.occurred_at, incidents.c.cell, incidents.c.category_id)
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True).execute(query)
-        while True:
-            rows = result.fetchmany(chunk_rows)
-            if not rows:
-                return
-            values = np.array(rows, dtype=np.int64).reshape(-1, 3)
-            yield {
-                "occurred_at": values[:, 0].copy(),
-                "cell": values[:, 1].copy(),
-                "category_id": values[:, 2].copy(),
-            }
