@@ -296,3 +296,24 @@ def test_real_chicago_months(engine) -> None:
     again = import_files(engine, files, request())
     assert sum(s.inserted for s in again) == 0
     assert storage.count_rows(engine)["incidents"] == stored
+
+
+def test_the_bulk_reader_gives_every_incident_once(engine, chicago_sample) -> None:
+    """storage.incident_columns (what the site's data is built from): every stored incident's
+    time, cell and category id once, whatever the chunk size."""
+    import_files(engine, [chicago_sample], request())
+    stored = storage.load_incidents(engine)
+    ids = storage.load_categories_table(engine).set_index("code")["id"]
+    expected = sorted(zip(stored["occurred_at"], stored["cell"], ids[stored["category"]],
+                          strict=True))  # fmt: skip
+    for chunk_rows in (7, 500_000):
+        chunks = list(storage.incident_columns(engine, chunk_rows=chunk_rows))
+        got = sorted(
+            (int(t), int(c), int(k))
+            for chunk in chunks
+            for t, c, k in zip(
+                chunk["occurred_at"], chunk["cell"], chunk["category_id"], strict=True
+            )  # fmt: skip
+        )
+        assert got == [(int(t), int(c), int(k)) for t, c, k in expected]
+        assert all(chunk["cell"].dtype == np.int64 for chunk in chunks)

@@ -54,6 +54,7 @@ from web.storage.importing import (
 from web.storage.incident_queries import (
     cell_counts,
     count_rows,
+    incident_columns,
     incident_summary,
     load_incidents,
     table_fingerprint,
@@ -169,6 +170,7 @@ __all__ = [
     # incident_queries
     "load_incidents",
     "cell_counts",
+    "incident_columns",
     "incident_summary",
     "count_rows",
     "table_fingerprint",
