@@ -16,7 +16,7 @@ import folium
 import pandas as pd
 from markupsafe import Markup
 
-from web.maps.render import centred_map, frame_bounds, map_parts, map_text
+from web.maps.render import centred_map, frame_bounds, map_parts, map_text, station_layer
 
 __all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
 
@@ -103,19 +103,9 @@ def plan_map(
             control=False,
         ).add_to(fmap)
     if stations is not None and len(stations):
-        group = folium.FeatureGroup(name=map_text(labels.get("stations", "stations")))
-        for name, lat, lon in zip(stations["name"], stations["lat"], stations["lon"], strict=True):
-            folium.CircleMarker(
-                location=[float(lat), float(lon)],
-                radius=7,
-                color="#000000",
-                weight=2,
-                fill=True,
-                fill_color="#1a237e",
-                fill_opacity=1.0,
-                tooltip=map_text(name),
-            ).add_to(group)
-        group.add_to(fmap)
+        rows = zip(stations["name"], stations["lat"], stations["lon"], strict=True)
+        station_layer(rows, labels.get("stations", "stations"), radius=7, color="#000000",
+                      weight=2, fill_color="#1a237e").add_to(fmap)  # fmt: skip
     by_unit: dict[str, list[dict]] = {}
     for visit in visits:
         by_unit.setdefault(visit["properties"]["unit_id"], []).append(visit)

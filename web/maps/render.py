@@ -12,8 +12,9 @@ city-wide map of 5,600 cells stays small and fast.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
+from typing import Any
 
 import folium
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "line_chart_svg",
     "map_parts",
     "map_text",
+    "station_layer",
 ]
 
 _COLOURS = ["#ffffcc", "#ffeda0", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -52,6 +54,29 @@ def map_text(value: object) -> str:
         .replace("`", "&#96;")
         .replace("$", "&#36;")
     )
+
+
+def station_layer(
+    stations: Iterable[tuple[object, float, float]],
+    label: str,
+    *,
+    radius: float,
+    color: str,
+    weight: float | None = None,
+    fill_color: str | None = None,
+) -> folium.FeatureGroup:
+    """A layer of police stations, ``(name, lat, lon)`` each, as filled circle markers with
+    their (escaped) names as tooltips; unset ``weight`` and ``fill_color`` keep folium's."""
+    style: dict[str, Any] = {"radius": radius, "color": color}
+    if weight is not None:
+        style["weight"] = weight
+    if fill_color is not None:
+        style["fill_color"] = fill_color
+    group = folium.FeatureGroup(name=map_text(label))
+    for name, lat, lon in stations:
+        folium.CircleMarker(location=[float(lat), float(lon)], fill=True, fill_opacity=1.0,
+                            tooltip=map_text(name), **style).add_to(group)  # fmt: skip
+    return group
 
 
 def map_parts(fmap: folium.Map) -> dict[str, str]:
@@ -209,17 +234,8 @@ def incident_cell_map(
         ).add_to(fmap)
         colormap.add_to(fmap)
     if stations is not None and len(stations):
-        group = folium.FeatureGroup(name="stations")
-        for name, lat, lon in zip(stations["name"], stations["lat"], stations["lon"], strict=True):
-            folium.CircleMarker(
-                location=[lat, lon],
-                radius=6,
-                color="#1a237e",
-                fill=True,
-                fill_opacity=1.0,
-                tooltip=map_text(name),
-            ).add_to(group)
-        group.add_to(fmap)
+        rows = zip(stations["name"], stations["lat"], stations["lon"], strict=True)
+        station_layer(rows, "stations", radius=6, color="#1a237e").add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds)
@@ -386,19 +402,8 @@ def _hotspot_map(
             interactive=False,
         ).add_to(fmap)
     if stations:
-        group = folium.FeatureGroup(name=map_text(stations_label))
-        for name, lat, lon in stations:
-            folium.CircleMarker(
-                location=[lat, lon],
-                radius=6,
-                color="#1a237e",
-                weight=2,
-                fill=True,
-                fill_color="#ffffff",
-                fill_opacity=1.0,
-                tooltip=map_text(name),
-            ).add_to(group)
-        group.add_to(fmap)
+        station_layer(stations, stations_label, radius=6, color="#1a237e", weight=2,
+                      fill_color="#ffffff").add_to(fmap)  # fmt: skip
     # Filled from the cells by hotspots.js; folium adds the (locally served) script.
     heat = HeatMap([], name=map_text(heat_label), show=False, radius=18, blur=14, min_opacity=0.3)
     heat.add_to(fmap)
