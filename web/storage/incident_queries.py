@@ -97,6 +97,12 @@ def count_rows(engine: Engine) -> dict[str, int]:
         return {t.name: row_count(conn, t) for t in tables}
 
 
+def incident_count(engine: Engine) -> int:
+    """The number of stored incidents."""
+    with engine.connect() as conn:
+        return row_count(conn, incidents)
+
+
 def table_fingerprint(engine: Engine) -> dict[str, int]:
     """Row counts plus a checksum of incident keys: equal before and after means unchanged."""
     counts = count_rows(engine)
