@@ -54,18 +54,10 @@ from geo.cells import hex_from_cells
 from geo.explain import ALL_CATEGORIES
 from web import clock, storage
 from web.assets import SITE_SCRIPTS
+from web.services import api_payloads as payloads
 from web.services import grid_work, site_data
 from web.services.caches import Cache
-from web.services.filters import (
-    FilterError,
-    Filters,
-    category_mask,
-    cell_counts,
-    cells_of,
-    in_study_area,
-    parse_filters,
-    selected_positions,
-)
+from web.services.filters import FilterError, Filters, cells_of, in_study_area, parse_filters
 from web.services.scores import MAP_MODEL, cell_scores
 from web.services.scoring_data import GROUPS
 from web.views.access import client_ip, get_engine
@@ -74,7 +66,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 WRITE_ROLES = ("admin", "planner", "grid_worker")
 AGGREGATE_BY = ("day", "week", "month", "hour", "weekday", "category", "cell")
-WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DEFAULT_CELLS_LIMIT = 100
 MAX_CELLS_LIMIT = 1_000_000  # more than any city's cells: "all of them"
 DEFAULT_CHECKINS_LIMIT = 200
@@ -91,9 +82,6 @@ _plan_bodies = Cache(
     ttl_s=PLANS_CACHE_S,
     tables=("plans", "plan_visits"),
 )
-# Per data version: incident counts per cell for a filter (city-wide, scoped per request
-# afterwards) and aggregate results (per filter and scope).
-_counts = Cache("API counts", max_entries=512, max_bytes=64 * 2**20, derived=True)
 # Encoded bodies of the data-only answers (cells, one cell, aggregates), keyed (database,
 # data version, path, query, scope): most requests repeat a recent query, and building and
 # encoding the JSON is most of their time.
@@ -228,17 +216,6 @@ def _one_cell(hex_id: str) -> int:
     return int(h3.str_to_int(hex_id))
 
 
-def _filters_json(filters: Filters, timezone: str) -> dict:
-    return {
-        "start": grid_work.local_iso(filters.start_s, timezone),
-        "end": grid_work.local_iso(filters.end_s, timezone),
-        "categories": list(filters.categories) if filters.categories is not None else None,
-        "hours": list(filters.hours) if filters.hours is not None else None,
-        "weekdays": list(filters.weekdays) if filters.weekdays is not None else None,
-        "area": filters.area,
-    }
-
-
 def _scoped_filters(filters: Filters) -> Filters:
     """The filters with a grid worker's cells intersected in (an area can only narrow them)."""
     scope = _scope()
@@ -246,21 +223,6 @@ def _scoped_filters(filters: Filters) -> Filters:
         return filters
     cells = scope if filters.cells is None else np.intersect1d(scope, filters.cells)
     return replace(filters, cells=tuple(int(c) for c in cells))
-
-
-def _city_counts(data: site_data.SiteData, filters: Filters) -> pd.Series:
-    """Incidents per cell passing ``filters`` (city-wide or the area), cached per version."""
-
-    def load() -> pd.Series:
-        frame = cell_counts(data, filters)
-        return pd.Series(frame["n"].to_numpy(), index=frame["cell"].to_numpy())
-
-    return _counts.get_or_load((data.source, data.version, "cells", filters.key()), load)
-
-
-def _days_of(data: site_data.SiteData) -> np.ndarray:
-    """Local calendar day (days since 1970-01-01 in the city's time) of each incident."""
-    return data.day
 
 
 # --- session ----------------------------------------------------------------------------------
@@ -283,17 +245,6 @@ def session_info():
     )
 
 
-def _category_names(data) -> tuple[dict[str, str], dict[str, str]]:
-    if "api_category_names" not in data._memo:
-        table = data.categories
-        codes = table["code"].astype(str)
-        data._memo["api_category_names"] = (
-            dict(zip(codes, table["name_en"].astype(str), strict=True)),
-            dict(zip(codes, table["name_zh"].astype(str), strict=True)),
-        )
-    return data._memo["api_category_names"]
-
-
 # --- cells ------------------------------------------------------------------------------------
 
 
@@ -312,34 +263,18 @@ def cells():
     if scope is not None:
         scores = scores[np.isin(scores["cell"].to_numpy(), scope)]
     top = scores.nsmallest(limit, "rank")
-    counts = _city_counts(data, filters).reindex(top["cell"].to_numpy(), fill_value=0)
+    counts = payloads.city_counts(data, filters).reindex(top["cell"].to_numpy(), fill_value=0)
     n_cells = len(data.cells)
     as_of_s = filters.end_s if filters.end_s is not None else (data.last_s or 0) + 1
-    rows = [
-        {
-            "cell": hex_id,
-            "score": round(float(score), 6),
-            "rank": int(rank),
-            "tier": grid_work.rank_tier(int(rank), float(score), n_cells),
-            "count": int(count),
-        }
-        for hex_id, score, rank, count in zip(
-            hex_from_cells(top["cell"].to_numpy()),
-            top["score"].to_numpy(),
-            top["rank"].to_numpy(),
-            counts.to_numpy(),
-            strict=True,
-        )
-    ]
     return jsonify(
         {
             "model": model,
             "as_of": grid_work.local_iso(as_of_s, data.timezone),
             "as_of_s": int(as_of_s),
-            "filters": _filters_json(filters, data.timezone),
+            "filters": payloads.filters_json(filters, data.timezone),
             "study_cells": n_cells,
             "total": int(len(scores)),
-            "cells": rows,
+            "cells": payloads.cell_rows(top, counts, n_cells),
         }
     )
 
@@ -364,8 +299,8 @@ def cell(hex_id: str):
 
     end_s = grid_work.reference_time(data)
     explanation = grid_work.cell_explanations(data, [cell_id], end_s, model=model)[cell_id]
-    counts = _window_counts(explanation.counts)
-    names_en, names_zh = _category_names(data)
+    counts = payloads.window_counts(explanation.counts)
+    names_en, names_zh = payloads.category_names(data)
     status = grid_work.cell_status(explanation)
     lat, lng = h3.cell_to_latlng(hex_id)
     return jsonify(
@@ -397,16 +332,6 @@ def cell(hex_id: str):
     )
 
 
-def _window_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """``category -> window -> count`` of an explanation's counts (``7d``... then ``all``),
-    row by row: the categories, then ALL_CATEGORIES once."""
-    windows = [str(w) for w in table.columns]
-    return {
-        str(code): {w: int(n) for w, n in zip(windows, values, strict=True)}
-        for code, values in zip(table.index, table.to_numpy().tolist(), strict=True)
-    }
-
-
 # --- incident aggregates --------------------------------------------------------------------
 
 
@@ -419,26 +344,15 @@ def incidents_aggregate():
     if by not in AGGREGATE_BY:
         abort(400, description=f"by: expected one of {', '.join(AGGREGATE_BY)}, got {by!r}")
     filters = _scoped_filters(parse_filters(request.args, data, get_engine()))
-    scope = _scope()
     # Results depend only on the data version, the filters and the scope: cached.
-    key = (
-        data.source,
-        data.version,
-        "aggregate",
-        by,
-        filters.key(),
-        None if scope is None else filters.cells,
-    )
     with _long_aggregate_turn(filters, by):
-        total, groups = _counts.get_or_load(
-            key, lambda: _aggregate(data, filters, by, scoped=scope is not None)
-        )
+        total, groups = payloads.cached_aggregate(data, filters, by, scoped=_scope() is not None)
     tz = data.timezone
     return jsonify(
         {
             "by": by,
             "timezone": tz,
-            "filters": _filters_json(filters, tz),
+            "filters": payloads.filters_json(filters, tz),
             "total": total,
             "groups": groups,
         }
@@ -469,160 +383,7 @@ def _long_aggregate_turn(filters: Filters, by: str) -> Iterator[None]:
         _LONG_AGGREGATES.release()
 
 
-def _selected_positions(data: site_data.SiteData, filters: Filters) -> np.ndarray:
-    """Positions in ``data.incidents`` of the incidents passing ``filters``.
-
-    With cells (a grid worker's, an area's) only those cells' incidents are looked at, through
-    the by-cell index, instead of masking every incident of the city.
-    """
-    if filters.cells is None:
-        return selected_positions(data, filters)
-    rows = grid_work.incident_rows(data, filters.cells)
-    incidents = data.incidents
-    keep = np.ones(len(rows), dtype=bool)
-    times = incidents["occurred_at"].to_numpy()[rows]
-    if filters.start_s is not None:
-        keep &= times >= filters.start_s
-    if filters.end_s is not None:
-        keep &= times < filters.end_s
-    if filters.categories is not None:
-        keep &= category_mask(data, filters.categories, rows)
-    if filters.hours is not None:
-        keep &= np.isin(data.hour[rows], filters.hours)
-    if filters.weekdays is not None:
-        keep &= np.isin(data.weekday[rows], filters.weekdays)
-    return np.sort(rows[keep])
-
-
-def _aggregate(data, filters, by: str, scoped: bool) -> tuple[int, list[dict]]:
-    """(total, groups) of the incidents passing ``filters``, grouped ``by``."""
-    tz = data.timezone
-    if filters.cells is not None and not len(filters.cells):
-        positions = np.empty(0, dtype=np.int64)
-    else:
-        positions = _selected_positions(data, filters)
-    groups: list[dict] = []
-    if by in ("hour", "weekday"):
-        values = (data.hour if by == "hour" else data.weekday)[positions].astype(np.int64)
-        size = 24 if by == "hour" else 7
-        for key, n in enumerate(np.bincount(values, minlength=size).tolist()):
-            item: dict = {"key": key, "count": int(n)}
-            if by == "weekday":
-                item["name"] = WEEKDAY_NAMES[key]
-            groups.append(item)
-    elif by == "category":
-        category = data.incidents["category"].astype("category")
-        codes = category.cat.codes.to_numpy()[positions]
-        counts = np.bincount(codes, minlength=len(category.cat.categories))
-        names_en, names_zh = _category_names(data)
-        pairs = [
-            (str(c), int(n)) for c, n in zip(category.cat.categories, counts, strict=True) if n
-        ]
-        for code, n in sorted(pairs, key=lambda kv: (-kv[1], kv[0])):
-            groups.append({"key": code, "count": n, "name_en": names_en.get(code, code),
-                           "name_zh": names_zh.get(code, code)})  # fmt: skip
-    elif by == "cell":
-        if not scoped:  # the city-wide counts are cached per filter
-            cell_counts = _city_counts(data, filters)
-        else:
-            cell_counts = pd.Series(data.incidents["cell"].to_numpy()[positions]).value_counts()
-        cell_counts = cell_counts[cell_counts > 0].sort_values(ascending=False, kind="stable")
-        for hex_id, n in zip(
-            hex_from_cells(cell_counts.index.to_numpy()), cell_counts.to_numpy(), strict=True
-        ):
-            groups.append({"key": hex_id, "count": int(n)})
-    else:
-        groups = _calendar_groups(data, filters, positions, by, tz)
-    return int(len(positions)), groups
-
-
-# Most rows one calendar aggregate answers with (ten years of days): what a chart can show.
-MAX_CALENDAR_GROUPS = 3660
-
-
-def _calendar_groups(data, filters, positions: np.ndarray, by: str, tz: str) -> list[dict]:
-    """Counts per local day, week (from Monday) or month, zeros filled over the range."""
-    days = _days_of(data)[positions]
-    if filters.start_s is not None and filters.end_s is not None:
-        local = pd.to_datetime([filters.start_s, filters.end_s - 1], unit="s", utc=True)
-        span = local.tz_convert(tz).tz_localize(None).to_numpy().astype("datetime64[D]")
-        low, high = int(span[0].astype(np.int64)), int(span[1].astype(np.int64))
-    elif len(days):
-        low, high = int(days.min()), int(days.max())
-    else:
-        return []
-    groups = {"day": high - low + 1, "week": (high - low) // 7 + 2, "month": (high - low) // 28 + 2}
-    if groups.get(by, 0) > MAX_CALENDAR_GROUPS:
-        raise FilterError(
-            f"by: {by} over {high - low + 1} days gives more than {MAX_CALENDAR_GROUPS} groups; "
-            "choose a shorter range or a longer period (week, month)"
-        )
-    days = days[(days >= low) & (days <= high)]
-    if by == "day":
-        first, step = low, 1
-        numbers = days - first
-        starts = np.arange(low, high + 1).astype("datetime64[D]")
-    elif by == "week":
-        # 1970-01-01 was a Thursday: day - (day + 3) % 7 is the Monday starting its week.
-        first, step = low - (low + 3) % 7, 7
-        numbers = (days - first) // step
-        starts = np.arange(first, high + 1, step).astype("datetime64[D]")
-    else:
-        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        month_low = int(np.datetime64(low, "D").astype("datetime64[M]").astype(np.int64))
-        month_high = int(np.datetime64(high, "D").astype("datetime64[M]").astype(np.int64))
-        numbers = months - month_low
-        starts = np.arange(month_low, month_high + 1).astype("datetime64[M]")
-    counts = np.bincount(numbers, minlength=len(starts))
-    labels = [str(s) for s in starts]
-    local_starts = pd.DatetimeIndex(starts.astype("datetime64[D]")).tz_localize(
-        tz, ambiguous=np.ones(len(starts), dtype=bool), nonexistent="shift_forward"
-    )
-    epoch = local_starts.as_unit("s").asi8
-    return [
-        {"key": label, "start": stamp.isoformat(), "start_s": int(start_s), "count": int(n)}
-        for label, stamp, start_s, n in zip(
-            labels, local_starts, epoch.tolist(), counts.tolist(), strict=True
-        )
-    ]
-
-
 # --- plans ----------------------------------------------------------------------------------
-
-
-def _json_or_text(value):
-    import json
-
-    if isinstance(value, dict | list):
-        return value
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _visits_json(visits: pd.DataFrame, tz: str) -> list[dict]:
-    return [
-        {
-            "unit_id": str(unit_id),
-            "seq": int(seq),
-            "cell": hex_id,
-            "start": grid_work.local_iso(start_at, tz),
-            "start_s": int(start_at),
-            "end": grid_work.local_iso(end_at, tz),
-            "end_s": int(end_at),
-            "value": round(float(value), 6),
-        }
-        for unit_id, seq, hex_id, start_at, end_at, value in zip(
-            visits["unit_id"],
-            visits["seq"],
-            hex_from_cells(visits["cell"].to_numpy()),
-            visits["start_at"],
-            visits["end_at"],
-            visits["value"],
-            strict=True,
-        )
-    ]
 
 
 @bp.get("/plans")
@@ -644,23 +405,7 @@ def plans():
     if scope is not None:
         visits = storage.plan_visits_frame(get_engine(), cells=scope, published_only=True)
         in_scope = visits.groupby("plan_id").size()
-    out = []
-    for row in frame.itertuples():
-        item = {
-            "id": int(row.id),
-            "date": row.plan_date,
-            "shift": row.shift,
-            "status": row.status,
-            "created_at": grid_work.local_iso(row.created_at, tz),
-            "created_at_s": int(row.created_at),
-            "published_at": grid_work.local_iso(row.published_at, tz),
-            "published_at_s": None if pd.isna(row.published_at) else int(row.published_at),
-        }
-        if in_scope is None:
-            item["summary"] = _json_or_text(row.summary)
-        else:
-            item["visits_in_your_cells"] = int(in_scope.get(int(row.id), 0))
-        out.append(item)
+    out = [payloads.plan_list_item(row, tz, in_scope) for row in frame.itertuples()]
     return jsonify({"plans": out})
 
 
@@ -674,42 +419,10 @@ def plan(plan_id: int):
     if stored is None or (scope is not None and stored.status != "published"):
         abort(404, description=f"no plan {plan_id}")
     visits = storage.plan_visits_frame(get_engine(), plan_id, cells=scope)
-    item = {
-        "id": stored.id,
-        "date": stored.plan_date,
-        "shift": stored.shift,
-        "status": stored.status,
-        "shift_start": grid_work.local_iso(stored.shift_start, tz),
-        "shift_start_s": int(stored.shift_start),
-        "created_at": grid_work.local_iso(stored.created_at, tz),
-        "created_at_s": int(stored.created_at),
-        "published_at": grid_work.local_iso(stored.published_at, tz),
-        "published_at_s": stored.published_at,
-        "visits": _visits_json(visits, tz),
-    }
-    if scope is None:
-        item["summary"] = stored.summary
-    return jsonify(item)
+    return jsonify(payloads.plan_json(stored, visits, tz, with_summary=scope is None))
 
 
 # --- check-ins ------------------------------------------------------------------------------
-
-
-def _checkin_json(row: dict, hex_id: str, tz: str, user_id: int, with_names: bool) -> dict:
-    plan_id = row["plan_id"]
-    item = {
-        "id": int(row["id"]),
-        "cell": hex_id,
-        "visited_at": grid_work.local_iso(row["visited_at"], tz),
-        "visited_at_s": int(row["visited_at"]),
-        "minutes": float(row["minutes"]),
-        "note": row["note"],
-        "plan_id": None if plan_id is None or plan_id != plan_id else int(plan_id),
-        "mine": int(row["user_id"]) == user_id,
-    }
-    if with_names:
-        item["username"] = row["username"]
-    return item
 
 
 @bp.get("/checkins")
@@ -747,7 +460,7 @@ def checkins():
                 "plan_id": plan_id,
             },
             "checkins": [
-                _checkin_json(r, h, data.timezone, user_id, with_names)
+                payloads.checkin_json(r, h, data.timezone, user_id, with_names)
                 for r, h in zip(rows, hex_ids, strict=True)
             ],
         }
