@@ -7,6 +7,8 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from web.storage.migrations.shapes import create_login_failures, create_table, foreign_key
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -14,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "sessions",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -22,16 +24,15 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.Column("ip", sa.String(length=64), server_default="", nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
+        foreign_key("sessions", "user_id", "users"),
     )
     op.create_index("ix_sessions_user_id", "sessions", ["user_id"], unique=False)
-    op.create_table(
+    create_table(
         "login_throttle",
         sa.Column("key", sa.String(length=120), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle")),
+        primary_key=("key",),
     )
     clashes = (
         op.get_bind()
@@ -53,14 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.create_table(
-        "login_failures",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=80), nullable=False),
-        sa.Column("ip", sa.String(length=64), nullable=False),
-        sa.Column("at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
-    )
+    create_login_failures()
     op.drop_index("ux_users_username_lower", table_name="users")
     op.drop_table("login_throttle")
     op.drop_index("ix_sessions_user_id", table_name="sessions")

@@ -1,0 +1,83 @@
+"""Shapes the migrations repeat: a table with its named primary key, a named foreign key, an
+index added or dropped in batch mode, the columns several tables share.
+
+Migrations are history: a revision must emit the same DDL for as long as it exists, so a
+helper here may change only in ways that leave every revision's DDL as it was (compare
+``sqlite3 .schema`` of a database made by ``hotspot init-db`` before and after). Names
+follow web.storage.schema's naming convention: ``pk_<table>``, ``fk_<table>_<column>_<target>``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+def id_column() -> sa.Column:
+    """The integer surrogate key most tables have (``id``, the primary key by default)."""
+    return sa.Column("id", sa.Integer(), nullable=False)
+
+
+def file_columns() -> tuple[sa.Column, sa.Column]:
+    """The imported file's path and its sha256 (import runs and rejects)."""
+    return (
+        sa.Column("file", sa.Text(), nullable=False),
+        sa.Column("file_sha256", sa.String(length=64), nullable=False),
+    )
+
+
+def lon_lat_columns() -> tuple[sa.Column, sa.Column]:
+    """A point in WGS-84 (stations and incidents)."""
+    return (
+        sa.Column("lon", sa.Float(), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+    )
+
+
+def foreign_key(
+    table: str, column: str, target: str, ondelete: str | None = None
+) -> sa.ForeignKeyConstraint:
+    """``table.column`` references ``target.id``, named ``fk_<table>_<column>_<target>``."""
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"), ondelete=ondelete
+    )
+
+
+def create_table(
+    name: str,
+    *columns_and_constraints: sa.schema.SchemaItem,
+    primary_key: tuple[str, ...] = ("id",),
+    indexes: dict[str, list[str]] | None = None,
+) -> None:
+    """Create a table with its primary key ``pk_<name>`` and its (non-unique) indexes.
+
+    Constraints keep the order they are passed in: it is the order of the DDL.
+    """
+    op.create_table(
+        name,
+        *columns_and_constraints,
+        sa.PrimaryKeyConstraint(*primary_key, name=op.f(f"pk_{name}")),
+    )
+    for index, columns in (indexes or {}).items():
+        with op.batch_alter_table(name, schema=None) as batch_op:
+            batch_op.create_index(index, columns, unique=False)
+
+
+def drop_table(name: str, *indexes: str) -> None:
+    """Drop a table's indexes (in batch mode), then the table."""
+    for index in indexes:
+        with op.batch_alter_table(name, schema=None) as batch_op:
+            batch_op.drop_index(index)
+    op.drop_table(name)
+
+
+def create_login_failures(indexes: dict[str, list[str]] | None = None) -> None:
+    """The table of failed logins as 0002 made it (0003 drops it; its downgrade restores it)."""
+    create_table(
+        "login_failures",
+        id_column(),
+        sa.Column("username", sa.String(length=80), nullable=False),
+        sa.Column("ip", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        indexes=indexes,
+    )
