@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -26,9 +25,8 @@ from geo.coords import (
     wgs84_from_gcj02,
 )
 from geo.errors import InvalidCoordinatesError
+from tests.conftest import REPO, SHARED
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
 JIAYUGUAN_SHARED = SHARED / "data" / "boundaries" / "jiayuguan"
 JIAYUGUAN_GCJ02 = JIAYUGUAN_SHARED / "620200_full.json"
 JIAYUGUAN_AMAP_WGS84 = JIAYUGUAN_SHARED / "jiayuguan_620200_amap_wgs84.geojson"
@@ -96,28 +94,25 @@ def jiayuguan_gcj02() -> gpd.GeoSeries:
     return gpd.read_file(JIAYUGUAN_GCJ02).geometry
 
 
-def test_gcj02_from_wgs84_matches_prcoords():
-    lon, lat = random_points_in_china(3000, seed=1)
-    gcj_lon, gcj_lat = gcj02_from_wgs84(lon, lat)
-    expected = np.array([prcoords.wgs_gcj((y, x)) for x, y in zip(lon, lat, strict=True)])
-    assert np.max(np.abs(gcj_lat - expected[:, 0])) < 1e-9
-    assert np.max(np.abs(gcj_lon - expected[:, 1])) < 1e-9
+def max_error_from_prcoords(convert, reference, n: int, seed: int) -> float:
+    """Largest difference in degrees between ``convert`` and prcoords' ``reference`` (which
+    takes and returns ``(lat, lon)``) over ``n`` random points in China."""
+    lon, lat = random_points_in_china(n, seed=seed)
+    got_lon, got_lat = convert(lon, lat)
+    expected = np.array([reference((y, x)) for x, y in zip(lon, lat, strict=True)])
+    return max(np.max(np.abs(got_lat - expected[:, 0])), np.max(np.abs(got_lon - expected[:, 1])))
 
 
-def test_bd09_from_gcj02_matches_prcoords():
-    lon, lat = random_points_in_china(3000, seed=2)
-    bd_lon, bd_lat = bd09_from_gcj02(lon, lat)
-    expected = np.array([prcoords.gcj_bd((y, x)) for x, y in zip(lon, lat, strict=True)])
-    assert np.max(np.abs(bd_lat - expected[:, 0])) < 1e-9
-    assert np.max(np.abs(bd_lon - expected[:, 1])) < 1e-9
-
-
-def test_bd09_from_wgs84_matches_prcoords():
-    lon, lat = random_points_in_china(3000, seed=3)
-    bd_lon, bd_lat = bd09_from_wgs84(lon, lat)
-    expected = np.array([prcoords.wgs_bd((y, x)) for x, y in zip(lon, lat, strict=True)])
-    assert np.max(np.abs(bd_lat - expected[:, 0])) < 1e-9
-    assert np.max(np.abs(bd_lon - expected[:, 1])) < 1e-9
+@pytest.mark.parametrize(
+    ("forward", "prcoords_forward", "seed"),
+    [
+        (gcj02_from_wgs84, prcoords.wgs_gcj, 1),
+        (bd09_from_gcj02, prcoords.gcj_bd, 2),
+        (bd09_from_wgs84, prcoords.wgs_bd, 3),
+    ],
+)
+def test_forward_converters_match_prcoords(forward, prcoords_forward, seed):
+    assert max_error_from_prcoords(forward, prcoords_forward, n=3000, seed=seed) < 1e-9
 
 
 @pytest.mark.parametrize(
@@ -130,11 +125,7 @@ def test_bd09_from_wgs84_matches_prcoords():
 )
 def test_inverse_matches_prcoords_iterative_inverse(inverse, prcoords_inverse):
     # prcoords stops iterating at a 1e-5 degree step, which leaves it within ~1e-7 degrees.
-    lon, lat = random_points_in_china(1000, seed=4)
-    result_lon, result_lat = inverse(lon, lat)
-    expected = np.array([prcoords_inverse((y, x)) for x, y in zip(lon, lat, strict=True)])
-    assert np.max(np.abs(result_lat - expected[:, 0])) < 1e-6
-    assert np.max(np.abs(result_lon - expected[:, 1])) < 1e-6
+    assert max_error_from_prcoords(inverse, prcoords_inverse, n=1000, seed=4) < 1e-6
 
 
 @pytest.mark.parametrize(
