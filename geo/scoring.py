@@ -20,6 +20,9 @@ Incidents frame
     Columns ``occurred_at`` (``int64`` UTC seconds), ``cell`` (``int64`` H3 id at the study
     resolution) and ``category`` (category code, ``str``). Only incidents with
     ``occurred_at < as_of_s`` are used; incidents whose cell is not a study cell are ignored.
+    Or :class:`IndexedIncidents`: the same incidents with cells and categories as indices
+    into their distinct values, which a caller holding millions of incidents passes to have
+    each distinct cell and category looked up once (the site does).
 Study cells
     Distinct ``int64`` H3 ids of one resolution, in any order; the result keeps that order.
 Category weights
@@ -93,6 +96,7 @@ import numpy as np
 import pandas as pd
 
 from geo._frames import INCIDENT_COLUMNS
+from geo._scoring_inputs import IndexedIncidents
 from geo._scoring_inputs import prepare as _prepare  # noqa: F401 - geo.temporal imports it
 from geo.errors import GeoError
 from geo.scoring_blend import (
@@ -115,6 +119,7 @@ from geo.scoring_sepp import SeppFit, SeppParams, fit_sepp, score_sepp
 __all__ = [
     "DEFAULT_POLICE_INITIATED_WEIGHT",
     "INCIDENT_COLUMNS",
+    "IndexedIncidents",
     "BLEND_FEATURES",
     "NaiveParams",
     "WeightedCountParams",
@@ -144,7 +149,7 @@ DEFAULT_POLICE_INITIATED_WEIGHT = 0.0
 
 
 def score_cells(
-    incidents: pd.DataFrame,
+    incidents: pd.DataFrame | IndexedIncidents,
     cells: np.ndarray,
     as_of_s: int,
     model: str = "default",
@@ -157,8 +162,9 @@ def score_cells(
     Parameters
     ----------
     incidents
-        Columns ``occurred_at`` (int64 UTC seconds), ``cell`` (int64) and ``category``.
-        Only incidents with ``occurred_at < as_of_s`` in study cells are used. Not modified.
+        Columns ``occurred_at`` (int64 UTC seconds), ``cell`` (int64) and ``category``, or
+        the same as :class:`IndexedIncidents`. Only incidents with ``occurred_at < as_of_s``
+        in study cells are used. Not modified.
     cells
         Distinct int64 study cells of one resolution, in any order.
     as_of_s

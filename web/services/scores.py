@@ -52,7 +52,7 @@ def _score(data: SiteData, filters: Filters, model: str, as_of_s: int) -> pd.Dat
 
     mask = incident_mask(data, filters, use_time=False, use_categories=False)
     # No filter at all (the usual city-wide map): no copy of the incidents.
-    chosen = data.incidents if mask is None else data.frame(mask)
+    chosen = data.indexed(mask)
     frame = score_cells(
         chosen,
         data.cells,
