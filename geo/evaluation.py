@@ -243,25 +243,11 @@ def hit_rate(curve: CoverageCurve, p: npt.ArrayLike) -> Any:
 def pai(curve: CoverageCurve, p: npt.ArrayLike) -> Any:
     """Return the predictive accuracy index PAI(p) = HR(p) / p.
 
-    Parameters
-    ----------
-    curve
-        From :func:`coverage_curve`.
-    p
-        Area fraction(s) in (0, 1].
-
-    Returns
-    -------
-    float or numpy.ndarray
-        A float for a scalar ``p``, else an array shaped like ``p``.
-
-    Raises
-    ------
-    GeoError
-        When ``p`` is not finite or lies outside (0, 1].
+    Parameters, result and errors as for :func:`hit_rate`, except that ``p`` lies in (0, 1]:
+    PAI(0) is undefined.
     """
     fractions = _fractions(p, "p", allow_zero=False)
-    return np.interp(fractions, curve.area_fraction, curve.hit_rate) / fractions
+    return hit_rate(curve, fractions) / fractions
 
 
 def pei(curve: CoverageCurve, best: CoverageCurve, p: npt.ArrayLike) -> Any:
@@ -299,8 +285,8 @@ def pei(curve: CoverageCurve, best: CoverageCurve, p: npt.ArrayLike) -> Any:
             f"(incidents, inside, cells) = {(curve.n_incidents, curve.n_inside, curve.n_cells)}"
             f" and {(best.n_incidents, best.n_inside, best.n_cells)}"
         )
-    achieved = np.interp(fractions, curve.area_fraction, curve.hit_rate)
-    possible = np.interp(fractions, best.area_fraction, best.hit_rate)
+    achieved = hit_rate(curve, fractions)
+    possible = hit_rate(best, fractions)
     ratio = np.divide(
         achieved,
         possible,
