@@ -198,14 +198,10 @@ def explain_cell(
         as_of_s,
         timezone,
         model,
-        windows_days,
-        k,
-        trend_bin_days,
-        trend_bins,
-        category_weights,
-        categories,
+        settings=_settings(settings, windows_days, k, trend_bin_days, trend_bins),
         params=params,
-        settings=settings,
+        category_weights=category_weights,
+        categories=categories,
     )[0]
 
 
