@@ -119,9 +119,7 @@ class ExplainContext:
         index, times, codes, labels = select_incidents(
             incidents, study, as_of, category_weights, categories
         )
-        order = np.lexsort((times, index))
-        index, times, codes = index[order], times[order], codes[order]
-        starts = np.searchsorted(index, np.arange(n + 1)).astype(np.int64)
+        index, times, codes, starts = _grouped_by_cell(index, times, codes, n)
 
         score = scores["score"].to_numpy(dtype=np.float64)
         ranks, percentiles = _ranks(score)
@@ -264,6 +262,17 @@ class ExplainContext:
             lookback_days=float(settings.hot_lookback_days),
             windows=windows,
         )
+
+
+def _grouped_by_cell(
+    index: NDArray[np.int64], times: NDArray[np.int64], codes: NDArray[np.int64], n_cells: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The incidents sorted by cell row then time, and where each cell's run starts (the
+    incidents of cell row ``i`` are ``starts[i]:starts[i + 1]``)."""
+    order = np.lexsort((times, index))
+    index, times, codes = index[order], times[order], codes[order]
+    starts = np.searchsorted(index, np.arange(n_cells + 1)).astype(np.int64)
+    return index, times, codes, starts
 
 
 def _emerging_classes(
