@@ -117,16 +117,6 @@ from web.storage.schema import (
 from web.storage.write_watch import database_key, on_writes
 
 __all__ = [
-    "USERNAME_MAX",
-    "SessionRecord",
-    "claim_login_attempt",
-    "clear_login_attempts",
-    "create_session",
-    "end_session",
-    "end_user_sessions",
-    "get_session",
-    "refund_login_attempt",
-    "touch_session",
     # schema
     "metadata",
     "ROLES",
@@ -185,6 +175,7 @@ __all__ = [
     "store_stations",
     "list_stations",
     # accounts
+    "USERNAME_MAX",
     "UserRecord",
     "create_user",
     "get_user",
@@ -196,6 +187,16 @@ __all__ = [
     "user_cells",
     "audit",
     "list_audit",
+    # logins
+    "SessionRecord",
+    "create_session",
+    "get_session",
+    "touch_session",
+    "end_session",
+    "end_user_sessions",
+    "claim_login_attempt",
+    "refund_login_attempt",
+    "clear_login_attempts",
     # patrols
     "StoredPlan",
     "geojson_dumps",

@@ -1,10 +1,14 @@
 """Small helpers the storage modules share: driver placeholders, row counts, inserted keys,
-stored time."""
+records made from rows, stored time."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection, CursorResult, Row
 
 from web import clock
 
@@ -27,6 +31,25 @@ def inserted_id(result: CursorResult) -> int:
     if key is None:  # only when the insert added no row
         raise RuntimeError("the insert added no row")
     return int(key[0])
+
+
+Record = TypeVar("Record")
+
+
+def record_from_row(
+    record_type: type[Record], row: Row | None, **convert: Callable[[Any], Any]
+) -> Record | None:
+    """A record dataclass made of the row's columns of its field names (None for no row);
+    ``convert`` maps the fields not stored as they are to their conversion (``json.loads``
+    for JSON text, ``bool`` for a 0/1 flag)."""
+    if row is None:
+        return None
+    columns = row._mapping
+    values = {}
+    for field in dataclasses.fields(record_type):  # type: ignore[arg-type]
+        value = columns[field.name]
+        values[field.name] = convert[field.name](value) if field.name in convert else value
+    return record_type(**values)
 
 
 def now_seconds() -> int:

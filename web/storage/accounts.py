@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import inserted_id, now_seconds
+from web.storage._shared import inserted_id, now_seconds, record_from_row
 from web.storage.schema import (
     ROLES,
     area_cells,
@@ -71,17 +71,7 @@ def create_user(
 
 
 def _user(row) -> UserRecord | None:
-    if row is None:
-        return None
-    return UserRecord(
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        role=row.role,
-        active=bool(row.active),
-        locale=row.locale,
-        password_hash=row.password_hash,
-    )
+    return record_from_row(UserRecord, row, active=bool)
 
 
 def get_user(engine: Engine, user_id: int) -> UserRecord | None:

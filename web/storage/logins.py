@@ -18,20 +18,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import now_seconds
+from web.storage._shared import now_seconds, record_from_row
 from web.storage.schema import login_throttle, sessions
-
-__all__ = [
-    "SessionRecord",
-    "claim_login_attempt",
-    "clear_login_attempts",
-    "create_session",
-    "end_session",
-    "end_user_sessions",
-    "get_session",
-    "refund_login_attempt",
-    "touch_session",
-]
 
 
 def _digest(token: str) -> str:
@@ -64,9 +52,7 @@ def get_session(engine: Engine, token: str) -> SessionRecord | None:
     """The login of ``token``, or None if there is none (ended, or never made)."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(sessions).where(sessions.c.id == _digest(token))).first()
-    if row is None:
-        return None
-    return SessionRecord(row.user_id, row.created_at, row.last_seen_at, row.expires_at)
+    return record_from_row(SessionRecord, row)
 
 
 def touch_session(engine: Engine, token: str) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import inserted_id, now_seconds
+from web.storage._shared import inserted_id, now_seconds, record_from_row
 from web.storage.schema import checkins, plan_visits, plans, users
 
 
@@ -96,26 +96,7 @@ def store_plan(
 
 
 def _stored_plan(row) -> StoredPlan | None:
-    if row is None:
-        return None
-    return StoredPlan(
-        id=row.id,
-        plan_date=row.plan_date,
-        shift=row.shift,
-        status=row.status,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        published_at=row.published_at,
-        published_by=row.published_by,
-        shift_start=row.shift_start,
-        seed=row.seed,
-        request=json.loads(row.request),
-        summary=json.loads(row.summary),
-        plan_json=row.plan_json,
-        geojson=row.geojson,
-        gpx=row.gpx,
-        csv=row.csv,
-    )
+    return record_from_row(StoredPlan, row, request=json.loads, summary=json.loads)
 
 
 def get_plan(engine: Engine, plan_id: int) -> StoredPlan | None:
@@ -206,18 +187,13 @@ def plan_visits_frame(
     query = sa.select(plan_visits).join(plans, plans.c.id == plan_visits.c.plan_id)
     if plan_id is not None:
         query = query.where(plan_visits.c.plan_id == plan_id)
-    if cells is not None:
-        query = query.where(plan_visits.c.cell.in_([int(c) for c in cells]))
-    if start is not None:
-        query = query.where(plan_visits.c.start_at >= start)
-    if end is not None:
-        query = query.where(plan_visits.c.start_at < end)
+    query = _in_cells_and_window(
+        query, plan_visits.c.cell, cells, plan_visits.c.start_at, start, end
+    )
     if published_only:
         query = query.where(plans.c.status == "published")
     query = query.order_by(plan_visits.c.plan_id, plan_visits.c.unit_id, plan_visits.c.seq)
-    with engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-    return frame.astype({"cell": np.int64})
+    return _read_with_cells(engine, query)
 
 
 def add_checkin(
@@ -269,9 +245,7 @@ def checkins_frame(
 ) -> pd.DataFrame:
     """Check-ins with the user name, newest first, filtered like :func:`plan_visits_frame`."""
     query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id, user_id=user_id)
-    with engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-    return frame.astype({"cell": np.int64})
+    return _read_with_cells(engine, query)
 
 
 def latest_checkins(
@@ -311,14 +285,35 @@ def _checkins_query(
         checkins.c.plan_id,
         checkins.c.created_at,
     ).join(users, users.c.id == checkins.c.user_id)
-    if cells is not None:
-        query = query.where(checkins.c.cell.in_([int(c) for c in cells]))
-    if start is not None:
-        query = query.where(checkins.c.visited_at >= start)
-    if end is not None:
-        query = query.where(checkins.c.visited_at < end)
+    query = _in_cells_and_window(query, checkins.c.cell, cells, checkins.c.visited_at, start, end)
     if plan_id is not None:
         query = query.where(checkins.c.plan_id == plan_id)
     if user_id is not None:
         query = query.where(checkins.c.user_id == user_id)
     return query.order_by(checkins.c.visited_at.desc(), checkins.c.id.desc())
+
+
+def _in_cells_and_window(
+    query: sa.Select,
+    cell: sa.Column,
+    cells: np.ndarray | None,
+    time: sa.Column,
+    start: int | None,
+    end: int | None,
+) -> sa.Select:
+    """``query`` kept to rows whose ``cell`` is one of ``cells`` and whose ``time`` is in
+    [start, end); a bound that is None does not filter."""
+    if cells is not None:
+        query = query.where(cell.in_([int(c) for c in cells]))
+    if start is not None:
+        query = query.where(time >= start)
+    if end is not None:
+        query = query.where(time < end)
+    return query
+
+
+def _read_with_cells(engine: Engine, query: sa.Select) -> pd.DataFrame:
+    """The rows of ``query`` as a frame, its ``cell`` column as int64 H3 ids."""
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return frame.astype({"cell": np.int64})
