@@ -26,18 +26,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from geo.backtest import (  # noqa: E402
-    BENCHMARK_GROUPS,
-    format_table,
-    model_forecaster,
-    monthly_origins,
-    plot_coverage,
-    run_backtest,
-    summarise,
-    weekly_origins,
-)
+from geo.backtest import BENCHMARK_GROUPS, format_table, plot_coverage, summarise  # noqa: E402
 from geo.emerging import emerging_hotspots  # noqa: E402
 from geo.scoring import MODELS, score_cells  # noqa: E402
+from web.cli.analysis import backtest_models, backtest_origins  # noqa: E402
 from web.services.scoring_data import scoring_data_from_files  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -75,20 +67,18 @@ def main() -> None:
         f"(res 9), loaded in {time.perf_counter() - start:.1f} s"
     )
     OUT.mkdir(parents=True, exist_ok=True)
-    forecasters = [model_forecaster(name, pool_categories=True) for name in MODELS_COMPARED]
+    runs = backtest_origins("2017-07:2018-06", "2018-07-31", 8, TIMEZONE)
     summaries = {}
-    for label, origins in (
-        ("monthly", monthly_origins("2017-07", "2018-06", TIMEZONE)),
-        ("weekly", weekly_origins("2018-07-31", 8, TIMEZONE)),
-    ):
-        start = time.perf_counter()
-        result = run_backtest(data.incidents, data.cells, forecasters, origins, BENCHMARK_GROUPS)
+    start = time.perf_counter()
+    for label, origins, result in backtest_models(data, MODELS_COMPARED, runs, BENCHMARK_GROUPS):
+        seconds = time.perf_counter() - start  # the backtest runs as the loop asks for it
         summary = summarise(result)
         summaries[label] = summary
-        print(f"\n{label}: {len(origins)} origins ({time.perf_counter() - start:.0f} s)")
+        print(f"\n{label}: {len(origins)} origins ({seconds:.0f} s)")
         print(format_table(summary))
         plot_coverage(result, OUT / f"coverage_{label}.png")
         result.table.to_csv(OUT / f"backtest_{label}.csv", index=False)
+        start = time.perf_counter()
 
     print("\ntargets (mean AUC20 of the default against naive):")
     for label, summary in summaries.items():

@@ -4,6 +4,7 @@ statistical hot spots, from the database or straight from incident files."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -79,6 +80,33 @@ def _monthly_option(help_text: str):
     return click.option("--monthly", default="2017-07:2018-06", show_default=True, help=help_text)
 
 
+def backtest_origins(monthly: str, weekly_end: str, weeks: int, timezone: str) -> list[tuple]:
+    """The labelled origin sets of a backtest: ``("monthly", origins)`` for the FIRST:LAST test
+    months of ``monthly``, ``("weekly", origins)`` for ``weeks`` weeks ending ``weekly_end``;
+    an empty ``monthly`` or ``weekly_end`` leaves its set out."""
+    from geo.backtest import monthly_origins, weekly_origins
+
+    runs: list[tuple] = []
+    if monthly:
+        first, _, last = monthly.partition(":")
+        runs.append(("monthly", monthly_origins(first, last or first, timezone)))
+    if weekly_end:
+        runs.append(("weekly", weekly_origins(weekly_end, weeks, timezone)))
+    return runs
+
+
+def backtest_models(data, names, runs, groups) -> Iterator[tuple]:
+    """Backtest the models ``names`` on each labelled origin set of ``runs`` in turn, yielding
+    ``(label, origins, result)`` as each finishes. Plain counts (no category weights), each
+    model free to pool the other categories; ``data`` is a ScoringData. Shared with the
+    benchmark (bench/score_bench.py)."""
+    from geo.backtest import model_forecaster, run_backtest
+
+    forecasters = [model_forecaster(n, pool_categories=True) for n in names]
+    for label, origins in runs:
+        yield label, origins, run_backtest(data.incidents, data.cells, forecasters, origins, groups)
+
+
 @click.command("score")
 @click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
 @click.option("--model", default="default", show_default=True)
@@ -132,15 +160,7 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
                      chart_path, incident_files, preset, boundary_path, timezone, res,
                      piw) -> None:  # fmt: skip
     """Backtest models side by side on rolling monthly and weekly origins."""
-    from geo.backtest import (
-        format_table,
-        model_forecaster,
-        monthly_origins,
-        plot_coverage,
-        run_backtest,
-        summarise,
-        weekly_origins,
-    )
+    from geo.backtest import format_table, plot_coverage, summarise
     from geo.scoring import MODELS
     from web.services.scoring_data import GROUPS
 
@@ -155,17 +175,9 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
     if bad:
         fail(f"unknown group(s) {', '.join(bad)}; known: {', '.join(GROUPS)}")
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
-    runs = []
-    if monthly:
-        first, _, last = monthly.partition(":")
-        runs.append(("monthly", monthly_origins(first, last or first, data.timezone)))
-    if weekly_end:
-        runs.append(("weekly", weekly_origins(weekly_end, weeks, data.timezone)))
-    # Plain counts (no category weights), each model free to pool the other categories.
-    forecasters = [model_forecaster(n, pool_categories=True) for n in names]
+    runs = backtest_origins(monthly, weekly_end, weeks, data.timezone)
     tables = []
-    for label, origins in runs:
-        result = run_backtest(data.incidents, data.cells, forecasters, origins, chosen)
+    for label, origins, result in backtest_models(data, names, runs, chosen):
         click.echo(f"\n{label} origins ({len(origins)}), {len(data.cells)} study cells:")
         click.echo(format_table(summarise(result)))
         tables.append(result.table.assign(origins=label))
