@@ -1,16 +1,19 @@
 """What the command modules share: the workspace decorator, failing with a message, and the
-name the audit log records for the person at the terminal."""
+audit log entries of the person at the terminal."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import click
 
+from web import storage
 from web.services.workspace import Workspace
 
-__all__ = ["pass_ctx", "fail", "os_user"]
+__all__ = ["pass_ctx", "fail", "failing_on", "os_user", "audit"]
 
 pass_ctx = click.make_pass_decorator(Workspace, ensure=True)
 
@@ -21,6 +24,16 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+@contextmanager
+def failing_on(*errors: type[Exception]) -> Iterator[None]:
+    """Within the block, any of ``errors`` ends the command through :func:`fail` with its
+    message."""
+    try:
+        yield
+    except errors as err:
+        fail(str(err))
+
+
 def os_user() -> str:
     """``cli:<login name>`` for the audit log (``cli`` when the system cannot tell)."""
     import getpass
@@ -29,3 +42,8 @@ def os_user() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def audit(ws: Workspace, action: str, detail: str) -> None:
+    """Add an entry to the audit log in the name of the person at the terminal."""
+    storage.audit(ws.engine, action, username=os_user(), detail=detail)

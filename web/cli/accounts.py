@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from web import storage
-from web.cli._common import fail, os_user, pass_ctx
+from web.cli._common import audit, fail, failing_on, pass_ctx
 from web.services.workspace import Workspace, init_database
 
 
@@ -51,14 +51,12 @@ def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids
     from web.services.accounts import hash_password, validate_username
 
     init_database(ctx)
-    try:
+    with failing_on(ValueError):
         validate_username(username)
-    except ValueError as err:
-        fail(str(err))
     grid_ids = [g.strip() for g in grids.split(",") if g.strip()]
     if grid_ids and role != "grid_worker":
         fail("only grid workers are assigned grids")
-    try:
+    with failing_on(ValueError):
         known = set(storage.load_area_cells(ctx.engine, "grid")["area_id"])
         unknown = [g for g in grid_ids if g not in known]
         if unknown:
@@ -66,10 +64,7 @@ def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids
         user_id = storage.create_user(ctx.engine, username, hash_password(password), role,
                                       display_name=display_name)  # fmt: skip
         storage.set_user_grids(ctx.engine, user_id, grid_ids)
-    except ValueError as err:
-        fail(str(err))
-    storage.audit(ctx.engine, "user_created", username=os_user(),
-                  detail=f"{username} ({role}) from the command line")  # fmt: skip
+    audit(ctx, "user_created", f"{username} ({role}) from the command line")
     click.echo(f"created {username} ({role})")
 
 
@@ -82,12 +77,9 @@ def users_passwd(ctx: Workspace, username: str, password: str) -> None:
     from web.services.accounts import hash_password
 
     record = _account(ctx, username)
-    try:
+    with failing_on(ValueError):
         storage.update_user(ctx.engine, record.id, password_hash=hash_password(password))
-    except ValueError as err:
-        fail(str(err))
-    storage.audit(ctx.engine, "user_changed", username=os_user(),
-                  detail=f"{username}: password reset from the command line")  # fmt: skip
+    audit(ctx, "user_changed", f"{username}: password reset from the command line")
     click.echo(f"password of {username} changed")
 
 
@@ -100,12 +92,9 @@ def users_grids(ctx: Workspace, username: str, grid_ids: tuple[str, ...]) -> Non
     record = _account(ctx, username)
     if record.role != "grid_worker":
         fail(f"{username} is a {record.role}; only grid workers are assigned grids")
-    try:
+    with failing_on(ValueError):
         assigned = storage.set_user_grids(ctx.engine, record.id, grid_ids)
-    except ValueError as err:
-        fail(str(err))
-    storage.audit(ctx.engine, "user_changed", username=os_user(),
-                  detail=f"{username}: grids {', '.join(assigned) or 'none'}")  # fmt: skip
+    audit(ctx, "user_changed", f"{username}: grids {', '.join(assigned) or 'none'}")
     click.echo(f"{username}: {', '.join(assigned) or 'no grids'}")
 
 
@@ -113,7 +102,7 @@ def _set_active(ctx: Workspace, username: str, active: bool) -> None:
     record = _account(ctx, username)
     storage.update_user(ctx.engine, record.id, active=active)
     state = "enabled" if active else "disabled"
-    storage.audit(ctx.engine, "user_changed", username=os_user(), detail=f"{username}: {state}")
+    audit(ctx, "user_changed", f"{username}: {state}")
     click.echo(f"{username} {state}")
 
 

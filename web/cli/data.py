@@ -11,9 +11,11 @@ import click
 import pandas as pd
 
 from web import clock, storage
-from web.cli._common import fail, os_user, pass_ctx
+from web.cli._common import audit, fail, failing_on, pass_ctx
 from web.config import REPO_ROOT
 from web.services.workspace import Workspace, init_database, load_area_layer
+
+_load_option = click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
 
 # --- database ---------------------------------------------------------------------------
 
@@ -27,7 +29,7 @@ def init_db_command(ctx: Workspace) -> None:
 
 
 @click.command("categories")
-@click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
+@_load_option
 @pass_ctx
 def categories_command(ctx: Workspace, load_path: str | None) -> None:
     """List categories, or load/update them from a category file."""
@@ -35,10 +37,8 @@ def categories_command(ctx: Workspace, load_path: str | None) -> None:
     from geo.errors import GeoError
 
     if load_path:
-        try:
+        with failing_on(GeoError):
             n = storage.store_categories(ctx.engine, load_categories(load_path))
-        except GeoError as err:
-            fail(str(err))
         click.echo(f"{n} categories loaded from {load_path}")
     frame = storage.load_categories_table(ctx.engine)
     for row in frame.itertuples():
@@ -153,7 +153,7 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
         fail(f"{err}\nnothing was imported; the database is unchanged")
     bar.close()
     for summary in summaries:
-        storage.audit(ctx.engine, "import", username=os_user(), detail=(
+        audit(ctx, "import", (
             f"{Path(summary.file).name}: read {summary.rows_read}, imported {summary.inserted}, "
             f"duplicates {summary.duplicates}, rejected {summary.rejected}"))  # fmt: skip
     _print_summaries(summaries)
@@ -241,12 +241,9 @@ def areas_load_command(ctx: Workspace, path, kind, id_field, name_field, crs) ->
     from geo.errors import GeoError
 
     init_database(ctx)
-    try:
+    with failing_on(GeoError):
         frame, cells = load_area_layer(ctx, path, kind, id_field, name_field, crs)
-    except GeoError as err:
-        fail(str(err))
-    detail = f"{len(frame)} {kind} area(s), {len(cells)} cells from {path}"
-    storage.audit(ctx.engine, "areas_loaded", username=os_user(), detail=detail)
+    audit(ctx, "areas_loaded", f"{len(frame)} {kind} area(s), {len(cells)} cells from {path}")
     click.echo(f"{len(frame)} {kind} area(s), {len(cells)} cells, from {path}")
 
 
@@ -279,10 +276,8 @@ def areas_lookup_command(ctx: Workspace, cells) -> None:
     from geo.cells import cells_from_hex
     from geo.errors import GeoError
 
-    try:
+    with failing_on(GeoError):
         ids = cells_from_hex(cells)
-    except GeoError as err:
-        fail(str(err))
     frame = storage.list_areas(ctx.engine)
     for kind in sorted(set(frame["kind"])):
         # Rows come in area-id order; a cell in two areas of a kind (overlapping polygons)
@@ -296,7 +291,7 @@ def areas_lookup_command(ctx: Workspace, cells) -> None:
 
 
 @click.command("stations")
-@click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
+@_load_option
 @pass_ctx
 def stations_command(ctx: Workspace, load_path: str | None) -> None:
     """List stations, or replace them from a CSV (station_id,name,name_en,lon,lat,units)."""
@@ -306,8 +301,7 @@ def stations_command(ctx: Workspace, load_path: str | None) -> None:
         init_database(ctx)
         stations = read_stations(Path(load_path))
         storage.store_stations(ctx.engine, stations)
-        storage.audit(ctx.engine, "stations_loaded", username=os_user(),
-                      detail=f"{len(stations)} stations from {load_path}")  # fmt: skip
+        audit(ctx, "stations_loaded", f"{len(stations)} stations from {load_path}")
     for row in storage.list_stations(ctx.engine).itertuples():
         click.echo(
             f"{row.station_id:<10} {row.units} units  {row.lon:.5f},{row.lat:.5f}  {row.name}"
