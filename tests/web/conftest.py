@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from geo.categories import load_categories
+from geo.cells import hex_from_cells
 from tests.moments import MOMENTS
 from web import clock, create_app, storage
 from web.cli import cli
@@ -106,6 +107,25 @@ def login(client, username: str, password: str | None = None):
     with client.session_transaction() as session:
         session["lang"] = "en"
     return response
+
+
+def logged_in_client(app, moment, username: str):
+    """A test client logged in as ``username``, for a module fixture: those run before the
+    test's clock is set, so the login happens at the moment."""
+    client = app.test_client()
+    with clock.frozen(moment.at):
+        login(client, username)
+    return client
+
+
+def user_id(engine, username: str) -> int:
+    """The id of the account ``username``."""
+    return storage.get_user_by_name(engine, username).id
+
+
+def user_cells(engine, username: str) -> list[str]:
+    """The hex ids of the cells of ``username``'s grids."""
+    return hex_from_cells(storage.user_cells(engine, user_id(engine, username)))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from geo.cells import cells_from_hex, hex_from_cells
-from tests.web.conftest import EXTERNAL_URL, PASSWORDS
+from tests.web.conftest import EXTERNAL_URL, PASSWORDS, user_cells, user_id
 from web import clock, create_app, storage
 from web.services import site_data as hotspot_data
 from web.services.filters import Filters, select
@@ -27,18 +27,14 @@ def engine(app):
     return app.extensions["engine"]
 
 
-def _user_id(engine, username: str) -> int:
-    return storage.get_user_by_name(engine, username).id
-
-
 @pytest.fixture(scope="module")
 def grid1_cells(engine) -> set[str]:
-    return set(hex_from_cells(storage.user_cells(engine, _user_id(engine, "grid1"))))
+    return set(user_cells(engine, "grid1"))
 
 
 @pytest.fixture(scope="module")
 def grid2_cells(engine) -> set[str]:
-    return set(hex_from_cells(storage.user_cells(engine, _user_id(engine, "grid2"))))
+    return set(user_cells(engine, "grid2"))
 
 
 def _plan(engine, visits: list[tuple[str, str, int]], status: str = "published") -> int:
@@ -113,7 +109,7 @@ def shared_records(app, engine, grid1_cells, grid2_cells, moment):
     for username, cell in (("grid1", one), ("grid2", two)):
         storage.add_checkin(
             engine,
-            _user_id(engine, username),
+            user_id(engine, username),
             cells_from_hex([cell])[0],
             now - 600,
             15,
@@ -164,7 +160,7 @@ def test_aggregates_count_only_the_workers_cells(client_as, engine, grid1_cells)
 
 
 def test_an_area_of_another_worker_gives_nothing(client_as, engine) -> None:
-    other_grid = storage.user_grid_ids(engine, _user_id(engine, "grid2"))[0]
+    other_grid = storage.user_grid_ids(engine, user_id(engine, "grid2"))[0]
     for url in (
         f"/api/cells?area=grid:{other_grid}",
         f"/api/incidents/aggregate?by=cell&area=grid:{other_grid}",

@@ -12,7 +12,7 @@ from geo.backtest import model_forecaster, naive_count_forecaster, run_backtest,
 from geo.cells import cells_from_hex
 from geo.emerging import EMERGING_CATEGORIES
 from geo.statistics import compare_counts, holm
-from tests.web.conftest import EXTERNAL_URL
+from tests.web.conftest import EXTERNAL_URL, logged_in_client
 from web import storage
 from web.services import site_data as hd
 from web.services.accuracy import accuracy_groups, accuracy_origins
@@ -39,13 +39,7 @@ def site(demo_db):
 
 @pytest.fixture(scope="module")
 def commander(app, moment):
-    from tests.web.conftest import login
-    from web import clock
-
-    client = app.test_client()
-    with clock.frozen(moment.at):  # a module fixture runs before the test's clock is set
-        login(client, "commander")
-    return client
+    return logged_in_client(app, moment, "commander")
 
 
 def _cells(client, query: str = "") -> dict:

@@ -11,7 +11,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from geo.cells import hex_from_cells
-from tests.web.conftest import EXTERNAL_URL, login
+from tests.web.conftest import EXTERNAL_URL, login, user_cells, user_id
 from web import clock, storage
 from web.services.accounts import hash_password
 
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.dates
 @pytest.fixture(scope="module")
 def engine(app):
     return app.extensions["engine"]
-
-
-def _user_id(engine, username: str) -> int:
-    return storage.get_user_by_name(engine, username).id
-
-
-def _cells(engine, username: str) -> list[str]:
-    return hex_from_cells(storage.user_cells(engine, _user_id(engine, username)))
 
 
 def _now() -> int:
@@ -105,8 +97,8 @@ def _publish_visit_plan(engine, visits: list[tuple[str, str, int, int]]) -> int:
 
 
 def test_page_shows_only_the_workers_own_cells(client_as, engine) -> None:
-    own = set(_cells(engine, "grid1"))
-    other = set(_cells(engine, "grid2"))
+    own = set(user_cells(engine, "grid1"))
+    other = set(user_cells(engine, "grid2"))
     assert own and other and not own & other
     response = client_as("grid1").get("/grid/")
     assert response.status_code == 200
@@ -117,7 +109,7 @@ def test_page_shows_only_the_workers_own_cells(client_as, engine) -> None:
     options = set(re.findall(r'<option value="([0-9a-f]{15})"', body))
     assert options == own
     assert not any(hex_id in body for hex_id in other)
-    for grid_id in storage.user_grid_ids(engine, _user_id(engine, "grid2")):
+    for grid_id in storage.user_grid_ids(engine, user_id(engine, "grid2")):
         assert grid_id not in body
     # Phone-ready, and nothing loaded from outside the server.
     assert 'name="viewport"' in body and "grid-home.css" in body
@@ -132,7 +124,7 @@ def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
 
     body = client_as("grid1").get("/grid/").data.decode()
     data = hotspot_data.site_data(engine)
-    cells = storage.user_cells(engine, _user_id(engine, "grid1"))
+    cells = storage.user_cells(engine, user_id(engine, "grid1"))
     end_s = grid.reference_time(data)
 
     def recent(cell: int, days: int) -> int:
@@ -155,7 +147,7 @@ def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
 
 def test_check_in_is_stored_with_cell_time_and_audit(client_as, engine) -> None:
     client = client_as("grid1")
-    cell = _cells(engine, "grid1")[0]
+    cell = user_cells(engine, "grid1")[0]
     visited = _plain_hour_before(engine, _now())
     note = f"gate open {uuid.uuid4().hex[:6]}"
     response = client.post(
@@ -183,7 +175,7 @@ def test_check_in_is_stored_with_cell_time_and_audit(client_as, engine) -> None:
 def test_check_in_outside_the_grid_is_refused_and_nothing_stored(client_as, engine) -> None:
     client = client_as("grid1")
     now = _local_input(engine, _now())
-    for cell in (_cells(engine, "grid2")[0], "8928308280fffff", "not-a-cell"):
+    for cell in (user_cells(engine, "grid2")[0], "8928308280fffff", "not-a-cell"):
         note = f"outside {uuid.uuid4().hex[:6]}"
         response = client.post(
             "/grid/checkin", data={"cell": cell, "visited_at": now, "minutes": "15", "note": note}
@@ -210,7 +202,7 @@ def test_check_in_time_and_minutes_rules(client_as, engine, offset_s, minutes, m
     response = client.post(
         "/grid/checkin",
         data={
-            "cell": _cells(engine, "grid1")[0],
+            "cell": user_cells(engine, "grid1")[0],
             "visited_at": _local_input(engine, visited),
             "minutes": minutes,
             "note": note,
@@ -228,7 +220,7 @@ def test_a_few_minutes_ahead_is_accepted(client_as, engine) -> None:
     response = client_as("grid1").post(
         "/grid/checkin",
         data={
-            "cell": _cells(engine, "grid1")[1],
+            "cell": user_cells(engine, "grid1")[1],
             "minutes": "10",
             "note": note,
             "visited_at": _local_input(engine, _now() + 5 * 60),
@@ -239,8 +231,8 @@ def test_a_few_minutes_ahead_is_accepted(client_as, engine) -> None:
 
 
 def test_todays_published_visits_show_and_check_in_links_the_plan(client_as, engine) -> None:
-    own = _cells(engine, "grid1")
-    other = _cells(engine, "grid2")
+    own = user_cells(engine, "grid1")
+    other = user_cells(engine, "grid2")
     now = _now()
     plan_id = _publish_visit_plan(
         engine, [("U-GRID1", own[2], now, now + 900), ("U-GRID2", other[0], now, now + 900)]
@@ -281,7 +273,7 @@ def test_todays_published_visits_show_and_check_in_links_the_plan(client_as, eng
 
 
 def test_draft_plans_are_not_shown(client_as, engine) -> None:
-    own = _cells(engine, "grid1")
+    own = user_cells(engine, "grid1")
     now = _now()
     plan_id = _publish_visit_plan(engine, [("U-DRAFT", own[4], now, now + 600)])
     with engine.begin() as conn:
@@ -301,7 +293,7 @@ def test_grid_worker_without_grids_sees_a_message(app, engine) -> None:
     assert b"No management grid is assigned to your account yet" in response.data
     assert b"checkin-form" not in response.data
     response = client.post(
-        "/grid/checkin", data={"cell": _cells(engine, "grid1")[0], "minutes": "15"}
+        "/grid/checkin", data={"cell": user_cells(engine, "grid1")[0], "minutes": "15"}
     )
     assert response.status_code == 403
 
@@ -367,7 +359,7 @@ def test_the_cli_map_api_and_grid_card_count_one_cell_alike(tmp_path) -> None:
         assert demo.exit_code == 0, demo.output
         engine = storage.make_engine(url)
         data = site_data(engine)
-        mine = storage.user_cells(engine, _user_id(engine, "grid1"))
+        mine = storage.user_cells(engine, user_id(engine, "grid1"))
         stored = storage.cell_counts(engine).set_index("cell")["n"]
         cell = int(stored.reindex(mine).fillna(0).idxmax())
         hex_id = hex_from_cells(np.array([cell]))[0]

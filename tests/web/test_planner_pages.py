@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from geo.cells import hex_from_cells
-from tests.web.conftest import days_ahead, login
-from web import clock, create_app, storage
+from tests.web.conftest import days_ahead, logged_in_client, login
+from web import create_app, storage
 from web.services.accounts import hash_password
 from web.services.patrol_plans import cell_focus, compare_plans, delivered_vs_planned
 
@@ -64,10 +64,7 @@ def generate(client, **fields) -> int:
 
 @pytest.fixture(scope="module")
 def planner_client(app, moment):
-    client = app.test_client()
-    with clock.frozen(moment.at):  # a module fixture runs before the test's clock is set
-        login(client, "planner")
-    return client
+    return logged_in_client(app, moment, "planner")
 
 
 @pytest.fixture(scope="module")
