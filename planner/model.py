@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from planner._arrays import FloatArray, IntArray
 from planner.plan import IdleUnit, RouteSchedule
 from planner.problem import (
     INF_TICKS,
@@ -28,9 +29,6 @@ from planner.problem import (
     floor_ticks,
     ticks_per_second,
 )
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 
-from planner.model import Instance, IntArray, Solution, gaps_ok, solution_of
+from planner._arrays import IntArray
+from planner.model import Instance, Solution, gaps_ok, solution_of
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
+from planner._arrays import FloatArray, IntArray
 from planner.errors import RoadNetworkError
 
 __all__ = ["OsmStreets", "OsmWay", "read_osm"]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 
+from planner._arrays import FloatArray, IntArray
 from planner.errors import InvalidProblemError
 
 __all__ = [
@@ -53,8 +54,6 @@ __all__ = [
     "windows_from_hourly_risk",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 # Hot-spot policing research (Koper 1995) found 11-15 minute visits the most effective: long
 # enough for a residual deterrence effect, short enough to cover many hot spots.

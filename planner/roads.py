@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from planner._arrays import FloatArray, IntArray
 from planner.errors import InvalidTravelParameterError, RoadNetworkError
 from planner.street_graph import (
     HIGHWAY_SPEEDS_KMH,
@@ -54,8 +55,6 @@ __all__ = [
     "snap_points",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 # An H3 resolution-9 cell centre lies at most 174 m (the cell's circumradius) from a street
 # that crosses the cell, and street nodes in a city grid are rarely more than ~100 m apart, so
@@ -330,10 +329,8 @@ def road_matrix(
 
     Parameters
     ----------
-    graph
-        A graph from `load_street_graph`.
-    lon, lat
-        Point coordinates in WGS-84 degrees (1-d, equal length).
+    graph, lon, lat
+        As for `snap_points`.
     mode
         Must equal ``graph.mode`` when given: one-way rules and usable ways differ by mode,
         so another mode needs its own graph.

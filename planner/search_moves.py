@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from planner.model import FloatArray, Instance, IntArray, Route, Solution, make_route
+from planner._arrays import FloatArray, IntArray
+from planner.model import Instance, Route, Solution, make_route
 from planner.problem import INF_TICKS
 from planner.search_base import Budget, SearchBase
 

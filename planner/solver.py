@@ -493,19 +493,8 @@ def replan_patrols(
 ) -> tuple[Problem, PatrolPlan]:
     """Re-plan the rest of the day at ``now_s`` after visits and a unit dropping out.
 
-    Parameters
-    ----------
-    problem, plan
-        The original problem and the plan being followed.
-    now_s
-        The current time on the problem's clock.
-    visited
-        Stops visited so far, once per visit; None takes the plan's visits started before
-        ``now_s`` as done.
-    dropped_units
-        Ids of the units that dropped out.
-    options
-        Solver options for the new solve.
+    ``problem``, ``plan``, ``now_s``, ``visited`` and ``dropped_units`` are those of
+    :func:`planner.replan.problem_after`; ``options`` are the solver options of the new solve.
 
     Returns
     -------

@@ -17,19 +17,16 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from planner._arrays import BoolArray, FloatArray, IntArray
 from planner.errors import RoadNetworkError, UnknownModeError
 from planner.osm import OsmStreets, read_osm
 from planner.travel import MODE_SPEEDS_KMH, great_circle_m
 
 __all__ = ["HIGHWAY_SPEEDS_KMH", "NO_SNAP_HIGHWAYS", "StreetGraph", "load_street_graph"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 _WALK_KMH = MODE_SPEEDS_KMH["foot"]
 

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from planner._arrays import FloatArray
 from planner.errors import (
     InvalidPointsError,
     InvalidTravelParameterError,
@@ -43,7 +44,6 @@ __all__ = [
     "points_from_lon_lat",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 PathFunction = Callable[[int, int], list[tuple[float, float]]]
 Cause = Literal["too_far_from_street", "cut_off"]
 
