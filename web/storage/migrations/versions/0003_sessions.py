@@ -54,7 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    create_login_failures()
+    create_login_failures(indexes={"ix_login_failures_username": ["username", "at"]})
     op.drop_index("ux_users_username_lower", table_name="users")
     op.drop_table("login_throttle")
     op.drop_index("ix_sessions_user_id", table_name="sessions")
