@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,26 +35,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[str]:
-    """The demo site on a local port (its own database: browser tests write to it)."""
-    from waitress.server import create_server
-
-    path = tmp_path_factory.mktemp("browser") / "site.db"
-    url = f"sqlite:///{path}"
+def demo_database(directory: Path) -> tuple[str, dict[str, str]]:
+    """The demo (60 days, seed 7) loaded through the CLI into ``directory/site.db``: its
+    database URL and the CLI environment that names it."""
+    url = f"sqlite:///{directory / 'site.db'}"
     env = {"HOTSPOT_DATABASE_URL": url}
     runner = CliRunner()
     assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
     result = runner.invoke(cli, ["demo", "--days", "60", "--seed", "7"], env=env)
     assert result.exit_code == 0, result.output
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-tests-" + "k" * 20,
-                      "PLAN_TIME_LIMIT_S": 4.0})  # fmt: skip
+    return url, env
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` served by waitress on a free local port while the block runs: its base URL."""
+    from waitress.server import create_server
+
     port = _free_port()
     server = create_server(app, host="127.0.0.1", port=port, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[str]:
+    """The demo site on a local port (its own database: browser tests write to it)."""
+    url, _env = demo_database(tmp_path_factory.mktemp("browser"))
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-tests-" + "k" * 20,
+                      "PLAN_TIME_LIMIT_S": 4.0})  # fmt: skip
+    with serving(app) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ link, a script element without the page's nonce).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from urllib.parse import urlencode
 import pytest
 from click.testing import CliRunner
 
-from tests.browser.conftest import WatchedPage, _free_port
+from tests.browser.conftest import WatchedPage, demo_database, serving
 from tests.web.conftest import PASSWORDS
 from web import create_app, storage
 from web.cli import cli
@@ -167,15 +166,8 @@ def _payload_plan(engine, user_id: int) -> int:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
     """The demo with payloads in its names, served on a local port."""
-    from waitress.server import create_server
-
     tmp_path = tmp_path_factory.mktemp("payloads")
-    db_url = f"sqlite:///{tmp_path / 'site.db'}"
-    env = {"HOTSPOT_DATABASE_URL": db_url}
-    runner = CliRunner()
-    assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
-    result = runner.invoke(cli, ["demo", "--days", "60", "--seed", "7"], env=env)
-    assert result.exit_code == 0, result.output
+    db_url, env = demo_database(tmp_path)
     engine = storage.make_engine(db_url)
     district_ids = _overwrite_names(engine, tmp_path, env)
     users = storage.list_users(engine)
@@ -183,13 +175,8 @@ def site(tmp_path_factory) -> Iterator[Site]:
     plan_id = _payload_plan(engine, user_ids["planner"])
     plan_ids = sorted(int(i) for i in storage.list_plans(engine)["id"])
     app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET, "PLAN_TIME_LIMIT_S": 4.0})
-    port = _free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield Site(f"http://127.0.0.1:{port}", db_url, engine, plan_ids, plan_id, user_ids,
-               district_ids)  # fmt: skip
-    server.close()
+    with serving(app) as base_url:
+        yield Site(base_url, db_url, engine, plan_ids, plan_id, user_ids, district_ids)
     engine.dispose()
 
 
@@ -224,14 +211,18 @@ _INJECTED_JS = """() => {
   return found;
 }"""
 
+# The page's folium maps (folium names each map's variable map_<id>), as a JS expression.
+_FOLIUM_MAPS_JS = (
+    "Object.keys(window)"
+    ".filter((k) => /^map_/.test(k) && window[k] instanceof L.Map).map((k) => window[k])"
+)
+
 # Every folium map on the page: fire mouseover (and click, for popups) on every feature
 # layer that has a tooltip or popup (its own or its group's), as a hover does, and keep the
 # text each showed. Groups of many features (the overview's incident cells) are sampled.
 _OPEN_TOOLTIPS_JS = """(maxPerGroup) => {
   const texts = [];
-  const maps = Object.keys(window)
-    .filter((k) => /^map_/.test(k) && window[k] instanceof L.Map).map((k) => window[k]);
-  for (const map of maps) {
+  for (const map of FOLIUM_MAPS) {
     const leaves = [];
     map.eachLayer((l) => {
       if ((l instanceof L.Path || l instanceof L.Marker) && !(l instanceof L.LayerGroup)) {
@@ -265,14 +256,12 @@ _OPEN_TOOLTIPS_JS = """(maxPerGroup) => {
     }
   }
   return texts;
-}"""
+}""".replace("FOLIUM_MAPS", _FOLIUM_MAPS_JS)
 
 # Screen positions of the markers with their own tooltip (stations) in view, for real hovers.
 _MARKER_POINTS_JS = """(limit) => {
   const points = [];
-  const maps = Object.keys(window)
-    .filter((k) => /^map_/.test(k) && window[k] instanceof L.Map).map((k) => window[k]);
-  for (const map of maps) {
+  for (const map of FOLIUM_MAPS) {
     const box = map.getContainer().getBoundingClientRect();
     map.eachLayer((l) => {
       if (points.length >= limit || !(l instanceof L.CircleMarker) || !l.getTooltip()) return;
@@ -283,7 +272,7 @@ _MARKER_POINTS_JS = """(limit) => {
     });
   }
   return points;
-}"""
+}""".replace("FOLIUM_MAPS", _FOLIUM_MAPS_JS)
 
 _TOGGLE_LAYERS_JS = """() => {
   const boxes = [...document.querySelectorAll('.leaflet-control-layers-selector')];
