@@ -30,6 +30,30 @@ def _query(name: str, description: str, schema: dict, **extra) -> dict:
     }
 
 
+def _list_query(name: str, description: str) -> dict:
+    """A query parameter of several strings: repeated, or separated by commas."""
+    return _query(
+        name,
+        description,
+        {"type": "array", "items": {"type": "string"}},
+        style="form",
+        explode=True,
+    )
+
+
+def _limit(what: str, default: int, maximum: int | None = None) -> dict:
+    """The ``limit`` query parameter: at most this many ``what`` returned."""
+    schema: dict = {"type": "integer", "minimum": 1}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return _query("limit", f"Most {what} returned.", {**schema, "default": default})
+
+
+def _path(name: str, kind: str, **extra) -> dict:
+    """A required path parameter."""
+    return {"name": name, "in": "path", "required": True, **extra, "schema": {"type": kind}}
+
+
 def _errors(*codes: int) -> dict:
     texts = {
         400: "Bad request: a parameter or the body cannot be read (the message names it), "
@@ -65,12 +89,9 @@ def _filter_parameters(groups: Sequence[str], timezone: str) -> list[dict]:
         _query(
             "end", "Last local date, inclusive (YYYY-MM-DD).", {"type": "string", "format": "date"}
         ),
-        _query(
+        _list_query(
             "category",
             "Category codes (repeat the parameter or separate by commas); not with `group`.",
-            {"type": "array", "items": {"type": "string"}},
-            style="form",
-            explode=True,
         ),
         _query(
             "group", "A category group instead of codes.", {"type": "string", "enum": list(groups)}
@@ -462,11 +483,7 @@ def openapi_document(
                 "parameters": [
                     *filters,
                     model,
-                    _query(
-                        "limit",
-                        "Most cells returned.",
-                        {"type": "integer", "minimum": 1, "default": 100},
-                    ),
+                    _limit("cells", default=100),
                 ],
                 "responses": {**_ok("CellList", "Cells by rank"), **_errors(400, 401)},
             }
@@ -480,13 +497,7 @@ def openapi_document(
                 "A grid worker asking for a cell outside their grids gets 404.",
                 "tags": ["cells"],
                 "parameters": [
-                    {
-                        "name": "hex_id",
-                        "in": "path",
-                        "required": True,
-                        "description": "H3 cell at the site's resolution",
-                        "schema": {"type": "string"},
-                    },
+                    _path("hex_id", "string", description="H3 cell at the site's resolution"),
                     model,
                 ],
                 "responses": {**_ok("CellDetail", "The cell"), **_errors(400, 401, 404)},
@@ -528,11 +539,7 @@ def openapi_document(
                         "Only drafts or only published plans.",
                         {"type": "string", "enum": ["draft", "published"]},
                     ),
-                    _query(
-                        "limit",
-                        "Most plans returned.",
-                        {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-                    ),
+                    _limit("plans", default=50, maximum=500),
                 ],
                 "responses": {**_ok("PlanList", "Plans"), **_errors(400, 401)},
             }
@@ -545,12 +552,7 @@ def openapi_document(
                 "the visits in their cells.",
                 "tags": ["plans"],
                 "parameters": [
-                    {
-                        "name": "plan_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    },
+                    _path("plan_id", "integer"),
                 ],
                 "responses": {**_ok("Plan", "The plan"), **_errors(401, 404)},
             }
@@ -564,23 +566,13 @@ def openapi_document(
                 "parameters": [
                     filters[0],
                     filters[1],
-                    _query(
-                        "cell",
-                        "Cells (hex; repeat or separate by commas).",
-                        {"type": "array", "items": {"type": "string"}},
-                        style="form",
-                        explode=True,
-                    ),
+                    _list_query("cell", "Cells (hex; repeat or separate by commas)."),
                     _query(
                         "plan_id",
                         "Only check-ins linked to this plan.",
                         {"type": "integer", "minimum": 1},
                     ),
-                    _query(
-                        "limit",
-                        "Most check-ins returned.",
-                        {"type": "integer", "minimum": 1, "maximum": 5000, "default": 200},
-                    ),
+                    _limit("check-ins", default=200, maximum=5000),
                 ],
                 "responses": {**_ok("CheckinList", "Check-ins"), **_errors(400, 401)},
             },
