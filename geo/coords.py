@@ -20,6 +20,9 @@ Converters: each of the six ``x_from_y(lon, lat)`` functions takes longitudes an
 degrees (array-likes of one shape, or broadcastable) and returns a tuple ``(lon, lat)`` of
 float64 arrays in the target system; points outside the China box and NaN come back
 unchanged; non-numeric or non-broadcastable input raises ``InvalidCoordinatesError``.
+
+>>> gcj02_from_wgs84([116.391, -0.1276], [39.907, 51.507])[0].round(4)
+array([116.3972,  -0.1276])
 """
 
 from __future__ import annotations
@@ -127,34 +130,24 @@ def _convert_in_china(
     return out_lon.reshape(shape), out_lat.reshape(shape)
 
 
+def _gcj02_waves_m(t: FloatArray, amplitude_24: float, amplitude_60: float) -> FloatArray:
+    """The GCJ-02 formula's sine terms in ``t`` (degrees from its centre) of periods 2 and 6
+    degrees (the same for both axes) and 24 and 60 degrees (amplitudes given), in metres."""
+    short = 20.0 * np.sin(np.pi * t) + 40.0 * np.sin(np.pi * t / 3.0)
+    long = amplitude_24 * np.sin(np.pi * t / 12.0) + amplitude_60 * np.sin(np.pi * t / 30.0)
+    return (short + long) * 2.0 / 3.0
+
+
 def _gcj02_offset_deg(lon: FloatArray, lat: FloatArray) -> LonLat:
     """Return the GCJ-02 shift (dlon, dlat) in degrees at WGS-84 points, with no China test."""
     # The published formula is centred on 105 E, 35 N and gives the shift in metres.
     x = lon - 105.0
     y = lat - 35.0
     common_m = (20.0 * np.sin(6.0 * np.pi * x) + 20.0 * np.sin(2.0 * np.pi * x)) * 2.0 / 3.0
-    dlat_m = (
-        -100.0
-        + 2.0 * x
-        + 3.0 * y
-        + 0.2 * y * y
-        + 0.1 * x * y
-        + 0.2 * np.sqrt(np.abs(x))
-        + common_m
-        + (20.0 * np.sin(np.pi * y) + 40.0 * np.sin(np.pi * y / 3.0)) * 2.0 / 3.0
-        + (160.0 * np.sin(np.pi * y / 12.0) + 320.0 * np.sin(np.pi * y / 30.0)) * 2.0 / 3.0
-    )
-    dlon_m = (
-        300.0
-        + x
-        + 2.0 * y
-        + 0.1 * x * x
-        + 0.1 * x * y
-        + 0.1 * np.sqrt(np.abs(x))
-        + common_m
-        + (20.0 * np.sin(np.pi * x) + 40.0 * np.sin(np.pi * x / 3.0)) * 2.0 / 3.0
-        + (150.0 * np.sin(np.pi * x / 12.0) + 300.0 * np.sin(np.pi * x / 30.0)) * 2.0 / 3.0
-    )
+    dlat_m = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+    dlat_m += common_m + _gcj02_waves_m(y, 160.0, 320.0)
+    dlon_m = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+    dlon_m += common_m + _gcj02_waves_m(x, 150.0, 300.0)
     lat_rad = np.radians(lat)
     w = 1.0 - _KRASOVSKY_E2 * np.sin(lat_rad) ** 2
     meridian_radius_m = _KRASOVSKY_A_M * (1.0 - _KRASOVSKY_E2) / (w * np.sqrt(w))
@@ -232,74 +225,32 @@ def _wgs84_from_bd09_everywhere(lon: FloatArray, lat: FloatArray) -> LonLat:
     return _wgs84_from_gcj02_everywhere(*_gcj02_from_bd09_everywhere(lon, lat))
 
 
-def gcj02_from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
-    """Convert WGS-84 longitudes and latitudes to GCJ-02 (AMap, Tencent).
+def _in_china(
+    everywhere: Callable[[FloatArray, FloatArray], LonLat], summary: str
+) -> Callable[[npt.ArrayLike, npt.ArrayLike], LonLat]:
+    """The public converter of ``_<name>_everywhere``: named ``<name>``, it applies that
+    transform to the points inside the China box only (see :func:`_convert_in_china`).
 
-    Parameters
-    ----------
-    lon, lat
-        WGS-84 longitudes and latitudes in degrees, arrays of one shape or broadcastable.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        GCJ-02 ``(lon, lat)`` in degrees, float64, in the broadcast shape. Points outside
-        the China bounding box (see the module docstring) and NaN come back unchanged.
-
-    Raises
-    ------
-    InvalidCoordinatesError
-        If lon and lat are not numeric or do not broadcast together.
-
-    Examples
-    --------
-    >>> gcj02_from_wgs84([116.391, -0.1276], [39.907, 51.507])[0].round(4)
-    array([116.3972,  -0.1276])
+    Its docstring is ``summary``; arguments, result and errors are the same for all six and
+    described in the module docstring ("Converters").
     """
-    return _convert_in_china(_gcj02_from_wgs84_everywhere, lon, lat)
+
+    def convert(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
+        return _convert_in_china(everywhere, lon, lat)
+
+    convert.__name__ = convert.__qualname__ = everywhere.__name__[1 : -len("_everywhere")]
+    convert.__doc__ = f'{summary}\n\nSee the module docstring ("Converters").\n'
+    return convert
 
 
-def wgs84_from_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
-    """Convert GCJ-02 longitudes and latitudes back to WGS-84, to better than 1 cm.
-
-    GCJ-02 has no closed-form inverse; the forward transform is iterated until it
-    reproduces the input within 1e-10 degrees.
-
-    Arguments, result and errors as described in the module docstring ("Converters").
-    """
-    return _convert_in_china(_wgs84_from_gcj02_everywhere, lon, lat)
-
-
-def bd09_from_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
-    """Convert GCJ-02 longitudes and latitudes to Baidu's BD-09.
-
-    Arguments, result and errors as described in the module docstring ("Converters").
-    """
-    return _convert_in_china(_bd09_from_gcj02_everywhere, lon, lat)
-
-
-def gcj02_from_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
-    """Convert Baidu BD-09 longitudes and latitudes to GCJ-02, to better than 1 cm.
-
-    Arguments, result and errors as described in the module docstring ("Converters").
-    """
-    return _convert_in_china(_gcj02_from_bd09_everywhere, lon, lat)
-
-
-def bd09_from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
-    """Convert WGS-84 longitudes and latitudes to Baidu's BD-09 (through GCJ-02).
-
-    Arguments, result and errors as described in the module docstring ("Converters").
-    """
-    return _convert_in_china(_bd09_from_wgs84_everywhere, lon, lat)
-
-
-def wgs84_from_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> LonLat:
-    """Convert Baidu BD-09 longitudes and latitudes to WGS-84, to better than 1 cm.
-
-    Arguments, result and errors as described in the module docstring ("Converters").
-    """
-    return _convert_in_china(_wgs84_from_bd09_everywhere, lon, lat)
+gcj02_from_wgs84 = _in_china(_gcj02_from_wgs84_everywhere, "WGS-84 to GCJ-02 (AMap, Tencent).")
+# GCJ-02 has no closed-form inverse: the forward transform is iterated until it reproduces
+# the input within _INVERSE_TOLERANCE_DEG (see _invert), and likewise for BD-09.
+wgs84_from_gcj02 = _in_china(_wgs84_from_gcj02_everywhere, "GCJ-02 to WGS-84, to within 1 cm.")
+bd09_from_gcj02 = _in_china(_bd09_from_gcj02_everywhere, "GCJ-02 to Baidu's BD-09.")
+gcj02_from_bd09 = _in_china(_gcj02_from_bd09_everywhere, "Baidu's BD-09 to GCJ-02, to within 1 cm.")
+bd09_from_wgs84 = _in_china(_bd09_from_wgs84_everywhere, "WGS-84 to Baidu's BD-09 via GCJ-02.")
+wgs84_from_bd09 = _in_china(_wgs84_from_bd09_everywhere, "Baidu's BD-09 to WGS-84, to within 1 cm.")
 
 
 def _parse_crs(crs: CrsLike) -> pyproj.CRS:
