@@ -180,21 +180,9 @@ class ExplainContext:
         return int(found[0])
 
     def explain(self, cell: int | np.integer | str) -> CellExplanation:
-        """Explain one study cell from the shared work.
+        """Explain one study cell (int64 id or H3 hex string) from the shared work.
 
-        Parameters
-        ----------
-        cell
-            The cell, as an int64 id or an H3 hex string.
-
-        Returns
-        -------
-        CellExplanation
-
-        Raises
-        ------
-        UnknownCellError
-            When ``cell`` is not a study cell, naming its hex id.
+        Raises what :meth:`position` raises for a cell that is not a study cell.
         """
         i = self.position(cell)
         start, stop = int(self.incident_starts[i]), int(self.incident_starts[i + 1])

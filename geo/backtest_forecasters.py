@@ -77,16 +77,8 @@ class Forecaster:
 def naive_count_forecaster(name: str = "naive") -> Forecaster:
     """Return the reference baseline: each cell's count over all its training history.
 
-    Parameters
-    ----------
-    name
-        Label in tables and charts.
-
-    Returns
-    -------
-    Forecaster
-        Sees only the group being tested. Cells with equal counts tie (all the never-seen
-        cells form one tie at the bottom).
+    The :class:`Forecaster` is labelled ``name`` and sees only the group being tested. Cells
+    with equal counts tie (all the never-seen cells form one tie at the bottom).
     """
 
     def forecast(train: pd.DataFrame, cells: np.ndarray, as_of_s: int) -> np.ndarray:
@@ -101,16 +93,7 @@ def constant_forecaster(name: str = "constant") -> Forecaster:
 
     With ties counted as their expected value its curve is ``HR(p) = p`` (times the share of
     test incidents inside the study cells), so AUC20 is exactly 0.1 and PAI 1 when every test
-    incident is inside.
-
-    Parameters
-    ----------
-    name
-        Label in tables and charts.
-
-    Returns
-    -------
-    Forecaster
+    incident is inside. The :class:`Forecaster` is labelled ``name``.
     """
 
     def forecast(train: pd.DataFrame, cells: np.ndarray, as_of_s: int) -> np.ndarray:
