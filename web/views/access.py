@@ -32,7 +32,10 @@ from web import clock, storage
 from web.services.accounts import cached_account
 
 __all__ = [
+    "ANALYSTS",
+    "EVERYONE",
     "LANGUAGES",
+    "PLANNERS",
     "ROLE_HOME",
     "User",
     "audit",
@@ -59,6 +62,11 @@ ROLE_HOME = {
     "grid_worker": "grid.home",
 }
 LANGUAGES = {"zh": "中文", "en": "English"}
+
+#: Who reaches which pages (named once here; the blueprints guard with these).
+ANALYSTS = ("admin", "commander", "planner")  # maps, statistics, accuracy, plans to read
+PLANNERS = ("admin", "planner")  # generating, publishing and exporting plans
+EVERYONE = ("admin", "commander", "planner", "grid_worker")
 
 
 class User(UserMixin):

@@ -36,15 +36,13 @@ from web.services.map_layers import (
 from web.services.scores import MAP_MODEL
 from web.services.site_data import SiteData, site_data
 from web.services.statistics import ALPHA, period_counts
-from web.views.access import get_engine, roles_required
+from web.views.access import ANALYSTS, get_engine, roles_required
 
 bp = Blueprint("commander", __name__, url_prefix="/command")
 
-ROLES = ("admin", "commander", "planner")
-
 
 @bp.before_request
-@roles_required(*ROLES)
+@roles_required(*ANALYSTS)
 def _guard() -> None:
     """Every page of the blueprint is for admins, commanders and planners only."""
 

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from web import clock, storage
 from web.maps import render as maps
-from web.views.access import get_engine, roles_required
+from web.views.access import ANALYSTS, EVERYONE, get_engine, roles_required
 
 bp = Blueprint("main", __name__)
 
@@ -21,15 +21,15 @@ ROLE_NAMES = {
 }
 # The menu: (endpoint, label, roles that see it). Endpoints not registered are left out.
 MENU = (
-    ("commander.hotspots", _l("Hotspot map"), ("admin", "commander", "planner")),
-    ("commander.statistics", _l("Statistics"), ("admin", "commander", "planner")),
-    ("commander.accuracy", _l("Forecast accuracy"), ("admin", "commander", "planner")),
-    ("planner.plans", _l("Patrol plans"), ("admin", "commander", "planner")),
+    ("commander.hotspots", _l("Hotspot map"), ANALYSTS),
+    ("commander.statistics", _l("Statistics"), ANALYSTS),
+    ("commander.accuracy", _l("Forecast accuracy"), ANALYSTS),
+    ("planner.plans", _l("Patrol plans"), ANALYSTS),
     ("grid.home", _l("My grid"), ("grid_worker",)),
-    ("main.overview", _l("Data"), ("admin", "commander", "planner")),
+    ("main.overview", _l("Data"), ANALYSTS),
     ("admin.users", _l("Accounts"), ("admin",)),
     ("admin.audit_log", _l("Audit log"), ("admin",)),
-    ("api.docs", _l("API"), ("admin", "commander", "planner", "grid_worker")),
+    ("api.docs", _l("API"), EVERYONE),
 )
 
 
@@ -56,7 +56,7 @@ def _page_globals() -> dict:
 
 
 @bp.get("/overview")
-@roles_required("admin", "commander", "planner")
+@roles_required(*ANALYSTS)
 def overview():
     """The data as stored: incidents per H3 cell on a map, import runs and rejects."""
     engine = get_engine()

@@ -45,12 +45,10 @@ from web.services.patrol_plans import (
     shift_window,
     unit_schedules,
 )
-from web.views.access import audit, client_ip, get_engine, roles_required
+from web.views.access import ANALYSTS, PLANNERS, audit, client_ip, get_engine, roles_required
 
 bp = Blueprint("planner", __name__, url_prefix="/plans")
 
-VIEWERS = ("admin", "commander", "planner")
-PLANNERS = ("admin", "planner")
 
 EXPORTS = {
     "geojson": ("geojson", "application/geo+json"),
@@ -112,7 +110,7 @@ def _clock_of(stored: storage.StoredPlan):
 
 
 @bp.get("/")
-@roles_required(*VIEWERS)
+@roles_required(*ANALYSTS)
 def plans():
     """Every stored plan, newest date first."""
     frame = storage.list_plans(get_engine(), limit=200)
@@ -305,7 +303,7 @@ def _map_labels() -> dict[str, str]:
 
 
 @bp.get("/<int:plan_id>")
-@roles_required(*VIEWERS)
+@roles_required(*ANALYSTS)
 def plan(plan_id: int):
     """A plan: map, unit schedules, totals, comparison, delivered against planned."""
     engine = get_engine()
@@ -463,7 +461,7 @@ def _briefing_page(stored: storage.StoredPlan, units: list[dict]):
 
 
 @bp.get("/<int:plan_id>/briefing")
-@roles_required(*VIEWERS)
+@roles_required(*ANALYSTS)
 def briefings(plan_id: int):
     """Every unit's printable briefing, one per page."""
     stored = _plan_or_404(plan_id)
@@ -471,7 +469,7 @@ def briefings(plan_id: int):
 
 
 @bp.get("/<int:plan_id>/briefing/<unit_id>")
-@roles_required(*VIEWERS)
+@roles_required(*ANALYSTS)
 def briefing(plan_id: int, unit_id: str):
     """One unit's printable briefing: route drawing, stops, times and what to look out for."""
     stored = _plan_or_404(plan_id)
