@@ -41,7 +41,9 @@ def test_the_newest_migration_builds_the_schema_the_metadata_describes(empty) ->
         assert compare_metadata(context, storage.metadata) == []
 
 
-@pytest.mark.parametrize(("up", "down"), [("0001", "base"), ("0002", "0001"), ("0003", "0002")])
+@pytest.mark.parametrize(
+    ("up", "down"), [("0001", "base"), ("0002", "0001"), ("0003", "0002"), ("0004", "0003")]
+)
 def test_a_downgrade_leaves_the_schema_of_the_revision_before(empty, up, down) -> None:
     config = _alembic_config(empty)
     command.upgrade(config, down)

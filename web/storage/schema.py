@@ -267,3 +267,120 @@ checkins = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_checkins_cell", "cell", "visited_at"),
 )
+
+# --- live data (issue 13): machine clients, the feed's change log, field reports, scoring ---
+
+# A machine client's token (the dispatch system's feed): its sha256, never the token itself.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(80), nullable=False, unique=True),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(12), nullable=False),  # its first characters, to tell apart
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_used_at", sa.BigInteger),
+    sa.Column("last_used_ip", sa.String(64)),
+    sa.Column("revoked_at", sa.BigInteger),
+    sa.CheckConstraint("scope IN ('feed', 'read')", name="ck_api_tokens_scope"),
+)
+
+# Import runs made by the feed or by accepting field reports. Their changes are logged row by
+# row in incident_changes, so every server process updates its data in place.
+feed_runs = sa.Table(
+    "feed_runs",
+    metadata,
+    sa.Column(
+        "import_run_id",
+        sa.Integer,
+        sa.ForeignKey("import_runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("api_tokens.id")),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("kind IN ('feed', 'field')", name="ck_feed_runs_kind"),
+)
+
+# Every incident a feed run stored or changed; for a change, the version it replaced (old_*:
+# all null for a new incident). Earlier versions are kept here, never lost.
+incident_changes = sa.Table(
+    "incident_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("import_run_id", sa.Integer, sa.ForeignKey("import_runs.id"), nullable=False),
+    sa.Column("incident_id", sa.BigInteger, nullable=False),
+    sa.Column("old_run_id", sa.Integer),
+    sa.Column("old_source_id", sa.String(80)),
+    sa.Column("old_occurred_at", sa.BigInteger),
+    sa.Column("old_lon", sa.Float),
+    sa.Column("old_lat", sa.Float),
+    sa.Column("old_cell", sa.BigInteger),
+    sa.Column("old_category_id", sa.Integer),
+    sa.Column("old_detail_id", sa.Integer),
+    sa.Index("ix_incident_changes_import_run_id", "import_run_id"),
+    sa.Index("ix_incident_changes_incident_id", "incident_id"),
+)
+
+# What grid workers may report, kept by the administrator; an accepted report becomes an
+# incident of ``category_code``.
+report_categories = sa.Table(
+    "report_categories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(40), nullable=False, unique=True),
+    sa.Column("name_zh", sa.String(80), nullable=False),
+    sa.Column("name_en", sa.String(80), nullable=False),
+    sa.Column("category_code", sa.String(80), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+)
+
+# An event a grid worker reported in one of their grids: a place, a time, a category, a note
+# about the place (never a person). WGS-84 as stored; ``crs`` is what the phone sent.
+field_reports = sa.Table(
+    "field_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column(
+        "report_category_id", sa.Integer, sa.ForeignKey("report_categories.id"), nullable=False
+    ),
+    sa.Column("occurred_at", sa.BigInteger, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("cell", sa.BigInteger, nullable=False),
+    sa.Column("accuracy_m", sa.Float),
+    sa.Column("crs", sa.String(10), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("reviewed_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("reviewed_at", sa.BigInteger),
+    sa.Column("incident_id", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(
+        "status IN ('reported', 'accepted', 'rejected')", name="ck_field_reports_status"
+    ),
+    sa.Index("ix_field_reports_status", "status", "created_at"),
+    sa.Index("ix_field_reports_user_id", "user_id"),
+)
+
+# When forecast scores were computed (on the schedule or on demand), from which data.
+score_runs = sa.Table(
+    "score_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger),
+    sa.Column("data_run_id", sa.Integer, nullable=False),  # the newest import run it saw
+    sa.Column("trigger", sa.String(10), nullable=False),
+    sa.Column("requested_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.CheckConstraint("trigger IN ('schedule', 'demand')", name="ck_score_runs_trigger"),
+    sa.CheckConstraint("status IN ('running', 'done', 'failed')", name="ck_score_runs_status"),
+)
