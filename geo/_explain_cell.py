@@ -30,15 +30,6 @@ from geo.emerging import mann_kendall, space_time_cube
 from geo.errors import GeoError
 from geo.temporal import local_weekday_hour
 
-__all__ = [
-    "UnknownCellError",
-    "as_cell_id",
-    "explanation_from_incidents",
-    "hex_id",
-    "select_incidents",
-    "unknown_cell",
-]
-
 _H3_MASK = 0xFFFF_FFFF_FFFF_FFFF
 
 

@@ -35,8 +35,6 @@ from geo.hotspots import hotspot_table
 from geo.scoring import score_cells
 from geo.temporal import HOT_WINDOW_COLUMNS, hot_windows, hour_weekday_profile
 
-__all__ = ["ExplainContext"]
-
 
 # Arrays make the generated __eq__ ambiguous, so equality is left as identity.
 @dataclass(frozen=True, eq=False)

@@ -20,20 +20,6 @@ from geo.checks import check_whole
 from geo.errors import GeoError
 from geo.hotspots import CONFIDENCE_LEVELS
 
-__all__ = [
-    "COMPONENT_NOTES",
-    "CellExplanation",
-    "GiStarSummary",
-    "HotHours",
-    "HotWindow",
-    "HourCounts",
-    "ModelSummary",
-    "TrendSummary",
-    "gi_bin_label",
-    "gi_star_summary",
-    "model_summary",
-]
-
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOURS_PER_WEEK = 168
 

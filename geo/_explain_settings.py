@@ -12,17 +12,6 @@ from typing import Any
 from geo.checks import DAY_S, check_number, check_whole
 from geo.errors import GeoError
 
-__all__ = [
-    "ALL_CATEGORIES",
-    "ALL_TIME",
-    "DEFAULT_WINDOWS_DAYS",
-    "MISSING_CATEGORY",
-    "ExplainSettings",
-    "check_days",
-    "check_settings",
-    "window_label",
-]
-
 #: Row of the counts table that sums every category.
 ALL_CATEGORIES = "ALL"
 #: Column of the counts table that counts everything before ``as_of_s``.
