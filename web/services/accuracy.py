@@ -1,5 +1,5 @@
 """Forecast accuracy on the stored data: a backtest of a map model against the naive count,
-cached per data version."""
+cached per score run (:attr:`SiteData.scores_key`)."""
 
 from __future__ import annotations
 
@@ -85,12 +85,12 @@ def accuracy_groups(data: SiteData) -> dict[str, tuple[str, ...] | None]:
 def accuracy(
     data: SiteData, kind: str = "auto", n: int | None = None, model: str = MAP_MODEL
 ) -> Accuracy:
-    """Backtest ``model`` and the naive count on the stored data; cached per data version."""
+    """Backtest ``model`` and the naive count on the stored data; cached per score run."""
 
     offered = [m for m in MAP_MODELS if m != "naive"]
     if model not in offered:
         raise FilterError(f"model: expected one of {', '.join(offered)}, got {model!r}")
-    key = (data.source, data.version, kind, n, model)
+    key = (data.source, data.scores_key, kind, n, model)
     return _accuracy.get_or_load(key, lambda: _accuracy_of(data, kind, n, model))
 
 

@@ -215,12 +215,16 @@ def clear_derived() -> None:
             cache.clear()
 
 
-def forget_other_versions(database: str, version: Hashable) -> None:
+def forget_other_versions(
+    database: str, version: Hashable, scores_key: Hashable | None = None
+) -> None:
     """Drop derived values of ``database`` computed from a data version other than
-    ``version`` (after an import they are stale)."""
+    ``version`` (after an import they are stale), except those keyed by ``scores_key``
+    (scores and other slow values follow the score runs, not every feed batch)."""
+    kept = (version, scores_key)
 
     def stale(key: Hashable) -> bool:
-        return isinstance(key, tuple) and len(key) > 1 and key[0] == database and key[1] != version
+        return isinstance(key, tuple) and len(key) > 1 and key[0] == database and key[1] not in kept
 
     for cache in list(_caches):
         if cache.derived:

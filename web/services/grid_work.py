@@ -74,7 +74,7 @@ GI_STAR_DAYS = 365  # Gi* window, as `hotspot hotspots` and `hotspot explain`
 HINT_CATEGORIES = 3
 HOT_HOURS_MIN_INCIDENTS = 5  # fewer incidents say nothing about the time of day
 
-# Per (database, data version): the Gi* count, z, p and class of each study cell.
+# Per (database, score run): the Gi* count, z, p and class of each study cell.
 _gi_tables = Cache("Gi* classes", max_entries=8, max_bytes=16 * 2**20, derived=True)
 
 
@@ -250,7 +250,7 @@ def _status_parts(
 def _gi_star_table(data: site_data.SiteData) -> tuple[np.ndarray, ...]:
     """Gi* of every study cell over the last GI_STAR_DAYS of data (k = 1, FDR), as sorted
     cells and their counts, z, p and classes (-3..3); cached."""
-    return _gi_tables.get_or_load((data.source, data.version), lambda: _gi_star_columns(data))
+    return _gi_tables.get_or_load((data.source, data.scores_key), lambda: _gi_star_columns(data))
 
 
 def _gi_star_columns(data: site_data.SiteData) -> tuple[np.ndarray, ...]:

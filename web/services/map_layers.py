@@ -202,7 +202,7 @@ def emerging_layer(data: SiteData, query: MapQuery) -> pd.DataFrame:
     the map's end date (geo.emerging; ``cell``, ``category``, ``trend_z``, ``trend_p``...);
     cached. Uses the map's categories, hours and weekdays, not its start date."""
 
-    key = (data.source, data.version, _whole_area(query.filters).key()[2:], query.as_of_s)
+    key = (data.source, data.scores_key, _whole_area(query.filters).key()[2:], query.as_of_s)
     return _emerging.get_or_load(key, lambda: _emerging_layer(data, query))
 
 

@@ -1,5 +1,5 @@
 """Cell scores of the site data: one path for the hotspot map, the API, grid workers' pages
-and the patrol planner, cached per (data version, filters, model, as-of)."""
+and the patrol planner, cached per (score run, filters, model, as-of)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ def cell_scores(
     model: str = MAP_MODEL,
     as_of_s: int | None = None,
 ) -> pd.DataFrame:
-    """Score every study cell as of ``as_of_s`` (default: the filter's end, else the newest
-    incident + 1 s) from the incidents passing the category, hour and weekday filters (the
-    models weigh time themselves, so ``start`` does not cut their history).
+    """Score every study cell as of ``as_of_s`` (default: the filter's end, else the score
+    run's time, :attr:`SiteData.scores_as_of_s`) from the incidents passing the category,
+    hour and weekday filters (the models weigh time themselves, so ``start`` does not cut
+    their history).
 
     Categories go to geo.scoring as its ``categories`` (a group is scored with its own
     incidents, and the default model pools the cell's count over every category); hours,
@@ -42,8 +43,12 @@ def cell_scores(
     """
 
     if as_of_s is None:
-        as_of_s = filters.end_s if filters.end_s is not None else (data.last_s or 0) + 1
-    key = (data.source, data.version, filters.key(), model, int(as_of_s))
+        as_of_s = filters.end_s
+    if as_of_s is None:
+        as_of_s = data.scores_as_of_s if data.scores_as_of_s is not None else (data.last_s or 0) + 1
+    # Keyed by the score run, not the data version: incidents fed in since the last run
+    # change the counts at once and the scores at the next run.
+    key = (data.source, data.scores_key, filters.key(), model, int(as_of_s))
     return _scores.get_or_load(key, lambda: _score(data, filters, model, int(as_of_s)))
 
 

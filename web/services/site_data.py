@@ -26,6 +26,7 @@ period and their change), ``accuracy`` (backtests) and ``areas`` (outlines and a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,6 +87,11 @@ class SiteData:
     category_index: np.ndarray  # int16 into the rows of categories
     first_s: int | None  # the oldest and newest incident's time
     last_s: int | None
+    # What forecast scores (and the other slow derived values: Gi*, emerging classes,
+    # backtests) are keyed and timed by: a score run, not the data version, so incidents
+    # fed in while the site runs update counts at once and scores on the schedule.
+    scores_key: tuple = ()
+    scores_as_of_s: int | None = None
     _areas: dict = field(default_factory=dict, repr=False)  # area kind -> (cell, area_id)
     _memo: dict = field(default_factory=dict, repr=False)  # values derived once per load
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -192,7 +198,7 @@ class SiteData:
 #: Seconds the data version is trusted without asking the database again: an import by
 #: another process shows within this long (imports in this process clear it at once).
 DATA_VERSION_TTL_S = 1.0
-_versions = Cache("data versions", ttl_s=DATA_VERSION_TTL_S, tables=("import_runs",))
+_versions = Cache("data versions", ttl_s=DATA_VERSION_TTL_S, tables=("import_runs", "score_runs"))
 # The incidents of the few databases this process serves, one version each.
 _data = Cache("site data", max_entries=4)
 
@@ -203,22 +209,107 @@ def data_version(engine) -> tuple[int, int]:
 
 
 def site_data(engine) -> SiteData:
-    """The cached data of this database, reloaded after an import (seen within
-    :data:`DATA_VERSION_TTL_S` when another process imports)."""
+    """The cached data of this database, brought up to date after an import (seen within
+    :data:`DATA_VERSION_TTL_S` when another process imports): in place when the runs since
+    are feed batches or accepted field reports (:mod:`web.services.site_delta`), otherwise
+    read again. A new score run changes :attr:`SiteData.scores_key` only."""
     key = storage.database_key(engine)
-    version = _versions.get_or_load((key, "version"), lambda: data_version(engine))
+    version, score_run = _versions.get_or_load(
+        (key, "version"), lambda: (data_version(engine), storage.latest_score_run(engine))
+    )
+    run_id = score_run.id if score_run is not None else 0
 
     def load() -> SiteData:
-        # An import made the older version and what was computed from it stale: let them go
-        # before loading (two versions of a large city need not fit in memory together).
-        _data.discard(lambda k: isinstance(k, tuple) and k[0] == key and k[1] != version)
-        forget_other_versions(key, version)
-        return load_site_data(engine, key, version)
+        with _newest_lock:
+            previous = _newest.get(key)
+        data = None
+        if previous is not None and previous.version[1] <= version[1]:
+            data = _brought_up_to_date(engine, previous, version, score_run)
+        if data is None:
+            # What was computed from other versions is stale: let it go before loading (two
+            # versions of a large city need not fit in memory together).
+            _data.discard(lambda k: isinstance(k, tuple) and k[0] == key)
+            forget_other_versions(key, version)
+            with _newest_lock:
+                _newest.pop(key, None)
+            data = load_site_data(engine, key, version, score_run)
+        else:
+            _data.discard(lambda k: isinstance(k, tuple) and k[0] == key)
+            forget_other_versions(key, version, data.scores_key)
+        with _newest_lock:
+            _newest[key] = data
+        return data
 
-    return _data.get_or_load((key, version), load)
+    return _data.get_or_load((key, version, run_id), load)
 
 
-def load_site_data(engine, source: str, version: tuple[int, int]) -> SiteData:
+# The newest data of each database, which the next version is worked out from.
+_newest: dict[str, SiteData] = {}
+_newest_lock = threading.Lock()
+
+
+def _scores_fields(data_last_s: int | None, version, score_run) -> dict:
+    """``scores_key`` and ``scores_as_of_s`` for data just read or a new score run."""
+    as_of = None if data_last_s is None else data_last_s + 1
+    if score_run is not None and as_of is not None:
+        as_of = min(as_of, score_run.started_at)
+    run_id = score_run.id if score_run is not None else 0
+    return {"scores_key": ("scores", run_id, tuple(version)), "scores_as_of_s": as_of}
+
+
+def _brought_up_to_date(engine, data: SiteData, version, score_run) -> SiteData | None:
+    """``data`` at ``version`` and ``score_run`` without reading every incident, or None
+    when the changes since cannot be applied (a file import, too many changes)."""
+    from web.services.site_delta import IncidentDelta, apply_delta
+
+    run_id = score_run.id if score_run is not None else 0
+    new_run = run_id != data.scores_key[1]
+    if data.version == version:
+        if not new_run:
+            return data
+        return dataclasses.replace(
+            data,
+            **_scores_fields(data.last_s, version, score_run),
+            _areas=data._areas,
+            _memo=data._memo,
+            _lock=data._lock,
+        )
+    changes = storage.changes_since(engine, data.version[1], runs=version[0] - data.version[0])
+    if changes is None:
+        return None
+    categories = storage.load_categories_table(engine)
+    if not categories["code"].iloc[: len(data.categories)].equals(data.categories["code"]):
+        return None  # the table changed other than by new rows at its end
+    row_of_id = pd.Series(np.arange(len(categories)), index=categories["id"].to_numpy())
+    try:
+        delta = IncidentDelta(
+            added_times=changes.added_times,
+            added_cells=changes.added_cells,
+            added_rows=row_of_id.loc[changes.added_category_ids].to_numpy(np.int16),
+            removed_times=changes.removed_times,
+            removed_cells=changes.removed_cells,
+            removed_rows=row_of_id.loc[changes.removed_category_ids].to_numpy(np.int16),
+        )
+        weights = None
+        if len(categories) != len(data.categories):
+            from geo.scoring import DEFAULT_POLICE_INITIATED_WEIGHT, category_weights_from_table
+
+            weights = category_weights_from_table(categories, DEFAULT_POLICE_INITIATED_WEIGHT)
+        updated = apply_delta(data, delta, version, categories, weights)
+    except (KeyError, LookupError):
+        return None
+    if new_run:
+        updated = dataclasses.replace(
+            updated,
+            **_scores_fields(updated.last_s, version, score_run),
+            _areas=updated._areas,
+            _memo=updated._memo,
+            _lock=updated._lock,
+        )
+    return updated
+
+
+def load_site_data(engine, source: str, version: tuple[int, int], score_run=None) -> SiteData:
     """Read the incidents, the study area and the category table into a :class:`SiteData`.
 
     Raises ValueError when no jurisdiction boundary is stored (no study area).
@@ -237,6 +328,8 @@ def load_site_data(engine, source: str, version: tuple[int, int]) -> SiteData:
     categories = storage.load_categories_table(engine)
     weights = category_weights_from_table(categories, DEFAULT_POLICE_INITIATED_WEIGHT)
     columns = _incident_columns(engine, categories, timezone)
+    times = columns["occurred_at"]
+    first_s, last_s = (int(times.min()), int(times.max())) if len(times) else (None, None)
     return SiteData(
         source=source,
         version=version,
@@ -245,8 +338,9 @@ def load_site_data(engine, source: str, version: tuple[int, int]) -> SiteData:
         cells=_read_only(_study_cells(boundary.assign(area_id="jurisdiction"), resolution)),
         categories=categories,
         category_weights=dict(weights),
-        first_s=int(columns["occurred_at"].min()) if len(columns["occurred_at"]) else None,
-        last_s=int(columns["occurred_at"].max()) if len(columns["occurred_at"]) else None,
+        first_s=first_s,
+        last_s=last_s,
+        **_scores_fields(last_s, version, score_run),
         **columns,
     )
 

@@ -11,6 +11,8 @@ then ``storage.load_incidents(engine)``, ``storage.plans``); each concern has on
 - ``write_watch``: write notifications for caches kept outside this package;
 - ``importing``: categories, storing incident files in one transaction, import runs, rejects;
 - ``incident_queries``: incidents read back, counts per cell, row counts of the data tables;
+- ``live``: the incident changes since a data version (feed batches, accepted field
+  reports) and the score runs;
 - ``places``: areas with their H3 cells, police stations;
 - ``accounts``: users, their grids, the audit log;
 - ``logins``: sessions kept in the database, login attempts counted for growing delays;
@@ -59,6 +61,14 @@ from web.storage.incident_queries import (
     incident_summary,
     load_incidents,
     table_fingerprint,
+)
+from web.storage.live import (
+    IncidentChanges,
+    ScoreRun,
+    changes_since,
+    finish_score_run,
+    latest_score_run,
+    start_score_run,
 )
 from web.storage.logins import (
     SessionRecord,
@@ -158,6 +168,13 @@ __all__ = [
     "import_version",
     "list_import_runs",
     "list_rejects",
+    # live
+    "IncidentChanges",
+    "ScoreRun",
+    "changes_since",
+    "finish_score_run",
+    "latest_score_run",
+    "start_score_run",
     # incident_queries
     "load_incidents",
     "cell_counts",
