@@ -106,6 +106,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("CHECKIN_MINUTES", 15.0, float, "patrol minutes one check-in counts as delivered"),
     Setting(
+        "SCORE_INTERVAL_MIN",
+        60.0,
+        float,
+        "minutes between score runs while the site serves (live data updates counts at once "
+        "and forecast scores at each run); 0 = only on demand",
+    ),
+    Setting(
         "MAX_REQUEST_MB",
         16.0,
         float,

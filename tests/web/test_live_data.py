@@ -5,6 +5,7 @@ scores follow the score runs, not every batch (web.storage.live, web.services.si
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -37,8 +38,15 @@ def _run(conn, logged: bool) -> int:
     now = int(clock.now_s())
     run_id = conn.execute(
         sa.insert(import_runs).values(
-            file="feed:test", file_sha256="0" * 64, source="test", started_at=now,
-            finished_at=now, rows_read=0, inserted=0, duplicates=0, rejected=0,
+            file="feed:test",
+            file_sha256="0" * 64,
+            source="test",
+            started_at=now,
+            finished_at=now,
+            rows_read=0,
+            inserted=0,
+            duplicates=0,
+            rejected=0,
         )  # fmt: skip
     ).inserted_primary_key[0]
     if logged:
@@ -60,9 +68,14 @@ def _feed_batch(engine, site, rng, logged: bool = True) -> None:
             cell = empty if i == 0 else int(rng.choice(site.cell_ids))
             conn.execute(
                 sa.insert(incidents).values(
-                    id=key, import_run_id=run_id, source_id=f"new-{i}",
-                    occurred_at=int(site.last_s) - int(rng.integers(0, 86_400)), lon=0.0, lat=0.0,
-                    cell=cell, category_id=int(rng.choice(category_ids)),
+                    id=key,
+                    import_run_id=run_id,
+                    source_id=f"new-{i}",
+                    occurred_at=int(site.last_s) - int(rng.integers(0, 86_400)),
+                    lon=0.0,
+                    lat=0.0,
+                    cell=cell,
+                    category_id=int(rng.choice(category_ids)),
                 )  # fmt: skip
             )
             if logged:
@@ -74,10 +87,16 @@ def _feed_batch(engine, site, rng, logged: bool = True) -> None:
             if logged:
                 conn.execute(
                     sa.insert(incident_changes).values(
-                        import_run_id=run_id, incident_id=key, old_run_id=old_run,
-                        old_source_id=old.source_id, old_occurred_at=old.occurred_at,
-                        old_lon=old.lon, old_lat=old.lat, old_cell=old.cell,
-                        old_category_id=old.category_id, old_detail_id=old.detail_id,
+                        import_run_id=run_id,
+                        incident_id=key,
+                        old_run_id=old_run,
+                        old_source_id=old.source_id,
+                        old_occurred_at=old.occurred_at,
+                        old_lon=old.lon,
+                        old_lat=old.lat,
+                        old_cell=old.cell,
+                        old_category_id=old.category_id,
+                        old_detail_id=old.detail_id,
                     )  # fmt: skip
                 )
             conn.execute(
@@ -152,3 +171,50 @@ def test_scores_follow_the_score_runs_not_every_batch(engine) -> None:
     after = cell_scores(scored, Filters())
     assert after is not before
     assert storage.latest_score_run(engine).id == run
+
+
+def test_score_run_command_and_schedule(engine, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import cli
+    from web.services.score_runs import ScoreSchedule
+
+    site = hd.site_data(engine)
+    env = {"HOTSPOT_DATABASE_URL": str(engine.url)}
+    result = CliRunner().invoke(cli, ["score-run"], env=env)
+    assert result.exit_code == 0, result.output
+    first = storage.latest_score_run(engine)
+    assert first is not None and first.trigger == "demand" and first.status == "done"
+    assert f"score run {first.id}" in result.output
+    assert hd.site_data(engine).scores_key[1] == first.id != site.scores_key[1]
+    schedule = ScoreSchedule(engine, interval_min=0.005).start()  # every 0.3 s
+    try:
+        for _ in range(100):
+            latest = storage.latest_score_run(engine)
+            if latest.id != first.id:
+                break
+            time.sleep(0.1)
+    finally:
+        schedule.stop()
+    assert latest.trigger == "schedule" and latest.id > first.id
+    with pytest.raises(ValueError, match="interval_min"):
+        ScoreSchedule(engine, 0)
+
+
+def test_a_failed_score_run_says_why_and_keeps_the_last_good_one(engine, monkeypatch) -> None:
+    from web.services import score_runs
+
+    good = score_runs.run_scores(engine, "demand")
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("no jurisdiction boundary stored")
+
+    monkeypatch.setattr("web.services.map_layers.map_layers", broken)
+    with pytest.raises(ValueError, match="boundary"):
+        score_runs.run_scores(engine, "demand")
+    assert storage.latest_score_run(engine).id == good.id
+    with engine.connect() as conn:
+        failed = conn.execute(
+            sa.text("SELECT status, detail FROM score_runs ORDER BY id DESC LIMIT 1")
+        ).one()
+    assert failed.status == "failed" and "boundary" in failed.detail

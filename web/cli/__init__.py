@@ -35,6 +35,7 @@ for _command in (
     analysis.concentration_command,
     analysis.explain_command,
     analysis.hotspots_command,
+    analysis.score_run_command,
     plans.plan_command,
     plans.plan_problem_command,
     accounts.users_group,

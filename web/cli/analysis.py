@@ -361,3 +361,18 @@ def hotspots_command(ctx: Workspace, as_of, days, weeks, k, group, out_path, inc
     common = out["emerging"].value_counts().head(4).to_dict()
     click.echo(f"{len(out)} cells: {hot} hot and {cold} cold at 90 % or more (FDR); "
                f"emerging: {common}; wrote {out_path}")  # fmt: skip
+
+
+@click.command("score-run")
+@pass_ctx
+def score_run_command(ctx: Workspace) -> None:
+    """Recompute the forecast scores now (a score run): every server process keys its scores
+    by the newest run within a second; `hotspot serve` also runs one every
+    HOTSPOT_SCORE_INTERVAL_MIN minutes."""
+    from web.cli._common import audit, failing_on
+    from web.services.score_runs import run_scores
+
+    with failing_on(ValueError):
+        run = run_scores(ctx.engine, "demand")
+    audit(ctx, "score_run", f"run {run.id}")
+    click.echo(f"score run {run.id}: scores computed from import runs up to {run.data_run_id}")

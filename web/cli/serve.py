@@ -35,6 +35,12 @@ def serve_command(host: str, port: int) -> None:
         click.echo("no accounts yet: create one with `hotspot users add NAME --role admin`")
     click.echo(f"serving on http://{host}:{port}")
     _warm_up(engine)
+    interval = float(app.config["SCORE_INTERVAL_MIN"])
+    if interval > 0:
+        from web.services.score_runs import ScoreSchedule
+
+        ScoreSchedule(engine, interval).start()
+        click.echo(f"forecast scores recomputed every {interval:g} min")
     from waitress import serve
 
     serve(app, host=host, port=port, threads=8)

@@ -1,0 +1,69 @@
+"""Score runs: forecast scores recomputed on a schedule and on demand, never on the request
+path of a feed batch.
+
+Incidents fed in while the site runs change counts at once; the forecast scores (and the
+other slow values keyed by :attr:`~web.services.site_data.SiteData.scores_key`) change at
+the next score run. :func:`run_scores` records a run in the database (every server process
+sees it within a second and keys its scores by it) and computes the default hotspot map's
+layers in this process, so the first map after a run does not wait. :class:`ScoreSchedule` runs it
+every ``SCORE_INTERVAL_MIN`` minutes in a background thread of ``hotspot serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from web import clock, storage
+
+__all__ = ["ScoreSchedule", "run_scores"]
+
+log = logging.getLogger(__name__)
+
+
+def run_scores(engine, trigger: str, requested_by: int | None = None) -> storage.ScoreRun:
+    """Record a score run (``schedule`` or ``demand``) and compute the map's default scores
+    with it; returns the finished run. A failure marks the run failed and is raised."""
+    from web.services.map_layers import map_layers, parse_map_query
+    from web.services.site_data import site_data
+
+    run_id = storage.start_score_run(engine, trigger, requested_by)
+    try:
+        storage.finish_score_run(engine, run_id)
+        data = site_data(engine)
+        map_layers(data, parse_map_query({}, data, engine))  # the map most users open
+    except Exception as err:
+        storage.finish_score_run(engine, run_id, failed=f"{type(err).__name__}: {err}")
+        raise
+    run = storage.latest_score_run(engine)
+    assert run is not None
+    return run
+
+
+class ScoreSchedule:
+    """A daemon thread that runs :func:`run_scores` every ``interval_min`` minutes (of the
+    real clock) until :meth:`stop`."""
+
+    def __init__(self, engine, interval_min: float) -> None:
+        if not interval_min > 0:
+            raise ValueError(f"interval_min must be > 0, got {interval_min!r}")
+        self._engine = engine
+        self._interval_s = float(interval_min) * 60.0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="score-schedule", daemon=True)
+
+    def start(self) -> ScoreSchedule:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            try:
+                run = run_scores(self._engine, "schedule")
+                log.info("score run %s at %s", run.id, clock.now_s())
+            except Exception:  # noqa: BLE001 - the schedule keeps running; the run says why
+                log.exception("score run failed")
