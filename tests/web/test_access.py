@@ -19,6 +19,7 @@ from geo.cells import hex_from_cells
 from tests.web.conftest import days_ahead, login
 from tests.web.test_planner_pages import generate, start_job
 from web import storage
+from web.storage import tokens as token_store
 
 ROLES = ("anon", "admin", "commander", "planner", "grid1")
 
@@ -38,6 +39,9 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/admin/users/{user_id}", (302, 200, 403, 403, 403)),
     ("POST", "/admin/users/{user_id}", (302, 302, 403, 403, 403)),
     ("GET", "/admin/audit", (302, 200, 403, 403, 403)),
+    ("GET", "/admin/tokens", (302, 200, 403, 403, 403)),
+    ("POST", "/admin/tokens", (302, 302, 403, 403, 403)),
+    ("POST", "/admin/tokens/{token_id}/revoke", (302, 302, 403, 403, 403)),
     # commander
     ("GET", "/command/hotspots", (302, 200, 200, 200, 403)),
     ("GET", "/command/cells.json", (302, 200, 200, 200, 403)),
@@ -70,6 +74,13 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("POST", "/api/checkins", (401, 400, 403, 400, 400)),
     ("GET", "/api/openapi.json", (401, 200, 200, 200, 200)),
     ("GET", "/api/docs", (302, 200, 200, 200, 200)),
+    # grid workers' event reports and the commanders' live view (issue 13)
+    ("GET", "/command/live", (302, 200, 200, 200, 403)),
+    ("GET", "/command/live.json", (302, 200, 200, 200, 403)),
+    ("POST", "/command/reports/{report_id}/review", (302, 400, 400, 403, 403)),
+    ("POST", "/grid/report", (302, 403, 403, 403, 400)),
+    ("POST", "/api/reports", (401, 403, 403, 403, 400)),
+    ("GET", "/api/reports/mine", (401, 200, 200, 200, 200)),
     # served files
     ("GET", "/static/site.css", (200, 200, 200, 200, 200)),
     ("GET", "/static/vendor/leaflet@1.9.3/dist/leaflet.js", (200, 200, 200, 200, 200)),
@@ -96,7 +107,13 @@ def values(app) -> dict[str, str]:
     # A throwaway account for the admin rows (an empty edit form disables the account).
     spare = storage.get_user_by_name(engine, "matrix-spare")
     spare_id = spare.id if spare else storage.create_user(engine, "matrix-spare", "x", "planner")
+    # A token for the revoke row (an empty form does not confirm, so it stays active).
+    tokens = {t.name: t.id for t in token_store.list_tokens(engine)}
+    token_id = (
+        tokens.get("matrix-token") or token_store.create_token(engine, "matrix-token", "feed")[0].id
+    )
     return {
+        "token_id": str(token_id),
         "plan_id": str(plan_id),  # stays a draft
         "other_plan_id": str(other_plan_id),  # published by the publish row
         "job_id": job_url.rstrip("/").rsplit("/", 1)[-1],
@@ -104,6 +121,7 @@ def values(app) -> dict[str, str]:
         "own_cell": hex_from_cells(own[:1])[0],
         "other_cell": hex_from_cells(other[:1])[0],
         "user_id": str(spare_id),
+        "report_id": "999999",  # no such report: the empty form is refused first
     }
 
 

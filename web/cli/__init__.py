@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from web.cli import accounts, analysis, data, plans, serve
+from web.cli import accounts, analysis, data, plans, reports, serve, tokens
 
 __all__ = ["cli"]
 
@@ -39,6 +39,8 @@ for _command in (
     plans.plan_command,
     plans.plan_problem_command,
     accounts.users_group,
+    reports.report_categories_group,
+    tokens.tokens_group,
     serve.serve_command,
 ):
     cli.add_command(_command)

@@ -23,13 +23,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from web import clock, storage
 from web.services.accounts import cached_account
+from web.storage import tokens as token_store
 
 __all__ = [
     "ANALYSTS",
@@ -49,6 +50,7 @@ __all__ = [
     "roles_required",
     "select_locale",
     "start_session",
+    "token_required",
     "wants_json",
 ]
 
@@ -259,6 +261,108 @@ def select_locale() -> str:
         return str(current_user.locale)
     best = request.accept_languages.best_match(list(LANGUAGES))
     return best or str(current_app.config["DEFAULT_LOCALE"])
+
+
+# --- machine clients: API tokens -------------------------------------------------------------
+
+# What each scope reaches, for the messages of refused tokens.
+SCOPE_REACH = {
+    "feed": "POST /api/feed/incidents",
+    "read": "the GET routes of /api that a commander may read",
+}
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None without one."""
+    header = request.headers.get("Authorization", "")
+    kind, _sep, token = header.partition(" ")
+    if kind.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _audit_token_refusal(detail: str) -> None:
+    """Audit a refused token like :func:`audit_refusal` (rate-limited per address), without
+    asking who is logged in: this runs while Flask-Login is still finding that out."""
+    key = ("token_refused", client_ip())
+    now = time.monotonic()
+    with _refusal_lock:
+        if now - _last_refusal.get(key, -1e9) < REFUSAL_AUDIT_EVERY_S:
+            return
+        _last_refusal[key] = now
+    storage.audit(
+        get_engine(),
+        "token_refused",
+        detail=f"{request.method} {request.path[:200]} {detail}",
+        ip=client_ip(),
+    )
+
+
+def _checked_token(scope: str) -> token_store.TokenRecord:
+    """The request's token when it is valid for ``scope``: 401 without one, for an unknown
+    or revoked one, 403 for one of another scope (each refusal audited, rate-limited)."""
+    token = bearer_token()
+    if token is None:
+        _audit_token_refusal("no token")
+        abort(401, description="send an API token: 'Authorization: Bearer <token>' "
+                               "(an administrator makes one: hotspot tokens add NAME --scope "
+                               f"{scope})")  # fmt: skip
+    record = token_store.find_token(get_engine(), token)
+    if record is None:
+        _audit_token_refusal("unknown token")
+        abort(401, description="unknown API token (check that it was copied whole)")
+    if record.revoked_at is not None:
+        _audit_token_refusal(f"revoked token {record.name}")
+        abort(401, description=f"the API token {record.name!r} was revoked; ask an "
+                               "administrator for a new one")  # fmt: skip
+    if record.scope != scope:
+        _audit_token_refusal(f"token {record.name} of scope {record.scope}")
+        abort(403, description=f"the API token {record.name!r} has scope {record.scope!r}, "
+                               f"which reaches only {SCOPE_REACH[record.scope]}")  # fmt: skip
+    if token_store.record_token_use(get_engine(), record.id, client_ip()):
+        # The last use is written at most once a minute per token; so is this entry.
+        storage.audit(get_engine(), "token_used", username=f"token:{record.name}",
+                      detail=f"{request.method} {request.path[:200]}", ip=client_ip())  # fmt: skip
+    g.api_token = record
+    return record
+
+
+def token_required(scope: str) -> Callable:
+    """Allow only requests with a valid API token of ``scope`` (never a session); the token's
+    record is in ``g.api_token``."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            _checked_token(scope)
+            return view(*args, **kwargs)
+
+        wrapped.token_scope = scope  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+@login_manager.request_loader
+def _load_token_user(req) -> User | None:
+    """A ``read`` token acts as a commander on the GET routes of the ``api`` blueprint (not
+    the docs page, never a site page); other requests with a token there are refused."""
+    if req.blueprint != "api" or bearer_token() is None or req.endpoint == "api.docs":
+        return None
+    if req.method not in ("GET", "HEAD"):
+        _audit_token_refusal("write with a read token")
+        abort(403, description="API tokens of scope 'read' reach only GET routes of /api")
+    record = _checked_token("read")
+    account = storage.UserRecord(
+        id=-record.id,  # never an account's id; audit entries name the token
+        username=f"token:{record.name}",
+        display_name=record.name,
+        role="commander",
+        active=True,
+        locale=None,
+        password_hash="",
+    )
+    return User(account)
 
 
 def init_auth(app: Flask) -> None:

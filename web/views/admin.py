@@ -1,12 +1,22 @@
-"""Administrator pages: accounts, management-grid assignments and the audit log."""
+"""Administrator pages: accounts, management-grid assignments, API tokens and the audit log."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from web import storage
 from web.services.accounts import USERNAME, hash_password
+from web.storage import tokens as token_store
 from web.views.access import audit, get_engine, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -154,3 +164,60 @@ def audit_log():
         entries=storage.list_audit(get_engine(), limit=500, action=action),
         action=action or "",
     )
+
+
+@bp.get("/tokens")
+@roles_required("admin")
+def tokens():
+    """API tokens of machine clients, with a form to make one."""
+    return _tokens_page()
+
+
+def _tokens_page(new_token: str | None = None, new_name: str = "", status: int = 200):
+    response = current_app.make_response((
+        render_template(
+            "admin/tokens.html",
+            tokens=token_store.list_tokens(get_engine()),
+            scopes=token_store.SCOPES,
+            new_token=new_token,
+            new_name=new_name,
+        ),
+        status,
+    ))  # fmt: skip
+    # A page showing a new token is never kept by the browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/tokens")
+@roles_required("admin")
+def create_token():
+    """Make a token and show it, this once (only its hash is stored)."""
+    name = request.form.get("name", "").strip()
+    scope = request.form.get("scope", "")
+    try:
+        record, token = token_store.create_token(
+            get_engine(), name, scope, created_by=_current_id()
+        )
+    except ValueError as err:
+        flash(_("The token was not made: %(reason)s", reason=str(err)), "error")
+        return redirect(url_for("admin.tokens"))
+    audit("token_created", f"{record.name} (scope {record.scope}, {record.hint}...)")
+    return _tokens_page(new_token=token, new_name=record.name)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@roles_required("admin")
+def revoke_token(token_id: int):
+    """Revoke a token once the form confirms it (clients using it are refused at once)."""
+    record = token_store.get_token(get_engine(), token_id)
+    if record is None:
+        abort(404, description=f"no token with id {token_id}")
+    if request.form.get("confirm") != record.name:
+        flash(_("Type the token's name to confirm revoking it."), "error")
+        return redirect(url_for("admin.tokens"))
+    if record.revoked_at is None:
+        token_store.revoke_token(get_engine(), record.name)
+        audit("token_revoked", f"{record.name} (scope {record.scope})")
+    flash(_("Token %(name)s revoked.", name=record.name), "success")
+    return redirect(url_for("admin.tokens"))
