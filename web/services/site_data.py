@@ -223,7 +223,9 @@ def site_data(engine) -> SiteData:
         with _newest_lock:
             previous = _newest.get(key)
         data = None
-        if previous is not None and previous.version[1] <= version[1]:
+        if previous is not None and previous.version[1] > version[1]:
+            return previous  # a thread read the version just before newer data came in
+        if previous is not None:
             data = _brought_up_to_date(engine, previous, version, score_run)
         if data is None:
             # What was computed from other versions is stale: let it go before loading (two
