@@ -18,6 +18,8 @@ from web.services.scores import cell_scores
 from web.storage.schema import feed_runs, import_runs, incident_changes, incidents
 
 PER_INCIDENT = ("occurred_at", "cell_index", "category_index", "cell_ids", "cell_starts")
+# The columns of an incident a change keeps the earlier version of (incident_changes.old_*).
+VERSIONED = ("source_id", "occurred_at", "lon", "lat", "cell", "category_id", "detail_id")
 LOAD = hd.load_site_data  # reading everything (tests count the site's own calls)
 
 
@@ -85,19 +87,11 @@ def _feed_batch(engine, site, rng, logged: bool = True) -> None:
         for key, old_run in (ids[int(j)] for j in rng.choice(len(ids), 3, replace=False)):
             old = conn.execute(sa.select(incidents).where(incidents.c.id == key)).one()
             if logged:
+                replaced = {f"old_{name}": getattr(old, name) for name in VERSIONED}
                 conn.execute(
                     sa.insert(incident_changes).values(
-                        import_run_id=run_id,
-                        incident_id=key,
-                        old_run_id=old_run,
-                        old_source_id=old.source_id,
-                        old_occurred_at=old.occurred_at,
-                        old_lon=old.lon,
-                        old_lat=old.lat,
-                        old_cell=old.cell,
-                        old_category_id=old.category_id,
-                        old_detail_id=old.detail_id,
-                    )  # fmt: skip
+                        import_run_id=run_id, incident_id=key, old_run_id=old_run, **replaced
+                    )
                 )
             conn.execute(
                 sa.update(incidents)

@@ -19,15 +19,6 @@ from sqlalchemy.engine import Engine
 from web.storage._shared import inserted_id, now_seconds
 from web.storage.schema import feed_runs, import_runs, incident_changes, incidents, score_runs
 
-__all__ = [
-    "IncidentChanges",
-    "ScoreRun",
-    "changes_since",
-    "finish_score_run",
-    "latest_score_run",
-    "start_score_run",
-]
-
 #: More changed rows than this since a version: reading everything again is as quick.
 MAX_CHANGED_ROWS = 200_000
 
