@@ -17,6 +17,7 @@ __all__ = [
     "DEMO_GRID_TARGET_CELLS",
     "demo_logins",
     "ensure_demo_accounts",
+    "ensure_report_categories",
     "load_chicago",
     "load_demo",
     "publish_demo_plans",
@@ -39,6 +40,14 @@ DEMO_ACCOUNTS = (
     ("grid2", "grid2-demo", "grid_worker", "网格员 二"),
 )
 DEMO_META_KEY = "demo_accounts"
+# What the demo's grid workers may report: (code, Chinese name, English name, the incident
+# category of data/categories.csv an accepted report becomes).
+DEMO_REPORT_CATEGORIES = (
+    ("dispute", "纠纷", "Dispute", "ASSAULT"),
+    ("hazard", "安全隐患", "Safety hazard", "OTHER OFFENSE"),
+    ("gambling_fraud", "疑似赌博/诈骗窝点", "Suspected gambling or fraud venue", "GAMBLING"),
+    ("public_order", "扰乱公共秩序", "Public-order nuisance", "PUBLIC PEACE VIOLATION"),
+)
 
 
 def read_stations(path: Path) -> pd.DataFrame:
@@ -146,6 +155,8 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
     )
     created = ensure_demo_accounts(ctx.engine)
     yield f"demo accounts: {', '.join(created) if created else 'already there'}"
+    added = ensure_report_categories(ctx.engine)
+    yield f"report categories: {', '.join(added) if added else 'already there'}"
     yield from publish_demo_plans(ctx)
 
 
@@ -223,6 +234,19 @@ def ensure_demo_accounts(engine) -> list[str]:
         created.append(username)
     storage.set_meta(engine, {DEMO_META_KEY: "1"})
     return created
+
+
+def ensure_report_categories(engine) -> list[str]:
+    """Add the demo's report categories that are missing; returns the codes added."""
+    from web.storage import reports
+
+    known = {c.code for c in reports.list_report_categories(engine)}
+    added = []
+    for position, (code, name_zh, name_en, category) in enumerate(DEMO_REPORT_CATEGORIES, 1):
+        if code not in known:
+            reports.add_report_category(engine, code, name_zh, name_en, category, position)
+            added.append(code)
+    return added
 
 
 def publish_demo_plans(ctx, shifts: tuple[str, ...] = ("day", "evening")) -> Iterator[str]:
