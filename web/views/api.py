@@ -12,7 +12,9 @@ on every endpoint, by intersecting with ``storage.user_cells`` on the server:
 - writes outside it are refused: a check-in for another cell is **403** and stores nothing.
 
 Planners and administrators may post check-ins for any study cell (visits reported by
-radio or by units); commanders have read-only access (403 on POST).
+radio or by units); commanders have read-only access (403 on POST). Event reports
+(``POST /api/reports``) are for grid workers only, at places in their grids; everyone reads
+their own (``GET /api/reports/mine``).
 
 Cells are H3 hex strings; times are ISO 8601 with the city's offset plus epoch seconds
 (``*_s``); errors are ``{"error": message, "status": code}``.
@@ -56,10 +58,12 @@ from web import clock, storage
 from web.assets import SITE_SCRIPTS
 from web.services import api_payloads as payloads
 from web.services import grid_work, site_data
+from web.services import reports as field_reports
 from web.services.caches import Cache
 from web.services.filters import FilterError, Filters, cells_of, in_study_area, parse_filters
 from web.services.scores import MAP_MODEL, cell_scores
 from web.services.scoring_data import GROUPS
+from web.storage import reports as report_store
 from web.views.access import client_ip, get_engine
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -513,6 +517,89 @@ def create_checkin():
         ip=client_ip(),
     )
     return jsonify(stored), 201 if new else 200  # the same visit sent again: stored once
+
+
+# --- field reports (grid workers' event reports) -------------------------------------------------
+
+
+@bp.post("/reports")
+def create_report():
+    """Report an event: {category, occurred_at, lon, lat, crs, accuracy_m, note} (grid
+    workers, in their own grids only; 403 outside them, nothing stored)."""
+    if current_user.role != "grid_worker":
+        abort(403, description="only grid workers report events")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="expected a JSON object {category, occurred_at, lon, lat, crs, "
+                               "accuracy_m, note}")  # fmt: skip
+    category = body.get("category")
+    if not isinstance(category, str) or not category:
+        abort(400, description="category: required, a report category code")
+    numbers = {}
+    for name in ("lon", "lat", "accuracy_m"):
+        value = body.get(name)
+        if value is None and name == "accuracy_m":
+            continue
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError
+            numbers[name] = float(value)
+        except (TypeError, OverflowError):
+            abort(400, description=f"{name}: expected a number, got {value!r}"[:200])
+    crs = body.get("crs", "wgs84")
+    if crs not in field_reports.CRS_CHOICES:
+        abort(400, description=f"crs: expected one of {', '.join(field_reports.CRS_CHOICES)}")
+    note = body.get("note", "")
+    if not isinstance(note, str):
+        abort(400, description="note: expected text")
+    data = _data()
+    now_s = int(clock.now_s())
+    try:
+        occurred_at_s = grid_work.parse_local_datetime(
+            body.get("occurred_at", now_s),
+            data.timezone,
+            not_after=now_s + field_reports.REPORT_FUTURE_S,
+        )
+    except ValueError as err:
+        abort(400, description=f"occurred_at: {err}"[:300])
+    try:
+        stored, new = field_reports.submit_report(
+            get_engine(),
+            current_user,
+            category_code=category,
+            occurred_at_s=occurred_at_s,
+            lon=numbers["lon"],
+            lat=numbers["lat"],
+            crs=crs,
+            accuracy_m=numbers.get("accuracy_m"),
+            note=note.strip(),
+            resolution=data.resolution,
+            ip=client_ip(),
+        )
+    except field_reports.OutsideGridsError as err:
+        abort(403, description=str(err))
+    except field_reports.ReportError as err:
+        abort(400, description=str(err))
+    return jsonify(field_reports.report_json(stored, data.timezone)), 201 if new else 200
+
+
+@bp.get("/reports/mine")
+def my_reports():
+    """The logged-in account's reports, newest first, with their status, and the categories
+    they may report."""
+    limit = _int_arg("limit", 50, 1, 500)
+    engine = get_engine()
+    timezone = _data().timezone
+    rows = report_store.list_field_reports(engine, user_id=current_user.id, limit=limit or 50)
+    return jsonify(
+        {
+            "categories": [
+                {"code": c.code, "name": field_reports.category_name(c)}
+                for c in report_store.list_report_categories(engine, active_only=True)
+            ],
+            "reports": [field_reports.report_json(r, timezone) for r in rows],
+        }
+    )
 
 
 # --- the document ---------------------------------------------------------------------------

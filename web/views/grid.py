@@ -3,7 +3,8 @@
 The page shows only the cells of the management grids assigned to the logged-in grid worker:
 a small map, recent incidents per cell (counts by category, never any record of a person),
 hotspot status, today's visits from published plans, what to check, and a check-in form.
-The rules it shares with the JSON API live in web/services/grid_work.py.
+The rules it shares with the JSON API live in web/services/grid_work.py; event reports
+(a place, a time, a category and a note; never a person) in web/services/reports.py.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from geo.cells import hex_from_cells
 from geo.explain import ALL_CATEGORIES, window_label
 from web import clock, storage
 from web.maps.render import grid_worker_map
+from web.services import reports as field_reports
 from web.services import site_data
 from web.services.grid_work import (
     CARD_WINDOWS_DAYS,
@@ -49,6 +51,7 @@ from web.services.grid_work import (
     record_checkin,
     reference_time,
 )
+from web.storage import reports as report_store
 from web.views.access import client_ip, get_engine, roles_required
 
 __all__ = ["bp"]
@@ -229,7 +232,21 @@ def _today_visits(engine, data, cells: np.ndarray, cards: list[dict], now_s: int
     return out
 
 
-def _render_home(errors: Sequence[str] = (), form: dict | None = None, status: int = 200):
+def _my_reports(timezone: str) -> list[dict]:
+    """The worker's newest reports with their status (and a rejection's reason)."""
+    return [
+        field_reports.report_json(r, timezone)
+        for r in report_store.list_field_reports(get_engine(), user_id=current_user.id, limit=20)
+    ]
+
+
+def _render_home(
+    errors: Sequence[str] = (),
+    form: dict | None = None,
+    status: int = 200,
+    report_errors: Sequence[str] = (),
+    report_form: dict | None = None,
+):
     engine = get_engine()
     data = site_data.site_data(engine)
     cells = storage.user_cells(engine, current_user.id)
@@ -267,6 +284,16 @@ def _render_home(errors: Sequence[str] = (), form: dict | None = None, status: i
         "note": "",
     }
     defaults.update(form or {})
+    report_defaults = {
+        "category": "",
+        "occurred_at": now_local.strftime("%Y-%m-%dT%H:%M"),
+        "lon": "",
+        "lat": "",
+        "crs": "wgs84",
+        "accuracy_m": "",
+        "note": "",
+    }
+    report_defaults.update(report_form or {})
     return (
         render_template(
             "grid/home.html",
@@ -285,6 +312,14 @@ def _render_home(errors: Sequence[str] = (), form: dict | None = None, status: i
             status_text=_status_text,
             max_minutes=CHECKIN_MAX_MINUTES,
             note_max=NOTE_MAX_CHARS,
+            report_categories=[
+                (c.code, field_reports.category_name(c))
+                for c in report_store.list_report_categories(engine, active_only=True)
+            ],
+            report_form=report_defaults,
+            report_errors=list(report_errors),
+            report_note_max=field_reports.NOTE_MAX_CHARS,
+            my_reports=_my_reports(data.timezone),
         ),
         status,
     )
@@ -332,3 +367,56 @@ def checkin():
     else:
         flash(_("This visit was recorded already; it is stored once."), "info")
     return redirect(url_for("grid.home"))
+
+
+_REPORT_FIELDS = ("category", "occurred_at", "lon", "lat", "crs", "accuracy_m", "note")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+@bp.post("/report")
+def report():
+    """Report an event at a place in the worker's grids (403 for a place outside them)."""
+    engine = get_engine()
+    data = site_data.site_data(engine)
+    form = {k: request.form.get(k, "").strip() for k in _REPORT_FIELDS}
+    now_s = int(clock.now_s())
+    try:
+        occurred_at_s = parse_local_datetime(
+            form["occurred_at"], data.timezone, not_after=now_s + field_reports.REPORT_FUTURE_S
+        )
+    except ValueError:
+        errors = [_("Enter the time of the event as date and time.")]
+        return _render_home(report_errors=errors, report_form=form, status=400)
+    errors: list[str] = []
+    accuracy = _number(form["accuracy_m"]) if form["accuracy_m"] else None
+    try:
+        stored, new = field_reports.submit_report(
+            engine,
+            current_user,
+            category_code=form["category"],
+            occurred_at_s=occurred_at_s,
+            lon=_number(form["lon"]),
+            lat=_number(form["lat"]),
+            crs=form["crs"],
+            accuracy_m=accuracy,
+            note=form["note"],
+            resolution=data.resolution,
+            ip=client_ip(),
+        )
+    except field_reports.ReportError as err:
+        errors += err.problems
+    except field_reports.OutsideGridsError as err:
+        abort(403, description=str(err))
+    if errors:
+        return _render_home(report_errors=errors, report_form=form, status=400)
+    if new:
+        flash(_("Report sent; a commander will review it."), "success")
+    else:
+        flash(_("This report was sent already; it is stored once."), "info")
+    return redirect(url_for("grid.home", _anchor="my-reports"))

@@ -444,6 +444,127 @@ local dates, `end` inclusive. Errors are JSON `{{"error": message, "status": cod
 """
 
 
+# --- grid workers' event reports (issue 13) ----------------------------------------------------
+
+
+def _json_body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _json_answer(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _report_paths(post_security: list[dict[str, list[str]]]) -> dict:
+    """``POST /api/reports`` and ``GET /api/reports/mine``, with their schemas inline."""
+    iso = {"type": "string", "format": "date-time"}
+    nullable_iso = {"type": ["string", "null"], "format": "date-time"}
+    report = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "category": {"type": "string", "description": "report category code"},
+            "category_name": {"type": "string"},
+            "occurred_at": iso,
+            "occurred_at_s": {"type": "integer"},
+            "lon": {"type": "number", "description": "WGS-84, as stored"},
+            "lat": {"type": "number", "description": "WGS-84, as stored"},
+            "cell": {"type": "string", "description": "H3 cell (hex)"},
+            "accuracy_m": {"type": ["number", "null"]},
+            "crs": {"type": "string", "enum": ["wgs84", "gcj02"], "description": "as sent"},
+            "note": {"type": "string"},
+            "status": {"type": "string", "enum": ["reported", "accepted", "rejected"]},
+            "status_label": {"type": "string"},
+            "reason": {"type": "string", "description": "why it was rejected"},
+            "reviewed_at": nullable_iso,
+            "incident_id": {
+                "type": ["string", "null"],
+                "description": "the incident an accepted report became (a 64-bit id as text)",
+            },
+            "created_at": iso,
+        },
+        "required": ["id", "category", "occurred_at", "cell", "status", "reason"],
+    }
+    report_input = {
+        "type": "object",
+        "properties": {
+            "category": {"type": "string", "description": "a code from GET /api/reports/mine"},
+            "occurred_at": {
+                "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+                "description": "ISO 8601 (without an offset: local city time) or epoch "
+                "seconds; default now. At most 10 minutes ahead and 7 days back.",
+            },
+            "lon": {"type": "number", "minimum": -180, "maximum": 180},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "crs": {
+                "type": "string",
+                "enum": ["wgs84", "gcj02"],
+                "default": "wgs84",
+                "description": "wgs84: a phone's position (browsers); gcj02: copied from a "
+                "Chinese map app (AMap, Tencent). Stored converted to WGS-84.",
+            },
+            "accuracy_m": {"type": ["number", "null"], "minimum": 0, "maximum": 5000},
+            "note": {
+                "type": "string",
+                "maxLength": 500,
+                "description": "about the place, never people: notes holding ID card or "
+                "mobile phone numbers are refused (400)",
+            },
+        },
+        "required": ["category", "lon", "lat"],
+    }
+    mine = {
+        "type": "object",
+        "properties": {
+            "categories": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+                    "required": ["code", "name"],
+                },
+            },
+            "reports": {"type": "array", "items": report},
+        },
+        "required": ["categories", "reports"],
+    }
+    return {
+        "/api/reports": {
+            "post": {
+                "operationId": "create_report",
+                "summary": "Report an event at a place (grid workers)",
+                "description": "A place in the grid worker's own grids (403 otherwise, nothing "
+                "stored), a category, the time and a note about the place. It waits for a "
+                "commander's review: accepted, it becomes an incident from source `field`; "
+                "rejected, the reason is shown to the reporter. Other roles: 403. The same "
+                "report sent twice (account, category, cell, minute, note) is stored once. "
+                "Needs the X-CSRFToken header.",
+                "tags": ["reports"],
+                "security": post_security,
+                "requestBody": _json_body(report_input),
+                "responses": {
+                    "201": _json_answer("Stored, waiting for review", report),
+                    "200": _json_answer("Sent already; nothing new was stored", report),
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/reports/mine": {
+            "get": {
+                "operationId": "my_reports",
+                "summary": "Your reports with their status, and the categories to report",
+                "description": "Newest first; only the logged-in account's own reports.",
+                "tags": ["reports"],
+                "parameters": [_limit("reports", default=50, maximum=500)],
+                "responses": {
+                    "200": _json_answer("Reports and categories", mine),
+                    **_errors(400, 401),
+                },
+            }
+        },
+    }
+
+
 def openapi_document(
     *,
     models: Sequence[str],
@@ -634,6 +755,7 @@ def openapi_document(
             }
         },
     }
+    paths.update(_report_paths(post_security))
     return {
         "openapi": "3.1.0",
         "info": {
