@@ -22,7 +22,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     from web import assets, i18n, security, storage
     from web.config import load_settings
     from web.services.workspace import start_clock
-    from web.views import access, admin, api, auth, commander, grid, overview, planner
+    from web.views import access, admin, api, auth, commander, feed, grid, overview, planner
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(test_config))
@@ -55,8 +55,10 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     access.init_auth(app)
     security.init_url_limits(app)
     security.init_security(app)
-    for module in (auth, overview, admin, commander, planner, grid, api):
+    for module in (auth, overview, admin, commander, planner, grid, api, feed):
         app.register_blueprint(module.bp)
+    # The feed takes API tokens only, never a session cookie: nothing to forge across sites.
+    csrf.exempt(feed.bp)
     _error_pages(app)
     if app.config["ENV"] == "production":
         _refuse_demo_accounts(app)

@@ -73,6 +73,8 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/api/checkins", (401, 200, 200, 200, 200)),
     ("POST", "/api/checkins", (401, 400, 403, 400, 400)),
     ("GET", "/api/openapi.json", (401, 200, 200, 200, 200)),
+    # machine clients: a session is not a token (tests/web/test_feed.py sends tokens)
+    ("POST", "/api/feed/incidents", (401, 401, 401, 401, 401)),
     ("GET", "/api/docs", (302, 200, 200, 200, 200)),
     # grid workers' event reports and the commanders' live view (issue 13)
     ("GET", "/command/live", (302, 200, 200, 200, 403)),

@@ -179,6 +179,8 @@ def test_a_read_token_reaches_no_write_and_no_page(app, read_token) -> None:
     assert posted.status_code == 403 and "only GET" in posted.get_json()["error"]
     page = client.get("/command/hotspots", headers=_bearer(read_token))
     assert page.status_code == 302 and "/login" in page.location
+    feed = client.post("/api/feed/incidents", json={}, headers=_bearer(read_token))
+    assert feed.status_code == 403 and "scope 'read'" in feed.get_json()["error"]
 
 
 def test_unknown_revoked_and_wrong_scope_tokens_are_refused(app) -> None:

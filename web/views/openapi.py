@@ -432,6 +432,12 @@ no incident records, no person data; incidents are given as counts.
 Pages of the site send the header from `<meta name="csrf-token">` by themselves, which is
 why "Try it out" works here once you are logged in.
 
+**Machine clients** send an API token instead (an administrator makes one on *API tokens*
+or with `hotspot tokens add NAME --scope feed|read`): header `Authorization: Bearer <token>`,
+no cookie, no CSRF token. A `read` token reads the GET routes as a commander; a `feed` token
+reaches only `POST /api/feed/incidents`. An unknown or revoked token is 401, one of another
+scope 403.
+
 **Who sees what.** Every role may read. A grid worker only ever sees the cells of their
 assigned grids: a cell outside them is 404 (as if absent), lists and aggregates leave other
 cells out, plans list only published plans with only their cells' visits, and a check-in
@@ -442,6 +448,142 @@ check-ins for any study cell; commanders are read-only (403 on POST).
 with the city's offset ({timezone}) plus epoch seconds in `*_s` fields; dates in filters are
 local dates, `end` inclusive. Errors are JSON `{{"error": message, "status": code}}`.
 """
+
+
+_FEED_ROW_EXAMPLE = {
+    "incident_id": "20250501-0042",
+    "occurred_at": "2025-05-01T22:14:00+08:00",
+    "lon": 98.2891,
+    "lat": 39.7732,
+    "category": "dispute",
+    "description": "noise, neighbours",
+}
+
+
+def _feed_operation() -> dict:
+    """``POST /api/feed/incidents`` (web/views/feed.py): token-only, so with a session
+    cookie alone every call is 401 (which is what the schema tests exercise)."""
+    from web.services.feed import MAX_BODY_BYTES, MAX_ROWS
+
+    scalar = {"type": ["string", "number", "null"]}
+    texts = {
+        400: "The batch cannot be read: malformed JSON or CSV, a wrong type (incidents not a "
+        "list, a row not an object, a value not text/number/null), an unknown envelope field, "
+        "a missing source or crs, an unknown preset or mapping field. Nothing is stored.",
+        401: "No API token, or an unknown or revoked one (a session cookie does not count).",
+        403: "The token's scope is not 'feed'.",
+        413: f"More than {MAX_ROWS} rows or a body over {MAX_BODY_BYTES // 2**20} MB.",
+        415: "The body is neither JSON, CSV nor a multipart upload.",
+    }
+    return {
+        "post": {
+            "operationId": "feed_incidents",
+            "summary": "Send a batch of incidents (machine clients with a 'feed' token)",
+            "description": f"At most {MAX_ROWS} rows per batch. The same fields, column mapping "
+            "(a preset, `generic` by default, changed field by field) and checks as `hotspot "
+            "import`; coordinates in the batch's `crs` are converted to WGS-84. Idempotent by "
+            "source and record id: rows already stored as sent are `unchanged`, rows sent "
+            "again with a new time, place or category are `updated` (the earlier version is "
+            "kept), bad rows are `rejected` with field and reason (and kept for review). One "
+            "transaction per batch. CSV: `text/csv` body or a multipart field `file`, with "
+            "`source`, `crs`, `preset` and `map` (FIELD=COLUMN) as query parameters.",
+            "tags": ["feed"],
+            "security": [{"feedToken": []}],
+            "parameters": [
+                _query("source", "CSV only: the sending system's name.", {"type": "string"}),
+                _query("crs", "CSV only: wgs84, gcj02, bd09 or EPSG:nnnn.", {"type": "string"}),
+                _query("preset", "CSV only: named column mapping.", {"type": "string"}),
+                _list_query("map", "CSV only: FIELD=COLUMN, repeated."),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["source", "crs", "incidents"],
+                            "properties": {
+                                "source": {"type": "string", "maxLength": 60},
+                                "crs": {"type": "string", "examples": ["wgs84", "gcj02"]},
+                                "preset": {"type": "string", "examples": ["generic"]},
+                                "mapping": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                    "examples": [{"source_id": "编号", "category": "类别"}],
+                                },
+                                "incidents": {
+                                    "type": "array",
+                                    "maxItems": MAX_ROWS,
+                                    "items": {
+                                        "type": "object",
+                                        "additionalProperties": scalar,
+                                        "examples": [_FEED_ROW_EXAMPLE],
+                                    },
+                                },
+                            },
+                        }
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }
+                    },
+                },
+            },
+            "responses": {
+                **_ok("FeedAnswer", "Every row's outcome, in input order"),
+                **{str(code): {**_ERROR, "description": text} for code, text in texts.items()},
+            },
+        }
+    }
+
+
+def _feed_schemas() -> dict:
+    count = {"type": "integer", "minimum": 0}
+    return {
+        "FeedAnswer": {
+            "type": "object",
+            "properties": {
+                "run_id": {"type": "integer"},
+                "source": {"type": "string"},
+                "crs": {"type": "string"},
+                "rows": count,
+                "totals": {
+                    "type": "object",
+                    "properties": {
+                        k: count for k in ("stored", "updated", "unchanged", "rejected")
+                    },  # fmt: skip
+                },
+                "new_categories": {"type": "array", "items": {"type": "string"}},
+                "warnings": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "e.g. most rows outside the jurisdiction: crs wrong?",
+                },
+                "outcomes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "row": {"type": "integer", "minimum": 1},
+                            "outcome": {
+                                "type": "string",
+                                "enum": ["stored", "updated", "unchanged", "rejected"],
+                            },
+                            "id": {"type": "string", "description": "incident id (64-bit)"},
+                            "field": {"type": "string"},
+                            "reason": {"type": "string"},
+                        },
+                        "required": ["row", "outcome"],
+                    },
+                },
+            },
+            "required": ["run_id", "rows", "totals", "outcomes", "warnings"],
+        }
+    }
 
 
 # --- grid workers' event reports (issue 13) ----------------------------------------------------
@@ -726,6 +868,7 @@ def openapi_document(
                 },
             },
         },
+        "/api/feed/incidents": _feed_operation(),
         "/api/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -764,13 +907,14 @@ def openapi_document(
             "description": DESCRIPTION.format(cookie=cookie_name, timezone=timezone),
         },
         "servers": [{"url": server_url, "description": "this site"}],
-        "security": [{"sessionCookie": []}],
+        "security": [{"sessionCookie": []}, {"readToken": []}],
         "tags": [
             {"name": "session"},
             {"name": "cells", "description": "H3 cells: scores, ranks, recent counts"},
             {"name": "incidents", "description": "incident counts (aggregates only)"},
             {"name": "plans", "description": "patrol plans and their planned visits"},
             {"name": "check-ins", "description": "visits recorded in the field"},
+            {"name": "feed", "description": "incidents sent by machine clients (API tokens)"},
             {"name": "documentation"},
         ],
         "paths": paths,
@@ -781,6 +925,16 @@ def openapi_document(
                     "in": "cookie",
                     "name": cookie_name,
                     "description": "the site's session cookie, set by POST /login",
+                },
+                "readToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token of scope 'read' (GET routes, as a commander)",
+                },
+                "feedToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token of scope 'feed' (POST /api/feed/incidents)",
                 },
                 "csrfHeader": {
                     "type": "apiKey",
@@ -797,6 +951,6 @@ def openapi_document(
                     },
                 }
             },
-            "schemas": _schemas(models, checkin_minutes),
+            "schemas": {**_schemas(models, checkin_minutes), **_feed_schemas()},
         },
     }
