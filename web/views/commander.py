@@ -1,5 +1,7 @@
 """Blueprint ``commander`` (pages under ``/command``): the hotspot map, its cell values and
-cell explanations as JSON, period statistics and the forecast-accuracy panel.
+cell explanations as JSON, period statistics, the forecast-accuracy panel, and the live view
+(newest incidents and grid workers' reports, polled by web/static/live.js; commanders and
+administrators accept or reject waiting reports there, planners only look).
 
 Admins, commanders and planners use every page here. The work is in web/services (site_data,
 filters, scores, map_layers for Gi* and emerging classes, statistics for period tests, accuracy
@@ -12,14 +14,26 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from flask import Blueprint, current_app, flash, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
 from geo.cells import hex_from_cells
 from web import storage
 from web.maps import render as maps
+from web.services import reports as field_reports
 from web.services.accuracy import accuracy as backtest
 from web.services.areas import area_choices, area_outlines
 from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
@@ -36,7 +50,7 @@ from web.services.map_layers import (
 from web.services.scores import MAP_MODEL
 from web.services.site_data import SiteData, site_data
 from web.services.statistics import ALPHA, period_counts
-from web.views.access import ANALYSTS, get_engine, roles_required
+from web.views.access import ANALYSTS, audit_refusal, client_ip, get_engine, roles_required
 
 bp = Blueprint("commander", __name__, url_prefix="/command")
 
@@ -526,3 +540,122 @@ def accuracy():
 
 def _model_label(model: str) -> str:
     return str(MODEL_LABELS.get(model, model))
+
+
+# --- the live view ----------------------------------------------------------------------------
+
+#: Who accepts and rejects grid workers' reports (planners see the live view, read only).
+REVIEWERS = ("admin", "commander")
+#: How often the live view asks for news (milliseconds).
+LIVE_POLL_MS = 5000
+
+
+def _category_names_by_code(data: SiteData) -> dict[str, str]:
+    """Incident category code -> name in the page's language."""
+    table = data.categories
+    column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
+    return {str(c): str(n or c) for c, n in zip(table["code"], table[column], strict=True)}
+
+
+@bp.get("/live")
+def live():
+    """Newest incidents and reports, refreshed every few seconds; reports to review."""
+    engine = get_engine()
+    data = site_data(engine)
+    bounds = study_bounds(data)
+    corners = None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]
+    fmap = maps.centred_map(
+        corners,
+        zoom_start=13,
+        tile_url=str(current_app.config["TILE_URL"]) or None,
+        tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+    )
+    if corners is not None:
+        fmap.fit_bounds(corners)
+    config = {
+        "url": url_for("commander.live_json"),
+        "reviewUrl": url_for("commander.review_report", report_id=0).replace("/0/", "/ID/"),
+        "pollMs": LIVE_POLL_MS,
+        "canReview": current_user.role in REVIEWERS,
+        "labels": {
+            "accept": _("Accept"),
+            "reject": _("Reject"),
+            "reason": _("Reason for rejecting (the reporter sees it)"),
+            "reasonRequired": _("Give a reason for rejecting the report."),
+            "by": _("reported by"),
+            "noWaiting": _("No reports are waiting for review."),
+            "noIncidents": _("No incidents yet."),
+            "updated": _("Updated %(time)s", time="{time}"),
+            "failed": _("Could not refresh; trying again."),
+            "new": _("new"),
+            "accuracy": _("within about %(m)s m", m="{m}"),
+            "field": _("field report"),
+        },
+    }
+    return render_template(
+        "commander/live.html",
+        map_parts=maps.map_parts(fmap),
+        config=config,
+        can_review=current_user.role in REVIEWERS,
+    )
+
+
+@bp.get("/live.json")
+def live_json():
+    """Incidents stored after import run ``after`` (the newest by time without it), the
+    reports waiting for review and the newest reviewed ones; ``run`` is the next cursor."""
+    raw = request.args.get("after", "")
+    after = None
+    if raw:
+        try:
+            after = int(raw)
+        except ValueError:
+            return _json_error(f"after: expected a whole number, got {raw[:40]!r}", 400)
+        if not 0 <= after < 2**31:
+            return _json_error("after: must be in 0..2147483647", 400)
+    engine = get_engine()
+    data = site_data(engine)
+    payload = field_reports.live_payload(
+        engine, data.timezone, _category_names_by_code(data), after
+    )
+    return jsonify(payload)
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+@bp.post("/reports/<int:report_id>/review")
+def review_report(report_id: int):
+    """Accept a waiting report (it becomes an incident from source "field") or reject it with
+    a reason (form fields ``decision`` = accept|reject, ``reason``)."""
+    if current_user.role not in REVIEWERS:
+        audit_refusal("forbidden")
+        abort(403)
+    decision = request.form.get("decision", "")
+    reason = request.form.get("reason", "")
+    status, message, report = 200, "", None
+    try:
+        report = field_reports.review_report(
+            get_engine(), current_user, report_id, decision, reason, ip=client_ip()
+        )
+    except field_reports.ReportError as err:
+        status, message = 400, str(err)
+    except field_reports.ReportStateError:
+        status, message = 409, _("That report is no longer waiting for review.")
+    if report is not None:
+        message = (
+            _("Report accepted: it now counts as an incident.")
+            if report.status == "accepted"
+            else _("Report rejected; the reporter sees the reason.")
+        )
+    if _wants_json():
+        if report is None:
+            return _json_error(message, status)
+        timezone = site_data(get_engine()).timezone
+        return jsonify({"message": message, "report": field_reports.report_json(report, timezone)})
+    if report is None:
+        abort(status, description=message)
+    flash(message, "success")
+    return redirect(url_for("commander.live"))

@@ -22,6 +22,7 @@ ROLE_NAMES = {
 # The menu: (endpoint, label, roles that see it). Endpoints not registered are left out.
 MENU = (
     ("commander.hotspots", _l("Hotspot map"), ANALYSTS),
+    ("commander.live", _l("Live view"), ANALYSTS),
     ("commander.statistics", _l("Statistics"), ANALYSTS),
     ("commander.accuracy", _l("Forecast accuracy"), ANALYSTS),
     ("planner.plans", _l("Patrol plans"), ANALYSTS),
