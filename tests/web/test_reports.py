@@ -329,7 +329,7 @@ def test_an_accepted_report_becomes_a_counted_incident(grid1, commander, engine)
         ).one()
     assert row.source_id == f"report-{report_id}" and row.cell == stored.cell
     assert row.occurred_at == stored.occurred_at
-    assert run.source == "field" and run.file == f"field:report:{report_id}"
+    assert run.source == "field" and run.file == "feed:field"
     assert (run.rows_read, run.inserted, run.duplicates, run.rejected) == (1, 1, 0, 0)
     assert kind == "field" and change.old_cell is None
     after = site_data.site_data(engine)

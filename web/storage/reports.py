@@ -2,9 +2,9 @@
 the reports with their review status, accepting one as an incident from source ``field``,
 and the newest incidents and reports for the commanders' live view.
 
-Accepting stores the incident as the live feed stores its rows: an import run, a
-``feed_runs`` row of kind ``field`` and an ``incident_changes`` row (old values null: a new
-incident), so every server process sees it through the same change log.
+Accepting stores the incident through the live feed's own path (web.storage.feed, kind
+``field``): an import run, a ``feed_runs`` row and an ``incident_changes`` row, so every
+server process sees it through the same change log.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from sqlalchemy.engine import Connection, Engine
 from web.storage._shared import inserted_id, now_seconds, record_from_row
 from web.storage.schema import (
     categories,
-    feed_runs,
     field_reports,
     import_runs,
     incident_changes,
@@ -301,60 +300,44 @@ def field_incident_id(report_id: int) -> int:
 
 def accept_field_report(engine: Engine, report_id: int, reviewer_id: int) -> int:
     """Accept a waiting report: in one transaction, mark it accepted and store it as an
-    incident of its report category's incident category (an import run of source ``field``,
-    its ``feed_runs`` row of kind ``field``, the incident and its ``incident_changes`` row).
+    incident of its report category's incident category through the live feed's path
+    (:func:`web.storage.feed.store_feed_batch`, kind ``field``: an import run of source
+    ``field``, its ``feed_runs`` row, the incident and its ``incident_changes`` row).
     Returns the incident id; ReportStateError when the report is not waiting."""
+    from web.storage.feed import store_feed_batch
+
     incident_id = field_incident_id(report_id)
-    now = now_seconds()
     with engine.begin() as conn:
         _claim(conn, report_id, reviewer_id, "accepted", "")
         report = conn.execute(
-            sa.select(field_reports, categories.c.id.label("category_id"))
+            sa.select(field_reports, report_categories.c.category_code)
             .join(report_categories, report_categories.c.id == field_reports.c.report_category_id)
             .join(categories, categories.c.code == report_categories.c.category_code)
             .where(field_reports.c.id == report_id)
         ).first()
         if report is None:  # its report category maps to a category no longer stored
             raise ReportStateError(f"report {report_id}: its incident category is not stored")
-        source_id = f"report-{report_id}"
-        run_id = conn.execute(
-            sa.insert(import_runs)
-            .values(
-                file=f"{FIELD_SOURCE}:report:{report_id}",
-                file_sha256=hashlib.sha256(f"field-report-{report_id}".encode()).hexdigest(),
-                source=FIELD_SOURCE,
-                preset=None,
-                started_at=now,
-                finished_at=now,
-                rows_read=1,
-                inserted=1,
-                duplicates=0,
-                rejected=0,
-                synthetic=False,
-            )
-            .returning(import_runs.c.id)
-        ).scalar_one()
-        conn.execute(
-            sa.insert(feed_runs).values(
-                import_run_id=run_id, kind="field", token_id=None, updated=0, unchanged=0
-            )
+        frame = pd.DataFrame(
+            {
+                "key": np.array([incident_id], dtype=np.int64),
+                "source_id": [f"report-{report_id}"],
+                "occurred_at": np.array([report.occurred_at], dtype=np.int64),
+                "lon": [float(report.lon)],
+                "lat": [float(report.lat)],
+                "cell": np.array([report.cell], dtype=np.int64),
+                "category": [report.category_code],
+                "line": np.array([1], dtype=np.int64),
+            }
         )
-        conn.execute(
-            sa.insert(incidents).values(
-                id=incident_id,
-                import_run_id=run_id,
-                source_id=source_id,
-                occurred_at=int(report.occurred_at),
-                lon=float(report.lon),
-                lat=float(report.lat),
-                cell=int(report.cell),
-                category_id=int(report.category_id),
-                detail_id=None,
-            )
+        result = store_feed_batch(
+            conn,
+            frame,
+            source=FIELD_SOURCE,
+            kind="field",
+            body_sha256=hashlib.sha256(f"field-report-{report_id}".encode()).hexdigest(),
         )
-        conn.execute(
-            sa.insert(incident_changes).values(import_run_id=run_id, incident_id=incident_id)
-        )
+        if result.stored != 1:  # the key is taken: never for a report accepted once
+            raise ReportStateError(f"report {report_id}: its incident is stored already")
         conn.execute(
             sa.update(field_reports)
             .where(field_reports.c.id == report_id)
