@@ -26,12 +26,23 @@ def phones(browser, live_server):
 
     def make(locale: str):
         pages = _watched_page(browser, live_server, locale=locale, **PHONE)
-        opened.append(pages)
-        return next(pages)
+        watched = next(pages)
+        opened.append((pages, watched))
+        return watched
 
     yield make
-    for pages in opened:
+    for pages, watched in opened:
+        _restore_language(watched)
         next(pages, None)
+
+
+def _restore_language(watched) -> None:
+    """Choose Chinese again for the account (the site remembers the choice per account), so
+    the other browser tests find the demo accounts as they were."""
+    page = watched.page
+    if page.locator("#lang-zh").count():
+        with page.expect_navigation():
+            page.click("#lang-zh")
 
 
 def _choose_language(watched, lang: str) -> None:

@@ -31,6 +31,13 @@
     }
   }
 
+  // A form sent back with a problem keeps its place: show it again.
+  var shownLat = parseFloat(lat.value);
+  var shownLon = parseFloat(lon.value);
+  if (map && crs.value === "wgs84" && isFinite(shownLat) && isFinite(shownLon)) {
+    marker = L.marker([shownLat, shownLon]).addTo(map);
+  }
+
   if (map) {
     map.on("click", function (event) {
       place(event.latlng.lat, event.latlng.lng, null);
