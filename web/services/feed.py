@@ -12,7 +12,6 @@ import hashlib
 import math
 import os
 import tempfile
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
@@ -24,6 +23,7 @@ from sqlalchemy.engine import Engine
 from geo.errors import GeoError
 from geo.ingest import LINE_COLUMN, PRESETS, ColumnMapping, ImportRules, prepare_incidents
 from web import clock, storage
+from web.services.caches import Cache
 from web.services.imports import stored_boundary
 from web.storage import feed as feed_store
 
@@ -238,28 +238,20 @@ def batch_from_csv(body: bytes, params: Mapping[str, object]) -> FeedBatch:
                      body_sha256(body))  # fmt: skip
 
 
-# The jurisdiction expanded by the tolerance, per database and tolerance: buffering takes far
-# longer than checking a batch's points, and the boundary seldom changes.
-_boundaries: dict[tuple[str, float], tuple[bytes, object]] = {}
-_boundary_lock = threading.Lock()
+# The jurisdiction expanded by the tolerance, per database and tolerance: reading, parsing and
+# buffering it takes far longer than checking a batch's points, and it seldom changes (a write
+# to the areas table clears it).
+_boundaries = Cache("feed boundaries", max_entries=8, tables=("areas",))
 
 
 def _expanded_boundary(engine: Engine, tolerance_m: float):
     from geo.boundaries import expand_boundary
 
-    raw = stored_boundary(engine)
-    if raw is None:
-        return None
-    key = (storage.database_key(engine), tolerance_m)
-    wkb = raw.wkb
-    with _boundary_lock:
-        cached = _boundaries.get(key)
-        if cached is not None and cached[0] == wkb:
-            return cached[1]
-    expanded = expand_boundary(raw, tolerance_m)
-    with _boundary_lock:
-        _boundaries[key] = (wkb, expanded)
-    return expanded
+    def load():
+        raw = stored_boundary(engine)
+        return None if raw is None else expand_boundary(raw, tolerance_m)
+
+    return _boundaries.get_or_load((storage.database_key(engine), float(tolerance_m)), load)
 
 
 def _crs_warning(batch: FeedBatch, rejects: pd.DataFrame, rows: int, boundary) -> str | None:

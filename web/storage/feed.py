@@ -144,7 +144,8 @@ def _store(conn, frame, source, kind, token_id, rejects, body_sha256, details, r
     run_id = _insert_run(conn, item, finished_at=now)
     outcome = np.full(len(frame), "stored", dtype=object)
     if len(frame):
-        columns = _incident_columns(conn, item, run_id, code_to_id, _known_details(conn))
+        known_details = _known_details(conn, details)
+        columns = _incident_columns(conn, item, run_id, code_to_id, known_details)
         stored = _stored_versions(conn, columns["id"])
         known = np.isin(columns["id"], stored["id"].to_numpy(dtype=np.int64))
         if known.any():

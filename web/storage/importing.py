@@ -300,8 +300,15 @@ def _detail_ids(conn: Connection, details: pd.DataFrame, known: dict[tuple, int]
     return np.array([known[u] for u in wanted], dtype=np.int64)
 
 
-def _known_details(conn: Connection) -> dict[tuple, int]:
-    rows = conn.execute(sa.select(incident_details)).all()
+def _known_details(conn: Connection, details: pd.DataFrame | None = None) -> dict[tuple, int]:
+    """Stored details (value triple -> id): all of them, or those of ``details`` (a feed
+    batch needs a few, not the table)."""
+    query = sa.select(incident_details)
+    if details is not None:
+        triples = set(zip(*(details[c].astype(str) for c in _DETAIL_COLUMNS), strict=True))
+        columns = (incident_details.c[c] for c in _DETAIL_COLUMNS)
+        query = query.where(sa.tuple_(*columns).in_(sorted(triples)))
+    rows = conn.execute(query).all()
     return {(r.offense_code, r.description, r.location_type): r.id for r in rows}
 
 
