@@ -212,3 +212,26 @@ def test_a_failed_score_run_says_why_and_keeps_the_last_good_one(engine, monkeyp
             sa.text("SELECT status, detail FROM score_runs ORDER BY id DESC LIMIT 1")
         ).one()
     assert failed.status == "failed" and "boundary" in failed.detail
+
+
+def test_the_hotspot_map_says_when_scores_were_computed(engine) -> None:
+    from bs4 import BeautifulSoup
+
+    from tests.web.conftest import login
+    from web import create_app
+
+    app = create_app({"DATABASE_URL": str(engine.url), "TESTING": True, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    assert login(client, "commander").status_code == 302
+
+    def note() -> str:
+        page = BeautifulSoup(client.get("/command/hotspots").data, "html.parser")
+        return page.select_one('[data-section="scores-computed"]').get_text(" ", strip=True)
+
+    assert "no score run yet" in note()
+    from web.services.score_runs import run_scores
+
+    run = run_scores(engine, "demand")
+    text = note()
+    assert text.startswith("Forecast scores computed") and "no score run" not in text
+    assert run.finished_at is not None

@@ -92,6 +92,7 @@ class SiteData:
     # fed in while the site runs update counts at once and scores on the schedule.
     scores_key: tuple = ()
     scores_as_of_s: int | None = None
+    scores_run_at_s: int | None = None  # when that score run finished (None: no run yet)
     _areas: dict = field(default_factory=dict, repr=False)  # area kind -> (cell, area_id)
     _memo: dict = field(default_factory=dict, repr=False)  # values derived once per load
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -256,7 +257,11 @@ def _scores_fields(data_last_s: int | None, version, score_run) -> dict:
     if score_run is not None and as_of is not None:
         as_of = min(as_of, score_run.started_at)
     run_id = score_run.id if score_run is not None else 0
-    return {"scores_key": ("scores", run_id, tuple(version)), "scores_as_of_s": as_of}
+    return {
+        "scores_key": ("scores", run_id, tuple(version)),
+        "scores_as_of_s": as_of,
+        "scores_run_at_s": score_run.finished_at if score_run is not None else None,
+    }
 
 
 def _brought_up_to_date(engine, data: SiteData, version, score_run) -> SiteData | None:

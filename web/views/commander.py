@@ -256,6 +256,7 @@ def hotspots():
         query=query,
         args=_query_args(),
         has_boundary=boundary is not None,
+        scores_run_at=data.scores_run_at_s,
         models=[(m, str(MODEL_LABELS[m])) for m in MAP_MODELS],
         groups=_group_choices(data),
         categories=_category_choices(data),
