@@ -68,6 +68,7 @@ bench: install ## print the benchmark figures (real data from ../shared; several
 	$(BIN)/python bench/top_bench.py
 	$(BIN)/python bench/map_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/feed_bench.py
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/abuse_bench.py
 
