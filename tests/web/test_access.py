@@ -80,6 +80,7 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/command/live", (302, 200, 200, 200, 403)),
     ("GET", "/command/live.json", (302, 200, 200, 200, 403)),
     ("POST", "/command/reports/{report_id}/review", (302, 400, 400, 403, 403)),
+    ("POST", "/command/scores/run", (302, 302, 302, 403, 403)),
     ("POST", "/grid/report", (302, 403, 403, 403, 400)),
     ("POST", "/api/reports", (401, 403, 403, 403, 400)),
     ("GET", "/api/reports/mine", (401, 200, 200, 200, 200)),

@@ -229,9 +229,17 @@ def test_the_hotspot_map_says_when_scores_were_computed(engine) -> None:
         return page.select_one('[data-section="scores-computed"]').get_text(" ", strip=True)
 
     assert "no score run yet" in note()
-    from web.services.score_runs import run_scores
-
-    run = run_scores(engine, "demand")
+    answer = client.post("/command/scores/run?model=naive")
+    assert answer.status_code == 302 and "model=naive" in answer.headers["Location"]
+    run = storage.latest_score_run(engine)
+    assert run is not None and run.trigger == "demand"
     text = note()
     assert text.startswith("Forecast scores computed") and "no score run" not in text
-    assert run.finished_at is not None
+    with engine.connect() as conn:
+        actions = conn.execute(sa.text("SELECT action, detail FROM audit_log")).all()
+    assert ("score_run", f"run {run.id}") in [tuple(a) for a in actions]
+    planner = app.test_client()
+    assert login(planner, "planner").status_code == 302
+    assert planner.post("/command/scores/run").status_code == 403
+    page = BeautifulSoup(planner.get("/command/hotspots").data, "html.parser")
+    assert page.select_one('[data-section="run-scores"]') is None

@@ -34,6 +34,7 @@ from geo.cells import hex_from_cells
 from web import storage
 from web.maps import render as maps
 from web.services import reports as field_reports
+from web.services import score_runs
 from web.services.accuracy import accuracy as backtest
 from web.services.areas import area_choices, area_outlines
 from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
@@ -50,9 +51,20 @@ from web.services.map_layers import (
 from web.services.scores import MAP_MODEL
 from web.services.site_data import SiteData, site_data
 from web.services.statistics import ALPHA, period_counts
-from web.views.access import ANALYSTS, audit_refusal, client_ip, get_engine, roles_required
+from web.views.access import (
+    ANALYSTS,
+    audit,
+    audit_refusal,
+    client_ip,
+    get_engine,
+    roles_required,
+)
 
 bp = Blueprint("commander", __name__, url_prefix="/command")
+
+#: Who accepts and rejects grid workers' reports and runs the scores on demand (planners see
+#: the live view and the map, read only).
+REVIEWERS = ("admin", "commander")
 
 
 @bp.before_request
@@ -257,6 +269,7 @@ def hotspots():
         args=_query_args(),
         has_boundary=boundary is not None,
         scores_run_at=data.scores_run_at_s,
+        can_run_scores=current_user.role in REVIEWERS,
         models=[(m, str(MODEL_LABELS[m])) for m in MAP_MODELS],
         groups=_group_choices(data),
         categories=_category_choices(data),
@@ -311,6 +324,19 @@ def _vendor_url(name: str) -> str:
 def _synthetic(engine) -> bool:
     runs = storage.list_import_runs(engine, limit=5)
     return bool(len(runs)) and bool(runs["synthetic"].all())
+
+
+@bp.post("/scores/run")
+@roles_required(*REVIEWERS)
+def run_scores_now():
+    """Recompute the forecast scores now (a score run on demand); back to the map."""
+    try:
+        run = score_runs.run_scores(get_engine(), "demand", requested_by=current_user.id)
+    except ValueError as err:  # e.g. no boundary stored yet
+        abort(400, description=str(err))
+    audit("score_run", f"run {run.id}")
+    flash(_("Forecast scores recomputed."), "success")
+    return redirect(url_for("commander.hotspots", **request.args))
 
 
 @bp.get("/cells.json")
@@ -545,8 +571,6 @@ def _model_label(model: str) -> str:
 
 # --- the live view ----------------------------------------------------------------------------
 
-#: Who accepts and rejects grid workers' reports (planners see the live view, read only).
-REVIEWERS = ("admin", "commander")
 #: How often the live view asks for news (milliseconds).
 LIVE_POLL_MS = 5000
 
