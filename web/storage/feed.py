@@ -20,12 +20,12 @@ from sqlalchemy.engine import Connection, Engine
 from web.storage._shared import now_seconds
 from web.storage.importing import (
     ImportFile,
-    _ensure_categories,
-    _incident_columns,
-    _insert_incidents,
     _insert_rejects,
-    _insert_run,
-    _known_details,
+    ensure_categories,
+    incident_insert_columns,
+    insert_incidents,
+    insert_run,
+    known_details,
 )
 from web.storage.schema import feed_runs, import_runs, incident_changes, incidents
 
@@ -140,12 +140,12 @@ def _store(conn, frame, source, kind, token_id, rejects, body_sha256, details, r
         new_categories=tuple(new_categories),
         details=details,
     )
-    code_to_id = _ensure_categories(conn, [item])
-    run_id = _insert_run(conn, item, finished_at=now)
+    code_to_id = ensure_categories(conn, [item])
+    run_id = insert_run(conn, item, finished_at=now)
     outcome = np.full(len(frame), "stored", dtype=object)
     if len(frame):
-        known_details = _known_details(conn, details)
-        columns = _incident_columns(conn, item, run_id, code_to_id, known_details)
+        detail_ids = known_details(conn, details)
+        columns = incident_insert_columns(conn, item, run_id, code_to_id, detail_ids)
         stored = _stored_versions(conn, columns["id"])
         known = np.isin(columns["id"], stored["id"].to_numpy(dtype=np.int64))
         if known.any():
@@ -166,7 +166,7 @@ def _store(conn, frame, source, kind, token_id, rejects, body_sha256, details, r
                 _update_incidents(conn, {k: v[changed] for k, v in columns.items()})
         new = outcome == "stored"
         if new.any():
-            inserted = _insert_incidents(conn, {k: v[new] for k, v in columns.items()})
+            inserted = insert_incidents(conn, {k: v[new] for k, v in columns.items()})
             if inserted != int(new.sum()):  # a concurrent batch stored one of them first
                 raise RuntimeError("incidents of this batch were stored meanwhile; send it again")
             conn.execute(

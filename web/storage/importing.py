@@ -109,17 +109,17 @@ class ImportBatch:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._details = _known_details(conn)
+        self._details = known_details(conn)
 
     def add(self, item: ImportFile, finished_at: int) -> ImportSummary:
         """Store one prepared file; returns its counts."""
         conn = self._conn
-        code_to_id = _ensure_categories(conn, [item])
-        run_id = _insert_run(conn, item, finished_at)
+        code_to_id = ensure_categories(conn, [item])
+        run_id = insert_run(conn, item, finished_at)
         inserted = 0
         if len(item.incidents):
-            columns = _incident_columns(conn, item, run_id, code_to_id, self._details)
-            inserted = _insert_incidents(conn, columns)
+            columns = incident_insert_columns(conn, item, run_id, code_to_id, self._details)
+            inserted = insert_incidents(conn, columns)
         _insert_rejects(conn, item, run_id)
         duplicates = len(item.incidents) - inserted
         conn.execute(
@@ -178,7 +178,8 @@ def _bulk_load(conn: Connection, n_new: int) -> bool:
     return n_new >= 0.3 * row_count(conn, incidents)
 
 
-def _ensure_categories(conn: Connection, files: Sequence[ImportFile]) -> dict[str, int]:
+def ensure_categories(conn: Connection, files: Sequence[ImportFile]) -> dict[str, int]:
+    """Add the files' new category codes (weight 1); returns every code's id."""
     known = dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
     new = sorted({code for item in files for code in item.new_categories} - set(known))
     for code in new:
@@ -196,7 +197,8 @@ def _ensure_categories(conn: Connection, files: Sequence[ImportFile]) -> dict[st
     return dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
 
 
-def _insert_run(conn: Connection, item: ImportFile, finished_at: int) -> int:
+def insert_run(conn: Connection, item: ImportFile, finished_at: int) -> int:
+    """Add the file's ``import_runs`` row (no incidents counted yet); returns its id."""
     return conn.execute(
         sa.insert(import_runs)
         .values(
@@ -216,13 +218,15 @@ def _insert_run(conn: Connection, item: ImportFile, finished_at: int) -> int:
     ).scalar_one()
 
 
-def _incident_columns(
+def incident_insert_columns(
     conn: Connection,
     item: ImportFile,
     run_id: int,
     code_to_id: dict[str, int],
     details: dict[tuple, int],
 ) -> dict[str, np.ndarray]:
+    """The file's incidents as the column arrays of ``incidents`` rows of run ``run_id``
+    (``details``: the known details, added to as new ones are stored)."""
     frame = item.incidents
     category_id = frame["category"].map(code_to_id)
     if category_id.isna().any():
@@ -250,7 +254,7 @@ _INCIDENT_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert_incidents(conn: Connection, columns: dict[str, np.ndarray]) -> int:
+def insert_incidents(conn: Connection, columns: dict[str, np.ndarray]) -> int:
     """Insert rows whose key is new; returns how many went in."""
     # Key order turns B-tree inserts into appends.
     order = np.argsort(columns["id"], kind="stable")
@@ -300,7 +304,7 @@ def _detail_ids(conn: Connection, details: pd.DataFrame, known: dict[tuple, int]
     return np.array([known[u] for u in wanted], dtype=np.int64)
 
 
-def _known_details(conn: Connection, details: pd.DataFrame | None = None) -> dict[tuple, int]:
+def known_details(conn: Connection, details: pd.DataFrame | None = None) -> dict[tuple, int]:
     """Stored details (value triple -> id): all of them, or those of ``details`` (a feed
     batch needs a few, not the table)."""
     query = sa.select(incident_details)
