@@ -42,7 +42,14 @@ def test_the_newest_migration_builds_the_schema_the_metadata_describes(empty) ->
 
 
 @pytest.mark.parametrize(
-    ("up", "down"), [("0001", "base"), ("0002", "0001"), ("0003", "0002"), ("0004", "0003")]
+    ("up", "down"),
+    [
+        ("0001", "base"),
+        ("0002", "0001"),
+        ("0003", "0002"),
+        ("0004", "0003"),
+        ("0005", "0004"),
+    ],
 )
 def test_a_downgrade_leaves_the_schema_of_the_revision_before(empty, up, down) -> None:
     config = _alembic_config(empty)

@@ -16,7 +16,8 @@ then ``storage.load_incidents(engine)``, ``storage.plans``); each concern has on
 - ``places``: areas with their H3 cells, police stations;
 - ``accounts``: users, their grids, the audit log;
 - ``logins``: sessions kept in the database, login attempts counted for growing delays;
-- ``patrols``: patrol plans, their visits, check-ins.
+- ``patrols``: patrol plans, their visits, check-ins;
+- ``warnings``: early warnings per place and rule, acknowledgements, read marks.
 """
 
 from web.storage.accounts import (
@@ -124,6 +125,19 @@ from web.storage.schema import (
     user_grids,
     users,
 )
+from web.storage.warnings import (
+    ComputedWarning,
+    WarningChanges,
+    WarningRecord,
+    acknowledge_warning,
+    apply_warnings,
+    get_warning,
+    list_warning_acks,
+    list_warnings,
+    mark_warnings_read,
+    open_warning_cells,
+    unread_warning_count,
+)
 from web.storage.write_watch import database_key, on_writes
 
 __all__ = [
@@ -226,4 +240,16 @@ __all__ = [
     "add_checkin",
     "checkins_frame",
     "latest_checkins",
+    # warnings
+    "ComputedWarning",
+    "WarningChanges",
+    "WarningRecord",
+    "apply_warnings",
+    "get_warning",
+    "list_warnings",
+    "list_warning_acks",
+    "acknowledge_warning",
+    "mark_warnings_read",
+    "unread_warning_count",
+    "open_warning_cells",
 ]

@@ -384,3 +384,72 @@ score_runs = sa.Table(
     sa.CheckConstraint("trigger IN ('schedule', 'demand')", name="ck_score_runs_trigger"),
     sa.CheckConstraint("status IN ('running', 'done', 'failed')", name="ck_score_runs_status"),
 )
+
+# Early warnings (issue 14): one row per place and rule while it is open; a new computation
+# extends it (ends later, level up or down, evidence updated) instead of adding another.
+# ``place`` is the cell's hex id (near-repeat, emerging) or the area id (rising area), and
+# ``warning_cells`` lists the cells it covers. About places, never persons.
+warnings = sa.Table(
+    "warnings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rule", sa.String(20), nullable=False),
+    sa.Column("place", sa.String(80), nullable=False),
+    sa.Column("area_kind", sa.String(40)),  # the area's kind for a rising-area warning
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("starts_at", sa.BigInteger, nullable=False),
+    sa.Column("ends_at", sa.BigInteger, nullable=False),
+    sa.Column("strength", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("evidence", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("raised_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint(
+        "rule IN ('near_repeat', 'rising_area', 'emerging')", name="ck_warnings_rule"
+    ),
+    sa.CheckConstraint("level BETWEEN 1 AND 3", name="ck_warnings_level"),
+    sa.CheckConstraint("status IN ('open', 'expired')", name="ck_warnings_status"),
+    sa.Index("ix_warnings_status", "status", "rule", "place"),
+    sa.Index("ix_warnings_ends_at", "ends_at"),
+)
+warning_cells = sa.Table(
+    "warning_cells",
+    metadata,
+    sa.Column(
+        "warning_id",
+        sa.Integer,
+        sa.ForeignKey("warnings.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("cell", sa.BigInteger, primary_key=True),
+    sa.Index("ix_warning_cells_cell", "cell"),
+)
+# Who acknowledged a warning, when, with what note (about the place).
+warning_acks = sa.Table(
+    "warning_acks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "warning_id", sa.Integer, sa.ForeignKey("warnings.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_warning_acks_warning_id", "warning_id"),
+)
+# A user has seen a warning (for the unread count); cleared when the warning's level rises.
+warning_reads = sa.Table(
+    "warning_reads",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "warning_id",
+        sa.Integer,
+        sa.ForeignKey("warnings.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)

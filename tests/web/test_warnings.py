@@ -1,0 +1,138 @@
+"""Early warnings on the site (issue 14): stored once per place and rule, extended and expired;
+the inbox scoped per role on pages and API; acknowledgements audited; the unread count; the
+planner's factor on warned cells; the plan page's covered warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geo.cells import hex_from_cells
+from web import storage
+from web.storage import ComputedWarning
+
+HOUR_S = 3600
+NOW_S = 1_767_225_600  # 2026-01-01T00:00Z
+
+
+def _cells(n: int, start: int = 0) -> tuple[int, ...]:
+    import h3
+
+    base = h3.latlng_to_cell(41.88, -87.63, 9)
+    ring = sorted(h3.grid_disk(base, 3))
+    return tuple(int(h3.str_to_int(c)) for c in ring[start : start + n])
+
+
+def _warning(
+    cells,
+    *,
+    rule="near_repeat",
+    place=None,
+    level=1,
+    starts=NOW_S,
+    hours=48,
+    reason="3 burglaries within 200 m in 7 days",
+    strength=2.0,
+) -> ComputedWarning:
+    place = place or hex_from_cells(np.array(cells[:1], dtype=np.int64))[0]
+    return ComputedWarning(
+        rule=rule, place=place, cells=tuple(cells), level=level, starts_at=starts,
+        ends_at=starts + hours * HOUR_S, strength=strength, reason=reason,
+        evidence={"incidents": 3, "p_value": 0.01},
+    )  # fmt: skip
+
+
+# --- storage: one open warning per place and rule -----------------------------------------
+
+
+def test_a_second_computation_extends_the_open_warning_instead_of_repeating(engine) -> None:
+    cells = _cells(1)
+    first = storage.apply_warnings(engine, [_warning(cells, level=1, hours=24)], NOW_S)
+    assert len(first.raised) == 1 and first.extended == []
+    later = NOW_S + 6 * HOUR_S
+    second = storage.apply_warnings(
+        engine, [_warning(cells, level=3, starts=later, hours=24, reason="5 burglaries")], later
+    )
+    assert second.raised == [] and second.extended == first.raised
+    (stored,) = storage.list_warnings(engine)
+    assert stored.level == 3 and stored.reason == "5 burglaries"
+    assert stored.ends_at == later + 24 * HOUR_S and stored.starts_at == NOW_S
+    assert stored.raised_at == NOW_S and stored.updated_at == later
+    assert stored.evidence == {"incidents": 3, "p_value": 0.01}
+    # A computation that ends earlier never shortens it; the level may go down.
+    storage.apply_warnings(engine, [_warning(cells, level=1, starts=later, hours=1)], later)
+    (stored,) = storage.list_warnings(engine)
+    assert stored.level == 1 and stored.ends_at == later + 24 * HOUR_S
+
+
+def test_other_rules_and_places_are_separate_warnings(engine) -> None:
+    cells = _cells(8)
+    changes = storage.apply_warnings(
+        engine,
+        [
+            _warning(cells[:1]),
+            _warning(cells[:1], rule="emerging"),
+            _warning(cells[1:2]),
+            _warning(cells, rule="rising_area", place="G-7"),
+        ],
+        NOW_S,
+    )
+    assert len(changes.raised) == 4
+    area = [w for w in storage.list_warnings(engine) if w.rule == "rising_area"]
+    assert area[0].place == "G-7" and area[0].cells == tuple(sorted(cells))
+
+
+def test_ended_warnings_expire_and_a_new_one_is_raised_after(engine) -> None:
+    cells = _cells(1)
+    (first,) = storage.apply_warnings(engine, [_warning(cells, hours=2)], NOW_S).raised
+    later = NOW_S + 3 * HOUR_S
+    changes = storage.apply_warnings(engine, [], later)
+    assert changes.expired == [first]
+    assert storage.list_warnings(engine, status="open") == []
+    (again,) = storage.apply_warnings(engine, [_warning(cells, starts=later)], later).raised
+    assert again != first
+    assert [w.status for w in storage.list_warnings(engine)] == ["open", "expired"]
+
+
+def test_reads_unread_count_and_escalation(engine) -> None:
+    reader = storage.create_user(engine, "reader", "x", "commander")
+    cells = _cells(3)
+    ids = storage.apply_warnings(
+        engine, [_warning(cells[:1]), _warning(cells[1:2]), _warning(cells[2:3])], NOW_S
+    ).raised
+    assert storage.unread_warning_count(engine, reader) == 3
+    assert storage.unread_warning_count(engine, reader, cells=cells[:1]) == 1
+    storage.mark_warnings_read(engine, reader, ids[:2], NOW_S)
+    storage.mark_warnings_read(engine, reader, ids[:2], NOW_S)  # twice is once
+    assert storage.unread_warning_count(engine, reader) == 1
+    # The same level again stays read; a level that rises is news again.
+    storage.apply_warnings(engine, [_warning(cells[:1])], NOW_S + 60)
+    assert storage.unread_warning_count(engine, reader) == 1
+    storage.apply_warnings(engine, [_warning(cells[:1], level=2)], NOW_S + 120)
+    assert storage.unread_warning_count(engine, reader) == 2
+
+
+def test_acknowledgements_are_kept_with_their_notes(engine) -> None:
+    reader = storage.create_user(engine, "ack-user", "x", "grid_worker")
+    (warning_id,) = storage.apply_warnings(engine, [_warning(_cells(1))], NOW_S).raised
+    storage.acknowledge_warning(engine, warning_id, reader, "patrolled the car park", NOW_S)
+    acks = storage.list_warning_acks(engine, [warning_id])[warning_id]
+    assert [(a.username, a.note) for a in acks] == [("ack-user", "patrolled the car park")]
+    assert storage.unread_warning_count(engine, reader) == 0
+
+
+def test_open_warning_cells_lists_each_covered_cell(engine) -> None:
+    cells = _cells(4)
+    storage.apply_warnings(
+        engine, [_warning(cells[:1], level=2), _warning(cells, rule="rising_area", place="G")],
+        NOW_S,
+    )  # fmt: skip
+    frame = storage.open_warning_cells(engine)
+    assert len(frame) == 5 and set(frame["cell"]) == set(cells)
+    assert storage.open_warning_cells(engine, after_s=NOW_S + 49 * HOUR_S).empty
+
+
+@pytest.mark.parametrize("rule", ["nobody", ""])
+def test_an_unknown_rule_is_refused(engine, rule) -> None:
+    with pytest.raises(ValueError, match="rule must be one of"):
+        storage.apply_warnings(engine, [_warning(_cells(1), rule=rule)], NOW_S)
