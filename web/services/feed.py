@@ -12,7 +12,7 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -98,6 +98,16 @@ def _crs(value: object) -> str:
         raise FeedError(f"'crs': {err}") from err
 
 
+def _refuse_unknown(
+    given: Iterable[str], known: Sequence[str], message: str, show: Callable[[str], str]
+) -> None:
+    """Raise a FeedError when ``given`` holds names outside ``known``: ``message`` filled with
+    the unknown names (each through ``show``) and the known ones."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise FeedError(message.format(", ".join(map(show, unknown)), ", ".join(known)))
+
+
 def _mapping(preset: object, given: object, crs: str) -> ColumnMapping:
     """The preset (``generic`` by default) changed field by field, as ``hotspot import
     --preset P --map FIELD=COLUMN`` does."""
@@ -107,12 +117,7 @@ def _mapping(preset: object, given: object, crs: str) -> ColumnMapping:
         given = {}
     if not isinstance(given, Mapping):
         raise FeedError("'mapping' is an object of FIELD: COLUMN")
-    unknown = sorted(set(given) - set(MAPPING_FIELDS))
-    if unknown:
-        raise FeedError(
-            f"'mapping': unknown field(s) {', '.join(map(str, unknown))}; "
-            f"fields: {', '.join(MAPPING_FIELDS)}"
-        )
+    _refuse_unknown(given, MAPPING_FIELDS, "'mapping': unknown field(s) {}; fields: {}", str)
     for key, column in given.items():
         if column is not None and (not isinstance(column, str) or not column):
             raise FeedError(f"'mapping': {key} is a column name (text), got {column!r}")
@@ -169,12 +174,7 @@ def batch_from_json(payload: object, body: bytes) -> FeedBatch:
     """Read a JSON batch ``{"source", "crs", "mapping"?, "preset"?, "incidents": [...]}``."""
     if not isinstance(payload, dict):
         raise FeedError("the body is a JSON object with source, crs and incidents")
-    unknown = sorted(set(payload) - set(ENVELOPE_FIELDS))
-    if unknown:
-        raise FeedError(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; a batch has "
-            f"{', '.join(ENVELOPE_FIELDS)}"
-        )
+    _refuse_unknown(payload, ENVELOPE_FIELDS, "unknown field(s) {}; a batch has {}", repr)
     source = _source(payload.get("source"))
     crs = _crs(payload.get("crs"))
     preset = payload.get("preset")
