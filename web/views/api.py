@@ -199,6 +199,17 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     return value
 
 
+def _local_time(body: dict, name: str, timezone: str, now_s: int, future_s: int) -> int:
+    """``body[name]`` (local date-time text, or epoch seconds; now when absent) as epoch
+    seconds, at most ``future_s`` ahead of ``now_s`` (400 otherwise)."""
+    try:
+        return grid_work.parse_local_datetime(
+            body.get(name, now_s), timezone, not_after=now_s + future_s
+        )
+    except ValueError as err:
+        abort(400, description=f"{name}: {err}"[:300])
+
+
 _HEX_ID = re.compile(r"[0-9a-fA-F]{15}")
 
 
@@ -489,14 +500,7 @@ def create_checkin():
     if _scope() is None and not in_study_area(data, cell_id):
         abort(400, description=f"cell: {hex_id} is not in the study area")
     now_s = int(clock.now_s())
-    try:
-        visited_at_s = grid_work.parse_local_datetime(
-            body.get("visited_at", now_s),
-            data.timezone,
-            not_after=now_s + grid_work.CHECKIN_FUTURE_S,
-        )
-    except ValueError as err:
-        abort(400, description=f"visited_at: {err}")
+    visited_at_s = _local_time(body, "visited_at", data.timezone, now_s, grid_work.CHECKIN_FUTURE_S)
     minutes = body.get("minutes", current_app.config["CHECKIN_MINUTES"])
     if isinstance(minutes, bool) or not isinstance(minutes, int | float):
         abort(400, description=f"minutes: expected a number, got {minutes!r}")
@@ -554,14 +558,9 @@ def create_report():
         abort(400, description="note: expected text")
     data = _data()
     now_s = int(clock.now_s())
-    try:
-        occurred_at_s = grid_work.parse_local_datetime(
-            body.get("occurred_at", now_s),
-            data.timezone,
-            not_after=now_s + field_reports.REPORT_FUTURE_S,
-        )
-    except ValueError as err:
-        abort(400, description=f"occurred_at: {err}"[:300])
+    occurred_at_s = _local_time(
+        body, "occurred_at", data.timezone, now_s, field_reports.REPORT_FUTURE_S
+    )
     try:
         stored, new = field_reports.submit_report(
             get_engine(),
