@@ -203,12 +203,18 @@ def _china_rows(lon, lat) -> list[dict]:
     ]  # fmt: skip
 
 
-def test_a_gcj02_batch_is_stored_at_the_right_wgs84_place(site, engine, token) -> None:
+def _post_gcj02_places(site, engine, token, lon, lat, crs: str) -> dict:
+    """Post WGS-84 places ``lon``, ``lat`` shifted to GCJ-02, labelled ``crs``, inside the test
+    jurisdiction; the answer's JSON."""
     _jurisdiction(engine)
+    gcj_lon, gcj_lat = gcj02_from_wgs84(lon, lat)
+    return _post(site, token, _batch(_china_rows(gcj_lon, gcj_lat), crs=crs)).get_json()
+
+
+def test_a_gcj02_batch_is_stored_at_the_right_wgs84_place(site, engine, token) -> None:
     lon = np.array([98.28, 98.29, 98.30])
     lat = np.array([39.77, 39.78, 39.79])
-    gcj_lon, gcj_lat = gcj02_from_wgs84(lon, lat)
-    answer = _post(site, token, _batch(_china_rows(gcj_lon, gcj_lat), crs="gcj02")).get_json()
+    answer = _post_gcj02_places(site, engine, token, lon, lat, crs="gcj02")
     assert answer["totals"]["stored"] == 3 and answer["warnings"] == []
     with engine.connect() as conn:
         stored = conn.execute(sa.select(incidents.c.lon, incidents.c.lat)).all()
@@ -217,13 +223,11 @@ def test_a_gcj02_batch_is_stored_at_the_right_wgs84_place(site, engine, token) -
 
 
 def test_gcj02_sent_as_wgs84_just_outside_is_rejected_with_a_note(site, engine, token) -> None:
-    _jurisdiction(engine)
     # Just inside the north-eastern corner: GCJ-02 shifts them about 100 m north-east here,
     # beyond the 50 m tolerance, so read as WGS-84 they fall just outside.
     lon = np.array([98.3299, 98.3298, 98.3299])
     lat = np.array([39.8099, 39.8099, 39.8098])
-    gcj_lon, gcj_lat = gcj02_from_wgs84(lon, lat)
-    answer = _post(site, token, _batch(_china_rows(gcj_lon, gcj_lat), crs="wgs84")).get_json()
+    answer = _post_gcj02_places(site, engine, token, lon, lat, crs="wgs84")
     assert answer["totals"]["rejected"] == 3
     assert {o["reason"] for o in answer["outcomes"]} == {"outside the jurisdiction boundary"}
     assert "As GCJ-02 3 of them would be inside" in answer["warnings"][0]
