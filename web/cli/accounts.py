@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from web import storage
@@ -106,17 +108,30 @@ def _set_active(ctx: Workspace, username: str, active: bool) -> None:
     click.echo(f"{username} {state}")
 
 
-@users_group.command("disable")
-@click.argument("username")
-@pass_ctx
-def users_disable(ctx: Workspace, username: str) -> None:
-    """Disable an account (it can no longer log in; its records stay)."""
-    _set_active(ctx, username, False)
+def add_disable_enable(
+    group: click.Group,
+    argument: str,
+    set_active: Callable[[Workspace, str, bool], None],
+    *,
+    disable_help: str,
+    enable_help: str,
+) -> None:
+    """Add the commands ``disable ARGUMENT`` and ``enable ARGUMENT`` to ``group``; each calls
+    ``set_active(workspace, value, active)``. (Shared with the report category commands.)"""
+    switches = (("disable", False, disable_help), ("enable", True, enable_help))
+    for name, active, help_text in switches:
+
+        @group.command(name, help=help_text)
+        @click.argument("value", metavar=argument.upper())
+        @pass_ctx
+        def switch(ctx: Workspace, value: str, active: bool = active) -> None:
+            set_active(ctx, value, active)
 
 
-@users_group.command("enable")
-@click.argument("username")
-@pass_ctx
-def users_enable(ctx: Workspace, username: str) -> None:
-    """Enable a disabled account."""
-    _set_active(ctx, username, True)
+add_disable_enable(
+    users_group,
+    "username",
+    _set_active,
+    disable_help="Disable an account (it can no longer log in; its records stay).",
+    enable_help="Enable a disabled account.",
+)

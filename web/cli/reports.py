@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from web.cli._common import audit, fail, failing_on, pass_ctx
+from web.cli.accounts import add_disable_enable
 from web.services.workspace import Workspace, init_database
 from web.storage import reports as report_store
 
@@ -63,17 +64,10 @@ def _set_active(ctx: Workspace, code: str, active: bool) -> None:
     click.echo(f"report category {code} {word}")
 
 
-@report_categories_group.command("disable")
-@click.argument("code")
-@pass_ctx
-def report_categories_disable(ctx: Workspace, code: str) -> None:
-    """Take a category off the list (reports already made keep it)."""
-    _set_active(ctx, code, False)
-
-
-@report_categories_group.command("enable")
-@click.argument("code")
-@pass_ctx
-def report_categories_enable(ctx: Workspace, code: str) -> None:
-    """Put a disabled category back on the list."""
-    _set_active(ctx, code, True)
+add_disable_enable(
+    report_categories_group,
+    "code",
+    _set_active,
+    disable_help="Take a category off the list (reports already made keep it).",
+    enable_help="Put a disabled category back on the list.",
+)
