@@ -4,11 +4,17 @@ planner's factor on warned cells; the plan page's covered warnings."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from geo.cells import hex_from_cells
 from web import storage
+from web.services import warnings as warning_service
+from web.services.warnings import computed_from_frame, refresh_warnings
 from web.storage import ComputedWarning
 
 HOUR_S = 3600
@@ -136,3 +142,75 @@ def test_open_warning_cells_lists_each_covered_cell(engine) -> None:
 def test_an_unknown_rule_is_refused(engine, rule) -> None:
     with pytest.raises(ValueError, match="rule must be one of"):
         storage.apply_warnings(engine, [_warning(_cells(1), rule=rule)], NOW_S)
+
+
+# --- services: computed from the site's data, refreshed after data arrives ----------------
+
+
+@pytest.fixture
+def demo_copy(demo_db, tmp_path):
+    """An engine on a copy of the demo database (refreshing writes many warnings)."""
+    target = tmp_path / "copy.db"
+    # SQLite's backup copies what the WAL holds too (a file copy would miss it).
+    with sqlite3.connect(demo_db.removeprefix("sqlite:///")) as source:
+        with sqlite3.connect(target) as copy:
+            source.backup(copy)
+    engine = storage.make_engine(f"sqlite:///{target}")
+    yield engine
+    engine.dispose()
+
+
+def test_refresh_stores_geo_warnings_once_and_audits_those_raised(demo_copy) -> None:
+    first = refresh_warnings(demo_copy)
+    assert first.raised, "the demo has near repeats, rising grids or emerging cells"
+    stored = storage.list_warnings(demo_copy, status="open", limit=10_000)
+    assert {w.rule for w in stored} <= set(storage.warnings.RULES)
+    assert all(w.reason and 1 <= w.level <= 3 and w.cells for w in stored)
+    # Places are cells (hex) or grids, never anything about a person.
+    grids = set(storage.load_area_cells(demo_copy, "grid")["area_id"])
+    for w in stored:
+        assert w.place in grids if w.rule == "rising_area" else len(w.place) == 15
+    audited = storage.list_audit(demo_copy, limit=10_000, action="warning_raised")
+    assert len(audited) == len(first.raised)
+    second = refresh_warnings(demo_copy)
+    assert second.raised == [] and sorted(second.extended) == sorted(w.id for w in stored)
+    assert len(storage.list_audit(demo_copy, limit=10_000, action="warning_raised")) == len(
+        first.raised
+    )
+
+
+def test_rows_of_an_area_become_one_warning_with_the_area_cells() -> None:
+    cells = _cells(3)
+    frame = pd.DataFrame(
+        {
+            "cell": [*cells, cells[0]],
+            "area": ["G-1", "G-1", "G-1", None],
+            "rule": ["rising_area"] * 3 + ["near_repeat"],
+            "level": [2, 2, 2, 1],
+            "starts_s": [NOW_S] * 4,
+            "ends_s": [NOW_S + 3600] * 4,
+            "strength": [3.0, 3.0, 3.0, 1.0],
+            "reason": ["9 incidents against 2.1 expected"] * 3 + ["2 incidents within 300 m"],
+            "evidence": [{"observed": 9, "expected": 2.1, "q_value": 0.004}] * 3 + [{}],
+        }
+    )
+    near, area = sorted(computed_from_frame(frame, "grid"), key=lambda w: w.rule)
+    assert (near.rule, near.place, near.cells, near.area_kind) == (
+        "near_repeat", hex_from_cells(np.array(cells[:1]))[0], cells[:1], None,
+    )  # fmt: skip
+    assert (area.place, area.cells, area.area_kind, area.level) == ("G-1", cells, "grid", 2)
+    assert area.evidence["observed"] == 9
+
+
+def test_the_refresher_refreshes_when_the_data_version_changes(monkeypatch) -> None:
+    versions = iter([(1, 1)] * 3 + [(2, 5)] * 1000)
+    calls: list[float] = []
+    monkeypatch.setattr(storage, "import_version", lambda _engine: next(versions))
+    monkeypatch.setattr(warning_service, "refresh_warnings", lambda _e: calls.append(1))
+    refresher = warning_service.WarningRefresher(object(), poll_s=0.01, expire_every_s=3600)
+    refresher.start()
+    deadline = time.monotonic() + 2
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    refresher.stop()
+    assert len(calls) == 2  # the first version seen, then the new one; not each poll

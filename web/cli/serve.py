@@ -41,6 +41,10 @@ def serve_command(host: str, port: int) -> None:
 
         ScoreSchedule(engine, interval).start()
         click.echo(f"forecast scores recomputed every {interval:g} min")
+    from web.services.warnings import WarningRefresher
+
+    # Early warnings follow new data within about 2 s, off the feed's request path.
+    WarningRefresher(engine).start()
     from waitress import serve
 
     serve(app, host=host, port=port, threads=8)

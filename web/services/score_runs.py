@@ -5,8 +5,9 @@ Incidents fed in while the site runs change counts at once; the forecast scores 
 other slow values keyed by :attr:`~web.services.site_data.SiteData.scores_key`) change at
 the next score run. :func:`run_scores` records a run in the database (every server process
 sees it within a second and keys its scores by it) and computes the default hotspot map's
-layers in this process, so the first map after a run does not wait. :class:`ScoreSchedule` runs it
-every ``SCORE_INTERVAL_MIN`` minutes in a background thread of ``hotspot serve``.
+layers in this process, so the first map after a run does not wait, then refreshes the early
+warnings. :class:`ScoreSchedule` runs it every ``SCORE_INTERVAL_MIN`` minutes in a background
+thread of ``hotspot serve``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,21 @@ def run_scores(engine, trigger: str, requested_by: int | None = None) -> storage
     except Exception as err:
         storage.finish_score_run(engine, run_id, failed=f"{type(err).__name__}: {err}")
         raise
+    _refresh_warnings(engine)
     run = storage.latest_score_run(engine)
     assert run is not None
     return run
+
+
+def _refresh_warnings(engine) -> None:
+    """Early warnings on the score schedule too (the emerging rule follows the week's
+    classes); a failure here is logged and leaves the score run done."""
+    from web.services.warnings import refresh_warnings
+
+    try:
+        refresh_warnings(engine)
+    except Exception:  # noqa: BLE001 - scores stand; the next refresh tries again
+        log.exception("warning refresh after score run failed")
 
 
 class ScoreSchedule:

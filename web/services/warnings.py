@@ -1,0 +1,274 @@
+"""Early warnings on the site: computed from the site's data, stored once per place and rule,
+shown to the people responsible for the place.
+
+:func:`refresh_warnings` runs geo's rules (``geo.warnings.compute_warnings``) on the
+incidents in memory as of now, stores the result (a warning still open is extended, not
+repeated; ended ones expire) and audits each warning raised. It runs after every score run
+(:func:`web.services.score_runs.run_scores`), in ``hotspot serve``'s
+:class:`WarningRefresher` within about two seconds of new data (a file import, a feed batch,
+an accepted field report; never on the request path of the feed), and from ``hotspot
+warnings refresh``.
+
+Who sees what: administrators, commanders and planners every warning; a grid worker only the
+warnings covering a cell of their grids (:func:`visible_cells`), on pages and in the API.
+Warnings are about places, never persons.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from geo.cells import hex_from_cells
+from web import clock, storage
+from web.services.caches import Cache
+from web.services.grid_work import local_iso
+from web.storage.warnings import RULES, WarningAck
+
+__all__ = [
+    "LEVELS",
+    "RULES",
+    "WarningRefresher",
+    "computed_from_frame",
+    "refresh_warnings",
+    "visible_cells",
+    "warning_json",
+]
+
+log = logging.getLogger(__name__)
+
+#: Level -> its name as the bureau says it (English in the code, translated on pages).
+LEVELS = {1: "watch", 2: "caution", 3: "alert"}
+# One refresh at a time in this process: the score schedule and the refresher may meet.
+_refresh_lock = threading.Lock()
+DAY_S = 86_400
+
+
+def visible_cells(engine, role: str, user_id: int) -> np.ndarray | None:
+    """The cells whose warnings ``role`` may see: None (every warning) for administrators,
+    commanders and planners, the cells of their grids for a grid worker."""
+    if role == "grid_worker":
+        return storage.user_cells(engine, user_id)
+    return None
+
+
+def _areas(engine) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """Area id -> cells of the management grids (beats when there are no grids), and the
+    kind; (None, None) without either."""
+    for kind in ("grid", "beat"):
+        frame = storage.load_area_cells(engine, kind)
+        if not frame.empty:
+            cells = frame["cell"].to_numpy(dtype=np.int64)
+            groups = frame.groupby("area_id", sort=True).indices
+            return {str(a): cells[rows] for a, rows in groups.items()}, kind
+    return None, None
+
+
+def _group_codes(data) -> tuple[str, ...]:
+    """The near-repeat group's category codes the site's data has (burglary, robbery, motor
+    vehicle theft by default; the Chinese demo uses the same codes)."""
+    from geo.warnings import DEFAULT_GROUP_CODES
+
+    known = set(data.category_codes)
+    return tuple(code for code in DEFAULT_GROUP_CODES if code in known)
+
+
+# The near-repeat window found by the Knox test, per database and score run: the test reads a
+# year of the group's incidents with their coordinates, too slow for every feed batch.
+_bands = Cache("near-repeat bands", max_entries=8)
+NEAR_REPEAT_BASELINE_DAYS = 365
+
+
+def near_repeat_bands(engine, data, now_s: int, group_codes: tuple[str, ...]):
+    """The city's near-repeat window (:func:`geo.near_repeat.choose_bands` on the Knox
+    table of the group's incidents over the last year; seed 0), or None without a
+    significant pattern. Worked out once per score run."""
+    from geo.near_repeat import choose_bands, knox_test, project_points
+
+    def load():
+        rows = storage.load_incidents(
+            engine,
+            start_s=now_s - NEAR_REPEAT_BASELINE_DAYS * DAY_S,
+            end_s=now_s,
+            category_codes=list(group_codes),
+        )
+        if len(rows) < 3:
+            return None
+        x_m, y_m = project_points(rows["lon"].to_numpy(), rows["lat"].to_numpy())
+        table = knox_test(x_m, y_m, rows["occurred_at"].to_numpy(dtype=np.int64), seed=0)
+        return choose_bands(table)
+
+    return _bands.get_or_load((data.source, data.scores_key, group_codes), load)
+
+
+def compute_site_warnings(engine, now_s: int) -> tuple[pd.DataFrame, str | None]:
+    """geo's warnings from the site's incidents before ``now_s`` (one row per warned cell),
+    and the kind of area the rising-area rule used."""
+    from geo.warnings import (
+        NearRepeatSettings,
+        RisingAreaSettings,
+        WarningSettings,
+        compute_warnings,
+    )
+    from web.services.site_data import site_data
+
+    data = site_data(engine)
+    if data.n_incidents == 0 or not len(data.cells):
+        return pd.DataFrame(), None
+    areas, kind = _areas(engine)
+    group_codes = _group_codes(data)
+    bands = near_repeat_bands(engine, data, now_s, group_codes) if group_codes else None
+    settings = WarningSettings(
+        near_repeat=NearRepeatSettings(bands=bands, resolution=data.resolution),
+        rising_area=RisingAreaSettings(timezone=data.timezone),
+    )
+    frame = compute_warnings(
+        data.incidents,
+        data.cells,
+        now_s,
+        areas=areas,
+        group_codes=group_codes or None,
+        settings=settings,
+    )
+    return frame, kind
+
+
+def computed_from_frame(
+    frame: pd.DataFrame, area_kind: str | None
+) -> list[storage.ComputedWarning]:
+    """geo's rows (one per warned cell; an area's warning one row per cell of the area) as one
+    warning per rule and place: the cell's hex id, or the area id with all its cells."""
+    if frame is None or frame.empty:
+        return []
+    rows = frame.copy()
+    rows["hex"] = hex_from_cells(rows["cell"].to_numpy(dtype=np.int64))
+    has_area = rows["area"].notna() if "area" in rows else pd.Series(False, index=rows.index)
+    areas = rows["area"].astype(str) if "area" in rows else rows["hex"]
+    rows["place"] = np.where(has_area, areas, rows["hex"])
+    out = []
+    for (rule, place), group in rows.groupby(["rule", "place"], sort=True):
+        first = group.sort_values("strength", ascending=False).iloc[0]
+        is_area = bool(has_area.loc[group.index].any())
+        out.append(
+            storage.ComputedWarning(
+                rule=str(rule),
+                place=str(place),
+                cells=tuple(int(c) for c in group["cell"]),
+                level=int(group["level"].max()),
+                starts_at=int(group["starts_s"].min()),
+                ends_at=int(group["ends_s"].max()),
+                strength=float(first["strength"]),
+                reason=str(first["reason"]),
+                evidence=dict(first["evidence"]) if isinstance(first["evidence"], dict) else {},
+                area_kind=area_kind if is_area else None,
+            )
+        )
+    return out
+
+
+def refresh_warnings(engine, now_s: int | None = None) -> storage.WarningChanges:
+    """Compute the warnings as of ``now_s`` (default: the site's clock), store them and
+    audit those raised (``warning_raised``); returns what changed."""
+    now = int(clock.now_s() if now_s is None else now_s)
+    with _refresh_lock:
+        try:
+            frame, kind = compute_site_warnings(engine, now)
+        except ImportError:  # geo.warnings not there yet: expire only
+            frame, kind = pd.DataFrame(), None
+        changes = storage.apply_warnings(engine, computed_from_frame(frame, kind), now)
+    _audit_raised(engine, changes.raised)
+    return changes
+
+
+def _audit_raised(engine, warning_ids: Iterable[int]) -> None:
+    for warning_id in warning_ids:
+        record = storage.get_warning(engine, warning_id)
+        if record is None:
+            continue
+        storage.audit(
+            engine,
+            "warning_raised",
+            username="system",
+            detail=f"warning {record.id}: {record.rule} at {record.place}, level {record.level}, "
+            f"{len(record.cells)} cells, until {record.ends_at}: {record.reason}",
+        )
+
+
+def warning_json(
+    record: storage.WarningRecord,
+    timezone: str,
+    acks: list[WarningAck] | None = None,
+    cells: np.ndarray | None = None,
+) -> dict:
+    """One warning as the API returns it (cells as hex ids, limited to ``cells`` when given:
+    a grid worker sees only their own cells of an area's warning)."""
+    covered = np.asarray(record.cells, dtype=np.int64)
+    if cells is not None:
+        covered = covered[np.isin(covered, cells)]
+    item = {
+        "id": record.id,
+        "rule": record.rule,
+        "level": record.level,
+        "level_name": LEVELS[record.level],
+        "place": record.place,
+        "area_kind": record.area_kind,
+        "cells": hex_from_cells(covered),
+        "starts": local_iso(record.starts_at, timezone),
+        "starts_s": record.starts_at,
+        "ends": local_iso(record.ends_at, timezone),
+        "ends_s": record.ends_at,
+        "strength": round(record.strength, 6),
+        "reason": record.reason,
+        "evidence": record.evidence,
+        "status": record.status,
+        "raised_at": local_iso(record.raised_at, timezone),
+        "updated_at": local_iso(record.updated_at, timezone),
+        "read": record.read,
+    }
+    if acks is not None:
+        item["acknowledgements"] = [
+            {"username": a.username, "at": local_iso(a.at, timezone), "note": a.note} for a in acks
+        ]
+    return item
+
+
+class WarningRefresher:
+    """A daemon thread of ``hotspot serve`` that refreshes the warnings soon after new data
+    arrives: it asks for the data version every ``poll_s`` seconds (one small query) and
+    refreshes when it changed, and at least every ``expire_every_s`` seconds so warnings
+    expire on time without new data."""
+
+    def __init__(self, engine, poll_s: float = 0.5, expire_every_s: float = 60.0) -> None:
+        self._engine = engine
+        self._poll_s = poll_s
+        self._expire_every_s = expire_every_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="warning-refresh", daemon=True)
+
+    def start(self) -> WarningRefresher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        seen = None
+        last = 0.0
+        while not self._stopped.wait(self._poll_s):
+            try:
+                version = storage.import_version(self._engine)
+                if version == seen and time.monotonic() - last < self._expire_every_s:
+                    continue
+                # Remembered before refreshing: a failure is tried again at the next data or
+                # the next expiry pass, not twice a second.
+                seen, last = version, time.monotonic()
+                refresh_warnings(self._engine)
+            except Exception:  # noqa: BLE001 - the refresher keeps running; the log says why
+                log.exception("warning refresh failed")
