@@ -71,6 +71,7 @@ bench: install ## print the benchmark figures (real data from ../shared; several
 	$(BIN)/python bench/feed_bench.py
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/abuse_bench.py
+	$(BIN)/python bench/warnings_bench.py
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

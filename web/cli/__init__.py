@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from web.cli import accounts, analysis, data, plans, reports, serve, tokens
+from web.cli import accounts, analysis, data, plans, reports, serve, tokens, warnings
 
 __all__ = ["cli"]
 
@@ -42,5 +42,7 @@ for _command in (
     reports.report_categories_group,
     tokens.tokens_group,
     serve.serve_command,
+    warnings.near_repeat_command,
+    warnings.warnings_group,
 ):
     cli.add_command(_command)
