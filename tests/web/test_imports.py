@@ -198,7 +198,7 @@ def test_duplicates_within_and_across_files(engine, tmp_path) -> None:
 def test_a_failure_while_writing_rolls_everything_back(engine, chicago_sample, monkeypatch):
     import_files(engine, [chicago_sample], request())
     before = storage.table_fingerprint(engine)
-    original = storage.importing._insert_rejects
+    original = storage.importing.insert_rejects
     calls = []
 
     def fail_on_second(conn, item, run_id):
@@ -207,7 +207,7 @@ def test_a_failure_while_writing_rolls_everything_back(engine, chicago_sample, m
             raise KeyboardInterrupt  # an operator's Ctrl-C after the incidents went in
         return original(conn, item, run_id)
 
-    monkeypatch.setattr(storage.importing, "_insert_rejects", fail_on_second)
+    monkeypatch.setattr(storage.importing, "insert_rejects", fail_on_second)
     files = [Path(chicago_sample).with_name("x.csv"), Path(chicago_sample).with_name("y.csv")]
     files[0].write_bytes(b"".join(chicago_lines("2017-03", n=50)))
     files[1].write_bytes(b"".join(chicago_lines("2018-02", n=50)))

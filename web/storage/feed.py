@@ -20,10 +20,10 @@ from sqlalchemy.engine import Connection, Engine
 from web.storage._shared import now_seconds
 from web.storage.importing import (
     ImportFile,
-    _insert_rejects,
     ensure_categories,
     incident_insert_columns,
     insert_incidents,
+    insert_rejects,
     insert_run,
     known_details,
 )
@@ -173,7 +173,7 @@ def _store(conn, frame, source, kind, token_id, rejects, body_sha256, details, r
                 sa.insert(incident_changes),
                 [{"import_run_id": run_id, "incident_id": int(i)} for i in columns["id"][new]],
             )
-    _insert_rejects(conn, item, run_id)
+    insert_rejects(conn, item, run_id)
     counts = {name: int((outcome == name).sum()) for name in ("stored", "updated", "unchanged")}
     conn.execute(
         sa.update(import_runs)

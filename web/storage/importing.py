@@ -120,7 +120,7 @@ class ImportBatch:
         if len(item.incidents):
             columns = incident_insert_columns(conn, item, run_id, code_to_id, self._details)
             inserted = insert_incidents(conn, columns)
-        _insert_rejects(conn, item, run_id)
+        insert_rejects(conn, item, run_id)
         duplicates = len(item.incidents) - inserted
         conn.execute(
             sa.update(import_runs)
@@ -268,7 +268,8 @@ def insert_incidents(conn: Connection, columns: dict[str, np.ndarray]) -> int:
     return int(result.rowcount)
 
 
-def _insert_rejects(conn: Connection, item: ImportFile, run_id: int) -> None:
+def insert_rejects(conn: Connection, item: ImportFile, run_id: int) -> None:
+    """Keep a file's rejected rows for review (a file imported again adds none twice)."""
     if not len(item.rejects):
         return
     reject_rows = [
