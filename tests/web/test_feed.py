@@ -321,12 +321,11 @@ def test_store_feed_batch_takes_a_connection_and_kind_field(engine) -> None:
          "lat": [41.9], "cell": [617700169958293503], "category": ["THEFT"], "line": [1]}
     )  # fmt: skip
     with engine.begin() as conn:
-        result = feed_store.store_feed_batch(
-            conn, frame, source="field", kind="field", token_id=None, body_sha256="0" * 64
-        )
+        batch = feed_store.rows_batch(frame, source="field", file_sha256="0" * 64)
+        result = feed_store.store_feed_batch(conn, batch, kind="field", token_id=None)
     assert result.stored == 1 and list(result.outcomes["outcome"]) == ["stored"]
     with engine.connect() as conn:
         assert conn.execute(sa.select(feed_runs.c.kind)).scalar() == "field"
     with pytest.raises(ValueError, match="kind"):
-        feed_store.store_feed_batch(engine, frame, source="x", kind="other", body_sha256="0")
+        feed_store.store_feed_batch(engine, batch, kind="other")
     assert json.dumps(result.outcomes.to_dict("records"))

@@ -308,20 +308,15 @@ def store_batch(
         prepared = prepare_incidents(batch.table, batch.mapping, rules)
     except GeoError as err:
         raise FeedError(str(err)) from err
-    result = feed_store.store_feed_batch(
-        engine,
-        prepared.incidents,
+    checked = storage.ImportFile.from_prepared(
+        prepared,
+        file=feed_store.feed_file_name(batch.source),
+        file_sha256=batch.body_sha256,
         source=batch.source,
-        kind="feed",
-        token_id=token_id,
-        rejects=prepared.rejects,
-        body_sha256=batch.body_sha256,
-        details=prepared.details,
-        rows_read=prepared.rows_read,
         preset=batch.preset,
-        new_categories=prepared.new_categories,
         started_at=started,
     )
+    result = feed_store.store_feed_batch(engine, checked, kind="feed", token_id=token_id)
     outcomes = []
     for row in result.outcomes.to_dict("records"):
         item: dict[str, object] = {"row": int(row["line"]), "outcome": row["outcome"]}

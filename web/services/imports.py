@@ -88,18 +88,14 @@ def import_files(
         started = int(clock.now_s())
         table = read_incident_table(path, request.mapping)
         result = prepare_incidents(table, request.mapping, rules)
-        return storage.ImportFile(
+        return storage.ImportFile.from_prepared(
+            result,
             file=str(path),
             file_sha256=file_sha256(path),
             source=request.source,
             preset=request.preset,
             started_at=started,
-            incidents=result.incidents,
-            rejects=result.rejects,
-            rows_read=result.rows_read,
-            new_categories=result.new_categories,
             synthetic=request.synthetic,
-            details=result.details,
         )
 
     # Reading and checking release the GIL for most of their work (Arrow, H3, numpy), and so

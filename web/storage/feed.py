@@ -10,6 +10,7 @@ this run, so other server processes can bring their in-memory data up to date fr
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ from web.storage.importing import (
 )
 from web.storage.schema import feed_runs, import_runs, incident_changes, incidents
 
-__all__ = ["FEED_KINDS", "FeedResult", "feed_file_name", "store_feed_batch"]
+__all__ = ["FEED_KINDS", "FeedResult", "feed_file_name", "rows_batch", "store_feed_batch"]
 
 FEED_KINDS = ("feed", "field")
 # Columns compared to tell an unchanged incident from a new version of it.
@@ -60,20 +61,24 @@ def feed_file_name(source: str) -> str:
     return f"feed:{source}"
 
 
+def rows_batch(frame: pd.DataFrame, *, source: str, file_sha256: str) -> ImportFile:
+    """A batch of incident rows made without the importer (an accepted field report): no
+    rejects, no details, starting now."""
+    empty = pd.DataFrame({"line": pd.Series(dtype=np.int64), "field": [], "reason": [], "raw": []})
+    return ImportFile(
+        file=feed_file_name(source),
+        file_sha256=file_sha256,
+        source=source,
+        preset=None,
+        started_at=now_seconds(),
+        incidents=frame,
+        rejects=empty,
+        rows_read=len(frame),
+    )
+
+
 def store_feed_batch(
-    bind: Engine | Connection,
-    incidents_frame: pd.DataFrame,
-    *,
-    source: str,
-    kind: str = "feed",
-    token_id: int | None = None,
-    rejects: pd.DataFrame | None = None,
-    body_sha256: str,
-    details: pd.DataFrame | None = None,
-    rows_read: int | None = None,
-    preset: str | None = None,
-    new_categories: tuple[str, ...] = (),
-    started_at: int | None = None,
+    bind: Engine | Connection, item: ImportFile, *, kind: str = "feed", token_id: int | None = None
 ) -> FeedResult:
     """Store one batch in one transaction: new incidents, new versions of stored ones, rejects.
 
@@ -82,24 +87,14 @@ def store_feed_batch(
     bind
         An Engine (a transaction is opened and committed here) or a Connection inside the
         caller's transaction (which the caller commits or rolls back).
-    incidents_frame
-        Good rows as ``geo.ingest.prepare_incidents`` returns them (``key``, ``source_id``,
-        ``occurred_at``, ``lon``, ``lat``, ``cell``, ``category``, ``detail``, ``line``).
-    source, kind, token_id
-        The source name, "feed" or "field", and the token that sent the batch (or None).
-    rejects
-        Bad rows (``line``, ``field``, ``reason``, ``raw``), kept in ``rejects``.
-    body_sha256
-        SHA-256 of the request body (or of the report): the run's ``file_sha256``; rejects
-        of a batch sent twice are not stored twice.
-    details
-        ``PreparedIncidents.details`` (what ``detail`` points at); None gives every incident
-        empty offence code, description and kind of place.
-    rows_read
-        Rows in the batch (default: incidents plus rejects).
-    preset, new_categories, started_at
-        The column mapping's preset name; category codes to add (weight 1), as the file
-        importer does; when the batch started (default now).
+    item
+        The batch as checked by ``geo.ingest.prepare_incidents``
+        (:meth:`ImportFile.from_prepared`): ``file`` is :func:`feed_file_name` of the
+        source, ``file_sha256`` the SHA-256 of the request body (or of the report), so the
+        rejects of a batch sent twice are not stored twice. Incidents without a ``detail``
+        get empty offence code, description and kind of place.
+    kind, token_id
+        "feed" or "field", and the token that sent the batch (or None).
 
     Raises
     ------
@@ -110,41 +105,24 @@ def store_feed_batch(
         raise ValueError(f"kind must be one of {', '.join(FEED_KINDS)}, got {kind!r}")
     if isinstance(bind, Engine):
         with bind.begin() as conn:
-            return _store(conn, incidents_frame, source, kind, token_id, rejects, body_sha256,
-                          details, rows_read, preset, new_categories, started_at)  # fmt: skip
-    return _store(bind, incidents_frame, source, kind, token_id, rejects, body_sha256, details,
-                  rows_read, preset, new_categories, started_at)  # fmt: skip
+            return _store(conn, item, kind, token_id)
+    return _store(bind, item, kind, token_id)
 
 
-def _empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({"line": pd.Series(dtype=np.int64), "field": [], "reason": [], "raw": []})
-
-
-def _store(conn, frame, source, kind, token_id, rejects, body_sha256, details, rows_read,
-           preset, new_categories, started_at) -> FeedResult:  # fmt: skip
-    rejects = _empty_rejects() if rejects is None else rejects
-    frame = frame.reset_index(drop=True)
-    if details is None or "detail" not in frame:
-        details = pd.DataFrame({"offense_code": [""], "description": [""], "location_type": [""]})
+def _store(conn: Connection, item: ImportFile, kind: str, token_id: int | None) -> FeedResult:
+    frame = item.incidents.reset_index(drop=True)
+    if "detail" not in frame:
         frame = frame.assign(detail=0)
+        details = pd.DataFrame({"offense_code": [""], "description": [""], "location_type": [""]})
+        item = dataclasses.replace(item, details=details)
+    item = dataclasses.replace(item, incidents=frame)
+    rejects = item.rejects
     now = now_seconds()
-    item = ImportFile(
-        file=feed_file_name(source),
-        file_sha256=body_sha256,
-        source=source,
-        preset=preset,
-        started_at=now if started_at is None else started_at,
-        incidents=frame,
-        rejects=rejects,
-        rows_read=len(frame) + len(rejects) if rows_read is None else rows_read,
-        new_categories=tuple(new_categories),
-        details=details,
-    )
     code_to_id = ensure_categories(conn, [item])
     run_id = insert_run(conn, item, finished_at=now)
     outcome = np.full(len(frame), "stored", dtype=object)
     if len(frame):
-        detail_ids = known_details(conn, details)
+        detail_ids = known_details(conn, item.details)
         columns = incident_insert_columns(conn, item, run_id, code_to_id, detail_ids)
         stored = _stored_versions(conn, columns["id"])
         known = np.isin(columns["id"], stored["id"].to_numpy(dtype=np.int64))

@@ -85,6 +85,34 @@ class ImportFile:
         default_factory=lambda: pd.DataFrame(columns=list(_DETAIL_COLUMNS))
     )
 
+    @classmethod
+    def from_prepared(
+        cls,
+        prepared,
+        *,
+        file: str,
+        file_sha256: str,
+        source: str,
+        preset: str | None,
+        started_at: int,
+        synthetic: bool = False,
+    ) -> ImportFile:
+        """A file (or feed batch) checked by ``geo.ingest.prepare_incidents``: its incidents,
+        rejects, rows read, new categories and details."""
+        return cls(
+            file=file,
+            file_sha256=file_sha256,
+            source=source,
+            preset=preset,
+            started_at=started_at,
+            incidents=prepared.incidents,
+            rejects=prepared.rejects,
+            rows_read=prepared.rows_read,
+            new_categories=tuple(prepared.new_categories),
+            synthetic=synthetic,
+            details=prepared.details,
+        )
+
 
 @dataclass(frozen=True)
 class ImportSummary:

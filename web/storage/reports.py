@@ -304,7 +304,7 @@ def accept_field_report(engine: Engine, report_id: int, reviewer_id: int) -> int
     (:func:`web.storage.feed.store_feed_batch`, kind ``field``: an import run of source
     ``field``, its ``feed_runs`` row, the incident and its ``incident_changes`` row).
     Returns the incident id; ReportStateError when the report is not waiting."""
-    from web.storage.feed import store_feed_batch
+    from web.storage.feed import rows_batch, store_feed_batch
 
     incident_id = field_incident_id(report_id)
     with engine.begin() as conn:
@@ -329,13 +329,9 @@ def accept_field_report(engine: Engine, report_id: int, reviewer_id: int) -> int
                 "line": np.array([1], dtype=np.int64),
             }
         )
-        result = store_feed_batch(
-            conn,
-            frame,
-            source=FIELD_SOURCE,
-            kind="field",
-            body_sha256=hashlib.sha256(f"field-report-{report_id}".encode()).hexdigest(),
-        )
+        digest = hashlib.sha256(f"field-report-{report_id}".encode()).hexdigest()
+        batch = rows_batch(frame, source=FIELD_SOURCE, file_sha256=digest)
+        result = store_feed_batch(conn, batch, kind="field")
         if result.stored != 1:  # the key is taken: never for a report accepted once
             raise ReportStateError(f"report {report_id}: its incident is stored already")
         conn.execute(
