@@ -1,7 +1,8 @@
 """Flask application factory: settings, storage, assets, languages, accounts and blueprints.
 
 One blueprint per role (``admin``, ``commander``, ``planner``, ``grid``) plus the JSON
-``api`` and the data ``overview``; see web/views/access.py for who may use what.
+``api``, the data ``overview`` and the early-warning inbox (``warnings``); see
+web/views/access.py for who may use what.
 """
 
 from __future__ import annotations
@@ -22,7 +23,18 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     from web import assets, i18n, security, storage
     from web.config import load_settings
     from web.services.workspace import start_clock
-    from web.views import access, admin, api, auth, commander, feed, grid, overview, planner
+    from web.views import (
+        access,
+        admin,
+        api,
+        auth,
+        commander,
+        feed,
+        grid,
+        overview,
+        planner,
+        warnings,
+    )
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(test_config))
@@ -55,7 +67,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     access.init_auth(app)
     security.init_url_limits(app)
     security.init_security(app)
-    for module in (auth, overview, admin, commander, planner, grid, api, feed):
+    for module in (auth, overview, admin, commander, planner, grid, api, feed, warnings):
         app.register_blueprint(module.bp)
     # The feed takes API tokens only, never a session cookie: nothing to forge across sites.
     csrf.exempt(feed.bp)

@@ -10,6 +10,7 @@ refused one 403, a stranger 302 to the login page (pages) or 401 (API).
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -84,6 +85,15 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("POST", "/grid/report", (302, 403, 403, 403, 400)),
     ("POST", "/api/reports", (401, 403, 403, 403, 400)),
     ("GET", "/api/reports/mine", (401, 200, 200, 200, 200)),
+    # early warnings (issue 14): everyone's inbox, scoped on the server; grid1 sees only the
+    # warnings of its grids (another grid's warning does not exist for it)
+    ("GET", "/warnings/", (302, 200, 200, 200, 200)),
+    ("POST", "/warnings/{warning_id}/acknowledge", (302, 302, 302, 302, 302)),
+    ("POST", "/warnings/{other_warning_id}/acknowledge", (302, 302, 302, 302, 404)),
+    ("GET", "/api/warnings", (401, 200, 200, 200, 200)),
+    ("GET", "/api/warnings/{warning_id}", (401, 200, 200, 200, 200)),
+    ("GET", "/api/warnings/{other_warning_id}", (401, 200, 200, 200, 404)),
+    ("POST", "/api/warnings/{warning_id}/acknowledge", (401, 400, 400, 400, 400)),
     # served files
     ("GET", "/static/site.css", (200, 200, 200, 200, 200)),
     ("GET", "/static/vendor/leaflet@1.9.3/dist/leaflet.js", (200, 200, 200, 200, 200)),
@@ -115,7 +125,22 @@ def values(app) -> dict[str, str]:
     token_id = (
         tokens.get("matrix-token") or token_store.create_token(engine, "matrix-token", "feed")[0].id
     )
+    # Warnings for the inbox rows: one in a cell of grid1, one only in grid2's cells.
+    warning_ids = {
+        w.place: w.id for w in storage.list_warnings(engine, status="open", limit=10_000)
+    }
+    own_hex, other_hex = hex_from_cells(own[:1])[0], hex_from_cells(other[:1])[0]
+    now_s = int(time.time())
+    for hex_id, cell in ((own_hex, own[0]), (other_hex, other[0])):
+        if hex_id not in warning_ids:
+            changes = storage.apply_warnings(engine, [storage.ComputedWarning(
+                rule="emerging", place=hex_id, cells=(int(cell),), level=1, starts_at=now_s,
+                ends_at=now_s + 10 * 365 * 86_400, strength=1.0, reason="matrix warning",
+            )], now_s)  # fmt: skip
+            warning_ids[hex_id] = (changes.raised + changes.extended)[0]
     return {
+        "warning_id": str(warning_ids[own_hex]),
+        "other_warning_id": str(warning_ids[other_hex]),
         "token_id": str(token_id),
         "plan_id": str(plan_id),  # stays a draft
         "other_plan_id": str(other_plan_id),  # published by the publish row

@@ -10,12 +10,15 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+from bs4 import BeautifulSoup
 
 from geo.cells import hex_from_cells
-from web import storage
+from tests.web.conftest import user_id
+from web import clock, storage
 from web.services import warnings as warning_service
 from web.services.warnings import computed_from_frame, refresh_warnings
-from web.storage import ComputedWarning
+from web.storage import ComputedWarning, schema
 
 HOUR_S = 3600
 NOW_S = 1_767_225_600  # 2026-01-01T00:00Z
@@ -156,11 +159,17 @@ def demo_copy(demo_db, tmp_path):
         with sqlite3.connect(target) as copy:
             source.backup(copy)
     engine = storage.make_engine(f"sqlite:///{target}")
+    with engine.begin() as conn:  # what other tests (a score run) stored: start afresh
+        conn.execute(sa.delete(schema.warnings))
     yield engine
     engine.dispose()
 
 
 def test_refresh_stores_geo_warnings_once_and_audits_those_raised(demo_copy) -> None:
+    def audited() -> int:
+        return len(storage.list_audit(demo_copy, limit=100_000, action="warning_raised"))
+
+    before = audited()
     first = refresh_warnings(demo_copy)
     assert first.raised, "the demo has near repeats, rising grids or emerging cells"
     stored = storage.list_warnings(demo_copy, status="open", limit=10_000)
@@ -170,13 +179,10 @@ def test_refresh_stores_geo_warnings_once_and_audits_those_raised(demo_copy) -> 
     grids = set(storage.load_area_cells(demo_copy, "grid")["area_id"])
     for w in stored:
         assert w.place in grids if w.rule == "rising_area" else len(w.place) == 15
-    audited = storage.list_audit(demo_copy, limit=10_000, action="warning_raised")
-    assert len(audited) == len(first.raised)
+    assert audited() == before + len(first.raised)
     second = refresh_warnings(demo_copy)
     assert second.raised == [] and sorted(second.extended) == sorted(w.id for w in stored)
-    assert len(storage.list_audit(demo_copy, limit=10_000, action="warning_raised")) == len(
-        first.raised
-    )
+    assert audited() == before + len(first.raised)
 
 
 def test_rows_of_an_area_become_one_warning_with_the_area_cells() -> None:
@@ -214,3 +220,111 @@ def test_the_refresher_refreshes_when_the_data_version_changes(monkeypatch) -> N
         time.sleep(0.01)
     refresher.stop()
     assert len(calls) == 2  # the first version seen, then the new one; not each poll
+
+
+# --- the inbox: pages and API, scoped per role --------------------------------------------
+
+
+@pytest.fixture
+def placed(app):
+    """Two fresh open warnings: one in a cell of grid1's grids, one only in grid2's cells,
+    with reasons no other test uses (and markup that must come out escaped)."""
+    engine = app.extensions["engine"]
+    own = storage.user_cells(engine, user_id(engine, "grid1"))
+    other = np.setdiff1d(storage.user_cells(engine, user_id(engine, "grid2")), own)
+    now_s = int(clock.now_s())
+    tag = f"{time.monotonic_ns()}"
+    made = {}
+    for key, cell in (("own", own[-1]), ("other", other[-1])):
+        reason = f"<b>{key}</b> test warning {tag}"
+        changes = storage.apply_warnings(
+            engine,
+            [
+                ComputedWarning(
+                    rule="rising_area",
+                    place=f"T-{key}-{tag}",
+                    cells=(int(cell),),
+                    level=2,
+                    starts_at=now_s - 60,
+                    ends_at=now_s + 7 * 86_400,
+                    strength=4.0,
+                    reason=reason,
+                    evidence={
+                        "observed": 9,
+                        "expected": 2.1,
+                        "p": 0.0004,
+                        "q": 0.003,
+                        "model": "poisson",
+                        "window_days": 7,
+                        "baseline_days": 365,
+                    },
+                )  # fmt: skip
+            ],
+            now_s,
+        )
+        made[key] = (changes.raised[0], reason)
+    return made
+
+
+def test_commanders_see_every_warning_and_grid_workers_only_their_grids(client_as, placed):
+    (own_id, own_reason), (other_id, _other_reason) = placed["own"], placed["other"]
+    for role in ("commander", "admin", "planner"):
+        page = client_as(role).get("/warnings/").get_data(as_text=True)
+        assert f'id="warning-{own_id}"' in page and f'id="warning-{other_id}"' in page
+    grid = client_as("grid_worker")
+    page = grid.get("/warnings/").get_data(as_text=True)
+    assert f'id="warning-{own_id}"' in page and f'id="warning-{other_id}"' not in page
+    assert "&lt;b&gt;own&lt;/b&gt;" in page and own_reason not in page  # escaped
+    assert "9 incidents in the last 7 days against 2.1 expected" in page
+    listed = grid.get("/api/warnings").get_json()["warnings"]
+    ids = {w["id"] for w in listed}
+    assert own_id in ids and other_id not in ids
+    assert grid.get(f"/api/warnings/{other_id}").status_code == 404
+    mine = grid.get(f"/api/warnings/{own_id}").get_json()
+    assert mine["reason"] == own_reason and mine["level_name"] == "caution"
+    assert mine["evidence"]["observed"] == 9 and mine["ends"].startswith("20")
+    everyone = client_as("commander").get("/api/warnings?limit=500").get_json()["warnings"]
+    assert {own_id, other_id} <= {w["id"] for w in everyone}
+    assert grid.post(f"/warnings/{other_id}/acknowledge", data={"note": "x"}).status_code == 404
+    assert client_as("commander").get("/api/warnings?status=nope").status_code == 400
+
+
+def test_acknowledging_with_a_note_is_stored_and_audited(app, client_as, placed):
+    engine = app.extensions["engine"]
+    own_id, _reason = placed["own"]
+    grid = client_as("grid_worker")
+    response = grid.post(f"/warnings/{own_id}/acknowledge", data={"note": "", "next": "/grid/"})
+    assert response.status_code == 302
+    assert storage.list_warning_acks(engine, [own_id])[own_id] == []
+    response = grid.post(
+        f"/warnings/{own_id}/acknowledge", data={"note": "checked the lane", "next": "/grid/"}
+    )
+    assert response.status_code == 302 and response.location.startswith("/grid/")
+    assert grid.post(f"/api/warnings/{own_id}/acknowledge", json={}).status_code == 400
+    answer = grid.post(f"/api/warnings/{own_id}/acknowledge", json={"note": "lights fixed"})
+    assert answer.status_code == 201
+    notes = [a["note"] for a in answer.get_json()["acknowledgements"]]
+    assert notes == ["checked the lane", "lights fixed"]
+    audited = storage.list_audit(engine, limit=50, action="warning_acknowledged")
+    assert any(f"warning {own_id} " in d and "lights fixed" in d for d in audited["detail"])
+    page = client_as("commander").get("/warnings/").get_data(as_text=True)
+    assert "checked the lane" in page
+
+
+def test_the_top_bar_counts_unread_warnings_until_the_inbox_is_opened(app, client_as, placed):
+    engine = app.extensions["engine"]
+    grid = client_as("grid_worker")
+    grid_id = user_id(engine, "grid1")
+    cells = storage.user_cells(engine, grid_id)
+    unread = storage.unread_warning_count(engine, grid_id, cells)
+    assert unread >= 1
+    page = BeautifulSoup(grid.get("/account").get_data(as_text=True), "html.parser")
+    assert page.select_one("#warnings-unread").get_text() == str(unread)
+    grid.get("/warnings/")
+    page = BeautifulSoup(grid.get("/account").get_data(as_text=True), "html.parser")
+    assert page.select_one("#warnings-unread") is None
+    assert page.select_one("[data-section=warnings-unread]") is not None
+    # The commander's count is their own: grid1's reading does not change it.
+    commander = client_as("commander")
+    page = BeautifulSoup(commander.get("/account").get_data(as_text=True), "html.parser")
+    assert int(page.select_one("#warnings-unread").get_text()) >= 2

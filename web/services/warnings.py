@@ -23,6 +23,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from geo.cells import hex_from_cells
 from web import clock, storage
@@ -32,18 +34,43 @@ from web.storage.warnings import RULES, WarningAck
 
 __all__ = [
     "LEVELS",
+    "LEVEL_COLOURS",
+    "LEVEL_LABELS",
     "RULES",
+    "RULE_LABELS",
     "WarningRefresher",
     "computed_from_frame",
     "refresh_warnings",
     "visible_cells",
     "warning_json",
+    "warning_view",
+    "why_lines",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Level -> its name as the bureau says it (English in the code, translated on pages).
+#: Level -> its name as the bureau says it (关注 / 警示 / 预警 on Chinese pages).
 LEVELS = {1: "watch", 2: "caution", 3: "alert"}
+LEVEL_LABELS = {1: _l("Watch"), 2: _l("Caution"), 3: _l("Alert")}
+RULE_LABELS = {
+    "near_repeat": _l("Near repeat"),
+    "rising_area": _l("Rising area"),
+    "emerging": _l("Emerging hot spot"),
+}
+#: Colour of each level's outline on the maps.
+LEVEL_COLOURS = {1: "#f9a825", 2: "#ef6c00", 3: "#c62828"}
+# The emerging classes a warning names (the same texts as the hotspot map's legend).
+_EMERGING_NAMES = {
+    "new hot spot": _l("New hot spot"),
+    "consecutive hot spot": _l("Consecutive hot spot"),
+    "intensifying hot spot": _l("Intensifying hot spot"),
+    "persistent hot spot": _l("Persistent hot spot"),
+    "diminishing hot spot": _l("Diminishing hot spot"),
+    "sporadic hot spot": _l("Sporadic hot spot"),
+    "oscillating hot spot": _l("Oscillating hot spot"),
+    "historical hot spot": _l("Historical hot spot"),
+    "no pattern": _l("No pattern"),
+}
 # One refresh at a time in this process: the score schedule and the refresher may meet.
 _refresh_lock = threading.Lock()
 DAY_S = 86_400
@@ -235,6 +262,85 @@ def warning_json(
             {"username": a.username, "at": local_iso(a.at, timezone), "note": a.note} for a in acks
         ]
     return item
+
+
+def _number(value, digits: int = 2) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{number:.{digits}g}" if abs(number) < 1e-2 and number else f"{number:.{digits}f}"
+
+
+def why_lines(record: storage.WarningRecord, timezone: str) -> list[str]:
+    """The warning's evidence in words and numbers, in the page's language (one or two
+    sentences); the computation's own English sentence is ``record.reason``."""
+    e = record.evidence
+    try:
+        if record.rule == "near_repeat":
+            times = sorted(int(t) for t in e.get("incident_times_s", []))
+            latest = local_iso(times[-1], timezone) if times else None
+            return [
+                _("%(n)d incidents of the group within %(m)s m in the last %(days)s days "
+                  "(latest %(latest)s).", n=len(times), m=f"{float(e['distance_m']):g}",
+                  days=f"{float(e['window_days']):g}", latest=(latest or "–")[:16]),
+                _("Near repeats in this city run %(ratio)s times the chance rate at this "
+                  "distance and time (Knox test).", ratio=_number(e["knox_ratio"])),
+            ]  # fmt: skip
+        if record.rule == "rising_area":
+            return [
+                _("%(observed)d incidents in the last %(days)d days against %(expected)s "
+                  "expected from the area's own last %(baseline)d days (weekday and season "
+                  "adjusted).", observed=int(e["observed"]), days=int(e["window_days"]),
+                  expected=_number(e["expected"], 1), baseline=int(e["baseline_days"])),
+                _("Test: %(model)s, p = %(p)s; with the false discovery rate controlled "
+                  "across areas q = %(q)s.", model=str(e.get("model", "")),
+                  p=_number(e["p"]), q=_number(e["q"])),
+            ]  # fmt: skip
+        if record.rule == "emerging":
+            now, before = str(e["category"]), str(e.get("previous_category") or "no pattern")
+            return [
+                _("Emerging hot spot class now: %(now)s; a week before: %(before)s "
+                  "(%(weeks)d weeks of history).", now=str(_EMERGING_NAMES.get(now, now)),
+                  before=str(_EMERGING_NAMES.get(before, before)), weeks=int(e["weeks"])),
+            ]  # fmt: skip
+    except (KeyError, TypeError, ValueError):  # evidence of another shape: the reason says it
+        pass
+    return []
+
+
+def warning_view(
+    record: storage.WarningRecord, timezone: str, cells: np.ndarray | None = None
+) -> dict:
+    """A warning as pages show it: level and rule names, the place in words, why, when it
+    ends, and its cells (only those among ``cells`` when given)."""
+    covered = np.asarray(record.cells, dtype=np.int64)
+    if cells is not None:
+        covered = covered[np.isin(covered, cells)]
+    if record.rule == "rising_area":
+        kind = {"grid": _("grid"), "beat": _("beat")}.get(record.area_kind or "", _("area"))
+        place = _("%(kind)s %(id)s (%(n)d cells)", kind=kind, id=record.place,
+                  n=len(record.cells))  # fmt: skip
+    else:
+        place = _("cell %(hex)s", hex=record.place)
+    return {
+        "id": record.id,
+        "rule": record.rule,
+        "rule_label": str(RULE_LABELS.get(record.rule, record.rule)),
+        "level": record.level,
+        "level_label": str(LEVEL_LABELS[record.level]),
+        "colour": LEVEL_COLOURS[record.level],
+        "place": place,
+        "reason": record.reason,
+        "why": why_lines(record, timezone),
+        "starts_at": record.starts_at,
+        "ends_at": record.ends_at,
+        "raised_at": record.raised_at,
+        "updated_at": record.updated_at,
+        "status": record.status,
+        "read": record.read,
+        "hexes": hex_from_cells(covered),
+    }
 
 
 class WarningRefresher:
