@@ -4,6 +4,7 @@ planner's factor on warned cells; the plan page's covered warnings."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -328,3 +329,24 @@ def test_the_top_bar_counts_unread_warnings_until_the_inbox_is_opened(app, clien
     commander = client_as("commander")
     page = BeautifulSoup(commander.get("/account").get_data(as_text=True), "html.parser")
     assert int(page.select_one("#warnings-unread").get_text()) >= 2
+
+
+# --- the hotspot map's warnings layer ------------------------------------------------------
+
+
+def test_the_hotspot_map_outlines_warned_cells_with_their_reasons(app, client_as, placed):
+    engine = app.extensions["engine"]
+    own_id, own_reason = placed["own"]
+    record = storage.get_warning(engine, own_id)
+    response = client_as("commander").get("/command/hotspots")
+    text = response.get_data(as_text=True)
+    assert own_reason not in text  # the markup in the reason never reaches the page raw
+    page = BeautifulSoup(text, "html.parser")
+    layer = json.loads(page.select_one("#hotspot-config").string)["warnings"]
+    cells = {c["hex"]: c for c in layer["cells"]}
+    hex_id = hex_from_cells(np.array(record.cells))[0]
+    assert cells[hex_id]["level"] >= 2
+    mine = [item for item in cells[hex_id]["items"] if item["reason"] == own_reason]
+    assert mine and mine[0]["rule_label"] == "Rising area" and mine[0]["until"].startswith("Until")
+    assert layer["count"] >= 2
+    assert page.select_one("[data-section=warnings-on-map] a")["href"] == "/warnings/"

@@ -40,6 +40,7 @@ __all__ = [
     "RULE_LABELS",
     "WarningRefresher",
     "computed_from_frame",
+    "map_layer",
     "refresh_warnings",
     "visible_cells",
     "warning_json",
@@ -340,6 +341,37 @@ def warning_view(
         "status": record.status,
         "read": record.read,
         "hexes": hex_from_cells(covered),
+    }
+
+
+def map_layer(engine, timezone: str, format_time, inbox_url: str) -> dict:
+    """The hotspot map's warnings layer: each warned cell once (the highest level of its open
+    warnings) with every warning on it, in the page's language; ``format_time`` turns UTC
+    seconds into the page's time text. Texts are escaped by the map's script."""
+    records = storage.list_warnings(engine, status="open", limit=2000)
+    by_cell: dict[int, dict] = {}
+    for record in records:
+        view = warning_view(record, timezone)
+        item = {key: view[key] for key in ("level_label", "rule_label", "place", "reason",
+                                           "why", "colour", "level")}  # fmt: skip
+        item["until"] = _("Until %(time)s", time=format_time(record.ends_at))
+        for cell, hex_id in zip(
+            record.cells, hex_from_cells(np.asarray(record.cells)), strict=True
+        ):
+            entry = by_cell.setdefault(cell, {"hex": hex_id, "level": 0, "items": []})
+            entry["items"].append(item)
+            if record.level > entry["level"]:
+                entry["level"], entry["colour"] = record.level, LEVEL_COLOURS[record.level]
+    for entry in by_cell.values():
+        entry["items"].sort(key=lambda item: -item["level"])
+    return {
+        "count": len(records),
+        "cells": list(by_cell.values()),
+        "inboxUrl": inbox_url,
+        "levels": {
+            str(level): {"label": str(LEVEL_LABELS[level]), "colour": colour}
+            for level, colour in LEVEL_COLOURS.items()
+        },
     }
 
 

@@ -113,6 +113,34 @@
     control.addOverlay(giLayer, L_.gi);
     control.addOverlay(emergingLayer, L_.emerging);
 
+    // --- early warnings: warned cells outlined by level, the reasons in a popup ---
+    var warnings = cfg.warnings || { cells: [], levels: {} };
+    function warningPopup(props) {
+      var html = '<div class="warning-popup">';
+      props.items.forEach(function (w) {
+        html += '<p><b style="color:' + escapeHtml(w.colour) + '">' + escapeHtml(w.level_label) + "</b> · " +
+          escapeHtml(w.rule_label) + "<br>" + escapeHtml(w.place);
+        w.why.forEach(function (line) { html += "<br>" + escapeHtml(line); });
+        html += '<br><span class="note">' + escapeHtml(w.reason) + "</span>";
+        html += "<br>" + escapeHtml(w.until) + "</p>";
+      });
+      return html + '<p><a href="' + escapeHtml(warnings.inboxUrl) + '">' + escapeHtml(L_.warningInbox) + "</a></p></div>";
+    }
+    // Their own pane above the cells, so redrawn cells never cover the outlines.
+    map.createPane("warnings").style.zIndex = 450;
+    var warningLayer = L.geoJSON(null, {
+      renderer: L.canvas({ padding: 0.3, pane: "warnings" }), pane: "warnings",
+      style: function (f) {
+        return { color: f.properties.colour, weight: 1 + f.properties.level, opacity: 1,
+                 fillColor: f.properties.colour, fillOpacity: 0.08,
+                 dashArray: f.properties.level === 1 ? "4 3" : null };
+      },
+      onEachFeature: function (f, layer) { layer.bindPopup(warningPopup(f.properties), { maxWidth: 320 }); }
+    });
+    warnings.cells.forEach(function (w) { warningLayer.addData(feature(w.hex, w)); });
+    control.addOverlay(warningLayer, L_.warnings + " (" + warnings.count + ")");
+    if (warnings.cells.length) { warningLayer.addTo(map); }
+
     // --- legend ---
     var legend = L.control({ position: "bottomright" });
     legend.onAdd = function () {
@@ -166,6 +194,13 @@
           if (label === "no pattern") { return; }
           html += '<div><i style="background:' + (EMERGING_COLOURS[label] || "#999") + '"></i>' +
             escapeHtml(cfg.emergingLabels[label] || label) + "</div>";
+        });
+      }
+      if (map.hasLayer(warningLayer)) {
+        html += "<b>" + escapeHtml(L_.warnings) + "</b>";
+        ["3", "2", "1"].forEach(function (k) {
+          html += '<div><i style="background:none;border:2px solid ' + warnings.levels[k].colour + '"></i>' +
+            escapeHtml(warnings.levels[k].label) + "</div>";
         });
       }
       div.innerHTML = html;

@@ -32,9 +32,11 @@ from flask_login import current_user
 
 from geo.cells import hex_from_cells
 from web import storage
+from web.i18n import local_time
 from web.maps import render as maps
 from web.services import reports as field_reports
 from web.services import score_runs
+from web.services import warnings as warning_service
 from web.services.accuracy import accuracy as backtest
 from web.services.areas import area_choices, area_outlines
 from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
@@ -223,6 +225,8 @@ def _map_config(data: SiteData, query: MapQuery, payload: dict) -> dict:
             "play": _("Play"),
             "pause": _("Pause"),
             "notScored": _("outside the study area: not scored"),
+            "warnings": _("Early warnings"),
+            "warningInbox": _("All warnings"),
         },
     }
 
@@ -261,10 +265,14 @@ def hotspots():
         heat_label=_("Heat (incidents)"),
         stations_label=_("Police stations"),
     )
+    config = _map_config(data, query, payload)
+    config["warnings"] = warning_service.map_layer(
+        engine, data.timezone, local_time, url_for("warnings.inbox")
+    )
     return render_template(
         "commander/hotspots.html",
         map_parts=figure,
-        config=_map_config(data, query, payload),
+        config=config,
         query=query,
         args=_query_args(),
         has_boundary=boundary is not None,

@@ -1,0 +1,91 @@
+"""Early warnings in a real browser: a grid's new warning on the grid worker's phone page
+(390 x 844) in Chinese and in English, and the warnings layer of the hotspot map."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.conftest import _watched_page, demo_database, serving
+from web import create_app, storage
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[tuple[str, object]]:
+    """The demo on its own database (the warnings here are written straight into it): the
+    base URL and the engine."""
+    url, _env = demo_database(tmp_path_factory.mktemp("browser-warnings"))
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-warnings-" + "k" * 20})
+    with serving(app) as base_url:
+        yield base_url, app.extensions["engine"]
+
+
+def _new_warning(engine, username: str, reason: str) -> int:
+    """A new level-3 near-repeat warning on a cell of ``username``'s grids."""
+    account = storage.get_user_by_name(engine, username)
+    assert account is not None
+    cells = storage.user_cells(engine, account.id)
+    cell = int(cells[len(cells) // 2])
+    now_s = int(time.time())
+    from geo.cells import hex_from_cells
+
+    (warning_id,) = storage.apply_warnings(
+        engine,
+        [
+            storage.ComputedWarning(
+                rule="near_repeat", place=hex_from_cells([cell])[0], cells=(cell,), level=3,
+                starts_at=now_s - 600, ends_at=now_s + 6 * 86_400, strength=4.2, reason=reason,
+                evidence={"incident_times_s": [now_s - 7200, now_s - 3600, now_s - 600],
+                          "incident_cells": [], "knox_ratio": 1.4, "distance_m": 300.0,
+                          "window_days": 7.0, "rings": 1},
+            )
+        ],
+        now_s,
+    ).raised  # fmt: skip
+    return warning_id
+
+
+def _login(watched, username: str, password: str) -> None:
+    watched.goto("/login")
+    watched.page.fill("#username", username)
+    watched.page.fill("#password", password)
+    with watched.page.expect_navigation():
+        watched.page.click("#login-submit")
+
+
+@pytest.fixture
+def pages(browser, site):
+    """``pages(locale, **options)``: a watched page on the warnings site."""
+    base_url, _engine = site
+    opened = []
+
+    def make(locale: str, **options):
+        generator = _watched_page(browser, base_url, locale=locale, **options)
+        watched = next(generator)
+        opened.append(generator)
+        return watched
+
+    yield make
+    for generator in opened:
+        next(generator, None)
+
+
+def test_the_hotspot_map_has_a_warnings_layer(pages, site) -> None:
+    _base_url, engine = site
+    _new_warning(engine, "grid1", "3 incidents of the group within 300 m (map test)")
+    watched = pages("en-US", viewport={"width": 1280, "height": 860})
+    _login(watched, "commander", "commander-demo")
+    watched.goto("/command/hotspots")
+    page = watched.page
+    page.wait_for_selector(".leaflet-control-layers")
+    labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    assert any("Early warnings" in label for label in labels), labels
+    assert page.locator(".leaflet-pane.leaflet-warnings-pane canvas").count() == 1
+    assert page.locator("#hotspot-legend").inner_text().count("Alert") == 1
+    watched.shot("warnings-hotspot-map")
