@@ -113,6 +113,13 @@ SETTINGS: tuple[Setting, ...] = (
         "and forecast scores at each run); 0 = only on demand",
     ),
     Setting(
+        "WARNING_VALUE_FACTOR",
+        1.5,
+        float,
+        "factor on the value of cells under an open early warning in the next patrol plan "
+        "(1 = warnings do not change plans)",
+    ),
+    Setting(
         "MAX_REQUEST_MB",
         16.0,
         float,

@@ -14,14 +14,22 @@ import pytest
 import sqlalchemy as sa
 from bs4 import BeautifulSoup
 
-from geo.cells import hex_from_cells
-from tests.web.conftest import user_id
+from geo.cells import cells_from_hex, hex_from_cells
+from tests.web.conftest import days_ahead, user_id
+from tests.web.test_planner_pages import generate
 from web import clock, storage
 from web.services import warnings as warning_service
+from web.services.patrol_plans import PlanRequest, plan_day, shift_bounds, shift_window
 from web.services.warnings import computed_from_frame, refresh_warnings
 from web.storage import ComputedWarning, schema
 
 HOUR_S = 3600
+
+
+def city_tz(engine) -> str:
+    return storage.stored_timezone(engine)
+
+
 NOW_S = 1_767_225_600  # 2026-01-01T00:00Z
 
 
@@ -350,3 +358,66 @@ def test_the_hotspot_map_outlines_warned_cells_with_their_reasons(app, client_as
     assert mine and mine[0]["rule_label"] == "Rising area" and mine[0]["until"].startswith("Until")
     assert layer["count"] >= 2
     assert page.select_one("[data-section=warnings-on-map] a")["href"] == "/warnings/"
+
+
+# --- the planner: warned cells are worth more; the plan page lists the warnings it covers --
+
+
+class _Solved(Exception):
+    """Raised by the stub solver with the problem it was given (no solving needed here)."""
+
+
+def _problem(engine, factor: float):
+    def solve(problem, _options):
+        raise _Solved(problem)
+
+    request = PlanRequest(date=days_ahead(40), shift="day", candidates=30, time_limit_s=1.0,
+                          warning_value_factor=factor)  # fmt: skip
+    with pytest.raises(_Solved) as solved:
+        plan_day(engine, request, "secret", solve=solve)
+    return solved.value.args[0]
+
+
+def test_open_warnings_raise_their_cells_value_in_the_next_plan(app) -> None:
+    engine = app.extensions["engine"]
+    plain = _problem(engine, 1.0)
+    top = max(plain.stops, key=lambda stop: stop.value)
+    cell = int(cells_from_hex([top.cell])[0])
+    shift_start, _end = shift_bounds(days_ahead(40), "day", city_tz(engine))
+    now_s = int(clock.now_s())
+    storage.apply_warnings(engine, [ComputedWarning(
+        rule="emerging", place=top.cell, cells=(cell,), level=1, starts_at=now_s,
+        ends_at=int(shift_start.timestamp()) + 86_400, strength=1.0, reason="planner test",
+    )], now_s)  # fmt: skip
+    warned = {stop.cell: stop.value for stop in _problem(engine, 1.5).stops}
+    assert warned[top.cell] == pytest.approx(top.value * 1.5)
+    assert {stop.cell: stop.value for stop in _problem(engine, 1.0).stops}[top.cell] == top.value
+
+
+def test_the_plan_page_lists_the_warnings_its_visits_cover(app, client_as) -> None:
+    engine = app.extensions["engine"]
+    planner = client_as("planner")
+    plan_id = generate(planner, date=days_ahead(41), shift="day", candidates="30")
+    stored = storage.get_plan(engine, plan_id)
+    visits = storage.plan_visits_frame(engine, plan_id)
+    visited = int(visits["cell"].iloc[0])
+    start, end = shift_window(stored.plan_date, stored.shift, city_tz(engine))
+    tag = time.monotonic_ns()
+    covering = storage.apply_warnings(engine, [ComputedWarning(
+        rule="rising_area", place=f"P-{tag}", cells=(visited, *_cells(2)), level=3,
+        starts_at=start - 3600, ends_at=end + 3600, strength=5.0, reason=f"covered {tag}",
+    )], int(clock.now_s())).raised[0]  # fmt: skip
+    elsewhere = storage.apply_warnings(engine, [ComputedWarning(
+        rule="rising_area", place=f"Q-{tag}", cells=_cells(2, start=5), level=1,
+        starts_at=start - 3600, ends_at=end + 3600, strength=1.0, reason=f"not covered {tag}",
+    )], int(clock.now_s())).raised[0]  # fmt: skip
+    page = BeautifulSoup(planner.get(f"/plans/{plan_id}").get_data(as_text=True), "html.parser")
+    section = page.select_one("[data-section=plan-warnings]")
+    listed = {int(li["data-warning-id"]) for li in section.select("li[data-warning-id]")}
+    assert covering in listed and elsewhere not in listed
+    item = section.select_one(f'li[data-warning-id="{covering}"]')
+    assert hex_from_cells(np.array([visited]))[0] in item.get_text()
+    assert "1.5 times" in section.get_text()
+    # Commanders read plans: they see the same list.
+    commander_page = client_as("commander").get(f"/plans/{plan_id}").get_data(as_text=True)
+    assert f'data-warning-id="{covering}"' in commander_page

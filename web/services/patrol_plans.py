@@ -50,6 +50,7 @@ __all__ = [
     "shift_seconds",
     "shift_window",
     "unit_schedules",
+    "warned_scores",
 ]
 
 #: Named shifts, local time. Any "HH:MM-HH:MM" works too (an end before the start ends the
@@ -82,6 +83,8 @@ class PlanRequest:
     seed: int | None = None
     model: str = "default"
     road_network_file: str | None = None
+    # Open early warnings multiply their cells' value (the site passes WARNING_VALUE_FACTOR).
+    warning_value_factor: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,7 @@ def plan_day(
     as_of_s = int(shift_start.timestamp())
 
     scores = cell_scores(data, Filters(), model=request.model, as_of_s=as_of_s)
+    scores = warned_scores(engine, scores, as_of_s, request.warning_value_factor)
     ranked = scores[scores["score"] > 0].sort_values("score", ascending=False)
     top = ranked.head(request.candidates)
     cells = top["cell"].to_numpy(dtype=np.int64)
@@ -324,6 +328,23 @@ def plan_day(
     origin = shift_start - pd.Timedelta(seconds=start_s)
     return PlannedDay(problem, plan, origin, data.timezone, seed, travel,
                       road_network)  # fmt: skip
+
+
+def warned_scores(engine, scores: pd.DataFrame, shift_start_s: int, factor: float) -> pd.DataFrame:
+    """``scores`` (``cell``, ``score``) with the score of every cell under an open early
+    warning that lasts past the shift's start multiplied by ``factor`` (before the candidates
+    are chosen, so a warned cell can also enter the plan). A new frame; 1 changes nothing."""
+    if factor == 1 or scores.empty:
+        return scores
+    if not factor > 0:
+        raise ValueError(f"warning_value_factor must be > 0, got {factor!r}")
+    warned = storage.open_warning_cells(engine, after_s=shift_start_s)["cell"].unique()
+    if not len(warned):
+        return scores
+    out = scores.copy()
+    hit = out["cell"].isin(warned).to_numpy()
+    out.loc[hit, "score"] = out.loc[hit, "score"] * factor
+    return out
 
 
 def _travel_matrices(lon, lat, modes, road_network_file: str | None) -> dict[str, TravelMatrix]:

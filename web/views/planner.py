@@ -11,6 +11,7 @@ import json
 from datetime import date as date_type
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 from flask import (
     Blueprint,
@@ -34,6 +35,7 @@ from web import clock, storage
 from web.i18n import city_timezone, local_time
 from web.maps import plan_maps
 from web.services import plan_jobs
+from web.services import warnings as warning_service
 from web.services.patrol_plans import (
     PUBLISHABLE_STATUSES,
     SHIFTS,
@@ -218,6 +220,7 @@ def new_plan():
         **values,
         time_limit_s=time_limit_s,
         road_network_file=str(current_app.config.get("ROAD_NETWORK_FILE") or "") or None,
+        warning_value_factor=float(current_app.config["WARNING_VALUE_FACTOR"]),
     )
     who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
     try:
@@ -330,6 +333,7 @@ def plan(plan_id: int):
     start, end = shift_window(stored.plan_date, stored.shift, city_timezone())
     cells = visits["cell"].unique()
     checkins = storage.checkins_frame(engine, cells=cells, start=start, end=end)
+    covered = _covered_warnings(engine, cells, (start, end))
     delivery = delivered_vs_planned(visits, checkins)
     delivery["hex"] = hex_from_cells(delivery["cell"].to_numpy())
     published = storage.list_plans(engine, limit=500, status="published")
@@ -367,7 +371,22 @@ def plan(plan_id: int):
         shift_names=SHIFT_NAMES,
         status_names=STATUS_NAMES,
         skip_reasons=SKIP_REASONS,
+        covered_warnings=covered,
+        # The factor the plan was made with (plans made before warnings: the setting's).
+        warning_factor=float(
+            stored.request.get("warning_value_factor", current_app.config["WARNING_VALUE_FACTOR"])
+        ),
     )
+
+
+def _covered_warnings(engine, cells, window: tuple[int, int]) -> list[dict]:
+    """The early warnings whose cells the plan visits and whose time overlaps its shift,
+    with the visited cells among theirs."""
+    visited = np.asarray(cells, dtype=np.int64)
+    if not len(visited):
+        return []
+    records = storage.list_warnings(engine, cells=visited, overlapping=window, limit=500)
+    return [warning_service.warning_view(r, city_timezone(), visited) for r in records]
 
 
 @bp.post("/<int:plan_id>/publish")
