@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,26 +113,33 @@ def apply_warnings(
     extended: list[int] = []
     with engine.begin() as conn:
         expired = _expire(conn, now_s)
+        columns = (warnings.c.id, warnings.c.rule, warnings.c.place, warnings.c.level,
+                   warnings.c.ends_at, warnings.c.strength, warnings.c.reason,
+                   warnings.c.evidence, warnings.c.area_kind)  # fmt: skip
         open_now = {
-            (row.rule, row.place): (row.id, row.level, row.ends_at)
-            for row in conn.execute(
-                sa.select(warnings.c.id, warnings.c.rule, warnings.c.place, warnings.c.level,
-                          warnings.c.ends_at).where(warnings.c.status == "open")
-            )
-        }  # fmt: skip
+            (row.rule, row.place): row._asdict()
+            for row in conn.execute(sa.select(*columns).where(warnings.c.status == "open"))
+        }
+        open_cells: dict[int, set[int]] = {}
+        for warning_id, cell in conn.execute(
+            sa.select(warning_cells.c.warning_id, warning_cells.c.cell)
+            .join(warnings, warnings.c.id == warning_cells.c.warning_id)
+            .where(warnings.c.status == "open")
+        ):
+            open_cells.setdefault(int(warning_id), set()).add(int(cell))
         for item in computed:
             if item.rule not in RULES:
                 raise ValueError(f"rule must be one of {', '.join(RULES)}, got {item.rule!r}")
             if item.ends_at <= now_s:
                 continue  # already over: nothing to warn about
-            values = {
+            values: dict[str, Any] = {
                 "level": int(min(max(item.level, 1), 3)),
                 "strength": float(item.strength),
                 "reason": item.reason,
                 "evidence": json.dumps(item.evidence, ensure_ascii=False, default=str),
                 "area_kind": item.area_kind,
-                "updated_at": now_s,
             }
+            cells = {int(c) for c in item.cells}
             known = open_now.get((item.rule, item.place))
             if known is None:
                 warning_id = inserted_id(
@@ -143,33 +151,45 @@ def apply_warnings(
                             ends_at=int(item.ends_at),
                             status="open",
                             raised_at=now_s,
+                            updated_at=now_s,
                             **values,
                         )  # fmt: skip
                     )
                 )
-                open_now[(item.rule, item.place)] = (warning_id, values["level"], item.ends_at)
+                open_now[(item.rule, item.place)] = {"id": warning_id, "ends_at": item.ends_at,
+                                                     **values}  # fmt: skip
+                open_cells[warning_id] = set()
                 raised.append(warning_id)
             else:
-                warning_id, level, ends_at = known
-                conn.execute(
-                    sa.update(warnings)
-                    .where(warnings.c.id == warning_id)
-                    .values(ends_at=max(int(ends_at), int(item.ends_at)), **values)
-                )
-                if values["level"] > level:  # an escalation is news again
-                    conn.execute(
-                        sa.delete(warning_reads).where(warning_reads.c.warning_id == warning_id)
-                    )
-                conn.execute(
-                    sa.delete(warning_cells).where(warning_cells.c.warning_id == warning_id)
-                )
+                warning_id = int(known["id"])
                 extended.append(warning_id)
-            cells = sorted({int(c) for c in item.cells})
-            if cells:
+                values["ends_at"] = max(int(known["ends_at"]), int(item.ends_at))
+                # The same finding again (each feed batch refreshes): nothing to write.
+                if any(known[key] != value for key, value in values.items()):
+                    conn.execute(
+                        sa.update(warnings)
+                        .where(warnings.c.id == warning_id)
+                        .values(updated_at=now_s, **values)
+                    )
+                    if values["level"] > int(known["level"]):  # an escalation is news again
+                        conn.execute(
+                            sa.delete(warning_reads).where(warning_reads.c.warning_id == warning_id)
+                        )
+                    known.update(values)
+            stored = open_cells.get(warning_id, set())
+            if cells != stored:
                 conn.execute(
-                    sa.insert(warning_cells),
-                    [{"warning_id": warning_id, "cell": c} for c in cells],
+                    sa.delete(warning_cells).where(
+                        warning_cells.c.warning_id == warning_id,
+                        warning_cells.c.cell.in_(sorted(stored - cells)),
+                    )
                 )
+                if cells - stored:
+                    conn.execute(
+                        sa.insert(warning_cells),
+                        [{"warning_id": warning_id, "cell": c} for c in sorted(cells - stored)],
+                    )
+                open_cells[warning_id] = cells
     return WarningChanges(raised=raised, extended=extended, expired=expired)
 
 
