@@ -124,7 +124,15 @@ def simple_rule_warnings(
         distance_m=0.0, time_days=days, ratio=1.0, min_ratio_cell=1.0, max_p_value=1.0
     )
     settings = NearRepeatSettings(
-        bands=bands, min_incidents=1, max_share=1.0, rings=1, window_days=days
+        bands=bands,
+        min_incidents=1,
+        max_share=1.0,
+        distance_m=None,
+        include_origin=True,
+        max_recent=None,
+        rank="strength",
+        rings=1,
+        window_days=days,
     )
     frame = near_repeat_warnings(
         incidents, cells, as_of_s, group_codes=group_codes, settings=settings

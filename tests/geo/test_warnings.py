@@ -45,8 +45,20 @@ def _incidents(rows: list[tuple[int, int]], category: str = "BURGLARY") -> pd.Da
     )
 
 
+#: The legacy rule: the incident's cell and its ring, a repeat within 14 days.
+LEGACY = dict(
+    distance_m=None,
+    include_origin=True,
+    max_recent=None,
+    rank="strength",
+    min_incidents=2,
+    rings=1,
+    window_days=14.0,
+)
+
+
 def _near(**kwargs) -> NearRepeatSettings:
-    return NearRepeatSettings(bands=BANDS, max_share=1.0, **kwargs)
+    return NearRepeatSettings(bands=BANDS, **{"max_share": 1.0, **LEGACY, **kwargs})
 
 
 def test_near_repeat_warns_the_ring_after_a_repeat():
@@ -97,17 +109,93 @@ def test_near_repeat_cap_keeps_the_strongest():
         (AS_OF - 2 * DAY_S, FAR),
         (AS_OF - DAY_S, FAR),
     ]
-    settings = NearRepeatSettings(bands=BANDS, rings=0, max_share=2 / STUDY.size)
+    settings = _near(rings=0, max_share=2 / STUDY.size)
     warnings = near_repeat_warnings(
         _incidents(rows), STUDY, AS_OF, group_codes=None, settings=settings
     )
     assert warnings["cell"].tolist() == sorted([CELL, FAR])
-    tight = NearRepeatSettings(bands=BANDS, rings=0, max_share=1 / STUDY.size)
+    tight = _near(rings=0, max_share=1 / STUDY.size)
     warnings = near_repeat_warnings(
         _incidents(rows), STUDY, AS_OF, group_codes=None, settings=tight
     )
     assert warnings["cell"].tolist() == [CELL]
     assert warnings["level"].tolist() == [3]
+
+
+def _centre(cell: int) -> tuple[float, float]:
+    lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
+    return lon, lat
+
+
+def _points(rows: list[tuple[int, int, float, float]]) -> pd.DataFrame:
+    frame = _incidents([(t, c) for t, c, _, _ in rows])
+    return frame.assign(lon=[r[2] for r in rows], lat=[r[3] for r in rows])
+
+
+def test_default_rule_warns_quiet_neighbours_not_the_origin():
+    # One burglary 3 days ago at CELL's centre: the default rule warns the six neighbours
+    # (centres about 300 m away, within 400 m), not CELL itself nor the second ring.
+    lon, lat = _centre(CELL)
+    settings = NearRepeatSettings(bands=BANDS, max_share=1.0)
+    warnings = near_repeat_warnings(
+        _points([(AS_OF - 3 * DAY_S, CELL, lon, lat)]), STUDY, AS_OF, settings=settings
+    )
+    ring = {h3.str_to_int(c) for c in h3.grid_ring(CENTRE, 1)}
+    assert set(warnings["cell"]) == ring
+    row = warnings.iloc[0]
+    assert row["starts_s"] == AS_OF - 3 * DAY_S
+    assert row["ends_s"] == AS_OF - 3 * DAY_S + 28 * DAY_S
+    assert row["level"] == 1
+    assert "the cell itself had 0 in the last 365 days" in row["reason"]
+    json.dumps(row["evidence"])
+    # without coordinates the incident's cell centre stands in for its point
+    plain = near_repeat_warnings(
+        _incidents([(AS_OF - 3 * DAY_S, CELL)]), STUDY, AS_OF, settings=settings
+    )
+    assert set(plain["cell"]) == ring
+
+
+def test_default_rule_uses_the_exact_point():
+    # A burglary on the edge between CELL and one neighbour: that neighbour's centre is
+    # within 400 m, the far side of CELL's ring is not.
+    neighbour = h3.str_to_int(sorted(h3.grid_ring(CENTRE, 1))[0])
+    (lon_a, lat_a), (lon_b, lat_b) = _centre(CELL), _centre(neighbour)
+    edge = ((lon_a + lon_b) / 2, (lat_a + lat_b) / 2)
+    warnings = near_repeat_warnings(
+        _points([(AS_OF - DAY_S, CELL, *edge)]), STUDY, AS_OF,
+        settings=NearRepeatSettings(bands=BANDS, max_share=1.0),
+    )  # fmt: skip
+    assert neighbour in set(warnings["cell"])
+    assert len(warnings) < 6
+    assert CELL not in set(warnings["cell"])
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(AS_OF - 30 * DAY_S, CELL)],  # older than the 28-day window
+        [(AS_OF + DAY_S, CELL)],  # after as_of
+    ],
+)
+def test_default_rule_does_not_warn(rows):
+    settings = NearRepeatSettings(bands=BANDS, max_share=1.0)
+    assert near_repeat_warnings(_incidents(rows), STUDY, AS_OF, settings=settings).empty
+
+
+def test_default_rule_skips_cells_with_their_own_recent_incident_and_ranks_quiet_first():
+    neighbours = sorted(h3.str_to_int(c) for c in h3.grid_ring(CENTRE, 1))
+    busy, known = neighbours[0], neighbours[1]
+    rows = [(AS_OF - 2 * DAY_S, CELL), (AS_OF - 5 * DAY_S, busy)]
+    rows += [(AS_OF - 100 * DAY_S - i * DAY_S, known) for i in range(3)]
+    settings = NearRepeatSettings(bands=BANDS, max_share=1.0)
+    warned = set(near_repeat_warnings(_incidents(rows), STUDY, AS_OF, settings=settings)["cell"])
+    # CELL and busy each had their own burglary within 28 days: their history already says it
+    assert busy not in warned and CELL not in warned
+    assert known in warned
+    # with room for 5 cells, the one with 3 burglaries in its own year is left out
+    few = NearRepeatSettings(bands=BANDS, max_share=5 / STUDY.size)
+    kept = set(near_repeat_warnings(_incidents(rows), STUDY, AS_OF, settings=few)["cell"])
+    assert len(kept) == 5 and known not in kept
 
 
 def test_rings_for_distance_at_resolution_9():
