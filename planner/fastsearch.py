@@ -2,8 +2,9 @@
 
 The team orienteering core of the planner: no time windows, no breaks, every stop at most
 once and no share caps, so a route fits exactly when its travel plus dwell fits its shift.
-That is every ``plan-problem`` without windows and the whole TOP benchmark. The search is the
-one of ``planner.search.Search`` (greedy insertion by value per extra time, ruin and
+That is every ``plan-problem`` without windows and the whole TOP benchmark (problems with
+windows but no breaks, repeats or caps run its windowed twin, ``planner.fastwindows``). The
+search is the one of ``planner.search.Search`` (greedy insertion by value per extra time, ruin and
 recreate, 2-opt, relocation, swaps and tail exchanges between routes, swaps of visited for
 unvisited stops, simulated annealing cooling to zero at 80 % of the work, then descent from
 the best plan, plus or-opt moves of short segments within a route), written as loops over

@@ -11,8 +11,11 @@ within its shift. Two engines share one integer model (``planner.model``):
     simulated-annealing acceptance cooling to zero at 80 % of the work budget, then descent
     from the best plan found, all seeded. Orienteering needs moves that insert, remove and
     exchange stops under the shift limit, which OR-Tools' default operators do not make
-    well. Instances without windows, breaks, repeat visits or caps run the same search
-    compiled with numba (``planner.fastsearch``), which counts its work in elementary steps.
+    well. Two compiled versions of it (numba, counting their work in elementary steps) take
+    the problems they fit: ``planner.fastsearch`` those without windows, breaks, repeat
+    visits or caps (plain team orienteering), ``planner.fastwindows`` those with visit
+    windows (weighted windows, waiting, dwell) but no breaks, repeat visits or caps. Breaks,
+    repeat visits with gaps and cell or area caps stay on the Python search for now.
 ``"ortools"``
     OR-Tools routing (``planner.ortools_engine``, the only module that imports OR-Tools):
     prize-collecting disjunctions, a time dimension with windows, breaks and repeat-visit
@@ -47,7 +50,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from planner import fastsearch
+from planner import fastsearch, fastwindows
 from planner.errors import InvalidSolverOptionError
 from planner.model import (
     Instance,
@@ -84,6 +87,8 @@ __all__ = [
 # on the reference machine, the 100-stop TOP instances (the slowest per step) then spend
 # about 1.2-1.4 s of a 1.8 s limit with two workers.
 _OPS_PER_WORK = 200.0
+# The same for the windowed search (planner.fastwindows), whose steps re-schedule routes.
+_WINDOWED_OPS_PER_WORK = 50.0
 # The compiled search's rounds are 10-30 times cheaper, so it waits this many times longer
 # before calling a search converged.
 _COMPILED_PATIENCE = 10
@@ -266,6 +271,8 @@ def _run_search(
     """One worker's search (compiled where it fits): best solution, rounds, timed out."""
     if _compiled_search_fits(inst):
         return _run_compiled_search(inst, seed, worker, work, until)
+    if _windowed_search_fits(inst):
+        return _run_windowed_search(inst, seed, worker, work, until)
     budget = Budget(work, until)
     search = Search(inst, np.random.default_rng([seed, 1, worker]), budget)
     best = search.run()
@@ -277,10 +284,13 @@ def _compiled_search_fits(inst: Instance) -> bool:
     return inst.untimed and inst.simple and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 
-def _run_compiled_search(
-    inst: Instance, seed: int, worker: int, work: float, until: float
-) -> tuple[Solution, int, bool]:
-    """``planner.fastsearch`` on the instance's arrays, one matrix per distinct mode."""
+def _windowed_search_fits(inst: Instance) -> bool:
+    """Whether ``planner.fastwindows`` solves it: windows, but no breaks, repeats or caps."""
+    return inst.simple and not inst.untimed and inst.n_routes > 0 and len(inst.opt_node) > 0
+
+
+def _mode_matrices(inst: Instance) -> tuple[IntArray, IntArray]:
+    """The distinct travel matrices, stacked, and each route's number among them."""
     matrices: list[IntArray] = []
     mode = np.zeros(inst.n_routes, dtype=np.int64)
     for r, t_mat in enumerate(inst.travel):
@@ -288,8 +298,47 @@ def _run_compiled_search(
         if not known:
             matrices.append(t_mat)
         mode[r] = known[0] if known else len(matrices) - 1
+    return np.stack(matrices), mode
+
+
+def _run_windowed_search(
+    inst: Instance, seed: int, worker: int, work: float, until: float
+) -> tuple[Solution, int, bool]:
+    """``planner.fastwindows`` on the instance's arrays (windows as option intervals)."""
+    travel, mode = _mode_matrices(inst)
+    sequences, iterations, timed_out = fastwindows.search(
+        travel,
+        mode=mode,
+        start=inst.start,
+        end=inst.end,
+        ready=inst.ready,
+        due=inst.due,
+        node=inst.opt_node,
+        dwell=inst.opt_dwell,
+        open_=inst.opt_open,
+        close=inst.opt_close,
+        prize=inst.opt_prize,
+        stop=inst.opt_stop,
+        eps=inst.eps,
+        seed=int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
+        work_ops=work * _WINDOWED_OPS_PER_WORK,
+        deadline=until,
+        temperature=TEMPERATURE,
+        patience=_COMPILED_PATIENCE * patience_rounds(inst),
+        descend_by_clock=DESCEND_BY_CLOCK,
+    )
+    sol = solution_of(inst, sequences)
+    assert sol is not None  # the windowed search schedules routes as the model does
+    return sol, iterations, timed_out
+
+
+def _run_compiled_search(
+    inst: Instance, seed: int, worker: int, work: float, until: float
+) -> tuple[Solution, int, bool]:
+    """``planner.fastsearch`` on the instance's arrays, one matrix per distinct mode."""
+    travel, mode = _mode_matrices(inst)
     sequences, iterations, timed_out = fastsearch.search(
-        np.stack(matrices),
+        travel,
         mode=mode,
         start=inst.start,
         end=inst.end,
@@ -320,6 +369,8 @@ def _search_in_parallel(
     """
     if _compiled_search_fits(inst):
         until += fastsearch.warm()  # compiled once per machine, loaded once per process
+    elif _windowed_search_fits(inst):
+        until += fastwindows.warm()
     if options.workers == 1:
         return _run_search(inst, options.seed, 0, work, until)
     context = multiprocessing.get_context("fork")
