@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser.conftest import _watched_page, demo_database, serving
+from tests.web.conftest import PASSWORDS
 from web import create_app, storage
 
 pytestmark = pytest.mark.browser
@@ -89,3 +90,52 @@ def test_the_hotspot_map_has_a_warnings_layer(pages, site) -> None:
     assert page.locator(".leaflet-pane.leaflet-warnings-pane canvas").count() == 1
     assert page.locator("#hotspot-legend").inner_text().count("Alert") == 1
     watched.shot("warnings-hotspot-map")
+
+
+def test_the_phone_page_shows_a_grids_new_warning_in_chinese_and_english(pages, site) -> None:
+    _base_url, engine = site
+    reason = "3 incident(s) of the group within 300 m in the last 7 days (phone test)"
+    warning_id = _new_warning(engine, "grid1", reason)
+    watched = pages("zh-CN", **PHONE)
+    _login(watched, "grid1", PASSWORDS["grid1"])
+    watched.goto("/grid/")
+    page = watched.page
+    card = page.locator(f'[data-section=grid-warnings] [data-warning-id="{warning_id}"]')
+    card.wait_for()
+    assert card.is_visible()
+    # Above everything else: the warnings come before the map on the phone's screen.
+    warnings_box = page.locator("[data-section=grid-warnings]").bounding_box()
+    map_box = page.locator("[data-section=map]").bounding_box()
+    assert warnings_box["y"] < map_box["y"] and warnings_box["y"] < 844
+    text = card.inner_text()
+    assert "预警" in text and "近重复" in text and "300 米范围内" in text
+    assert "Knox 检验" in text and reason in text
+    watched.shot("warnings-phone-zh")
+    with page.expect_navigation():
+        page.click("#lang-en")
+    card = page.locator(f'[data-section=grid-warnings] [data-warning-id="{warning_id}"]')
+    text = card.inner_text()
+    assert "Alert" in text and "Near repeat" in text
+    assert "3 incidents of the group within 300 m in the last 7 days" in text
+    watched.shot("warnings-phone-en")
+    with page.expect_navigation():
+        page.click("#lang-zh")
+
+
+def test_the_inbox_acknowledges_a_warning_with_a_note(pages, site) -> None:
+    _base_url, engine = site
+    warning_id = _new_warning(engine, "grid2", "2 incident(s) of the group (inbox test)")
+    watched = pages("en-US", viewport={"width": 1280, "height": 860})
+    _login(watched, "commander", "commander-demo")
+    page = watched.page
+    assert int(page.locator("#warnings-unread").inner_text()) >= 1
+    watched.goto("/warnings/")
+    card = page.locator(f"#warning-{warning_id}")
+    assert "Alert" in card.inner_text() and "Near repeat" in card.inner_text()
+    assert page.locator("#warnings-unread").count() == 0  # opened: read
+    card.locator("input[name=note]").fill("patrol passed twice, lights out at the gate")
+    with page.expect_navigation():
+        card.locator("button[type=submit]").click()
+    card = page.locator(f"#warning-{warning_id}")
+    assert "patrol passed twice" in card.locator("[data-section=warning-acks]").inner_text()
+    watched.shot("warnings-inbox")

@@ -20,9 +20,11 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -280,11 +282,14 @@ def why_lines(record: storage.WarningRecord, timezone: str) -> list[str]:
     try:
         if record.rule == "near_repeat":
             times = sorted(int(t) for t in e.get("incident_times_s", []))
-            latest = local_iso(times[-1], timezone) if times else None
+            # In the page's language and the city's time (Flask-Babel's timezone).
+            latest = (
+                format_datetime(datetime.fromtimestamp(times[-1], UTC), "short") if times else "–"
+            )
             return [
                 _("%(n)d incidents of the group within %(m)s m in the last %(days)s days "
                   "(latest %(latest)s).", n=len(times), m=f"{float(e['distance_m']):g}",
-                  days=f"{float(e['window_days']):g}", latest=(latest or "–")[:16]),
+                  days=f"{float(e['window_days']):g}", latest=latest),
                 _("Near repeats in this city run %(ratio)s times the chance rate at this "
                   "distance and time (Knox test).", ratio=_number(e["knox_ratio"])),
             ]  # fmt: skip
