@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import _watched_page, demo_database, serving
+from tests.browser.conftest import ARTIFACTS, _watched_page, demo_database, serving
 from tests.web.conftest import PASSWORDS
 from web import create_app, storage
 
@@ -27,12 +27,12 @@ def site(tmp_path_factory) -> Iterator[tuple[str, object]]:
         yield base_url, app.extensions["engine"]
 
 
-def _new_warning(engine, username: str, reason: str) -> int:
-    """A new level-3 near-repeat warning on a cell of ``username``'s grids."""
+def _new_warning(engine, username: str, reason: str, nth: int = 0) -> int:
+    """A new level-3 near-repeat warning on the ``nth`` cell of ``username``'s grids."""
     account = storage.get_user_by_name(engine, username)
     assert account is not None
     cells = storage.user_cells(engine, account.id)
-    cell = int(cells[len(cells) // 2])
+    cell = int(cells[nth])
     now_s = int(time.time())
     from geo.cells import hex_from_cells
 
@@ -95,7 +95,7 @@ def test_the_hotspot_map_has_a_warnings_layer(pages, site) -> None:
 def test_the_phone_page_shows_a_grids_new_warning_in_chinese_and_english(pages, site) -> None:
     _base_url, engine = site
     reason = "3 incident(s) of the group within 300 m in the last 7 days (phone test)"
-    warning_id = _new_warning(engine, "grid1", reason)
+    warning_id = _new_warning(engine, "grid1", reason, nth=1)
     watched = pages("zh-CN", **PHONE)
     _login(watched, "grid1", PASSWORDS["grid1"])
     watched.goto("/grid/")
@@ -111,6 +111,7 @@ def test_the_phone_page_shows_a_grids_new_warning_in_chinese_and_english(pages, 
     assert "预警" in text and "近重复" in text and "300 米范围内" in text
     assert "Knox 检验" in text and reason in text
     watched.shot("warnings-phone-zh")
+    page.screenshot(path=str(ARTIFACTS / "warnings-phone-zh-screen.png"))  # what the phone shows
     with page.expect_navigation():
         page.click("#lang-en")
     card = page.locator(f'[data-section=grid-warnings] [data-warning-id="{warning_id}"]')

@@ -421,3 +421,26 @@ def test_the_plan_page_lists_the_warnings_its_visits_cover(app, client_as) -> No
     # Commanders read plans: they see the same list.
     commander_page = client_as("commander").get(f"/plans/{plan_id}").get_data(as_text=True)
     assert f'data-warning-id="{covering}"' in commander_page
+
+
+# --- the grid worker's phone page -------------------------------------------------------------
+
+
+def test_the_grid_page_shows_its_grids_warnings_first_and_reads_them(app, client_as, placed):
+    engine = app.extensions["engine"]
+    (own_id, _own_reason), (other_id, _other_reason) = placed["own"], placed["other"]
+    grid = client_as("grid_worker")
+    response = grid.get("/grid/")
+    assert response.status_code == 200
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    sections = [s["data-section"] for s in page.select("main [data-section]")]
+    assert sections[0] == "grid-warnings", sections[:5]
+    block = page.select_one("[data-section=grid-warnings]")
+    ids = {int(card["data-warning-id"]) for card in block.select("[data-warning-id]")}
+    assert own_id in ids and other_id not in ids
+    card = block.select_one(f'[data-warning-id="{own_id}"]')
+    assert "Caution" in card.get_text() and "Rising area" in card.get_text()
+    assert card.select_one("[data-section=warning-my-cells]").get_text().strip()
+    assert card.select_one("form[data-section=warning-ack]") is not None
+    grid_id = user_id(engine, "grid1")
+    assert storage.unread_warning_count(engine, grid_id, storage.user_cells(engine, grid_id)) == 0

@@ -33,6 +33,7 @@ from web import clock, storage
 from web.maps.render import grid_worker_map
 from web.services import reports as field_reports
 from web.services import site_data
+from web.services import warnings as warning_service
 from web.services.grid_work import (
     CARD_WINDOWS_DAYS,
     CHECKIN_FUTURE_S,
@@ -52,6 +53,7 @@ from web.services.grid_work import (
     reference_time,
 )
 from web.storage import reports as report_store
+from web.storage import warnings as warning_store
 from web.views.access import client_ip, get_engine, roles_required
 
 __all__ = ["bp"]
@@ -320,9 +322,28 @@ def _render_home(
             report_errors=list(report_errors),
             report_note_max=field_reports.NOTE_MAX_CHARS,
             my_reports=_my_reports(data.timezone),
+            grid_warnings=_grid_warnings(engine, data.timezone, cells, labels, now_s),
+            warning_note_max=warning_store.NOTE_MAX_CHARS,
         ),
         status,
     )
+
+
+def _grid_warnings(engine, timezone: str, cells: np.ndarray, labels: dict, now_s: int) -> list:
+    """The open early warnings touching the worker's cells, newest first, with their cells
+    among the worker's by label; shown at the top of the page, so they count as read."""
+    records = storage.list_warnings(
+        engine, cells=cells, status="open", reader_id=int(current_user.id), limit=50
+    )
+    acks = storage.list_warning_acks(engine, [w.id for w in records])
+    views = []
+    for record in records:
+        view = warning_service.warning_view(record, timezone, cells)
+        mine = np.asarray(record.cells, dtype=np.int64)
+        view["labels"] = [labels.get(int(c), "") for c in mine[np.isin(mine, cells)]]
+        views.append(view | {"acks": acks[record.id]})
+    storage.mark_warnings_read(engine, int(current_user.id), [w.id for w in records], now_s)
+    return views
 
 
 @bp.get("/")
