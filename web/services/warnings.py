@@ -35,6 +35,7 @@ from web.services.grid_work import local_iso
 from web.storage.warnings import RULES, WarningAck
 
 __all__ = [
+    "STATUSES",
     "LEVELS",
     "LEVEL_COLOURS",
     "LEVEL_LABELS",
@@ -52,6 +53,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The warnings a list may ask for (inbox and API).
+STATUSES = ("open", "expired", "all")
 #: Level -> its name as the bureau says it (关注 / 警示 / 预警 on Chinese pages).
 LEVELS = {1: "watch", 2: "caution", 3: "alert"}
 LEVEL_LABELS = {1: _l("Watch"), 2: _l("Caution"), 3: _l("Alert")}

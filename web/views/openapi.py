@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from web.services import warnings as warning_service
+from web.storage.warnings import NOTE_MAX_CHARS
+
 __all__ = ["openapi_document"]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -707,6 +710,114 @@ def _report_paths(post_security: list[dict[str, list[str]]]) -> dict:
     }
 
 
+def _warning_schema() -> dict:
+    text, integer = {"type": "string"}, {"type": "integer"}
+    return {
+        "type": "object",
+        "description": "An early warning about a place (a cell, or a grid with its cells); "
+        "times in the city's timezone, ISO 8601 with offset.",
+        "properties": {
+            "id": integer,
+            "rule": {"type": "string", "enum": list(warning_service.RULES)},
+            "level": {"type": "integer", "minimum": 1, "maximum": 3},
+            "level_name": {"type": "string", "enum": list(warning_service.LEVELS.values())},
+            "place": {**text, "description": "H3 cell (hex), or the area id of a rising area"},
+            "area_kind": {"type": ["string", "null"]},
+            "cells": {"type": "array", "items": text, "description": "H3 cells (hex) covered; "
+                      "a grid worker gets only their own"},  # fmt: skip
+            "starts": text, "starts_s": integer, "ends": text, "ends_s": integer,
+            "strength": {"type": "number"},
+            "reason": {**text, "description": "why, in one English sentence with the numbers"},
+            "evidence": {"type": "object", "description": "the numbers behind the reason"},
+            "status": {"type": "string", "enum": ["open", "expired"]},
+            "raised_at": text, "updated_at": text, "read": {"type": "boolean"},
+            "acknowledgements": {"type": "array", "items": {"type": "object", "properties": {
+                "username": text, "at": text, "note": text}}},
+        },
+    }  # fmt: skip
+
+
+def _warning_paths() -> dict:
+    """The warnings routes of ``/api`` as OpenAPI 3.1 paths."""
+
+    def answer(description: str, schema: dict) -> dict:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    warning = _warning_schema()
+    warning_id = _path("warning_id", "integer", description="The warning's id")
+    scoped = " Grid workers get only warnings touching their grids' cells (others: 404)."
+    return {
+        "/api/warnings": {
+            "get": {
+                "operationId": "warnings",
+                "summary": "Early warnings in the caller's scope, newest first",
+                "description": "With the caller's count of unread open warnings." + scoped,
+                "tags": ["warnings"],
+                "parameters": [
+                    _query(
+                        "status",
+                        "Which warnings.",
+                        {
+                            "type": "string",
+                            "enum": list(warning_service.STATUSES),
+                            "default": "open",
+                        },
+                    ),
+                    _limit("warnings", default=200, maximum=500),
+                ],  # fmt: skip
+                "responses": {
+                    "200": answer(
+                        "Warnings",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "warnings": {"type": "array", "items": warning},
+                                "unread": {"type": "integer"},
+                            },
+                        },
+                    ),
+                    **_errors(400, 401),
+                },  # fmt: skip
+            }
+        },
+        "/api/warnings/{warning_id}": {
+            "get": {
+                "operationId": "warning",
+                "summary": "One warning with its acknowledgements (marks it read)",
+                "description": scoped.strip(),
+                "tags": ["warnings"],
+                "parameters": [warning_id],
+                "responses": {"200": answer("The warning", warning), **_errors(401, 404)},
+            }
+        },
+        "/api/warnings/{warning_id}/acknowledge": {
+            "post": {
+                "operationId": "acknowledge_warning",
+                "summary": "Acknowledge a warning with a note about the place (audited)",
+                "description": scoped.strip(),
+                "tags": ["warnings"],
+                "security": [{"sessionCookie": [], "csrfHeader": []}],
+                "parameters": [warning_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["note"],
+                                "properties": {
+                                    "note": {"type": "string", "maxLength": NOTE_MAX_CHARS}
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": answer("Acknowledged", warning), **_errors(400, 401, 404)},
+            }  # fmt: skip
+        },
+    }
+
+
 def openapi_document(
     *,
     models: Sequence[str],
@@ -899,6 +1010,7 @@ def openapi_document(
         },
     }
     paths.update(_report_paths(post_security))
+    paths.update(_warning_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -915,6 +1027,7 @@ def openapi_document(
             {"name": "plans", "description": "patrol plans and their planned visits"},
             {"name": "check-ins", "description": "visits recorded in the field"},
             {"name": "feed", "description": "incidents sent by machine clients (API tokens)"},
+            {"name": "warnings", "description": "early warnings about places"},
             {"name": "documentation"},
         ],
         "paths": paths,

@@ -10,8 +10,6 @@ persons; every stored text reaches the page through Jinja's escaping.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -29,7 +27,6 @@ bp = Blueprint("warnings", __name__)
 
 #: Expired warnings listed below the open ones (the newest).
 EXPIRED_SHOWN = 30
-STATUSES = ("open", "expired", "all")
 
 
 def _scope() -> np.ndarray | None:
@@ -152,8 +149,9 @@ def api_list():
     """Warnings in the caller's scope, newest first: ``?status=open`` (default), ``expired``
     or ``all``; ``limit`` up to 500. With the caller's unread count."""
     status = request.args.get("status", "open")
-    if status not in STATUSES:
-        abort(400, description=f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    if status not in warning_service.STATUSES:
+        choices = ", ".join(warning_service.STATUSES)
+        abort(400, description=f"status must be one of {choices}, got {status!r}")
     try:
         limit = int(request.args.get("limit", "200"))
     except ValueError:
@@ -205,121 +203,3 @@ def api_acknowledge(warning_id: int):
 
 
 # --- the OpenAPI document -------------------------------------------------------------------
-
-
-def _warning_schema() -> dict:
-    text, integer = {"type": "string"}, {"type": "integer"}
-    return {
-        "type": "object",
-        "description": "An early warning about a place (a cell, or a grid with its cells); "
-        "times in the city's timezone, ISO 8601 with offset.",
-        "properties": {
-            "id": integer,
-            "rule": {"type": "string", "enum": list(warning_service.RULES)},
-            "level": {"type": "integer", "minimum": 1, "maximum": 3},
-            "level_name": {"type": "string", "enum": list(warning_service.LEVELS.values())},
-            "place": {**text, "description": "H3 cell (hex), or the area id of a rising area"},
-            "area_kind": {"type": ["string", "null"]},
-            "cells": {"type": "array", "items": text, "description": "H3 cells (hex) covered; "
-                      "a grid worker gets only their own"},  # fmt: skip
-            "starts": text, "starts_s": integer, "ends": text, "ends_s": integer,
-            "strength": {"type": "number"},
-            "reason": {**text, "description": "why, in one English sentence with the numbers"},
-            "evidence": {"type": "object", "description": "the numbers behind the reason"},
-            "status": {"type": "string", "enum": ["open", "expired"]},
-            "raised_at": text, "updated_at": text, "read": {"type": "boolean"},
-            "acknowledgements": {"type": "array", "items": {"type": "object", "properties": {
-                "username": text, "at": text, "note": text}}},
-        },
-    }  # fmt: skip
-
-
-def _openapi_paths() -> dict:
-    """The warnings routes of ``/api`` as OpenAPI 3.1 paths."""
-    from web.views.openapi import _errors, _limit, _path, _query
-
-    def answer(description: str, schema: dict) -> dict:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-    warning = _warning_schema()
-    warning_id = _path("warning_id", "integer", description="The warning's id")
-    scoped = " Grid workers get only warnings touching their grids' cells (others: 404)."
-    return {
-        "/api/warnings": {
-            "get": {
-                "operationId": "warnings",
-                "summary": "Early warnings in the caller's scope, newest first",
-                "description": "With the caller's count of unread open warnings." + scoped,
-                "tags": ["warnings"],
-                "parameters": [
-                    _query(
-                        "status",
-                        "Which warnings.",
-                        {"type": "string", "enum": list(STATUSES), "default": "open"},
-                    ),
-                    _limit("warnings", default=200, maximum=500),
-                ],  # fmt: skip
-                "responses": {
-                    "200": answer(
-                        "Warnings",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "warnings": {"type": "array", "items": warning},
-                                "unread": {"type": "integer"},
-                            },
-                        },
-                    ),
-                    **_errors(400, 401),
-                },  # fmt: skip
-            }
-        },
-        "/api/warnings/{warning_id}": {
-            "get": {
-                "operationId": "warning",
-                "summary": "One warning with its acknowledgements (marks it read)",
-                "description": scoped.strip(),
-                "tags": ["warnings"],
-                "parameters": [warning_id],
-                "responses": {"200": answer("The warning", warning), **_errors(401, 404)},
-            }
-        },
-        "/api/warnings/{warning_id}/acknowledge": {
-            "post": {
-                "operationId": "acknowledge_warning",
-                "summary": "Acknowledge a warning with a note about the place (audited)",
-                "description": scoped.strip(),
-                "tags": ["warnings"],
-                "security": [{"sessionCookie": [], "csrfHeader": []}],
-                "parameters": [warning_id],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["note"],
-                                "properties": {
-                                    "note": {"type": "string", "maxLength": NOTE_MAX_CHARS}
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {"201": answer("Acknowledged", warning), **_errors(400, 401, 404)},
-            }  # fmt: skip
-        },
-    }
-
-
-@bp.after_app_request
-def _document_warnings(response):
-    """Add the warnings routes to the API's OpenAPI document (web/views/openapi.py builds the
-    rest; tests/web/test_api.py checks every /api route is described)."""
-    if request.endpoint != "api.openapi" or response.status_code != 200 or not response.is_json:
-        return response
-    document = response.get_json()
-    document["paths"].update(_openapi_paths())
-    document["tags"].append({"name": "warnings", "description": "early warnings about places"})
-    response.set_data(json.dumps(document))
-    return response
