@@ -57,3 +57,35 @@ def test_warnings_needs_as_of_and_out() -> None:
     result = CliRunner().invoke(cli, ["warnings"])
     assert result.exit_code == 2
     assert "--as-of" in result.output
+
+
+def test_warnings_refresh_stores_what_the_site_would(demo_db, tmp_path) -> None:
+    """`hotspot warnings refresh` computes and stores the warnings open now, audits the new
+    ones, and a second run raises none again (one open warning per place and rule)."""
+    import sqlite3
+
+    from web import storage
+
+    path = tmp_path / "copy.db"
+    source, target = sqlite3.connect(demo_db.removeprefix("sqlite:///")), sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.execute("DELETE FROM warning_cells")
+    target.execute("DELETE FROM warning_acks")
+    target.execute("DELETE FROM warning_reads")
+    target.execute("DELETE FROM warnings")
+    target.commit()
+    target.close()
+    env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{path}"}
+    first = CliRunner().invoke(cli, ["warnings", "refresh"], env=env)
+    assert first.exit_code == 0, first.output
+    raised = int(first.output.split("warnings: ")[1].split(" raised")[0])
+    engine = storage.make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM warnings").scalar_one()
+        audited = conn.exec_driver_sql(
+            "SELECT count(*) FROM audit_log WHERE action = 'warning_raised'"
+        ).scalar_one()
+    assert raised > 0 and stored == raised and audited >= raised
+    again = CliRunner().invoke(cli, ["warnings", "refresh"], env=env)
+    assert again.exit_code == 0 and "warnings: 0 raised" in again.output

@@ -9,7 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from web.cli._common import fail, pass_ctx
+from web.cli._common import fail, failing_on, pass_ctx
 from web.cli.analysis import _group_codes, _scoring_data
 from web.services.workspace import Workspace
 
@@ -162,7 +162,7 @@ def near_repeat_command(ctx: Workspace, group, categories, start, end, seed, per
 
 @click.group("warnings", invoke_without_command=True)
 @click.option("--as-of", "as_of", help="ISO time; local time without an offset")
-@click.option("--group", default="burglary", show_default=True)
+@click.option("--group", help="category group (default: burglary, robbery, motor vehicle theft)")
 @click.option("--categories", help="comma-separated category codes")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -182,7 +182,7 @@ def warnings_group(click_ctx, as_of, group, categories, out_path, seed, permutat
     if not (as_of and out_path):
         fail("warnings needs --as-of and --out (or a subcommand: backtest)")
     ctx = click_ctx.ensure_object(Workspace)
-    codes = _group_codes(group, categories)
+    codes = _warning_codes(group, categories)
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, None, None)
     as_of_s = parse_local_time(as_of, data.timezone)
     bands, settings = _settings(
@@ -212,10 +212,32 @@ def warnings_group(click_ctx, as_of, group, categories, out_path, seed, permutat
     )
 
 
+def _warning_codes(group: str | None, categories: str | None) -> tuple[str, ...]:
+    """The group's codes; without --group or --categories, those the site warns about."""
+    from geo.warnings import DEFAULT_GROUP_CODES
+
+    return tuple(_group_codes(group, categories) or DEFAULT_GROUP_CODES)
+
+
+@warnings_group.command("refresh")
+@pass_ctx
+def warnings_refresh_command(ctx: Workspace) -> None:
+    """Compute the warnings open now from the stored incidents and store them, as the site
+    does after new data and each score run (new ones audited, ended ones expired)."""
+    from web.services.warnings import refresh_warnings
+
+    with failing_on(ValueError):
+        changes = refresh_warnings(ctx.engine)
+    click.echo(
+        f"warnings: {len(changes.raised)} raised, {len(changes.extended)} extended, "
+        f"{len(changes.expired)} expired"
+    )
+
+
 @warnings_group.command("backtest")
 @click.option("--from", "start", required=True, help="first origin (local day)")
 @click.option("--to", "end", required=True, help="last origin (local day)")
-@click.option("--group", default="burglary", show_default=True)
+@click.option("--group", help="category group (default: burglary, robbery, motor vehicle theft)")
 @click.option("--categories", help="comma-separated category codes")
 @click.option("--step-days", type=int, default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -234,7 +256,7 @@ def warnings_backtest_command(ctx: Workspace, start, end, group, categories, ste
     )
     from web.services.scoring_data import parse_local_time
 
-    codes = _group_codes(group, categories)
+    codes = _warning_codes(group, categories)
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, None, None)
     days = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=f"{step_days}D")
     origins = [parse_local_time(d.isoformat(), data.timezone) for d in days]

@@ -209,10 +209,7 @@ def refresh_warnings(engine, now_s: int | None = None) -> storage.WarningChanges
     audit those raised (``warning_raised``); returns what changed."""
     now = int(clock.now_s() if now_s is None else now_s)
     with _refresh_lock:
-        try:
-            frame, kind = compute_site_warnings(engine, now)
-        except ImportError:  # geo.warnings not there yet: expire only
-            frame, kind = pd.DataFrame(), None
+        frame, kind = compute_site_warnings(engine, now)
         changes = storage.apply_warnings(engine, computed_from_frame(frame, kind), now)
     _audit_raised(engine, changes.raised)
     return changes
