@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from flask_babel import lazy_gettext as _l
 
 from geo.explain import UnknownCellError  # raised for a cell not on the map; views catch it
 from web.services.caches import Cache
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
+    "EMERGING_LABELS",
     "EMERGING_WEEKS",
     "MAP_MODELS",
     "MapLayers",
@@ -41,6 +43,27 @@ __all__ = [
     "parse_map_query",
     "study_bounds",
 ]
+
+#: The emerging hot spot classes (geo.emerging) as pages name them.
+EMERGING_LABELS = {
+    "new hot spot": _l("New hot spot"),
+    "consecutive hot spot": _l("Consecutive hot spot"),
+    "intensifying hot spot": _l("Intensifying hot spot"),
+    "persistent hot spot": _l("Persistent hot spot"),
+    "diminishing hot spot": _l("Diminishing hot spot"),
+    "sporadic hot spot": _l("Sporadic hot spot"),
+    "oscillating hot spot": _l("Oscillating hot spot"),
+    "historical hot spot": _l("Historical hot spot"),
+    "new cold spot": _l("New cold spot"),
+    "consecutive cold spot": _l("Consecutive cold spot"),
+    "intensifying cold spot": _l("Intensifying cold spot"),
+    "persistent cold spot": _l("Persistent cold spot"),
+    "diminishing cold spot": _l("Diminishing cold spot"),
+    "sporadic cold spot": _l("Sporadic cold spot"),
+    "oscillating cold spot": _l("Oscillating cold spot"),
+    "historical cold spot": _l("Historical cold spot"),
+    "no pattern": _l("No pattern"),
+}
 
 #: Models the hotspot map offers; the first is the default (fast enough to score per request).
 MAP_MODELS = (MAP_MODEL, "default", "naive", "ring_smoothed")

@@ -13,9 +13,9 @@ thread of ``hotspot serve``.
 from __future__ import annotations
 
 import logging
-import threading
 
 from web import clock, storage
+from web.services.background import Periodic
 
 __all__ = ["ScoreSchedule", "run_scores"]
 
@@ -53,30 +53,16 @@ def _refresh_warnings(engine) -> None:
         log.exception("warning refresh after score run failed")
 
 
-class ScoreSchedule:
-    """A daemon thread that runs :func:`run_scores` every ``interval_min`` minutes (of the
-    real clock) until :meth:`stop`."""
+class ScoreSchedule(Periodic):
+    """A background thread that runs :func:`run_scores` every ``interval_min`` minutes (of
+    the real clock) until :meth:`stop`."""
 
     def __init__(self, engine, interval_min: float) -> None:
         if not interval_min > 0:
             raise ValueError(f"interval_min must be > 0, got {interval_min!r}")
         self._engine = engine
-        self._interval_s = float(interval_min) * 60.0
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="score-schedule", daemon=True)
+        super().__init__("score-schedule", float(interval_min) * 60.0, self._run)
 
-    def start(self) -> ScoreSchedule:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self._interval_s):
-            try:
-                run = run_scores(self._engine, "schedule")
-                log.info("score run %s at %s", run.id, clock.now_s())
-            except Exception:  # noqa: BLE001 - the schedule keeps running; the run says why
-                log.exception("score run failed")
+    def _run(self) -> None:
+        run = run_scores(self._engine, "schedule")
+        log.info("score run %s at %s", run.id, clock.now_s())

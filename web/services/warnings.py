@@ -30,8 +30,10 @@ from flask_babel import lazy_gettext as _l
 
 from geo.cells import hex_from_cells
 from web import clock, storage
+from web.services.background import Periodic
 from web.services.caches import Cache
 from web.services.grid_work import local_iso
+from web.services.map_layers import EMERGING_LABELS
 from web.storage.warnings import RULES, WarningAck
 
 __all__ = [
@@ -65,18 +67,6 @@ RULE_LABELS = {
 }
 #: Colour of each level's outline on the maps.
 LEVEL_COLOURS = {1: "#f9a825", 2: "#ef6c00", 3: "#c62828"}
-# The emerging classes a warning names (the same texts as the hotspot map's legend).
-_EMERGING_NAMES = {
-    "new hot spot": _l("New hot spot"),
-    "consecutive hot spot": _l("Consecutive hot spot"),
-    "intensifying hot spot": _l("Intensifying hot spot"),
-    "persistent hot spot": _l("Persistent hot spot"),
-    "diminishing hot spot": _l("Diminishing hot spot"),
-    "sporadic hot spot": _l("Sporadic hot spot"),
-    "oscillating hot spot": _l("Oscillating hot spot"),
-    "historical hot spot": _l("Historical hot spot"),
-    "no pattern": _l("No pattern"),
-}
 # One refresh at a time in this process: the score schedule and the refresher may meet.
 _refresh_lock = threading.Lock()
 DAY_S = 86_400
@@ -307,8 +297,8 @@ def why_lines(record: storage.WarningRecord, timezone: str) -> list[str]:
             now, before = str(e["category"]), str(e.get("previous_category") or "no pattern")
             return [
                 _("Emerging hot spot class now: %(now)s; a week before: %(before)s "
-                  "(%(weeks)d weeks of history).", now=str(_EMERGING_NAMES.get(now, now)),
-                  before=str(_EMERGING_NAMES.get(before, before)), weeks=int(e["weeks"])),
+                  "(%(weeks)d weeks of history).", now=str(EMERGING_LABELS.get(now, now)),
+                  before=str(EMERGING_LABELS.get(before, before)), weeks=int(e["weeks"])),
             ]  # fmt: skip
     except (KeyError, TypeError, ValueError):  # evidence of another shape: the reason says it
         pass
@@ -380,38 +370,24 @@ def map_layer(engine, timezone: str, format_time, inbox_url: str) -> dict:
     }
 
 
-class WarningRefresher:
-    """A daemon thread of ``hotspot serve`` that refreshes the warnings soon after new data
-    arrives: it asks for the data version every ``poll_s`` seconds (one small query) and
+class WarningRefresher(Periodic):
+    """A background thread of ``hotspot serve`` that refreshes the warnings soon after new
+    data arrives: it asks for the data version every ``poll_s`` seconds (one small query) and
     refreshes when it changed, and at least every ``expire_every_s`` seconds so warnings
     expire on time without new data."""
 
     def __init__(self, engine, poll_s: float = 0.5, expire_every_s: float = 60.0) -> None:
         self._engine = engine
-        self._poll_s = poll_s
         self._expire_every_s = expire_every_s
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="warning-refresh", daemon=True)
+        self._seen: tuple[int, int] | None = None
+        self._last = 0.0
+        super().__init__("warning-refresh", poll_s, self._check)
 
-    def start(self) -> WarningRefresher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        seen = None
-        last = 0.0
-        while not self._stopped.wait(self._poll_s):
-            try:
-                version = storage.import_version(self._engine)
-                if version == seen and time.monotonic() - last < self._expire_every_s:
-                    continue
-                # Remembered before refreshing: a failure is tried again at the next data or
-                # the next expiry pass, not twice a second.
-                seen, last = version, time.monotonic()
-                refresh_warnings(self._engine)
-            except Exception:  # noqa: BLE001 - the refresher keeps running; the log says why
-                log.exception("warning refresh failed")
+    def _check(self) -> None:
+        version = storage.import_version(self._engine)
+        if version == self._seen and time.monotonic() - self._last < self._expire_every_s:
+            return
+        # Remembered before refreshing: a failure is tried again at the next data or the
+        # next expiry pass, not twice a second.
+        self._seen, self._last = version, time.monotonic()
+        refresh_warnings(self._engine)

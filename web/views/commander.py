@@ -41,6 +41,7 @@ from web.services.accuracy import accuracy as backtest
 from web.services.areas import area_choices, area_outlines
 from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
 from web.services.map_layers import (
+    EMERGING_LABELS,
     MAP_MODELS,
     MapQuery,
     UnknownCellError,
@@ -89,25 +90,6 @@ GI_LABELS = {
     -1: _l("Cold spot, %(p)d %% confidence", p=90),
     -2: _l("Cold spot, %(p)d %% confidence", p=95),
     -3: _l("Cold spot, %(p)d %% confidence", p=99),
-}
-EMERGING_LABELS = {
-    "new hot spot": _l("New hot spot"),
-    "consecutive hot spot": _l("Consecutive hot spot"),
-    "intensifying hot spot": _l("Intensifying hot spot"),
-    "persistent hot spot": _l("Persistent hot spot"),
-    "diminishing hot spot": _l("Diminishing hot spot"),
-    "sporadic hot spot": _l("Sporadic hot spot"),
-    "oscillating hot spot": _l("Oscillating hot spot"),
-    "historical hot spot": _l("Historical hot spot"),
-    "new cold spot": _l("New cold spot"),
-    "consecutive cold spot": _l("Consecutive cold spot"),
-    "intensifying cold spot": _l("Intensifying cold spot"),
-    "persistent cold spot": _l("Persistent cold spot"),
-    "diminishing cold spot": _l("Diminishing cold spot"),
-    "sporadic cold spot": _l("Sporadic cold spot"),
-    "oscillating cold spot": _l("Oscillating cold spot"),
-    "historical cold spot": _l("Historical cold spot"),
-    "no pattern": _l("No pattern"),
 }
 WEEKDAY_LABELS = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
 VERDICTS = {
