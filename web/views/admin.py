@@ -58,6 +58,7 @@ def users():
         users=storage.list_users(get_engine()),
         roles=storage.ROLES,
         grid_ids=list(grids["area_id"]),
+        form={},
     )
 
 
@@ -72,6 +73,8 @@ def create_user():
         if not USERNAME.fullmatch(username):
             raise ValueError(_("A user name has 2 to 40 letters, digits, dots, dashes or "
                                "underscores, starting with a letter or digit."))  # fmt: skip
+        if not role:  # no role is preselected: least privilege unless one is chosen
+            raise ValueError(_("Choose a role."))
         if role not in storage.ROLES:
             raise ValueError(_("Unknown role %(role)s.", role=role))
         grids = _grid_ids(form.get("grids", ""))
