@@ -36,7 +36,7 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/overview", (302, 200, 200, 200, 403)),
     # administrator
     ("GET", "/admin/users", (302, 200, 403, 403, 403)),
-    ("POST", "/admin/users", (302, 302, 403, 403, 403)),
+    ("POST", "/admin/users", (302, 400, 403, 403, 403)),
     ("GET", "/admin/users/{user_id}", (302, 200, 403, 403, 403)),
     ("POST", "/admin/users/{user_id}", (302, 302, 403, 403, 403)),
     ("GET", "/admin/audit", (302, 200, 403, 403, 403)),

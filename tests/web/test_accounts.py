@@ -410,7 +410,7 @@ def test_a_failed_admin_form_changes_nothing(fresh_app, tmp_path) -> None:
     token = csrf_token(admin, f"/admin/users/{user_id}")
     form = {"role": "grid_worker", "active": "on", "display_name": "Changed", "grids": "NOPE",
             "password": "a-new-password", "csrf_token": token}  # fmt: skip
-    assert admin.post(f"/admin/users/{user_id}", data=form).status_code == 302
+    assert admin.post(f"/admin/users/{user_id}", data=form).status_code == 400
     record = storage.get_user(engine, user_id)
     assert record.display_name == "" and record.role == "grid_worker"
     assert check_password_hash(record.password_hash, "grid-grid-9")

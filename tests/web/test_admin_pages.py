@@ -71,3 +71,48 @@ def test_a_new_account_has_no_role_preselected(site, language, prompt) -> None:
     client.post("/admin/users", data=form | {"role": "grid_worker"})
     created = storage.get_user_by_name(site.extensions["engine"], "w1")
     assert created is not None and created.role == "grid_worker"
+
+
+def _value(html: BeautifulSoup, selector: str) -> str:
+    field = html.select_one(selector)
+    assert field is not None, selector
+    return str(field.get("value", ""))
+
+
+@pytest.mark.parametrize(("language", "message"), [("en", "Unknown grid id"), ("zh", None)])
+def test_a_refused_new_account_keeps_what_was_typed_but_the_password(
+    site, language, message
+) -> None:
+    client = admin_client(site, language)
+    form = {"username": "li.wei", "display_name": "李伟", "password": "grid-pass-1",
+            "role": "grid_worker", "grids": "G404", "csrf_token": csrf_token(
+                client, "/admin/users")}  # fmt: skip
+    response = client.post("/admin/users", data=form)
+    assert response.status_code == 400
+    html = page(response)
+    assert html.select(".flash.error")
+    if message:
+        assert message in html.select_one(".flash.error").get_text()
+    assert _value(html, "#new-user input[name=username]") == "li.wei"
+    assert _value(html, "#new-user input[name=display_name]") == "李伟"
+    assert _value(html, "#new-user input[name=password]") == ""
+    assert html.select_one("#new-user select[name=role] option[selected]")["value"] == "grid_worker"
+    assert storage.get_user_by_name(site.extensions["engine"], "li.wei") is None
+
+
+def test_a_refused_account_edit_keeps_what_was_typed_but_the_password(site) -> None:
+    engine = site.extensions["engine"]
+    user_id = storage.create_user(engine, "p1", "x", "planner", display_name="Old")
+    client = admin_client(site)
+    form = {"display_name": "x" * 81, "role": "commander", "password": "a-new-password",
+            "csrf_token": csrf_token(client, f"/admin/users/{user_id}")}  # fmt: skip
+    response = client.post(f"/admin/users/{user_id}", data=form)
+    assert response.status_code == 400
+    html = page(response)
+    assert "80" in html.select_one(".flash.error").get_text()
+    assert _value(html, "#edit-user input[name=display_name]") == "x" * 81
+    assert _value(html, "#edit-user input[name=password]") == ""
+    assert html.select_one("#edit-user select[name=role] option[selected]")["value"] == "commander"
+    assert not html.select_one("#edit-user input[name=active]").has_attr("checked")
+    record = storage.get_user(engine, user_id)
+    assert record is not None and record.role == "planner" and record.display_name == "Old"

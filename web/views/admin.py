@@ -51,15 +51,22 @@ def _grid_ids(text: str) -> list[str]:
 @roles_required("admin")
 def users():
     """Every account, with a form to create one."""
+    return _users_page({})
+
+
+def _users_page(typed: dict[str, str], status: int = 200):
+    """The accounts page; ``typed`` refills the new-account form after an error (never the
+    password)."""
     grids = storage.list_areas(get_engine())
     grids = grids[grids["kind"] == "grid"]
-    return render_template(
+    page = render_template(
         "admin/users.html",
         users=storage.list_users(get_engine()),
         roles=storage.ROLES,
         grid_ids=list(grids["area_id"]),
-        form={},
+        form=typed,
     )
+    return page, status
 
 
 @bp.post("/users")
@@ -92,7 +99,8 @@ def create_user():
             storage.set_user_grids(get_engine(), user_id, grids)
     except ValueError as err:
         flash(str(err), "error")
-        return redirect(url_for("admin.users"))
+        typed = {k: form.get(k, "") for k in ("username", "display_name", "role", "grids")}
+        return _users_page(typed, 400)
     audit("user_created", f"{username} ({role}){' grids ' + ', '.join(grids) if grids else ''}")
     flash(_("Account %(name)s created.", name=username), "success")
     return redirect(url_for("admin.users"))
@@ -133,7 +141,9 @@ def edit_user(user_id: int):
             )
         except ValueError as err:
             flash(str(err), "error")
-            return redirect(url_for("admin.edit_user", user_id=user_id))
+            typed = {"display_name": form.get("display_name", ""), "role": role,
+                     "active": active, "grids": form.get("grids", "")}  # fmt: skip
+            return _user_page(record, typed, 400)
         changes = [f"role {role}", "active" if active else "disabled"]
         if new_hash:
             changes.append("password reset")
@@ -141,14 +151,24 @@ def edit_user(user_id: int):
         audit("user_changed", f"{record.username}: " + "; ".join(changes))
         flash(_("Account %(name)s saved.", name=record.username), "success")
         return redirect(url_for("admin.users"))
+    assigned = storage.user_grid_ids(get_engine(), user_id)
+    stored = {"display_name": record.display_name, "role": record.role,
+              "active": record.active, "grids": ", ".join(assigned)}  # fmt: skip
+    return _user_page(record, stored)
+
+
+def _user_page(record: storage.UserRecord, typed: dict[str, object], status: int = 200):
+    """An account's form, filled with ``typed`` (the stored values, or what was typed before
+    an error; never the password)."""
     areas = storage.list_areas(get_engine())
-    return render_template(
+    page = render_template(
         "admin/user.html",
         user=record,
         roles=storage.ROLES,
-        assigned=storage.user_grid_ids(get_engine(), user_id),
+        form=typed,
         grid_ids=list(areas[areas["kind"] == "grid"]["area_id"]),
     )
+    return page, status
 
 
 def _current_id() -> int | None:
