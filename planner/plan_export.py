@@ -2,11 +2,16 @@
 
 :func:`plan_to_geojson`, :func:`plan_to_gpx`, :func:`plan_to_frame` (one row per visit) and
 :func:`plan_to_csv` turn a :class:`planner.plan.PatrolPlan` into what maps, in-car devices
-and spreadsheets read; ``planner.plan`` re-exports them.
+and spreadsheets read; ``planner.plan`` re-exports them. :func:`visits_csv_for_people` writes
+a stored plan's visits for people: local date and hh:mm times, grid and station, UTF-8 with a
+byte-order mark so Excel and WPS open it with the right characters.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -20,7 +25,15 @@ from planner.problem import Problem
 if TYPE_CHECKING:
     from planner.plan import PatrolPlan
 
-__all__ = ["GPX_NAMESPACE", "plan_to_csv", "plan_to_frame", "plan_to_geojson", "plan_to_gpx"]
+__all__ = [
+    "GPX_NAMESPACE",
+    "PEOPLE_CSV_COLUMNS",
+    "plan_to_csv",
+    "plan_to_frame",
+    "plan_to_geojson",
+    "plan_to_gpx",
+    "visits_csv_for_people",
+]
 
 GPX_NAMESPACE = "http://www.topografix.com/GPX/1/1"
 
@@ -72,6 +85,54 @@ def plan_to_frame(plan: PatrolPlan, problem: Problem | None = None) -> pd.DataFr
 def plan_to_csv(plan: PatrolPlan, problem: Problem | None = None) -> str:
     """Return :func:`plan_to_frame` as CSV text (header first, one row per visit)."""
     return str(plan_to_frame(plan, problem).to_csv(index=False, lineterminator="\n"))
+
+
+#: The columns of :func:`visits_csv_for_people`, in order (headers come from the caller, in
+#: the reader's language).
+PEOPLE_CSV_COLUMNS = ("date", "unit", "station", "stop", "grid", "cell", "arrive", "start",
+                      "leave", "minutes", "value")  # fmt: skip
+
+
+def visits_csv_for_people(
+    visits: pd.DataFrame, origin: pd.Timestamp, headers: Mapping[str, str] | None = None
+) -> str:
+    """A plan's visits as CSV for people, with a UTF-8 byte-order mark.
+
+    ``visits`` has ``unit, station, stop, grid, cell, arrival_s, start_s, departure_s, value``
+    (times in seconds on the plan's clock); ``origin`` is the timezone-aware moment of second
+    0 (local midnight of the plan's date). Each row gets the local ``date`` of its patrol and
+    ``arrive``, ``start``, ``leave`` as local hh:mm (a night shift's visits after midnight
+    carry the next date; clock changes are followed), ``minutes`` on the spot and the value
+    to one decimal. ``headers`` names the columns (default: the column keys).
+    """
+    if origin.tzinfo is None:
+        raise InvalidPlanError("origin must be timezone-aware, e.g. 2027-03-05T00:00+08:00")
+    names = dict(headers or {})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([names.get(column, column) for column in PEOPLE_CSV_COLUMNS])
+
+    def local(seconds: float) -> pd.Timestamp:
+        return origin + pd.Timedelta(seconds=round(float(seconds)))
+
+    for row in visits.to_dict("records"):
+        start = local(row["start_s"])
+        writer.writerow(
+            [
+                f"{start:%Y-%m-%d}",
+                row["unit"],
+                row["station"],
+                int(row["stop"]),
+                row["grid"],
+                row["cell"],
+                f"{local(row['arrival_s']):%H:%M}",
+                f"{start:%H:%M}",
+                f"{local(row['departure_s']):%H:%M}",
+                round((float(row["departure_s"]) - float(row["start_s"])) / 60),
+                f"{float(row['value']):.1f}",
+            ]
+        )
+    return "\ufeff" + buffer.getvalue()
 
 
 def plan_to_geojson(plan: PatrolPlan, problem: Problem) -> dict[str, Any]:
