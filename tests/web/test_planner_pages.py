@@ -127,7 +127,9 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
     response = planner_client.get(f"/plans/{plan_id}/export/geojson")
     assert response.status_code == 200
     assert response.mimetype == "application/geo+json"
-    assert f'filename="plan-{DAY}-night.geojson"' in response.headers["Content-Disposition"]
+    # Date, shift and plan number: two plans of one date and shift never share a name.
+    disposition = response.headers["Content-Disposition"]
+    assert f'filename="plan-{DAY}-night-{plan_id}.geojson"' in disposition
     features = json.loads(response.data)["features"]
     points = [f for f in features if f["properties"]["kind"] == "visit"]
     assert len(points) == len(visits)
@@ -135,7 +137,7 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
 
     response = planner_client.get(f"/plans/{plan_id}/export/gpx")
     assert response.mimetype == "application/gpx+xml"
-    assert f"plan-{DAY}-night.gpx" in response.headers["Content-Disposition"]
+    assert f"plan-{DAY}-night-{plan_id}.gpx" in response.headers["Content-Disposition"]
     gpx = ET.fromstring(response.data)
     routes = gpx.findall(f"{GPX}rte")
     assert {r.find(f"{GPX}name").text for r in routes} == set(visits["unit_id"])
@@ -143,10 +145,28 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
     assert sum(len(r.findall(f"{GPX}rtept")) - 2 for r in routes) == len(visits)
 
     response = planner_client.get(f"/plans/{plan_id}/export/csv")
-    assert response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.data.decode())))
+    assert response.mimetype == "text/csv" and "charset=utf-8" in response.content_type
+    assert f"plan-{DAY}-night-{plan_id}.csv" in response.headers["Content-Disposition"]
+    assert response.data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel and WPS
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert len(rows) == len(visits)
-    assert {r["cell"] for r in rows} == set(hex_from_cells(visits["cell"]))
+    assert {r["Cell"] for r in rows} == set(hex_from_cells(visits["cell"]))
+    assert set(rows[0]) == {"Date", "Unit", "Station", "Stop", "grid", "Cell", "Arrive",
+                            "Patrol from", "Leave", "Minutes on the spot", "Value"}  # fmt: skip
+    # Local date and hh:mm of each patrol, as the database has it; grid and station filled.
+    grids = storage.load_area_cells(engine, "grid")
+    grid_of = dict(zip(hex_from_cells(grids["cell"].to_numpy()), grids["area_id"], strict=True))
+    expected = set()
+    for row in visits.itertuples():
+        local = pd.Timestamp(int(row.start_at), unit="s", tz="UTC").tz_convert("Asia/Shanghai")
+        cell = hex_from_cells(np.array([row.cell]))[0]
+        expected.add((row.unit_id, cell, f"{local:%Y-%m-%d}", f"{local:%H:%M}"))
+    got = {(r["Unit"], r["Cell"], r["Date"], r["Patrol from"]) for r in rows}
+    assert got == expected
+    assert all(re.fullmatch(r"\d\d:\d\d", r[k]) for r in rows for k in ("Arrive", "Leave"))
+    assert all(r["Station"] for r in rows)
+    assert all(r["grid"] == grid_of.get(r["Cell"], "") for r in rows)
+    assert any(r["grid"] for r in rows)
 
     response = planner_client.get(f"/plans/{plan_id}/export/json")
     assert response.mimetype == "application/json"
@@ -186,9 +206,16 @@ def test_a_briefing_lists_every_stop_of_its_unit(app, planner_client, plan_id) -
 
 def test_publishing_changes_the_status_and_is_audited(app, planner_client, plan_id) -> None:
     engine = app.extensions["engine"]
-    before = planner_client.get(f"/plans/{plan_id}").data
-    assert b'id="publish"' in before
-    response = planner_client.post(f"/plans/{plan_id}/publish")
+    before = planner_client.get(f"/plans/{plan_id}").data.decode()
+    assert 'id="publish"' in before
+    # Publishing asks for confirmation: a required box, checked again by the server.
+    assert re.search(r'<input type="checkbox" name="confirm" value="yes" id="confirm-publish"'
+                     r" required>", before)  # fmt: skip
+    assert "<script>" not in before.split('id="publish-form"')[1].split("</form>")[0]
+    unconfirmed = planner_client.post(f"/plans/{plan_id}/publish", follow_redirects=True)
+    assert "I have checked this plan" in unconfirmed.data.decode()
+    assert storage.get_plan(engine, plan_id).status == "draft"
+    response = planner_client.post(f"/plans/{plan_id}/publish", data={"confirm": "yes"})
     assert response.status_code == 302 and response.location.endswith(f"/plans/{plan_id}")
     stored = storage.get_plan(engine, plan_id)
     assert stored.status == "published" and stored.published_at is not None
@@ -256,6 +283,7 @@ def test_delivered_vs_planned_and_comparison_by_hand() -> None:
     [
         ({"date": "27/03/2027"}, "date", "YYYY-MM-DD"),
         ({"date": "2031-01-01"}, "date", "within a year"),
+        ({"date": days_ahead(-1)}, "date", f"Date: {days_ahead(-1)} is in the past"),
         ({"date": DAY, "shift": "lunch"}, "shift", "Pick one of the shifts"),
         ({"date": DAY, "dwell_min": "0"}, "dwell_min", "from 5.0 to 120.0"),
         ({"date": DAY, "candidates": "many"}, "candidates", "from 10 to 2000"),
@@ -410,7 +438,9 @@ def test_a_plan_without_routes_is_shown_but_cannot_be_published(app, planner_cli
     assert plan.message in page
     assert 'id="publish"' not in page and 'id="not-publishable"' in page
     assert "out of reach in the shift" in page  # the skipped cell's reason
-    response = planner_client.post(f"/plans/{plan_id}/publish", follow_redirects=True)
+    response = planner_client.post(
+        f"/plans/{plan_id}/publish", data={"confirm": "yes"}, follow_redirects=True
+    )
     assert b"cannot be published" in response.data
     assert storage.get_plan(engine, plan_id).status == "draft"
 
@@ -460,3 +490,105 @@ def test_shifts_follow_the_city_clock_on_the_day(app, planner_client, moment) ->
     origin = pd.Timestamp(document["date_start_utc"])
     seconds = min(s for unit in document["units"] for s in unit["start_s"])
     assert round((origin + pd.Timedelta(seconds=seconds)).timestamp()) == int(first)
+
+
+def _copy_plan(engine, plan_id: int, plan_date: str | None = None) -> int:
+    """Store a draft copy of a plan (its visits too), optionally for another date."""
+    stored = storage.get_plan(engine, plan_id)
+    visits = storage.plan_visits_frame(engine, plan_id).drop(columns=["plan_id"])
+    return storage.store_plan(
+        engine, plan_date=plan_date or stored.plan_date, shift=stored.shift, created_by=None,
+        shift_start=stored.shift_start, seed=stored.seed, request=stored.request,
+        summary=stored.summary, plan_json=stored.plan_json, geojson=stored.geojson,
+        gpx=stored.gpx, csv=stored.csv, visits=visits,
+    )  # fmt: skip
+
+
+def _zh_client(app, moment):
+    client = logged_in_client(app, moment, "planner")
+    with client.session_transaction() as session:
+        session["lang"] = "zh"
+    return client
+
+
+def test_a_replaced_plan_keeps_its_publication_and_shows_as_replaced(
+    app, moment, planner_client, plan_id
+) -> None:
+    engine = app.extensions["engine"]
+    first = _copy_plan(engine, plan_id, days_ahead(103))
+    second = _copy_plan(engine, plan_id, days_ahead(103))
+    assert planner_client.post(f"/plans/{first}/publish", data={"confirm": "yes"}).status_code
+    published_at = storage.get_plan(engine, first).published_at
+    assert published_at is not None
+    page = planner_client.get(f"/plans/{second}").data.decode()
+    assert f"It replaces the published plan {first}" in page
+    planner_client.post(f"/plans/{second}/publish", data={"confirm": "yes"})
+
+    # The first plan keeps its status and publication time, and is shown as replaced.
+    old = storage.get_plan(engine, first)
+    assert (old.status, old.published_at) == ("published", published_at)
+    assert storage.get_plan(engine, second).status == "published"
+    page = planner_client.get(f"/plans/{first}").data.decode()
+    assert re.search(r'class="badge replaced" id="plan-status">replaced<', page)
+    assert f'href="/plans/{second}">plan {second}</a>' in page
+    assert 'id="publish"' not in page
+    current = planner_client.get(f"/plans/{second}").data.decode()
+    assert 'class="badge published" id="plan-status"' in current
+    listing = planner_client.get("/plans/").data.decode()
+    row = listing.split(f'data-plan-id="{first}"')[1].split("</tr>")[0]
+    assert f'data-replaced-by="{second}"' in row and "by plan" in row
+    briefing = planner_client.get(f"/plans/{first}/briefing").data.decode()
+    assert f"REPLACED by plan {second}" in briefing
+    # Grid workers see the plan in force only; the history lists the replaced one.
+    shown = storage.plan_visits_frame(engine, published_only=True)
+    assert second in set(shown["plan_id"]) and first not in set(shown["plan_id"])
+    assert first in set(storage.list_plans(engine, 500, status="replaced")["id"])
+    assert first not in set(storage.list_plans(engine, 500, status="published")["id"])
+    # Publishing the replaced plan again does not bring it back.
+    again = planner_client.post(
+        f"/plans/{first}/publish", data={"confirm": "yes"}, follow_redirects=True
+    )
+    assert f"replaced by plan {second}" in again.data.decode()
+    assert storage.get_plan(engine, first).published_at == published_at
+    # Their downloads are told apart by the plan number.
+    names = {planner_client.get(f"/plans/{i}/export/csv").headers["Content-Disposition"]
+             for i in (first, second)}  # fmt: skip
+    assert len(names) == 2
+    # In Chinese the statuses show in Chinese where translated.
+    zh = _zh_client(app, moment).get(f"/plans/{second}").data.decode()
+    assert "已发布" in zh
+
+
+def test_a_plan_for_a_past_date_cannot_be_published(app, planner_client, plan_id) -> None:
+    engine = app.extensions["engine"]
+    past = _copy_plan(engine, plan_id, days_ahead(-2))
+    page = planner_client.get(f"/plans/{past}").data.decode()
+    assert 'id="past-date"' in page and 'id="publish"' not in page
+    response = planner_client.post(
+        f"/plans/{past}/publish", data={"confirm": "yes"}, follow_redirects=True
+    )
+    assert "a past date, and cannot be published" in response.data.decode()
+    assert storage.get_plan(engine, past).status == "draft"
+
+
+def test_past_dates_are_refused_in_chinese_too(app, moment) -> None:
+    client = _zh_client(app, moment)
+    yesterday = days_ahead(-1)
+    response = client.post("/plans/new", data=FORM | {"date": yesterday})
+    assert response.status_code == 400
+    text = response.data.decode()
+    assert 'id="error-date"' in text and yesterday in text
+    assert 'aria-invalid="true" aria-describedby="error-date"' in text
+    assert "data-job-url" not in text
+    # Today (in the city) is accepted.
+    today = moment.local.date().isoformat()
+    started = client.post("/plans/new", data=FORM | {"date": today, "candidates": "10"})
+    assert started.status_code == 200 and "data-job-url" in started.data.decode()
+    assert wait_for(client, re.search(r'data-job-url="([^"]+)"', started.data.decode())
+                    .group(1))["state"] == "done"  # fmt: skip
+
+
+def test_the_csv_headers_follow_the_language(app, moment, plan_id) -> None:
+    response = _zh_client(app, moment).get(f"/plans/{plan_id}/export/csv")
+    header = response.data.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[:4] == ["日期", "警组", "派出所", "巡逻点"] and "网格" in header

@@ -105,8 +105,50 @@ def get_plan(engine: Engine, plan_id: int) -> StoredPlan | None:
         return _stored_plan(conn.execute(sa.select(plans).where(plans.c.id == plan_id)).first())
 
 
+def _newer_published(of=plans):
+    """Published plans of ``of``'s date and shift published after it (later time, or the same
+    second and a higher id): a published plan with one of these is replaced."""
+    newer = plans.alias("newer")
+    later = sa.or_(
+        newer.c.published_at > of.c.published_at,
+        sa.and_(newer.c.published_at == of.c.published_at, newer.c.id > of.c.id),
+    )
+    return newer, sa.and_(
+        newer.c.plan_date == of.c.plan_date,
+        newer.c.shift == of.c.shift,
+        newer.c.status == "published",
+        of.c.status == "published",
+        later,
+    )
+
+
+def _replaced_by_column():
+    """The id of the plan that replaced a published plan (the next one published), else NULL."""
+    newer, condition = _newer_published()
+    return (
+        sa.select(newer.c.id)
+        .where(condition)
+        .order_by(newer.c.published_at, newer.c.id)
+        .limit(1)
+        .scalar_subquery()
+        .label("replaced_by")
+    )
+
+
+def _is_current():
+    """True for a plan no newer published plan of its date and shift replaced."""
+    newer, condition = _newer_published()
+    return ~sa.exists(sa.select(newer.c.id).where(condition))
+
+
 def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd.DataFrame:
-    """Return plans newest first: id, date, shift, status, times, summary text."""
+    """Return plans newest first: id, date, shift, status, times, ``replaced_by`` (the plan
+    that replaced a published one, else NaN), summary text.
+
+    ``status``: "draft", "published" (the plans in force: published and not replaced) or
+    "replaced" (published, then replaced by a newer published plan of the date and shift).
+    The table keeps a replaced plan "published" with its publication time.
+    """
     query = (
         sa.select(
             plans.c.id,
@@ -116,25 +158,31 @@ def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd
             plans.c.created_at,
             plans.c.created_by,
             plans.c.published_at,
+            _replaced_by_column(),
             plans.c.summary,
         )
         .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
         .limit(limit)
     )
-    if status:
+    if status == "replaced":
+        query = query.where(plans.c.status == "published", ~_is_current())
+    elif status:
         query = query.where(plans.c.status == status)
+        if status == "published":
+            query = query.where(_is_current())
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
 
 
 def previous_plan(engine: Engine, plan: StoredPlan) -> StoredPlan | None:
-    """The newest published plan of the same shift on an earlier date, else None."""
+    """The newest published plan in force of the same shift on an earlier date, else None."""
     query = (
         sa.select(plans)
         .where(
             plans.c.shift == plan.shift,
             plans.c.plan_date < plan.plan_date,
             plans.c.status == "published",
+            _is_current(),
         )
         .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
         .limit(1)
@@ -144,30 +192,29 @@ def previous_plan(engine: Engine, plan: StoredPlan) -> StoredPlan | None:
 
 
 def publish_plan(engine: Engine, plan_id: int, user_id: int | None) -> bool:
-    """Publish a draft; any other published plan for the same date and shift goes back to
-    draft. Returns False when the plan does not exist."""
+    """Publish a plan. Any other published plan of the same date and shift stays "published"
+    with its publication time (its history) but is replaced: the newest published plan of a
+    date and shift is the one in force (:func:`replaced_by`; grid workers see its visits
+    only). Returns False when the plan does not exist."""
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(plans.c.plan_date, plans.c.shift).where(plans.c.id == plan_id)
-        ).first()
+        row = conn.execute(sa.select(plans.c.id).where(plans.c.id == plan_id)).first()
         if row is None:
             return False
-        conn.execute(
-            sa.update(plans)
-            .where(
-                plans.c.plan_date == row.plan_date,
-                plans.c.shift == row.shift,
-                plans.c.status == "published",
-                plans.c.id != plan_id,
-            )
-            .values(status="draft", published_at=None, published_by=None)
-        )
         conn.execute(
             sa.update(plans)
             .where(plans.c.id == plan_id)
             .values(status="published", published_at=now_seconds(), published_by=user_id)
         )
     return True
+
+
+def replaced_by(engine: Engine, plan_id: int) -> int | None:
+    """The id of the plan published after this published plan for its date and shift (the
+    one that replaced it), else None (a draft, or the plan in force)."""
+    query = sa.select(_replaced_by_column()).select_from(plans).where(plans.c.id == plan_id)
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return None if value is None else int(value)
 
 
 def plan_visits_frame(
@@ -182,7 +229,7 @@ def plan_visits_frame(
     """Planned visits (``plan_id, unit_id, seq, cell, start_at, end_at, value``).
 
     Filters: one plan, a set of cells (a grid worker's), visits starting in [start, end),
-    published plans only.
+    published plans in force only (not replaced by a newer published plan).
     """
     query = sa.select(plan_visits).join(plans, plans.c.id == plan_visits.c.plan_id)
     if plan_id is not None:
@@ -191,7 +238,7 @@ def plan_visits_frame(
         query, plan_visits.c.cell, cells, plan_visits.c.start_at, start, end
     )
     if published_only:
-        query = query.where(plans.c.status == "published")
+        query = query.where(plans.c.status == "published", _is_current())
     query = query.order_by(plan_visits.c.plan_id, plan_visits.c.unit_id, plan_visits.c.seq)
     return _read_with_cells(engine, query)
 

@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from geo.cells import cells_from_hex, hex_from_cells
+from planner.plan_export import visits_csv_for_people
 from web import clock, storage
 from web.i18n import city_timezone, local_time
 from web.maps import plan_maps
@@ -47,6 +48,7 @@ from web.services.patrol_plans import (
     shift_window,
     unit_schedules,
 )
+from web.storage import patrols as patrol_store
 from web.views.access import ANALYSTS, PLANNERS, audit, client_ip, get_engine, roles_required
 
 bp = Blueprint("planner", __name__, url_prefix="/plans")
@@ -63,6 +65,7 @@ SHIFT_NAMES = {"day": _l("day"), "evening": _l("evening"), "night": _l("night")}
 STATUS_NAMES = {
     "draft": _l("draft"),
     "published": _l("published"),
+    "replaced": _l("replaced"),
     "ok": _l("complete"),
     "partial": _l("partial"),
     "empty": _l("empty"),
@@ -83,8 +86,22 @@ FORM_LIMITS = {
 }
 FORM_DEFAULTS = {"shift": "day", "units_per_station": "", "dwell_min": "15",
                  "candidates": "300", "max_visits": "2"}  # fmt: skip
-# Plans can be made for a year either way: past dates for review, future ones for planning.
+# Plans are made for today (in the city) and up to a year ahead; never for a past date.
 DATE_RANGE_DAYS = 366
+#: Headers of the CSV export, in the reader's language (planner.plan_export column keys).
+CSV_HEADERS = {
+    "date": _l("Date"),
+    "unit": _l("Unit"),
+    "station": _l("Station"),
+    "stop": _l("Stop"),
+    "grid": _l("grid"),
+    "cell": _l("Cell"),
+    "arrive": _l("Arrive"),
+    "start": _l("Patrol from"),
+    "leave": _l("Leave"),
+    "minutes": _l("Minutes on the spot"),
+    "value": _l("Value"),
+}
 
 
 def _plan_or_404(plan_id: int) -> storage.StoredPlan:
@@ -134,6 +151,7 @@ def plans():
                 "created_by": names.get(row.created_by, ""),
                 "created_at": row.created_at,
                 "published_at": None if pd.isna(row.published_at) else int(row.published_at),
+                "replaced_by": None if pd.isna(row.replaced_by) else int(row.replaced_by),
             }
         )
     return render_template("planner/plans.html", plans=rows, can_plan=_can_plan(),
@@ -153,7 +171,15 @@ def _parse_plan_form(form) -> tuple[dict, dict[str, str]]:
     except ValueError:
         errors["date"] = _("Enter a date as YYYY-MM-DD, got “%(value)s”.", value=text)
     else:
-        if abs((day - _today_local()).days) > DATE_RANGE_DAYS:
+        today = _today_local()
+        if day < today:
+            errors["date"] = _(
+                "Date: %(date)s is in the past; plans are made for today (%(today)s) or a "
+                "later day.",
+                date=day.isoformat(),
+                today=today.isoformat(),
+            )
+        elif (day - today).days > DATE_RANGE_DAYS:
             errors["date"] = _("Pick a date within a year of today.")
         values["date"] = day.isoformat()
     shift = form.get("shift", "")
@@ -336,7 +362,8 @@ def plan(plan_id: int):
     covered = _covered_warnings(engine, cells, (start, end))
     delivery = delivered_vs_planned(visits, checkins)
     delivery["hex"] = hex_from_cells(delivery["cell"].to_numpy())
-    published = storage.list_plans(engine, limit=500, status="published")
+    published = storage.list_plans(engine, limit=500, status="published")  # those in force
+    replaced_by = patrol_store.replaced_by(engine, stored.id)
     replaces = [
         int(other_id)
         for other_id, plan_date, shift in zip(
@@ -364,6 +391,8 @@ def plan(plan_id: int):
         delivery_rows=delivery[(delivery["delivered_min"] > 0) | (delivery.index < 15)],
         delivery_window=(start, end),
         replaces=replaces,
+        replaced_by=replaced_by,
+        past=stored.plan_date < _today_local().isoformat(),
         skipped_counts=skipped_counts,
         can_plan=_can_plan(),
         publishable=summary.get("status") in PUBLISHABLE_STATUSES,
@@ -392,8 +421,9 @@ def _covered_warnings(engine, cells, window: tuple[int, int]) -> list[dict]:
 @bp.post("/<int:plan_id>/publish")
 @roles_required(*PLANNERS)
 def publish(plan_id: int):
-    """Publish a draft plan (grid workers then see its visits); replaces any other published
-    plan of the same date and shift."""
+    """Publish a draft plan (grid workers then see its visits) once the planner ticked the
+    confirmation box; replaces any other published plan of the same date and shift, which
+    keeps its publication time and shows as replaced. Plans for past dates are refused."""
     stored = _plan_or_404(plan_id)
     target = redirect(url_for("planner.plan", plan_id=plan_id))
     if stored.summary.get("status") not in PUBLISHABLE_STATUSES:
@@ -401,8 +431,20 @@ def publish(plan_id: int):
                 message=stored.summary.get("message", "")), "error")  # fmt: skip
         return target
     if stored.status == "published":
-        flash(_("This plan is already published."), "info")
+        newer = patrol_store.replaced_by(get_engine(), plan_id)
+        if newer is not None:
+            flash(_("This plan was replaced by plan %(id)d and stays in the history.",
+                    id=newer), "info")  # fmt: skip
+        else:
+            flash(_("This plan is already published."), "info")
         return target
+    if stored.plan_date < _today_local().isoformat():
+        flash(_("This plan is for %(date)s, a past date, and cannot be published.",
+                date=stored.plan_date), "error")  # fmt: skip
+        return target
+    if request.form.get("confirm") != "yes":
+        flash(_("Tick “I have checked this plan” to publish it."), "error")
+        return redirect(url_for("planner.plan", plan_id=plan_id, _anchor="publish-form"))
     storage.publish_plan(get_engine(), plan_id, int(current_user.id))
     audit("plan_published", f"plan {plan_id}: {stored.plan_date} {stored.shift}")
     flash(_("Plan published: grid workers see its visits now."), "success")
@@ -418,13 +460,41 @@ def export(plan_id: int, fmt: str):
                                  fmt=fmt, formats=", ".join(EXPORTS)))  # fmt: skip
     stored = _plan_or_404(plan_id)
     attribute, mimetype = EXPORTS[fmt]
-    filename = f"plan-{stored.plan_date}-{stored.shift}.{fmt}"
+    # Date, shift and plan number: two plans of one date and shift never share a name.
+    filename = f"plan-{stored.plan_date}-{stored.shift}-{stored.id}.{fmt}"
     audit("plan_exported", f"plan {plan_id} ({stored.plan_date} {stored.shift}) as {fmt}")
+    body = _people_csv(stored) if fmt == "csv" else getattr(stored, attribute)
+    if fmt == "csv":
+        mimetype = "text/csv; charset=utf-8"
     return Response(
-        getattr(stored, attribute),
+        body,
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _people_csv(stored: storage.StoredPlan) -> str:
+    """The plan's visits for people: local date, hh:mm, station and grid (UTF-8 with BOM)."""
+    units = unit_schedules(json.loads(stored.plan_json), json.loads(stored.geojson))
+    stops = [(unit, stop) for unit in units for stop in unit["stops"]]
+    cells = cells_from_hex([stop["cell"] for _unit, stop in stops]) if stops else np.empty(0)
+    grids = storage.load_area_cells(get_engine(), "grid")
+    grid_of = dict(zip(grids["cell"].tolist(), grids["area_id"], strict=True))
+    frame = pd.DataFrame(
+        [
+            {"unit": unit["id"], "station": unit["start"], "stop": stop["order"],
+             "grid": grid_of.get(int(cell), ""), "cell": stop["cell"],
+             "arrival_s": stop["arrival_s"], "start_s": stop["start_s"],
+             "departure_s": stop["departure_s"], "value": stop["value"]}
+            for (unit, stop), cell in zip(stops, cells, strict=True)
+        ],
+        columns=["unit", "station", "stop", "grid", "cell", "arrival_s", "start_s",
+                 "departure_s", "value"],
+    )  # fmt: skip
+    origin_s = stored.shift_start - shift_seconds(stored.shift)[0]
+    origin = pd.Timestamp(origin_s, unit="s", tz="UTC").tz_convert(city_timezone())
+    headers = {key: str(label) for key, label in CSV_HEADERS.items()}
+    return visits_csv_for_people(frame, origin, headers)
 
 
 # --- briefings ---------------------------------------------------------------------------
@@ -476,6 +546,7 @@ def _briefing_page(stored: storage.StoredPlan, units: list[dict]):
         shift_names=SHIFT_NAMES,
         status_names=STATUS_NAMES,
         shift_hours=SHIFTS.get(stored.shift, stored.shift),
+        replaced_by=patrol_store.replaced_by(get_engine(), stored.id),
     )
 
 
