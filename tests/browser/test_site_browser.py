@@ -93,6 +93,7 @@ def test_planner_generates_and_publishes_a_plan(watched) -> None:
     # The plan map draws the routes (one path per unit at least) and numbered stops.
     assert page.locator(".folium-map path.leaflet-interactive").count() > 0
     watched.shot("planner-plan-draft")
+    page.check("#confirm-publish")
     page.click("#publish")
     page.wait_for_load_state()
     assert page.locator("#plan-status.published").count() == 1
