@@ -116,3 +116,36 @@ def test_a_refused_account_edit_keeps_what_was_typed_but_the_password(site) -> N
     assert not html.select_one("#edit-user input[name=active]").has_attr("checked")
     record = storage.get_user(engine, user_id)
     assert record is not None and record.role == "planner" and record.display_name == "Old"
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_grids_are_picked_from_the_stored_ones(site, language) -> None:
+    engine = site.extensions["engine"]
+    client = admin_client(site, language)
+    html = page(client.get("/admin/users"))
+    assert not html.select("#new-user input[name=grids]:not([type=checkbox])")  # no free text
+    boxes = html.select("#new-user input[type=checkbox][name=grids]")
+    assert [b["value"] for b in boxes] == ["G1", "G2"]
+    labels = [b.parent.get_text(" ", strip=True) for b in boxes]
+    assert labels == ["North gate (G1)", "South market (G2)"]
+    token = csrf_token(client, "/admin/users")
+    form = {"username": "w2", "password": "grid-pass-2", "role": "grid_worker",
+            "csrf_token": token}  # fmt: skip
+    # A forged id is refused on the server; the boxes ticked stay ticked.
+    response = client.post("/admin/users", data=form | {"grids": ["G1", "G9"]})
+    assert response.status_code == 400 and storage.get_user_by_name(engine, "w2") is None
+    ticked = page(response).select("#new-user input[name=grids][checked]")
+    assert [b["value"] for b in ticked] == ["G1"]
+    client.post("/admin/users", data=form | {"grids": ["G1", "G2"]})
+    created = storage.get_user_by_name(engine, "w2")
+    assert created is not None and storage.user_grid_ids(engine, created.id) == ["G1", "G2"]
+    # The edit form shows the grids assigned ticked; unticking one removes it.
+    html = page(client.get(f"/admin/users/{created.id}"))
+    ticked = html.select("#edit-user input[name=grids][checked]")
+    assert [b["value"] for b in ticked] == ["G1", "G2"]
+    edit = {"role": "grid_worker", "active": "on", "grids": ["G2"], "csrf_token": token}
+    assert client.post(f"/admin/users/{created.id}", data=edit).status_code == 302
+    assert storage.user_grid_ids(engine, created.id) == ["G2"]
+    # Grids go only to grid workers.
+    response = client.post(f"/admin/users/{created.id}", data=edit | {"role": "planner"})
+    assert response.status_code == 400 and storage.user_grid_ids(engine, created.id) == ["G2"]

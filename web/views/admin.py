@@ -43,8 +43,24 @@ def _check_grids(grids: list[str]) -> None:
         raise ValueError(_("Unknown grid id(s): %(ids)s", ids=", ".join(unknown)))
 
 
-def _grid_ids(text: str) -> list[str]:
-    return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
+def _grid_ids(form) -> list[str]:
+    """The grid ids picked in a form (one ``grids`` value per ticked box; a value holding
+    several ids separated by commas is split, as scripts sent them before)."""
+    picked = []
+    for value in form.getlist("grids"):
+        picked += [part.strip() for part in value.replace("，", ",").split(",") if part.strip()]
+    return list(dict.fromkeys(picked))
+
+
+def _stored_grids() -> list[tuple[str, str]]:
+    """(id, label) of every stored management grid, for the boxes to tick."""
+    areas = storage.list_areas(get_engine())
+    grids = areas[areas["kind"] == "grid"]
+    out = []
+    names = grids["name"].fillna("").astype(str)
+    for gid, name in zip(grids["area_id"].astype(str), names, strict=True):
+        out.append((gid, f"{name} ({gid})" if name and name != gid else gid))
+    return out
 
 
 @bp.get("/users")
@@ -54,16 +70,14 @@ def users():
     return _users_page({})
 
 
-def _users_page(typed: dict[str, str], status: int = 200):
+def _users_page(typed: dict[str, object], status: int = 200):
     """The accounts page; ``typed`` refills the new-account form after an error (never the
     password)."""
-    grids = storage.list_areas(get_engine())
-    grids = grids[grids["kind"] == "grid"]
     page = render_template(
         "admin/users.html",
         users=storage.list_users(get_engine()),
         roles=storage.ROLES,
-        grid_ids=list(grids["area_id"]),
+        grids=_stored_grids(),
         form=typed,
     )
     return page, status
@@ -84,7 +98,7 @@ def create_user():
             raise ValueError(_("Choose a role."))
         if role not in storage.ROLES:
             raise ValueError(_("Unknown role %(role)s.", role=role))
-        grids = _grid_ids(form.get("grids", ""))
+        grids = _grid_ids(form)
         if grids and role != "grid_worker":
             raise ValueError(_("Only grid workers are assigned grids."))
         _check_grids(grids)  # before creating, so a bad id leaves nothing half-made
@@ -99,7 +113,10 @@ def create_user():
             storage.set_user_grids(get_engine(), user_id, grids)
     except ValueError as err:
         flash(str(err), "error")
-        typed = {k: form.get(k, "") for k in ("username", "display_name", "role", "grids")}
+        typed: dict[str, object] = {
+            k: form.get(k, "") for k in ("username", "display_name", "role")
+        }
+        typed["grids"] = _grid_ids(form)
         return _users_page(typed, 400)
     audit("user_created", f"{username} ({role}){' grids ' + ', '.join(grids) if grids else ''}")
     flash(_("Account %(name)s created.", name=username), "success")
@@ -118,7 +135,7 @@ def edit_user(user_id: int):
         role = form.get("role", record.role)
         active = form.get("active") == "on"
         password = form.get("password", "")
-        grids = _grid_ids(form.get("grids", ""))
+        grids = _grid_ids(form)
         try:
             if role not in storage.ROLES:
                 raise ValueError(_("Unknown role %(role)s.", role=role))
@@ -142,7 +159,7 @@ def edit_user(user_id: int):
         except ValueError as err:
             flash(str(err), "error")
             typed = {"display_name": form.get("display_name", ""), "role": role,
-                     "active": active, "grids": form.get("grids", "")}  # fmt: skip
+                     "active": active, "grids": grids}  # fmt: skip
             return _user_page(record, typed, 400)
         changes = [f"role {role}", "active" if active else "disabled"]
         if new_hash:
@@ -153,20 +170,15 @@ def edit_user(user_id: int):
         return redirect(url_for("admin.users"))
     assigned = storage.user_grid_ids(get_engine(), user_id)
     stored = {"display_name": record.display_name, "role": record.role,
-              "active": record.active, "grids": ", ".join(assigned)}  # fmt: skip
+              "active": record.active, "grids": assigned}  # fmt: skip
     return _user_page(record, stored)
 
 
 def _user_page(record: storage.UserRecord, typed: dict[str, object], status: int = 200):
     """An account's form, filled with ``typed`` (the stored values, or what was typed before
     an error; never the password)."""
-    areas = storage.list_areas(get_engine())
     page = render_template(
-        "admin/user.html",
-        user=record,
-        roles=storage.ROLES,
-        form=typed,
-        grid_ids=list(areas[areas["kind"] == "grid"]["area_id"]),
+        "admin/user.html", user=record, roles=storage.ROLES, form=typed, grids=_stored_grids()
     )
     return page, status
 
