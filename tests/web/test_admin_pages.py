@@ -3,6 +3,9 @@ was typed, grids picked from the stored ones, and the audit log's filters and CS
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
@@ -10,7 +13,7 @@ from click.testing import CliRunner
 
 from geo.cells import cells_from_hex
 from tests.web.test_accounts import csrf_token
-from web import create_app, storage
+from web import clock, create_app, storage
 from web.cli import cli
 
 
@@ -149,3 +152,76 @@ def test_grids_are_picked_from_the_stored_ones(site, language) -> None:
     # Grids go only to grid workers.
     response = client.post(f"/admin/users/{created.id}", data=edit | {"role": "planner"})
     assert response.status_code == 400 and storage.user_grid_ids(engine, created.id) == ["G2"]
+
+
+def _audit_entries(engine) -> None:
+    """Five entries on three days (noon UTC: the same local day from UTC-11 to UTC+11)."""
+    for moment, action, user, detail in (
+        ("2027-03-01T12:00:00Z", "login", "boss", ""),
+        ("2027-03-02T12:00:00Z", "login_failed", "mallory", '=HYPERLINK("x")'),
+        ("2027-03-02T12:30:00Z", "user_created", "boss", "w1 (grid_worker) 李伟"),
+        ("2027-03-03T12:00:00Z", "login", "Boss", ""),
+        ("2027-03-03T12:30:00Z", "plan_published", "planner", "plan 3"),
+    ):
+        with clock.frozen(moment):
+            storage.audit(engine, action, username=user, detail=detail)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_audit_log_filters_by_date_user_and_action(site, language) -> None:
+    engine = site.extensions["engine"]
+    client = admin_client(site, language)
+    _audit_entries(engine)
+    html = page(client.get("/admin/audit"))
+    actions = [o["value"] for o in html.select("#audit-filters select[name=action] option")]
+    assert actions[0] == ""
+    assert {"login", "login_failed", "user_created", "plan_published"} <= set(actions)
+    if language == "en":
+        assert "Failed login" in html.select_one("#audit-filters select[name=action]").get_text()
+
+    def details(query: str) -> list[str]:
+        response = client.get("/admin/audit?" + query)
+        assert response.status_code == 200
+        rows = page(response).select("#audit tr")[1:]
+        return [r.select("td")[3].get_text() for r in rows if len(r.select("td")) == 5]
+
+    assert details("start=2027-03-02&end=2027-03-02&user=&action=") == [
+        "w1 (grid_worker) 李伟",
+        '=HYPERLINK("x")',
+    ]
+    assert len(details("start=2027-03-02")) == 4
+    assert len(details("start=2027-03-01&end=2027-03-01")) == 1  # "to" includes its day
+    assert details("user=boss&action=login&start=2027-01-01") == ["", ""]  # any case
+    assert details("action=plan_published") == ["plan 3"]
+    assert details("user=nobody") == []
+    refused = client.get("/admin/audit?start=2027-13-01")
+    assert refused.status_code == 400 and page(refused).select(".flash.error")
+    refused = client.get("/admin/audit?start=2027-03-03&end=2027-03-01")
+    assert refused.status_code == 400
+
+
+def test_the_audit_log_exports_csv_with_a_bom_and_a_bound(site, monkeypatch) -> None:
+    from web.views import admin
+
+    engine = site.extensions["engine"]
+    client = admin_client(site)
+    _audit_entries(engine)
+    html = page(client.get("/admin/audit?start=2027-03-02&action=login_failed"))
+    link = html.select_one("#audit-csv")["href"]
+    assert "start=2027-03-02" in link and "action=login_failed" in link
+    response = client.get(link)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "audit_2027-03-02.csv" in response.headers["Content-Disposition"]
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["Time", "User", "Action", "Action code"]
+    assert len(rows) == 2 and rows[1][1] == "mallory" and rows[1][3] == "login_failed"
+    assert rows[1][4] == '\'=HYPERLINK("x")'  # never a formula in a spreadsheet
+    everything = list(csv.reader(io.StringIO(client.get("/admin/audit.csv").get_data(
+        as_text=True).lstrip("\ufeff"))))  # fmt: skip
+    assert "w1 (grid_worker) 李伟" in [r[4] for r in everything]
+    monkeypatch.setattr(admin, "AUDIT_CSV_ROWS", 2)
+    bounded = client.get("/admin/audit.csv").get_data(as_text=True)
+    assert len(bounded.strip().splitlines()) == 1 + 2  # the header and the newest two
+    assert client.get("/admin/audit.csv?end=x").status_code == 400

@@ -232,10 +232,32 @@ def audit(
         )
 
 
-def list_audit(engine: Engine, limit: int = 200, action: str | None = None) -> pd.DataFrame:
-    """Return the newest audit entries first."""
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+def list_audit(
+    engine: Engine,
+    limit: int = 200,
+    action: str | None = None,
+    *,
+    start_s: int | None = None,
+    end_s: int | None = None,
+    username: str | None = None,
+) -> pd.DataFrame:
+    """Return the newest audit entries first: at most ``limit``, of one action, at or after
+    ``start_s`` and before ``end_s`` (epoch seconds), of one user name (in any case)."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(max(0, int(limit)))
     if action:
         query = query.where(audit_log.c.action == action)
+    if start_s is not None:
+        query = query.where(audit_log.c.at >= start_s)
+    if end_s is not None:
+        query = query.where(audit_log.c.at < end_s)
+    if username:
+        query = query.where(sa.func.lower(audit_log.c.username) == username.lower())
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
+
+
+def audit_actions(engine: Engine) -> list[str]:
+    """Every action code the audit log holds, sorted."""
+    query = sa.select(audit_log.c.action).distinct().order_by(audit_log.c.action)
+    with engine.connect() as conn:
+        return [r.action for r in conn.execute(query)]

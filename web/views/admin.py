@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
 from flask import (
     Blueprint,
     abort,
@@ -13,9 +18,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from web import storage
+from web.i18n import city_timezone
 from web.services.accounts import USERNAME, hash_password
+from web.storage import accounts as account_store
 from web.storage import tokens as token_store
 from web.views.access import audit, get_engine, roles_required
 
@@ -189,16 +197,136 @@ def _current_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 
 
+#: The actions the site and the command line write to the audit log, with their labels.
+AUDIT_ACTIONS = {
+    "login": _l("Login"),
+    "login_failed": _l("Failed login"),
+    "login_throttled": _l("Login slowed down"),
+    "logout": _l("Logout"),
+    "forbidden": _l("Refused page"),
+    "user_created": _l("Account created"),
+    "user_changed": _l("Account changed"),
+    "token_created": _l("API token created"),
+    "token_revoked": _l("API token revoked"),
+    "token_used": _l("API token used"),
+    "token_refused": _l("API token refused"),
+    "import": _l("Incidents imported"),
+    "areas_loaded": _l("Areas loaded"),
+    "stations_loaded": _l("Stations loaded"),
+    "report_category": _l("Report category changed"),
+    "score_run": _l("Scores computed"),
+    "plan_generated": _l("Plan generated"),
+    "plan_published": _l("Plan published"),
+    "plan_cancelled": _l("Plan job cancelled"),
+    "plan_exported": _l("Plan exported"),
+    "checkin": _l("Check-in"),
+    "field_report": _l("Event report"),
+    "field_report_review": _l("Event report reviewed"),
+    "feed": _l("Incident feed"),
+    "warning_raised": _l("Warning raised"),
+    "warning_acknowledged": _l("Warning acknowledged"),
+}
+AUDIT_PAGE_ROWS = 500  # entries a page shows at most
+AUDIT_CSV_ROWS = 50_000  # entries a CSV export holds at most
+
+
+def _audit_filters() -> dict[str, str]:
+    """The audit filters of the query string (as typed, for the form)."""
+    args = request.args
+    return {k: args.get(k, "").strip() for k in ("start", "end", "user", "action")}
+
+
+def _audit_entries(typed: dict[str, str], limit: int):
+    """The entries the filters select (newest first, at most ``limit``); ValueError names a
+    date that is not one."""
+    timezone = ZoneInfo(city_timezone())
+
+    def day_start(text: str, name: str) -> int | None:
+        if not text:
+            return None
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(_("%(field)s: not a date (YYYY-MM-DD).", field=name)) from None
+        return int(datetime.combine(day, time(), timezone).timestamp())
+
+    start_s = day_start(typed["start"], _("From"))
+    end_day = day_start(typed["end"], _("To"))
+    end_s = None if end_day is None else end_day + 86_400  # "to" includes its day
+    if start_s is not None and end_s is not None and end_s <= start_s:
+        raise ValueError(_("To: must not be before From."))
+    return storage.list_audit(
+        get_engine(),
+        limit=limit,
+        action=typed["action"] or None,
+        start_s=start_s,
+        end_s=end_s,
+        username=typed["user"] or None,
+    )
+
+
+def _action_names() -> dict[str, str]:
+    names = {code: str(label) for code, label in AUDIT_ACTIONS.items()}
+    for code in account_store.audit_actions(get_engine()):
+        names.setdefault(code, code)
+    return names
+
+
 @bp.get("/audit")
 @roles_required("admin")
 def audit_log():
-    """The newest audit entries: logins, imports, plan generation and publication."""
-    action = request.args.get("action") or None
-    return render_template(
+    """The newest audit entries, filtered by date range, user and action."""
+    typed = _audit_filters()
+    status = 200
+    try:
+        entries = _audit_entries(typed, AUDIT_PAGE_ROWS)
+    except ValueError as err:
+        flash(str(err), "error")
+        entries, status = storage.list_audit(get_engine(), limit=0), 400
+    page = render_template(
         "admin/audit.html",
-        entries=storage.list_audit(get_engine(), limit=500, action=action),
-        action=action or "",
+        entries=entries,
+        filters=typed,
+        action_names=_action_names(),
+        usernames=list(storage.list_users(get_engine())["username"]),
+        limit=AUDIT_PAGE_ROWS,
+        csv_limit=AUDIT_CSV_ROWS,
     )
+    return page, status
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text (a leading = + - @ would start a formula)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/audit.csv")
+@roles_required("admin")
+def audit_csv():
+    """The entries the filters select as CSV (UTF-8 with BOM, for Excel and WPS), newest
+    first, at most AUDIT_CSV_ROWS."""
+    typed = _audit_filters()
+    try:
+        entries = _audit_entries(typed, AUDIT_CSV_ROWS)
+    except ValueError as err:
+        abort(400, description=str(err))
+    names = _action_names()
+    timezone = ZoneInfo(city_timezone())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([_("Time"), _("User"), _("Action"), _("Action code"), _("Detail"),
+                     _("Address")])  # fmt: skip
+    for e in entries.itertuples():
+        at = datetime.fromtimestamp(int(e.at), timezone).strftime("%Y-%m-%d %H:%M:%S")
+        row = [at, e.username, names.get(e.action, e.action), e.action, e.detail, e.ip]
+        writer.writerow([_csv_cell(v) for v in row])
+    parts = ["audit"] + [typed[k] for k in ("start", "end") if typed[k]]
+    response = current_app.response_class(
+        "\ufeff" + out.getvalue(), mimetype="text/csv", content_type="text/csv; charset=utf-8"
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{"_".join(parts)}.csv"'
+    return response
 
 
 @bp.get("/tokens")
