@@ -41,6 +41,7 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("POST", "/admin/users/{user_id}", (302, 302, 403, 403, 403)),
     ("GET", "/admin/audit", (302, 200, 403, 403, 403)),
     ("GET", "/admin/audit.csv", (302, 200, 403, 403, 403)),
+    ("GET", "/admin/grids", (302, 200, 403, 403, 403)),
     ("GET", "/admin/tokens", (302, 200, 403, 403, 403)),
     ("POST", "/admin/tokens", (302, 302, 403, 403, 403)),
     ("POST", "/admin/tokens/{token_id}/revoke", (302, 302, 403, 403, 403)),

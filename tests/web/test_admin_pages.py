@@ -225,3 +225,24 @@ def test_the_audit_log_exports_csv_with_a_bom_and_a_bound(site, monkeypatch) -> 
     bounded = client.get("/admin/audit.csv").get_data(as_text=True)
     assert len(bounded.strip().splitlines()) == 1 + 2  # the header and the newest two
     assert client.get("/admin/audit.csv?end=x").status_code == 400
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_grids_page_shows_each_grids_workers_and_the_unassigned_ones(site, language) -> None:
+    engine = site.extensions["engine"]
+    user_id = storage.create_user(engine, "w3", "x", "grid_worker", display_name="王芳")
+    storage.set_user_grids(engine, user_id, ["G1"])
+    client = admin_client(site, language)
+    assert page(client.get("/admin/users")).select_one("#grids-link")["href"] == "/admin/grids"
+    response = client.get("/admin/grids")
+    assert response.status_code == 200
+    html = page(response)
+    rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in html.select("#grids tr")]
+    assert rows[1] == ["North gate (G1)", "王芳"]
+    assert rows[2][0] == "South market (G2)" and rows[2][1] != "王芳"
+    unassigned = [li.get_text(strip=True) for li in html.select("#unassigned-grids li")]
+    assert unassigned == ["South market (G2)"]
+    script = " ".join(s.get_text() for s in html.select("script"))
+    assert "South market (G2)" in script and "#e67e22" in script  # on the map, in orange
+    if language == "en":
+        assert "nobody assigned" in rows[2][1]

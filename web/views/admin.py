@@ -131,6 +131,65 @@ def create_user():
     return redirect(url_for("admin.users"))
 
 
+@bp.get("/grids")
+@roles_required("admin")
+def grids_map():
+    """The management grids on a map with their grid workers; grids nobody has stand out."""
+    import folium
+
+    from web.maps.render import centred_map, frame_bounds, map_parts, map_text
+
+    engine = get_engine()
+    accounts = storage.list_users(engine)
+    workers: dict[str, list[str]] = {}
+    for row in accounts[accounts["role"] == "grid_worker"].itertuples():
+        name = str(row.display_name or row.username)
+        for gid in filter(None, str(row.grids).split(", ")):
+            workers.setdefault(gid, []).append(
+                name if row.active else _("%(name)s (disabled)", name=name)
+            )
+    shapes = storage.load_areas_table(engine, "grid")
+    rows = [
+        {"id": str(gid), "name": str(name or ""), "workers": workers.get(str(gid), [])}
+        for gid, name in zip(shapes["area_id"], shapes["name"], strict=True)
+    ]
+    bounds = frame_bounds(shapes)
+    fmap = centred_map(
+        bounds,
+        zoom_start=12,
+        tile_url=str(current_app.config["TILE_URL"]) or None,
+        tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+    )
+    if len(shapes):
+        shapes = shapes.assign(
+            label=[map_text(f"{r['name']} ({r['id']})" if r["name"] else r["id"]) for r in rows],
+            people=[map_text(", ".join(r["workers"]) or _("nobody assigned")) for r in rows],
+            assigned=[bool(r["workers"]) for r in rows],
+        )
+        folium.GeoJson(
+            shapes[["label", "people", "assigned", "geometry"]].to_json(),
+            name=map_text(_("Management grids")),
+            style_function=lambda f: {
+                "color": "#1a3d7c" if f["properties"]["assigned"] else "#c0392b",
+                "fillColor": "#1a3d7c" if f["properties"]["assigned"] else "#e67e22",
+                "weight": 2,
+                "fillOpacity": 0.15 if f["properties"]["assigned"] else 0.45,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["label", "people"],
+                aliases=[map_text(_("Grid")), map_text(_("Grid workers"))],
+            ),
+        ).add_to(fmap)
+        if bounds is not None:
+            fmap.fit_bounds(bounds)
+    return render_template(
+        "admin/grids.html",
+        map_parts=map_parts(fmap),
+        grids=rows,
+        unassigned=[r for r in rows if not r["workers"]],
+    )
+
+
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @roles_required("admin")
 def edit_user(user_id: int):
