@@ -38,8 +38,20 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from planner.fastcache import cache_ok
+from planner.fastcore import insert_at, remove_at
+from planner.fastsearch import _better, _copy
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+# The kernel files this one calls into, with their stamps (planner.fastcache).
+CALLS_INTO = {
+    "fastcore.py": "c5beae06d13ca23a",
+    "fastmoves.py": "c332702c32951535",
+    "fastsearch.py": "e22a79efdaf423bf",
+}
+_CACHE = cache_ok(__name__, CALLS_INTO)
 
 INF = np.int64(2**50)
 
@@ -64,13 +76,13 @@ _INTRA_PASSES = 8
 # Every move returns (changed, ops): ops counts elementary steps, the work budget's unit.
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def seed_generator(seed):  # noqa: ANN001, ANN201
     """Seed numba's random generator (one per process) for the next run."""
     np.random.seed(seed)
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def solution_arrays(n_routes, n_opt, n_stops):  # noqa: ANN001, ANN201
     """An empty solution tuple (measure it with ``load``)."""
     width = n_opt + 1
@@ -88,7 +100,7 @@ def solution_arrays(n_routes, n_opt, n_stops):  # noqa: ANN001, ANN201
     )
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
     """The scratch tuple the moves work in."""
     width = n_opt + 1
@@ -103,7 +115,7 @@ def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
     )
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def measure(p, r, seq, n, rows):  # noqa: ANN001, ANN201
     """Schedule ``seq[:n]`` on route ``r`` into ``rows`` (loc, dwl, arr, b, ms); its travel.
 
@@ -149,12 +161,12 @@ def measure(p, r, seq, n, rows):  # noqa: ANN001, ANN201
     return trav
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _rows(s, r):  # noqa: ANN001, ANN202
     return (s[4][r], s[5][r], s[6][r], s[7][r], s[8][r])
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def rebuild(p, s, r):  # noqa: ANN001, ANN201
     """Re-schedule route ``r`` after its sequence changed (to a feasible one) and claim it."""
     seq, length, where, taken = s[0], s[1], s[2], s[3]
@@ -167,7 +179,7 @@ def rebuild(p, s, r):  # noqa: ANN001, ANN201
     return trav >= 0
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def load(p, s):  # noqa: ANN001, ANN201
     """Set every derived array from the sequences."""
     s[2][:] = -1
@@ -176,12 +188,12 @@ def load(p, s):  # noqa: ANN001, ANN201
         rebuild(p, s, r)
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _end(s, r):  # noqa: ANN001, ANN202
     return s[7][r, s[1][r] + 1]
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def insert_shift(p, r, o, n, rows, k):  # noqa: ANN001, ANN201
     """Delay of the arrival after position ``k`` when option ``o`` goes there; INF: no fit."""
     travel, node, dwell, opn, cls = p[0], p[6], p[7], p[8], p[9]
@@ -198,7 +210,7 @@ def insert_shift(p, r, o, n, rows, k):  # noqa: ANN001, ANN201
     return shift
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _insert_costs(p, s, w, r):  # noqa: ANN001, ANN202
     """Cheapest feasible shift and position of every available option in route ``r``."""
     cls, stop = p[9], p[11]
@@ -222,24 +234,7 @@ def _insert_costs(p, s, w, r):  # noqa: ANN001, ANN202
     return (n + 1) * n_opt
 
 
-@njit(cache=True)
-def insert_at(s, r, k, o):  # noqa: ANN001, ANN202
-    seq, length = s[0], s[1]
-    for q in range(length[r], k, -1):
-        seq[r, q] = seq[r, q - 1]
-    seq[r, k] = o
-    length[r] += 1
-
-
-@njit(cache=True)
-def remove_at(s, r, k):  # noqa: ANN001, ANN202
-    seq, length = s[0], s[1]
-    for q in range(k, length[r] - 1):
-        seq[r, q] = seq[r, q + 1]
-    length[r] -= 1
-
-
-@njit(cache=True)
+@njit(cache=_CACHE)
 def fill(p, s, w, eps, alpha, noise):  # noqa: ANN001, ANN201
     """Insert options by (prize ** alpha) per extra time until none fits.
 
@@ -280,7 +275,7 @@ def fill(p, s, w, eps, alpha, noise):  # noqa: ANN001, ANN201
         ops += length[br] + _insert_costs(p, s, w, br)
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _drop_route_visits(p, s, w, r, drop):  # noqa: ANN001, ANN202
     """Remove the visits of ``r`` marked in ``drop``; keep them all when that breaks ``r``."""
     seq, length, where, taken = s[0], s[1], s[2], s[3]
@@ -303,7 +298,7 @@ def _drop_route_visits(p, s, w, r, drop):  # noqa: ANN001, ANN202
     rebuild(p, s, r)
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def ruin(p, s, w, cfg):  # noqa: ANN001, ANN201
     """Remove a random part of the solution (random, related, segment or whole route)."""
     travel, mode, node = p[0], p[1], p[6]
@@ -357,7 +352,7 @@ def ruin(p, s, w, cfg):  # noqa: ANN001, ANN201
     return total
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _seed_route(p, s, w, r):  # noqa: ANN001, ANN202
     """Start empty route ``r`` with a random option that fits, chance ~ prize."""
     prize = p[10]
@@ -388,13 +383,13 @@ def _seed_route(p, s, w, r):  # noqa: ANN001, ANN202
 # Local search
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _better_route(end_a, trav_a, end_b, trav_b):  # noqa: ANN001, ANN202
     """Whether a route ending at end_a after trav_a of travel beats one at (end_b, trav_b)."""
     return end_a < end_b or (end_a == end_b and trav_a < trav_b)
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def intra(p, s, w, r):  # noqa: ANN001, ANN201
     """2-opt and or-opt (segments of 1-3) within route ``r`` while one ends it earlier."""
     seq = s[0]
@@ -446,7 +441,7 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
     return improved, ops
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _or_opt_into(row, n, i, size, t, out):  # noqa: ANN001, ANN202
     """``row[:n]`` with its segment [i, i + size) moved to index ``t`` of the rest."""
     q = 0
@@ -467,7 +462,7 @@ def _or_opt_into(row, n, i, size, t, out):  # noqa: ANN001, ANN202
             q += 1
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def relocate(p, s, w):  # noqa: ANN001, ANN201
     """Move one visit to another route where that ends the two routes earlier in total."""
     seq, length = s[0], s[1]
@@ -515,7 +510,7 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
     return improved, ops
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def exchange(p, s, w):  # noqa: ANN001, ANN201
     """Swap two visits between routes, or their tails (2-opt*), where both end earlier."""
     seq, length = s[0], s[1]
@@ -580,7 +575,7 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
     return improved, ops
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _apply_exchange(p, s, w, kind, a, b, i, j):  # noqa: ANN001, ANN202
     """Swap visit i of a with visit j of b (kind 0), or their tails from i and j (kind 1)."""
     seq, length = s[0], s[1]
@@ -602,7 +597,7 @@ def _apply_exchange(p, s, w, kind, a, b, i, j):  # noqa: ANN001, ANN202
     rebuild(p, s, b)
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def replace_visits(p, s, w):  # noqa: ANN001, ANN201
     """Swap a visited option for a more valuable one (another window of it, or an unvisited
     stop) where it fits in the route without the old visit."""
@@ -652,7 +647,7 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
     return improved, ops
 
 
-@njit(cache=True)
+@njit(cache=_CACHE)
 def improve(p, s, w, eps):  # noqa: ANN001, ANN201
     """Local search to a local optimum (earlier route ends, then more value); returns ops."""
     ops = 0
@@ -683,15 +678,7 @@ def improve(p, s, w, eps):  # noqa: ANN001, ANN201
 # The annealing loop
 
 
-@njit(cache=True)
-def _copy(src, dst):  # noqa: ANN001, ANN202
-    """Copy solution ``src``'s sequences into ``dst`` (re-measure it with ``load``)."""
-    dst[1][:] = src[1]
-    for r in range(src[1].shape[0]):
-        dst[0][r, : src[1][r]] = src[0][r, : src[1][r]]
-
-
-@njit(cache=True)
+@njit(cache=_CACHE)
 def _value(p, s):  # noqa: ANN001, ANN202
     prize, seq, length = p[10], s[0], s[1]
     total = 0.0
@@ -701,15 +688,7 @@ def _value(p, s):  # noqa: ANN001, ANN202
     return total
 
 
-@njit(cache=True)
-def _better(value_a, travel_a, value_b, travel_b):  # noqa: ANN001, ANN202
-    """Whether (value, -travel) a beats b (values compared to 1e-9)."""
-    if value_a > value_b + 1e-9:
-        return True
-    return abs(value_a - value_b) <= 1e-9 and travel_a < travel_b
-
-
-@njit(cache=True)
+@njit(cache=_CACHE)
 def run_slice(p, cur, best, state, cfg, eps, temperature, patience, ops_total, ops_stop):  # noqa: ANN001, ANN201, PLR0913
     """Advance the search until ``state[S_OPS]`` reaches ``ops_stop`` or it converges.
 
