@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -97,22 +98,46 @@ def _refuse_demo_accounts(app: Flask) -> None:
         )
 
 
+# What the error page says for the statuses a user meets, in the user's language (Werkzeug's
+# own texts are English); a message the site gives with the error is shown instead.
+_ERROR_TEXTS = {
+    400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+    401: (_l("Not logged in"), _l("Log in to see this page.")),
+    403: (_l("Not allowed"), _l("Your role cannot open this page.")),
+    404: (_l("Page not found"), _l("There is no page at this address. Check the link.")),
+    405: (_l("Not allowed"), _l("This page cannot be used that way.")),
+    413: (_l("Too large"), _l("What was sent is larger than this site accepts.")),
+    429: (_l("Too many requests"), _l("Too many requests in a short time: wait and retry.")),
+    500: (_l("Server error"), _l("Something went wrong on the server; it has been logged.")),
+}
+
+
 def _error_pages(app: Flask) -> None:
     """Errors as JSON ``{"error": ..., "status": ...}`` under /api/, as a page elsewhere."""
 
-    def respond(status: int, name: str, message: str):
+    def respond(status: int, name: str, message: str, default: bool = False):
         if request.path.startswith("/api/"):
             return jsonify({"error": message, "status": status}), status
-        return render_template("error.html", status=status, name=name, message=message), status
+        title, generic = _ERROR_TEXTS.get(status, (name, message))
+        shown = generic if default else message
+        page = render_template("error.html", status=status, name=title, message=shown)
+        return page, status
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):
-        return respond(400, "Bad Request", f"The form expired or was not sent by this site "
-                       f"({error.description}). Reload the page and try again.")  # fmt: skip
+        if request.path.startswith("/api/"):
+            return respond(400, "Bad Request", f"the form expired or was not sent by this site "
+                           f"({error.description}); reload the page and try again")  # fmt: skip
+        expired = _l("The form expired or was not sent by this site. Reload the page and retry.")
+        return respond(400, "Bad Request", str(expired))
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
-        response = respond(error.code or 500, error.name, error.description or error.name)
+        # Werkzeug's own description (no message given by the site) reads in English only.
+        default = not error.description or error.description == type(error).description
+        response = respond(
+            error.code or 500, error.name, error.description or error.name, default=default
+        )
         # Keep the headers the error defines (the Allow list of a 405, for one).
         allowed = dict(error.get_headers()).get("Allow")
         if allowed:
