@@ -17,16 +17,28 @@ Background incidents (``mu * f``)
     The background rate is ``mu = mean_per_day * (1 - branching_ratio)``, so that with the
     triggered incidents the long-run total is ``mean_per_day`` a day. Counts are drawn per
     local calendar day (in ``timezone``) as Poisson with mean ``mu`` times a weekly factor
-    (mean 1; Friday and Saturday 6-8 % above it, Tuesday and Wednesday 5 % below). Each incident
-    takes an hour from a diurnal profile (peak 19-21 h, trough 4-6 h, about 4:1) and a
-    uniform time within that hour.
+    (mean 1; Friday and Saturday 6-8 % above it, Tuesday and Wednesday 5 % below). Each
+    incident first takes a category (city-wide shares), then an hour from that category's
+    rhythm (a :class:`CategoryProfile`; pickpocketing by day, burglary in the small hours,
+    traffic accidents at the rush hours, disputes in the evening) and a uniform time within
+    that hour, then a place.
 
-    Its place comes from a mixture: with probability ``uniform_share`` uniform over the area,
-    otherwise one of ``n_hotspots`` isotropic Gaussian hotspots (default 6-12, drawn from the
-    seed) whose centres are uniform in the area, whose standard deviations are uniform in
-    150-600 m and whose strengths are log-normal (sigma 0.75), so a few hotspots dominate.
-    Hotspot draws that fall outside the area are redrawn, so the background total is not
-    thinned by the edge.
+Places
+    The city has places of three kinds, each a set of isotropic Gaussian hotspots: busy
+    ``commercial`` centres (markets, shopping streets, the station), ``residential``
+    compounds and ``nightlife`` streets (restaurants, bars, KTV). ``n_hotspots`` hotspots
+    (default 6-12, drawn from the seed) get centres uniform in the area, standard deviations
+    in 150-600 m (nightlife tight, residential wide) and log-normal strengths (sigma 0.75), so
+    a few dominate; the first three are one of each kind, the others residential (50 %),
+    commercial (30 %) or nightlife (20 %). Main ``road`` s are four straight lines, roughly
+    east-west and north-south in turn, each through one of the strongest hotspots, busiest
+    near it (positions along the line normal with sd 1.5 km, 25 m across it). A category's
+    profile weighs the kinds and ``anywhere`` (uniform over the area): an incident picks a
+    kind by these weights, then a hotspot of that kind by strength, or a road. Kinds the
+    city lacks (no hotspots of it) pass their weight to ``anywhere``; with no hotspots at
+    all there are no roads either and every incident is placed uniformly. ``uniform_share``,
+    when given, replaces every profile's ``anywhere`` weight. Draws that fall outside the
+    area are redrawn, so the total is not thinned by the edge.
 
 Trend (emerging and fading hotspots)
     With ``trend_factor`` > 1, about a quarter of the hotspots (at least one) grow and as many
@@ -39,19 +51,20 @@ Trend (emerging and fading hotspots)
 Triggering (near repeats, ``g`` and ``h``)
     Every incident, background or triggered, has Poisson(``branching_ratio``) offspring:
     repeat and near-repeat victimisation. An offspring occurs on the local day of
-    ``parent + Exponential(mean_delay_days)`` at a time of day drawn from the diurnal profile
-    (moved one day later if that would put it before its parent), so triggered incidents keep
-    the daily rhythm. Its place is the parent's plus an isotropic Gaussian offset with
-    standard deviation ``offspring_offset_m``. It keeps its parent's category with probability
-    0.8, otherwise draws one from the city-wide shares. Generations are simulated one after
-    another, each vectorised, until a generation is empty.
+    ``parent + Exponential(mean_delay_days)``. It keeps its parent's category with
+    probability 0.8, otherwise draws one from the city-wide shares, and takes a time of day
+    from its category's rhythm (moved one day later if that would put it before its parent),
+    so triggered incidents keep the daily rhythms. Its place is the parent's plus an
+    isotropic Gaussian offset with standard deviation ``offspring_offset_m``. Generations are
+    simulated one after another, each vectorised, until a generation is empty.
 
 Categories (marks)
-    ``categories`` maps a category code to its city-wide share (default
-    :data:`DEFAULT_CATEGORY_SHARES`, roughly the mix of a large city's police records). The
-    uniform part draws from these shares; each hotspot leans to one category (drawn in
-    proportion to the shares) that weighs four times its city-wide share there, so a market
-    hotspot can be mostly theft and a nightlife hotspot mostly battery.
+    ``categories`` maps a category code to a :class:`CategoryProfile` (share, hours, places)
+    or just to its city-wide share (the generic rhythm and a mix of places). The default,
+    :data:`DEFAULT_CATEGORY_PROFILES`, has the codes of the demo's Chinese category table
+    (``data/demo/categories.csv``) with shares roughly those of a Chinese city bureau's
+    received incidents (110 calls and reports): disputes, traffic accidents and thefts most,
+    robbery and drug offences least.
 
 Window, burn-in and clipping
     The process is simulated from ``8 * mean_delay_days`` days before ``start`` so that
@@ -91,6 +104,9 @@ from geo.errors import GeoError, InvalidBoundaryError, InvalidCoordinatesError
 
 __all__ = [
     "SYNTHETIC_LABEL",
+    "PLACE_KINDS",
+    "CategoryProfile",
+    "DEFAULT_CATEGORY_PROFILES",
     "DEFAULT_CATEGORY_SHARES",
     "INCIDENT_COLUMNS",
     "HOTSPOT_COUNT_RANGE",
@@ -101,20 +117,123 @@ __all__ = [
 
 SYNTHETIC_LABEL = "synthetic"
 
-# Shares of the ten most common Chicago primary types (2016-2018), rounded and renormalised.
-DEFAULT_CATEGORY_SHARES: Mapping[str, float] = MappingProxyType(
+#: Where a category's incidents happen: hotspots of three kinds, main roads, or anywhere.
+PLACE_KINDS = ("commercial", "residential", "nightlife", "road", "anywhere")
+_HOTSPOT_KINDS = PLACE_KINDS[:3]
+
+
+@dataclass(frozen=True)
+class CategoryProfile:
+    """When and where incidents of one category happen in the synthetic city.
+
+    ``share`` is the category's city-wide share (>= 0; shares are normalised), ``hours`` 24
+    relative weights for the local hours 00..23, ``places`` relative weights of the kinds in
+    :data:`PLACE_KINDS` (kinds left out weigh 0).
+    """
+
+    share: float
+    hours: tuple[float, ...]
+    places: Mapping[str, float]
+
+
+# Relative incidents per local hour 00..23 of every recorded incident together: a trough
+# before dawn, a rise through the day and an evening peak. Also the rhythm of categories
+# given by a share alone.
+_HOUR_WEIGHTS = (
+    0.95, 0.75, 0.60, 0.45, 0.35, 0.35,  # 00-05
+    0.45, 0.65, 0.85, 0.95, 1.00, 1.05,  # 06-11
+    1.15, 1.05, 1.05, 1.10, 1.15, 1.20,  # 12-17
+    1.30, 1.40, 1.45, 1.40, 1.30, 1.15,  # 18-23
+)  # fmt: skip
+# Busy daytime: shops and markets open, crowds (pickpocketing, snatching).
+_HOURS_DAYTIME = (
+    0.10, 0.05, 0.05, 0.05, 0.05, 0.10,
+    0.30, 0.60, 1.00, 1.40, 1.80, 2.00,
+    1.80, 1.60, 1.70, 1.90, 2.10, 2.20,
+    2.00, 1.60, 1.20, 0.80, 0.40, 0.20,
+)  # fmt: skip
+# Night: the small hours, and the working day when flats stand empty (burglary).
+_HOURS_NIGHT = (
+    1.60, 2.00, 2.40, 2.40, 2.00, 1.40,
+    0.60, 0.40, 0.50, 0.80, 1.00, 1.00,
+    0.90, 0.90, 1.00, 0.90, 0.70, 0.50,
+    0.40, 0.40, 0.50, 0.60, 0.90, 1.20,
+)  # fmt: skip
+# Morning and evening rush hours (traffic accidents).
+_HOURS_RUSH = (
+    0.20, 0.15, 0.10, 0.10, 0.15, 0.30,
+    0.80, 2.20, 2.40, 1.20, 0.90, 1.00,
+    1.30, 1.00, 0.90, 1.00, 1.30, 2.30,
+    2.40, 1.40, 0.90, 0.70, 0.50, 0.30,
+)  # fmt: skip
+# Evenings at home (family and neighbour disputes, gambling among acquaintances).
+_HOURS_EVENING = (
+    0.60, 0.40, 0.20, 0.15, 0.10, 0.10,
+    0.20, 0.40, 0.50, 0.60, 0.70, 0.80,
+    0.90, 0.80, 0.80, 0.80, 0.90, 1.10,
+    1.60, 2.10, 2.40, 2.30, 1.80, 1.10,
+)  # fmt: skip
+# Late evening and after midnight, drink involved (fights, provoking trouble, robbery).
+_HOURS_LATE = (
+    2.00, 1.80, 1.40, 0.90, 0.50, 0.30,
+    0.15, 0.15, 0.20, 0.25, 0.30, 0.40,
+    0.50, 0.50, 0.50, 0.50, 0.60, 0.70,
+    0.90, 1.20, 1.60, 2.00, 2.30, 2.30,
+)  # fmt: skip
+# Office hours: fraud calls and their reports, hazards found on daytime rounds.
+_HOURS_OFFICE = (
+    0.05, 0.05, 0.05, 0.05, 0.05, 0.10,
+    0.30, 0.70, 1.30, 1.80, 1.90, 1.80,
+    1.20, 1.30, 1.70, 1.80, 1.70, 1.40,
+    1.00, 0.80, 0.60, 0.40, 0.20, 0.10,
+)  # fmt: skip
+
+# Where incidents of a category given by a share alone happen.
+_GENERIC_PLACES: Mapping[str, float] = MappingProxyType(
+    {"commercial": 0.3, "residential": 0.3, "nightlife": 0.15, "road": 0.05, "anywhere": 0.2}
+)
+
+
+def _profile(share: float, hours: tuple[float, ...], **places: float) -> CategoryProfile:
+    return CategoryProfile(share, hours, MappingProxyType(places))
+
+
+# The codes of data/demo/categories.csv. Shares: roughly a Chinese city bureau's received
+# incidents (disputes, traffic accidents and thefts most common; robbery and drugs rare).
+DEFAULT_CATEGORY_PROFILES: Mapping[str, CategoryProfile] = MappingProxyType(
     {
-        "THEFT": 0.26,
-        "BATTERY": 0.21,
-        "CRIMINAL DAMAGE": 0.13,
-        "ASSAULT": 0.08,
-        "DECEPTIVE PRACTICE": 0.08,
-        "BURGLARY": 0.06,
-        "NARCOTICS": 0.055,
-        "ROBBERY": 0.05,
-        "MOTOR VEHICLE THEFT": 0.045,
-        "CRIMINAL TRESPASS": 0.03,
+        "ROBBERY": _profile(0.01, _HOURS_LATE, nightlife=0.35, commercial=0.2, road=0.15,
+                            anywhere=0.3),
+        "ASSAULT": _profile(0.04, _HOURS_LATE, nightlife=0.45, residential=0.25, anywhere=0.3),
+        "FIGHT": _profile(0.06, _HOURS_LATE, nightlife=0.7, commercial=0.1, anywhere=0.2),
+        "SNATCHING": _profile(0.015, _HOURS_DAYTIME, commercial=0.5, road=0.3, anywhere=0.2),
+        "BURGLARY": _profile(0.05, _HOURS_NIGHT, residential=0.85, anywhere=0.15),
+        "PICKPOCKETING": _profile(0.06, _HOURS_DAYTIME, commercial=0.85, anywhere=0.15),
+        "EBIKE_THEFT": _profile(0.09, _HOUR_WEIGHTS, residential=0.55, commercial=0.3,
+                                anywhere=0.15),
+        "THEFT_FROM_VEHICLE": _profile(0.04, _HOURS_NIGHT, residential=0.45, commercial=0.25,
+                                       road=0.1, anywhere=0.2),
+        "OTHER_THEFT": _profile(0.08, _HOUR_WEIGHTS, commercial=0.4, residential=0.3,
+                                anywhere=0.3),
+        "TELECOM_FRAUD": _profile(0.10, _HOURS_OFFICE, residential=0.8, anywhere=0.2),
+        "PROVOKING_TROUBLE": _profile(0.03, _HOURS_LATE, nightlife=0.6, commercial=0.2,
+                                      anywhere=0.2),
+        "PUBLIC_DISORDER": _profile(0.04, _HOURS_LATE, nightlife=0.45, commercial=0.35,
+                                    anywhere=0.2),
+        "FAMILY_DISPUTE": _profile(0.07, _HOURS_EVENING, residential=0.9, anywhere=0.1),
+        "NEIGHBOUR_DISPUTE": _profile(0.10, _HOURS_EVENING, residential=0.9, anywhere=0.1),
+        "TRAFFIC_ACCIDENT": _profile(0.14, _HOURS_RUSH, road=0.9, anywhere=0.1),
+        "GAMBLING": _profile(0.02, _HOURS_EVENING, residential=0.5, nightlife=0.3,
+                             anywhere=0.2),
+        "DRUGS": _profile(0.01, _HOURS_LATE, nightlife=0.6, residential=0.2, anywhere=0.2),
+        "PROSTITUTION": _profile(0.005, _HOURS_LATE, nightlife=0.9, anywhere=0.1),
+        "SAFETY_HAZARD": _profile(0.04, _HOURS_OFFICE, commercial=0.3, residential=0.3,
+                                  road=0.2, anywhere=0.2),
     }
+)  # fmt: skip
+#: The default categories' city-wide shares.
+DEFAULT_CATEGORY_SHARES: Mapping[str, float] = MappingProxyType(
+    {code: profile.share for code, profile in DEFAULT_CATEGORY_PROFILES.items()}
 )
 
 INCIDENT_COLUMNS = (
@@ -129,36 +248,24 @@ INCIDENT_COLUMNS = (
 
 HOTSPOT_COUNT_RANGE = (6, 12)
 HOTSPOT_SD_RANGE_M = (150.0, 600.0)
+# Spread of each kind of hotspot, within HOTSPOT_SD_RANGE_M: a nightlife street is tight, a
+# residential district wide.
+_SD_RANGE_BY_KIND_M = {
+    "commercial": (150.0, 400.0),
+    "residential": (300.0, 600.0),
+    "nightlife": (150.0, 300.0),
+}
+# Kinds of the hotspots after the first three (one of each kind).
+_LATER_KIND_P = {"commercial": 0.3, "residential": 0.5, "nightlife": 0.2}
+_N_ROADS = 4
+_ROAD_ALONG_SD_M = 1500.0
+_ROAD_ACROSS_SD_M = 25.0
+_ROAD_ANGLE_SD = 0.1  # radians off east-west or north-south
 
-# Names as in data/categories.csv, so descriptions read the same as the category labels.
-_CATEGORY_NAMES_ZH: Mapping[str, str] = MappingProxyType(
-    {
-        "THEFT": "盗窃",
-        "BATTERY": "殴打",
-        "CRIMINAL DAMAGE": "故意毁坏财物",
-        "ASSAULT": "伤害威胁",
-        "DECEPTIVE PRACTICE": "诈骗",
-        "BURGLARY": "入室盗窃",
-        "NARCOTICS": "毒品",
-        "ROBBERY": "抢劫",
-        "MOTOR VEHICLE THEFT": "盗窃机动车",
-        "CRIMINAL TRESPASS": "非法侵入",
-    }
-)
-
-# Relative incidents per local hour 00..23: a trough before dawn, a rise through the day and
-# an evening peak, as in most cities' recorded crime.
-_HOUR_WEIGHTS = (
-    0.95, 0.75, 0.60, 0.45, 0.35, 0.35,  # 00-05
-    0.45, 0.65, 0.85, 0.95, 1.00, 1.05,  # 06-11
-    1.15, 1.05, 1.05, 1.10, 1.15, 1.20,  # 12-17
-    1.30, 1.40, 1.45, 1.40, 1.30, 1.15,  # 18-23
-)  # fmt: skip
 # Relative background rate Monday..Sunday (mean 1).
 _WEEKDAY_WEIGHTS = (0.96, 0.95, 0.95, 0.97, 1.06, 1.08, 1.03)
 
 _HOTSPOT_STRENGTH_SIGMA = 0.75
-_CATEGORY_LEAN_FACTOR = 4.0
 _SAME_CATEGORY_SHARE = 0.8
 _BURN_IN_MEAN_DELAYS = 8.0
 _TRENDING_SHARE = 0.25
@@ -197,14 +304,35 @@ class _LocalFrame:
 
 @dataclass(frozen=True)
 class _Hotspots:
-    """Hotspot centres (metres), spreads, base strengths, trend signs and category mixes."""
+    """Hotspot centres (metres), spreads, base strengths, trend signs and kinds (indices into
+    :data:`PLACE_KINDS`)."""
 
     x: FloatArray
     y: FloatArray
     sd_m: FloatArray
     strength: FloatArray
     trend_sign: FloatArray
-    category_p: FloatArray  # one row per hotspot, one column per category
+    kind: IntArray
+
+
+@dataclass(frozen=True)
+class _Roads:
+    """Main roads: a point on each (metres) and its unit direction."""
+
+    x: FloatArray
+    y: FloatArray
+    dx: FloatArray
+    dy: FloatArray
+
+
+@dataclass(frozen=True)
+class _Profiles:
+    """The categories as arrays: shares, hour probabilities and place-kind weights."""
+
+    codes: tuple[str, ...]
+    share: FloatArray  # per category, sums to 1
+    hour_p: FloatArray  # category x 24, rows sum to 1
+    place_w: FloatArray  # category x len(PLACE_KINDS), rows sum to 1
 
 
 @dataclass(frozen=True)
@@ -228,12 +356,13 @@ def generate_incidents(
     seed: int,
     *,
     mean_per_day: float = 40.0,
-    categories: Mapping[str, float] | None = None,
+    categories: Mapping[str, float | CategoryProfile] | None = None,
+    names: Mapping[str, str] | None = None,
     branching_ratio: float = 0.35,
     mean_delay_days: float = 3.0,
     offspring_offset_m: float = 100.0,
     n_hotspots: int | None = None,
-    uniform_share: float = 0.2,
+    uniform_share: float | None = None,
     trend_factor: float = 4.0,
     timezone: str = "Asia/Shanghai",
 ) -> pd.DataFrame:
@@ -252,8 +381,12 @@ def generate_incidents(
     mean_per_day
         Expected incidents per day, background and triggered together (>= 0).
     categories
-        Category code to city-wide share (shares >= 0, not all zero; they are normalised).
-        ``None`` uses :data:`DEFAULT_CATEGORY_SHARES`.
+        Category code to a :class:`CategoryProfile` or to a city-wide share alone (shares
+        >= 0, not all zero; they are normalised). ``None`` uses
+        :data:`DEFAULT_CATEGORY_PROFILES`.
+    names
+        Category code to the (Chinese) name written into the descriptions; the code where
+        missing.
     branching_ratio
         Expected offspring per incident, in ``[0, 1)``; 0 gives a Poisson process.
     mean_delay_days
@@ -264,8 +397,9 @@ def generate_incidents(
         Number of Gaussian hotspots (>= 0); ``None`` draws one from
         :data:`HOTSPOT_COUNT_RANGE` with the seed.
     uniform_share
-        Share of the background spread uniformly over the area, in ``[0, 1]``; forced to 1
-        when there are no hotspots.
+        ``None`` (each profile's ``anywhere`` weight) or the share of every category's
+        background spread uniformly over the area, in ``[0, 1]``; 1 when there are no
+        hotspots.
     trend_factor
         How many times stronger an emerging hotspot (or weaker a fading one) is at ``end``
         than at ``start`` (>= 1); 1 switches trends off.
@@ -307,14 +441,13 @@ def generate_incidents(
     check_number(branching_ratio, "branching_ratio", low=0.0, high=1.0, high_open=True)
     check_number(mean_delay_days, "mean_delay_days", low=0.0, low_open=True)
     check_number(offspring_offset_m, "offspring_offset_m", low=0.0)
-    check_number(uniform_share, "uniform_share", low=0.0, high=1.0)
+    if uniform_share is not None:
+        check_number(uniform_share, "uniform_share", low=0.0, high=1.0)
     check_number(trend_factor, "trend_factor", low=1.0)
     check_whole(seed, "seed", minimum=0)
     if n_hotspots is not None:
         check_whole(n_hotspots, "n_hotspots", minimum=0)
-    shares = _category_shares(DEFAULT_CATEGORY_SHARES if categories is None else categories)
-    codes = tuple(shares)
-    base_p = np.array([shares[c] for c in codes], dtype=np.float64)
+    profiles = _profiles(DEFAULT_CATEGORY_PROFILES if categories is None else categories)
 
     start_day = _local_days(start, tz)
     end_day = _local_days(end, tz)
@@ -337,25 +470,23 @@ def generate_incidents(
         lat0=centroid.y,
         m_per_deg_lon=_M_PER_DEG_LAT * math.cos(math.radians(centroid.y)),
     )
-    hour_p = np.asarray(_HOUR_WEIGHTS, dtype=np.float64) / sum(_HOUR_WEIGHTS)
-
     if n_hotspots is None:
         n_hotspots = int(rng.integers(HOTSPOT_COUNT_RANGE[0], HOTSPOT_COUNT_RANGE[1] + 1))
-    hotspots = _draw_hotspots(
-        rng, region, frame, n_hotspots=n_hotspots, base_p=base_p, trend_factor=trend_factor
-    )
+    hotspots = _draw_hotspots(rng, region, frame, n_hotspots=n_hotspots, trend_factor=trend_factor)
+    roads = _draw_roads(rng, hotspots)
+    place_w = _place_weights(profiles.place_w, hotspots, uniform_share)
     background = _draw_background(
         rng,
         region,
         frame,
         hotspots,
+        roads,
         days=days,
         mu_per_day=mean_per_day * (1.0 - branching_ratio),
-        uniform_share=uniform_share if n_hotspots > 0 else 1.0,
         trend_window=(start_day, end_day),
         trend_factor=trend_factor,
-        hour_p=hour_p,
-        base_p=base_p,
+        profiles=profiles,
+        place_w=place_w,
     )
     events = _add_offspring(
         rng,
@@ -364,10 +495,18 @@ def generate_incidents(
         branching_ratio=branching_ratio,
         mean_delay_days=mean_delay_days,
         offset_m=offspring_offset_m,
-        hour_p=hour_p,
-        base_p=base_p,
+        profiles=profiles,
     )
-    return _incident_frame(events, region, frame, codes, start=start, end=end, timezone=timezone)
+    return _incident_frame(
+        events,
+        region,
+        frame,
+        profiles.codes,
+        names or {},
+        start=start,
+        end=end,
+        timezone=timezone,
+    )
 
 
 def demo_window(now: pd.Timestamp, days: int = 180) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -431,20 +570,80 @@ def _check_window(start: pd.Timestamp, end: pd.Timestamp) -> None:
         raise GeoError(f"end must be after start, got start={start} and end={end}")
 
 
-def _category_shares(categories: Mapping[str, float]) -> dict[str, float]:
-    """Validate category shares and normalise them to sum to 1, keeping their order."""
+def _profiles(categories: Mapping[str, float | CategoryProfile]) -> _Profiles:
+    """Validate the categories (profiles or shares) and turn them into arrays."""
     if not isinstance(categories, Mapping) or not categories:
         raise GeoError(
-            f"categories must be a non-empty mapping of code to share, got {categories!r}"
+            f"categories must be a non-empty mapping of code to profile or share, "
+            f"got {categories!r}"
         )
-    for code, share in categories.items():
+    shares, hours, places = [], [], []
+    for code, value in categories.items():
         if not isinstance(code, str) or not code.strip():
             raise GeoError(f"category codes must be non-empty strings, got {code!r}")
-        check_number(share, f"share of category {code!r}", low=0.0)
-    total = float(sum(categories.values()))
+        profile = value if isinstance(value, CategoryProfile) else None
+        share = profile.share if profile is not None else value
+        shares.append(check_number(share, f"share of category {code!r}", low=0.0))
+        hours.append(_weights(profile.hours if profile else _HOUR_WEIGHTS, code, "hours", 24))
+        mix = profile.places if profile else _GENERIC_PLACES
+        if not isinstance(mix, Mapping) or set(mix) - set(PLACE_KINDS):
+            raise GeoError(
+                f"places of category {code!r} must map kinds of {', '.join(PLACE_KINDS)} "
+                f"to weights, got {mix!r}"
+            )
+        row = [mix.get(kind, 0.0) for kind in PLACE_KINDS]
+        places.append(_weights(row, code, "places", len(PLACE_KINDS)))
+    total = float(sum(shares))
     if total <= 0:
         raise GeoError("category shares must not all be zero")
-    return {code: float(share) / total for code, share in categories.items()}
+    return _Profiles(
+        codes=tuple(categories),
+        share=np.asarray(shares, dtype=np.float64) / total,
+        hour_p=np.vstack(hours),
+        place_w=np.vstack(places),
+    )
+
+
+def _weights(values: object, code: str, name: str, size: int) -> FloatArray:
+    """``size`` weights >= 0, not all zero, normalised to sum to 1."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.empty(0)
+    if array.shape != (size,) or not np.isfinite(array).all() or (array < 0).any():
+        raise GeoError(f"{name} of category {code!r} must be {size} weights >= 0, got {values!r}")
+    if array.sum() <= 0:
+        raise GeoError(f"{name} of category {code!r} must not all be zero")
+    return array / array.sum()
+
+
+def _place_weights(
+    place_w: FloatArray, hotspots: _Hotspots, uniform_share: float | None
+) -> FloatArray:
+    """Each category's weights of the place kinds the city has: kinds without hotspots (and
+    roads, without any hotspot) give their weight to ``anywhere``; ``uniform_share``
+    replaces the ``anywhere`` weight."""
+    weights = place_w.copy()
+    anywhere = PLACE_KINDS.index("anywhere")
+    present = {PLACE_KINDS[k] for k in np.unique(hotspots.kind)}
+    if present:
+        present.add("road")
+    for index, kind in enumerate(PLACE_KINDS[:anywhere]):
+        if kind not in present:
+            weights[:, anywhere] += weights[:, index]
+            weights[:, index] = 0.0
+    if not present:
+        return weights
+    if uniform_share is not None:
+        placed = weights[:, :anywhere]
+        sums = placed.sum(axis=1, keepdims=True)
+        # A category placed only "anywhere" spreads the rest over the kinds equally.
+        fallback = np.zeros_like(placed)
+        fallback[:, [PLACE_KINDS.index(k) for k in sorted(present)]] = 1.0 / len(present)
+        placed = np.where(sums > 0, placed / np.where(sums > 0, sums, 1.0), fallback)
+        weights[:, :anywhere] = placed * (1.0 - uniform_share)
+        weights[:, anywhere] = uniform_share
+    return weights
 
 
 def _local_days(moment: pd.Timestamp, tz: zoneinfo.ZoneInfo) -> float:
@@ -481,13 +680,19 @@ def _draw_hotspots(
     frame: _LocalFrame,
     *,
     n_hotspots: int,
-    base_p: FloatArray,
     trend_factor: float,
 ) -> _Hotspots:
-    """Draw hotspot centres, spreads, strengths, trends and category leanings."""
+    """Draw hotspot kinds, centres, spreads, strengths and trends."""
+    # Commercial, residential and nightlife first; residential, then commercial, if fewer.
+    first = np.array([0, 1, 2] if n_hotspots >= 3 else [1, 0][:n_hotspots], dtype=np.int64)
+    later_p = np.array([_LATER_KIND_P[k] for k in _HOTSPOT_KINDS], dtype=np.float64)
+    later = rng.choice(len(_HOTSPOT_KINDS), size=max(n_hotspots - 3, 0), p=later_p)
+    kind = np.concatenate([first, later]).astype(np.int64)
     lon, lat = _uniform_points(rng, region, n_hotspots)
     x, y = frame.to_xy(lon, lat)
-    sd_m = rng.uniform(HOTSPOT_SD_RANGE_M[0], HOTSPOT_SD_RANGE_M[1], n_hotspots)
+    low = np.array([_SD_RANGE_BY_KIND_M[_HOTSPOT_KINDS[k]][0] for k in kind], dtype=np.float64)
+    high = np.array([_SD_RANGE_BY_KIND_M[_HOTSPOT_KINDS[k]][1] for k in kind], dtype=np.float64)
+    sd_m = rng.uniform(low, high) if n_hotspots else np.empty(0, dtype=np.float64)
     strength = rng.lognormal(mean=0.0, sigma=_HOTSPOT_STRENGTH_SIGMA, size=n_hotspots)
     trend_sign = np.zeros(n_hotspots, dtype=np.float64)
     if trend_factor > 1.0 and n_hotspots >= 2:
@@ -495,11 +700,20 @@ def _draw_hotspots(
         order = rng.permutation(n_hotspots)
         trend_sign[order[:n_trending]] = 1.0
         trend_sign[order[n_trending : 2 * n_trending]] = -1.0
-    lean = rng.choice(base_p.size, size=n_hotspots, p=base_p)
-    category_p = np.tile(base_p, (n_hotspots, 1))
-    category_p[np.arange(n_hotspots), lean] *= _CATEGORY_LEAN_FACTOR
-    category_p /= category_p.sum(axis=1, keepdims=True)
-    return _Hotspots(x, y, sd_m, strength, trend_sign, category_p)
+    return _Hotspots(x, y, sd_m, strength, trend_sign, kind)
+
+
+def _draw_roads(rng: np.random.Generator, hotspots: _Hotspots) -> _Roads:
+    """Main roads through the strongest hotspots, east-west and north-south in turn."""
+    if hotspots.x.size == 0:
+        empty = np.empty(0, dtype=np.float64)
+        return _Roads(empty, empty, empty, empty)
+    strongest = np.argsort(-hotspots.strength, kind="stable")
+    through = strongest[np.arange(_N_ROADS) % strongest.size]
+    angle = (np.arange(_N_ROADS) % 2) * (math.pi / 2) + _ROAD_ANGLE_SD * rng.standard_normal(
+        _N_ROADS
+    )
+    return _Roads(hotspots.x[through], hotspots.y[through], np.cos(angle), np.sin(angle))
 
 
 def _pick_rows(rng: np.random.Generator, p: FloatArray, row: IntArray) -> IntArray:
@@ -511,10 +725,10 @@ def _pick_rows(rng: np.random.Generator, p: FloatArray, row: IntArray) -> IntArr
     return np.minimum(picked, p.shape[1] - 1).astype(np.int64)
 
 
-def _time_of_day(rng: np.random.Generator, hour_p: FloatArray, size: int) -> FloatArray:
-    """Fractions of a day drawn from the diurnal profile, uniform within each hour."""
-    hour = rng.choice(hour_p.size, size=size, p=hour_p)
-    return (hour + rng.random(size)) / 24.0
+def _time_of_day(rng: np.random.Generator, hour_p: FloatArray, category: IntArray) -> FloatArray:
+    """Fractions of a day drawn from each category's hours, uniform within each hour."""
+    hour = _pick_rows(rng, hour_p, category)
+    return (hour + rng.random(category.size)) / 24.0
 
 
 def _draw_background(
@@ -522,54 +736,93 @@ def _draw_background(
     region: Polygon | MultiPolygon,
     frame: _LocalFrame,
     hotspots: _Hotspots,
+    roads: _Roads,
     *,
     days: IntArray,
     mu_per_day: float,
-    uniform_share: float,
     trend_window: tuple[float, float],
     trend_factor: float,
-    hour_p: FloatArray,
-    base_p: FloatArray,
+    profiles: _Profiles,
+    place_w: FloatArray,
 ) -> _Events:
-    """Background incidents: Poisson counts per local day, hotspot mixture in space."""
+    """Background incidents: Poisson counts per local day, then category, hour and place."""
     weekday = (days + _EPOCH_WEEKDAY) % 7
     rate = mu_per_day * np.asarray(_WEEKDAY_WEIGHTS, dtype=np.float64)[weekday]
     counts = rng.poisson(rate)
     day_index = np.repeat(np.arange(days.size), counts)
-    t = days[day_index] + _time_of_day(rng, hour_p, day_index.size)
+    n = day_index.size
+    category = rng.choice(profiles.share.size, size=n, p=profiles.share).astype(np.int64)
+    t = days[day_index] + _time_of_day(rng, profiles.hour_p, category)
 
-    # Mixture weights per day: hotspots (renormalised after their trend) then the uniform part.
+    # Each hotspot's share of its kind per day, after its trend.
     start_day, end_day = trend_window
     s = np.clip((days + 0.5 - start_day) / (end_day - start_day), 0.0, 1.0) - 0.5
-    log_strength = np.log(hotspots.strength)[None, :] + np.outer(
-        s * math.log(trend_factor), hotspots.trend_sign
+    strength = np.exp(
+        np.log(hotspots.strength)[None, :]
+        + np.outer(s * math.log(trend_factor), hotspots.trend_sign)
     )
-    strength = np.exp(log_strength)
-    if strength.shape[1] > 0:
-        strength *= (1.0 - uniform_share) / strength.sum(axis=1, keepdims=True)
-    mixture = np.column_stack([strength, np.full(days.size, uniform_share)])
-    component = _pick_rows(rng, mixture, day_index)
+    for kind in np.unique(hotspots.kind):
+        of_kind = hotspots.kind == kind
+        strength[:, of_kind] /= strength[:, of_kind].sum(axis=1, keepdims=True)
+    n_hotspots, n_roads = hotspots.x.size, roads.x.size
+    # Components: the hotspots, the roads, anywhere; one row per (day, category).
+    n_categories = profiles.share.size
+    hotspot_w = place_w[:, hotspots.kind]  # category x hotspot
+    mixture = np.concatenate(
+        [
+            strength[:, None, :] * hotspot_w[None, :, :],
+            np.broadcast_to(
+                place_w[None, :, PLACE_KINDS.index("road"), None] / max(n_roads, 1),
+                (days.size, n_categories, n_roads),
+            ),
+            np.broadcast_to(
+                place_w[None, :, PLACE_KINDS.index("anywhere"), None],
+                (days.size, n_categories, 1),
+            ),
+        ],
+        axis=2,
+    ).reshape(days.size * n_categories, n_hotspots + n_roads + 1)
+    component = _pick_rows(rng, mixture, day_index * n_categories + category)
 
-    n_hotspots = hotspots.x.size
-    x = np.empty(t.size, dtype=np.float64)
-    y = np.empty(t.size, dtype=np.float64)
-    pending = np.flatnonzero(component < n_hotspots)
+    x = np.empty(n, dtype=np.float64)
+    y = np.empty(n, dtype=np.float64)
+    pending = np.flatnonzero(component < n_hotspots + n_roads)
     for _ in range(_MAX_REDRAWS):
         if pending.size == 0:
             break
-        k = component[pending]
-        x[pending] = hotspots.x[k] + hotspots.sd_m[k] * rng.standard_normal(pending.size)
-        y[pending] = hotspots.y[k] + hotspots.sd_m[k] * rng.standard_normal(pending.size)
+        x[pending], y[pending] = _place_points(rng, hotspots, roads, component[pending])
         lon, lat = frame.to_lonlat(x[pending], y[pending])
         pending = pending[~shapely.contains_xy(region, lon, lat)]
-    # A hotspot in a sliver of the area can keep missing it; those few become uniform.
-    uniform = np.union1d(np.flatnonzero(component == n_hotspots), pending)
+    # A hotspot or road in a sliver of the area can keep missing it; those few become uniform.
+    uniform = np.union1d(np.flatnonzero(component == n_hotspots + n_roads), pending)
     lon, lat = _uniform_points(rng, region, uniform.size)
     x[uniform], y[uniform] = frame.to_xy(lon, lat)
-
-    category_p = np.vstack([hotspots.category_p, base_p[None, :]])
-    category = _pick_rows(rng, category_p, component)
     return _Events(t, x, y, category)
+
+
+def _place_points(
+    rng: np.random.Generator, hotspots: _Hotspots, roads: _Roads, component: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Points (metres) around hotspots (``component`` < number of hotspots) or along roads."""
+    n_hotspots = hotspots.x.size
+    size = component.size
+    gauss = rng.standard_normal((2, size))
+    on_road = component >= n_hotspots
+    k = np.where(on_road, 0, component)
+    r = np.where(on_road, component - n_hotspots, 0)
+    x = np.empty(size, dtype=np.float64)
+    y = np.empty(size, dtype=np.float64)
+    if n_hotspots:
+        x = hotspots.x[k] + hotspots.sd_m[k] * gauss[0]
+        y = hotspots.y[k] + hotspots.sd_m[k] * gauss[1]
+    if on_road.any():
+        along = _ROAD_ALONG_SD_M * gauss[0]
+        across = _ROAD_ACROSS_SD_M * gauss[1]
+        road_x = roads.x[r] + along * roads.dx[r] - across * roads.dy[r]
+        road_y = roads.y[r] + along * roads.dy[r] + across * roads.dx[r]
+        x = np.where(on_road, road_x, x)
+        y = np.where(on_road, road_y, y)
+    return x, y
 
 
 def _add_offspring(
@@ -580,13 +833,11 @@ def _add_offspring(
     branching_ratio: float,
     mean_delay_days: float,
     offset_m: float,
-    hour_p: FloatArray,
-    base_p: FloatArray,
+    profiles: _Profiles,
 ) -> _Events:
     """Background plus all generations of triggered incidents up to ``until_day``."""
     generations = [background]
     parents = background
-    base_row = np.zeros(1, dtype=np.int64)
     for _ in range(_MAX_GENERATIONS):
         # Offspring of incidents after the window can only fall after it too.
         parents = parents.take(np.flatnonzero(parents.t < until_day))
@@ -594,15 +845,15 @@ def _add_offspring(
         parent = np.repeat(np.arange(parents.t.size), n_children)
         if parent.size == 0:
             break
+        fresh = rng.choice(profiles.share.size, size=parent.size, p=profiles.share)
+        keep = rng.random(parent.size) < _SAME_CATEGORY_SHARE
+        category = np.where(keep, parents.category[parent], fresh).astype(np.int64)
         t_parent = parents.t[parent]
         day = np.floor(t_parent + rng.exponential(mean_delay_days, parent.size))
-        t = day + _time_of_day(rng, hour_p, parent.size)
+        t = day + _time_of_day(rng, profiles.hour_p, category)
         t = np.where(t <= t_parent, t + 1.0, t)
         x = parents.x[parent] + offset_m * rng.standard_normal(parent.size)
         y = parents.y[parent] + offset_m * rng.standard_normal(parent.size)
-        fresh = _pick_rows(rng, base_p[None, :], np.repeat(base_row, parent.size))
-        keep = rng.random(parent.size) < _SAME_CATEGORY_SHARE
-        category = np.where(keep, parents.category[parent], fresh)
         parents = _Events(t, x, y, category)
         generations.append(parents)
     return _Events(
@@ -618,6 +869,7 @@ def _incident_frame(
     region: Polygon | MultiPolygon,
     frame: _LocalFrame,
     codes: tuple[str, ...],
+    names: Mapping[str, str],
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
@@ -641,7 +893,7 @@ def _incident_frame(
         np.lexsort((events.category[keep], lat[keep], lon[keep], stamp[keep]))
     ]
     category = np.asarray(codes, dtype=object)[events.category[order]]
-    descriptions = np.asarray([_description(code) for code in codes], dtype=object)
+    descriptions = np.asarray([_description(c, names.get(c)) for c in codes], dtype=object)
     incident_ids = [f"SYN-{number:06d}" for number in range(1, order.size + 1)]
     return pd.DataFrame(
         {
@@ -657,7 +909,6 @@ def _incident_frame(
     )
 
 
-def _description(code: str) -> str:
+def _description(code: str, name: str | None) -> str:
     """Short bilingual description of a synthetic incident of category ``code``."""
-    name_zh = _CATEGORY_NAMES_ZH.get(code, code)
-    return f"合成数据 {name_zh} / {SYNTHETIC_LABEL} {code.lower()}"
+    return f"合成数据 {name or code} / {SYNTHETIC_LABEL} {code.lower()}"

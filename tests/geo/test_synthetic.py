@@ -15,11 +15,14 @@ from pyproj import Geod
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Point, Polygon, box, shape
 
+from geo.categories import load_categories
 from geo.errors import GeoError, InvalidBoundaryError, InvalidCoordinatesError
 from geo.synthetic import (
+    DEFAULT_CATEGORY_PROFILES,
     DEFAULT_CATEGORY_SHARES,
     INCIDENT_COLUMNS,
     SYNTHETIC_LABEL,
+    CategoryProfile,
     demo_window,
     generate_incidents,
 )
@@ -27,6 +30,7 @@ from geo.synthetic import (
 ROOT = Path(__file__).resolve().parents[2]
 URBAN_CORE = ROOT / "data" / "boundaries" / "jiayuguan_urban_core.geojson"
 STATIONS = ROOT / "data" / "demo" / "stations.csv"
+DEMO_CATEGORIES = ROOT / "data" / "demo" / "categories.csv"
 CITY_OUTLINE = (
     ROOT.parent
     / "shared"
@@ -200,11 +204,114 @@ def test_evenings_busier_than_small_hours(incidents: pd.DataFrame) -> None:
 
 def test_category_shares_roughly_as_asked(core: Polygon, incidents: pd.DataFrame) -> None:
     shares = incidents["category"].value_counts(normalize=True)
-    assert shares.index[0] == "THEFT"
-    assert shares["THEFT"] > shares["CRIMINAL TRESPASS"] * 3
+    assert shares.index[0] == "TRAFFIC_ACCIDENT"
+    assert shares["TRAFFIC_ACCIDENT"] > shares["ROBBERY"] * 5
     custom = generate_incidents(core, START, END, seed=1, categories={"A": 3, "B": 1})
     assert set(custom["category"]) == {"A", "B"}
     assert custom["category"].value_counts(normalize=True)["A"] > 0.6
+
+
+# --- per-category patterns -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def half_year(core: Polygon) -> pd.DataFrame:
+    return generate_incidents(core, START, START + pd.Timedelta(days=180), seed=3)
+
+
+def local_hours(frame: pd.DataFrame) -> pd.Series:
+    return frame["occurred_at"].dt.tz_convert("Asia/Shanghai").dt.hour
+
+
+def share_in_hours(frame: pd.DataFrame, code: str, hours: range | list[int]) -> float:
+    hour = local_hours(frame)[frame["category"] == code]
+    return float(hour.isin(list(hours)).mean())
+
+
+def test_every_demo_category_has_a_profile_and_back() -> None:
+    table = load_categories(DEMO_CATEGORIES)
+    assert list(table["code"]) == list(DEFAULT_CATEGORY_PROFILES)
+    assert sum(DEFAULT_CATEGORY_SHARES.values()) == pytest.approx(1.0)
+
+
+def test_each_category_keeps_its_hours(half_year: pd.DataFrame) -> None:
+    small_hours = range(0, 6)
+    assert share_in_hours(half_year, "BURGLARY", small_hours) > 0.35
+    assert share_in_hours(half_year, "PICKPOCKETING", small_hours) < 0.05
+    assert share_in_hours(half_year, "BURGLARY", small_hours) > 5 * share_in_hours(
+        half_year, "PICKPOCKETING", small_hours
+    )
+    rush = [7, 8, 17, 18]  # 4 of 24 hours: a sixth of a flat day
+    assert share_in_hours(half_year, "TRAFFIC_ACCIDENT", rush) > 0.3
+    evening = range(18, 23)
+    assert share_in_hours(half_year, "NEIGHBOUR_DISPUTE", evening) > 0.4
+    assert share_in_hours(half_year, "TELECOM_FRAUD", evening) < 0.2
+
+
+def cell_shares(frame: pd.DataFrame, code: str) -> pd.Series:
+    chosen = frame[frame["category"] == code]
+    cells = [h3.latlng_to_cell(y, x, 8) for x, y in zip(chosen.lon, chosen.lat, strict=True)]
+    return pd.Series(cells).value_counts(normalize=True)
+
+
+def total_variation(a: pd.Series, b: pd.Series) -> float:
+    return 0.5 * float(a.sub(b, fill_value=0).abs().sum())
+
+
+def test_categories_keep_their_places(half_year: pd.DataFrame) -> None:
+    # Two categories with the same places (residential) share their cells far more than
+    # pickpocketing (commercial centres) and burglary (residential compounds) do.
+    alike = total_variation(
+        cell_shares(half_year, "FAMILY_DISPUTE"), cell_shares(half_year, "NEIGHBOUR_DISPUTE")
+    )
+    apart = total_variation(
+        cell_shares(half_year, "PICKPOCKETING"), cell_shares(half_year, "BURGLARY")
+    )
+    assert apart > alike + 0.25
+
+
+def elongation(xy: np.ndarray, k: int = 60) -> float:
+    """Median over points of the minor to major spread of their ``k`` nearest neighbours: near
+    0 for points on lines, near 1 for points spread in the plane."""
+    _, neighbours = cKDTree(xy).query(xy, k=k)
+    local = xy[neighbours] - xy[neighbours].mean(axis=1, keepdims=True)
+    spread = np.linalg.svd(local, compute_uv=False)
+    return float(np.median(spread[:, 1] / spread[:, 0]))
+
+
+def test_road_incidents_lie_along_lines(core: Polygon) -> None:
+    roads_only = {"ROAD": CategoryProfile(1.0, (1.0,) * 24, {"road": 1.0})}
+    frame = generate_incidents(
+        core, START, END, seed=2, categories=roads_only, branching_ratio=0.0, trend_factor=1.0
+    )
+    lon, lat = uniform_points(core, len(frame), seed=5)
+    assert elongation(metres_xy(pd.DataFrame({"lon": lon, "lat": lat}))) > 0.7
+    assert elongation(metres_xy(frame)) < 0.45
+
+
+def test_patterns_are_the_same_for_a_seed(core: Polygon, half_year: pd.DataFrame) -> None:
+    again = generate_incidents(core, START, START + pd.Timedelta(days=180), seed=3)
+    pd.testing.assert_frame_equal(half_year, again)
+    other = generate_incidents(core, START, START + pd.Timedelta(days=180), seed=4)
+    assert not other["category"].head(200).equals(half_year["category"].head(200))
+
+
+def test_names_go_into_descriptions(core: Polygon) -> None:
+    week = generate_incidents(
+        core, START, START + pd.Timedelta(days=7), seed=1, names={"BURGLARY": "入室盗窃"}
+    )
+    burglaries = week.loc[week["category"] == "BURGLARY", "description"]
+    assert len(burglaries) and burglaries.str.startswith("合成数据 入室盗窃 / synthetic").all()
+    others = week.loc[week["category"] == "FIGHT", "description"]
+    assert others.str.contains("合成数据 FIGHT / synthetic fight", regex=False).all()
+
+
+def test_uniform_share_one_spreads_every_category(core: Polygon) -> None:
+    flat = generate_incidents(core, START, END, seed=1, uniform_share=1.0, branching_ratio=0.0)
+    area_cells = list(h3.geo_to_cells(core, 9))
+    cells = pd.Series([h3.latlng_to_cell(y, x, 9) for x, y in zip(flat.lon, flat.lat, strict=True)])
+    top = cells.value_counts().reindex(area_cells, fill_value=0).nlargest(len(area_cells) // 20)
+    assert top.sum() / len(cells) < 0.2
 
 
 def test_no_rate_gives_empty_frame_with_columns(core: Polygon, incidents: pd.DataFrame) -> None:
@@ -241,6 +348,22 @@ def test_area_argument_is_not_modified(core: Polygon) -> None:
         ({"timezone": "Mars/Olympus"}, GeoError, "timezone"),
         ({"categories": {}}, GeoError, "categories"),
         ({"categories": {"THEFT": -1.0}}, GeoError, "THEFT"),
+        (
+            {"categories": {"A": CategoryProfile(1.0, (1.0,) * 23, {"road": 1.0})}},
+            GeoError,
+            "hours of category 'A'",
+        ),
+        (
+            {"categories": {"A": CategoryProfile(1.0, (1.0,) * 24, {"beach": 1.0})}},
+            GeoError,
+            "places of category 'A'",
+        ),
+        (
+            {"categories": {"A": CategoryProfile(1.0, (1.0,) * 24, {"road": 0.0})}},
+            GeoError,
+            "must not all be zero",
+        ),
+        ({"uniform_share": 1.5}, GeoError, "uniform_share"),
         ({"mean_per_day": 1e9}, GeoError, "limit"),
     ],
 )
