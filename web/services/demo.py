@@ -14,6 +14,7 @@ from web.config import REPO_ROOT
 
 __all__ = [
     "DEMO_ACCOUNTS",
+    "DEMO_CATEGORIES_FILE",
     "DEMO_GRID_TARGET_CELLS",
     "demo_logins",
     "ensure_demo_accounts",
@@ -25,6 +26,9 @@ __all__ = [
 ]
 
 DATA = REPO_ROOT / "data"
+# The demo's own category table: a Chinese city bureau's categories (Chicago's stay in
+# data/categories.csv).
+DEMO_CATEGORIES_FILE = DATA / "demo" / "categories.csv"
 # About 1.2 km2 per grid at H3 resolution 9 (0.105 km2 a cell): the size of a community
 # grid that one grid worker can walk.
 DEMO_GRID_TARGET_CELLS = 12
@@ -41,12 +45,12 @@ DEMO_ACCOUNTS = (
 )
 DEMO_META_KEY = "demo_accounts"
 # What the demo's grid workers may report: (code, Chinese name, English name, the incident
-# category of data/categories.csv an accepted report becomes).
+# category of data/demo/categories.csv an accepted report becomes).
 DEMO_REPORT_CATEGORIES = (
-    ("dispute", "纠纷", "Dispute", "ASSAULT"),
-    ("hazard", "安全隐患", "Safety hazard", "OTHER OFFENSE"),
+    ("dispute", "纠纷", "Dispute", "NEIGHBOUR_DISPUTE"),
+    ("hazard", "安全隐患", "Safety hazard", "SAFETY_HAZARD"),
     ("gambling_fraud", "疑似赌博/诈骗窝点", "Suspected gambling or fraud venue", "GAMBLING"),
-    ("public_order", "扰乱公共秩序", "Public-order nuisance", "PUBLIC PEACE VIOLATION"),
+    ("public_order", "扰乱公共秩序", "Public-order nuisance", "PUBLIC_DISORDER"),
 )
 
 
@@ -94,16 +98,27 @@ def _import(ctx, paths, mapping, *, source, synthetic, preset, tolerance=None):
 def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
     """Load the Jiayuguan demo and yield one line of progress per step.
 
-    The incidents are synthetic (geo.synthetic, seeded); they are written as a CSV in GCJ-02,
-    as phones and Chinese map apps report positions, and imported through the normal path.
+    The demo's Chinese category table (:data:`DEMO_CATEGORIES_FILE`) replaces the one a new
+    database is seeded with. The incidents are synthetic (geo.synthetic, seeded, each
+    category with its own hours and places); they are written as a CSV in GCJ-02, as phones
+    and Chinese map apps report positions, and imported through the normal path.
     """
     from dataclasses import replace
 
     import shapely
 
+    from geo.categories import load_categories
     from geo.ingest import PRESETS
-    from geo.synthetic import demo_window, generate_incidents
+    from geo.synthetic import DEFAULT_CATEGORY_PROFILES, demo_window, generate_incidents
     from web.services.workspace import load_area_layer
+    from web.storage.category_table import replace_categories
+
+    table = load_categories(DEMO_CATEGORIES_FILE)
+    removed = replace_categories(ctx.engine, table)
+    yield (
+        f"categories: {len(table)} from {DEMO_CATEGORIES_FILE.relative_to(REPO_ROOT)}"
+        + (f" (replacing {len(removed)} unused)" if removed else "")
+    )
 
     boundary = DATA / "boundaries" / "jiayuguan.geojson"
     core = DATA / "boundaries" / "jiayuguan_urban_core.geojson"
@@ -131,7 +146,13 @@ def load_demo(ctx, seed: int, days: int) -> Iterator[str]:
     now = clock.now().floor("h")
     start, end = demo_window(now, days=days)
     area = shapely.union_all(core_frame.geometry.to_numpy())
-    incidents = generate_incidents(area, start, end, seed=seed)
+    profiles = {
+        c: DEFAULT_CATEGORY_PROFILES[c] for c in table["code"] if c in DEFAULT_CATEGORY_PROFILES
+    }
+    names = dict(zip(table["code"], table["name_zh"], strict=True))
+    incidents = generate_incidents(
+        area, start, end, seed=seed, categories=profiles or None, names=names
+    )
     lon, lat = gcj02_from_wgs84(incidents["lon"].to_numpy(), incidents["lat"].to_numpy())
     out = incidents.assign(
         lon=np.round(lon, 6),
