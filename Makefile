@@ -8,9 +8,22 @@ NODE_STAMP := node_modules/.installed
 PORT ?= 5000
 CHICAGO_DB := sqlite:///$(CURDIR)/instance/chicago.db
 DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk
+# The tests start a throwaway PostgreSQL cluster with PostGIS (tests/postgres.py).
+DEBIAN_DB_PACKAGES := postgresql-15 postgresql-15-postgis-3
+
+# $(call apt_missing,packages): apt-get install those of the Debian packages not installed.
+define apt_missing
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+endef
 
 .DEFAULT_GOAL := help
-.PHONY: help install messages run serve chicago test test-dates test-fast browser-deps bench lint format typecheck check clean
+.PHONY: help install messages run serve chicago test test-dates test-fast browser-deps db-deps bench lint format typecheck check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,21 +58,18 @@ chicago: install ## load the real Chicago data (from ../shared) into instance/ch
 	HOTSPOT_DATABASE_URL=$(CHICAGO_DB) $(BIN)/hotspot serve --port $(PORT)
 
 browser-deps: ## install Debian's chromium and CJK fonts for the browser tests when missing
-	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing$$missing"; \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
-	fi
+	$(call apt_missing,$(DEBIAN_TEST_PACKAGES))
 
-test: install browser-deps ## run the whole test suite (real data from ../shared, browser tests)
+db-deps: ## install Debian's PostgreSQL 15 and PostGIS for the tests on PostgreSQL when missing
+	$(call apt_missing,$(DEBIAN_DB_PACKAGES))
+
+test: install browser-deps db-deps ## run the whole test suite (real data from ../shared, browser tests)
 	$(BIN)/pytest
 
-test-dates: install ## run the date-dependent tests at every moment of tests/moments.py
+test-dates: install db-deps ## run the date-dependent tests at every moment of tests/moments.py
 	$(BIN)/pytest -m dates --moments all
 
-test-fast: install ## run the tests not marked slow or browser
+test-fast: install db-deps ## run the tests not marked slow or browser
 	$(BIN)/pytest -m "not slow and not browser"
 
 bench: install ## print the benchmark figures (real data from ../shared; several minutes)

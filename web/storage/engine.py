@@ -49,7 +49,10 @@ def _alembic_config(engine: Engine):
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # The option is read through configparser's interpolation: a literal % (a URL-encoded
+    # socket folder or password) must be doubled.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
