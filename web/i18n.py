@@ -6,6 +6,10 @@ products: ``make install`` compiles them, and the app compiles any that are miss
 older than their ``.po`` at start, so a fresh clone never shows untranslated pages.
 
 Dates and times are shown in the city's timezone (stored with the data, ``meta``).
+
+Incident categories are shown by name, never by code: :func:`category_name` (also the Jinja
+filter ``category_name``) gives a code's ``name_zh`` on Chinese pages and ``name_en`` on
+English ones, from the stored category table.
 """
 
 from __future__ import annotations
@@ -16,11 +20,21 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g
-from flask_babel import Babel, format_datetime
+from flask_babel import Babel, format_datetime, get_locale
 
 from web import storage
 
-__all__ = ["TRANSLATIONS_DIR", "compile_catalogs", "init_i18n", "city_timezone", "local_time"]
+__all__ = [
+    "TRANSLATIONS_DIR",
+    "compile_catalogs",
+    "init_i18n",
+    "city_timezone",
+    "local_time",
+    "is_chinese",
+    "category_name_column",
+    "category_names",
+    "category_name",
+]
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -55,6 +69,45 @@ def local_time(epoch_s: float | int | None, format: str = "short") -> str:
     return format_datetime(datetime.fromtimestamp(float(epoch_s), UTC), format)
 
 
+def is_chinese() -> bool:
+    """Whether the page is in Chinese (the request's locale)."""
+    return str(get_locale() or "").startswith("zh")
+
+
+def category_name_column() -> str:
+    """The category table's name column for the page's language: ``name_zh`` or ``name_en``."""
+    return "name_zh" if is_chinese() else "name_en"
+
+
+def category_names() -> dict[str, str]:
+    """Every stored category code -> its name in the page's language (the other language's
+    name, then the code, where a name is empty); read once per request."""
+    return dict(_category_names())
+
+
+def _category_names() -> dict[str, str]:
+    column = category_name_column()
+    if g.get("category_names_column") != column:
+        table = storage.load_categories_table(current_app.extensions["engine"])
+        other = "name_en" if column == "name_zh" else "name_zh"
+        g.category_names = {
+            str(code): str(name or fallback or code)
+            for code, name, fallback in zip(
+                table["code"], table[column].fillna(""), table[other].fillna(""), strict=True
+            )
+        }
+        g.category_names_column = column
+    return g.category_names
+
+
+def category_name(code: object) -> str:
+    """A category's name in the page's language; an unknown code is shown as it is."""
+    if code is None or code != code:  # None or NaN
+        return ""
+    text = str(code)
+    return _category_names().get(text, text)
+
+
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel (locale from web.views.access.select_locale, city timezone)."""
     from web.views.access import LANGUAGES, select_locale
@@ -64,4 +117,5 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=select_locale, timezone_selector=city_timezone)
     app.jinja_env.filters["localtime"] = local_time
+    app.jinja_env.filters["category_name"] = category_name
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
