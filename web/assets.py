@@ -42,6 +42,7 @@ __all__ = [
     "SITE_SCRIPTS",
     "SITE_SOURCE_MAPS",
     "INSTALL_COMMAND",
+    "TILE_CRS_LEAFLET",
     "VENDOR_FILES",
     "VendorFile",
     "register_vendor_assets",
@@ -53,6 +54,10 @@ INSTALL_COMMAND = "npm ci --ignore-scripts --no-audit --no-fund"
 DEFAULT_NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
 # Leaflet's own default for OpenStreetMap-style tile pyramids.
 DEFAULT_MAX_ZOOM = 18
+#: Leaflet CRS (``L.CRS.<name>``) of each basemap coordinate system (web.config TILE_CRS).
+#: GCJ02 is defined by web/static/map-context.js: Web Mercator of the GCJ-02 shifted point.
+TILE_CRS_LEAFLET = MappingProxyType({"wgs84": "EPSG3857", "gcj02": "GCJ02"})
+DEFAULT_LEAFLET_CRS = "EPSG3857"
 # Served paths carry the package version, so a changed file always has a new URL.
 CACHE_MAX_AGE_S = 365 * 24 * 60 * 60
 
@@ -300,6 +305,7 @@ def tile_layer_kwargs(
     *,
     attribution: str | None = None,
     max_zoom: int = DEFAULT_MAX_ZOOM,
+    crs: str = "wgs84",
 ) -> dict[str, Any]:
     """Keyword arguments for ``folium.Map`` that never fetch internet tiles.
 
@@ -310,10 +316,15 @@ def tile_layer_kwargs(
     ``maxZoom`` goes into the map's own options.
 
     ``tile_url`` is an intranet XYZ template such as
-    "https://tiles.intranet/{z}/{x}/{y}.png"; ``attribution`` is then required.
+    "https://tiles.intranet/{z}/{x}/{y}.png"; ``attribution`` is then required. ``crs`` is
+    the coordinate system the tiles are drawn in: with ``gcj02`` the map uses the Leaflet CRS
+    ``L.CRS.GCJ02`` (web/static/map-context.js, which the page must load), which draws every
+    WGS-84 overlay where the GCJ-02 tiles show that place.
     """
     if isinstance(max_zoom, bool) or not isinstance(max_zoom, int) or max_zoom < 0:
         raise ValueError(f"max_zoom must be a non-negative int, got {max_zoom!r}")
+    if crs not in TILE_CRS_LEAFLET:
+        raise ValueError(f"crs must be one of {', '.join(TILE_CRS_LEAFLET)}, got {crs!r}")
     if tile_url is None:
         return {"tiles": None, "maxZoom": max_zoom}
     if not all(part in tile_url for part in ("{z}", "{x}", "{y}")):
@@ -323,7 +334,11 @@ def tile_layer_kwargs(
         )
     if not attribution:
         raise ValueError(f"attribution is required with tile_url {tile_url!r}, got {attribution!r}")
-    return {"tiles": tile_url, "attr": attribution, "max_zoom": max_zoom, "maxZoom": max_zoom}
+    kwargs: dict[str, Any] = {"tiles": tile_url, "attr": attribution, "max_zoom": max_zoom,
+                              "maxZoom": max_zoom}  # fmt: skip
+    if TILE_CRS_LEAFLET[crs] != DEFAULT_LEAFLET_CRS:
+        kwargs["crs"] = TILE_CRS_LEAFLET[crs]
+    return kwargs
 
 
 def register_vendor_assets(
@@ -332,7 +347,8 @@ def register_vendor_assets(
     *,
     node_modules: Path | str | None = None,
 ) -> None:
-    """Serve VENDOR_FILES under ``url_prefix``; anything else there is a 404.
+    """Serve VENDOR_FILES under ``url_prefix``; anything else there is a 404. Also registers
+    the maps' data routes (web.maps.context.register_map_data: the streets base layer).
 
     Raises RuntimeError at registration when node_modules (by default the one at the
     repository root) is missing or lacks a listed file.
@@ -378,3 +394,7 @@ def register_vendor_assets(
         return response
 
     app.register_blueprint(blueprint)
+    # The maps' own data (the streets base layer) is served beside their assets.
+    from web.maps.context import register_map_data
+
+    register_map_data(app)

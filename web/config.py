@@ -16,7 +16,15 @@ from pathlib import Path
 
 from geo.cells import DEFAULT_RESOLUTION
 
-__all__ = ["SETTINGS", "ENV_PREFIX", "REPO_ROOT", "load_settings", "ConfigError"]
+__all__ = [
+    "SETTINGS",
+    "ENV_PREFIX",
+    "REPO_ROOT",
+    "TILE_CRS_NAMES",
+    "ConfigError",
+    "load_settings",
+    "tile_crs_name",
+]
 
 ENV_PREFIX = "HOTSPOT_"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +82,28 @@ SETTINGS: tuple[Setting, ...] = (
         "basemap tile URL template (intranet tile server, Tianditu...); empty = no basemap",
     ),
     Setting("TILE_ATTRIBUTION", "", str, "attribution text shown for the basemap tiles"),
+    Setting(
+        "TILE_CRS",
+        "wgs84",
+        str,
+        "coordinate system the basemap tiles are drawn in: wgs84 (WGS-84 or CGCS2000, e.g. "
+        "Tianditu) or gcj02 (GCJ-02, e.g. many PGIS services); with gcj02 every overlay is "
+        "shifted to line up with the tiles",
+    ),
+    Setting(
+        "TILE_SUBDOMAINS",
+        "abc",
+        str,
+        "letters or digits put for {s} in the tile URL, one per server (Tianditu: 01234567)",
+    ),
+    Setting("TILE_MAX_ZOOM", 18, int, "highest zoom level the tile service has tiles for (1..22)"),
+    Setting(
+        "TILE_LABELS_URL",
+        "",
+        str,
+        "optional second tile URL template drawn over the basemap, in the same coordinate "
+        "system (Tianditu's place-name layer, e.g. cva_w); empty = none",
+    ),
     Setting("MAX_CELLS_DRAWN", 5000, int, "most cells drawn on one map; coarser cells above it"),
     Setting("VENDOR_URL_PREFIX", "/static/vendor/", str, "URL prefix of the served map assets"),
     Setting("DEFAULT_LOCALE", "zh", str, "interface language before a user picks one: zh or en"),
@@ -163,6 +193,7 @@ def load_settings(
     values["SESSION_COOKIE_SECURE"] = (
         values["ENV"] == "production" if secure == "auto" else secure in ("true", "1")
     )
+    _check_basemap(values)
     if values["DEFAULT_LOCALE"] not in ("zh", "en"):
         raise ConfigError(f"{ENV_PREFIX}DEFAULT_LOCALE: expected zh or en")
     if values["NOW"] and values["ENV"] == "production":
@@ -177,6 +208,67 @@ def load_settings(
     elif values["ENV"] == "production":
         _check_secret(str(values["SECRET_KEY"]))
     return values
+
+
+#: TILE_CRS spellings (upper case, without "-", "_" and spaces) and what they mean.
+TILE_CRS_NAMES = {"WGS84": "wgs84", "CGCS2000": "wgs84", "EPSG4326": "wgs84", "GCJ02": "gcj02"}
+MAX_TILE_ZOOM = 22
+
+
+def tile_crs_name(value: object) -> str:
+    """``wgs84`` or ``gcj02`` for a TILE_CRS spelling (any case, with or without the dash);
+    raises ConfigError for anything else."""
+    key = str(value).strip().upper()
+    for separator in ("-", "_", ":", " "):
+        key = key.replace(separator, "")
+    if key not in TILE_CRS_NAMES:
+        raise ConfigError(
+            f"{ENV_PREFIX}TILE_CRS: expected wgs84 or gcj02 (the coordinate system of the "
+            f"basemap tiles), got {value!r}"
+        )
+    return TILE_CRS_NAMES[key]
+
+
+def _check_tile_template(name: str, url: str) -> None:
+    if not all(part in url for part in ("{z}", "{x}", "{y}")):
+        raise ConfigError(
+            f"{ENV_PREFIX}{name}: expected a tile URL template with {{z}}, {{x}} and {{y}}, "
+            f"e.g. http://pgis.intranet/tiles/{{z}}/{{x}}/{{y}}.png; got {url!r}"
+        )
+    if not url.startswith(("http://", "https://", "/")):
+        raise ConfigError(
+            f"{ENV_PREFIX}{name}: expected an http(s) URL or a path on this site, got {url!r}"
+        )
+
+
+def _check_basemap(values: dict[str, object]) -> None:
+    """Check the basemap settings together (a bad one would break every map page) and
+    normalise TILE_CRS to ``wgs84`` or ``gcj02``."""
+    values["TILE_CRS"] = tile_crs_name(values["TILE_CRS"])
+    url = str(values["TILE_URL"]).strip()
+    labels = str(values["TILE_LABELS_URL"]).strip()
+    values["TILE_URL"], values["TILE_LABELS_URL"] = url, labels
+    zoom = values["TILE_MAX_ZOOM"]
+    if isinstance(zoom, bool) or not isinstance(zoom, int) or not 1 <= zoom <= MAX_TILE_ZOOM:
+        raise ConfigError(f"{ENV_PREFIX}TILE_MAX_ZOOM: expected 1 to {MAX_TILE_ZOOM}, got {zoom!r}")
+    subdomains = str(values["TILE_SUBDOMAINS"]).strip()
+    if not subdomains.isalnum() or not subdomains.isascii() or len(subdomains) > 16:
+        raise ConfigError(
+            f"{ENV_PREFIX}TILE_SUBDOMAINS: expected 1 to 16 letters or digits, got {subdomains!r}"
+        )
+    values["TILE_SUBDOMAINS"] = subdomains
+    if labels and not url:
+        raise ConfigError(f"{ENV_PREFIX}TILE_LABELS_URL needs {ENV_PREFIX}TILE_URL (the basemap)")
+    if not url:
+        return
+    _check_tile_template("TILE_URL", url)
+    if labels:
+        _check_tile_template("TILE_LABELS_URL", labels)
+    if not str(values["TILE_ATTRIBUTION"]).strip():
+        raise ConfigError(
+            f"{ENV_PREFIX}TILE_ATTRIBUTION: required with {ENV_PREFIX}TILE_URL (who made the "
+            "basemap, shown on every map)"
+        )
 
 
 _MAKE_KEY = 'make one with: python3 -c "import secrets; print(secrets.token_hex(32))"'

@@ -1,8 +1,10 @@
 """Folium map building: geo's frames in, the map's header, body and script out; and the
 small inline SVG charts of the commander's pages.
 
-Only this module imports folium. Maps never fetch anything from the internet: assets are
-served by the app (see web/assets.py) and the basemap is a configured tile URL or nothing.
+Only this module, plan_maps and context import folium. Maps never fetch anything from the
+internet: assets are served by the app (see web/assets.py) and the basemap is the bureau's
+configured tile service or the streets of the configured extract (web/maps/context.py, which
+every map goes through: the GCJ-02 shift, labels by zoom, the print button).
 
 The hotspot map (``hotspot_map``) carries no cell polygons: the page sends H3 ids with their
 values and web/static/hotspots.js draws the hexagons in the browser with h3-js, so a
@@ -12,6 +14,7 @@ city-wide map of 5,600 cells stays small and fast.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -26,7 +29,7 @@ from folium.plugins import HeatMap
 from folium.template import Template
 
 from geo.cells import hex_from_cells, parent_cells
-from web.assets import tile_layer_kwargs
+from web.maps.context import new_map
 
 __all__ = [
     "cells_to_draw",
@@ -39,6 +42,7 @@ __all__ = [
     "map_parts",
     "map_text",
     "station_layer",
+    "station_rows",
 ]
 
 _COLOURS = ["#ffffcc", "#ffeda0", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -74,9 +78,47 @@ def station_layer(
         style["fill_color"] = fill_color
     group = folium.FeatureGroup(name=map_text(label))
     for name, lat, lon in stations:
-        folium.CircleMarker(location=[float(lat), float(lon)], fill=True, fill_opacity=1.0,
-                            tooltip=map_text(name), **style).add_to(group)  # fmt: skip
+        text = map_text(name)
+        # The name as a small permanent label (shown from zoom 12, web/static/map-context.css)
+        # and in a popup on a tap, at any zoom.
+        folium.CircleMarker(
+            location=[float(lat), float(lon)], fill=True, fill_opacity=1.0,
+            tooltip=folium.Tooltip(text, sticky=False, permanent=True, direction="right",
+                                   offset=[int(radius) + 3, 0],
+                                   className="map-label map-label-station"),
+            popup=folium.Popup(text), **style,
+        ).add_to(group)  # fmt: skip
     return group
+
+
+def station_rows(stations: pd.DataFrame | None) -> tuple[tuple[str, float, float], ...]:
+    """``(name, lat, lon)`` of each station, the name in the page's language (``name_en`` in
+    English where it is set, else ``name``)."""
+    if stations is None or not len(stations):
+        return ()
+    names = stations["name"].astype(str)
+    if "name_en" in stations and _english():
+        english = stations["name_en"].fillna("").astype(str).str.strip()
+        names = english.where(english != "", names)
+    return tuple(
+        (str(name), float(lat), float(lon))
+        for name, lat, lon in zip(names, stations["lat"], stations["lon"], strict=True)
+    )
+
+
+def _english() -> bool:
+    from flask import has_request_context
+    from flask_babel import get_locale
+
+    return has_request_context() and str(get_locale() or "").startswith("en")
+
+
+def print_label() -> str | None:
+    """The print button's tooltip in the page's language (None outside a request)."""
+    from flask import has_request_context
+    from flask_babel import gettext
+
+    return gettext("Print the map") if has_request_context() else None
 
 
 def map_parts(fmap: folium.Map) -> dict[str, str]:
@@ -107,16 +149,16 @@ def centred_map(
     tile_attribution: str | None,
     prefer_canvas: bool = False,
 ) -> folium.Map:
-    """A map with a scale bar and the site's tiles, centred on ``bounds`` ([[s, w], [n, e]])."""
-    centre = [0.0, 0.0]
-    if bounds is not None:
-        centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    return folium.Map(
-        location=centre,
+    """A map with a scale bar, the site's basemap (web/maps/context.py: tiles in their
+    coordinate system, or the extract's streets) and a print button, centred on ``bounds``
+    ([[s, w], [n, e]])."""
+    return new_map(
+        bounds,
         zoom_start=zoom_start,
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
         prefer_canvas=prefer_canvas,
-        control_scale=True,
-        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
+        print_label=print_label(),
     )
 
 
@@ -143,39 +185,78 @@ def cells_to_draw(cells: pd.DataFrame, max_cells: int) -> tuple[pd.DataFrame, in
     return frame, resolution
 
 
-def _cells_bounds(cells: np.ndarray) -> tuple[float, float, float, float]:
+def _resolution_of(cells: pd.DataFrame) -> int | None:
     import h3
 
-    points = np.array(
-        [h3.cell_to_latlng(c) for c in hex_from_cells(cells)], dtype=np.float64
-    ).reshape(-1, 2)
-    return (
-        float(points[:, 1].min()),
-        float(points[:, 0].min()),
-        float(points[:, 1].max()),
-        float(points[:, 0].max()),
-    )
+    if cells.empty:
+        return None
+    return int(h3.get_resolution(hex_from_cells(cells["cell"].to_numpy()[:1])[0]))
 
 
-def _cell_features(frame: pd.DataFrame, colormap: LinearColormap) -> dict:
+def _cell_features(
+    frame: pd.DataFrame, colormap: LinearColormap, names: Mapping[int, str] | None = None
+) -> dict:
+    """The cells as GeoJSON with ``cell`` (the readable name, then the H3 id: ``G061-12 ·
+    8924ae57577ffff``), ``n`` and ``colour``."""
     import h3
 
+    names = names or {}
     features = []
-    for hex_id, n in zip(hex_from_cells(frame["cell"].to_numpy()), frame["n"], strict=True):
+    cells = frame["cell"].to_numpy()
+    for cell, hex_id, n in zip(cells, hex_from_cells(cells), frame["n"], strict=True):
         ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(hex_id)]
         ring.append(ring[0])
+        name = names.get(int(cell))
         features.append(
             {
                 "type": "Feature",
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
                 "properties": {
-                    "cell": hex_id,
+                    "cell": f"{map_text(name)} · {hex_id}" if name else hex_id,
                     "n": int(n),
                     "colour": colormap(int(n)),
                 },
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+class _AreaLabels(MacroElement):
+    """Permanent small labels (``property`` of each feature, raw text: the script escapes
+    it) on a GeoJSON layer's polygons, by web/static/map-context.js; CSS shows them from a
+    zoom on (``map-label-<kind>``)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        MapContext.labelAreas({{ this.layer }}, {{ this.property|tojson }}, {{ this.kind|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.GeoJson, property: str, kind: str) -> None:  # noqa: A002
+        super().__init__()
+        self._name = "AreaLabels"
+        self.layer = layer.get_name()
+        self.property = property
+        self.kind = kind
+
+
+def _site_cell_names() -> dict[int, str]:
+    """The readable names of the site's cells (web.services.cell_names); empty outside an
+    app or when the site has no data yet."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context() or "engine" not in current_app.extensions:
+        return {}
+    from web.services.cell_names import cell_names
+    from web.services.site_data import site_data
+
+    try:
+        engine = current_app.extensions["engine"]
+        return cell_names(engine, site_data(engine)).by_cell
+    except Exception:  # noqa: BLE001  (an empty database: the map shows H3 ids)
+        return {}
 
 
 def incident_cell_map(
@@ -193,6 +274,14 @@ def incident_cell_map(
     Returns a dict with ``header``, ``html`` and ``script`` parts to place in a template.
     """
     bounds = frame_bounds(boundary)
+    drawn, resolution = cells_to_draw(cells, max_cells)
+    if len(drawn):
+        # Open on where the incidents are, not on the whole jurisdiction.
+        from web.services.map_layers import cell_focus_box
+
+        box = cell_focus_box(drawn["cell"].to_numpy(), drawn["n"].to_numpy())
+        if box is not None:
+            bounds = [[box[1], box[0]], [box[3], box[2]]]
     fmap = centred_map(bounds, zoom_start=11, tile_url=tile_url,
                        tile_attribution=tile_attribution, prefer_canvas=True)  # fmt: skip
     if boundary is not None and len(boundary):
@@ -202,13 +291,13 @@ def incident_cell_map(
             style_function=lambda _f: {"color": "#333333", "weight": 2, "fill": False},
         ).add_to(fmap)
     if grids is not None and len(grids):
-        folium.GeoJson(
-            grids[["geometry"]].assign(area_id=grids["area_id"].map(map_text)).to_json(),
+        grid_layer = folium.GeoJson(
+            grids[["area_id", "geometry"]].to_json(),
             name="management grids",
             style_function=lambda _f: {"color": "#3366cc", "weight": 1, "fillOpacity": 0.02},
-            tooltip=folium.GeoJsonTooltip(fields=["area_id"], labels=False),
+            interactive=False,
         ).add_to(fmap)
-    drawn, resolution = cells_to_draw(cells, max_cells)
+        _AreaLabels(grid_layer, "area_id", "grid").add_to(fmap)
     if len(drawn):
         # Counts are skewed: colour breaks at quantiles keep the few top cells from washing
         # out the rest.
@@ -219,10 +308,9 @@ def incident_cell_map(
             _COLOURS[-len(breaks) :], index=breaks.tolist(), vmin=breaks[0], vmax=breaks[-1]
         )
         colormap.caption = f"incidents per cell (H3 res {resolution})"
-        minx, miny, maxx, maxy = _cells_bounds(drawn["cell"].to_numpy())
-        bounds = [[miny, minx], [maxy, maxx]]
+        names = _site_cell_names() if resolution == _resolution_of(cells) else {}
         folium.GeoJson(
-            _cell_features(drawn, colormap),
+            _cell_features(drawn, colormap, names),
             name="incident cells",
             style_function=lambda f: {
                 "fillColor": f["properties"]["colour"],
@@ -233,8 +321,8 @@ def incident_cell_map(
             tooltip=folium.GeoJsonTooltip(fields=["cell", "n"], aliases=["cell", "incidents"]),
         ).add_to(fmap)
         colormap.add_to(fmap)
-    if stations is not None and len(stations):
-        rows = zip(stations["name"], stations["lat"], stations["lon"], strict=True)
+    rows = station_rows(stations)
+    if rows:
         station_layer(rows, "stations", radius=6, color="#1a237e").add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     if bounds is not None:
@@ -269,19 +357,23 @@ def grid_worker_map(
         properties |= {"n28": int(cell["n28"]), "colour": cell["colour"]}
         features.append({"type": "Feature", "properties": properties,
                          "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
-    fmap = folium.Map(
-        location=[float(np.mean(lats)), float(np.mean(lngs))],
+    corners = [[min(lats), min(lngs)], [max(lats), max(lngs)]]
+    fmap = new_map(
+        corners,
         zoom_start=15,
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
         prefer_canvas=True,
-        control_scale=True,
-        **tile_layer_kwargs(tile_url, attribution=tile_attribution),
+        location=[float(np.mean(lats)), float(np.mean(lngs))],
     )
     if grids is not None and len(grids):
-        folium.GeoJson(
+        grid_layer = folium.GeoJson(
             grids[["area_id", "geometry"]].to_json(),
             name=map_text(labels["grids"]),
             style_function=lambda _f: {"color": "#1a3d7c", "weight": 3, "fill": False},
+            interactive=False,
         ).add_to(fmap)
+        _AreaLabels(grid_layer, "area_id", "grid").add_to(fmap)
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=map_text(labels["cells"]),
@@ -296,7 +388,7 @@ def grid_worker_map(
             aliases=[map_text(labels[k]) for k in ("label", "status", "n28")],
         ),
     ).add_to(fmap)
-    fmap.fit_bounds([[min(lats), min(lngs)], [max(lats), max(lngs)]])
+    fmap.fit_bounds(corners)
     return map_parts(fmap)
 
 
@@ -355,26 +447,46 @@ def hotspot_map(
     compiles a Jinja template for every element it renders, which costs more than the
     scoring on a city with two dozen stations.
     """
-    station_rows: tuple[tuple[str, float, float], ...] = ()
-    if stations is not None and len(stations):
-        station_rows = tuple(
-            (str(name), float(lat), float(lon))
-            for name, lat, lon in zip(
-                stations["name"], stations["lat"], stations["lon"], strict=True
-            )
-        )
+    from web.maps.context import basemap, streets_for
+
+    corners = None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]
+    # Everything the frame depends on is in the cache key: the settings read centrally too.
+    settings = (basemap(tile_url, tile_attribution), str(streets_for(corners)), print_label())
     return dict(
         _hotspot_map(
             None if bounds is None else tuple(float(b) for b in bounds),
             tuple((kind, tuple(parts)) for kind, parts in outlines.items()),
-            station_rows,
+            station_rows(stations),
             tile_url,
             tile_attribution,
             heat_label,
             stations_label,
             config_element,
+            _names_json(),
+            settings,
         )
     )
+
+
+def _names_json() -> str:
+    """The site's cell names as JSON {area: [hex of number 1, 2, ...]} (the hotspot map's
+    script names cells ``area-n`` from it); ``{}`` outside an app or without data."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context() or "engine" not in current_app.extensions:
+        return "{}"
+    from web.services.map_layers import cell_name_table
+    from web.services.site_data import site_data
+
+    try:
+        engine = current_app.extensions["engine"]
+        data = site_data(engine)
+        if "cell_name_json" not in data._memo:
+            table = cell_name_table(engine, data)
+            data._memo["cell_name_json"] = json.dumps(table, separators=(",", ":"))
+        return data._memo["cell_name_json"]
+    except Exception:  # noqa: BLE001  (an empty database: the map shows H3 ids)
+        return "{}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -387,13 +499,17 @@ def _hotspot_map(
     heat_label,
     stations_label,
     config_element,
+    names_json,
+    _settings,
 ) -> tuple[tuple[str, str], ...]:
     corners = None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]
     fmap = centred_map(corners, zoom_start=11, tile_url=tile_url,
                        tile_attribution=tile_attribution, prefer_canvas=True)  # fmt: skip
+    kind_labels = {}
     for kind, (label, geojson, show) in outlines:
+        kind_labels[kind] = str(label)
         style = _OUTLINE_STYLES.get(kind, _OTHER_OUTLINE)
-        folium.GeoJson(
+        layer = folium.GeoJson(
             geojson,
             name=map_text(label),
             show=show,
@@ -401,6 +517,8 @@ def _hotspot_map(
             # Outlines must not catch the clicks meant for the cells under them.
             interactive=False,
         ).add_to(fmap)
+        if kind == "grid":
+            _AreaLabels(layer, "area_id", "grid").add_to(fmap)
     if stations:
         station_layer(stations, stations_label, radius=6, color="#1a237e", weight=2,
                       fill_color="#ffffff").add_to(fmap)  # fmt: skip
@@ -409,7 +527,8 @@ def _hotspot_map(
     heat.add_to(fmap)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
-    _HotspotLayers(control.get_name(), heat.get_name(), {"config": config_element}).add_to(fmap)
+    options = {"config": config_element, "kindLabels": kind_labels, "names": json.loads(names_json)}
+    _HotspotLayers(control.get_name(), heat.get_name(), options).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return tuple(map_parts(fmap).items())

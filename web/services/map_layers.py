@@ -37,8 +37,11 @@ __all__ = [
     "MapLayers",
     "MapQuery",
     "UnknownCellError",
+    "cell_focus_box",
+    "cell_name_table",
     "emerging_layer",
     "explain_map_cell",
+    "focus_box",
     "map_layers",
     "parse_map_query",
     "study_bounds",
@@ -251,10 +254,11 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
     Counts, trend and hours count every incident in the cell passing the map's filters but
     the dates, over the explanation's windows (geo.explain.DEFAULT_WINDOWS_DAYS) before the
     map's end; score and rank, the Gi* class (over the map's dates) and the emerging class
-    are the map's own layers. ``counts`` is ``windows``, ``rows`` (one per category, most
-    incidents first) and ``total`` (JSON objects keep no order); ``window`` counts the map's
-    own dates. Raises FilterError for a malformed id, geo.explain.UnknownCellError for a
-    cell the map does not show.
+    are the map's own layers; ``name`` and ``label`` are the cell's readable name
+    (web.services.cell_names), ``area_list`` its areas as ``kind`` and ``id``. ``counts``
+    is ``windows``, ``rows`` (one per category, most incidents first) and ``total`` (JSON
+    objects keep no order); ``window`` counts the map's own dates. Raises FilterError for a
+    malformed id, geo.explain.UnknownCellError for a cell the map does not show.
     """
     from geo.explain import (
         ALL_CATEGORIES,
@@ -307,10 +311,15 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         emerging=None if found.empty else str(found.iloc[0]),
     )
     areas: list[str] = []
+    area_list: list[dict[str, str]] = []
     for kind in ("district", "beat", "grid"):
         frame = area_frame(engine, data, kind)
         hit = frame.loc[frame["cell"] == cell, "area_id"]
         areas.extend(f"{kind}:{a}" for a in hit)
+        area_list.extend({"kind": kind, "id": str(a)} for a in hit)
+    from web.services.cell_names import cell_names
+
+    names = cell_names(engine, data)
     table = explanation.counts
     windows = [str(w) for w in table.columns]
     # category -> window -> count, row by row (the categories, then ALL_CATEGORIES once)
@@ -323,6 +332,9 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         "start": query.start,
         "end": query.end,
         "areas": areas,
+        "area_list": area_list,
+        "name": names.name(cell),
+        "label": names.label(cell),
         "window": {"count": int(layers.count[row]), "start": query.start, "end": query.end},
         "counts": {
             "windows": windows,
@@ -336,21 +348,84 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
     }
 
 
+#: Share of the incidents the box a map opens on holds (on each axis, cutting the outer 1 %
+#: each side): the urban core of a city, not the empty desert of its jurisdiction.
+FOCUS_SHARE = 0.98
+
+
+def focus_box(
+    lat: np.ndarray, lng: np.ndarray, weights: np.ndarray, share: float = FOCUS_SHARE
+) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) holding the central ``share`` of ``weights`` on
+    each axis (weighted quantiles of the points); None when no weight is positive."""
+    keep = np.asarray(weights, dtype=np.float64) > 0
+    if not keep.any():
+        return None
+    w = np.asarray(weights, dtype=np.float64)[keep]
+    cut = (1.0 - share) / 2.0
+    box = []
+    for values in (np.asarray(lng)[keep], np.asarray(lat)[keep]):
+        order = np.argsort(values, kind="stable")
+        cumulative = np.cumsum(w[order]) / w.sum()
+        low = values[order][int(np.searchsorted(cumulative, cut, side="right"))]
+        high = values[order][min(len(values) - 1, int(np.searchsorted(cumulative, 1.0 - cut)))]
+        box.append((float(low), float(high)))
+    return (box[0][0], box[1][0], box[0][1], box[1][1])
+
+
+def cell_focus_box(
+    cells: np.ndarray, weights: np.ndarray, share: float = FOCUS_SHARE
+) -> tuple[float, float, float, float] | None:
+    """:func:`focus_box` of H3 cells (int64) by their centres, padded by one cell's edge so
+    the outer cells show whole."""
+    import h3
+
+    from geo.cells import hex_from_cells
+
+    cells = np.asarray(cells, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
+    keep = weights > 0
+    if not keep.any():
+        return None
+    hex_ids = hex_from_cells(cells[keep])
+    points = np.array([h3.cell_to_latlng(c) for c in hex_ids], dtype=np.float64).reshape(-1, 2)
+    box = focus_box(points[:, 0], points[:, 1], weights[keep], share)
+    if box is None:
+        return None
+    pad = h3.average_hexagon_edge_length(h3.get_resolution(hex_ids[0]), "km") / 111.32
+    return (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
+
+
 def study_bounds(data: SiteData) -> tuple[float, float, float, float] | None:
-    """(min lon, min lat, max lon, max lat) of the study cells' centres; cached."""
+    """(min lon, min lat, max lon, max lat) maps open on: where the incidents are (the box
+    holding the central FOCUS_SHARE of them by cell, see :func:`cell_focus_box`), else the
+    study cells' centres; cached per data load. The jurisdiction is still drawn whole."""
     if "bounds" not in data._memo:
         bounds = None
-        if len(data.cells):
-            import h3
-
-            from geo.cells import hex_from_cells
-
-            points = np.array([h3.cell_to_latlng(c) for c in hex_from_cells(data.cells)])
-            bounds = (
-                float(points[:, 1].min()),
-                float(points[:, 0].min()),
-                float(points[:, 1].max()),
-                float(points[:, 0].max()),
-            )
+        if len(data.incident_cells):
+            cells, counts = np.unique(data.incident_cells, return_counts=True)
+            bounds = cell_focus_box(cells, counts)
+        if bounds is None and len(data.cells):
+            bounds = cell_focus_box(data.cells, np.ones(len(data.cells)), share=1.0)
         data._memo["bounds"] = bounds
     return data._memo["bounds"]
+
+
+def cell_name_table(engine, data: SiteData) -> dict[str, list[str]]:
+    """The readable cell names (web.services.cell_names) as {area: [hex of number 1, 2, ...]}
+    for the page scripts (the hotspot map names cells ``area-n``); cached per data load."""
+    if "cell_name_table" not in data._memo:
+        import h3
+
+        from web.services.cell_names import cell_names
+
+        table: dict[str, dict[int, str]] = {}
+        for cell, name in cell_names(engine, data).by_cell.items():
+            area, _, number = name.rpartition("-")
+            if area and number.isdigit():
+                table.setdefault(area, {})[int(number)] = h3.int_to_str(cell)
+        data._memo["cell_name_table"] = {
+            area: [numbers.get(n, "") for n in range(1, max(numbers) + 1)]
+            for area, numbers in sorted(table.items())
+        }
+    return data._memo["cell_name_table"]

@@ -70,6 +70,13 @@
     var renderer = L.canvas({ padding: 0.3 });
     var boundaries = new Map();
     var state = { data: null, start: null, end: null, emerging: null, drawnRes: null, selected: null };
+    // Readable cell names (G061-12) from {area: [hex of number 1, 2, ...]}; the H3 id second.
+    var names = new Map();
+    Object.keys(options.names || {}).forEach(function (area) {
+      options.names[area].forEach(function (hex, i) { if (hex) { names.set(hex, area + "-" + (i + 1)); } });
+    });
+    function nameOf(hex) { return names.get(hex) || hex; }
+    function labelOf(hex) { var name = names.get(hex); return name ? name + " · " + hex : hex; }
 
     function boundary(hex) {
       var ring = boundaries.get(hex);
@@ -109,6 +116,21 @@
       renderer: renderer, interactive: false,
       style: function () { return { color: "#00e5ff", weight: 3, fill: false }; }
     }).addTo(map);
+    function cellTooltip(layer) {
+      var p = layer.feature.properties;
+      if (p.res !== undefined && state.data && p.res < state.data.resolution) {
+        return escapeHtml(L_.zoomIn);
+      }
+      var html = "<b>" + escapeHtml(nameOf(p.cell)) + "</b>";
+      if (names.has(p.cell)) { html += ' <span class="hs-hex">' + escapeHtml(p.cell) + "</span>"; }
+      if (p.v !== undefined) { html += "<br>" + escapeHtml(state.data.value === "count" ? L_.count : L_.score) + ": " + fmt(p.v); }
+      if (p.gi !== undefined) { html += "<br>" + escapeHtml(cfg.giLabels[p.gi] || p.gi); }
+      if (p.label !== undefined) { html += "<br>" + escapeHtml(cfg.emergingLabels[p.label] || p.label); }
+      return html;
+    }
+    [cellLayer, giLayer, emergingLayer].forEach(function (layer) {
+      layer.bindTooltip(cellTooltip, { sticky: true, direction: "top", offset: [0, -6] });
+    });
     control.addOverlay(cellLayer, L_.cells);
     control.addOverlay(giLayer, L_.gi);
     control.addOverlay(emergingLayer, L_.emerging);
@@ -307,6 +329,33 @@
       heat.setLatLngs(points);
     }
 
+    // The box holding the central 98 % of the shown incidents on each axis (as
+    // web/services/map_layers.py focus_box), or of the shown cells when none has incidents.
+    function fitIncidents() {
+      var data = state.data;
+      if (!data || !data.cells.length) { return; }
+      var points = [];
+      var total = 0;
+      var withCounts = data.count.some(function (n) { return n > 0; });
+      data.cells.forEach(function (hex, i) {
+        var w = withCounts ? data.count[i] : 1;
+        if (w > 0) { var c = h3.cellToLatLng(hex); points.push([c[0], c[1], w]); total += w; }
+      });
+      function range(axis) {
+        points.sort(function (a, b) { return a[axis] - b[axis]; });
+        var low = null, high = null, run = 0;
+        points.forEach(function (p) {
+          run += p[2];
+          if (low === null && run / total > 0.01) { low = p[axis]; }
+          if (high === null && run / total >= 0.99) { high = p[axis]; }
+        });
+        return [low, high === null ? points[points.length - 1][axis] : high];
+      }
+      var lat = range(0);
+      var lng = range(1);
+      map.fitBounds([[lat[0], lng[0]], [lat[1], lng[1]]], { padding: [20, 20] });
+    }
+
     // --- statistics panel ---
     function text(id, value) { var el = document.getElementById(id); if (el) { el.textContent = value; } }
 
@@ -330,10 +379,17 @@
         order.slice(0, 10).forEach(function (i) {
           var li = document.createElement("li");
           var a = document.createElement("a");
-          a.textContent = data.cells[i];
+          a.textContent = nameOf(data.cells[i]);
           a.setAttribute("data-cell", data.cells[i]);
+          if (names.has(data.cells[i])) { a.title = data.cells[i]; }
           a.addEventListener("click", function () { selectCell(data.cells[i], true); });
           li.appendChild(a);
+          if (names.has(data.cells[i])) {
+            var hexSpan = document.createElement("span");
+            hexSpan.className = "hs-hex";
+            hexSpan.textContent = " " + data.cells[i];
+            li.appendChild(hexSpan);
+          }
           li.appendChild(document.createTextNode(" " + fmt(values[i]) + (data.value === "count" ? "" : " · " + data.count[i] + " " + L_.incidents)));
           list.appendChild(li);
         });
@@ -421,8 +477,16 @@
     }
 
     function renderExplanation(e) {
-      var html = "<p><b>" + escapeHtml(e.cell) + "</b>";
-      if (e.areas.length) { html += "<br>" + escapeHtml(L_.areas) + ": " + escapeHtml(e.areas.join(", ")); }
+      var name = e.name || nameOf(e.cell);
+      var html = "<p><b>" + escapeHtml(name) + "</b>";
+      if (name !== e.cell) { html += ' <span class="hs-hex">' + escapeHtml(e.cell) + "</span>"; }
+      var areaList = e.area_list || [];
+      if (areaList.length) {
+        var kindLabels = options.kindLabels || {};
+        html += "<br>" + escapeHtml(L_.areas) + ": " + areaList.map(function (a) {
+          return escapeHtml((kindLabels[a.kind] || a.kind) + " " + a.id);
+        }).join(", ");
+      } else if (e.areas.length) { html += "<br>" + escapeHtml(L_.areas) + ": " + escapeHtml(e.areas.join(", ")); }
       html += "<br>" + escapeHtml(L_.window) + " (" + escapeHtml(e.window.start) + " – " + escapeHtml(e.window.end) + "): <b>" + e.window.count + "</b></p>";
       html += "<h3>" + escapeHtml(L_.counts) + "</h3><table><tr><th>" + escapeHtml(L_.category) + "</th>";
       e.counts.windows.forEach(function (w) { html += '<th class="num">' + escapeHtml(w) + "</th>"; });
@@ -579,7 +643,11 @@
         if (form.elements.category && form.elements.category.selectedOptions.length) { form.elements.group.disabled = true; }
       });
     }
+    // The frame opens on where the city's incidents are; an area filter opens on its own.
+    if (cfg.query && cfg.query.area && cfg.query.area.length) { fitIncidents(); }
+
     HotspotMap.state = state;  // for tests and the console
+    HotspotMap.nameOf = nameOf;
     HotspotMap.refresh = refresh;
     HotspotMap.selectCell = selectCell;
   };
