@@ -387,7 +387,7 @@ def _pages(role: str, site: Site, lang: str) -> list[str]:
     plans = [p for i in plan_ids for p in (f"/plans/{i}", f"/plans/{i}/briefing")]
     district = f"district:{site.district_ids[0]}"
     filtered = [
-        "/command/hotspots?" + urlencode({"area": district, "category": ["GAMBLING", "THEFT"]},
+        "/command/hotspots?" + urlencode({"area": district, "category": ["GAMBLING", "ROBBERY"]},
                                          doseq=True),
         "/command/statistics?" + urlencode({"period": "week", "area": district}),
     ] if first else []  # fmt: skip
