@@ -37,8 +37,11 @@ def grid2_cells(engine) -> set[str]:
     return set(user_cells(engine, "grid2"))
 
 
-def _plan(engine, visits: list[tuple[str, str, int]], status: str = "published") -> int:
-    """A plan with (unit, cell hex, start) visits of 15 minutes, on its own shift name."""
+def _plan(
+    engine, visits: list[tuple[str, str, int]], status: str = "published", shift: str = ""
+) -> int:
+    """A plan with (unit, cell hex, start) visits of 15 minutes, on its own shift name
+    (or ``shift``)."""
     rows = pd.DataFrame(
         {
             "unit_id": [v[0] for v in visits],
@@ -52,7 +55,7 @@ def _plan(engine, visits: list[tuple[str, str, int]], status: str = "published")
     plan_id = storage.store_plan(
         engine,
         plan_date=clock.today(storage.get_meta(engine)["timezone"]).isoformat(),
-        shift=f"api-{uuid.uuid4().hex[:8]}",
+        shift=shift or f"api-{uuid.uuid4().hex[:8]}",
         created_by=None,
         shift_start=min(v[2] for v in visits),
         seed=1,
@@ -226,6 +229,32 @@ def test_plans_show_grid_workers_published_plans_and_their_visits(
     assert draft not in {p["id"] for p in client_as("grid1").get("/api/plans").get_json()["plans"]}
     assert client_as("grid1").get("/api/plans?status=draft").get_json() == {"plans": []}
     assert client_as("commander").get(f"/api/plans/{draft}").status_code == 200
+
+
+def test_a_replaced_plan_is_replaced_in_the_api_as_on_the_plan_pages(
+    client_as, engine, grid1_cells
+) -> None:
+    cell, now = sorted(grid1_cells)[0], int(clock.now_s())
+    shift = f"api-{uuid.uuid4().hex[:8]}"
+    first = _plan(engine, [("U1", cell, now)], shift=shift)
+    published_at = storage.get_plan(engine, first).published_at
+    second = _plan(engine, [("U2", cell, now)], shift=shift)  # the same date and shift
+    planner = client_as("planner")
+    old = planner.get(f"/api/plans/{first}").get_json()
+    assert old["status"] == "replaced" and old["published_at_s"] == published_at
+    assert planner.get(f"/api/plans/{second}").get_json()["status"] == "published"
+    listed = {p["id"]: p["status"] for p in planner.get("/api/plans?limit=500").get_json()["plans"]}
+    assert (listed[first], listed[second]) == ("replaced", "published")
+    in_force = planner.get("/api/plans?status=published&limit=500").get_json()["plans"]
+    assert first not in {p["id"] for p in in_force}
+    # A grid worker opening the old plan is told it was replaced too.
+    assert client_as("grid1").get(f"/api/plans/{first}").get_json()["status"] == "replaced"
+    # The document says so.
+    schemas = planner.get("/api/openapi.json").get_json()["components"]["schemas"]
+    for name in ("Plan", "PlanSummary"):
+        status = schemas[name]["properties"]["status"]
+        assert status["enum"] == ["draft", "published", "replaced"]
+        assert "replaced" in status["description"]
 
 
 def test_checkins_list_filters_and_scope(client_as, engine, shared_records) -> None:

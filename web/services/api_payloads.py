@@ -38,6 +38,7 @@ __all__ = [
     "filters_json",
     "plan_json",
     "plan_list_item",
+    "plan_status",
     "window_counts",
 ]
 
@@ -264,11 +265,12 @@ def _json_or_text(value: Any) -> Any:
 def plan_list_item(row: Any, tz: str, visits_in_scope: pd.Series | None) -> dict:
     """One plan of ``/api/plans`` from a row of ``storage.list_plans``: with its summary, or
     (``visits_in_scope``: visits per plan in a grid worker's cells) its visits there."""
+    replaced_by = getattr(row, "replaced_by", None)
     item = {
         "id": int(row.id),
         "date": row.plan_date,
         "shift": row.shift,
-        "status": row.status,
+        "status": plan_status(row.status, None if pd.isna(replaced_by) else replaced_by),
         "created_at": grid_work.local_iso(row.created_at, tz),
         "created_at_s": int(row.created_at),
         "published_at": grid_work.local_iso(row.published_at, tz),
@@ -305,13 +307,25 @@ def _visits_json(visits: pd.DataFrame, tz: str) -> list[dict]:
     ]
 
 
-def plan_json(stored: Any, visits: pd.DataFrame, tz: str, with_summary: bool) -> dict:
-    """``/api/plans/<id>``: a stored plan with ``visits`` (all, or a grid worker's cells')."""
+def plan_status(stored_status: str, replaced_by: int | None) -> str:
+    """The status the API gives a plan: ``draft``, ``published`` (in force) or ``replaced``
+    (published, then replaced by a newer published plan of its date and shift; the table
+    keeps it "published" with its publication time, as the plan pages show it)."""
+    if stored_status == "published" and replaced_by is not None:
+        return "replaced"
+    return stored_status
+
+
+def plan_json(
+    stored: Any, visits: pd.DataFrame, tz: str, with_summary: bool, replaced_by: int | None = None
+) -> dict:
+    """``/api/plans/<id>``: a stored plan with ``visits`` (all, or a grid worker's cells');
+    ``replaced_by``: the plan that replaced it, if any (its status is then "replaced")."""
     item = {
         "id": stored.id,
         "date": stored.plan_date,
         "shift": stored.shift,
-        "status": stored.status,
+        "status": plan_status(stored.status, replaced_by),
         "shift_start": grid_work.local_iso(stored.shift_start, tz),
         "shift_start_s": int(stored.shift_start),
         "created_at": grid_work.local_iso(stored.created_at, tz),

@@ -63,6 +63,7 @@ from web.services.caches import Cache
 from web.services.filters import FilterError, Filters, cells_of, in_study_area, parse_filters
 from web.services.scores import MAP_MODEL, cell_scores
 from web.services.scoring_data import GROUPS
+from web.storage import patrols as patrol_store
 from web.storage import reports as report_store
 from web.views.access import client_ip, get_engine
 
@@ -434,7 +435,10 @@ def plan(plan_id: int):
     if stored is None or (scope is not None and stored.status != "published"):
         abort(404, description=f"no plan {plan_id}")
     visits = storage.plan_visits_frame(get_engine(), plan_id, cells=scope)
-    return jsonify(payloads.plan_json(stored, visits, tz, with_summary=scope is None))
+    replaced_by = patrol_store.replaced_by(get_engine(), plan_id)
+    return jsonify(
+        payloads.plan_json(stored, visits, tz, with_summary=scope is None, replaced_by=replaced_by)
+    )
 
 
 # --- check-ins ------------------------------------------------------------------------------

@@ -163,7 +163,13 @@ def _schemas(models: Sequence[str], checkin_minutes: float) -> dict:
         "id": {"type": "integer"},
         "date": {"type": "string", "format": "date", "description": "local date of the plan"},
         "shift": {"type": "string"},
-        "status": {"type": "string", "enum": ["draft", "published"]},
+        "status": {
+            "type": "string",
+            "enum": ["draft", "published", "replaced"],
+            "description": "draft; published (the plan in force for its date and shift); "
+            "replaced (published, then replaced by a newer published plan of its date and "
+            "shift: it keeps its publication time)",
+        },
         "created_at": iso,
         "created_at_s": epoch,
         "published_at": iso_or_null,
