@@ -5,6 +5,8 @@ Both read a plan's stored GeoJSON (``web.planning.plan_geojson``): one ``route``
 per unit (along the streets when the plan was made with a road network) and one ``visit``
 Point per stop, with times in seconds since local midnight of the plan's date. Only this
 module and web/maps/render.py import folium; nothing here fetches anything from the internet.
+Which units the interactive map shows (all, one station's, one) is chosen in the page by
+web/static/plan-map.js; colours come from web/maps/unit_palette.py.
 """
 
 from __future__ import annotations
@@ -14,32 +16,34 @@ from collections.abc import Callable, Mapping, Sequence
 
 import folium
 import pandas as pd
+from branca.element import MacroElement
+from folium.template import Template
 from markupsafe import Markup
 
 from web.maps.render import centred_map, frame_bounds, map_parts, map_text, station_layer
+from web.maps.unit_palette import text_colour, unit_palette
 
 __all__ = ["UNIT_COLOURS", "plan_map", "route_svg", "unit_colours"]
 
-# Twelve colours that stay apart on screen and in print (Tableau 10 plus two darker ones);
-# more units than colours reuse them in order.
-UNIT_COLOURS = (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#393b79", "#7f7f7f", "#637939",
-)  # fmt: skip
+#: The first twelve unit colours (the briefings' default); :func:`unit_colours` gives up to
+#: 60 distinct ones (web/maps/unit_palette.py).
+UNIT_COLOURS = tuple(unit_palette(12))
 
 # Length of a degree of latitude (and of longitude at the equator) on the WGS-84 mean sphere.
 _METRES_PER_DEGREE = 111_195.0
 
 _STOP_CSS = (
-    "display:flex;align-items:center;justify-content:center;width:22px;height:22px;"
-    "border-radius:11px;border:2px solid #fff;color:#fff;font:700 11px/1 sans-serif;"
-    "box-shadow:0 0 2px rgba(0,0,0,.6);background:"
+    "display:flex;align-items:center;justify-content:center;width:24px;height:24px;"
+    "border-radius:12px;border:2px solid #fff;font:700 11px/1 sans-serif;"
+    "box-shadow:0 0 2px rgba(0,0,0,.6);"
 )
 
 
 def unit_colours(unit_ids: Sequence[str]) -> dict[str, str]:
-    """One colour per unit, in the order given."""
-    return {unit: UNIT_COLOURS[i % len(UNIT_COLOURS)] for i, unit in enumerate(unit_ids)}
+    """One colour per unit, in the order given (pass units station by station: neighbours
+    get the colours that differ most); distinct for up to 60 units."""
+    unit_ids = list(dict.fromkeys(unit_ids))
+    return dict(zip(unit_ids, unit_palette(len(unit_ids)), strict=True))
 
 
 def _routes_and_visits(geojson: Mapping) -> tuple[list[dict], list[dict]]:
@@ -47,6 +51,31 @@ def _routes_and_visits(geojson: Mapping) -> tuple[list[dict], list[dict]]:
     routes = [f for f in features if f["properties"].get("kind") == "route"]
     visits = [f for f in features if f["properties"].get("kind") == "visit"]
     return routes, visits
+
+
+class _PlanLayers(MacroElement):
+    """Hands the map and every unit's layers to ``PlanMap.init`` (web/static/plan-map.js),
+    which shows all units, one station's or one unit's, as the page's selector says."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        PlanMap.init({{ this._parent.get_name() }}, [
+        {%- for u in this.units %}
+          {unit: {{ u.unit|tojson }}, station: {{ u.station|tojson }},
+           colour: {{ u.colour|tojson }}, line: {{ u.line }}, dots: {{ u.dots }},
+           stops: {{ u.stops }}, count: {{ u.count|tojson }}},
+        {%- endfor %}
+        ], {{ this.options|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, units: list[dict], options: Mapping[str, object]) -> None:
+        super().__init__()
+        self._name = "PlanLayers"
+        self.units = units
+        self.options = dict(options)
 
 
 def plan_map(
@@ -58,8 +87,12 @@ def plan_map(
     boundary=None,
     tile_url: str | None = None,
     tile_attribution: str | None = None,
+    colours: Mapping[str, str] | None = None,
+    unit_stations: Mapping[str, str] | None = None,
+    cell_label: Callable[[str], str] = str,
 ) -> dict[str, str]:
-    """Render a plan: per unit a toggleable layer with its route line and numbered stops.
+    """Render a plan: per unit its route line, its stops as dots (all units shown) and as
+    numbered markers (one station or one unit shown); web/static/plan-map.js switches them.
 
     Parameters
     ----------
@@ -68,12 +101,19 @@ def plan_map(
     clock
         Formats seconds since local midnight of the plan's date for the popups.
     labels
-        Translated popup labels: ``unit, stop, cell, arrive, start, leave, value, streets,
-        straight`` (straight-line legs are drawn dashed).
+        Translated labels: ``unit, station, stop, cell, arrive, start, leave, value,
+        streets, straight, stations`` (the legend says ``streets`` or ``straight``;
+        straight-line legs are drawn dashed).
     stations
         Optional stations (``name, lon, lat``) drawn as dark dots.
     boundary
         Optional jurisdiction GeoDataFrame, drawn as an outline for orientation.
+    colours
+        Unit -> colour (default :func:`unit_colours` in route order).
+    unit_stations
+        Unit -> the name of its station (the selector's groups).
+    cell_label
+        H3 id -> the text the popups show (the readable name, the id second).
 
     Returns
     -------
@@ -81,7 +121,9 @@ def plan_map(
         ``header``, ``html`` and ``script`` parts to place in a template.
     """
     routes, visits = _routes_and_visits(geojson)
-    colours = unit_colours([r["properties"]["unit_id"] for r in routes])
+    if colours is None:
+        colours = unit_colours([r["properties"]["unit_id"] for r in routes])
+    unit_stations = unit_stations or {}
     points = [xy for r in routes for xy in r["geometry"]["coordinates"]]
     points += [v["geometry"]["coordinates"] for v in visits]
     if stations is not None and len(stations):
@@ -100,36 +142,97 @@ def plan_map(
             boundary[["area_id", "geometry"]].to_json(),
             name="jurisdiction",
             style_function=lambda _f: {"color": "#555555", "weight": 1.5, "fill": False},
+            interactive=False,
             control=False,
         ).add_to(fmap)
     if stations is not None and len(stations):
         rows = zip(stations["name"], stations["lat"], stations["lon"], strict=True)
-        station_layer(rows, labels.get("stations", "stations"), radius=7, color="#000000",
-                      weight=2, fill_color="#1a237e").add_to(fmap)  # fmt: skip
+        layer = station_layer(rows, labels.get("stations", "stations"), radius=7,
+                              color="#000000", weight=2, fill_color="#1a237e")  # fmt: skip
+        layer.control = False
+        layer.add_to(fmap)
     by_unit: dict[str, list[dict]] = {}
     for visit in visits:
         by_unit.setdefault(visit["properties"]["unit_id"], []).append(visit)
+    handles = []
+    fallback = iter(unit_palette(len(routes)))
     for route in routes:
-        unit = route["properties"]["unit_id"]
-        _unit_layer(route, by_unit.get(unit, []), colours[unit], clock, labels).add_to(fmap)
-    folium.LayerControl(collapsed=len(routes) > 8).add_to(fmap)
+        unit = str(route["properties"]["unit_id"])
+        colour = colours.get(unit) or next(fallback)
+        station = str(unit_stations.get(unit, ""))
+        line, dots, stops = _unit_layers(
+            route, by_unit.get(unit, []), colour, clock, labels, station, cell_label
+        )
+        for layer in (line, dots, stops):
+            layer.add_to(fmap)
+        handles.append(
+            {"unit": unit, "station": station, "colour": colour, "line": line.get_name(),
+             "dots": dots.get_name(), "stops": stops.get_name(),
+             "count": len(by_unit.get(unit, []))}
+        )  # fmt: skip
+    streets = bool(routes) and all(r["properties"].get("streets") for r in routes)
+    options = {
+        "select": "plan-view",
+        "list": "stop-list",
+        "streets": streets,
+        "legend": {key: labels.get(key, key) for key in ("streets", "straight", "stations")},
+    }
+    _PlanLayers(handles, options).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds, padding=(20, 20))
     return map_parts(fmap)
 
 
-def _unit_layer(
+def _stop_features(
+    visits: list[dict],
+    unit: str,
+    station: str,
+    colour: str,
+    clock: Callable[[float], str],
+    cell_label: Callable[[str], str],
+) -> dict:
+    ink = text_colour(colour)
+    features = []
+    for visit in visits:
+        p = visit["properties"]
+        order = int(p["order"])
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"{unit}-{order}",
+                "geometry": visit["geometry"],
+                "properties": {
+                    "unit": map_text(unit),
+                    "station": map_text(station),
+                    "stop": order,
+                    "cell": map_text(cell_label(str(p["cell"]))),
+                    "arrive": clock(p["arrival_s"]),
+                    "start": clock(p["start_s"]),
+                    "leave": clock(p["departure_s"]),
+                    "value": f"{float(p['value']):.2f}",
+                    "marker": f'<div style="{_STOP_CSS}background:{colour};color:{ink}">'
+                    f"{order}</div>",
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _unit_layers(
     route: dict,
     visits: list[dict],
     colour: str,
     clock: Callable[[float], str],
     labels: Mapping[str, str],
-) -> folium.FeatureGroup:
-    properties = route["properties"]
-    unit = str(properties["unit_id"])
-    streets = bool(properties.get("streets"))
-    name = f'<span style="color:{colour}">&#9632;</span> {map_text(unit)} ({len(visits)})'
-    group = folium.FeatureGroup(name=name)
+    station: str,
+    cell_label: Callable[[str], str],
+) -> tuple[folium.FeatureGroup, folium.FeatureGroup, folium.FeatureGroup]:
+    """A unit's route line, its stops as small dots and as numbered markers (hidden)."""
+    unit = str(route["properties"]["unit_id"])
+    streets = bool(route["properties"].get("streets"))
+    line_group = folium.FeatureGroup(name=map_text(unit), control=False)
+    dots_group = folium.FeatureGroup(name=map_text(unit), control=False)
+    stops_group = folium.FeatureGroup(name=map_text(unit), control=False, show=False)
     legs = labels["streets"] if streets else labels["straight"]
     line = {
         "type": "Feature",
@@ -145,41 +248,35 @@ def _unit_layer(
             "dashArray": None if s else "6 6",
         },  # fmt: skip
         tooltip=folium.GeoJsonTooltip(fields=["unit", "legs"], labels=False),
-    ).add_to(group)
+    ).add_to(line_group)
     if visits:
-        stops = []
-        for visit in visits:
-            p = visit["properties"]
-            stops.append(
-                {
-                    "type": "Feature",
-                    "id": f"{unit}-{p['order']}",
-                    "geometry": visit["geometry"],
-                    "properties": {
-                        "unit": map_text(unit),
-                        "stop": int(p["order"]),
-                        "cell": map_text(str(p["cell"])),
-                        "arrive": clock(p["arrival_s"]),
-                        "start": clock(p["start_s"]),
-                        "leave": clock(p["departure_s"]),
-                        "value": f"{float(p['value']):.2f}",
-                        "marker": f'<div style="{_STOP_CSS}{colour}">{int(p["order"])}</div>',
-                    },
-                }
-            )
-        fields = ["unit", "stop", "cell", "arrive", "start", "leave", "value"]
+        stops = _stop_features(visits, unit, station, colour, clock, cell_label)
+        fields = ["unit", "station", "stop", "cell", "arrive", "start", "leave", "value"]
+        aliases = [map_text(labels.get(f, f)) for f in fields]
         folium.GeoJson(
-            {"type": "FeatureCollection", "features": stops},
+            stops,
+            marker=folium.CircleMarker(radius=5, fill=True),
+            style_function=lambda _f, c=colour: {
+                "fillColor": c,
+                "color": "#ffffff",
+                "weight": 1.5,
+                "fillOpacity": 1.0,
+            },  # fmt: skip
+            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
+            tooltip=folium.GeoJsonTooltip(fields=["unit", "stop", "start"], labels=False),
+        ).add_to(dots_group)
+        folium.GeoJson(
+            stops,
             marker=folium.Marker(
                 icon=folium.DivIcon(
-                    html="", icon_size=(22, 22), icon_anchor=(11, 11), class_name="plan-stop"
+                    html="", icon_size=(24, 24), icon_anchor=(12, 12), class_name="plan-stop"
                 )  # fmt: skip
             ),
             style_function=lambda f: {"html": f["properties"]["marker"]},
-            popup=folium.GeoJsonPopup(fields=fields, aliases=[map_text(labels[f]) for f in fields]),
+            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
             tooltip=folium.GeoJsonTooltip(fields=["unit", "stop", "start"], labels=False),
-        ).add_to(group)
-    return group
+        ).add_to(stops_group)
+    return line_group, dots_group, stops_group
 
 
 def route_svg(
@@ -246,13 +343,14 @@ def route_svg(
                 f'paint-order="stroke" stroke="#fff" stroke-width="3">'
                 f"{map_text(station_label)}</text>"
             )
+    ink = text_colour(colour)
     for visit in sorted(stops, key=lambda v: -int(v["properties"]["order"])):
         x, y = xy(*visit["geometry"]["coordinates"])
         order = int(visit["properties"]["order"])
         parts.append(
             f'<g class="stop"><circle cx="{x}" cy="{y}" r="10" fill="{colour}" stroke="#fff" '
             f'stroke-width="2"/><text x="{x}" y="{y + 4}" font-size="11" font-weight="700" '
-            f'text-anchor="middle" fill="#fff">{order}</text></g>'
+            f'text-anchor="middle" fill="{ink}">{order}</text></g>'
         )
     bar_m = _nice_length(max(extent_x, extent_y) / 4)
     bar_px = round(bar_m * scale, 1)

@@ -50,6 +50,7 @@ __all__ = [
     "shift_seconds",
     "shift_window",
     "unit_schedules",
+    "units_by_station",
     "warned_scores",
 ]
 
@@ -621,3 +622,16 @@ def unit_schedules(document: Mapping, geojson: Mapping) -> list[dict]:
             }
         )
     return units
+
+
+def units_by_station(units: list[dict]) -> list[dict]:
+    """Units (as from :func:`unit_schedules`) grouped by the station they start from:
+    ``[{"station": name, "units": [...], "stops": n}, ...]``, stations in the order of their
+    first unit (a plan lists units station by station), units in plan order within each."""
+    groups: dict[str, dict] = {}
+    for unit in units:
+        station = str(unit.get("start", ""))
+        group = groups.setdefault(station, {"station": station, "units": [], "stops": 0})
+        group["units"].append(unit)
+        group["stops"] += len(unit.get("stops", []))
+    return list(groups.values())

@@ -37,6 +37,7 @@ from web.i18n import city_timezone, local_time
 from web.maps import plan_maps
 from web.services import plan_jobs
 from web.services import warnings as warning_service
+from web.services.cell_names import CellNames, cell_names
 from web.services.patrol_plans import (
     PUBLISHABLE_STATUSES,
     SHIFTS,
@@ -47,7 +48,9 @@ from web.services.patrol_plans import (
     shift_seconds,
     shift_window,
     unit_schedules,
+    units_by_station,
 )
+from web.services.site_data import site_data
 from web.storage import patrols as patrol_store
 from web.views.access import ANALYSTS, PLANNERS, audit, client_ip, get_engine, roles_required
 
@@ -316,9 +319,23 @@ def job(job_id: str):
 # --- one plan ----------------------------------------------------------------------------
 
 
+def _cell_names() -> CellNames:
+    """Readable cell names (G061-12) of this database's grids, beats and districts."""
+    engine = get_engine()
+    return cell_names(engine, site_data(engine))
+
+
+def _name_stops(units: list[dict], names: CellNames) -> None:
+    """Give every stop its readable ``name`` (the H3 id when no area names it)."""
+    for unit in units:
+        for stop in unit["stops"]:
+            stop["name"] = names.name(stop["cell"])
+
+
 def _map_labels() -> dict[str, str]:
     return {
         "unit": _("Unit"),
+        "station": _("Station"),
         "stop": _("Stop"),
         "cell": _("Cell"),
         "arrive": _("Arrive"),
@@ -326,7 +343,7 @@ def _map_labels() -> dict[str, str]:
         "leave": _("Leave"),
         "value": _("Value"),
         "streets": _("route along the streets"),
-        "straight": _("straight lines between stops (no road network)"),
+        "straight": _("straight lines, not streets (no road network)"),
         "stations": _("Police stations"),
     }
 
@@ -339,6 +356,12 @@ def plan(plan_id: int):
     stored = _plan_or_404(plan_id)
     document = json.loads(stored.plan_json)
     geojson = json.loads(stored.geojson)
+    names = _cell_names()
+    units = unit_schedules(document, geojson)
+    _name_stops(units, names)
+    stations_units = units_by_station(units)
+    # Colours station by station: a station's units get neighbouring, most different colours.
+    colours = plan_maps.unit_colours([u["id"] for g in stations_units for u in g["units"]])
     figure = plan_maps.plan_map(
         geojson,
         clock=_clock_of(stored),
@@ -347,21 +370,24 @@ def plan(plan_id: int):
         boundary=storage.load_areas_table(engine, "jurisdiction"),
         tile_url=str(current_app.config["TILE_URL"]) or None,
         tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+        colours=colours,
+        unit_stations={u["id"]: u["start"] for u in units},
+        cell_label=names.label,
     )
-    units = unit_schedules(document, geojson)
     visits = storage.plan_visits_frame(engine, plan_id)
     comparison = None
     previous = storage.previous_plan(engine, stored)
     if previous is not None:
         comparison = compare_plans(visits, storage.plan_visits_frame(engine, previous.id))
         for key in ("both", "only_now", "only_before"):
-            comparison[key] = hex_from_cells(comparison[key])
+            comparison[key] = [names.label(int(cell)) for cell in comparison[key]]
     start, end = shift_window(stored.plan_date, stored.shift, city_timezone())
     cells = visits["cell"].unique()
     checkins = storage.checkins_frame(engine, cells=cells, start=start, end=end)
     covered = _covered_warnings(engine, cells, (start, end))
     delivery = delivered_vs_planned(visits, checkins)
     delivery["hex"] = hex_from_cells(delivery["cell"].to_numpy())
+    delivery["name"] = [names.name(int(cell)) for cell in delivery["cell"]]
     published = storage.list_plans(engine, limit=500, status="published")  # those in force
     replaced_by = patrol_store.replaced_by(engine, stored.id)
     replaces = [
@@ -381,7 +407,9 @@ def plan(plan_id: int):
         summary=summary,
         document=document,
         units=units,
-        colours=plan_maps.unit_colours([u["id"] for u in units]),
+        stations_units=stations_units,
+        colours=colours,
+        cell_names=names,
         map_parts=figure,
         clock=_clock_of(stored),
         previous=previous,
@@ -510,7 +538,9 @@ def _briefing_units(stored: storage.StoredPlan, unit_id: str | None) -> list[dic
         if not units:
             abort(404, description=_("Plan %(id)d has no unit %(unit)s.", id=stored.id,
                                      unit=unit_id))  # fmt: skip
-    colours = plan_maps.unit_colours([u["id"] for u in unit_schedules(document, geojson)])
+    every_unit = units_by_station(unit_schedules(document, geojson))
+    colours = plan_maps.unit_colours([u["id"] for g in every_unit for u in g["units"]])
+    _name_stops(units, _cell_names())
     cells = cells_from_hex([s["cell"] for u in units for s in u["stops"]])
     categories = storage.load_categories_table(get_engine())
     police_initiated = tuple(categories.loc[categories["police_initiated"], "code"])
