@@ -592,3 +592,46 @@ def test_the_csv_headers_follow_the_language(app, moment, plan_id) -> None:
     response = _zh_client(app, moment).get(f"/plans/{plan_id}/export/csv")
     header = response.data.decode("utf-8-sig").splitlines()[0].split(",")
     assert header[:4] == ["日期", "警组", "派出所", "巡逻点"] and "网格" in header
+
+
+def test_the_stop_list_is_grouped_by_station_and_names_cells(app, planner_client, plan_id) -> None:
+    from web.services.cell_names import cell_names
+    from web.services.site_data import site_data
+
+    engine = app.extensions["engine"]
+    stored = storage.get_plan(engine, plan_id)
+    stations = json.loads(stored.plan_json)["unit_stations"]
+    station_of = {unit: where["start"] for unit, where in stations.items()}
+    text = planner_client.get(f"/plans/{plan_id}").data.decode()
+    groups = re.findall(
+        r'<section class="station-group" data-station="([^"]*)">(.*?)</section>', text, re.S
+    )
+    assert len(groups) == len(set(station_of.values())) >= 2
+    listed = []
+    for station, body in groups:
+        units = re.findall(r'<details class="unit unit-group" id="unit-[^"]+" data-unit="([^"]+)"',
+                           body)  # fmt: skip
+        assert units and all(station_of[u] == station for u in units)
+        listed += units
+        # The selector offers the station and each of its units.
+        assert f'<option value="station:{station}">' in text
+        assert all(f'<option value="unit:{u}">' in text for u in units)
+    assert sorted(listed) == sorted(station_of)  # every unit once
+    # Each stop: the cell's readable name, then its H3 id; local hh:mm arrival and departure.
+    names = cell_names(engine, site_data(engine))
+    rows = re.findall(
+        r'<tr class="stop" data-cell="([0-9a-f]+)"><td class="num">\d+</td>\s*'
+        r'<td><span class="stop-name">([^<]+)</span> <span class="stop-hex">([0-9a-f]+)</span>'
+        r'.*?<td class="time">(\d\d:\d\d).*?<td class="time">(\d\d:\d\d)</td>',
+        text,
+        re.S,
+    )
+    assert len(rows) == stored.summary["visits"]
+    assert all(name == names.name(h) and h == shown for h, name, shown, _a, _d in rows)
+    assert all(re.fullmatch(r"G\d+-\d+", name) for _h, name, *_rest in rows)
+    # The briefing names them the same way.
+    briefing = planner_client.get(f"/plans/{plan_id}/briefing").data.decode()
+    named = re.findall(r'<tr class="stop" data-cell="([0-9a-f]+)">.*?'
+                       r'<strong class="cell-name">([^<]+)</strong>', briefing, re.S)  # fmt: skip
+    assert len(named) == len(rows)
+    assert all(name == names.name(h) for h, name in named)
