@@ -1,22 +1,27 @@
-"""Forecast accuracy on the stored data: a backtest of a map model against the naive count,
-cached per score run (:attr:`SiteData.scores_key`)."""
+"""Forecast accuracy on the stored data: a backtest of a map model against the naive count
+over the figure area (web.services.statistics.figure_area: where incidents happen, not the
+whole jurisdiction), cached per score run (:attr:`SiteData.scores_key`), and what its figures
+mean in plain words."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from flask_babel import gettext as _
 
 from web.services.caches import Cache
 from web.services.filters import FilterError, category_groups, local_date
 from web.services.map_layers import MAP_MODELS
 from web.services.scores import MAP_MODEL
+from web.services.statistics import figure_area
 
 if TYPE_CHECKING:
     from web.services.site_data import SiteData
 
-__all__ = ["Accuracy", "accuracy", "accuracy_groups", "accuracy_origins"]
+__all__ = ["Accuracy", "accuracy", "accuracy_groups", "accuracy_origins", "verdict"]
 
 _DAY_S = 86_400
 
@@ -103,7 +108,7 @@ def _accuracy_of(data: SiteData, kind: str, n: int | None, model: str) -> Accura
         model_forecaster(model, category_weights=data.category_weights),
     ]
     groups = accuracy_groups(data)
-    result = run_backtest(data.incidents, data.cells, forecasters, list(origins), groups)
+    result = run_backtest(data.incidents, figure_area(data), forecasters, list(origins), groups)
     summary = summarise(result, reference="naive", pai_at=(0.01, 0.05, 0.1, 0.2))
     table = result.table[result.table["auc20"].notna()]
     hit = table.groupby(["group", "model"], sort=False)[
@@ -113,3 +118,43 @@ def _accuracy_of(data: SiteData, kind: str, n: int | None, model: str) -> Accura
         hit.rename(columns=lambda c: f"mean_{c}").reset_index(), on=["group", "model"], how="left"
     )
     return Accuracy(chosen_kind, origins, model, result, summary)
+
+
+def verdict(row: dict, fraction: float, kind: str, n_cells: int, who: str) -> str:
+    """One summary row's hit rate at ``fraction`` of the area in plain words: "<who>: the
+    top 5 % of cells (41 cells) held 38 % of next month's incidents, 7.6 times chance";
+    "no incidents in this range" when no origin had a test incident."""
+    hit = row.get(f"mean_hit_rate_{fraction:g}")
+    if not row.get("n_origins") or hit is None or not math.isfinite(hit):
+        return _("%(who)s: no incidents in this range.", who=who)
+    times = hit / fraction
+    values = {
+        "who": who,
+        "p": f"{fraction * 100:g}",
+        "n": math.ceil(fraction * n_cells),
+        "hit": f"{hit * 100:.0f}",
+        "times": f"{times:.1f}",
+    }
+    if kind == "weekly":
+        if times <= 1.0:
+            return _(
+                "%(who)s: the top %(p)s %% of cells (about %(n)d cells) held %(hit)s %% of next "
+                "week's incidents, no better than chance.",
+                **values,
+            )
+        return _(
+            "%(who)s: the top %(p)s %% of cells (about %(n)d cells) held %(hit)s %% of next week's "
+            "incidents, %(times)s times chance.",
+            **values,
+        )
+    if times <= 1.0:
+        return _(
+            "%(who)s: the top %(p)s %% of cells (about %(n)d cells) held %(hit)s %% of next "
+            "month's incidents, no better than chance.",
+            **values,
+        )
+    return _(
+        "%(who)s: the top %(p)s %% of cells (about %(n)d cells) held %(hit)s %% of next month's "
+        "incidents, %(times)s times chance.",
+        **values,
+    )

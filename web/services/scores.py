@@ -3,6 +3,7 @@ and the patrol planner, cached per (score run, filters, model, as-of)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,10 @@ from web.services.filters import Filters, incident_mask
 if TYPE_CHECKING:
     from web.services.site_data import SiteData
 
-__all__ = ["MAP_MODEL", "cell_scores"]
+__all__ = ["MAP_MODEL", "TIERS", "cell_scores", "score_tiers"]
+
+#: Hot-spot tiers of the forecast: (share of the figure area's cells, tier name).
+TIERS = ((0.01, "top1"), (0.05, "top5"))
 
 # Model used for maps when none is asked for: a weighted, time-decayed count. The default
 # Poisson blend is better by <1 % AUC20 on Chicago (bench/score_bench.py) but takes ~0.6 s.
@@ -73,3 +77,29 @@ def _score(data: SiteData, filters: Filters, model: str, as_of_s: int) -> pd.Dat
     if filters.cells is not None:
         frame = frame[frame["cell"].isin(filters.cells)].reset_index(drop=True)
     return frame
+
+
+def score_tiers(scores: pd.DataFrame, area: np.ndarray, recent: np.ndarray) -> dict[int, str]:
+    """Cell -> ``top1`` / ``top5``: the cells of ``area`` (the figure area,
+    web.services.statistics.figure_area) whose forecast puts them in that share of it.
+
+    A cell is tagged only with a positive score and at least one incident in the window
+    ``recent`` (the cells with incidents there): a cell with none is never a "top 5 %" cell,
+    and tied scores are never split: a cell is in the top share only when every area cell
+    scoring at least as high fits in it (ties at zero, or at the cut, stay out).
+    """
+    if not len(area):
+        return {}
+    frame = scores[scores["cell"].isin(area)]
+    values = frame["score"].to_numpy(dtype=np.float64)
+    cells = frame["cell"].to_numpy(dtype=np.int64)
+    ordered = np.sort(values)
+    # How many area cells score at least as high as each cell (ties included).
+    at_least = len(ordered) - np.searchsorted(ordered, values, side="left")
+    eligible = (values > 0) & np.isin(cells, np.asarray(recent, dtype=np.int64))
+    tiers: dict[int, str] = {}
+    for share, name in reversed(TIERS):  # the narrower tier overwrites the wider
+        cut = math.ceil(share * len(area))
+        for cell in cells[eligible & (at_least <= cut)].tolist():
+            tiers[int(cell)] = name
+    return tiers

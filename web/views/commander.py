@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from geo.cells import hex_from_cells
+from geo.evaluation import cell_areas_km2
 from web import storage
 from web.i18n import local_time
 from web.maps import render as maps
@@ -38,6 +39,7 @@ from web.services import reports as field_reports
 from web.services import score_runs
 from web.services import warnings as warning_service
 from web.services.accuracy import accuracy as backtest
+from web.services.accuracy import verdict
 from web.services.areas import area_choices, area_outlines
 from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
 from web.services.map_layers import (
@@ -53,7 +55,14 @@ from web.services.map_layers import (
 )
 from web.services.scores import MAP_MODEL
 from web.services.site_data import SiteData, site_data
-from web.services.statistics import ALPHA, period_counts
+from web.services.statistics import (
+    ALPHA,
+    TOP_SHARE,
+    concentration,
+    concentration_text,
+    period_counts,
+    top_share_of,
+)
 from web.views.access import (
     ANALYSTS,
     audit,
@@ -97,6 +106,8 @@ VERDICTS = {
     "decrease": _l("significant decrease"),
     "no significant change": _l("no significant change"),
 }
+#: The share of the area the accuracy page's plain-words verdicts speak of first.
+HEADLINE_FRACTION = 0.05
 # Query parameters a map link carries over (the slider changes start and end only).
 MAP_PARAMS = ("start", "end", "group", "category", "hours", "weekdays", "area", "model", "value")
 
@@ -143,6 +154,13 @@ def cells_payload(data: SiteData, query: MapQuery, with_emerging: bool = False) 
         "score": _rounded(layers.score),
         "count": layers.count.tolist(),
         "gi": layers.gi_bin.astype(int).tolist(),
+        # Headline figures over the figure area (where incidents happen), not every cell.
+        "figures": top_share_of(
+            data,
+            layers.cells,
+            layers.score if query.value == "score" else layers.count.astype(float),
+            layers.count,
+        ),
     }
     if with_emerging:
         table = emerging_layer(data, query)
@@ -377,7 +395,9 @@ def statistics():
             return _json_error(str(err), 400)
         flash(str(err), "error")
         period = "month"
-        counts = period_counts(data, Filters(), period)
+        filters = Filters()
+        counts = period_counts(data, filters, period)
+    spread = concentration(data, filters)
     if wants_json:
         return jsonify(
             {
@@ -385,6 +405,7 @@ def statistics():
                 "groups": list(counts.groups),
                 "table": counts.table.to_dict(orient="records"),
                 "changes": _records(counts.changes),
+                "concentration": spread.as_dict(),
             }
         )
     table = counts.table
@@ -417,7 +438,18 @@ def statistics():
         areas=area_choices(engine),
         alpha=ALPHA,
         synthetic=_synthetic(engine),
+        spread=spread,
+        spread_text=concentration_text(spread),
+        csv_url=_with_query(url_for("commander.statistics_csv")),
+        top_share=TOP_SHARE,
+        jurisdiction_cells=len(data.cells),
     )
+
+
+def _with_query(url: str) -> str:
+    """``url`` with this request's query string (filters carried over to an export)."""
+    query = request.query_string.decode("ascii", "replace")
+    return f"{url}?{query}" if query else url
 
 
 def _group_label(group: str) -> str:
@@ -485,21 +517,41 @@ def accuracy():
         found = backtest(data)
     result = found.result
     summary = _records(found.summary)
+    n_area = len(result.cells)
+    for row in summary:
+        row["verdict"] = verdict(
+            row, HEADLINE_FRACTION, found.origins_kind, n_area, _model_label(row["model"])
+        )
     origins = [
         {"origin": local_date(o, data.timezone), "end": local_date(e - 1, data.timezone)}
         for o, e in found.origins
     ]
+    area = {
+        "cells": n_area,
+        "km2": float(cell_areas_km2(result.cells).sum()),
+        "jurisdiction_cells": len(data.cells),
+    }
     if wants_json:
         return jsonify(
             {
                 "origins_kind": found.origins_kind,
                 "origins": origins,
                 "model": found.model,
+                "area": area,
                 "fractions": list(result.fractions),
                 "summary": summary,
                 "table": _records(result.table),
             }
         )
+    verdicts = {
+        group: [
+            verdict(row, p, found.origins_kind, n_area, _model_label(row["model"]))
+            for p in result.fractions
+            for row in summary
+            if row["group"] == group and row["model"] == found.model
+        ]
+        for group in result.groups
+    }
     grid = result.area_fraction_grid
     shown = grid <= 0.2 + 1e-12
     charts = []
@@ -540,10 +592,13 @@ def accuracy():
             width=420,
             height=260,
         )
-        charts.append((_group_label(group), hit_chart, pai_chart))
+        charts.append((group, _group_label(group), hit_chart, pai_chart))
     return render_template(
         "commander/accuracy.html",
         found=found,
+        area=area,
+        verdicts=verdicts,
+        headline=HEADLINE_FRACTION,
         summary=summary,
         origins=origins,
         charts=charts,
@@ -674,3 +729,7 @@ def review_report(report_id: int):
         abort(status, description=message)
     flash(message, "success")
     return redirect(url_for("commander.live"))
+
+
+# The search, compare and export pages (same blueprint, own module to keep this one short).
+from web.views import commander_tools  # noqa: E402, F401
