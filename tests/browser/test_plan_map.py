@@ -19,6 +19,14 @@ _STROKES = """() => Array.from(document.querySelectorAll(
     '.leaflet-overlay-pane path.leaflet-interactive')).map(p => p.getAttribute('stroke'))"""
 
 
+def _screen(watched, name: str) -> None:
+    """What the screen shows (a full-page shot resizes the window, and the map with it),
+    then the whole page."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    watched.page.screenshot(path=str(ARTIFACTS / f"{name}-screen.png"))
+    watched.shot(name)
+
+
 def _rgb(hex_colour: str) -> str:
     h = hex_colour.lstrip("#")
     return "rgb({}, {}, {})".format(*(int(h[i : i + 2], 16) for i in (0, 2, 4)))
@@ -67,6 +75,7 @@ def _check_unit(page, unit: str) -> None:
     assert page.locator(".leaflet-marker-icon.plan-stop").count() == _stop_count(page, unit)
     assert _visible_units(page) == [unit]
     assert _route_colours(page) == {_unit_colour(page, unit)}
+    page.wait_for_function("() => PlanMap.inView()")  # the map moved to the unit
     assert page.evaluate("() => window.__sameDocument === true")
     assert page.evaluate("() => location.hash") == f"#show=unit:{unit}"
 
@@ -85,6 +94,7 @@ def _check_station(page, station: str) -> None:
         _stop_count(page, u) for u in shown
     )
     assert _route_colours(page) == {_unit_colour(page, u) for u in shown}
+    page.wait_for_function("() => PlanMap.inView()")  # the map moved to the station
     visible_stations = page.evaluate(
         "() => Array.from(document.querySelectorAll('#stop-list [data-station]'))"
         ".filter(e => !e.hidden).map(e => e.dataset.station)"
@@ -115,14 +125,14 @@ def test_one_unit_and_one_station_on_a_desktop_in_english(watched) -> None:
     _check_all(page, units)
     legend = page.locator("#plan-legend").inner_text()
     assert "straight lines, not streets" in legend  # the demo has no road network
-    watched.shot("plan-map-all-en")
+    _screen(watched, "plan-map-all-en")
     _check_unit(page, units[1])
     # A stop row names its cell by grid and number, the H3 id second.
     first = page.locator(f"[data-unit='{units[1]}'] tr.stop").first
     assert re.match(r"G\d+-\d+ [0-9a-f]{15}$", first.locator("td").nth(1).inner_text().strip())
-    watched.shot("plan-map-unit-en")
+    _screen(watched, "plan-map-unit-en")
     _check_station(page, stations[-1])
-    watched.shot("plan-map-station-en")
+    _screen(watched, "plan-map-station-en")
     # Previous and next step through the units; "show on map" in the list picks one too.
     page.click("#plan-view-next")
     page.wait_for_function("() => PlanMap.state.value.indexOf('unit:') === 0")
@@ -154,13 +164,12 @@ def test_one_unit_and_one_station_on_a_phone_in_chinese(phone) -> None:
         assert box["height"] >= 44 and box["width"] >= 44, (selector, box)
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
-    phone.shot("plan-map-all-phone-zh")
+    _screen(phone, "plan-map-all-phone-zh")
     _check_unit(page, units[0])
     page.locator("#map-panel").scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "plan-map-unit-phone-zh-screen.png"))
-    phone.shot("plan-map-unit-phone-zh")
+    _screen(phone, "plan-map-unit-phone-zh")
     _check_station(page, stations[0])
-    phone.shot("plan-map-station-phone-zh")
+    _screen(phone, "plan-map-station-phone-zh")
     # The same page in English on the phone.
     with page.expect_navigation():
         page.click("#lang-en")
@@ -169,4 +178,4 @@ def test_one_unit_and_one_station_on_a_phone_in_chinese(phone) -> None:
     assert page.evaluate("() => document.documentElement.lang") == "en"
     assert "straight lines, not streets" in page.locator("#plan-legend").inner_text()
     _check_unit(page, units[-1])
-    phone.shot("plan-map-unit-phone-en")
+    _screen(phone, "plan-map-unit-phone-en")

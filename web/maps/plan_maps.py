@@ -170,11 +170,15 @@ def plan_map(
              "dots": dots.get_name(), "stops": stops.get_name(),
              "count": len(by_unit.get(unit, []))}
         )  # fmt: skip
-    streets = bool(routes) and all(r["properties"].get("streets") for r in routes)
+    on_streets = [bool(r["properties"].get("streets")) for r in routes]
     options = {
         "select": "plan-view",
         "list": "stop-list",
-        "streets": streets,
+        # The legend's line: along the streets when every route is, else straight (dashed);
+        # both when some units follow streets and some go straight.
+        "streets": bool(on_streets) and all(on_streets),
+        "some_streets": any(on_streets),
+        "some_straight": not all(on_streets),
         "legend": {key: labels.get(key, key) for key in ("streets", "straight", "stations")},
     }
     _PlanLayers(handles, options).add_to(fmap)

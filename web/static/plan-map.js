@@ -33,6 +33,11 @@
         var text = L.DomUtil.create("span", "", line);
         text.id = "plan-legend-legs";
         text.textContent = options.streets ? options.legend.streets : options.legend.straight;
+        if (options.some_straight && options.some_streets) {  // units on foot and by car
+          var other = L.DomUtil.create("div", "plan-legend-row", box);
+          L.DomUtil.create("span", "plan-legend-line", other).setAttribute("aria-hidden", "true");
+          L.DomUtil.create("span", "", other).textContent = options.legend.streets;
+        }
         var station = L.DomUtil.create("div", "plan-legend-row", box);
         L.DomUtil.create("span", "plan-legend-station", station).setAttribute("aria-hidden", "true");
         L.DomUtil.create("span", "", station).textContent = options.legend.stations;
@@ -96,8 +101,11 @@
       var detail = value !== "all";
       var wanted = {};
       shown.forEach(function (u) { wanted[u.unit] = true; });
+      // All units: thinner, lighter lines; one station or unit: full lines.
+      var style = detail ? { weight: 4, opacity: 0.9 } : { weight: units.length > 8 ? 2.5 : 3, opacity: 0.75 };
       units.forEach(function (u) {
         var on = wanted[u.unit] === true;
+        u.line.setStyle(style);
         [[u.line, on], [u.dots, on && !detail], [u.stops, on && detail]].forEach(function (pair) {
           if (pair[1] && !map.hasLayer(pair[0])) { map.addLayer(pair[0]); }
           if (!pair[1] && map.hasLayer(pair[0])) { map.removeLayer(pair[0]); }
@@ -115,7 +123,7 @@
       if (fit && shown.length) {
         var bounds = L.latLngBounds([]);
         shown.forEach(function (u) { bounds.extend(u.line.getBounds()); });
-        if (bounds.isValid()) { map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 }); }
+        if (bounds.isValid()) { map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16, animate: false }); }
       }
       if (window.history && window.history.replaceState) {
         var hash = value === "all" ? "" : "#show=" + encodeURIComponent(value).replace(/%3A/g, ":");
@@ -134,6 +142,12 @@
     if (select) {
       select.addEventListener("change", function () { apply(select.value, true); });
     }
+    // A click on a route shows that unit alone (its popup-less line has a tooltip only).
+    units.forEach(function (u) {
+      u.line.on("click", function () {
+        if (PlanMap.state && PlanMap.state.value !== "unit:" + u.unit) { apply("unit:" + u.unit, true); }
+      });
+    });
     var prev = document.getElementById("plan-view-prev");
     var next = document.getElementById("plan-view-next");
     if (prev) { prev.addEventListener("click", function () { step(-1); }); }
@@ -154,6 +168,13 @@
     if (controls) { controls.hidden = false; }
     apply(first, first !== "all");
     PlanMap.apply = function (value) { apply(value, true); };
+    // For tests and the console: do the shown routes lie inside the map's view?
+    PlanMap.inView = function () {
+      var view = map.getBounds().pad(0.02);
+      return chosen(units, PlanMap.state.value).every(function (u) {
+        return view.contains(u.line.getBounds());
+      });
+    };
   };
 
   window.PlanMap = PlanMap;
