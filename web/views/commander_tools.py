@@ -48,6 +48,8 @@ from web.views.commander import _group_choices, _group_label, _synthetic, bp
 
 #: Results the search lists at most (a grid has about a dozen cells).
 FIND_LIMIT = 50
+#: Cells the compare map draws at most (as SVG, each with a tooltip), largest changes first.
+COMPARE_MAX_DRAWN = 4000
 #: Rows of the largest increases and decreases the compare page lists.
 COMPARE_ROWS = 15
 # Diverging colours, decrease (blue) to increase (red), ColorBrewer RdBu.
@@ -161,15 +163,17 @@ def _compare_map(data: SiteData, result: Comparison, names: CellNames) -> dict[s
     """The cells with incidents in A or B coloured by their change (blue fewer, red more)."""
     import h3
 
-    table = result.cells.head(int(current_app.config["MAX_CELLS_DRAWN"]))
+    table = result.cells.head(min(COMPARE_MAX_DRAWN, int(current_app.config["MAX_CELLS_DRAWN"])))
     top = float(np.abs(table["change"]).max()) if len(table) else 0.0
     features = []
+    corners: list[list[float]] = []
     for cell, a, b, change in zip(
         table["cell"], table["a"], table["b"], table["change"], strict=True
     ):
         hex_id = h3.int_to_str(int(cell))
         ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(hex_id)]
         ring.append(ring[0])
+        corners.extend(ring)
         features.append(
             {
                 "type": "Feature",
@@ -184,8 +188,8 @@ def _compare_map(data: SiteData, result: Comparison, names: CellNames) -> dict[s
             }
         )
     bounds = None
-    if features:
-        points = np.array([pt for f in features for pt in f["geometry"]["coordinates"][0]])
+    if corners:
+        points = np.array(corners)
         lng, lat = points[:, 0], points[:, 1]
         bounds = [[float(lat.min()), float(lng.min())], [float(lat.max()), float(lng.max())]]
     elif (box := study_bounds(data)) is not None:
@@ -195,7 +199,6 @@ def _compare_map(data: SiteData, result: Comparison, names: CellNames) -> dict[s
         zoom_start=13,
         tile_url=str(current_app.config["TILE_URL"]) or None,
         tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
-        prefer_canvas=True,
     )
     if features:
         folium.GeoJson(
@@ -302,6 +305,7 @@ def compare():
     return render_template(
         "commander/compare.html",
         map_parts=_compare_map(data, result, names),
+        drawn=min(len(result.cells), COMPARE_MAX_DRAWN, int(current_app.config["MAX_CELLS_DRAWN"])),
         periods=periods.dates,
         days={"a": round(periods.days("a")), "b": round(periods.days("b"))},
         result=result,
