@@ -359,15 +359,17 @@ def record_checkin(
     note: str,
     timezone: str,
     ip: str = "",
+    client_id: str | None = None,
 ) -> tuple[dict, bool]:
     """Store a checked check-in (linked to the covering published plan), audit it (from
     address ``ip``), and return it as the API shows it, and whether it is new (False when
-    the same visit was stored already: same account, cell and minute; sending twice stores
-    it once)."""
+    the same visit was stored already: the same ``client_id`` of the account, or without
+    one the same account, cell and minute; sending twice stores it once)."""
     plan_id = covering_plan_id(engine, cell, visited_at_s)
     checkin_id, new = storage.add_checkin(
-        engine, user.id, cell, visited_at_s, minutes, note=note, plan_id=plan_id
-    )
+        engine, user.id, cell, visited_at_s, minutes, note=note, plan_id=plan_id,
+        client_id=client_id,
+    )  # fmt: skip
     hex_id = hex_from_cells(np.array([cell], dtype=np.int64))[0]
     when = local_iso(visited_at_s, timezone)
     if new:

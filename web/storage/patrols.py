@@ -251,34 +251,52 @@ def add_checkin(
     minutes: float,
     note: str = "",
     plan_id: int | None = None,
+    client_id: str | None = None,
 ) -> tuple[int, bool]:
     """Record a field visit to a cell; returns (its id, whether it is new). The same visit
-    sent again (same account and cell, a time in the same minute: a double tap, a retried
-    request) is the check-in already stored: its id, and False."""
+    sent again is the check-in already stored (its id, and False): the same ``client_id``
+    of the account (a phone's queue sending again), or without one the same account and
+    cell at a time in the same minute (a double tap, a retried request)."""
     minute = int(visited_at) - int(visited_at) % 60
-    with engine.begin() as conn:
-        same = conn.execute(
-            sa.select(checkins.c.id).where(
-                checkins.c.user_id == user_id,
-                checkins.c.cell == int(cell),
-                checkins.c.visited_at >= minute,
-                checkins.c.visited_at < minute + 60,
+    same_visit = sa.and_(
+        checkins.c.cell == int(cell),
+        checkins.c.visited_at >= minute,
+        checkins.c.visited_at < minute + 60,
+    )
+    same = same_visit if client_id is None else checkins.c.client_id == client_id
+    try:
+        with engine.begin() as conn:
+            found = conn.execute(
+                sa.select(checkins.c.id).where(checkins.c.user_id == user_id, same)
+            ).first()
+            if found is not None:
+                return int(found.id), False
+            result = conn.execute(
+                sa.insert(checkins).values(
+                    user_id=user_id,
+                    cell=int(cell),
+                    visited_at=int(visited_at),
+                    minutes=float(minutes),
+                    note=note,
+                    plan_id=plan_id,
+                    created_at=now_seconds(),
+                    client_id=client_id,
+                )  # fmt: skip
             )
-        ).first()
-        if same is not None:
-            return int(same.id), False
-        result = conn.execute(
-            sa.insert(checkins).values(
-                user_id=user_id,
-                cell=int(cell),
-                visited_at=int(visited_at),
-                minutes=float(minutes),
-                note=note,
-                plan_id=plan_id,
-                created_at=now_seconds(),
-            )  # fmt: skip
-        )
-        return inserted_id(result), True
+            return inserted_id(result), True
+    except sa.exc.IntegrityError:
+        # The same client id sent twice at once: the other request stored it.
+        if client_id is None:
+            raise
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.select(checkins.c.id).where(
+                    checkins.c.user_id == user_id, checkins.c.client_id == client_id
+                )
+            ).first()
+        if found is None:
+            raise
+        return int(found.id), False
 
 
 def checkins_frame(

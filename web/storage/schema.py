@@ -265,7 +265,12 @@ checkins = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("plan_id", sa.Integer, sa.ForeignKey("plans.id", ondelete="SET NULL")),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # The id a phone gives a check-in it may send again (queued offline, resent after a
+    # lost answer): one account's check-in with that id is stored once. None from forms
+    # without scripts and from older clients.
+    sa.Column("client_id", sa.String(40)),
     sa.Index("ix_checkins_cell", "cell", "visited_at"),
+    sa.Index("ux_checkins_user_id_client_id", "user_id", "client_id", unique=True),
 )
 
 # --- live data (issue 13): machine clients, the feed's change log, field reports, scoring ---
