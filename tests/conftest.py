@@ -1,5 +1,6 @@
-"""Shared test fixtures: paths to ../shared data and small files made from it, and the
-moments date-dependent tests run at (tests/moments.py)."""
+"""Shared test fixtures: paths to ../shared data and small files made from it, the
+moments date-dependent tests run at (tests/moments.py) and the throwaway PostgreSQL cluster
+(tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,26 @@ def _clock(request: pytest.FixtureRequest):
     else:
         yield
     clock.reset()
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL 15 + PostGIS server for the whole run (tests/postgres.py),
+    started on first use; stopped and removed at the end. Fails, never skips, when
+    PostgreSQL or PostGIS is not installed."""
+    from tests.postgres import Cluster, PostgresMissing
+
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except PostgresMissing as err:
+        cluster.stop()
+        pytest.fail(str(err), pytrace=False)
+    yield cluster
+    cluster.stop()
 
 
 # --- the end of the run ----------------------------------------------------------------------

@@ -18,10 +18,37 @@ from web.cli import cli
 from web.config import REPO_ROOT
 from web.services.demo import DEMO_ACCOUNTS
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``databases`` (a module's ``pytestmark`` or one test) that use
+    ``db_url`` (directly or through ``engine``/``cli_env``) run once per database the mark
+    names, SQLite and PostgreSQL when it names none; every other test runs on SQLite."""
+    marker = metafunc.definition.get_closest_marker("databases")
+    if marker is None or "db_url" not in metafunc.fixturenames:
+        return
+    kinds = marker.args or DATABASES
+    unknown = set(kinds) - set(DATABASES)
+    assert not unknown, f"unknown databases {sorted(unknown)} (known: {DATABASES})"
+    metafunc.parametrize("db_url", kinds, indirect=True)
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'test.db'}"
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """The URL of a new, empty database: an SQLite file, or (parameter ``postgresql``) a
+    database with PostGIS on the session's throwaway cluster, dropped after the test.
+
+    On PostgreSQL, a test that uses ``engine`` (which migrates before the test starts) gets a
+    copy of the migrated template instead: the same database, without migrating each time.
+    """
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.create_database(migrated="engine" in request.fixturenames)
+    yield url
+    cluster.drop_database(url)
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ from web.storage import feed as feed_store
 from web.storage import tokens as token_store
 from web.storage.schema import feed_runs, import_runs, incident_changes, incidents
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 # A small jurisdiction in Jiayuguan (China), where GCJ-02 is 300-500 m off WGS-84.
 CITY = box(98.25, 39.75, 98.33, 39.81)
 
@@ -27,7 +30,9 @@ CITY = box(98.25, 39.75, 98.33, 39.81)
 @pytest.fixture
 def site(engine, db_url):
     """A site on its own database (CSRF checks on: the feed must not need them)."""
-    return create_app({"DATABASE_URL": db_url, "TESTING": True})
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    yield app
+    app.extensions["engine"].dispose()
 
 
 @pytest.fixture
@@ -165,7 +170,7 @@ def test_csv_and_json_give_the_same_result(engine, db_url, tmp_path, token, site
     frame = pd.DataFrame(rows)
     csv = frame.to_csv(index=False)
     by_json = _post(site, token, _batch(rows)).get_json()
-    # A second, empty database for the CSV.
+    # A second, empty database for the CSV (SQLite: on PostgreSQL, both databases must agree).
     other_url = f"sqlite:///{tmp_path / 'other.db'}"
     other = storage.make_engine(other_url)
     storage.init_db(other)
@@ -188,6 +193,7 @@ def test_csv_and_json_give_the_same_result(engine, db_url, tmp_path, token, site
     ).get_json()  # fmt: skip
     assert upload["totals"] == {"stored": 0, "updated": 0, "unchanged": 2, "rejected": 1}
     other.dispose()
+    other_site.extensions["engine"].dispose()
 
 
 def _jurisdiction(engine) -> None:

@@ -25,6 +25,9 @@ CHICAGO_BOUNDARY = shapely.union_all(
     gpd.read_file(CHICAGO_BOUNDARIES / "city_boundary.geojson").geometry.to_numpy()
 )
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 
 def request(**changes) -> ImportRequest:
     values = {

@@ -16,16 +16,21 @@ from web import clock, create_app, storage
 from web.cli import cli
 from web.storage import tokens as token_store
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 
 @pytest.fixture
-def fresh_app(tmp_path):
+def fresh_app(db_url):
     """A site on its own database with one administrator (tests here add tokens)."""
-    url = f"sqlite:///{tmp_path / 'site.db'}"
+    url = db_url
     env = {"HOTSPOT_DATABASE_URL": url}
     add = ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"]
     result = CliRunner().invoke(cli, add, env=env)
     assert result.exit_code == 0, result.output
-    return create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    yield app
+    app.extensions["engine"].dispose()
 
 
 def _actions(engine) -> list[str]:

@@ -3,19 +3,47 @@ audit log entries of the person at the terminal."""
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from web import storage
 from web.services.workspace import Workspace
 
-__all__ = ["pass_ctx", "fail", "failing_on", "os_user", "audit"]
+__all__ = ["pass_ctx", "workspace_of", "fail", "failing_on", "os_user", "audit"]
 
-pass_ctx = click.make_pass_decorator(Workspace, ensure=True)
+
+def pass_ctx(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Pass the command's :class:`Workspace` (made on first use) as the first argument, as
+    ``click.make_pass_decorator(Workspace, ensure=True)`` does, and close its database
+    connections when the command ends: a database server would otherwise keep them open
+    until the process exits."""
+
+    @functools.wraps(function)
+    def with_workspace(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        return ctx.invoke(function, workspace_of(ctx), *args, **kwargs)
+
+    return with_workspace
+
+
+def workspace_of(ctx: click.Context) -> Workspace:
+    """The command's :class:`Workspace` (made on first use), its database connections closed
+    when the command ends (for groups that take the click context)."""
+    workspace = ctx.ensure_object(Workspace)
+    ctx.call_on_close(functools.partial(_close, workspace))
+    return workspace
+
+
+def _close(workspace: Workspace) -> None:
+    """Close the pooled connections of the workspace's engine, if it made one."""
+    engine = workspace.__dict__.get("_engine")  # not made for commands that never needed it
+    if engine is not None:
+        engine.dispose()
 
 
 def fail(message: str) -> NoReturn:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import click
 
 from web import storage
-from web.cli._common import audit, fail, failing_on, pass_ctx
+from web.cli._common import audit, fail, failing_on, pass_ctx, workspace_of
 from web.services.workspace import Workspace, init_database
 
 
@@ -16,7 +16,7 @@ from web.services.workspace import Workspace, init_database
 def users_group(click_ctx: click.Context) -> None:
     """List accounts, or manage them: add, passwd, grids, disable, enable."""
     if click_ctx.invoked_subcommand is None:
-        ws = click_ctx.ensure_object(Workspace)
+        ws = workspace_of(click_ctx)
         init_database(ws)
         for row in storage.list_users(ws.engine).itertuples():
             state = "active" if row.active else "disabled"

@@ -11,7 +11,7 @@ import click
 import pandas as pd
 
 from web import clock, storage
-from web.cli._common import audit, fail, failing_on, pass_ctx
+from web.cli._common import audit, fail, failing_on, pass_ctx, workspace_of
 from web.config import REPO_ROOT
 from web.services.workspace import Workspace, init_database, load_area_layer
 
@@ -220,7 +220,7 @@ def imports_command(ctx: Workspace, limit: int) -> None:
 def areas_group(click_ctx: click.Context) -> None:
     """List areas (jurisdiction, districts, beats, grids); subcommands load and build them."""
     if click_ctx.invoked_subcommand is None:
-        ctx = click_ctx.ensure_object(Workspace)
+        ctx = workspace_of(click_ctx)
         frame = storage.list_areas(ctx.engine)
         if frame.empty:
             click.echo("no areas loaded")

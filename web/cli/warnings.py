@@ -9,7 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from web.cli._common import fail, failing_on, pass_ctx
+from web.cli._common import fail, failing_on, pass_ctx, workspace_of
 from web.cli.analysis import _group_codes, _scoring_data
 from web.services.workspace import Workspace
 
@@ -181,7 +181,7 @@ def warnings_group(click_ctx, as_of, group, categories, out_path, seed, permutat
 
     if not (as_of and out_path):
         fail("warnings needs --as-of and --out (or a subcommand: backtest)")
-    ctx = click_ctx.ensure_object(Workspace)
+    ctx = workspace_of(click_ctx)
     codes = _warning_codes(group, categories)
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, None, None)
     as_of_s = parse_local_time(as_of, data.timezone)
