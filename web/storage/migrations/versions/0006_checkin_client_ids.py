@@ -14,14 +14,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("checkins", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("client_id", sa.String(length=40), nullable=True))
-        batch_op.create_index(
-            "ux_checkins_user_id_client_id", ["user_id", "client_id"], unique=True
-        )
+    # Plain ALTER TABLE (SQLite 3.35+ drops columns too): batch mode would copy the table
+    # and its downgrade would leave the DDL text of 0005 changed.
+    op.add_column("checkins", sa.Column("client_id", sa.String(length=40), nullable=True))
+    op.create_index(
+        "ux_checkins_user_id_client_id", "checkins", ["user_id", "client_id"], unique=True
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("checkins", schema=None) as batch_op:
-        batch_op.drop_index("ux_checkins_user_id_client_id")
-        batch_op.drop_column("client_id")
+    op.drop_index("ux_checkins_user_id_client_id", table_name="checkins")
+    op.drop_column("checkins", "client_id")
