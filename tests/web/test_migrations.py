@@ -4,7 +4,6 @@ leaves the schema the revision before it built."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,21 +12,52 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from web import storage
-from web.storage.engine import _alembic_config
+from web.storage.engine import EXTENSION_TABLES, _alembic_config, include_name
+
+# Every test runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
 
 
-def _schema(engine: sa.Engine) -> list[tuple[str, str]]:
-    """Every table and index as SQLite stores its DDL (the alembic_version table left out)."""
+def _schema(engine: sa.Engine) -> list[tuple[str, ...]]:
+    """Every table and index as the database describes it (alembic_version and the tables
+    extensions own left out): SQLite's stored DDL; PostgreSQL's columns, constraints and
+    index definitions from its catalogue."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE name != 'alembic_version' ORDER BY name"
+            )
+            return [(name, sql) for name, sql in rows]
+    return _postgres_schema(engine)
+
+
+POSTGRES_SCHEMA = """
+SELECT 'column', c.relname, a.attname,
+       format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+       || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint', c.relname, k.conname, pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'
+UNION ALL
+SELECT 'index', tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+"""
+
+
+def _postgres_schema(engine: sa.Engine) -> list[tuple[str, ...]]:
+    left_out = {"alembic_version", *EXTENSION_TABLES}
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE name != 'alembic_version' ORDER BY name"
-        )
-        return [(name, sql) for name, sql in rows]
+        rows = conn.exec_driver_sql(POSTGRES_SCHEMA).all()
+    return sorted(tuple(row) for row in rows if row[1] not in left_out)
 
 
 @pytest.fixture
-def empty(tmp_path: Path):
-    engine = storage.make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+def empty(db_url: str):
+    engine = storage.make_engine(db_url)
     yield engine
     engine.dispose()
 
@@ -37,7 +67,8 @@ def test_the_newest_migration_builds_the_schema_the_metadata_describes(empty) ->
     with warnings.catch_warnings(), empty.connect() as conn:
         # SQLite cannot reflect the expression index on lower(username): test_imports checks it.
         warnings.simplefilter("ignore")
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": include_name}
+        context = MigrationContext.configure(conn, opts=opts)
         assert compare_metadata(context, storage.metadata) == []
 
 

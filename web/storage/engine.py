@@ -56,6 +56,16 @@ def _alembic_config(engine: Engine):
     return config
 
 
+# Tables extensions own, not the migrations: PostGIS's spatial_ref_sys (in the public schema).
+EXTENSION_TABLES = frozenset({"spatial_ref_sys"})
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's ``include_name`` filter: leave out the tables extensions own (PostGIS), so
+    comparing the database with the metadata sees only the migrations' tables."""
+    return not (type_ == "table" and name in EXTENSION_TABLES)
+
+
 def init_db(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration (idempotent)."""
     from alembic import command
