@@ -24,7 +24,7 @@ from web.services.cell_names import cell_names
 from web.services.compare import compare_periods, parse_periods
 from web.services.filters import FilterError, Filters, area_cells, cell_counts, parse_filters
 from web.services.map_layers import EMERGING_WEEKS
-from web.services.scores import MAP_MODEL, score_tiers
+from web.services.scores import MAP_MODEL, cell_scores, city_tiers, score_tiers
 from web.services.statistics import concentration, concentration_text, figure_area
 from web.views.commander_tools import _csv_row
 
@@ -282,7 +282,9 @@ def _disk(cell: str, k: int) -> list[int]:
     return sorted(h3.str_to_int(c) for c in h3.grid_disk(cell, k))
 
 
-def tiny_site(study: list[int], events: list[tuple[str, int, str]]) -> hd.SiteData:
+def tiny_site(
+    study: list[int], events: list[tuple[str, int, str]], source: str = "tiny"
+) -> hd.SiteData:
     """A SiteData of a few incidents (local time, cell, category code), no database."""
     frame = pd.DataFrame(events, columns=["at", "cell", "code"])
     frame["t"] = [int(pd.Timestamp(t, tz=TINY_TZ).timestamp()) for t in frame["at"]]
@@ -297,7 +299,7 @@ def tiny_site(study: list[int], events: list[tuple[str, int, str]]) -> hd.SiteDa
     )  # fmt: skip
     times = frame["t"].to_numpy(dtype=np.int64)
     return hd.SiteData(
-        source="tiny",
+        source=source,
         version=(1, len(frame)),
         timezone=TINY_TZ,
         resolution=9,
@@ -391,6 +393,21 @@ def test_zero_incident_cells_are_never_top_5_percent_and_ties_are_not_split() ->
     # The share is of the figure area given, not of every scored cell.
     assert score_tiers(scores, cells[:20], recent) == {1: "top1"}  # 1 % of 20: one cell
     assert score_tiers(scores, cells[:0], recent) == {}
+
+
+def test_a_cell_without_incidents_in_the_last_28_days_gets_no_city_tier() -> None:
+    study = _disk(CENTRE, 10)
+    old = h3.str_to_int(CENTRE)
+    fresh = h3.str_to_int(h3.grid_ring(CENTRE, 5)[0])
+    events = [(f"2026-01-{d:02d}T10:00", old, "THEFT") for d in range(1, 21)]
+    events += [("2026-03-20T10:00", fresh, "THEFT")]
+    quiet = tiny_site(study, events, source="tiny-quiet")
+    scores = cell_scores(quiet, Filters()).set_index("cell")["score"]
+    assert scores[old] > scores[fresh] > 0  # the old cell still ranks first
+    assert len(figure_area(quiet)) == 14  # top 1 % and top 5 %: one cell each
+    assert city_tiers(quiet) == {}  # first, but nothing in 28 days; its place is not passed on
+    busy = tiny_site(study, [*events, ("2026-03-19T10:00", old, "THEFT")], source="tiny-busy")
+    assert city_tiers(busy) == {old: "top1"}
 
 
 def test_the_verdict_says_the_hit_rate_and_times_chance_in_plain_words() -> None:

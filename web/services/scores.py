@@ -10,15 +10,25 @@ import numpy as np
 import pandas as pd
 
 from web.services.caches import Cache
-from web.services.filters import Filters, incident_mask
+from web.services.filters import Filters, cell_counts, incident_mask, local_date, parse_filters
 
 if TYPE_CHECKING:
     from web.services.site_data import SiteData
 
-__all__ = ["MAP_MODEL", "TIERS", "cell_scores", "score_tiers"]
+__all__ = [
+    "MAP_MODEL",
+    "TIER_WINDOW_DAYS",
+    "TIERS",
+    "cell_scores",
+    "city_tiers",
+    "score_tiers",
+    "tier_window",
+]
 
 #: Hot-spot tiers of the forecast: (share of the figure area's cells, tier name).
 TIERS = ((0.01, "top1"), (0.05, "top5"))
+#: A tiered cell needs an incident in this many days up to the newest incident.
+TIER_WINDOW_DAYS = 28
 
 # Model used for maps when none is asked for: a weighted, time-decayed count. The default
 # Poisson blend is better by <1 % AUC20 on Chicago (bench/score_bench.py) but takes ~0.6 s.
@@ -103,3 +113,25 @@ def score_tiers(scores: pd.DataFrame, area: np.ndarray, recent: np.ndarray) -> d
         for cell in cells[eligible & (at_least <= cut)].tolist():
             tiers[int(cell)] = name
     return tiers
+
+
+def city_tiers(data: SiteData, model: str = MAP_MODEL) -> dict[int, str]:
+    """:func:`score_tiers` of the city-wide scores (no filter) over the figure area, the
+    window being :func:`tier_window`: what grid workers' cards, the API and the search tag
+    a cell with. Cached with the scores."""
+    from web.services.statistics import figure_area
+
+    key = (data.source, "tiers", data.scores_key, data.version, model)
+    return _scores.get_or_load(key, lambda: _city_tiers(data, model, figure_area(data)))
+
+
+def tier_window(data: SiteData) -> Filters:
+    """The TIER_WINDOW_DAYS local days up to the newest incident's day."""
+    end = local_date(data.last_s or 0, data.timezone)
+    start = (np.datetime64(end) - np.timedelta64(TIER_WINDOW_DAYS - 1, "D")).astype(str)
+    return parse_filters({"start": str(start), "end": end}, data)
+
+
+def _city_tiers(data: SiteData, model: str, area: np.ndarray) -> dict[int, str]:
+    recent = cell_counts(data, tier_window(data))["cell"].to_numpy(dtype=np.int64)
+    return score_tiers(cell_scores(data, Filters(), model), area, recent)

@@ -31,9 +31,9 @@ from web.services.compare import (
     compare_periods,
     parse_periods,
 )
-from web.services.filters import FilterError, Filters, area_frame, cell_counts, parse_filters
-from web.services.map_layers import DEFAULT_WINDOW_DAYS, study_bounds
-from web.services.scores import cell_scores, score_tiers
+from web.services.filters import FilterError, area_frame, cell_counts, parse_filters
+from web.services.map_layers import study_bounds
+from web.services.scores import TIER_WINDOW_DAYS, city_tiers, tier_window
 from web.services.site_data import SiteData, site_data
 from web.services.statistics import (
     TOP_SHARE,
@@ -86,16 +86,6 @@ def _tier_text(tier: str | None) -> str:
     return ""
 
 
-def _recent_cells(data: SiteData) -> tuple[np.ndarray, str, str]:
-    """Cells with an incident in the last DEFAULT_WINDOW_DAYS days of data, and those days."""
-    from web.services.filters import local_date
-
-    end = local_date(data.last_s or 0, data.timezone)
-    start = (np.datetime64(end) - np.timedelta64(DEFAULT_WINDOW_DAYS - 1, "D")).astype(str)
-    filters = parse_filters({"start": start, "end": end}, data)
-    return cell_counts(data, filters)["cell"].to_numpy(dtype=np.int64), str(start), end
-
-
 @bp.get("/find")
 def find():
     """Grids and cells whose name or H3 id matches ``q`` (``G061``, ``G061-12``, an H3 id),
@@ -120,15 +110,14 @@ def find():
     elif text.strip() and not rows:
         flash(_("No grid or cell matches %(text)s.", text=text), "error")
     return render_template(
-        "commander/find.html", rows=rows, search_text=text, window_days=DEFAULT_WINDOW_DAYS
+        "commander/find.html", rows=rows, search_text=text, window_days=TIER_WINDOW_DAYS
     ), status
 
 
 def _find_rows(engine, data: SiteData, names: CellNames, found: list[int]) -> list[dict]:
-    recent, _start, _end = _recent_cells(data)
-    counts = cell_counts(data, parse_filters({"start": _start, "end": _end}, data))
+    counts = cell_counts(data, tier_window(data))
     by_cell = dict(zip(counts["cell"].tolist(), counts["n"].tolist(), strict=True))
-    tiers = score_tiers(cell_scores(data, Filters()), figure_area(data), recent)
+    tiers = city_tiers(data)
     area = figure_area(data)
     rows = []
     for cell, hex_id in zip(found, hex_from_cells(np.asarray(found, dtype=np.int64)), strict=True):
