@@ -7,6 +7,9 @@ Admins, commanders and planners use every page here. The work is in web/services
 filters, scores, map_layers for Gi* and emerging classes, statistics for period tests, accuracy
 for backtests, areas) and web/maps/render.py (the folium map frame and SVG charts); the
 map's cells are drawn in the browser by web/static/hotspots.js from H3 ids and values.
+Headline figures count over the figure area (web.services.statistics.figure_area, where
+incidents happen); the search, the comparison of two periods and the statistics CSV are in
+web/views/commander_tools.py, on this blueprint.
 """
 
 from __future__ import annotations
