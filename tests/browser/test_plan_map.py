@@ -130,6 +130,12 @@ def test_one_unit_and_one_station_on_a_desktop_in_english(watched) -> None:
     # A stop row names its cell by grid and number, the H3 id second.
     first = page.locator(f"[data-unit='{units[1]}'] tr.stop").first
     assert re.match(r"G\d+-\d+ [0-9a-f]{15}$", first.locator("td").nth(1).inner_text().strip())
+    # The first numbered stop's popup names the same cell, with its times.
+    page.locator(".leaflet-marker-icon.plan-stop", has_text=re.compile(r"^1$")).click()
+    popup = page.locator(".leaflet-popup-content").inner_text()
+    assert first.locator(".stop-name").inner_text() in popup
+    assert first.locator(".stop-hex").inner_text() in popup and units[1] in popup
+    assert first.locator("td.time").first.inner_text().split()[0] in popup
     _screen(watched, "plan-map-unit-en")
     _check_station(page, stations[-1])
     _screen(watched, "plan-map-station-en")

@@ -158,24 +158,37 @@ def _render(geojson: dict, **kwargs) -> str:
     return parts["script"]
 
 
-def test_the_map_hands_each_units_layers_to_the_selector() -> None:
+def _init_call(script: str) -> tuple[list[dict], dict]:
+    """The units and options ``PlanMap.init`` is called with."""
+    call = script[script.index("PlanMap.init(") :]
+    units_text = call[call.index("[") :]
+    decoder = json.JSONDecoder()
+    units, end = decoder.raw_decode(units_text)
+    options, _end = decoder.raw_decode(units_text[end:].lstrip(", \n"))
+    return units, options
+
+
+def test_the_map_hands_each_units_route_and_stops_to_the_selector() -> None:
     problem, plan = _tiny_plan()
     day = pd.Timestamp("2027-07-01", tz="UTC")
     base = great_circle_matrix(problem.node_lon_lat[:, 0], problem.node_lon_lat[:, 1])
     geojson = plan_geojson(PlannedDay(problem, plan, day, "UTC", 1, travel={"car": base}))
     script = _render(geojson, colours={"U1": "#123456"}, unit_stations={"U1": "St <b>"},
                      cell_label=lambda hex_id: f"name of {hex_id}")  # fmt: skip
-    assert "PlanMap.init(" in script
-    call = script[script.index("PlanMap.init(") :]
-    assert '{unit: "U1", station: "St \\u003cb\\u003e"' in call  # escaped for the script
-    assert 'colour: "#123456"' in call and "count: 3" in call
-    assert '"streets": false' in call and "straight lines, not streets" in call
-    assert "name of cell-1" in script  # popups name the cell
-    # Numbered stops start hidden (shown for one station or unit); lines and dots show.
-    stops_layer = call.split("stops: ")[1].split(",")[0]
-    assert f"{stops_layer}.addTo(" not in script
-    line_layer = call.split("line: ")[1].split(",")[0]
-    assert f"{line_layer}.addTo(" in script
-    # No layer control listing every unit.
-    assert "L.control.layers" not in script
-    assert json.dumps("#123456") in call
+    assert "St <b>" not in script and "St \\u003cb\\u003e" in script  # safe in a script
+    units, options = _init_call(script)
+    (unit,) = units
+    assert (unit["unit"], unit["station"], unit["colour"]) == ("U1", "St <b>", "#123456")
+    assert unit["ink"] == text_colour("#123456") and unit["streets"] is False
+    route = plan.routes[0]
+    assert [s["order"] for s in unit["stops"]] == [1, 2, 3]
+    assert [s["cell"] for s in unit["stops"]] == [f"name of {v.cell}" for v in route.visits]
+    assert [s["start"] for s in unit["stops"]] == [f"t{int(v.start_s)}" for v in route.visits]
+    # The line runs station, stops, station as [lat, lon].
+    points = problem.node_lon_lat
+    nodes = [route.start_node, *(v.node for v in route.visits), route.end_node]
+    assert unit["line"] == [[points[k][1], points[k][0]] for k in nodes]
+    assert options["streets"] is False and options["some_straight"] is True
+    assert options["labels"]["straight"] == "straight lines, not streets"
+    # No folium layer per unit, and no layer control listing every unit.
+    assert "L.control.layers" not in script and "L.marker(" not in script

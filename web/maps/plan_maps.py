@@ -32,12 +32,6 @@ UNIT_COLOURS = tuple(unit_palette(12))
 # Length of a degree of latitude (and of longitude at the equator) on the WGS-84 mean sphere.
 _METRES_PER_DEGREE = 111_195.0
 
-_STOP_CSS = (
-    "display:flex;align-items:center;justify-content:center;width:24px;height:24px;"
-    "border-radius:12px;border:2px solid #fff;font:700 11px/1 sans-serif;"
-    "box-shadow:0 0 2px rgba(0,0,0,.6);"
-)
-
 
 def unit_colours(unit_ids: Sequence[str]) -> dict[str, str]:
     """One colour per unit, in the order given (pass units station by station: neighbours
@@ -54,19 +48,16 @@ def _routes_and_visits(geojson: Mapping) -> tuple[list[dict], list[dict]]:
 
 
 class _PlanLayers(MacroElement):
-    """Hands the map and every unit's layers to ``PlanMap.init`` (web/static/plan-map.js),
-    which shows all units, one station's or one unit's, as the page's selector says."""
+    """Hands the map and every unit's route and stops (plain data) to ``PlanMap.init``
+    (web/static/plan-map.js), which draws them and shows all units, one station's or one
+    unit's, as the page's selector says. One data block instead of folium layers per unit:
+    folium compiles a template for every element, seconds for a city's sixty units."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        PlanMap.init({{ this._parent.get_name() }}, [
-        {%- for u in this.units %}
-          {unit: {{ u.unit|tojson }}, station: {{ u.station|tojson }},
-           colour: {{ u.colour|tojson }}, line: {{ u.line }}, dots: {{ u.dots }},
-           stops: {{ u.stops }}, count: {{ u.count|tojson }}},
-        {%- endfor %}
-        ], {{ this.options|tojson }});
+        PlanMap.init({{ this._parent.get_name() }}, {{ this.units|tojson }},
+                     {{ this.options|tojson }});
         {% endmacro %}
         """
     )
@@ -92,7 +83,8 @@ def plan_map(
     cell_label: Callable[[str], str] = str,
 ) -> dict[str, str]:
     """Render a plan: per unit its route line, its stops as dots (all units shown) and as
-    numbered markers (one station or one unit shown); web/static/plan-map.js switches them.
+    numbered markers (one station or one unit shown); web/static/plan-map.js draws and
+    switches them. Texts go to the page as data and are set as text there, never as HTML.
 
     Parameters
     ----------
@@ -154,23 +146,16 @@ def plan_map(
     by_unit: dict[str, list[dict]] = {}
     for visit in visits:
         by_unit.setdefault(visit["properties"]["unit_id"], []).append(visit)
-    handles = []
     fallback = iter(unit_palette(len(routes)))
+    units = []
     for route in routes:
         unit = str(route["properties"]["unit_id"])
         colour = colours.get(unit) or next(fallback)
-        station = str(unit_stations.get(unit, ""))
-        line, dots, stops = _unit_layers(
-            route, by_unit.get(unit, []), colour, clock, labels, station, cell_label
-        )
-        for layer in (line, dots, stops):
-            layer.add_to(fmap)
-        handles.append(
-            {"unit": unit, "station": station, "colour": colour, "line": line.get_name(),
-             "dots": dots.get_name(), "stops": stops.get_name(),
-             "count": len(by_unit.get(unit, []))}
+        units.append(
+            _unit_data(route, by_unit.get(unit, []), colour, str(unit_stations.get(unit, "")),
+                       clock, cell_label)
         )  # fmt: skip
-    on_streets = [bool(r["properties"].get("streets")) for r in routes]
+    on_streets = [u["streets"] for u in units]
     options = {
         "select": "plan-view",
         "list": "stop-list",
@@ -179,108 +164,56 @@ def plan_map(
         "streets": bool(on_streets) and all(on_streets),
         "some_streets": any(on_streets),
         "some_straight": not all(on_streets),
-        "legend": {key: labels.get(key, key) for key in ("streets", "straight", "stations")},
+        "labels": {key: str(labels.get(key, key)) for key in _LABEL_KEYS},
     }
-    _PlanLayers(handles, options).add_to(fmap)
+    _PlanLayers(units, options).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds, padding=(20, 20))
     return map_parts(fmap)
 
 
-def _stop_features(
-    visits: list[dict],
-    unit: str,
-    station: str,
-    colour: str,
-    clock: Callable[[float], str],
-    cell_label: Callable[[str], str],
-) -> dict:
-    ink = text_colour(colour)
-    features = []
-    for visit in visits:
-        p = visit["properties"]
-        order = int(p["order"])
-        features.append(
-            {
-                "type": "Feature",
-                "id": f"{unit}-{order}",
-                "geometry": visit["geometry"],
-                "properties": {
-                    "unit": map_text(unit),
-                    "station": map_text(station),
-                    "stop": order,
-                    "cell": map_text(cell_label(str(p["cell"]))),
-                    "arrive": clock(p["arrival_s"]),
-                    "start": clock(p["start_s"]),
-                    "leave": clock(p["departure_s"]),
-                    "value": f"{float(p['value']):.2f}",
-                    "marker": f'<div style="{_STOP_CSS}background:{colour};color:{ink}">'
-                    f"{order}</div>",
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+_LABEL_KEYS = ("unit", "station", "stop", "cell", "arrive", "start", "leave", "value",
+               "streets", "straight", "stations")  # fmt: skip
 
 
-def _unit_layers(
+def _unit_data(
     route: dict,
     visits: list[dict],
     colour: str,
-    clock: Callable[[float], str],
-    labels: Mapping[str, str],
     station: str,
+    clock: Callable[[float], str],
     cell_label: Callable[[str], str],
-) -> tuple[folium.FeatureGroup, folium.FeatureGroup, folium.FeatureGroup]:
-    """A unit's route line, its stops as small dots and as numbered markers (hidden)."""
-    unit = str(route["properties"]["unit_id"])
-    streets = bool(route["properties"].get("streets"))
-    line_group = folium.FeatureGroup(name=map_text(unit), control=False)
-    dots_group = folium.FeatureGroup(name=map_text(unit), control=False)
-    stops_group = folium.FeatureGroup(name=map_text(unit), control=False, show=False)
-    legs = labels["streets"] if streets else labels["straight"]
-    line = {
-        "type": "Feature",
-        "geometry": route["geometry"],
-        "properties": {"unit": map_text(unit), "legs": map_text(legs)},
+) -> dict:
+    """What the page script draws of a unit: its line ([lat, lon] points), whether it follows
+    the streets, and its stops in order with their times and the cell's label."""
+    stops = []
+    for visit in sorted(visits, key=lambda v: int(v["properties"]["order"])):
+        p = visit["properties"]
+        lon, lat = visit["geometry"]["coordinates"][:2]
+        stops.append(
+            {
+                "order": int(p["order"]),
+                "lat": round(float(lat), 6),
+                "lon": round(float(lon), 6),
+                "cell": cell_label(str(p["cell"])),
+                "arrive": clock(p["arrival_s"]),
+                "start": clock(p["start_s"]),
+                "leave": clock(p["departure_s"]),
+                "value": f"{float(p['value']):.2f}",
+            }
+        )
+    return {
+        "unit": str(route["properties"]["unit_id"]),
+        "station": station,
+        "colour": colour,
+        "ink": text_colour(colour),
+        "streets": bool(route["properties"].get("streets")),
+        "line": [
+            [round(float(y), 6), round(float(x), 6)]
+            for x, y, *_ in route["geometry"]["coordinates"]
+        ],  # fmt: skip
+        "stops": stops,
     }
-    folium.GeoJson(
-        line,
-        style_function=lambda _f, c=colour, s=streets: {
-            "color": c,
-            "weight": 4 if s else 3,
-            "opacity": 0.85,
-            "dashArray": None if s else "6 6",
-        },  # fmt: skip
-        tooltip=folium.GeoJsonTooltip(fields=["unit", "legs"], labels=False),
-    ).add_to(line_group)
-    if visits:
-        stops = _stop_features(visits, unit, station, colour, clock, cell_label)
-        fields = ["unit", "station", "stop", "cell", "arrive", "start", "leave", "value"]
-        aliases = [map_text(labels.get(f, f)) for f in fields]
-        folium.GeoJson(
-            stops,
-            marker=folium.CircleMarker(radius=5, fill=True),
-            style_function=lambda _f, c=colour: {
-                "fillColor": c,
-                "color": "#ffffff",
-                "weight": 1.5,
-                "fillOpacity": 1.0,
-            },  # fmt: skip
-            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
-            tooltip=folium.GeoJsonTooltip(fields=["unit", "stop", "start"], labels=False),
-        ).add_to(dots_group)
-        folium.GeoJson(
-            stops,
-            marker=folium.Marker(
-                icon=folium.DivIcon(
-                    html="", icon_size=(24, 24), icon_anchor=(12, 12), class_name="plan-stop"
-                )  # fmt: skip
-            ),
-            style_function=lambda f: {"html": f["properties"]["marker"]},
-            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
-            tooltip=folium.GeoJsonTooltip(fields=["unit", "stop", "start"], labels=False),
-        ).add_to(stops_group)
-    return line_group, dots_group, stops_group
 
 
 def route_svg(

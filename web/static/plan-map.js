@@ -84,7 +84,56 @@
     });
   }
 
-  PlanMap.init = function (map, units, options) {
+  // An element holding text (stored names are set as text, never as HTML).
+  function textBox(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) { el.className = className; }
+    if (text !== undefined) { el.textContent = text; }
+    return el;
+  }
+
+  function popup(u, s, labels) {
+    var table = textBox("table", "plan-popup");
+    [["unit", u.unit], ["station", u.station], ["stop", String(s.order)], ["cell", s.cell],
+     ["arrive", s.arrive], ["start", s.start], ["leave", s.leave], ["value", s.value]]
+      .forEach(function (row) {
+        if (row[1] === "") { return; }
+        var tr = table.insertRow();
+        tr.appendChild(textBox("th", "", labels[row[0]]));
+        tr.appendChild(textBox("td", "", row[1]));
+      });
+    return table;
+  }
+
+  // A unit's layers: its route line, its stops as dots (all units) and numbered (one
+  // station or unit); none is on the map yet.
+  function unitLayers(u, labels) {
+    var legs = u.streets ? labels.streets : labels.straight;
+    var line = L.polyline(u.line, { color: u.colour, weight: 3, opacity: 0.85,
+                                     dashArray: u.streets ? null : "6 6" });
+    line.bindTooltip(textBox("span", "", u.unit + " · " + legs), { sticky: true });
+    var dots = L.featureGroup();
+    var stops = L.featureGroup();
+    u.stops.forEach(function (s) {
+      var tip = u.unit + " · " + s.order + " · " + s.start;
+      var content = function () { return popup(u, s, labels); };
+      L.circleMarker([s.lat, s.lon], { radius: 5, fillColor: u.colour, fillOpacity: 1, color: "#ffffff",
+                                       weight: 1.5 })
+        .bindTooltip(textBox("span", "", tip)).bindPopup(content).addTo(dots);
+      var badge = textBox("div", "plan-stop-badge", String(s.order));
+      badge.style.background = u.colour;
+      badge.style.color = u.ink;
+      L.marker([s.lat, s.lon], { icon: L.divIcon({ html: badge, className: "plan-stop", iconSize: [24, 24],
+                                                   iconAnchor: [12, 12] }), title: tip })
+        .bindPopup(content).addTo(stops);
+    });
+    return { unit: u.unit, station: u.station, colour: u.colour, count: u.stops.length,
+             line: line, dots: dots, stops: stops };
+  }
+
+  PlanMap.init = function (map, data, options) {
+    var units = data.map(function (u) { return unitLayers(u, options.labels); });
+    options.legend = options.labels;
     var select = document.getElementById(options.select);
     var list = document.getElementById(options.list);
     var count = document.getElementById("plan-view-count");
