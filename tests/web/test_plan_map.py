@@ -143,6 +143,10 @@ def test_routes_follow_the_street_path_of_every_leg_when_a_graph_is_set() -> Non
     assert line["geometry"]["coordinates"] == expected
     # Every corner of every leg is on the line: more vertices than stops.
     assert len(expected) > len(nodes)
+    # The map draws that line and its legend says "along the streets" (solid, not dashed).
+    units, options = _init_call(_render(streets))
+    assert units[0]["line"] == [[y, x] for x, y in expected] and units[0]["streets"] is True
+    assert (options["streets"], options["some_straight"]) == (True, False)
 
     straight = plan_geojson(PlannedDay(problem, plan, day, "UTC", 1, travel={"car": base}))
     (line,) = [f for f in straight["features"] if f["properties"]["kind"] == "route"]
