@@ -1,12 +1,13 @@
 """Maps of patrol plans: the interactive plan map (folium) and a small print-ready route
 drawing (inline SVG) for unit briefings.
 
-Both read a plan's stored GeoJSON (``web.planning.plan_geojson``): one ``route`` LineString
-per unit (along the streets when the plan was made with a road network) and one ``visit``
-Point per stop, with times in seconds since local midnight of the plan's date. Only this
-module and web/maps/render.py import folium; nothing here fetches anything from the internet.
-Which units the interactive map shows (all, one station's, one) is chosen in the page by
-web/static/plan-map.js; colours come from web/maps/unit_palette.py.
+Both read a plan's stored GeoJSON (``web.services.patrol_plans.plan_geojson``): one
+``route`` LineString per unit (along the streets, leg by leg, when the plan was made with a
+road network) and one ``visit`` Point per stop, with times in seconds since local midnight of
+the plan's date. Nothing here fetches anything from the internet. The interactive map is a
+folium map (basemap, jurisdiction, stations) whose units' routes and stops are drawn in the
+page by web/static/plan-map.js from one data block, which also shows all units, one station's
+or one unit's as the page's selector says; colours come from web/maps/unit_palette.py.
 """
 
 from __future__ import annotations
