@@ -648,6 +648,7 @@
 
     HotspotMap.state = state;  // for tests and the console
     HotspotMap.nameOf = nameOf;
+    HotspotMap.cellTooltip = cellTooltip;
     HotspotMap.refresh = refresh;
     HotspotMap.selectCell = selectCell;
   };
