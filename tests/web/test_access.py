@@ -51,6 +51,9 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/command/cell/{own_cell}", (302, 200, 200, 200, 403)),
     ("GET", "/command/statistics", (302, 200, 200, 200, 403)),
     ("GET", "/command/accuracy", (302, 200, 200, 200, 403)),
+    ("GET", "/command/statistics.csv", (302, 200, 200, 200, 403)),
+    ("GET", "/command/find", (302, 200, 200, 200, 403)),
+    ("GET", "/command/compare", (302, 200, 200, 200, 403)),
     # planner
     ("GET", "/plans/", (302, 200, 200, 200, 403)),
     ("GET", "/plans/new", (302, 200, 403, 200, 403)),
