@@ -35,19 +35,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The URL of a new, empty database: an SQLite file, or (parameter ``postgresql``) a
     database with PostGIS on the session's throwaway cluster, dropped after the test.
 
     On PostgreSQL, a test that uses ``engine`` (which migrates before the test starts) gets a
     copy of the migrated template instead: the same database, without migrating each time.
+    Every engine ``storage.make_engine`` made during the test (the site's, the commands')
+    is disposed before the database is dropped: psycopg warns about connections left open.
     """
     if getattr(request, "param", "sqlite") == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     cluster = request.getfixturevalue("postgres_cluster")
     url = cluster.create_database(migrated="engine" in request.fixturenames)
+    made: list = []
+    make_engine = storage.make_engine
+
+    def tracked(*args, **kwargs):
+        made.append(make_engine(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(storage, "make_engine", tracked)
     yield url
+    for engine in made:
+        engine.dispose()
     cluster.drop_database(url)
 
 

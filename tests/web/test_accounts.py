@@ -15,17 +15,27 @@ from web import clock, create_app, storage
 from web.cli import cli
 from web.services import accounts as auth
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 
 @pytest.fixture
-def fresh_app(tmp_path):
-    """A site on its own demo-less database with one admin (tests here change accounts)."""
-    url = f"sqlite:///{tmp_path / 'site.db'}"
+def fresh_app(db_url, monkeypatch):
+    """A site on its own demo-less database with one admin (tests here change accounts).
+
+    Refusals are audited at most once a minute per address and process: the site starts
+    with none audited yet, as a new process would (the same test ran on the other database).
+    """
+    monkeypatch.setattr("web.views.access._last_refusal", {})
+    url = db_url
     env = {"HOTSPOT_DATABASE_URL": url}
     result = CliRunner().invoke(
         cli, ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"], env=env
     )
     assert result.exit_code == 0, result.output
-    return create_app({"DATABASE_URL": url, "TESTING": True, "LOGIN_MAX_FAILURES": 3})
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "LOGIN_MAX_FAILURES": 3})
+    yield app
+    app.extensions["engine"].dispose()
 
 
 def csrf_token(client, path: str = "/login") -> str:
@@ -118,8 +128,8 @@ def test_concurrent_guesses_are_counted_one_by_one(fresh_app) -> None:
     assert codes.count(401) == 3 and codes.count(429) == 37
 
 
-def test_session_cookie_is_http_only_and_secure_in_production(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'prod.db'}"
+def test_session_cookie_is_http_only_and_secure_in_production(db_url) -> None:
+    url = db_url
     runner = CliRunner()
     add = ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"]
     assert runner.invoke(cli, add, env={"HOTSPOT_DATABASE_URL": url}).exit_code == 0
@@ -222,8 +232,8 @@ def test_disabled_accounts_cannot_log_in_and_lose_their_session(fresh_app) -> No
     assert "p1" in listing.output and "disabled" in listing.output
 
 
-def test_cli_refuses_short_passwords_and_grids_for_other_roles(tmp_path) -> None:
-    env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+def test_cli_refuses_short_passwords_and_grids_for_other_roles(db_url) -> None:
+    env = {"HOTSPOT_DATABASE_URL": db_url}
     runner = CliRunner()
     short = runner.invoke(cli, ["users", "add", "al", "--role", "admin", "--password", "short"],
                           env=env)  # fmt: skip
@@ -358,8 +368,6 @@ def test_sessions_end_after_their_lifetime_and_when_idle(fresh_app) -> None:
 
 
 def test_a_change_by_another_process_shows_once_the_cache_expires(fresh_app, monkeypatch):
-    import sqlite3
-
     engine = fresh_app.extensions["engine"]
     user_id = storage.create_user(engine, "p3", auth.hash_password("plan-plan-3"), "planner")
     client = _api_login(fresh_app, "p3", "plan-plan-3")
@@ -367,9 +375,15 @@ def test_a_change_by_another_process_shows_once_the_cache_expires(fresh_app, mon
     assert client.get("/api/session").status_code == 200
     # Another process (`hotspot users disable` beside the running site) writes without this
     # process's engines seeing it: the cached account stays until ACCOUNT_CACHE_S passes.
-    path = fresh_app.config["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE users SET active = 0 WHERE id = ?", (user_id,))
+    # The driver's own connection: SQLAlchemy's write notifications do not see it.
+    other = storage.make_engine(fresh_app.config["DATABASE_URL"])
+    raw = other.raw_connection()
+    try:
+        raw.cursor().execute(f"UPDATE users SET active = FALSE WHERE id = {int(user_id)}")
+        raw.commit()
+    finally:
+        raw.close()
+        other.dispose()
     assert client.get("/api/session").status_code == 200
     monkeypatch.setattr(auth._accounts, "ttl_s", 0.0)  # the bound has passed
     assert client.get("/api/session").status_code == 401

@@ -1,5 +1,6 @@
-"""Small helpers the storage modules share: driver placeholders, row counts, inserted keys,
-records made from rows, stored time."""
+"""Small helpers the storage modules share: driver placeholders, inserts that skip or replace
+stored keys (SQLite and PostgreSQL), row counts, inserted keys, records made from rows, stored
+time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Row
 
 from web import clock
@@ -18,6 +20,35 @@ def placeholders(conn: Connection, n: int) -> str:
     style = conn.dialect.paramstyle
     mark = "?" if style == "qmark" else "%s"
     return ", ".join([mark] * n)
+
+
+# The dialects whose INSERT takes ON CONFLICT (the databases the site runs on).
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _insert(conn: Connection, table: sa.Table):
+    try:
+        return _INSERTS[conn.dialect.name](table)
+    except KeyError:
+        raise RuntimeError(
+            f"unsupported database {conn.dialect.name!r}: use SQLite or PostgreSQL"
+        ) from None
+
+
+def insert_new(conn: Connection, table: sa.Table, *keys: str):
+    """An INSERT into ``table`` that skips the rows whose ``keys`` (the columns of its primary
+    key or of a unique constraint) are stored already, also when another transaction
+    stores them at the same moment (``ON CONFLICT DO NOTHING``)."""
+    return _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def upsert(conn: Connection, table: sa.Table, *keys: str, update: tuple[str, ...]):
+    """An INSERT into ``table`` that, for rows whose ``keys`` are stored already, sets the
+    ``update`` columns to the new values instead (``ON CONFLICT DO UPDATE``)."""
+    statement = _insert(conn, table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
+    )
 
 
 def row_count(conn: Connection, table: sa.Table) -> int:

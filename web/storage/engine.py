@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from web.storage._shared import upsert
 from web.storage.schema import meta_table
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -97,13 +98,16 @@ def stored_timezone(engine: Engine) -> str | None:
     """The city's timezone stored with the data; None before ``init-db`` or on a new database."""
     try:
         return get_meta(engine).get("timezone")
-    except sa.exc.OperationalError:
-        return None
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no meta table (PostgreSQL:
+        return None  # ProgrammingError), or no database file (SQLite: OperationalError)
 
 
 def set_meta(engine: Engine, values: dict[str, str]) -> None:
     """Store key/value settings, replacing existing keys."""
+    if not values:
+        return
     with engine.begin() as conn:
-        for key, value in values.items():
-            conn.execute(sa.delete(meta_table).where(meta_table.c.key == key))
-            conn.execute(sa.insert(meta_table).values(key=key, value=str(value)))
+        conn.execute(
+            upsert(conn, meta_table, "key", update=("value",)),
+            [{"key": key, "value": str(value)} for key, value in values.items()],
+        )

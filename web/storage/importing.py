@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from web.storage._shared import placeholders, row_count
+from web.storage._shared import insert_new, placeholders, row_count
 from web.storage.schema import categories, import_runs, incident_details, incidents, rejects
 
 # --- categories --------------------------------------------------------------------------
@@ -324,12 +324,14 @@ def _detail_ids(conn: Connection, details: pd.DataFrame, known: dict[tuple, int]
     wanted = list(zip(*(details[c].astype(str).tolist() for c in columns), strict=True))
     new = [u for u in dict.fromkeys(wanted) if u not in known]
     if new:
-        last_id = conn.execute(sa.select(sa.func.max(incident_details.c.id))).scalar() or 0
-        conn.execute(sa.insert(incident_details), [dict(zip(columns, u, strict=True)) for u in new])
-        added = conn.execute(
-            sa.select(incident_details).where(incident_details.c.id > last_id)
-        ).all()
+        # A triple another transaction stored meanwhile is skipped here and read back below.
+        statement = insert_new(conn, incident_details, *columns).returning(
+            incident_details.c.id, *(incident_details.c[c] for c in columns)
+        )
+        added = conn.execute(statement, [dict(zip(columns, u, strict=True)) for u in new])
         known.update({(r.offense_code, r.description, r.location_type): r.id for r in added})
+        if any(u not in known for u in new):
+            known.update(known_details(conn, details))
     return np.array([known[u] for u in wanted], dtype=np.int64)
 
 

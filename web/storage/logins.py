@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import now_seconds, record_from_row
+from web.storage._shared import insert_new, now_seconds, record_from_row
 from web.storage.schema import login_throttle, sessions
 
 
@@ -101,8 +101,12 @@ def claim_login_attempt(
             exists = conn.execute(
                 sa.update(login_throttle).where(login_throttle.c.key == key).values(attempts=fresh)
             ).rowcount
-            if not exists:
-                conn.execute(sa.insert(login_throttle).values(key=key, attempts=0, updated_at=now))
+            if not exists:  # skipped if another request adds it at the same moment
+                conn.execute(
+                    insert_new(conn, login_throttle, "key").values(
+                        key=key, attempts=0, updated_at=now
+                    )
+                )
         # The rows are locked (SQLite: the database; PostgreSQL: these rows) until commit,
         # so concurrent attempts are decided one after another.
         rows = conn.execute(

@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from web.storage._shared import inserted_id
+from web.storage._shared import insert_new, inserted_id
 from web.storage.schema import users, warning_acks, warning_cells, warning_reads, warnings
 
 __all__ = [
@@ -338,21 +338,14 @@ def mark_warnings_read(
 
 
 def _mark_read(conn: Connection, user_id: int, warning_ids: Sequence[int], now_s: int) -> None:
-    ids = {int(i) for i in warning_ids}
-    seen = {
-        int(r.warning_id)
-        for r in conn.execute(
-            sa.select(warning_reads.c.warning_id).where(
-                warning_reads.c.user_id == user_id, warning_reads.c.warning_id.in_(ids)
-            )
-        )
-    }
-    new = sorted(ids - seen)
-    if new:
-        conn.execute(
-            sa.insert(warning_reads),
-            [{"user_id": user_id, "warning_id": i, "at": now_s} for i in new],
-        )
+    ids = sorted({int(i) for i in warning_ids})
+    if not ids:
+        return
+    # Rows already stored (read before, or by a request at the same moment) keep their time.
+    conn.execute(
+        insert_new(conn, warning_reads, "user_id", "warning_id"),
+        [{"user_id": user_id, "warning_id": i, "at": now_s} for i in ids],
+    )
 
 
 def unread_warning_count(
