@@ -70,6 +70,15 @@ def _covering_area(engine, data: SiteData, cell: int) -> tuple[str, str] | None:
     return None
 
 
+def _area_text(kind: str, area_id: str) -> str:
+    """An area as a reader names it: "grid G061" in the page's language."""
+    if kind == "grid":
+        return _("grid %(id)s", id=area_id)
+    if kind == "beat":
+        return _("beat %(id)s", id=area_id)
+    return _("district %(id)s", id=area_id)
+
+
 def _map_url(cell_hex: str, area: tuple[str, str] | None) -> str:
     """The hotspot map on the cell's area (the map reads ``area``; ``cell`` names the cell
     for the map to centre on once it reads that parameter)."""
@@ -128,6 +137,7 @@ def _find_rows(engine, data: SiteData, names: CellNames, found: list[int]) -> li
                 "label": names.label(cell),
                 "cell": hex_id,
                 "area": f"{covering[0]}:{covering[1]}" if covering else None,
+                "area_text": _area_text(*covering) if covering else None,
                 "in_figure_area": bool(np.isin(cell, area)),
                 "recent": int(by_cell.get(cell, 0)),
                 "tier": tiers.get(cell),
