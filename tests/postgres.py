@@ -56,7 +56,8 @@ class PostgresMissing(RuntimeError):
 class Cluster:
     """One throwaway PostgreSQL server; :meth:`start` it, :meth:`stop` it (removes it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bin_dir: Path = PG_BIN) -> None:
+        self.bin_dir = bin_dir
         self.folder: Path | None = None
         self._names = itertools.count(1)
         self._admin: sa.Engine | None = None
@@ -75,8 +76,8 @@ class Cluster:
     def start(self) -> Cluster:
         """initdb, start the server, make the two template databases."""
         for program in ("initdb", "pg_ctl"):
-            if not (PG_BIN / program).is_file():
-                raise PostgresMissing(f"{PG_BIN / program} not found. {INSTALL_HINT}")
+            if not (self.bin_dir / program).is_file():
+                raise PostgresMissing(f"{self.bin_dir / program} not found. {INSTALL_HINT}")
         self.folder = Path(tempfile.mkdtemp(prefix="hotspot-pg-"))
         atexit.register(self.stop)
         if os.geteuid() == 0:
@@ -122,7 +123,7 @@ class Cluster:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _run(self, program: str, *args: str, check: bool = True):
-        command = [str(PG_BIN / program), *args]
+        command = [str(self.bin_dir / program), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", SERVER_USER, "--", *command]
         done = subprocess.run(command, capture_output=True, text=True)
