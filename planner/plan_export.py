@@ -89,8 +89,8 @@ def plan_to_csv(plan: PatrolPlan, problem: Problem | None = None) -> str:
 
 #: The columns of :func:`visits_csv_for_people`, in order (headers come from the caller, in
 #: the reader's language).
-PEOPLE_CSV_COLUMNS = ("date", "unit", "station", "stop", "grid", "cell", "arrive", "start",
-                      "leave", "minutes", "value")  # fmt: skip
+PEOPLE_CSV_COLUMNS = ("date", "unit", "station", "stop", "grid", "place", "cell", "arrive",
+                      "start", "leave", "minutes", "value")  # fmt: skip
 
 
 def visits_csv_for_people(
@@ -99,11 +99,12 @@ def visits_csv_for_people(
     """A plan's visits as CSV for people, with a UTF-8 byte-order mark.
 
     ``visits`` has ``unit, station, stop, grid, cell, arrival_s, start_s, departure_s, value``
-    (times in seconds on the plan's clock); ``origin`` is the timezone-aware moment of second
-    0 (local midnight of the plan's date). Each row gets the local ``date`` of its patrol and
-    ``arrive``, ``start``, ``leave`` as local hh:mm (a night shift's visits after midnight
-    carry the next date; clock changes are followed), ``minutes`` on the spot and the value
-    to one decimal. ``headers`` names the columns (default: the column keys).
+    (times in seconds on the plan's clock) and optionally ``place``, the cell's name for
+    people (e.g. G061-12; the cell id when missing); ``origin`` is the timezone-aware moment
+    of second 0 (local midnight of the plan's date). Each row gets the local ``date`` of its
+    patrol and ``arrive``, ``start``, ``leave`` as local hh:mm (a night shift's visits after
+    midnight carry the next date; clock changes are followed), ``minutes`` on the spot and the
+    value to one decimal. ``headers`` names the columns (default: the column keys).
     """
     if origin.tzinfo is None:
         raise InvalidPlanError("origin must be timezone-aware, e.g. 2027-03-05T00:00+08:00")
@@ -124,6 +125,7 @@ def visits_csv_for_people(
                 row["station"],
                 int(row["stop"]),
                 row["grid"],
+                row.get("place") or row["cell"],
                 row["cell"],
                 f"{local(row['arrival_s']):%H:%M}",
                 f"{start:%H:%M}",

@@ -18,7 +18,7 @@ def _visits(*rows: tuple[str, float, float, float]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"unit": unit, "station": "城关派出所", "stop": i, "grid": "G061",
-             "cell": "8924ae57577ffff", "arrival_s": arrival, "start_s": start,
+             "place": "G061-12", "cell": "8924ae57577ffff", "arrival_s": arrival, "start_s": start,
              "departure_s": leave, "value": 2.345}
             for i, (unit, arrival, start, leave) in enumerate(rows, start=1)
         ]
@@ -42,9 +42,9 @@ def test_times_are_local_hh_mm_with_the_date_of_each_patrol() -> None:
     assert text.encode("utf-8").startswith(b"\xef\xbb\xbf")
     header, first, second = _rows(text)
     assert header == list(PEOPLE_CSV_COLUMNS)
-    assert first == ["2026-12-05", "S01-1", "城关派出所", "1", "G061", "8924ae57577ffff",
-                     "07:50", "08:00", "08:15", "15", "2.3"]  # fmt: skip
-    assert second[0] == "2026-12-06" and second[6:9] == ["23:53", "01:00", "01:15"]
+    assert first == ["2026-12-05", "S01-1", "城关派出所", "1", "G061", "G061-12",
+                     "8924ae57577ffff", "07:50", "08:00", "08:15", "15", "2.3"]  # fmt: skip
+    assert second[0] == "2026-12-06" and second[7:10] == ["23:53", "01:00", "01:15"]
     assert "28837" not in text
 
 
@@ -53,7 +53,13 @@ def test_clock_changes_are_followed() -> None:
     origin = pd.Timestamp("2027-03-14", tz="America/Chicago")
     _header, row = _rows(visits_csv_for_people(_visits(("U", 14_400.0, 14_400.0, 15_300.0)),
                                                origin))  # fmt: skip
-    assert row[0] == "2027-03-14" and row[7:9] == ["05:00", "05:15"]
+    assert row[0] == "2027-03-14" and row[8:10] == ["05:00", "05:15"]
+
+
+def test_a_visit_without_a_place_name_shows_its_cell_id() -> None:
+    visits = _visits(("U", 0, 0, 60)).drop(columns="place")
+    _header, row = _rows(visits_csv_for_people(visits, pd.Timestamp("2026-12-05", tz="UTC")))
+    assert row[5] == row[6] == "8924ae57577ffff"
 
 
 def test_headers_come_from_the_caller_and_an_empty_plan_has_only_them() -> None:

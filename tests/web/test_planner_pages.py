@@ -151,7 +151,7 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert len(rows) == len(visits)
     assert {r["Cell"] for r in rows} == set(hex_from_cells(visits["cell"]))
-    assert set(rows[0]) == {"Date", "Unit", "Station", "Stop", "grid", "Cell", "Arrive",
+    assert set(rows[0]) == {"Date", "Unit", "Station", "Stop", "Grid", "Place", "Cell", "Arrive",
                             "Patrol from", "Leave", "Minutes on the spot", "Value"}  # fmt: skip
     # Local date and hh:mm of each patrol, as the database has it; grid and station filled.
     grids = storage.load_area_cells(engine, "grid")
@@ -165,8 +165,10 @@ def test_exports_parse_and_are_named_after_the_plan(app, planner_client, plan_id
     assert got == expected
     assert all(re.fullmatch(r"\d\d:\d\d", r[k]) for r in rows for k in ("Arrive", "Leave"))
     assert all(r["Station"] for r in rows)
-    assert all(r["grid"] == grid_of.get(r["Cell"], "") for r in rows)
-    assert any(r["grid"] for r in rows)
+    assert all(r["Grid"] == grid_of.get(r["Cell"], "") for r in rows)
+    assert any(r["Grid"] for r in rows)
+    # The place is the cell's name for people: its grid and a number where a grid has it.
+    assert all(r["Place"].startswith(f"{r['Grid']}-") for r in rows if r["Grid"])
 
     response = planner_client.get(f"/plans/{plan_id}/export/json")
     assert response.mimetype == "application/json"

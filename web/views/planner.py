@@ -97,7 +97,8 @@ CSV_HEADERS = {
     "unit": _l("Unit"),
     "station": _l("Station"),
     "stop": _l("Stop"),
-    "grid": _l("grid"),
+    "grid": _l("Grid"),
+    "place": _l("Place"),
     "cell": _l("Cell"),
     "arrive": _l("Arrive"),
     "start": _l("Patrol from"),
@@ -508,15 +509,17 @@ def _people_csv(stored: storage.StoredPlan) -> str:
     cells = cells_from_hex([stop["cell"] for _unit, stop in stops]) if stops else np.empty(0)
     grids = storage.load_area_cells(get_engine(), "grid")
     grid_of = dict(zip(grids["cell"].tolist(), grids["area_id"], strict=True))
+    names = _cell_names()
     frame = pd.DataFrame(
         [
             {"unit": unit["id"], "station": unit["start"], "stop": stop["order"],
-             "grid": grid_of.get(int(cell), ""), "cell": stop["cell"],
+             "grid": grid_of.get(int(cell), ""), "place": names.name(int(cell)),
+             "cell": stop["cell"],
              "arrival_s": stop["arrival_s"], "start_s": stop["start_s"],
              "departure_s": stop["departure_s"], "value": stop["value"]}
             for (unit, stop), cell in zip(stops, cells, strict=True)
         ],
-        columns=["unit", "station", "stop", "grid", "cell", "arrival_s", "start_s",
+        columns=["unit", "station", "stop", "grid", "place", "cell", "arrival_s", "start_s",
                  "departure_s", "value"],
     )  # fmt: skip
     origin_s = stored.shift_start - shift_seconds(stored.shift)[0]
