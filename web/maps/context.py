@@ -22,6 +22,7 @@ from typing import Any
 import folium
 from branca.element import CssLink, Figure, JavascriptLink, MacroElement
 from flask import Blueprint, Flask, Response, abort, current_app, has_app_context, url_for
+from flask_babel import lazy_gettext as _l
 from folium.template import Template
 
 from web.assets import DEFAULT_MAX_ZOOM, TILE_CRS_LEAFLET, tile_layer_kwargs
@@ -35,8 +36,10 @@ __all__ = [
     "streets_for",
 ]
 
-#: Credit the OpenStreetMap licence asks for where its streets are drawn.
+#: Credit the OpenStreetMap licence asks for where its streets are drawn (translated: the
+#: Chinese form is OpenStreetMap's own, "© OpenStreetMap 贡献者").
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+_OSM_CREDIT = _l("© OpenStreetMap contributors")
 SCRIPT = "map-context.js"
 STYLESHEET = "map-context.css"
 
@@ -80,7 +83,10 @@ def streets_for(bounds) -> dict[str, str] | None:  # noqa: ANN001
     layer = street_layer(str(current_app.config.get("ROAD_NETWORK_FILE") or ""))
     if layer is None or not layer.covers(bounds):
         return None
-    return {"url": url_for("map_data.streets", key=layer.key), "attribution": OSM_ATTRIBUTION}
+    from flask import has_request_context
+
+    credit = str(_OSM_CREDIT) if has_request_context() else OSM_ATTRIBUTION
+    return {"url": url_for("map_data.streets", key=layer.key), "attribution": credit}
 
 
 def _static_url(filename: str) -> str:

@@ -121,6 +121,15 @@ def print_label() -> str | None:
     return gettext("Print the map") if has_request_context() else None
 
 
+def _text(message: str, **values: object) -> str:
+    """``message`` in the page's language (as it is outside a request); the messages given
+    are in the catalogue through the views' own ``_()`` of them."""
+    from flask import has_request_context
+    from flask_babel import gettext
+
+    return gettext(message, **values) if has_request_context() else message % values
+
+
 def map_parts(fmap: folium.Map) -> dict[str, str]:
     """Render a map into the three parts a page template places: header, html and script."""
     root = fmap.get_root()
@@ -287,13 +296,13 @@ def incident_cell_map(
     if boundary is not None and len(boundary):
         folium.GeoJson(
             boundary[["area_id", "geometry"]].to_json(),
-            name="jurisdiction",
+            name=map_text(_text("Jurisdiction")),
             style_function=lambda _f: {"color": "#333333", "weight": 2, "fill": False},
         ).add_to(fmap)
     if grids is not None and len(grids):
         grid_layer = folium.GeoJson(
             grids[["area_id", "geometry"]].to_json(),
-            name="management grids",
+            name=map_text(_text("Management grids")),
             style_function=lambda _f: {"color": "#3366cc", "weight": 1, "fillOpacity": 0.02},
             interactive=False,
         ).add_to(fmap)
@@ -307,23 +316,26 @@ def incident_cell_map(
         colormap = LinearColormap(
             _COLOURS[-len(breaks) :], index=breaks.tolist(), vmin=breaks[0], vmax=breaks[-1]
         )
-        colormap.caption = f"incidents per cell (H3 res {resolution})"
+        colormap.caption = f"{_text('Incidents per cell')} ({_text('H3 resolution')} {resolution})"
         names = _site_cell_names() if resolution == _resolution_of(cells) else {}
         folium.GeoJson(
             _cell_features(drawn, colormap, names),
-            name="incident cells",
+            name=map_text(_text("Incidents per cell")),
             style_function=lambda f: {
                 "fillColor": f["properties"]["colour"],
                 "color": f["properties"]["colour"],
                 "weight": 0.5,
                 "fillOpacity": 0.7,
             },
-            tooltip=folium.GeoJsonTooltip(fields=["cell", "n"], aliases=["cell", "incidents"]),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["cell", "n"],
+                aliases=[map_text(_text("Cell")), map_text(_text("Incidents"))],
+            ),
         ).add_to(fmap)
         colormap.add_to(fmap)
     rows = station_rows(stations)
     if rows:
-        station_layer(rows, "stations", radius=6, color="#1a237e").add_to(fmap)
+        station_layer(rows, _text("Police stations"), radius=6, color="#1a237e").add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds)
