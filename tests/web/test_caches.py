@@ -14,6 +14,9 @@ from web import storage
 from web.services import caches
 from web.services.caches import Cache, size_of
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 
 def _array(n_bytes: int) -> np.ndarray:
     return np.zeros(n_bytes // 8, dtype=np.int64)

@@ -1,6 +1,6 @@
 """PostgreSQL as the server database: `hotspot init-db` on a PostgreSQL URL, the throwaway
-cluster the tests start (tests/postgres.py), and the inserts that skip stored keys when
-two transactions add the same key at once."""
+cluster the tests start (tests/postgres.py), the inserts that skip stored keys when two
+transactions add the same key at once, and the demo site served from PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from tests.postgres import INSTALL_HINT, SERVER_USER, Cluster, PostgresMissing
-from web import storage
+from tests.web.conftest import login
+from tests.web.test_access import MATRIX, ROLES
+from web import clock, create_app, storage
 from web.cli import cli
 from web.storage._shared import insert_new
 from web.storage.engine import MIGRATIONS_DIR, _alembic_config
@@ -148,3 +150,42 @@ def test_a_key_added_by_two_transactions_at_once_is_stored_once(pg_url) -> None:
             conn.rollback()
     finally:
         engine.dispose()
+
+
+# --- the demo site on PostgreSQL ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_demo_app(postgres_cluster, moment):
+    """The demo loaded into PostgreSQL through the CLI, as `make run` does, and the site on
+    it (the web-page tests run on SQLite's demo: tests/web/conftest.py's demo_db)."""
+    url = postgres_cluster.create_database()
+    env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": moment.timezone}
+    runner = CliRunner()
+    with clock.frozen(moment.at):
+        assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
+        demo = ["demo", "--if-empty", "--days", "60", "--seed", "7", "--timezone", moment.timezone]
+        result = runner.invoke(cli, demo, env=env)
+        assert result.exit_code == 0, result.output
+        assert "demo accounts: admin, commander, planner, grid1, grid2" in result.output
+        assert f"plan {moment.local.strftime('%Y-%m-%d')} day:" in result.output, result.output
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    yield app
+    app.extensions["engine"].dispose()
+    postgres_cluster.drop_database(url)
+
+
+# The pages and API reads of the access matrix that need no ids.
+PLAIN_GETS = [(t, expected) for m, t, expected in MATRIX if m == "GET" and "{" not in t]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("template", "expected"), PLAIN_GETS, ids=[t for t, _ in PLAIN_GETS])
+def test_the_demo_site_serves_every_role_on_postgresql(pg_demo_app, moment, template, expected):
+    for role, status in zip(ROLES, expected, strict=True):
+        client = pg_demo_app.test_client()
+        if role != "anon":
+            login(client, role)
+        response = client.get(template)
+        assert response.status_code == status, (role, response.data[:300])
+        response.close()

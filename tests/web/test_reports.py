@@ -24,6 +24,9 @@ from web.services import site_data
 from web.storage import reports as report_store
 from web.storage.schema import feed_runs, import_runs, incident_changes
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 
 @pytest.fixture(scope="module")
 def engine(app):

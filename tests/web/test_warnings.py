@@ -23,6 +23,9 @@ from web.services.patrol_plans import PlanRequest, plan_day, shift_bounds, shift
 from web.services.warnings import computed_from_frame, refresh_warnings
 from web.storage import ComputedWarning, schema
 
+# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases()
+
 HOUR_S = 3600
 
 
