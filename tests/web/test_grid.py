@@ -420,3 +420,234 @@ def test_the_cli_map_api_and_grid_card_count_one_cell_alike(tmp_path) -> None:
     names = {code: name for name, code in codes.items()}
     hints = [li.get_text(strip=True) for li in card.select(".hints li")][: len(top)]
     assert hints == [f"{names[c]} ({by_cli[c][quarter]} in {HINT_DAYS} days)" for c in top]
+
+
+# --- the phone page: what to do now, check-ins by JSON, position, client ids ----------------
+
+
+def _offset_point(hex_id: str, metres_north: float) -> tuple[float, float]:
+    """(lon, lat) ``metres_north`` north of the cell's centre (WGS-84)."""
+    import h3
+
+    lat, lon = h3.cell_to_latlng(hex_id)
+    return lon, lat + metres_north / 111_320.0
+
+
+def _json_checkin(client, engine, cell: str, note: str, **extra) -> tuple[int, dict]:
+    visited = _plain_hour_before(engine, _now())
+    data = {"cell": cell, "visited_at": _local_input(engine, visited), "minutes": "15",
+            "note": note} | extra  # fmt: skip
+    response = client.post("/grid/checkin.json", data=data)
+    assert response.content_type.startswith("application/json")
+    return response.status_code, response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("timezone", "local", "shift"),
+    [
+        ("Asia/Shanghai", "2027-04-30T07:59", "night"),
+        ("Asia/Shanghai", "2027-04-30T08:00", "day"),
+        ("Asia/Shanghai", "2027-04-30T15:59", "day"),
+        ("Asia/Shanghai", "2027-04-30T16:00", "evening"),
+        ("Asia/Shanghai", "2027-04-30T23:59", "evening"),
+        ("Asia/Shanghai", "2027-05-01T00:00", "night"),
+        # The nights clocks change in Chicago: the shift follows the city's wall clock.
+        ("America/Chicago", "2027-03-14T03:30", "night"),
+        ("America/Chicago", "2027-03-14T08:00", "day"),
+        ("America/Chicago", "2027-11-07T01:30", "night"),
+        ("America/Chicago", "2027-11-07T16:30", "evening"),
+    ],
+)
+def test_the_current_shift_follows_the_citys_clock(timezone, local, shift) -> None:
+    from web.services.grid_phone import current_shift
+
+    now_s = int(pd.Timestamp(local).tz_localize(timezone, ambiguous=True).timestamp())
+    found = current_shift(timezone, now_s)
+    assert found.name == shift
+    assert found.start_s <= now_s < found.end_s
+    assert found.date == local[:10]
+
+
+def test_the_next_visit_comes_first_then_missed_then_done() -> None:
+    from web.services.grid_phone import Shift, now_first
+
+    shift = Shift("day", "2027-04-30", 1000, 30_000)
+    now = 10_000
+
+    def visit(start: int, done: bool = False) -> dict:
+        return {"start_at": start, "end_at": start + 1800, "checked_in": done, "hex": str(start)}
+
+    visits = [visit(500), visit(2000), visit(9000, done=True), visit(12_000), visit(9500),
+              visit(20_000), visit(30_000)]  # fmt: skip
+    shown = now_first(visits, shift, now)
+    assert [(v["start_at"], v["state"]) for v in shown] == [
+        (9500, "next"),  # still within its window (and the grace after it)
+        (12_000, "pending"),
+        (20_000, "pending"),
+        (2000, "missed"),
+        (9000, "done"),
+    ]  # 500 and 30 000 belong to other shifts
+
+
+def test_the_first_screen_shows_this_shifts_visits_next_first(client_as, engine) -> None:
+    from web.services.grid_phone import current_shift
+
+    own = user_cells(engine, "grid1")
+    timezone = storage.get_meta(engine)["timezone"]
+    shift = current_shift(timezone, _now())
+    start = max(shift.start_s, _now() - 600)
+    _publish_visit_plan(engine, [("U-NOW", own[3], start, start + 1200)])
+    body = client_as("grid1").get("/grid/").data.decode()
+    now = _section(body, "now")
+    rows = now.select("li.visit")
+    assert 1 <= len(rows) <= 5
+    assert all(shift.start_s <= int(r["data-start"]) < shift.end_s for r in rows)
+    assert "next" in rows[0]["class"]
+    assert rows[0].select_one("a")["href"].endswith("#checkin")
+    # Cells are named for people first (G...-n), the H3 id second in the form.
+    from web.services import site_data
+    from web.services.cell_names import cell_names
+
+    names = cell_names(engine, site_data.site_data(engine))
+    first = rows[0]["data-visit-cell"]
+    assert rows[0].select_one(".visit-cell").get_text(strip=True) == names.name(first)
+    assert re.match(r"^G\d+-\d+$", names.name(first))
+    option = BeautifulSoup(body, "html.parser").select_one(f'#checkin-cell option[value="{first}"]')
+    assert option.get_text(strip=True) == f"{names.name(first)} · {first}"
+
+
+def test_a_tapped_visit_without_scripts_opens_the_prefilled_check_in(client_as, engine) -> None:
+    from web.services.grid_work import local_day_bounds
+
+    own = user_cells(engine, "grid1")
+    today_s, _tomorrow_s = local_day_bounds(storage.get_meta(engine)["timezone"], _now())
+    start = max(_now() - 300, today_s)  # a visit of today, even a minute after midnight
+    _publish_visit_plan(engine, [("U-TAP", own[4], start, start + 900)])
+    body = client_as("grid1").get(f"/grid/?cell={own[4]}&visit={start}").data.decode()
+    form = _section(body, "checkin")
+    assert form.select_one("#checkin-cell option[selected]")["value"] == own[4]
+    assert "U-TAP" in form.select_one("#checkin-visit").get_text()
+    assert form.select_one("form")["action"].endswith("/grid/checkin#checkin")
+    assert re.match(r"^[0-9a-f]{32}$", form.select_one("#checkin-client-id")["value"])
+
+
+def test_a_check_in_sent_twice_with_one_client_id_is_stored_once(client_as, engine) -> None:
+    client = client_as("grid1")
+    cell = user_cells(engine, "grid1")[5]
+    note = f"queued offline {uuid.uuid4().hex[:6]}"
+    client_id = str(uuid.uuid4())
+    status, first = _json_checkin(client, engine, cell, note, client_id=client_id)
+    assert status == 200 and first["ok"] and first["new"]
+    # The queue sends it again (a lost answer); even a minute later it is the same check-in.
+    later = _local_input(engine, _plain_hour_before(engine, _now()) - 120)
+    again = client.post("/grid/checkin.json", data={"cell": cell, "visited_at": later,
+                        "minutes": "15", "note": note, "client_id": client_id})  # fmt: skip
+    assert again.status_code == 200
+    assert again.get_json()["new"] is False
+    assert again.get_json()["checkin"]["id"] == first["checkin"]["id"]
+    assert len(_checkins_with_note(engine, note)) == 1
+    # Another account may use the same id: ids are per account.
+    other = user_cells(engine, "grid2")[0]
+    status, answer = _json_checkin(client_as("grid2"), engine, other, note, client_id=client_id)
+    assert status == 200 and answer["new"]
+    assert len(_checkins_with_note(engine, note)) == 2
+
+
+def test_a_bad_client_id_is_refused(client_as, engine) -> None:
+    note = f"bad id {uuid.uuid4().hex[:6]}"
+    cell = user_cells(engine, "grid1")[0]
+    status, answer = _json_checkin(client_as("grid1"), engine, cell, note, client_id="x<script>")
+    assert status == 400 and not answer["ok"] and "client id" in answer["errors"][0]
+    assert _checkins_with_note(engine, note).empty
+
+
+@pytest.mark.parametrize(
+    ("metres", "accuracy", "accepted"),
+    [(0, 10, True), (300, 10, True), (450, 10, False), (450, 150, True), (3000, 4000, False)],
+)
+def test_the_position_must_be_in_or_near_the_cell(client_as, engine, metres, accuracy,
+                                                  accepted) -> None:  # fmt: skip
+    import h3
+
+    from web.services.grid_phone import CHECKIN_NEAR_M
+
+    cell = user_cells(engine, "grid1")[6]
+    lon, lat = _offset_point(cell, metres)
+    # The cell's centre to its farthest corner: about 200 m at resolution 9.
+    radius = max(h3.great_circle_distance(h3.cell_to_latlng(cell), c, unit="m")
+                 for c in h3.cell_to_boundary(cell))  # fmt: skip
+    assert (metres - radius <= CHECKIN_NEAR_M + min(accuracy, 150)) == accepted
+    note = f"position {metres} {uuid.uuid4().hex[:6]}"
+    position = {
+        "lon": f"{lon:.6f}",
+        "lat": f"{lat:.6f}",
+        "crs": "wgs84",
+        "accuracy_m": str(accuracy),
+        "client_id": str(uuid.uuid4()),  # each case its own check-in, in the same minute
+    }
+    status, answer = _json_checkin(client_as("grid1"), engine, cell, note, **position)
+    if accepted:
+        assert status == 200 and answer["ok"], answer
+        assert answer["distance_m"] == pytest.approx(max(0.0, metres - radius), abs=40)
+        assert len(_checkins_with_note(engine, note)) == 1
+    else:
+        assert status == 400 and not answer["ok"]
+        assert "outside this cell" in answer["errors"][0]
+        assert _checkins_with_note(engine, note).empty
+
+
+def test_a_gcj02_position_is_converted_before_the_check(client_as, engine) -> None:
+    from geo.coords import gcj02_from_wgs84
+
+    cell = user_cells(engine, "grid1")[7]
+    lon, lat = _offset_point(cell, 0)
+    (gcj_lon,), (gcj_lat,) = gcj02_from_wgs84([lon], [lat])
+    client = client_as("grid1")
+    note = f"gcj {uuid.uuid4().hex[:6]}"
+    status, answer = _json_checkin(client, engine, cell, note, lon=f"{gcj_lon:.6f}",
+                                   lat=f"{gcj_lat:.6f}", crs="gcj02", accuracy_m="20")  # fmt: skip
+    assert status == 200 and answer["distance_m"] == 0.0
+    assert len(_checkins_with_note(engine, note)) == 1
+
+
+def test_check_in_errors_come_back_as_json(client_as, engine) -> None:
+    client = client_as("grid1")
+    note = f"json errors {uuid.uuid4().hex[:6]}"
+    own = user_cells(engine, "grid1")[0]
+    response = client.post("/grid/checkin.json", data={"cell": own, "visited_at": "soon",
+                           "minutes": "0", "note": note})  # fmt: skip
+    assert response.status_code == 400
+    errors = response.get_json()["errors"]
+    assert any("date and time" in e for e in errors) and any("Minutes" in e for e in errors)
+    other = user_cells(engine, "grid2")[0]
+    response = client.post("/grid/checkin.json", data={"cell": other, "minutes": "15"})
+    assert response.status_code == 403
+    assert "not in your grids" in response.get_json()["errors"][0]
+    response = client.post("/grid/checkin.json", data={"cell": own, "visited_at": "",
+                           "minutes": "15", "lon": "east", "lat": "1"})  # fmt: skip
+    assert response.status_code == 400 and "longitude" in response.get_json()["errors"][-1]
+    assert _checkins_with_note(engine, note).empty
+
+
+def test_the_service_worker_and_token_are_served_for_the_grid_pages(client_as) -> None:
+    client = client_as("grid1")
+    response = client.get("/grid/sw.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.headers["Service-Worker-Allowed"] == "/grid/"
+    assert "no-cache" in response.headers["Cache-Control"]
+    assert b'addEventListener("fetch"' in response.data
+    token = client.get("/grid/token.json")
+    assert token.status_code == 200 and token.get_json()["csrf_token"]
+    assert client_as("planner").get("/grid/sw.js").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown"), [("zh", "巡逻规划员"), ("en", "巡逻规划员 (patrol planner)")]
+)
+def test_the_top_bar_names_the_user_and_role_once(client_as, lang, shown) -> None:
+    client = client_as("planner")
+    with client.session_transaction() as session:
+        session["lang"] = lang
+    body = client.get("/", follow_redirects=True).data.decode()
+    assert BeautifulSoup(body, "html.parser").select_one("#who").get_text(strip=True) == shown

@@ -1,23 +1,31 @@
 """Blueprint ``grid`` (pages under ``/grid``): a grid worker's own cells, on a phone.
 
-The page shows only the cells of the management grids assigned to the logged-in grid worker:
-a small map, recent incidents per cell (counts by category, never any record of a person),
-hotspot status, today's visits from published plans, what to check, and a check-in form.
-The rules it shares with the JSON API live in web/services/grid_work.py; event reports
-(a place, a time, a category and a note; never a person) in web/services/reports.py.
+The page shows only the cells of the management grids assigned to the logged-in grid worker.
+Its first screen says what to do now: this shift's visits in the worker's cells (the next one
+first) and the open warnings; tapping a visit or a cell opens a pre-filled check-in that the
+page sends to ``/grid/checkin.json`` (``/grid/checkin`` without scripts), with the phone's
+position when "I'm here" is used. Tabs hold the day's tasks, the cells (counts by category,
+never any record of a person), reports and warnings. A service worker (``/grid/sw.js``) keeps
+the page and its files for a weak connection; check-ins made offline wait on the phone and are
+sent once. The rules live in web/services/grid_work.py and web/services/grid_phone.py; event
+reports (a place, a time, a category and a note; never a person) in web/services/reports.py.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -26,30 +34,27 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
 from geo.cells import hex_from_cells
 from geo.explain import ALL_CATEGORIES, window_label
 from web import clock, storage
 from web.maps.render import grid_worker_map
+from web.services import grid_phone, site_data
 from web.services import reports as field_reports
-from web.services import site_data
 from web.services import warnings as warning_service
+from web.services.cell_names import cell_names
 from web.services.grid_work import (
     CARD_WINDOWS_DAYS,
-    CHECKIN_FUTURE_S,
     CHECKIN_MAX_MINUTES,
     HINT_CATEGORIES,
     HINT_DAYS,
     HOT_HOURS_MIN_INCIDENTS,
     NOTE_MAX_CHARS,
-    PLAN_GRACE_S,
     RECENT_DAYS,
     cell_explanations,
     cell_status,
-    checkin_problems,
-    local_day_bounds,
     parse_local_datetime,
-    record_checkin,
     reference_time,
 )
 from web.storage import reports as report_store
@@ -59,6 +64,10 @@ from web.views.access import client_ip, get_engine, roles_required
 __all__ = ["bp"]
 
 bp = Blueprint("grid", __name__, url_prefix="/grid")
+
+# The service worker's file; served from /grid/ so that its scope covers the grid pages.
+SERVICE_WORKER = Path(__file__).resolve().parents[1] / "static" / "grid-sw.js"
+NOW_VISITS_SHOWN = 5  # the first screen's visits; the Tasks tab lists them all
 
 
 # --- the page ---------------------------------------------------------------------------
@@ -76,19 +85,6 @@ def _category_names(data) -> dict[str, str]:
     return dict(zip(table["code"], table[column], strict=True))
 
 
-def _cell_grids(engine, data, grid_ids: Sequence[str]) -> dict[int, tuple[str, int]]:
-    """Cell -> (grid id, 1-based number within the grid) for readable labels."""
-    labels: dict[int, tuple[str, int]] = {}
-    for grid_id in grid_ids:
-        try:
-            cells = site_data.area_cells(engine, data, f"grid:{grid_id}")
-        except site_data.FilterError:  # a grid with no cells
-            continue
-        for number, cell in enumerate(cells, start=1):
-            labels.setdefault(int(cell), (grid_id, number))
-    return labels
-
-
 def _hot_hours(hour_counts: Sequence[int]) -> tuple[int, int] | None:
     """The busiest 3-hour window (local) of a cell's counts per hour, when there are enough."""
     if sum(hour_counts) < HOT_HOURS_MIN_INCIDENTS:
@@ -99,21 +95,18 @@ def _hot_hours(hour_counts: Sequence[int]) -> tuple[int, int] | None:
     return start, (start + 3) % 24
 
 
-def _cell_cards(engine, data, cells: np.ndarray, grid_ids: Sequence[str]) -> list[dict]:
-    """One dict per cell for the page: label, status, counts, categories and hints, from
+def _cell_cards(data, cells: np.ndarray, names) -> list[dict]:
+    """One dict per cell for the page: name, status, counts, categories and hints, from
     each cell's explanation over CARD_WINDOWS_DAYS (hour counts over HINT_DAYS)."""
     explanations = cell_explanations(data, cells, reference_time(data), CARD_WINDOWS_DAYS)
-    names = _category_names(data)
-    labels = _cell_grids(engine, data, grid_ids)
-    hex_ids = hex_from_cells(cells)
+    categories = _category_names(data)
     recent, hint = [window_label(d) for d in RECENT_DAYS], window_label(HINT_DAYS)
 
     def recent_counts(row) -> dict[int, int]:
         return {d: int(row[name]) for d, name in zip(RECENT_DAYS, recent, strict=True)}
 
     cards = []
-    for cell, hex_id in zip(cells.tolist(), hex_ids, strict=True):
-        grid_id, number = labels.get(cell, ("", 0))
+    for cell, hex_id in zip(cells.tolist(), hex_from_cells(cells), strict=True):
         explanation = explanations[cell]
         table = explanation.counts
         mine = table.drop(index=ALL_CATEGORIES).rename_axis("category").reset_index()
@@ -125,20 +118,18 @@ def _cell_cards(engine, data, cells: np.ndarray, grid_ids: Sequence[str]) -> lis
             {
                 "cell": cell,
                 "hex": hex_id,
-                "grid": grid_id,
-                "number": number,
-                "label": f"{grid_id}-{number}" if grid_id else hex_id[-6:],
+                "label": names.name(cell),
                 **cell_status(explanation),
                 "counts": recent_counts(table.loc[ALL_CATEGORIES]),
                 "categories": [
                     {
-                        "name": names.get(row["category"], row["category"]),
+                        "name": categories.get(row["category"], row["category"]),
                         "counts": recent_counts(row),
                     }
                     for row in shown.to_dict(orient="records")
                 ],
                 "hints": [
-                    (names.get(row["category"], row["category"]), int(row[hint]))
+                    (categories.get(row["category"], row["category"]), int(row[hint]))
                     for row in top.head(HINT_CATEGORIES).to_dict(orient="records")
                 ],
                 "hot_hours": _hot_hours(explanation.hour_counts.counts),
@@ -196,42 +187,9 @@ def _status_text(card: dict) -> str:
     return "; ".join(parts) or _("not a hotspot")
 
 
-def _today_visits(engine, data, cells: np.ndarray, cards: list[dict], now_s: int) -> list[dict]:
-    start_s, end_s = local_day_bounds(data.timezone, now_s)
-    visits = storage.plan_visits_frame(
-        engine, cells=cells, start=start_s, end=end_s, published_only=True
-    )
-    if visits.empty:
-        return []
-    labels = {c["cell"]: c["label"] for c in cards}
-    done = storage.checkins_frame(engine, cells=cells, start=start_s - PLAN_GRACE_S, end=end_s)
-    out = []
-    ordered = visits.sort_values(["start_at", "unit_id"])
-    for cell, start_at, end_at, unit_id, plan_id in zip(
-        ordered["cell"],
-        ordered["start_at"],
-        ordered["end_at"],
-        ordered["unit_id"],
-        ordered["plan_id"],
-        strict=True,
-    ):
-        delivered = done[
-            (done["cell"] == cell)
-            & (done["visited_at"] >= start_at - PLAN_GRACE_S)
-            & (done["visited_at"] <= end_at + PLAN_GRACE_S)
-        ]
-        out.append(
-            {
-                "start_at": int(start_at),
-                "end_at": int(end_at),
-                "unit_id": unit_id,
-                "plan_id": int(plan_id),
-                "label": labels.get(int(cell), ""),
-                "hex": hex_from_cells(np.array([cell], dtype=np.int64))[0],
-                "checked_in": not delivered.empty,
-            }
-        )
-    return out
+def _shift_label(shift: grid_phone.Shift) -> str:
+    names = {"day": _("Day shift"), "evening": _("Evening shift"), "night": _("Night shift")}
+    return names.get(shift.name, shift.name)
 
 
 def _my_reports(timezone: str) -> list[dict]:
@@ -240,6 +198,47 @@ def _my_reports(timezone: str) -> list[dict]:
         field_reports.report_json(r, timezone)
         for r in report_store.list_field_reports(get_engine(), user_id=current_user.id, limit=20)
     ]
+
+
+def _my_checkins(engine, cells: np.ndarray, names, now_s: int) -> list[dict]:
+    """The worker's check-ins of the last 14 days, newest first (at most 20)."""
+    mine = storage.checkins_frame(
+        engine, cells=cells, user_id=current_user.id, start=now_s - 14 * 86400
+    ).head(20)
+    rows = zip(mine["visited_at"], mine["cell"], mine["minutes"], mine["note"], mine["plan_id"],
+               strict=True)  # fmt: skip
+    return [
+        {
+            "visited_at": int(visited_at),
+            "label": names.name(int(cell)),
+            "minutes": float(minutes),
+            "note": note,
+            "planned": plan_id == plan_id and plan_id is not None,  # no plan: NaN or None
+        }
+        for visited_at, cell, minutes, note, plan_id in rows
+    ]
+
+
+def _checkin_defaults(cards, visits, now_local: pd.Timestamp, form: dict | None) -> dict:
+    """The check-in form's values: what was sent back, else the visit or cell asked for in
+    the query (a tapped row without scripts), else the next visit or the hottest cell."""
+    known = {c["hex"] for c in cards}
+    asked = request.args.get("cell", "").strip().lower()
+    upcoming = [v for v in visits if v["state"] in ("next", "pending")]
+    cell = asked if asked in known else (upcoming[0]["hex"] if upcoming else cards[0]["hex"])
+    defaults = {
+        "cell": cell,
+        "visited_at": now_local.strftime("%Y-%m-%dT%H:%M"),
+        "minutes": f"{float(current_app.config['CHECKIN_MINUTES']):g}",
+        "note": "",
+        "client_id": uuid.uuid4().hex,  # a form sent twice (back, resend) is stored once
+        "lon": "",
+        "lat": "",
+        "crs": "wgs84",
+        "accuracy_m": "",
+    }
+    defaults.update(form or {})
+    return defaults
 
 
 def _render_home(
@@ -256,36 +255,13 @@ def _render_home(
     now_s = int(clock.now_s())
     if not len(cells):
         return render_template("grid/home.html", no_grids=True, grid_ids=grid_ids), status
-    cards = _cell_cards(engine, data, cells, grid_ids)
+    names = cell_names(engine, data)
+    cards = _cell_cards(data, cells, names)
     labels = {c["cell"]: c["label"] for c in cards}
-    mine = storage.checkins_frame(
-        engine, cells=cells, user_id=current_user.id, start=now_s - 14 * 86400
-    ).head(20)
-    checkins = [
-        {
-            "visited_at": int(visited_at),
-            "label": labels.get(int(cell), ""),
-            "minutes": float(minutes),
-            "note": note,
-            "planned": plan_id == plan_id and plan_id is not None,  # no plan: NaN or None
-        }
-        for visited_at, cell, minutes, note, plan_id in zip(
-            mine["visited_at"],
-            mine["cell"],
-            mine["minutes"],
-            mine["note"],
-            mine["plan_id"],
-            strict=True,
-        )
-    ]
+    shift = grid_phone.current_shift(data.timezone, now_s)
+    visits = grid_phone.day_visits(engine, data.timezone, cells, names, now_s)
+    now_visits = grid_phone.now_first(visits, shift, now_s)
     now_local = pd.Timestamp(now_s, unit="s", tz="UTC").tz_convert(data.timezone)
-    defaults = {
-        "cell": cards[0]["hex"],
-        "visited_at": now_local.strftime("%Y-%m-%dT%H:%M"),
-        "minutes": f"{float(current_app.config['CHECKIN_MINUTES']):g}",
-        "note": "",
-    }
-    defaults.update(form or {})
     report_defaults = {
         "category": "",
         "occurred_at": now_local.strftime("%Y-%m-%dT%H:%M"),
@@ -296,6 +272,7 @@ def _render_home(
         "note": "",
     }
     report_defaults.update(report_form or {})
+    open_tab = "reports" if report_errors else None
     return (
         render_template(
             "grid/home.html",
@@ -303,10 +280,17 @@ def _render_home(
             grid_ids=grid_ids,
             cards=cards,
             map_parts=_grid_map(engine, cards, grid_ids),
-            visits=_today_visits(engine, data, cells, cards, now_s),
-            checkins=checkins,
-            form=defaults,
+            visits=visits,
+            shift=shift,
+            shift_label=_shift_label(shift),
+            now_visits=now_visits[:NOW_VISITS_SHOWN],
+            now_total=len(now_visits),
+            now_s=now_s,
+            timezone=data.timezone,
+            checkins=_my_checkins(engine, cells, names, now_s),
+            form=_checkin_defaults(cards, now_visits, now_local, form),
             errors=list(errors),
+            open_tab=open_tab,
             as_of_s=reference_time(data) - 1,
             recent_days=RECENT_DAYS,
             hint_days=HINT_DAYS,
@@ -331,7 +315,7 @@ def _render_home(
 
 def _grid_warnings(engine, timezone: str, cells: np.ndarray, labels: dict, now_s: int) -> list:
     """The open early warnings touching the worker's cells, newest first, with their cells
-    among the worker's by label; shown at the top of the page, so they count as read."""
+    among the worker's by name; shown on the first screen, so they count as read."""
     records = storage.list_warnings(
         engine, cells=cells, status="open", reader_id=int(current_user.id), limit=50
     )
@@ -348,46 +332,97 @@ def _grid_warnings(engine, timezone: str, cells: np.ndarray, labels: dict, now_s
 
 @bp.get("/")
 def home():
-    """The grid worker's page: their cells, status, today's visits and the check-in form."""
+    """The grid worker's page: what to do now, check-ins, and tabs for the rest."""
     return _render_home()
+
+
+# --- check-ins ---------------------------------------------------------------------------
+
+
+def _checkin_form() -> dict[str, str]:
+    return {k: request.form.get(k, "").strip() for k in grid_phone.CHECKIN_FIELDS}
+
+
+def _own_cell(text: str) -> int | None:
+    """The cell of ``text`` (an H3 id) when it is one of the worker's, else None."""
+    try:
+        cell = int(site_data.cells_of([text])[0])
+    except site_data.FilterError:
+        return None
+    cells = storage.user_cells(get_engine(), current_user.id)
+    return cell if np.isin(cell, cells) else None
+
+
+def _submit(form: dict[str, str], cell: int) -> grid_phone.CheckinOutcome:
+    engine = get_engine()
+    data = site_data.site_data(engine)
+    return grid_phone.submit_checkin(engine, current_user, cell, form, data.timezone,
+                                     int(clock.now_s()), ip=client_ip())  # fmt: skip
+
+
+def _stored_message(new: bool) -> str:
+    if new:
+        return _("Check-in recorded.")
+    return _("This visit was recorded already; it is stored once.")
 
 
 @bp.post("/checkin")
 def checkin():
-    """Record a visit to one of the worker's cells (403 for any other cell)."""
-    engine = get_engine()
-    data = site_data.site_data(engine)
-    cells = storage.user_cells(engine, current_user.id)
-    form = {k: request.form.get(k, "").strip() for k in ("cell", "visited_at", "minutes", "note")}
-    try:
-        cell = int(site_data.cells_of([form["cell"]])[0])
-    except site_data.FilterError:
-        cell = None
-    if cell is None or not np.isin(cell, cells):
+    """Record a visit to one of the worker's cells (403 for any other cell); the page
+    without scripts posts here and comes back to the check-in."""
+    form = _checkin_form()
+    cell = _own_cell(form["cell"])
+    if cell is None:
         abort(403, description=_("That cell is not in your grids; nothing was stored."))
-    errors = []
-    now_s = int(clock.now_s())
-    try:
-        visited_at_s = parse_local_datetime(
-            form["visited_at"], data.timezone, not_after=now_s + CHECKIN_FUTURE_S
-        )
-    except ValueError:
-        errors.append(_("Enter the visit time as date and time."))
-        visited_at_s = now_s
-    try:
-        minutes = float(form["minutes"])
-    except ValueError:
-        minutes = float("nan")
-    errors += checkin_problems(visited_at_s, minutes, form["note"], now_s)
-    if errors:
-        return _render_home(errors=errors, form=form, status=400)
-    _stored, new = record_checkin(engine, current_user, cell, visited_at_s, minutes,
-                                  form["note"], data.timezone, ip=client_ip())  # fmt: skip
-    if new:
-        flash(_("Check-in recorded."), "success")
-    else:
-        flash(_("This visit was recorded already; it is stored once."), "info")
-    return redirect(url_for("grid.home"))
+    outcome = _submit(form, cell)
+    if outcome.errors:
+        return _render_home(errors=outcome.errors, form=form, status=400)
+    flash(_stored_message(outcome.new), "success" if outcome.new else "info")
+    return redirect(url_for("grid.home", _anchor="now"))
+
+
+@bp.post("/checkin.json")
+def checkin_json():
+    """The same check-in for the page's script: JSON ``{ok, new, message, checkin}``, or
+    ``{ok: false, errors}`` with 400 (a rule broken) or 403 (not the worker's cell)."""
+    form = _checkin_form()
+    cell = _own_cell(form["cell"])
+    if cell is None:
+        errors = [_("That cell is not in your grids; nothing was stored.")]
+        return jsonify({"ok": False, "errors": errors}), 403
+    outcome = _submit(form, cell)
+    if outcome.errors:
+        return jsonify({"ok": False, "errors": outcome.errors}), 400
+    return jsonify(
+        {
+            "ok": True,
+            "new": outcome.new,
+            "message": _stored_message(outcome.new),
+            "checkin": outcome.stored,
+            "distance_m": outcome.distance_m,
+        }
+    )
+
+
+@bp.get("/token.json")
+def token_json():
+    """A fresh CSRF token for check-ins queued on a page that was loaded offline."""
+    response = jsonify({"csrf_token": generate_csrf()})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The grid pages' service worker (scope /grid/), never cached by the browser's HTTP
+    cache so that a new version is found on the next visit."""
+    response = Response(SERVICE_WORKER.read_text(encoding="utf-8"), mimetype="text/javascript")
+    response.headers["Service-Worker-Allowed"] = url_for("grid.home")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# --- event reports -----------------------------------------------------------------------
 
 
 _REPORT_FIELDS = ("category", "occurred_at", "lon", "lat", "crs", "accuracy_m", "note")
