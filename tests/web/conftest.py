@@ -24,14 +24,24 @@ DATABASES = ("sqlite", "postgresql")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``databases`` (a module's ``pytestmark`` or one test) that use
     ``db_url`` (directly or through ``engine``/``cli_env``) run once per database the mark
-    names, SQLite and PostgreSQL when it names none; every other test runs on SQLite."""
+    names, SQLite and PostgreSQL when it names none; every other test runs on SQLite.
+
+    With ``databases(demo=True)`` the demo site (``demo_db``, ``app``, ``client_as``) is
+    loaded into each database too; without it, the demo stays on SQLite (some modules copy
+    its file)."""
     marker = metafunc.definition.get_closest_marker("databases")
-    if marker is None or "db_url" not in metafunc.fixturenames:
+    if marker is None:
+        return
+    names = [name for name in ("db_url", "demo_db") if name in metafunc.fixturenames]
+    if not marker.kwargs.get("demo") and "demo_db" in names:
+        names.remove("demo_db")
+    if not names:
         return
     kinds = marker.args or DATABASES
     unknown = set(kinds) - set(DATABASES)
     assert not unknown, f"unknown databases {sorted(unknown)} (known: {DATABASES})"
-    metafunc.parametrize("db_url", kinds, indirect=True)
+    values = [(kind,) * len(names) if len(names) > 1 else kind for kind in kinds]
+    metafunc.parametrize(",".join(names), values, indirect=True, ids=list(kinds))
 
 
 @pytest.fixture
@@ -98,15 +108,18 @@ ROLE_USER = {role: username for username, _password, role, _name in reversed(DEM
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory, moment) -> str:
+def demo_db(request: pytest.FixtureRequest, tmp_path_factory, moment) -> str:
     """A database with the Jiayuguan demo loaded through the CLI, as `make run` does, with the
     clock at the test's moment (today unless the test is marked ``dates``) and the city in
-    that moment's timezone.
+    that moment's timezone: an SQLite file, or (parameter ``postgresql``, see
+    :func:`pytest_generate_tests`) a database on the session's PostgreSQL cluster.
 
     Tests that write (plans, check-ins, accounts) must not depend on what others wrote.
     """
-    path = tmp_path_factory.mktemp(f"demo-{moment.name}") / "demo.db"
-    url = f"sqlite:///{path}"
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url = request.getfixturevalue("postgres_cluster").create_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp(f'demo-{moment.name}') / 'demo.db'}"
     env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": moment.timezone}
     runner = CliRunner()
     with clock.frozen(moment.at):
@@ -127,12 +140,15 @@ def demo_db(tmp_path_factory, moment) -> str:
 def app(demo_db):
     """The site on the demo database, CSRF checks off (test_access.py checks them on).
 
-    One per moment; the clock is frozen at the moment while each test runs (tests/conftest.py).
+    One per moment (and database); the clock is frozen at the moment while each test runs
+    (tests/conftest.py). Its connections are closed at the end of the run.
     """
-    return create_app(
+    app = create_app(
         {"DATABASE_URL": demo_db, "TESTING": True, "WTF_CSRF_ENABLED": False,
          "PLAN_TIME_LIMIT_S": 3.0}
     )  # fmt: skip
+    yield app
+    app.extensions["engine"].dispose()
 
 
 def login(client, username: str, password: str | None = None):

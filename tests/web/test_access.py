@@ -22,6 +22,9 @@ from tests.web.test_planner_pages import generate, start_job
 from web import storage
 from web.storage import tokens as token_store
 
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 ROLES = ("anon", "admin", "commander", "planner", "grid1")
 
 # (method, path template, expected status per role in ROLES order)
