@@ -74,7 +74,10 @@ def test_report_from_a_phone_accepted_live_and_counted(phones, live_server, lang
     page.context.grant_permissions(["geolocation"], origin=live_server)
     page.context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": ACCURACY_M})
 
-    # The form: a category, the phone's position with its accuracy shown, a note.
+    # The form (under the Reports tab): a category, the phone's position with its accuracy
+    # shown, a note.
+    assert not page.locator("#report-warning").is_visible()
+    page.click("#tab-button-reports")
     assert page.locator("#report-warning").is_visible()
     page.select_option("#report-category", "gambling_fraud")
     page.click("#report-locate")
@@ -88,6 +91,7 @@ def test_report_from_a_phone_accepted_live_and_counted(phones, live_server, lang
     with page.expect_navigation():
         page.click("#report-form button[type=submit]")
     assert page.locator(".flash.success").count() == 1
+    assert page.locator("#my-reports").is_visible()  # back on the Reports tab
     row = page.locator("#my-reports tr.report").first
     assert "reported" in (row.get_attribute("class") or "")
     report_id = row.get_attribute("data-report-id")
