@@ -25,6 +25,7 @@ MENU = (
     ("commander.live", _l("Live view"), ANALYSTS),
     ("commander.statistics", _l("Statistics"), ANALYSTS),
     ("commander.accuracy", _l("Forecast accuracy"), ANALYSTS),
+    ("commander.compare", _l("Compare two periods"), ANALYSTS),
     ("planner.plans", _l("Patrol plans"), ANALYSTS),
     ("grid.home", _l("My grid"), ("grid_worker",)),
     ("main.overview", _l("Data"), ANALYSTS),
