@@ -169,7 +169,7 @@ def test_first_screen_tap_a_visit_and_check_in_where_the_finger_is(phones, site,
     link.tap()
     card = page.locator("#checkin")
     card.wait_for(state="visible")
-    row_box, card_box = upcoming.bounding_box(), card.bounding_box()
+    row_box, card_box = link.bounding_box(), card.bounding_box()
     assert 0 <= card_box["y"] - (row_box["y"] + row_box["height"]) < 30
     assert page.input_value("#checkin-cell") == hex_id
     assert upcoming.get_attribute("data-unit") in page.locator("#checkin-visit").inner_text()
@@ -202,6 +202,17 @@ def test_first_screen_tap_a_visit_and_check_in_where_the_finger_is(phones, site,
     stored = _checkins_with_note(engine, note)
     assert len(stored) == 1 and cells_from_hex([hex_id])[0] == int(stored.iloc[0]["cell"])
     assert page.evaluate("window.__samePage") is True
+
+    # A visit tapped in the Tasks list opens the check-in in the row under it.
+    page.locator("#tab-button-tasks").tap()
+    task = page.locator("#visits tr.visit").nth(2)
+    task.locator("a.row-link").tap()
+    card.wait_for(state="visible")
+    task_box, card_box = task.bounding_box(), card.bounding_box()
+    assert 0 <= card_box["y"] - (task_box["y"] + task_box["height"]) < 30
+    assert page.input_value("#checkin-cell") == task.get_attribute("data-visit-cell")
+    assert page.locator("#checkin-result").is_hidden()
+    assert page.locator("#checkin-errors").is_hidden()
     _expected_refusal(watched)
 
 

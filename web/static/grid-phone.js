@@ -19,6 +19,10 @@
   var home = card.parentNode;
   var homeNext = card.nextSibling;
   var tappedRow = null;
+  // The check-in's place under a tapped row of the Tasks table.
+  var tableRow = document.createElement("tr");
+  tableRow.className = "checkin-row";
+  tableRow.appendChild(document.createElement("td")).colSpan = 4;
 
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (all, key) {
@@ -108,12 +112,15 @@
     showErrors([]);
     showResult("");
     if (tappedRow) { tappedRow.classList.remove("tapped"); }
-    var row = link ? link.closest("li.visit, tr.visit, details.cell-card") : null;
+    var row = link ? link.closest("li.visit, tr.visit") : null;
     tappedRow = row && row.matches("li.visit") ? row : null;
     if (tappedRow) { tappedRow.classList.add("tapped"); }
-    // Open right under the finger: after the tapped row of the first screen, else in place.
-    if (tappedRow) { tappedRow.parentNode.insertBefore(card, tappedRow.nextSibling); }
-    else if (link && link.closest("[data-tab-panel]")) { link.closest(".card, details").after(card); }
+    // Open right under the finger: in the tapped row of the first screen, in a table row
+    // under a tapped task, after a cell's button; else in its own place.
+    if (tableRow.parentNode) { tableRow.parentNode.removeChild(tableRow); }
+    if (tappedRow) { tappedRow.appendChild(card); }
+    else if (row) { tableRow.firstChild.appendChild(card); row.after(tableRow); }
+    else if (link && link.closest("details")) { link.after(card); }
     else { home.insertBefore(card, homeNext); }
     card.hidden = false;
     card.scrollIntoView({ block: "nearest" });
@@ -153,6 +160,8 @@
   }
 
   function markDone(cell) {
+    var taskRow = tableRow.previousElementSibling;
+    if (tableRow.parentNode && taskRow && taskRow.dataset.visitCell === cell) { taskRow.classList.add("done"); }
     if (!tappedRow || tappedRow.dataset.visitCell !== cell) { return; }
     tappedRow.classList.remove("next", "pending", "missed", "tapped");
     tappedRow.classList.add("done");
