@@ -241,6 +241,14 @@ def _check_tile_template(name: str, url: str) -> None:
         )
 
 
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a tile URL template ("" for a path on this site)."""
+    if url.startswith("/"):
+        return ""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
 def _check_basemap(values: dict[str, object]) -> None:
     """Check the basemap settings together (a bad one would break every map page) and
     normalise TILE_CRS to ``wgs84`` or ``gcj02``."""
@@ -264,6 +272,12 @@ def _check_basemap(values: dict[str, object]) -> None:
     _check_tile_template("TILE_URL", url)
     if labels:
         _check_tile_template("TILE_LABELS_URL", labels)
+        if _origin(labels) != _origin(url):
+            # The pages' Content-Security-Policy lets images come from TILE_URL's server only.
+            raise ConfigError(
+                f"{ENV_PREFIX}TILE_LABELS_URL must be on the same server as "
+                f"{ENV_PREFIX}TILE_URL ({_origin(url) or 'this site'}), got {labels!r}"
+            )
     if not str(values["TILE_ATTRIBUTION"]).strip():
         raise ConfigError(
             f"{ENV_PREFIX}TILE_ATTRIBUTION: required with {ENV_PREFIX}TILE_URL (who made the "

@@ -386,3 +386,27 @@ def test_other_maps_go_through_the_shared_context(open_page, sites, path) -> Non
     assert page.evaluate("MapContext.maps.every(m => m.options.crs.code === 'GCJ02')")
     page.wait_for_function("document.querySelectorAll('img.leaflet-tile').length > 0")
     watched.shot("maps-gcj02" + path.replace("/", "-") + "-zh")
+
+
+def test_an_area_filter_opens_on_that_area(open_page, sites) -> None:
+    """With one grid chosen, the hotspot map opens on that grid's cells."""
+    watched = open_page(sites["streets"], "desktop", "en")
+    page = watched.page
+    watched.login("commander")
+    watched.goto("/command/hotspots?area=grid:G040")
+    _wait_for_map(page)
+    # The whole jurisdiction's focus opens at zoom 13 here; the grid's cells closer.
+    page.wait_for_function(
+        "MapContext.maps[0].getZoom() >= 15 && !MapContext.maps[0]._animatingZoom"
+    )
+    inside = page.evaluate(
+        """() => {
+          const map = MapContext.maps[0];
+          const view = map.getBounds();
+          const data = HotspotMap.state.data;
+          const cells = data.cells.filter((c, i) => data.count[i] > 0);
+          return {n: cells.length, all: cells.every(c => view.contains(h3.cellToLatLng(c))),
+                  zoom: map.getZoom()};
+        }"""
+    )
+    assert inside["n"] > 0 and inside["all"] and inside["zoom"] >= 15, inside

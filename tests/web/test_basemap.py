@@ -62,6 +62,8 @@ def test_tile_crs_from_the_environment() -> None:
         ({"TILE_LABELS_URL": TILES}, "TILE_LABELS_URL needs HOTSPOT_TILE_URL"),
         ({"TILE_URL": TILES, "TILE_ATTRIBUTION": "x", "TILE_LABELS_URL": "/labels.png"},
          "TILE_LABELS_URL: expected a tile URL"),
+        ({"TILE_URL": TILES, "TILE_ATTRIBUTION": "x",
+          "TILE_LABELS_URL": "http://other.intranet/{z}/{x}/{y}.png"}, "same server"),
         ({"TILE_MAX_ZOOM": 0}, "TILE_MAX_ZOOM: expected 1 to 22"),
         ({"TILE_MAX_ZOOM": 23}, "TILE_MAX_ZOOM"),
         ({"TILE_SUBDOMAINS": "a-b"}, "TILE_SUBDOMAINS"),
@@ -76,7 +78,7 @@ def test_bad_basemap_settings_are_refused_at_start(values, message) -> None:
 def test_a_complete_basemap_setting_is_kept() -> None:
     values = settings(TILE_URL=f" {TILES} ", TILE_ATTRIBUTION="市公安局 PGIS", TILE_CRS="gcj02",
                       TILE_SUBDOMAINS="01234567", TILE_MAX_ZOOM=19,
-                      TILE_LABELS_URL="/tiles/labels/{z}/{x}/{y}.png")  # fmt: skip
+                      TILE_LABELS_URL="http://pgis.intranet/labels/{z}/{x}/{y}.png")  # fmt: skip
     assert values["TILE_URL"] == TILES
     assert (values["TILE_CRS"], values["TILE_SUBDOMAINS"], values["TILE_MAX_ZOOM"]) == (
         "gcj02",

@@ -539,10 +539,11 @@ def _hotspot_map(
     heat.add_to(fmap)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
+    if bounds is not None:
+        fmap.fit_bounds(corners)
+    # After the fit: the page's script may open on its own box (an area filter's incidents).
     options = {"config": config_element, "kindLabels": kind_labels, "names": json.loads(names_json)}
     _HotspotLayers(control.get_name(), heat.get_name(), options).add_to(fmap)
-    if bounds is not None:
-        fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return tuple(map_parts(fmap).items())
 
 

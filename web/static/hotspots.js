@@ -644,11 +644,18 @@
       });
     }
     // The frame opens on where the city's incidents are; an area filter opens on its own.
-    if (cfg.query && cfg.query.area && cfg.query.area.length) { fitIncidents(); }
+    if (cfg.query && cfg.query.area && cfg.query.area.length) {
+      // After the frame's own fit, whose zoom animation starts in the next frame and would
+      // swallow a fit made before it ends.
+      L.Util.requestAnimFrame(function () {
+        if (map._animatingZoom) { map.once("zoomend", fitIncidents); } else { fitIncidents(); }
+      });
+    }
 
     HotspotMap.state = state;  // for tests and the console
     HotspotMap.nameOf = nameOf;
     HotspotMap.cellTooltip = cellTooltip;
+    HotspotMap.fitIncidents = fitIncidents;
     HotspotMap.refresh = refresh;
     HotspotMap.selectCell = selectCell;
   };
