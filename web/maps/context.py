@@ -38,8 +38,7 @@ __all__ = [
 
 #: Credit the OpenStreetMap licence asks for where its streets are drawn (translated: the
 #: Chinese form is OpenStreetMap's own, "© OpenStreetMap 贡献者").
-OSM_ATTRIBUTION = "© OpenStreetMap contributors"
-_OSM_CREDIT = _l("© OpenStreetMap contributors")
+OSM_ATTRIBUTION = _l("© OpenStreetMap contributors")
 SCRIPT = "map-context.js"
 STYLESHEET = "map-context.css"
 
@@ -76,16 +75,16 @@ def streets_for(bounds) -> dict[str, str] | None:  # noqa: ANN001
     """The streets layer option of a map showing ``bounds`` ([[s, w], [n, e]]): its URL and
     attribution when an extract is set, readable and reaches into the bounds; else None (a
     map of a city the extract does not cover shows no streets and credits none)."""
-    if not has_app_context() or current_app.config.get("TILE_URL"):
-        return None
+    from flask import has_request_context
+
+    if not has_request_context() or current_app.config.get("TILE_URL"):
+        return None  # outside a request there is no URL to give (and no one to draw for)
     from web.maps.streets import street_layer
 
     layer = street_layer(str(current_app.config.get("ROAD_NETWORK_FILE") or ""))
     if layer is None or not layer.covers(bounds):
         return None
-    from flask import has_request_context
-
-    credit = str(_OSM_CREDIT) if has_request_context() else OSM_ATTRIBUTION
+    credit = str(OSM_ATTRIBUTION)
     return {"url": url_for("map_data.streets", key=layer.key), "attribution": credit}
 
 
