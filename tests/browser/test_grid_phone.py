@@ -213,6 +213,20 @@ def test_first_screen_tap_a_visit_and_check_in_where_the_finger_is(phones, site,
     assert page.input_value("#checkin-cell") == task.get_attribute("data-visit-cell")
     assert page.locator("#checkin-result").is_hidden()
     assert page.locator("#checkin-errors").is_hidden()
+
+    # The map leaves one-finger swipes to the page (no touch-action of its own) until
+    # "Use map" is pressed, and gives them back after.
+    toggle = page.locator("#map-toggle")
+    touch_action = (
+        "() => getComputedStyle(document.querySelector('#grid-map .folium-map')).touchAction"
+    )
+    assert page.evaluate(touch_action) == "auto"
+    assert toggle.bounding_box()["height"] >= 44
+    toggle.tap()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert page.evaluate(touch_action) == "none"
+    toggle.tap()
+    assert page.evaluate(touch_action) == "auto"
     _expected_refusal(watched)
 
 
