@@ -33,6 +33,7 @@ def site(tmp_path_factory) -> Iterator[tuple[str, object]]:
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-grid-phone-" + "k" * 20})
     engine = app.extensions["engine"]
     _publish_now_plan(engine)
+    _new_warning(engine)
     with serving(app) as base_url:
         yield base_url, engine
 
@@ -63,6 +64,21 @@ def _publish_now_plan(engine) -> None:
         summary={"status": "test"}, plan_json="{}", geojson="{}", gpx="", csv="", visits=rows,
     )  # fmt: skip
     assert storage.publish_plan(engine, plan_id, None)
+
+
+def _new_warning(engine) -> None:
+    """An open level-2 near-repeat warning on grid1's fifth cell."""
+    account = storage.get_user_by_name(engine, "grid1")
+    cell = int(storage.user_cells(engine, account.id)[4])
+    now_s = int(clock.now_s())
+    evidence = {"incident_times_s": [now_s - 7200, now_s - 3600], "incident_cells": [],
+                "knox_ratio": 1.3, "distance_m": 300.0, "window_days": 7.0, "rings": 1}  # fmt: skip
+    warning = storage.ComputedWarning(
+        rule="near_repeat", place=h3.int_to_str(cell), cells=(cell,), level=2,
+        starts_at=now_s - 600, ends_at=now_s + 6 * 86_400, strength=3.0,
+        reason="2 incidents within 300 m (phone page test)", evidence=evidence,
+    )  # fmt: skip
+    assert storage.apply_warnings(engine, [warning], now_s).raised
 
 
 @pytest.fixture
@@ -140,6 +156,10 @@ def test_first_screen_tap_a_visit_and_check_in_where_the_finger_is(phones, site,
     assert _in_viewport(upcoming.bounding_box())
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert not page.locator("#checkin").is_visible()  # opened by a tap
+    # The open warning: one line on the first screen, its card under the Warnings tab.
+    warning_line = page.locator("#now-warnings a").first
+    assert _in_viewport(warning_line.bounding_box())
+    assert page.locator("#tab-button-warnings").get_attribute("aria-selected") == "true"
     page.screenshot(path=str(ARTIFACTS / f"grid-phone-first-screen-{lang}.png"))
     watched.shot(f"grid-phone-{lang}")
 
@@ -148,6 +168,11 @@ def test_first_screen_tap_a_visit_and_check_in_where_the_finger_is(phones, site,
     assert name == "网格员 一" and role == ("网格员)" if lang == "zh" else "grid worker)")
     for selector in ("#lang-zh", "#lang-en", "#logout", "#warnings-link"):
         assert page.locator(selector).bounding_box()["height"] >= 44, selector
+
+    page.locator("#tab-button-tasks").tap()
+    warning_line.tap()
+    assert page.locator("#tab-warnings").is_visible()
+    _wait_in_view(page, "#tab-warnings [data-warning-id]")
 
     # Tabs switch; each is a finger's size.
     for name, shown in (("cells", "#cells"), ("reports", "#report"), ("tasks", "#visits")):

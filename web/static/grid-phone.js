@@ -71,7 +71,9 @@
     var name = link.dataset.tab || link.dataset.tabLink;
     showTab(name);
     history.replaceState(null, "", "#tab-" + name);
-    if (link.dataset.tabLink) { document.getElementById("grid-tabs").scrollIntoView({ block: "start" }); }
+    var target = link.dataset.warningLink && document.getElementById("warning-" + link.dataset.warningLink);
+    if (target) { target.scrollIntoView({ block: "start" }); }
+    else if (link.dataset.tabLink) { document.getElementById("grid-tabs").scrollIntoView({ block: "start" }); }
   });
   showTab(tabOfHash() || text.defaultTab);
 
