@@ -28,7 +28,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -36,7 +35,7 @@ from flask_login import current_user
 from geo.cells import hex_from_cells
 from geo.evaluation import cell_areas_km2
 from web import storage
-from web.i18n import local_time
+from web.i18n import category_names, local_time
 from web.maps import render as maps
 from web.services import reports as field_reports
 from web.services import score_runs
@@ -317,13 +316,9 @@ def _group_choices(data: SiteData) -> list[tuple[str, str]]:
 
 
 def _category_choices(data: SiteData) -> list[tuple[str, str]]:
-    table = data.categories
-    column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
-    names = table[column].fillna("") if column in table else table["code"]
-    return [
-        (str(c), f"{n} ({c})" if n and str(n) != str(c) else str(c))
-        for c, n in zip(table["code"], names, strict=True)
-    ]
+    """(code, name in the page's language) of every category, in table order."""
+    names = category_names()
+    return [(str(c), names.get(str(c), str(c))) for c in data.categories["code"]]
 
 
 def _vendor_url(name: str) -> str:
@@ -625,9 +620,7 @@ LIVE_POLL_MS = 5000
 
 def _category_names_by_code(data: SiteData) -> dict[str, str]:
     """Incident category code -> name in the page's language."""
-    table = data.categories
-    column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
-    return {str(c): str(n or c) for c, n in zip(table["code"], table[column], strict=True)}
+    return category_names()
 
 
 @bp.get("/live")

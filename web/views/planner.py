@@ -25,7 +25,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -33,7 +32,7 @@ from flask_login import current_user
 from geo.cells import cells_from_hex, hex_from_cells
 from planner.plan_export import visits_csv_for_people
 from web import clock, storage
-from web.i18n import city_timezone, local_time
+from web.i18n import category_names, city_timezone, local_time
 from web.maps import plan_maps
 from web.services import plan_jobs
 from web.services import warnings as warning_service
@@ -548,8 +547,7 @@ def _briefing_units(stored: storage.StoredPlan, unit_id: str | None) -> list[dic
     categories = storage.load_categories_table(get_engine())
     police_initiated = tuple(categories.loc[categories["police_initiated"], "code"])
     focus = cell_focus(get_engine(), cells, end_s=stored.shift_start, exclude=police_initiated)
-    name_column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
-    names = dict(zip(categories["code"], categories[name_column], strict=True))
+    names = category_names()
     grids = storage.load_area_cells(get_engine(), "grid")
     grid_of = dict(zip(grids["cell"].tolist(), grids["area_id"], strict=True))
     cell_of_hex = dict(zip([s["cell"] for u in units for s in u["stops"]], cells.tolist(),
