@@ -191,6 +191,10 @@ def test_cell_explanation_matches_a_direct_count(commander, site) -> None:
         direct = int(((times < as_of) & (times >= as_of - days * 86400)).sum())
         assert explanation["counts"]["total"][f"{days}d"] == direct
     assert explanation["counts"]["total"]["all"] == int((times < as_of).sum())
+    # Each category row carries its name in the page's language (English here).
+    english = dict(zip(data.categories["code"], data.categories["name_en"], strict=True))
+    assert explanation["counts"]["rows"]
+    assert all(r["name"] == english[r["category"]] for r in explanation["counts"]["rows"])
     assert explanation["window"]["count"] == payload["count"][payload["cells"].index(top)]
     assert len(explanation["trend"]["counts"]) == EMERGING_WEEKS
     assert explanation["trend"]["direction"] in ("up", "down", "none")

@@ -492,7 +492,7 @@
       e.counts.windows.forEach(function (w) { html += '<th class="num">' + escapeHtml(w) + "</th>"; });
       html += "</tr>";
       e.counts.rows.slice(0, 8).forEach(function (row) {
-        html += "<tr><td>" + escapeHtml(row.category) + "</td>";
+        html += "<tr><td>" + escapeHtml(row.name || row.category) + "</td>";
         e.counts.windows.forEach(function (w) { html += '<td class="num">' + row[w] + "</td>"; });
         html += "</tr>";
       });

@@ -375,6 +375,9 @@ def cell(hex_id: str):
         return _json_error(str(err), 400)
     except UnknownCellError as err:
         return _json_error(str(err), 404)
+    names = category_names()
+    for row in explanation.get("counts", {}).get("rows", []):
+        row["name"] = names.get(str(row["category"]), str(row["category"]))
     return jsonify(explanation)
 
 
