@@ -410,3 +410,38 @@ def test_an_area_filter_opens_on_that_area(open_page, sites) -> None:
         }"""
     )
     assert inside["n"] > 0 and inside["all"] and inside["zoom"] >= 15, inside
+
+
+def test_a_link_to_a_cell_opens_on_it_explained(open_page, sites) -> None:
+    """The search's links (?cell=HEX) centre the map on the cell and explain it, named."""
+    watched = open_page(sites["streets"], "phone", "zh")
+    page = watched.page
+    watched.login("commander")
+    watched.goto("/command/hotspots")
+    _wait_for_map(page)
+    hex_id, name = page.evaluate(
+        """() => {
+          const data = HotspotMap.state.data;
+          const i = data.count.indexOf(Math.max(...data.count));
+          return [data.cells[i], HotspotMap.nameOf(data.cells[i])];
+        }"""
+    )
+    assert name != hex_id  # the busiest cell lies in a grid and has a name
+    watched.goto(f"/command/hotspots?cell={hex_id}")
+    _wait_for_map(page)
+    page.wait_for_function(f"HotspotMap.state.selected === '{hex_id}'")
+    page.wait_for_function("!MapContext.maps[0]._animatingZoom")
+    page.locator("#cell-body table").first.wait_for()
+    assert name in page.locator("#cell-body").inner_text()
+    near = page.evaluate(
+        f"""() => {{
+          const map = MapContext.maps[0];
+          const c = h3.cellToLatLng('{hex_id}');
+          return map.getZoom() >= 15 && map.distance(map.getCenter(), c) < 50;
+        }}"""
+    )
+    assert near
+    # A value that is not a cell id is ignored: the map opens as usual, nothing selected.
+    watched.goto("/command/hotspots?cell=%3Cscript%3E")
+    _wait_for_map(page)
+    assert page.evaluate("HotspotMap.state.selected || null") is None

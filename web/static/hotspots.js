@@ -364,14 +364,21 @@
       var values = valuesOf(data);
       var withIncidents = data.count.filter(function (n) { return n > 0; }).length;
       text("stat-total", data.total.toLocaleString());
-      text("stat-cells", withIncidents.toLocaleString() + " / " + data.cells.length.toLocaleString());
+      // Over the figure area (where incidents happen) when the server says which it is.
+      var figures = data.figures || null;
+      var areaCells = figures ? figures.area_cells : data.cells.length;
+      text("stat-cells", withIncidents.toLocaleString() + " / " + areaCells.toLocaleString());
       // The share of the chosen dates' incidents in the 5 % of cells ranked highest.
       var order = data.cells.map(function (_c, i) { return i; })
         .filter(function (i) { return values[i] !== null; })
         .sort(function (a, b) { return values[b] - values[a]; });
       var top = order.slice(0, Math.max(1, Math.round(0.05 * order.length)));
       var captured = top.reduce(function (s, i) { return s + data.count[i]; }, 0);
-      text("stat-top", data.total ? Math.round(100 * captured / data.total) + " %" : "–");
+      if (figures) {
+        text("stat-top", figures.top_share === null ? "–" : Math.round(100 * figures.top_share) + " %");
+      } else {
+        text("stat-top", data.total ? Math.round(100 * captured / data.total) + " %" : "–");
+      }
       text("stat-gi", data.hot + " / " + data.cold);
       var list = document.getElementById("top-cells");
       if (list) {
@@ -649,6 +656,17 @@
       // swallow a fit made before it ends.
       L.Util.requestAnimFrame(function () {
         if (map._animatingZoom) { map.once("zoomend", fitIncidents); } else { fitIncidents(); }
+      });
+    }
+    // A link to one cell (the search's results: ?cell=HEX) opens on it, explained.
+    var linked = new URLSearchParams(window.location.search).get("cell");
+    if (linked && /^[0-9a-f]{15}$/.test(linked) && h3.isValidCell(linked)) {
+      L.Util.requestAnimFrame(function () {
+        var open = function () {
+          map.setView(h3.cellToLatLng(linked), Math.max(map.getZoom(), 15));
+          selectCell(linked, false);
+        };
+        if (map._animatingZoom) { map.once("zoomend", open); } else { open(); }
       });
     }
 
