@@ -46,6 +46,9 @@ SETTINGS = {
     "full_page_writes": "off",
     "max_connections": "200",
     "log_min_messages": "warning",
+    # No background worker may hold a connection to a template: CREATE DATABASE ... TEMPLATE
+    # fails while another session is connected to it.
+    "autovacuum": "off",
 }
 
 
@@ -189,3 +192,8 @@ class Cluster:
             storage.init_db(migrated)
         finally:
             migrated.dispose()
+        with self.admin().connect() as conn:
+            for template in (EMPTY_TEMPLATE, MIGRATED_TEMPLATE):
+                conn.exec_driver_sql(
+                    f'ALTER DATABASE "{template}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false'
+                )

@@ -45,32 +45,56 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     """The URL of a new, empty database: an SQLite file, or (parameter ``postgresql``) a
     database with PostGIS on the session's throwaway cluster, dropped after the test.
 
     On PostgreSQL, a test that uses ``engine`` (which migrates before the test starts) gets a
     copy of the migrated template instead: the same database, without migrating each time.
-    Every engine ``storage.make_engine`` made during the test (the site's, the commands')
-    is disposed before the database is dropped: psycopg warns about connections left open.
     """
     if getattr(request, "param", "sqlite") == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     cluster = request.getfixturevalue("postgres_cluster")
     url = cluster.create_database(migrated="engine" in request.fixturenames)
-    made: list = []
+    yield url
+    _close_postgres_engines()
+    cluster.drop_database(url)
+
+
+# Engines storage.make_engine made on PostgreSQL during the run (see _postgres_engines).
+_POSTGRES_ENGINES: list = []
+
+
+def _close_postgres_engines() -> None:
+    for engine in _POSTGRES_ENGINES:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_engines():
+    """Keep every engine ``storage.make_engine`` makes on PostgreSQL (the sites', the
+    commands', the tests' own) and close their idle connections after each test and at the
+    end: psycopg warns about a connection collected while open, and tests make engines they
+    never dispose (harmless on SQLite). A disposed engine still works: it connects again."""
     make_engine = storage.make_engine
 
     def tracked(*args, **kwargs):
-        made.append(make_engine(*args, **kwargs))
-        return made[-1]
+        engine = make_engine(*args, **kwargs)
+        if engine.dialect.name == "postgresql":
+            _POSTGRES_ENGINES.append(engine)
+        return engine
 
-    monkeypatch.setattr(storage, "make_engine", tracked)
-    yield url
-    for engine in made:
-        engine.dispose()
-    cluster.drop_database(url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage, "make_engine", tracked)
+        yield
+    _close_postgres_engines()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_connections_closed(_postgres_engines):
+    yield
+    _close_postgres_engines()
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ from web.services.filters import (
 )
 from web.services.scores import MAP_MODEL, cell_scores
 
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 
 @pytest.fixture(scope="module")
 def data(demo_db):

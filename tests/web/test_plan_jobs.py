@@ -17,6 +17,9 @@ from web import storage
 from web.services import plan_jobs
 from web.services.patrol_plans import PlanRequest, check_problem_size
 
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 
 def _tiny_problem() -> Problem:
     return Problem(

@@ -24,6 +24,9 @@ from web import create_app, storage
 from web.services.accounts import hash_password
 from web.services.patrol_plans import cell_focus, compare_plans, delivered_vs_planned
 
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 # Small problems keep each solve to a few seconds (the app's limit is 3 s).
 FORM = {"shift": "night", "units_per_station": "1", "dwell_min": "15", "candidates": "30",
         "max_visits": "2"}  # fmt: skip
