@@ -16,14 +16,17 @@ from tests.web.test_accounts import csrf_token
 from web import clock, create_app, storage
 from web.cli import cli
 
+# Every test runs on SQLite and on PostgreSQL (the demo too; tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 
 @pytest.fixture
-def site(tmp_path):
+def site(db_url):
     """A demo-less site with one admin (boss) and two stored grids (G1, G2)."""
     import geopandas as gpd
     from shapely.geometry import box
 
-    url = f"sqlite:///{tmp_path / 'site.db'}"
+    url = db_url
     env = {"HOTSPOT_DATABASE_URL": url}
     result = CliRunner().invoke(
         cli, ["users", "add", "boss", "--role", "admin", "--password", "correct-horse"], env=env
