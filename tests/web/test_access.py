@@ -71,6 +71,10 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     # grid worker
     ("GET", "/grid/", (302, 403, 403, 403, 200)),
     ("POST", "/grid/checkin", (302, 403, 403, 403, 403)),
+    ("POST", "/grid/checkin.json", (302, 403, 403, 403, 403)),  # no cell: not one of mine
+    ("GET", "/grid/token.json", (302, 403, 403, 403, 200)),
+    ("GET", "/grid/sw.js", (302, 403, 403, 403, 200)),
+    ("GET", "/maps/streets/{key}.geojson", (401, 404, 404, 404, 404)),
     # JSON API (grid1 is scoped: another grid's cell does not exist for them)
     ("GET", "/api/session", (401, 200, 200, 200, 200)),
     ("GET", "/api/cells", (401, 200, 200, 200, 200)),
@@ -158,6 +162,7 @@ def values(app) -> dict[str, str]:
         "other_cell": hex_from_cells(other[:1])[0],
         "user_id": str(spare_id),
         "report_id": "999999",  # no such report: the empty form is refused first
+        "key": "0123456789abcdef",  # the demo has no street extract: no key is served
     }
 
 

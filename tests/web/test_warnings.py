@@ -437,7 +437,10 @@ def test_the_grid_page_shows_its_grids_warnings_first_and_reads_them(app, client
     assert response.status_code == 200
     page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
     sections = [s["data-section"] for s in page.select("main [data-section]")]
-    assert sections[0] == "grid-warnings", sections[:5]
+    # The first screen (now) has a line per open warning of my grids, linked to its card.
+    assert sections[0] == "now", sections[:5]
+    assert page.select_one(f'#now-warnings a[data-warning-link="{own_id}"]') is not None
+    assert page.select_one(f'#now-warnings a[data-warning-link="{other_id}"]') is None
     block = page.select_one("[data-section=grid-warnings]")
     ids = {int(card["data-warning-id"]) for card in block.select("[data-warning-id]")}
     assert own_id in ids and other_id not in ids
