@@ -35,8 +35,9 @@ ENDPOINTS = (
     "/command/accuracy",
 )
 
-# Statistics windows, backtest origins and the demo follow the date: run at every moment.
-pytestmark = pytest.mark.dates
+# Statistics windows, backtest origins and the demo follow the date: run at every moment;
+# on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = [pytest.mark.dates, pytest.mark.databases(demo=True)]
 
 
 @pytest.fixture(scope="module")
