@@ -110,23 +110,37 @@ def scratch_arrays(p, n_routes):  # noqa: ANN001, ANN201
 
 
 @njit(cache=_CACHE)
-def _forget(p, seq, n, last):  # noqa: ANN001, ANN202
-    """Reset the gap bounds ``measure`` set for the stops of ``seq[:n]``; returns -1."""
+def _forget(stop, seq, n, last):  # noqa: ANN001, ANN202
+    """Reset the gap bounds ``schedule`` set for the stops of ``seq[:n]``; returns -1."""
     for k in range(n):
-        last[p[11][seq[k]]] = -INF
+        last[stop[seq[k]]] = -INF
     return -1
 
 
 @njit(cache=_CACHE)
+def kit(p, s):  # noqa: ANN001, ANN201
+    """The arrays :func:`schedule` reads, in its order: a move takes them out of the tuples
+    once (read through the tuples on every call, they cost more than the schedule)."""
+    return (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[11], p[P_SMAX],
+            p[P_NEED], s[3], s[10], s[11], s[17])  # fmt: skip
+
+
+@njit(cache=_CACHE)
 def measure(p, s, r, seq, n, rows):  # noqa: ANN001, ANN201
+    """:func:`schedule` with the arrays taken from the tuples."""
+    tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne, tk, vr, vb, ls = kit(p, s)
+    return schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne, tk, vr, vb, ls,
+                    r, seq, n, rows)  # fmt: skip
+
+
+@njit(cache=_CACHE)
+def schedule(travel, mode, start, end, ready, due, node, dwell, opn, cls, stop, smax, need,  # noqa: ANN001, ANN201, PLR0913
+             taken, vr, vb, last, r, seq, n, rows):  # fmt: skip
     """Schedule ``seq[:n]`` on route ``r`` into ``rows`` (loc, dwl, arr, b, ms); its travel.
 
     Returns -1 when a visit cannot start by its window's close, clashes with a visit of its
     stop on another route, or the route ends too late.
     """
-    travel, mode, start, end, ready, due = p[0], p[1], p[2], p[3], p[4], p[5]
-    node, dwell, opn, cls, stop = p[6], p[7], p[8], p[9], p[11]
-    smax, need, taken, vr, vb, last = p[P_SMAX], p[P_NEED], s[3], s[10], s[11], s[17]
     loc, dwl, arr, b, ms = rows[0], rows[1], rows[2], rows[3], rows[4]
     m = mode[r]
     t = ready[r]
@@ -148,9 +162,9 @@ def measure(p, s, r, seq, n, rows):  # noqa: ANN001, ANN201
             last[u] = st + need[u]
             for j in range(min(taken[u], vr.shape[1])):
                 if st <= cls[o] and vr[u, j] != r and abs(st - vb[u, j]) < need[u]:
-                    return _forget(p, seq, k + 1, last)
+                    return _forget(stop, seq, k + 1, last)
         if st > cls[o]:
-            return _forget(p, seq, k + 1, last)
+            return _forget(stop, seq, k + 1, last)
         loc[k + 1] = v
         dwl[k + 1] = dwell[o]
         arr[k + 1] = a
@@ -159,7 +173,7 @@ def measure(p, s, r, seq, n, rows):  # noqa: ANN001, ANN201
     leg = travel[m, loc[n], end[r]]
     trav += leg
     t += leg
-    _forget(p, seq, n, last)
+    _forget(stop, seq, n, last)
     if t > due[r]:
         return -1
     loc[n + 1] = end[r]

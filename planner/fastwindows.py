@@ -51,8 +51,8 @@ CALLS_INTO = {
     "fastcore.py": "c5beae06d13ca23a",
     "fastmoves.py": "c332702c32951535",
     "fastsearch.py": "e22a79efdaf423bf",
-    "fastwincore.py": "2b19e6de6fc8e226",
-    "fastwinmoves.py": "6b44cf25b3200928",
+    "fastwincore.py": "7774c09a3de296fe",
+    "fastwinmoves.py": "9198bfe76b32aab8",
 }
 _CACHE = cache_ok(__name__, CALLS_INTO)
 

@@ -24,14 +24,15 @@ from planner.fastwincore import (
     caps_fit,
     end_of,
     fill,
-    measure,
+    kit,
     rebuild,
     rebuild_pair,
+    schedule,
     shift_at,
 )
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastwincore.py": "2b19e6de6fc8e226"}
+CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastwincore.py": "7774c09a3de296fe"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
 _INTRA_PASSES = 8
@@ -46,6 +47,7 @@ def _better_route(end_a, trav_a, end_b, trav_b):  # noqa: ANN001, ANN202
 @njit(cache=_CACHE)
 def intra(p, s, w, r):  # noqa: ANN001, ANN201
     """2-opt and or-opt (segments of 1-3) within route ``r`` while one ends it earlier."""
+    tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne, tk, vr_, vb_, ls = kit(p, s)
     seq = s[0]
     buf, rows = w[3], w[5]
     improved = False
@@ -63,7 +65,8 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
                     buf[k] = seq[r, k]
                 for k in range(i, j + 1):
                     buf[k] = seq[r, i + j - k]
-                trav = measure(p, s, r, buf, n, rows)
+                trav = schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                                tk, vr_, vb_, ls, r, buf, n, rows)  # fmt: skip
                 ops += n
                 if trav >= 0 and _better_route(rows[3][n + 1], trav, best_end, best_trav):
                     best_end, best_trav = rows[3][n + 1], trav
@@ -75,7 +78,8 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
                     if t == i:
                         continue
                     _or_opt_into(seq[r], n, i, size, t, buf)
-                    trav = measure(p, s, r, buf, n, rows)
+                    trav = schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                                    tk, vr_, vb_, ls, r, buf, n, rows)  # fmt: skip
                     ops += n
                     if trav >= 0 and _better_route(rows[3][n + 1], trav, best_end, best_trav):
                         best_end, best_trav = rows[3][n + 1], trav
@@ -119,6 +123,7 @@ def _or_opt_into(row, n, i, size, t, out):  # noqa: ANN001, ANN202
 @njit(cache=_CACHE)
 def relocate(p, s, w):  # noqa: ANN001, ANN201
     """Move one visit to another route where that ends the two routes earlier in total."""
+    tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne, tk, vr_, vb_, ls = kit(p, s)
     seq, length = s[0], s[1]
     buf, rows = w[3], w[5]
     travel, mode, node, dwell, opn, cls, stop = p[0], p[1], p[6], p[7], p[8], p[9], p[11]
@@ -139,7 +144,8 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
                     if k != i:
                         buf[q] = seq[a, k]
                         q += 1
-                if measure(p, s, a, buf, na - 1, rows) < 0:
+                if schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                            tk, vr_, vb_, ls, a, buf, na - 1, rows) < 0:  # fmt: skip
                     continue
                 gain = end_of(s, a) - rows[3][na]
                 ops += na
@@ -173,6 +179,7 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
 @njit(cache=_CACHE)
 def exchange(p, s, w):  # noqa: ANN001, ANN201
     """Swap two visits between routes, or their tails (2-opt*), where both end earlier."""
+    tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne, tk, vr_, vb_, ls = kit(p, s)
     seq, length = s[0], s[1]
     buf_a, buf_b, rows_a, rows_b = w[3], w[4], w[5], w[6]
     cls = p[9]
@@ -202,9 +209,11 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                         buf_b[:nb] = seq[b, :nb]
                         buf_a[i], buf_b[j] = seq[b, j], seq[a, i]
                         ops += na + nb
-                        if measure(p, s, a, buf_a, na, rows_a) < 0:
+                        if schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                                    tk, vr_, vb_, ls, a, buf_a, na, rows_a) < 0:  # fmt: skip
                             continue
-                        if measure(p, s, b, buf_b, nb, rows_b) < 0:
+                        if schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                                    tk, vr_, vb_, ls, b, buf_b, nb, rows_b) < 0:  # fmt: skip
                             continue
                         saving = before - rows_a[3][na + 1] - rows_b[3][nb + 1]
                         if saving > best:
@@ -221,9 +230,11 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                         buf_b[:kb] = seq[b, :kb]
                         buf_b[kb:lb] = seq[a, ka:na]
                         ops += na + nb
-                        if measure(p, s, a, buf_a, la, rows_a) < 0:
+                        if schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                                    tk, vr_, vb_, ls, a, buf_a, la, rows_a) < 0:  # fmt: skip
                             continue
-                        if measure(p, s, b, buf_b, lb, rows_b) < 0:
+                        if schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                                    tk, vr_, vb_, ls, b, buf_b, lb, rows_b) < 0:  # fmt: skip
                             continue
                         saving = before - rows_a[3][la + 1] - rows_b[3][lb + 1]
                         if saving > best:
@@ -263,6 +274,7 @@ def _apply_exchange(p, s, w, kind, a, b, i, j):  # noqa: ANN001, ANN202
 def replace_visits(p, s, w):  # noqa: ANN001, ANN201
     """Swap a visited option for a more valuable one (another window of it, or an unvisited
     stop) where it fits in the route without the old visit."""
+    tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne, tk, vr_, vb_, ls = kit(p, s)
     prize, stop, cls, travel, node, opn = p[10], p[11], p[9], p[0], p[6], p[8]
     seq, length, taken, dwell, smax, need, vr, vb = (
         s[0],
@@ -295,7 +307,8 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
                     if j != k:
                         buf[q] = seq[r, j]
                         q += 1
-                if measure(p, s, r, buf, n - 1, rows) < 0:
+                if schedule(tv, md, sa, ea, rd, du, nd, dw, op, cl, sp, sm, ne,
+                            tk, vr_, vb_, ls, r, buf, n - 1, rows) < 0:  # fmt: skip
                     continue
                 ops += n
                 for o in range(n_opt):
