@@ -24,8 +24,8 @@ from web.services import site_data
 from web.storage import reports as report_store
 from web.storage.schema import feed_runs, import_runs, incident_changes
 
-# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
-pytestmark = pytest.mark.databases()
+# Every test runs on SQLite and on PostgreSQL (the demo too; tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from web import clock, create_app, storage
 from web.cli import cli
 from web.storage import tokens as token_store
 
-# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
-pytestmark = pytest.mark.databases()
+# Every test runs on SQLite and on PostgreSQL (the demo too; tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
 
 
 @pytest.fixture
