@@ -18,8 +18,9 @@ from web import clock, create_app, storage
 from web.services import site_data as hotspot_data
 from web.services.filters import Filters, select
 
-# Check-in windows, today's plans and date filters depend on the date: run at every moment.
-pytestmark = pytest.mark.dates
+# Check-in windows, today's plans and date filters depend on the date: run at every moment;
+# on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = [pytest.mark.dates, pytest.mark.databases(demo=True)]
 
 
 @pytest.fixture(scope="module")

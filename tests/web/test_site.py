@@ -11,8 +11,9 @@ from web import create_app, storage
 from web.cli import cli
 from web.config import ConfigError, load_settings
 
-# Statistics windows, backtest origins and the demo follow the date: run at every moment.
-pytestmark = pytest.mark.dates
+# Statistics windows, backtest origins and the demo follow the date: run at every moment;
+# on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = [pytest.mark.dates, pytest.mark.databases(demo=True)]
 
 
 def test_demo_loads_outline_grids_stations_and_synthetic_incidents(demo_db, moment) -> None:
