@@ -151,11 +151,13 @@ class Cluster:
             )
         return self._admin
 
-    def create_database(self, migrated: bool = False) -> str:
+    def create_database(self, migrated: bool = False, template: str | None = None) -> str:
         """A new database copied from a template (with PostGIS; migrated to the newest
-        revision when ``migrated``); returns its URL."""
+        revision when ``migrated``) or from the database ``template`` (no session may be
+        connected to it); returns its URL."""
         name = f"test_{os.getpid()}_{next(self._names)}"
-        template = MIGRATED_TEMPLATE if migrated else EMPTY_TEMPLATE
+        if template is None:
+            template = MIGRATED_TEMPLATE if migrated else EMPTY_TEMPLATE
         with self.admin().connect() as conn:
             # A file copy: faster than PostgreSQL 15's default (WAL_LOG) for small databases.
             conn.exec_driver_sql(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from geo.categories import load_categories
@@ -57,6 +59,28 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
         return
     cluster = request.getfixturevalue("postgres_cluster")
     url = cluster.create_database(migrated="engine" in request.fixturenames)
+    yield url
+    _close_postgres_engines()
+    cluster.drop_database(url)
+
+
+@pytest.fixture
+def demo_copy_url(request: pytest.FixtureRequest, demo_db: str, tmp_path: Path):
+    """The URL of a copy of the demo database of this test's own (for tests that write):
+    SQLite's online backup (a file copy would miss what the WAL holds), or on PostgreSQL a
+    database made with the demo's as template, dropped after the test."""
+    if demo_db.startswith("sqlite:///"):
+        path = tmp_path / "demo-copy.db"
+        source = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
+        target = sqlite3.connect(path)
+        source.backup(target)
+        source.close()
+        target.close()
+        yield f"sqlite:///{path}"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    _close_postgres_engines()  # CREATE DATABASE ... TEMPLATE needs the demo's sessions gone
+    url = cluster.create_database(template=sa.make_url(demo_db).database)
     yield url
     _close_postgres_engines()
     cluster.drop_database(url)

@@ -4,7 +4,6 @@ scores follow the score runs, not every batch (web.storage.live, web.services.si
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import numpy as np
@@ -15,7 +14,11 @@ from web import clock, storage
 from web.services import site_data as hd
 from web.services.filters import Filters
 from web.services.scores import cell_scores
+from web.storage import schema
 from web.storage.schema import feed_runs, import_runs, incident_changes, incidents
+
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
 
 PER_INCIDENT = ("occurred_at", "cell_index", "category_index", "cell_ids", "cell_starts")
 # The columns of an incident a change keeps the earlier version of (incident_changes.old_*).
@@ -24,17 +27,12 @@ LOAD = hd.load_site_data  # reading everything (tests count the site's own calls
 
 
 @pytest.fixture
-def engine(demo_db, tmp_path):
+def engine(demo_copy_url):
     """A copy of the demo database of this test's own (the tests write to it)."""
-    path = tmp_path / "live.db"
-    source = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
-    target = sqlite3.connect(path)
-    source.backup(target)
-    source.close()
-    target.execute("DELETE FROM score_runs")  # other tests run scores on the demo database
-    target.commit()
-    target.close()
-    return storage.make_engine(f"sqlite:///{path}")
+    engine = storage.make_engine(demo_copy_url)
+    with engine.begin() as conn:  # other tests run scores on the demo database
+        conn.execute(sa.delete(schema.score_runs))
+    return engine
 
 
 def _run(conn, logged: bool) -> int:

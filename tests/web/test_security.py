@@ -8,6 +8,9 @@ import pytest
 from web import create_app
 from web.security import MAX_JSON_DEPTH, content_security_policy, json_depth, tile_origin
 
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 HUGE = "9223372036854775808"  # one more than the largest 64-bit integer
 
 
@@ -81,20 +84,14 @@ PAYLOADS = (
 )
 
 
-def test_stored_names_are_escaped_in_every_map(demo_db, tmp_path) -> None:
+def test_stored_names_are_escaped_in_every_map(demo_copy_url) -> None:
     """Stations and grids named with script payloads: no payload reaches a map's script or
     HTML as markup or as a template-literal expression (folium writes tooltips into JS
     template literals)."""
-    import sqlite3
-
     from tests.web.conftest import login
     from web import storage
 
-    path = tmp_path / "payloads.db"
-    with sqlite3.connect(demo_db.removeprefix("sqlite:///")) as source:
-        with sqlite3.connect(path) as target:
-            source.backup(target)  # a copy of the demo (WAL mode: not a file copy)
-    url = f"sqlite:///{path}"
+    url = demo_copy_url  # a copy of the demo
     engine = storage.make_engine(url)
     stations = storage.list_stations(engine)
     stations["name"] = [PAYLOADS[i % len(PAYLOADS)] for i in range(len(stations))]

@@ -5,7 +5,6 @@ planner's factor on warned cells; the plan page's covered warnings."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import numpy as np
@@ -23,8 +22,8 @@ from web.services.patrol_plans import PlanRequest, plan_day, shift_bounds, shift
 from web.services.warnings import computed_from_frame, refresh_warnings
 from web.storage import ComputedWarning, schema
 
-# Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
-pytestmark = pytest.mark.databases()
+# Every test runs on SQLite and on PostgreSQL (the demo too; tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
 
 HOUR_S = 3600
 
@@ -163,14 +162,9 @@ def test_an_unknown_rule_is_refused(engine, rule) -> None:
 
 
 @pytest.fixture
-def demo_copy(demo_db, tmp_path):
+def demo_copy(demo_copy_url):
     """An engine on a copy of the demo database (refreshing writes many warnings)."""
-    target = tmp_path / "copy.db"
-    # SQLite's backup copies what the WAL holds too (a file copy would miss it).
-    with sqlite3.connect(demo_db.removeprefix("sqlite:///")) as source:
-        with sqlite3.connect(target) as copy:
-            source.backup(copy)
-    engine = storage.make_engine(f"sqlite:///{target}")
+    engine = storage.make_engine(demo_copy_url)
     with engine.begin() as conn:  # what other tests (a score run) stored: start afresh
         conn.execute(sa.delete(schema.warnings))
     yield engine
