@@ -15,8 +15,9 @@ from tests.web.conftest import EXTERNAL_URL, login, user_cells, user_id
 from web import clock, storage
 from web.services.accounts import hash_password
 
-# The page's rules depend on the date (today's visits, check-in windows): run at every moment.
-pytestmark = pytest.mark.dates
+# The page's rules depend on the date (today's visits, check-in windows): run at every moment;
+# on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = [pytest.mark.dates, pytest.mark.databases(demo=True)]
 
 
 @pytest.fixture(scope="module")
