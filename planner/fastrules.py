@@ -1,4 +1,4 @@
-"""Compiled orienteering search for every patrol problem without breaks (numba).
+"""Compiled orienteering search with repeat visits and caps, for problems without breaks (numba).
 
 The search of ``planner.fastsearch`` (greedy insertion by value per extra time, ruin and
 recreate, local search, simulated annealing cooling to zero at 80 % of the work, then descent
@@ -9,7 +9,9 @@ of a stop with a minimum gap between them and decayed value after the first, and
 area caps on the dwell. The rules, the schedule and its O(1) insertion test (the forward
 slack of Vansteenwegen et al. 2009) are in ``planner.fastwincore``; the moves in
 ``planner.fastwinmoves``; this file holds the annealing loop, run in slices, and the Python
-driver, :func:`search`. Breaks stay on the Python search (``planner.solver`` chooses).
+driver, :func:`search`. Breaks stay on the Python search, and problems with windows alone
+on ``planner.fastwindows``, whose single-visit kernel is faster (``planner.solver`` chooses;
+it keeps repeat and cap problems on the Python search until this one is faster there).
 
 Every route this search keeps is one ``planner.model.make_route`` schedules the same way
 (leave at the shift start, wait at the stop, repeats on one route wait out their gap) and
@@ -51,8 +53,8 @@ CALLS_INTO = {
     "fastcore.py": "c5beae06d13ca23a",
     "fastmoves.py": "c332702c32951535",
     "fastsearch.py": "e22a79efdaf423bf",
-    "fastwincore.py": "7774c09a3de296fe",
-    "fastwinmoves.py": "9198bfe76b32aab8",
+    "fastwincore.py": "cf764fb843dfaeb1",
+    "fastwinmoves.py": "9ed6cc16aa508544",
 }
 _CACHE = cache_ok(__name__, CALLS_INTO)
 

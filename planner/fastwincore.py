@@ -1,6 +1,6 @@
 """The windowed compiled search's data, schedules, insertion and ruin (numba).
 
-The bottom layer of ``planner.fastwindows`` (which documents the search; its moves are in
+The bottom layer of ``planner.fastrules`` (which documents the search; its moves are in
 ``planner.fastwinmoves``): the problem, solution and scratch tuples, the schedule of a route
 with its forward slack, the O(1) insertion test, greedy insertion (:func:`fill`) and the
 ruin step (:func:`ruin`), for the rules the model has apart from breaks:

@@ -6,7 +6,7 @@ and of the value (a visited option for a more valuable one), on the tuples of
 ``planner.fastwincore`` (documented there), each returning (changed, ops); :func:`improve`
 runs them with greedy insertion until none helps. A move between two routes is checked
 against the repeat gaps once both routes are re-scheduled, and undone when it breaks one.
-``planner.fastwindows`` drives the search.
+``planner.fastrules`` drives the search.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from planner.fastwincore import (
 )
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastwincore.py": "7774c09a3de296fe"}
+CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastwincore.py": "cf764fb843dfaeb1"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
 _INTRA_PASSES = 8

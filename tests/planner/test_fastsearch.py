@@ -13,7 +13,15 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from planner import fastcache, fastcore, fastmoves, fastwincore, fastwindows, fastwinmoves
+from planner import (
+    fastcache,
+    fastcore,
+    fastmoves,
+    fastrules,
+    fastwincore,
+    fastwindows,
+    fastwinmoves,
+)
 from planner import fastsearch as fs
 
 
@@ -247,7 +255,7 @@ def _kernel_files_called(module: ModuleType) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [fastcore, fastmoves, fs, fastwincore, fastwinmoves, fastwindows],
+    [fastcore, fastmoves, fs, fastwindows, fastwincore, fastwinmoves, fastrules],
     ids=lambda m: m.__name__,
 )
 def test_kernel_files_record_the_stamps_of_the_files_they_call(module: ModuleType) -> None:

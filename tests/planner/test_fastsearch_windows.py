@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from planner import fastwincore as wc
 from planner import fastwindows as fw
 from planner import solver
 from planner.model import build_instance, solution_value
@@ -32,7 +31,7 @@ def _arrays(seed: int, n_opt: int = 12, n_routes: int = 2, unreachable: bool = T
     if unreachable:
         cut = rng.random(travel.shape) < 0.1
         cut[:, 0] = cut[0, :] = cut[:, -1] = cut[-1, :] = False
-        travel[cut] = wc.INF // 4
+        travel[cut] = fw.INF // 4
     np.fill_diagonal(travel, 0)
     open_ = rng.integers(0, 250, size=n_opt)
     return {
@@ -53,9 +52,8 @@ def _arrays(seed: int, n_opt: int = 12, n_routes: int = 2, unreachable: bool = T
 
 
 def _problem_tuple(a: dict) -> tuple:
-    names = ("travel", "mode", "start", "end", "ready", "due", "node", "dwell", "open_", "close")
-    rules = fw.Rules.single_visits(a["prize"], a["stop"])
-    return fw.problem_tuple([*(a[k] for k in names), a["prize"]], a["stop"], rules)
+    names = ("travel", "mode", "start", "end", "ready", "due", "node", "dwell", "open_")
+    return (*(a[k] for k in names), a["close"], a["prize"], a["stop"])
 
 
 def _end_time(a: dict, r: int, seq: list[int]) -> int | None:
@@ -82,18 +80,18 @@ def test_the_max_shift_test_agrees_with_a_full_schedule(seed: int) -> None:
     a = _arrays(seed)
     p = _problem_tuple(a)
     routes, _, _ = _search(a, seed, work_ops=2e4)
-    s = wc.solution_arrays(p, 2)
+    s = fw.solution_arrays(2, len(a["node"]), int(a["stop"].max()) + 1)
     for r, route in enumerate(routes):
         s[0][r, : len(route)] = route
         s[1][r] = len(route)
-    wc.load(p, s)
+    fw.load(p, s)
     for r, route in enumerate(routes):
         assert _end_time(a, r, route) == s[7][r, len(route) + 1]
         rows = (s[4][r], s[5][r], s[6][r], s[7][r], s[8][r])
         for o in range(len(a["node"])):
             for k in range(len(route) + 1):
                 trial = [*route[:k], o, *route[k:]]
-                fits = wc.insert_shift(p, s, r, o, rows, k) < wc.INF
+                fits = fw.insert_shift(p, r, o, len(route), rows, k) < fw.INF
                 assert fits == (_end_time(a, r, trial) is not None), (r, o, k)
 
 
