@@ -1,4 +1,4 @@
-"""The compiled search's rules beyond windows (planner.fastwindows with planner.fastwincore):
+"""The compiled search's rules beyond windows (planner.fastrules on planner.fastwincore):
 repeat visits with minimum gaps and decayed value, cell and area caps, on random problems with
 windows, unreachable pairs and asymmetric matrices. Every plan passes the exact checker
 (planner.plan_check), its objective is the model's, and it is no worse than the Python search
