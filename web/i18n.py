@@ -21,6 +21,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g
 from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 
 from web import storage
 
@@ -34,6 +35,7 @@ __all__ = [
     "category_name_column",
     "category_names",
     "category_name",
+    "area_kind_name",
 ]
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
@@ -108,6 +110,22 @@ def category_name(code: object) -> str:
     return _category_names().get(text, text)
 
 
+# Names of the area kinds the site knows (a stored kind of another name is shown as it is).
+_AREA_KINDS = {
+    "jurisdiction": _l("Jurisdiction"),
+    "district": _l("Districts"),
+    "beat": _l("Beats"),
+    "grid": _l("Management grids"),
+    "urban_core": _l("Urban core"),
+}
+
+
+def area_kind_name(kind: object) -> str:
+    """An area kind (``grid``, ``beat``...) by its name in the page's language."""
+    text = str(kind)
+    return str(_AREA_KINDS.get(text, text))
+
+
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel (locale from web.views.access.select_locale, city timezone)."""
     from web.views.access import LANGUAGES, select_locale
@@ -118,4 +136,5 @@ def init_i18n(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, timezone_selector=city_timezone)
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.filters["category_name"] = category_name
+    app.jinja_env.filters["area_kind_name"] = area_kind_name
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES

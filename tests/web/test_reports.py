@@ -4,6 +4,7 @@ incident; the report categories' command."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import h3
@@ -346,6 +347,8 @@ def test_an_accepted_report_becomes_a_counted_incident(grid1, commander, engine)
     live = commander.get(f"/command/live.json?after={run.id - 1}").get_json()
     assert live["incidents"][0]["id"] == str(incident_id)
     assert live["incidents"][0]["source"] == "field"
+    # Named for people: the grid worker's cells lie in a grid (G001-3), the H3 id beside it.
+    assert re.fullmatch(r"G\d+-\d+", live["incidents"][0]["cell_name"])
     assert all(r["id"] != report_id for r in live["waiting"])
 
 

@@ -10,6 +10,9 @@ from web import storage
 from web.services import site_data as hd
 from web.services.site_delta import IncidentDelta, apply_delta
 
+# Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 PER_INCIDENT = ("occurred_at", "cell_index", "category_index")
 
 

@@ -4,10 +4,14 @@ statistics are tested in tests/geo)."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from tests.conftest import CHICAGO_BOUNDARIES, CHICAGO_INCIDENTS
 from web.cli import cli
+
+# The demo-database test runs on SQLite and on PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
 
 MONTHS = [str(CHICAGO_INCIDENTS / f"chicago_crimes_2016-0{m}.csv.gz") for m in (1, 2, 3)]
 FILES = [
@@ -59,28 +63,20 @@ def test_warnings_needs_as_of_and_out() -> None:
     assert "--as-of" in result.output
 
 
-def test_warnings_refresh_stores_what_the_site_would(demo_db, tmp_path) -> None:
+def test_warnings_refresh_stores_what_the_site_would(demo_copy_url) -> None:
     """`hotspot warnings refresh` computes and stores the warnings open now, audits the new
     ones, and a second run raises none again (one open warning per place and rule)."""
-    import sqlite3
-
     from web import storage
 
-    path = tmp_path / "copy.db"
-    source, target = sqlite3.connect(demo_db.removeprefix("sqlite:///")), sqlite3.connect(path)
-    source.backup(target)
-    source.close()
-    target.execute("DELETE FROM warning_cells")
-    target.execute("DELETE FROM warning_acks")
-    target.execute("DELETE FROM warning_reads")
-    target.execute("DELETE FROM warnings")
-    target.commit()
-    target.close()
-    env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{path}"}
+    url = demo_copy_url
+    with storage.make_engine(url).begin() as conn:
+        for table in ("warning_cells", "warning_acks", "warning_reads", "warnings"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    env = {"HOTSPOT_DATABASE_URL": url}
     first = CliRunner().invoke(cli, ["warnings", "refresh"], env=env)
     assert first.exit_code == 0, first.output
     raised = int(first.output.split("warnings: ")[1].split(" raised")[0])
-    engine = storage.make_engine(f"sqlite:///{path}")
+    engine = storage.make_engine(url)
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM warnings").scalar_one()
         audited = conn.exec_driver_sql(

@@ -122,6 +122,20 @@ class MapContextElement(MacroElement):
         super().render(**kwargs)
 
 
+def control_texts() -> dict[str, str]:
+    """Leaflet's own control tooltips (English in Leaflet) in the page's language."""
+    from flask import has_request_context
+    from flask_babel import gettext
+
+    if not has_request_context():
+        return {}
+    return {
+        "zoomIn": gettext("Zoom in"),
+        "zoomOut": gettext("Zoom out"),
+        "layers": gettext("Layers"),
+    }
+
+
 def new_map(
     bounds,  # noqa: ANN001
     *,
@@ -145,7 +159,7 @@ def new_map(
         location=location,
         zoom_start=zoom_start,
         prefer_canvas=prefer_canvas,
-        control_scale=True,
+        control_scale=False,  # metric only, added by map-context.js
         crs=crs,
         **tile_layer_kwargs(None, max_zoom=base.max_zoom),
     )
@@ -158,7 +172,7 @@ def new_map(
                     tiles=url, attr=base.attribution, name=name, max_zoom=base.max_zoom,
                     subdomains=base.subdomains, control=False, overlay=url != base.url,
                 ).add_to(fmap)  # fmt: skip
-    options: dict[str, object] = {"crs": crs}
+    options: dict[str, object] = {"crs": crs, "controls": control_texts()}
     streets = streets_for(bounds)
     if streets:
         options["streets"] = streets

@@ -38,8 +38,16 @@
     if (isNew) { li.appendChild(el("span", "tag new", L_["new"])); li.appendChild(document.createTextNode(" ")); }
     li.appendChild(el("strong", null, incident.category_name));
     if (incident.source === "field") { li.appendChild(el("span", "tag", L_.field)); }
-    li.appendChild(el("div", "meta", shortTime(incident.occurred_at) + " · " + incident.source));
-    li.appendChild(el("div", "cell", incident.cell));
+    var meta = el("div", "meta", shortTime(incident.occurred_at) + " · ");
+    var source = el("span", "source", incident.source);  // a feed's name: data, not interface
+    source.setAttribute("translate", "no");
+    meta.appendChild(source);
+    li.appendChild(meta);
+    var cell = el("div", "cell", incident.cell_name || incident.cell);
+    if (incident.cell_name && incident.cell_name !== incident.cell) {
+      cell.appendChild(el("span", "hex", " " + incident.cell));
+    }
+    li.appendChild(cell);
     return li;
   }
 

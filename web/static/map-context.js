@@ -6,7 +6,8 @@
  *   drawn where the GCJ-02 tiles show that place, and every position read back from the map
  *   (a click's latlng, getBounds, getCenter) is WGS-84 again. The shift is geo/coords.py's
  *   (the published formula, points outside the rough box of China unchanged).
- * - MapContext.attach(map, options): zoom classes on the map (labels show from a zoom on),
+ * - MapContext.attach(map, options): a metric scale bar, Leaflet's control tooltips in the
+ *   page's language, zoom classes on the map (labels show from a zoom on),
  *   the streets of the configured OpenStreetMap extract as a light base in their own pane
  *   under the overlays (one canvas, when there is no basemap), a print button, and a map that
  *   fits the page when printed.
@@ -158,9 +159,25 @@
     MapContext.maps.push(map);
     map.whenReady(function () { zoomClasses(map); });
     map.on("zoomend", function () { zoomClasses(map); });
+    L.control.scale({ imperial: false }).addTo(map);
     if (opts.streets) { addStreets(map, opts.streets); }
     if (opts.print) { addPrintButton(map, opts.print); }
+    // Leaflet's control tooltips are English; the page's scripts add controls after this
+    // call, so the texts are set once they have run.
+    if (opts.controls) { window.setTimeout(function () { nameControls(map, opts.controls); }, 0); }
   };
+
+  function nameControls(map, texts) {
+    var box = map.getContainer();
+    [["leaflet-control-zoom-in", texts.zoomIn], ["leaflet-control-zoom-out", texts.zoomOut],
+     ["leaflet-control-layers-toggle", texts.layers]].forEach(function (pair) {
+      if (!pair[1]) { return; }
+      box.querySelectorAll("." + pair[0]).forEach(function (el) {
+        el.setAttribute("title", pair[1]);
+        el.setAttribute("aria-label", pair[1]);
+      });
+    });
+  }
 
   MapContext.labelAreas = function (layer, property, kind) {
     layer.eachLayer(function (part) {

@@ -35,7 +35,7 @@ from flask_login import current_user
 from geo.cells import hex_from_cells
 from geo.evaluation import cell_areas_km2
 from web import storage
-from web.i18n import category_names, local_time
+from web.i18n import area_kind_name, category_names, local_time
 from web.maps import render as maps
 from web.services import reports as field_reports
 from web.services import score_runs
@@ -43,6 +43,7 @@ from web.services import warnings as warning_service
 from web.services.accuracy import accuracy as backtest
 from web.services.accuracy import verdict
 from web.services.areas import area_choices, area_outlines
+from web.services.cell_names import cell_names
 from web.services.filters import FilterError, Filters, category_groups, local_date, parse_filters
 from web.services.map_layers import (
     EMERGING_LABELS,
@@ -252,7 +253,7 @@ def hotspots():
     bounds = study_bounds(data)
     kinds = {
         kind: (
-            _kind_label(kind),
+            area_kind_name(kind),
             text,
             kind in ("jurisdiction", "district", "grid", "urban_core") or n <= 60,
         )
@@ -288,17 +289,6 @@ def hotspots():
         h3_url=_vendor_url("h3"),
         synthetic=_synthetic(engine),
     ), status
-
-
-def _kind_label(kind: str) -> str:
-    labels = {
-        "jurisdiction": _("Jurisdiction"),
-        "district": _("Districts"),
-        "beat": _("Beats"),
-        "grid": _("Management grids"),
-        "urban_core": _("Urban core"),
-    }
-    return labels.get(kind, kind)
 
 
 def _group_choices(data: SiteData) -> list[tuple[str, str]]:
@@ -687,6 +677,9 @@ def live_json():
     payload = field_reports.live_payload(
         engine, data.timezone, _category_names_by_code(data), after
     )
+    names = cell_names(engine, data)
+    for incident in payload["incidents"]:
+        incident["cell_name"] = names.name(incident["cell"])
     return jsonify(payload)
 
 

@@ -74,6 +74,18 @@ STATUS_NAMES = {
     "unreachable": _l("unreachable"),
     "invalid": _l("invalid"),
 }
+# The solver's own words (planner.solver's engine and stop reasons) for the plan page.
+ENGINE_NAMES = {
+    "search": _l("local search"),
+    "search+ortools": _l("local search and OR-Tools"),
+    "ortools": _l("OR-Tools"),
+    "none": _l("none (nothing to plan)"),
+}
+STOPPED_BY = {
+    "budget": _l("its work budget ran out"),
+    "time_limit": _l("the time limit"),
+    "nothing_to_do": _l("nothing to do"),
+}
 SKIP_REASONS = {
     "no_units": _l("no unit on shift"),
     "no_value": _l("nothing to gain"),
@@ -319,6 +331,27 @@ def job(job_id: str):
 # --- one plan ----------------------------------------------------------------------------
 
 
+def _plan_message(summary: dict, document: dict) -> str:
+    """The plan's result in a sentence in the page's language (the planner writes English:
+    its sentence is shown only for the rare outcomes without a translation here)."""
+    status = summary.get("status")
+    if status == "ok":
+        return _(
+            "%(visits)d visits planned for %(units)d units; %(left)d candidate stops left out.",
+            visits=sum(len(u.get("stops", [])) for u in document.get("units", [])),
+            units=sum(1 for u in document.get("units", []) if u.get("stops")),
+            left=len(document.get("skipped", [])),
+        )
+    if status == "partial" and document.get("missed_mandatory"):
+        return _(
+            "%(n)d mandatory stops could not be fitted into any shift.",
+            n=len(document["missed_mandatory"]),
+        )
+    if status == "unreachable" and not document.get("units"):
+        return _("No unit can reach any candidate cell and return within the shift.")
+    return str(summary.get("message", ""))
+
+
 def _cell_names() -> CellNames:
     """Readable cell names (G061-12) of this database's grids, beats and districts."""
     engine = get_engine()
@@ -405,6 +438,9 @@ def plan(plan_id: int):
         "planner/plan.html",
         plan=stored,
         summary=summary,
+        plan_message=_plan_message(summary, document),
+        engine_names=ENGINE_NAMES,
+        stopped_by=STOPPED_BY,
         document=document,
         units=units,
         stations_units=stations_units,
