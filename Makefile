@@ -63,7 +63,7 @@ browser-deps: ## install Debian's chromium and CJK fonts for the browser tests w
 db-deps: ## install Debian's PostgreSQL 15 and PostGIS for the tests on PostgreSQL when missing
 	$(call apt_missing,$(DEBIAN_DB_PACKAGES))
 
-test: install browser-deps db-deps ## run the whole test suite (real data from ../shared, browser tests)
+test: install browser-deps db-deps ## run the whole test suite (SQLite and a throwaway PostgreSQL, real data from ../shared, browser tests)
 	$(BIN)/pytest
 
 test-dates: install db-deps ## run the date-dependent tests at every moment of tests/moments.py
