@@ -123,7 +123,10 @@ def test_gcj02_basemap_map_uses_the_shifting_crs(bare_app) -> None:
     assert leaflet < html.index("/static/map-context.js")
     assert "/static/map-context.css" in html
     assert re.search(r"MapContext\.attach\(map_\w+, \{", html)
-    assert '"print": "Print the map"' in html
+    # The print button and Leaflet's own controls are named in the page's language (the
+    # app's default, Chinese, here).
+    assert '"print": "\\u6253\\u5370\\u5730\\u56fe"' in html  # 打印地图
+    assert '"zoomIn": "\\u653e\\u5927"' in html  # 放大
 
 
 def test_without_tiles_the_map_is_plain_web_mercator(bare_app) -> None:
