@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import CHICAGO_BOUNDARIES, CHICAGO_INCIDENTS
+from tests.web.conftest import DATABASES
 from web import storage
 from web.cli import cli
 
@@ -15,11 +16,15 @@ MONTHS = [CHICAGO_INCIDENTS / f"chicago_crimes_2016-0{m}.csv.gz" for m in (1, 2,
 BOUNDARY = CHICAGO_BOUNDARIES / "city_boundary.geojson"
 
 
-@pytest.fixture(scope="module")
-def chicago_env(tmp_path_factory) -> dict[str, str]:
-    """A database with the Chicago boundary and three months of incidents."""
-    path = tmp_path_factory.mktemp("scoring") / "chicago.db"
-    env = {"HOTSPOT_DATABASE_URL": f"sqlite:///{path}", "HOTSPOT_TIMEZONE": "America/Chicago"}
+@pytest.fixture(scope="module", params=DATABASES)
+def chicago_env(request, tmp_path_factory) -> dict[str, str]:
+    """A database with the Chicago boundary and three months of incidents, on SQLite and on
+    PostgreSQL (the session's throwaway cluster)."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_cluster").create_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('scoring') / 'chicago.db'}"
+    env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": "America/Chicago"}
     runner = CliRunner()
     loaded = runner.invoke(cli, ["areas", "load", str(BOUNDARY), "--kind", "jurisdiction"], env=env)
     assert loaded.exit_code == 0, loaded.output
