@@ -17,6 +17,7 @@ from tests.web.conftest import EXTERNAL_URL, PASSWORDS, user_cells, user_id
 from web import clock, create_app, storage
 from web.services import site_data as hotspot_data
 from web.services.filters import Filters, select
+from web.services.statistics import figure_area
 
 # Check-in windows, today's plans and date filters depend on the date: run at every moment;
 # on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
@@ -148,6 +149,13 @@ def test_grid_worker_sees_all_their_cells_and_the_commander_the_city(
     ranks = {c["cell"]: c["rank"] for c in city["cells"]}
     assert all(ranks[c["cell"]] == c["rank"] for c in mine["cells"])
     assert [c["rank"] for c in city["cells"]] == sorted(c["rank"] for c in city["cells"])
+    # Tiers: only cells with incidents in the dates, at most 5 % of the figure area.
+    tagged = [c for c in city["cells"] if c["tier"]]
+    assert tagged and all(c["count"] > 0 and c["score"] > 0 for c in tagged)
+    area = len(figure_area(data))
+    assert len(tagged) <= -(-5 * area // 100)
+    assert sum(c["tier"] == "top1" for c in tagged) <= -(-area // 100)
+    assert {c["tier"] for c in mine["cells"]} <= {c["tier"] for c in city["cells"]}
 
 
 def test_aggregates_count_only_the_workers_cells(client_as, engine, grid1_cells) -> None:

@@ -10,6 +10,7 @@ city's offset plus epoch seconds (``*_s``).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -87,17 +88,19 @@ def category_names(data: site_data.SiteData) -> tuple[dict[str, str], dict[str, 
 # --- cells ------------------------------------------------------------------------------------
 
 
-def cell_rows(top: pd.DataFrame, counts: pd.Series, n_cells: int) -> list[dict]:
-    """The rows of ``/api/cells``: ``top`` (cell, score, rank) with each cell's count."""
+def cell_rows(top: pd.DataFrame, counts: pd.Series, tiers: Mapping[int, str]) -> list[dict]:
+    """The rows of ``/api/cells``: ``top`` (cell, score, rank) with each cell's count and
+    ``tier`` (web.services.scores.score_tiers: never a cell without incidents)."""
     return [
         {
             "cell": hex_id,
             "score": round(float(score), 6),
             "rank": int(rank),
-            "tier": grid_work.rank_tier(int(rank), float(score), n_cells),
+            "tier": tiers.get(int(cell)),
             "count": int(count),
         }
-        for hex_id, score, rank, count in zip(
+        for cell, hex_id, score, rank, count in zip(
+            top["cell"].to_numpy(),
             hex_from_cells(top["cell"].to_numpy()),
             top["score"].to_numpy(),
             top["rank"].to_numpy(),

@@ -69,7 +69,6 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A visit somewhat early or late still delivers the planned stop.
 PLAN_GRACE_S = 30 * 60
 # Rank tiers of the city-wide score: (share of study cells, tier name).
-RANK_TIERS = ((0.01, "top1"), (0.05, "top5"))
 GI_STAR_DAYS = 365  # Gi* window, as `hotspot hotspots` and `hotspot explain`
 HINT_CATEGORIES = 3
 HOT_HOURS_MIN_INCIDENTS = 5  # fewer incidents say nothing about the time of day
@@ -279,27 +278,17 @@ def _gi_star_columns(data: site_data.SiteData) -> tuple[np.ndarray, ...]:
     )
 
 
-def rank_tier(rank: int | None, score: float | None, n_cells: int) -> str | None:
-    """``top1`` / ``top5`` when the city-wide rank is in that share of study cells."""
-    if rank is None or score is None or not score > 0:
-        return None
-    for share, name in RANK_TIERS:
-        if rank <= math.ceil(share * n_cells):
-            return name
-    return None
-
-
-def cell_status(explanation: CellExplanation) -> dict:
-    """``score``, city-wide ``rank``, ``tier`` and Gi* class ``gi_bin`` of an explained cell
+def cell_status(explanation: CellExplanation, tier: str | None) -> dict:
+    """``score``, city-wide ``rank``, ``tier`` (``top1``/``top5`` from
+    web.services.scores.city_tiers, or None) and Gi* class ``gi_bin`` of an explained cell
     (:func:`cell_explanations`); None for each outside the study area."""
     model = explanation.model
     score = None if model is None else model.score
     rank = None if model is None else model.rank
-    n_cells = 0 if model is None else model.n_cells
     return {
         "score": score,
         "rank": rank,
-        "tier": rank_tier(rank, score, n_cells),
+        "tier": tier,
         "gi_bin": None if explanation.gi_star is None else explanation.gi_star.gi_bin,
     }
 

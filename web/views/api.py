@@ -61,8 +61,9 @@ from web.services import grid_work, site_data
 from web.services import reports as field_reports
 from web.services.caches import Cache
 from web.services.filters import FilterError, Filters, cells_of, in_study_area, parse_filters
-from web.services.scores import MAP_MODEL, cell_scores
+from web.services.scores import MAP_MODEL, cell_scores, city_tiers, score_tiers
 from web.services.scoring_data import GROUPS
+from web.services.statistics import figure_area
 from web.storage import patrols as patrol_store
 from web.storage import reports as report_store
 from web.views.access import client_ip, get_engine
@@ -275,11 +276,14 @@ def cells():
         abort(400, description=f"model: unknown {model!r}; known: {', '.join(_models())}")
     limit = _int_arg("limit", DEFAULT_CELLS_LIMIT, 1, MAX_CELLS_LIMIT)
     scores = cell_scores(data, filters, model=model)
+    counts_all = payloads.city_counts(data, filters)
+    # Tiers over the figure area; a cell without incidents in the chosen dates has none.
+    tiers = score_tiers(scores, figure_area(data), counts_all.index[counts_all > 0].to_numpy())
     scope = _scope()
     if scope is not None:
         scores = scores[np.isin(scores["cell"].to_numpy(), scope)]
     top = scores.nsmallest(limit, "rank")
-    counts = payloads.city_counts(data, filters).reindex(top["cell"].to_numpy(), fill_value=0)
+    counts = counts_all.reindex(top["cell"].to_numpy(), fill_value=0)
     n_cells = len(data.cells)
     as_of_s = filters.end_s if filters.end_s is not None else (data.last_s or 0) + 1
     return jsonify(
@@ -290,7 +294,7 @@ def cells():
             "filters": payloads.filters_json(filters, data.timezone),
             "study_cells": n_cells,
             "total": int(len(scores)),
-            "cells": payloads.cell_rows(top, counts, n_cells),
+            "cells": payloads.cell_rows(top, counts, tiers),
         }
     )
 
@@ -317,7 +321,7 @@ def cell(hex_id: str):
     explanation = grid_work.cell_explanations(data, [cell_id], end_s, model=model)[cell_id]
     counts = payloads.window_counts(explanation.counts)
     names_en, names_zh = payloads.category_names(data)
-    status = grid_work.cell_status(explanation)
+    status = grid_work.cell_status(explanation, city_tiers(data, model).get(cell_id))
     lat, lng = h3.cell_to_latlng(hex_id)
     return jsonify(
         {

@@ -31,7 +31,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -39,6 +38,7 @@ from flask_wtf.csrf import generate_csrf
 from geo.cells import hex_from_cells
 from geo.explain import ALL_CATEGORIES, window_label
 from web import clock, storage
+from web.i18n import category_names
 from web.maps.render import grid_worker_map
 from web.services import grid_phone, site_data
 from web.services import reports as field_reports
@@ -57,6 +57,7 @@ from web.services.grid_work import (
     parse_local_datetime,
     reference_time,
 )
+from web.services.scores import city_tiers
 from web.storage import reports as report_store
 from web.storage import warnings as warning_store
 from web.views.access import client_ip, get_engine, roles_required
@@ -79,12 +80,6 @@ def _grid_workers_only() -> None:
     """Every page of this blueprint is for grid workers (guarded once, here)."""
 
 
-def _category_names(data) -> dict[str, str]:
-    column = "name_zh" if str(get_locale() or "").startswith("zh") else "name_en"
-    table = data.categories
-    return dict(zip(table["code"], table[column], strict=True))
-
-
 def _hot_hours(hour_counts: Sequence[int]) -> tuple[int, int] | None:
     """The busiest 3-hour window (local) of a cell's counts per hour, when there are enough."""
     if sum(hour_counts) < HOT_HOURS_MIN_INCIDENTS:
@@ -99,7 +94,8 @@ def _cell_cards(data, cells: np.ndarray, names) -> list[dict]:
     """One dict per cell for the page: name, status, counts, categories and hints, from
     each cell's explanation over CARD_WINDOWS_DAYS (hour counts over HINT_DAYS)."""
     explanations = cell_explanations(data, cells, reference_time(data), CARD_WINDOWS_DAYS)
-    categories = _category_names(data)
+    categories = category_names()
+    tiers = city_tiers(data)
     recent, hint = [window_label(d) for d in RECENT_DAYS], window_label(HINT_DAYS)
 
     def recent_counts(row) -> dict[int, int]:
@@ -119,7 +115,7 @@ def _cell_cards(data, cells: np.ndarray, names) -> list[dict]:
                 "cell": cell,
                 "hex": hex_id,
                 "label": names.name(cell),
-                **cell_status(explanation),
+                **cell_status(explanation, tiers.get(cell)),
                 "counts": recent_counts(table.loc[ALL_CATEGORIES]),
                 "categories": [
                     {
