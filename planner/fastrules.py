@@ -53,8 +53,8 @@ CALLS_INTO = {
     "fastcore.py": "c5beae06d13ca23a",
     "fastmoves.py": "c332702c32951535",
     "fastsearch.py": "e22a79efdaf423bf",
-    "fastwincore.py": "cf764fb843dfaeb1",
-    "fastwinmoves.py": "9ed6cc16aa508544",
+    "fastwincore.py": "aab4adf197e7e31f",
+    "fastwinmoves.py": "2f9b98b8b6f758b0",
 }
 _CACHE = cache_ok(__name__, CALLS_INTO)
 

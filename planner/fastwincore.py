@@ -133,7 +133,7 @@ def measure(p, s, r, seq, n, rows):  # noqa: ANN001, ANN201
                     r, seq, n, rows)  # fmt: skip
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, inline="always")  # a call passes every array: inlined, none
 def schedule(travel, mode, start, end, ready, due, node, dwell, opn, cls, stop, smax, need,  # noqa: ANN001, ANN201, PLR0913
              taken, vr, vb, last, r, seq, n, rows):  # fmt: skip
     """Schedule ``seq[:n]`` on route ``r`` into ``rows`` (loc, dwl, arr, b, ms); its travel.
@@ -288,7 +288,7 @@ def caps_fit(p, s, u, add, old_u, release):  # noqa: ANN001, ANN201
     return True
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, inline="always")  # a call passes every array: inlined, none
 def shift_at(travel, m, node, dwell, opn, cls, stop, smax, need, taken, vr, vb, r, o, rows, k):  # noqa: ANN001, ANN201, PLR0913
     """(delay of the arrival after position ``k`` when option ``o`` goes there, its start);
     the delay is INF when it does not fit. ``rows`` are route ``r``'s (travel matrix ``m``).

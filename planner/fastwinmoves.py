@@ -32,7 +32,7 @@ from planner.fastwincore import (
 )
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastwincore.py": "cf764fb843dfaeb1"}
+CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastwincore.py": "aab4adf197e7e31f"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
 _INTRA_PASSES = 8
