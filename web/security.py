@@ -39,8 +39,9 @@ __all__ = [
 
 #: Deepest nesting a JSON body may have (the API's documents need four levels).
 MAX_JSON_DEPTH = 32
-#: The largest id a database integer column holds (SQLite and PostgreSQL bigint).
-MAX_ID = 2**63 - 1
+#: The largest id every database's id columns hold: PostgreSQL's integer (SQLite's hold more);
+#: a larger id in a URL is a 404, never a database error.
+MAX_ID = 2**31 - 1
 
 _SCRIPT_TAG = re.compile(r"<script(?![^>]*\bnonce=)", re.IGNORECASE)
 

@@ -14,6 +14,9 @@ from schemathesis import checks
 
 from tests.web.conftest import login
 
+# On the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
+pytestmark = pytest.mark.databases(demo=True)
+
 ROLES = ("admin", "commander", "planner", "grid_worker")
 # Derandomized, so CI never fails for a reason no change caused; raise for a deeper search.
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
