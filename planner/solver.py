@@ -14,10 +14,8 @@ within its shift. Two engines share one integer model (``planner.model``):
     well. Two compiled versions of it (numba, counting their work in elementary steps) take
     the problems they fit: ``planner.fastsearch`` those without windows, breaks, repeat
     visits or caps (plain team orienteering), ``planner.fastwindows`` those with visit
-    windows (weighted windows, waiting, dwell). ``planner.fastrules`` also handles repeat
-    visits with gaps and decay and cell and area caps, but it is not yet faster than the
-    Python search on them (``_COMPILED_RULES_MAX_OPTIONS``), so those problems, and every
-    problem with breaks, stay on the Python search for now.
+    windows (weighted windows, waiting, dwell) but no breaks, repeat visits or caps. Breaks,
+    repeat visits with gaps and cell or area caps stay on the Python search for now.
 ``"ortools"``
     OR-Tools routing (``planner.ortools_engine``, the only module that imports OR-Tools):
     prize-collecting disjunctions, a time dimension with windows, breaks and repeat-visit
@@ -52,7 +50,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from planner import fastrules, fastsearch, fastwindows
+from planner import fastsearch, fastwindows
 from planner.errors import InvalidSolverOptionError
 from planner.model import (
     Instance,
@@ -94,13 +92,6 @@ _OPS_PER_WORK = 200.0
 # reach their proven optima with one worker or two; at 50 they often ran into the clock on
 # a loaded machine, at no better value.
 _WINDOWED_OPS_PER_WORK = 25.0
-# Problems with repeat visits or caps (no breaks) go to the compiled search (fastrules) up to
-# this many options. It handles them (tests/planner/test_fast_rules.py), but is not yet the
-# faster one there: on the Jiayuguan demo's day plan (2,400 options, repeats and a cell cap)
-# it made 24 rounds in 7.4 s where the Python search made 53 in 3.5 s (same machine), and
-# planned 1.2 % less value; on 60-stop problems it matched the Python search's value but
-# spent its whole budget. So 0 until its rounds are as cheap: the Python search keeps them.
-_COMPILED_RULES_MAX_OPTIONS = 0
 # The compiled search's rounds are 10-30 times cheaper, so it waits this many times longer
 # before calling a search converged.
 _COMPILED_PATIENCE = 10
@@ -297,30 +288,8 @@ def _compiled_search_fits(inst: Instance) -> bool:
 
 
 def _windowed_search_fits(inst: Instance) -> bool:
-    """Whether a compiled windowed search solves it: ``planner.fastwindows`` windows without
-    breaks, ``planner.fastrules`` repeat visits or caps up to ``_COMPILED_RULES_MAX_OPTIONS``
-    options."""
-    if inst.n_routes == 0 or len(inst.opt_node) == 0:
-        return False
-    if inst.simple:
-        return not inst.untimed
-    no_breaks = all(pause is None for pause in inst.pause)
-    return no_breaks and len(inst.opt_node) <= _COMPILED_RULES_MAX_OPTIONS
-
-
-def _windowed_rules(inst: Instance) -> fastrules.Rules:
-    """The instance's repeats, gaps, decay and caps as ``planner.fastrules`` takes them."""
-    return fastrules.Rules(
-        max_visits=inst.stop_max,
-        need=inst.stop_dwell + inst.stop_gap,
-        bonus=np.where(inst.stop_mandatory, inst.mandatory_bonus, 0.0),
-        cell=inst.stop_cell,
-        area=inst.stop_area,
-        base=inst.stop_value[inst.opt_stop] * inst.opt_weight,
-        decay=inst.decay,
-        cell_cap=inst.cell_cap,
-        area_cap=inst.area_cap,
-    )
+    """Whether ``planner.fastwindows`` solves it: windows, but no breaks, repeats or caps."""
+    return inst.simple and not inst.untimed and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 
 def _mode_matrices(inst: Instance) -> tuple[IntArray, IntArray]:
@@ -338,12 +307,9 @@ def _mode_matrices(inst: Instance) -> tuple[IntArray, IntArray]:
 def _run_windowed_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
-    """``planner.fastwindows`` on the instance's arrays (windows as option intervals), or
-    ``planner.fastrules`` when it has repeat visits or caps."""
+    """``planner.fastwindows`` on the instance's arrays (windows as option intervals)."""
     travel, mode = _mode_matrices(inst)
-    rules = {} if inst.simple else {"rules": _windowed_rules(inst)}
-    kernel = fastwindows.search if inst.simple else fastrules.search
-    sequences, iterations, timed_out = kernel(
+    sequences, iterations, timed_out = fastwindows.search(
         travel,
         mode=mode,
         start=inst.start,
@@ -363,7 +329,6 @@ def _run_windowed_search(
         temperature=TEMPERATURE,
         patience=_COMPILED_PATIENCE * patience_rounds(inst),
         descend_by_clock=DESCEND_BY_CLOCK,
-        **rules,
     )
     sol = solution_of(inst, sequences)
     assert sol is not None  # the windowed search schedules routes as the model does
@@ -408,7 +373,7 @@ def _search_in_parallel(
     if _compiled_search_fits(inst):
         until += fastsearch.warm()  # compiled once per machine, loaded once per process
     elif _windowed_search_fits(inst):
-        until += fastwindows.warm() if inst.simple else fastrules.warm()
+        until += fastwindows.warm()
     if options.workers == 1:
         return _run_search(inst, options.seed, 0, work, until)
     context = multiprocessing.get_context("fork")
