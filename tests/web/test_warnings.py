@@ -5,6 +5,7 @@ planner's factor on warned cells; the plan page's covered warnings."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -326,7 +327,10 @@ def test_the_top_bar_counts_unread_warnings_until_the_inbox_is_opened(app, clien
     assert unread >= 1
     page = BeautifulSoup(grid.get("/account").get_data(as_text=True), "html.parser")
     assert page.select_one("#warnings-unread").get_text() == str(unread)
-    grid.get("/warnings/")
+    inbox = BeautifulSoup(grid.get("/warnings/").get_data(as_text=True), "html.parser")
+    # The warned cells are named for people (G061-12), not by H3 id.
+    listed = [p.get_text() for p in inbox.select(".warning-cells .cells")]
+    assert listed and all(re.fullmatch(r"G\d+-\d+(, G\d+-\d+)*", t.strip()) for t in listed)
     page = BeautifulSoup(grid.get("/account").get_data(as_text=True), "html.parser")
     assert page.select_one("#warnings-unread") is None
     assert page.select_one("[data-section=warnings-unread]") is not None

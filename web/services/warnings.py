@@ -32,6 +32,7 @@ from geo.cells import hex_from_cells
 from web import clock, storage
 from web.services.background import Periodic
 from web.services.caches import Cache
+from web.services.cell_names import CellNames
 from web.services.grid_work import local_iso
 from web.services.map_layers import EMERGING_LABELS
 from web.storage.warnings import RULES, WarningAck
@@ -306,10 +307,14 @@ def why_lines(record: storage.WarningRecord, timezone: str) -> list[str]:
 
 
 def warning_view(
-    record: storage.WarningRecord, timezone: str, cells: np.ndarray | None = None
+    record: storage.WarningRecord,
+    timezone: str,
+    cells: np.ndarray | None = None,
+    names: CellNames | None = None,
 ) -> dict:
     """A warning as pages show it: level and rule names, the place in words, why, when it
-    ends, and its cells (only those among ``cells`` when given)."""
+    ends, and its cells (only those among ``cells`` when given), named for people by
+    ``names`` (G061-12) when given, by H3 id otherwise."""
     covered = np.asarray(record.cells, dtype=np.int64)
     if cells is not None:
         covered = covered[np.isin(covered, cells)]
@@ -318,7 +323,8 @@ def warning_view(
         place = _("%(kind)s %(id)s (%(n)d cells)", kind=kind, id=record.place,
                   n=len(record.cells))  # fmt: skip
     else:
-        place = _("cell %(hex)s", hex=record.place)
+        place = _("cell %(hex)s", hex=names.label(record.place) if names else record.place)
+    hexes = hex_from_cells(covered)
     return {
         "id": record.id,
         "rule": record.rule,
@@ -335,18 +341,21 @@ def warning_view(
         "updated_at": record.updated_at,
         "status": record.status,
         "read": record.read,
-        "hexes": hex_from_cells(covered),
+        "hexes": hexes,
+        "cell_names": [names.name(h) for h in hexes] if names else list(hexes),
     }
 
 
-def map_layer(engine, timezone: str, format_time, inbox_url: str) -> dict:
+def map_layer(
+    engine, timezone: str, format_time, inbox_url: str, names: CellNames | None = None
+) -> dict:
     """The hotspot map's warnings layer: each warned cell once (the highest level of its open
     warnings) with every warning on it, in the page's language; ``format_time`` turns UTC
     seconds into the page's time text. Texts are escaped by the map's script."""
     records = storage.list_warnings(engine, status="open", limit=2000)
     by_cell: dict[int, dict] = {}
     for record in records:
-        view = warning_view(record, timezone)
+        view = warning_view(record, timezone, names=names)
         item = {key: view[key] for key in ("level_label", "rule_label", "place", "reason",
                                            "why", "colour", "level")}  # fmt: skip
         item["until"] = _("Until %(time)s", time=format_time(record.ends_at))

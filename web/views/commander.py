@@ -270,7 +270,7 @@ def hotspots():
     )
     config = _map_config(data, query, payload)
     config["warnings"] = warning_service.map_layer(
-        engine, data.timezone, local_time, url_for("warnings.inbox")
+        engine, data.timezone, local_time, url_for("warnings.inbox"), cell_names(engine, data)
     )
     return render_template(
         "commander/hotspots.html",

@@ -315,10 +315,11 @@ def _grid_warnings(engine, timezone: str, cells: np.ndarray, labels: dict, now_s
     records = storage.list_warnings(
         engine, cells=cells, status="open", reader_id=int(current_user.id), limit=50
     )
+    names = cell_names(engine, site_data.site_data(engine))
     acks = storage.list_warning_acks(engine, [w.id for w in records])
     views = []
     for record in records:
-        view = warning_service.warning_view(record, timezone, cells)
+        view = warning_service.warning_view(record, timezone, cells, names)
         mine = np.asarray(record.cells, dtype=np.int64)
         view["labels"] = [labels.get(int(c), "") for c in mine[np.isin(mine, cells)]]
         views.append(view | {"acks": acks[record.id]})

@@ -479,7 +479,8 @@ def _covered_warnings(engine, cells, window: tuple[int, int]) -> list[dict]:
     if not len(visited):
         return []
     records = storage.list_warnings(engine, cells=visited, overlapping=window, limit=500)
-    return [warning_service.warning_view(r, city_timezone(), visited) for r in records]
+    names = _cell_names()
+    return [warning_service.warning_view(r, city_timezone(), visited, names) for r in records]
 
 
 @bp.post("/<int:plan_id>/publish")

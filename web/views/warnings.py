@@ -18,6 +18,8 @@ from flask_login import current_user
 from web import clock, storage
 from web.i18n import city_timezone
 from web.services import warnings as warning_service
+from web.services.cell_names import cell_names
+from web.services.site_data import site_data
 from web.storage.warnings import NOTE_MAX_CHARS
 from web.views.access import EVERYONE, audit, get_engine, roles_required
 
@@ -111,8 +113,11 @@ def inbox():
     storage.mark_warnings_read(engine, reader, [w.id for w in open_now], int(clock.now_s()))
     g.pop("warnings_unread", None)
 
+    names = cell_names(engine, site_data(engine))
+
     def view(record: storage.WarningRecord) -> dict:
-        return warning_service.warning_view(record, tz, scope) | {"acks": acks[record.id]}
+        shown = warning_service.warning_view(record, tz, scope, names)
+        return shown | {"acks": acks[record.id]}
 
     return render_template(
         "warnings/inbox.html",
