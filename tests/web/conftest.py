@@ -168,6 +168,14 @@ def demo_db(request: pytest.FixtureRequest, tmp_path_factory, moment) -> str:
         url = request.getfixturevalue("postgres_cluster").create_database()
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp(f'demo-{moment.name}') / 'demo.db'}"
+    load_demo(url, moment)
+    return url
+
+
+def load_demo(url: str, moment) -> None:  # noqa: ANN001
+    """Load the demo into the database at ``url`` through the CLI (init-db, then demo with
+    seed 7 over 60 days), the clock at ``moment``, and check what it says; a second run
+    does nothing."""
     env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": moment.timezone}
     runner = CliRunner()
     with clock.frozen(moment.at):
@@ -181,7 +189,6 @@ def demo_db(request: pytest.FixtureRequest, tmp_path_factory, moment) -> str:
         assert f"plan {today} day:" in result.output, result.output
         again = runner.invoke(cli, [*demo[:2], "--timezone", moment.timezone], env=env)
         assert "nothing to do" in again.output
-    return url
 
 
 @pytest.fixture(scope="session")

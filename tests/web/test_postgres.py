@@ -16,9 +16,9 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from tests.postgres import INSTALL_HINT, SERVER_USER, Cluster, PostgresMissing
-from tests.web.conftest import login
+from tests.web.conftest import load_demo, login
 from tests.web.test_access import MATRIX, ROLES
-from web import clock, create_app, storage
+from web import create_app, storage
 from web.cli import cli
 from web.storage._shared import insert_new
 from web.storage.engine import MIGRATIONS_DIR, _alembic_config
@@ -160,15 +160,7 @@ def pg_demo_app(postgres_cluster, moment):
     """The demo loaded into PostgreSQL through the CLI, as `make run` does, and the site on
     it (the web-page tests run on SQLite's demo: tests/web/conftest.py's demo_db)."""
     url = postgres_cluster.create_database()
-    env = {"HOTSPOT_DATABASE_URL": url, "HOTSPOT_TIMEZONE": moment.timezone}
-    runner = CliRunner()
-    with clock.frozen(moment.at):
-        assert runner.invoke(cli, ["init-db"], env=env).exit_code == 0
-        demo = ["demo", "--if-empty", "--days", "60", "--seed", "7", "--timezone", moment.timezone]
-        result = runner.invoke(cli, demo, env=env)
-        assert result.exit_code == 0, result.output
-        assert "demo accounts: admin, commander, planner, grid1, grid2" in result.output
-        assert f"plan {moment.local.strftime('%Y-%m-%d')} day:" in result.output, result.output
+    load_demo(url, moment)
     app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
     yield app
     app.extensions["engine"].dispose()
