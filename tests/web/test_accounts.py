@@ -47,9 +47,13 @@ def csrf_token(client, path: str = "/login") -> str:
 
 def test_login_needs_the_csrf_token(fresh_app) -> None:
     client = fresh_app.test_client()
-    response = client.post("/login", data={"username": "boss", "password": "correct-horse"})
+    response = client.post("/login", data={"username": "boss", "password": "correct-horse"},
+                           headers={"Accept-Language": "en"})  # fmt: skip
     assert response.status_code == 400
     assert b"Reload the page" in response.data
+    chinese = client.post("/login", data={"username": "boss", "password": "correct-horse"},
+                          headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert chinese.status_code == 400 and "请刷新页面" in chinese.get_data(as_text=True)
     token = csrf_token(client)
     response = client.post(
         "/login", data={"username": "boss", "password": "correct-horse", "csrf_token": token}

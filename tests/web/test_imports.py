@@ -63,9 +63,10 @@ def test_schema_is_at_the_newest_migration_and_init_is_repeatable(engine) -> Non
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.insert(storage.users).values(username="KIM", password_hash="x",
                                                      role="planner", created_at=0))  # fmt: skip
-    with engine.connect() as conn:
-        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
-    assert mode == "wal"
+    if engine.dialect.name == "sqlite":  # readers never wait for a writer
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+        assert mode == "wal"
 
 
 def test_import_stores_rows_and_reimport_adds_nothing(engine, chicago_sample) -> None:
