@@ -48,7 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
         "DATABASE_URL",
         f"sqlite:///{REPO_ROOT / 'instance' / 'hotspot.db'}",
         str,
-        "SQLAlchemy database URL; SQLite file under instance/ by default, or postgresql+psycopg://... for a server",
+        "SQLAlchemy database URL; SQLite file under instance/ by default, or "
+        "postgresql+psycopg://... for a server",
     ),
     Setting(
         "SECRET_KEY", "", str, "session signing key; required from the environment in production"

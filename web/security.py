@@ -33,6 +33,7 @@ __all__ = [
     "init_security",
     "init_url_limits",
     "json_depth",
+    "spreadsheet_text",
     "tile_origin",
     "with_nonce",
 ]
@@ -42,6 +43,14 @@ MAX_JSON_DEPTH = 32
 #: The largest id every database's id columns hold: PostgreSQL's integer (SQLite's hold more);
 #: a larger id in a URL is a 404, never a database error.
 MAX_ID = 2**31 - 1
+
+
+def spreadsheet_text(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting = + - @ (or a tab or carriage
+    return) would run as a formula in Excel or WPS, so it gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
 
 _SCRIPT_TAG = re.compile(r"<script(?![^>]*\bnonce=)", re.IGNORECASE)
 

@@ -202,19 +202,75 @@ def _resolution_of(cells: pd.DataFrame) -> int | None:
     return int(h3.get_resolution(hex_from_cells(cells["cell"].to_numpy()[:1])[0]))
 
 
+def cell_ring(hex_id: str) -> list[list[float]]:
+    """An H3 cell's closed boundary as GeoJSON ``[lng, lat]`` pairs to 6 decimals."""
+    import h3
+
+    ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(hex_id)]
+    ring.append(ring[0])
+    return ring
+
+
+def change_map(
+    cells: pd.DataFrame,
+    fallback_bounds: Sequence[Sequence[float]] | None,
+    *,
+    tile_url: str | None,
+    tile_attribution: str | None,
+    layer_name: str,
+    aliases: Sequence[str],
+) -> dict[str, str]:
+    """The parts of a map of ``cells`` (``cell``, ``name``, ``a``, ``b``, ``change`` text and
+    ``colour``) filled by their colour, with a tooltip of name, a, b and change (``aliases``),
+    fitted to the cells or, without any, to ``fallback_bounds`` ([[s, w], [n, e]])."""
+    features = []
+    corners: list[list[float]] = []
+    for row in cells.itertuples(index=False):
+        ring = cell_ring(hex_from_cells(np.array([row.cell], dtype=np.int64))[0])
+        corners.extend(ring)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"name": map_text(row.name), "a": int(row.a), "b": int(row.b),
+                               "change": row.change, "colour": row.colour},
+            }
+        )  # fmt: skip
+    bounds = fallback_bounds
+    if corners:
+        lng, lat = np.array(corners).T
+        bounds = [[float(lat.min()), float(lng.min())], [float(lat.max()), float(lng.max())]]
+    fmap = centred_map(bounds, zoom_start=13, tile_url=tile_url, tile_attribution=tile_attribution)
+    if features:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=map_text(layer_name),
+            style_function=lambda f: {
+                "fillColor": f["properties"]["colour"],
+                "color": "#555555",
+                "weight": 0.4,
+                "fillOpacity": 0.8,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["name", "a", "b", "change"], aliases=[map_text(x) for x in aliases]
+            ),
+        ).add_to(fmap)
+    if bounds is not None:
+        fmap.fit_bounds(bounds)
+    return map_parts(fmap)
+
+
 def _cell_features(
     frame: pd.DataFrame, colormap: LinearColormap, names: Mapping[int, str] | None = None
 ) -> dict:
     """The cells as GeoJSON with ``cell`` (the readable name, then the H3 id: ``G061-12 ·
     8924ae57577ffff``), ``n`` and ``colour``."""
-    import h3
 
     names = names or {}
     features = []
     cells = frame["cell"].to_numpy()
     for cell, hex_id, n in zip(cells, hex_from_cells(cells), frame["n"], strict=True):
-        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(hex_id)]
-        ring.append(ring[0])
+        ring = cell_ring(hex_id)
         name = names.get(int(cell))
         features.append(
             {

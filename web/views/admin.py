@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 
 from web import storage
 from web.i18n import city_timezone
+from web.security import spreadsheet_text
 from web.services.accounts import USERNAME, hash_password
 from web.storage import accounts as account_store
 from web.storage import tokens as token_store
@@ -354,12 +355,6 @@ def audit_log():
     return page, status
 
 
-def _csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text (a leading = + - @ would start a formula)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.get("/audit.csv")
 @roles_required("admin")
 def audit_csv():
@@ -379,7 +374,7 @@ def audit_csv():
     for e in entries.itertuples():
         at = datetime.fromtimestamp(int(e.at), timezone).strftime("%Y-%m-%d %H:%M:%S")
         row = [at, e.username, names.get(e.action, e.action), e.action, e.detail, e.ip]
-        writer.writerow([_csv_cell(v) for v in row])
+        writer.writerow([spreadsheet_text(v) for v in row])
     parts = ["audit"] + [typed[k] for k in ("start", "end") if typed[k]]
     response = current_app.response_class(
         "\ufeff" + out.getvalue(), mimetype="text/csv", content_type="text/csv; charset=utf-8"

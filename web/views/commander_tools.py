@@ -14,14 +14,15 @@ import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import folium
 import numpy as np
+import pandas as pd
 from flask import abort, current_app, flash, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
 from geo.cells import hex_from_cells
 from web import clock
 from web.maps import render as maps
+from web.security import spreadsheet_text
 from web.services.cell_names import NAME_KINDS, CellNames, cell_names
 from web.services.compare import (
     DEFAULT_PERIOD_DAYS,
@@ -43,7 +44,6 @@ from web.services.statistics import (
     period_counts,
 )
 from web.views.access import get_engine
-from web.views.admin import _csv_cell
 from web.views.commander import _group_choices, _group_label, _synthetic, bp
 
 #: Results the search lists at most (a grid has about a dozen cells).
@@ -160,63 +160,27 @@ def _colour(change: float, top: float) -> str:
 
 def _compare_map(data: SiteData, result: Comparison, names: CellNames) -> dict[str, str]:
     """The cells with incidents in A or B coloured by their change (blue fewer, red more)."""
-    import h3
-
     table = result.cells.head(min(COMPARE_MAX_DRAWN, int(current_app.config["MAX_CELLS_DRAWN"])))
     top = float(np.abs(table["change"]).max()) if len(table) else 0.0
-    features = []
-    corners: list[list[float]] = []
-    for cell, a, b, change in zip(
-        table["cell"], table["a"], table["b"], table["change"], strict=True
-    ):
-        hex_id = h3.int_to_str(int(cell))
-        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(hex_id)]
-        ring.append(ring[0])
-        corners.extend(ring)
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {
-                    "name": maps.map_text(names.label(int(cell))),
-                    "a": int(a),
-                    "b": int(b),
-                    "change": f"{change:+.1f}",
-                    "colour": _colour(float(change), top),
-                },
-            }
-        )
-    bounds = None
-    if corners:
-        points = np.array(corners)
-        lng, lat = points[:, 0], points[:, 1]
-        bounds = [[float(lat.min()), float(lng.min())], [float(lat.max()), float(lng.max())]]
-    elif (box := study_bounds(data)) is not None:
-        bounds = [[box[1], box[0]], [box[3], box[2]]]
-    fmap = maps.centred_map(
-        bounds,
-        zoom_start=13,
+    shown = pd.DataFrame(
+        {
+            "cell": table["cell"].to_numpy(),
+            "name": [names.label(int(c)) for c in table["cell"]],
+            "a": table["a"].to_numpy(),
+            "b": table["b"].to_numpy(),
+            "change": [f"{c:+.1f}" for c in table["change"]],
+            "colour": [_colour(float(c), top) for c in table["change"]],
+        }
+    )
+    box = study_bounds(data)
+    return maps.change_map(
+        shown,
+        None if box is None else [[box[1], box[0]], [box[3], box[2]]],
         tile_url=str(current_app.config["TILE_URL"]) or None,
         tile_attribution=str(current_app.config["TILE_ATTRIBUTION"]) or None,
+        layer_name=_("Change per cell"),
+        aliases=(_("Cell"), "A", "B", _("Change")),
     )
-    if features:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": features},
-            name=maps.map_text(_("Change per cell")),
-            style_function=lambda f: {
-                "fillColor": f["properties"]["colour"],
-                "color": "#555555",
-                "weight": 0.4,
-                "fillOpacity": 0.8,
-            },
-            tooltip=folium.GeoJsonTooltip(
-                fields=["name", "a", "b", "change"],
-                aliases=[maps.map_text(x) for x in (_("Cell"), "A", "B", _("Change"))],
-            ),
-        ).add_to(fmap)
-    if bounds is not None:
-        fmap.fit_bounds(bounds)
-    return maps.map_parts(fmap)
 
 
 def _change_rows(result: Comparison, names: CellNames, increases: bool) -> list[dict]:
@@ -328,7 +292,7 @@ def compare():
 def _csv_row(values: list) -> list:
     """Numbers as they are; text made safe for spreadsheets (no formulas)."""
     return [
-        v if isinstance(v, (int, float)) and not isinstance(v, bool) else _csv_cell(v)
+        v if isinstance(v, (int, float)) and not isinstance(v, bool) else spreadsheet_text(v)
         for v in values
     ]
 
