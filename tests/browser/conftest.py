@@ -154,6 +154,23 @@ def _watched_page(browser, base_url: str, **context_options) -> Iterator[Watched
         context.close()
 
 
+@contextmanager
+def page_opener(browser) -> Iterator:
+    """``open(base_url, **context_options)`` -> a watched page in a browser context of its
+    own; when the block ends every page opened is checked (as :func:`_watched_page`) and
+    closed. For tests that open several pages or pages on a site of their own."""
+    opened = []
+
+    def open_(base_url: str, **context_options) -> WatchedPage:
+        pages = _watched_page(browser, base_url, **context_options)
+        opened.append(pages)
+        return next(pages)
+
+    yield open_
+    for pages in opened:
+        next(pages, None)
+
+
 @pytest.fixture
 def watched(browser, live_server) -> Iterator[WatchedPage]:
     """A fresh English-language page at desktop size."""

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from geo.cells import cells_from_hex
-from tests.browser.conftest import ARTIFACTS, _watched_page, demo_database, serving
+from tests.browser.conftest import ARTIFACTS, demo_database, page_opener, serving
 from tests.web.conftest import PASSWORDS
 from web import clock, create_app, storage
 from web.services.grid_phone import current_shift
@@ -85,17 +85,8 @@ def _new_warning(engine) -> None:
 def phones(browser, site):
     """``phones(locale)``: a watched 390 x 844 touch page in its own browser context."""
     base_url, _engine = site
-    opened = []
-
-    def make(locale: str):
-        generator = _watched_page(browser, base_url, locale=locale, **PHONE)
-        watched = next(generator)
-        opened.append(generator)
-        return watched
-
-    yield make
-    for generator in opened:
-        next(generator, None)
+    with page_opener(browser) as open_:
+        yield lambda locale: open_(base_url, locale=locale, **PHONE)
 
 
 def _open_grid_page(watched, lang: str):

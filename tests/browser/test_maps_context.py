@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from geo.coords import gcj02_from_wgs84, wgs84_from_gcj02
-from tests.browser.conftest import _watched_page, demo_database, serving
+from tests.browser.conftest import demo_database, page_opener, serving
 from web import create_app
 
 pytestmark = pytest.mark.browser
@@ -130,18 +130,11 @@ def sites(tmp_path_factory, tiles) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def open_page(browser):
     """Opens watched pages (``base_url``, size, language); after the test each is checked
-    for console errors, failed and non-local requests (conftest._watched_page)."""
-    opened = []
-
-    def open_(base_url: str, size: str, lang: str):
-        locale = "zh-CN" if lang == "zh" else "en-US"
-        pages = _watched_page(browser, base_url, locale=locale, **SIZES[size])
-        opened.append(pages)
-        return next(pages)
-
-    yield open_
-    for pages in opened:
-        next(pages, None)
+    for console errors, failed and non-local requests (conftest.page_opener)."""
+    with page_opener(browser) as open_:
+        yield lambda base_url, size, lang: open_(
+            base_url, locale="zh-CN" if lang == "zh" else "en-US", **SIZES[size]
+        )
 
 
 def _lon_lat(x: float, y: float, zoom: int) -> tuple[float, float]:

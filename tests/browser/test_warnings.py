@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, _watched_page, demo_database, serving
+from tests.browser.conftest import ARTIFACTS, demo_database, page_opener, serving
 from tests.web.conftest import PASSWORDS
 from web import create_app, storage
 
@@ -64,17 +64,8 @@ def _login(watched, username: str, password: str) -> None:
 def pages(browser, site):
     """``pages(locale, **options)``: a watched page on the warnings site."""
     base_url, _engine = site
-    opened = []
-
-    def make(locale: str, **options):
-        generator = _watched_page(browser, base_url, locale=locale, **options)
-        watched = next(generator)
-        opened.append(generator)
-        return watched
-
-    yield make
-    for generator in opened:
-        next(generator, None)
+    with page_opener(browser) as open_:
+        yield lambda locale, **options: open_(base_url, locale=locale, **options)
 
 
 def test_the_hotspot_map_has_a_warnings_layer(pages, site) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import WatchedPage, _watched_page
+from tests.browser.conftest import WatchedPage, page_opener
 from tests.web.conftest import days_ahead
 
 pytestmark = pytest.mark.browser
@@ -26,10 +26,8 @@ SIZES = {
 @pytest.fixture(params=list(SIZES))
 def page_as(request, browser, live_server) -> Iterator[tuple[WatchedPage, str]]:
     """A watched page of each size and language, and the language's code."""
-    yield from (
-        (watched, request.param.split("-")[1])
-        for watched in _watched_page(browser, live_server, **SIZES[request.param])
-    )
+    with page_opener(browser) as open_:
+        yield open_(live_server, **SIZES[request.param]), request.param.split("-")[1]
 
 
 def _in_language(watched: WatchedPage, username: str, lang: str) -> None:
