@@ -155,10 +155,10 @@ def _world_pixel(lon: float, lat: float, zoom: int) -> tuple[float, float]:
 
 
 def _wait_for_map(page) -> None:
-    page.wait_for_function("window.MapContext && MapContext.maps.length > 0")
-    page.wait_for_function("window.HotspotMap && HotspotMap.state && HotspotMap.state.data")
+    page.wait_for_function("() => window.MapContext && MapContext.maps.length > 0")
+    page.wait_for_function("() => window.HotspotMap && HotspotMap.state && HotspotMap.state.data")
     page.wait_for_load_state("networkidle")
-    page.wait_for_function("!MapContext.maps[0]._animatingZoom")
+    page.wait_for_function("() => !MapContext.maps[0]._animatingZoom")
 
 
 # --- GCJ-02 basemap ---------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_hotspot_map_has_context(open_page, sites, size, lang) -> None:
     assert view["inside"] and view["share"] < 0.2, view
 
     # The streets of the extract: one canvas layer in its own pane under the overlays.
-    page.wait_for_function("MapContext.streets.length === 1")
+    page.wait_for_function("() => MapContext.streets.length === 1")
     streets = page.evaluate(
         """() => {
           const map = MapContext.maps[0];
@@ -308,7 +308,8 @@ def test_hotspot_map_has_context(open_page, sites, size, lang) -> None:
     watched.shot(f"maps-hotspots-labels-{size}-{lang}")
     page.evaluate("() => { MapContext.maps[0].setZoom(11, {animate: false}); }")
     page.wait_for_function(
-        "[...document.querySelectorAll('.map-label-grid')].every(e => e.offsetParent === null)"
+        "() => [...document.querySelectorAll('.map-label-grid')]"
+        ".every(e => e.offsetParent === null)"
     )
     assert page.locator(".map-label-station:visible").count() == 0
 
@@ -375,9 +376,9 @@ def test_other_maps_go_through_the_shared_context(open_page, sites, path) -> Non
     page = watched.page
     watched.login("commander")
     watched.goto(path)
-    page.wait_for_function("window.MapContext && MapContext.maps.length > 0")
+    page.wait_for_function("() => window.MapContext && MapContext.maps.length > 0")
     assert page.evaluate("MapContext.maps.every(m => m.options.crs.code === 'GCJ02')")
-    page.wait_for_function("document.querySelectorAll('img.leaflet-tile').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('img.leaflet-tile').length > 0")
     watched.shot("maps-gcj02" + path.replace("/", "-") + "-zh")
 
 
@@ -390,7 +391,7 @@ def test_an_area_filter_opens_on_that_area(open_page, sites) -> None:
     _wait_for_map(page)
     # The whole jurisdiction's focus opens at zoom 13 here; the grid's cells closer.
     page.wait_for_function(
-        "MapContext.maps[0].getZoom() >= 15 && !MapContext.maps[0]._animatingZoom"
+        "() => MapContext.maps[0].getZoom() >= 15 && !MapContext.maps[0]._animatingZoom"
     )
     inside = page.evaluate(
         """() => {
@@ -422,8 +423,8 @@ def test_a_link_to_a_cell_opens_on_it_explained(open_page, sites) -> None:
     assert name != hex_id  # the busiest cell lies in a grid and has a name
     watched.goto(f"/command/hotspots?cell={hex_id}")
     _wait_for_map(page)
-    page.wait_for_function(f"HotspotMap.state.selected === '{hex_id}'")
-    page.wait_for_function("!MapContext.maps[0]._animatingZoom")
+    page.wait_for_function(f"() => HotspotMap.state.selected === '{hex_id}'")
+    page.wait_for_function("() => !MapContext.maps[0]._animatingZoom")
     page.locator("#cell-body table").first.wait_for()
     assert name in page.locator("#cell-body").inner_text()
     near = page.evaluate(

@@ -81,7 +81,7 @@ def test_report_from_a_phone_accepted_live_and_counted(phones, live_server, lang
     assert page.locator("#report-warning").is_visible()
     page.select_option("#report-category", "gambling_fraud")
     page.click("#report-locate")
-    page.wait_for_function("document.getElementById('report-lat').value !== ''")
+    page.wait_for_function("() => document.getElementById('report-lat').value !== ''")
     assert str(ACCURACY_M) in page.locator("#report-accuracy").inner_text()
     assert page.input_value("#report-crs") == "wgs84"
     assert abs(float(page.input_value("#report-lat")) - lat) < 1e-5
@@ -113,7 +113,7 @@ def test_report_from_a_phone_accepted_live_and_counted(phones, live_server, lang
     run_before = int(live.locator("body").get_attribute("data-live-run") or "0")
     item.locator("button.accept").click()
     item.wait_for(state="detached")
-    live.wait_for_function(f"Number(document.body.dataset.liveRun) > {run_before}")
+    live.wait_for_function(f"() => Number(document.body.dataset.liveRun) > {run_before}")
     newest = live.locator("#incident-list li").first
     assert "field" in newest.inner_text()
     assert "new" in (newest.get_attribute("class") or "")

@@ -105,14 +105,16 @@ def test_commander_map_draws_cells_and_explains_one(watched) -> None:
     watched.login("commander")
     assert page.url.endswith("/command/hotspots")
     # The cells arrive as JSON and h3-js draws them on a canvas layer.
-    page.wait_for_function("document.getElementById('stat-total').textContent.trim().length > 0")
+    page.wait_for_function(
+        "() => document.getElementById('stat-total').textContent.trim().length > 0"
+    )
     total = int(page.locator("#stat-total").inner_text().replace(",", ""))
     assert total > 0
     assert page.locator(".folium-map canvas").count() >= 1
     # Picking the hottest cell from the list selects it and shows its explanation.
     page.locator("#top-cells a").first.click()
     page.wait_for_function(
-        "document.getElementById('cell-body').textContent.trim().length > 0", timeout=10000
+        "() => document.getElementById('cell-body').textContent.trim().length > 0", timeout=10000
     )
     watched.shot("commander-hotspots")
     watched.goto("/command/statistics")
