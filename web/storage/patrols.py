@@ -35,6 +35,10 @@ class StoredPlan:
     geojson: str
     gpx: str
     csv: str
+    revision_of: int | None = None  # the plan this one re-plans
+    revision: int = 1
+    replan: dict | None = None  # why: {"at", "called_away", "back", "urgent", "done_from"}
+    problem: str | None = None  # the shift's problem (JSON without travel matrices)
 
 
 def geojson_dumps(value: object) -> str:
@@ -57,9 +61,24 @@ def store_plan(
     gpx: str,
     csv: str,
     visits: pd.DataFrame,
+    problem: str | None = None,
+    revision_of: int | None = None,
+    replan: dict | None = None,
 ) -> int:
-    """Store a draft plan and its visits (``unit_id, seq, cell, start_at, end_at, value``)."""
+    """Store a draft plan and its visits (``unit_id, seq, cell, start_at, end_at, value``).
+
+    A re-plan names the plan it re-plans (``revision_of``) and why (``replan``); its revision
+    number is one more than that plan's.
+    """
     with engine.begin() as conn:
+        revision = 1
+        if revision_of is not None:
+            parent = conn.execute(
+                sa.select(plans.c.revision).where(plans.c.id == revision_of)
+            ).scalar_one_or_none()
+            if parent is None:
+                raise ValueError(f"revision_of: no plan {revision_of}")
+            revision = int(parent) + 1
         result = conn.execute(
             sa.insert(plans).values(
                 plan_date=plan_date,
@@ -75,6 +94,10 @@ def store_plan(
                 geojson=geojson,
                 gpx=gpx,
                 csv=csv,
+                problem=problem,
+                revision_of=revision_of,
+                revision=revision,
+                replan=None if replan is None else geojson_dumps(replan),
             )  # fmt: skip
         )
         plan_id = inserted_id(result)
@@ -96,7 +119,13 @@ def store_plan(
 
 
 def _stored_plan(row) -> StoredPlan | None:
-    return record_from_row(StoredPlan, row, request=json.loads, summary=json.loads)
+    return record_from_row(
+        StoredPlan,
+        row,
+        request=json.loads,
+        summary=json.loads,
+        replan=lambda text: None if text is None else json.loads(text),
+    )
 
 
 def get_plan(engine: Engine, plan_id: int) -> StoredPlan | None:
@@ -160,6 +189,8 @@ def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd
             plans.c.published_at,
             _replaced_by_column(),
             plans.c.summary,
+            plans.c.revision,
+            plans.c.revision_of,
         )
         .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
         .limit(limit)

@@ -233,8 +233,17 @@ plans = sa.Table(
     sa.Column("geojson", sa.Text, nullable=False),
     sa.Column("gpx", sa.Text, nullable=False),
     sa.Column("csv", sa.Text, nullable=False),
+    # Re-planning during the shift: a revision names the plan it re-plans, counts from 1 (the
+    # first plan of a date and shift) and says why (JSON: when, units called away or back,
+    # urgent cells). The problem is the whole shift's, as JSON without its travel matrices
+    # (rebuilt from the node positions and modes); NULL for plans made before migration 0007.
+    sa.Column("revision_of", sa.Integer),
+    sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("replan", sa.Text),
+    sa.Column("problem", sa.Text),
     sa.CheckConstraint("status IN ('draft', 'published')", name="ck_plans_status"),
     sa.Index("ix_plans_plan_date", "plan_date", "shift"),
+    sa.Index("ix_plans_revision_of", "revision_of"),
 )
 
 # One row per planned stop, so a grid worker's view and delivered-versus-planned queries
