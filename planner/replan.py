@@ -17,9 +17,20 @@ from planner.errors import InvalidPlanError
 from planner.problem import Problem, Stop, TimeWindow, Unit
 
 if TYPE_CHECKING:
-    from planner.plan import PatrolPlan, Route, Visit
+    from planner.plan import BreakTaken, PatrolPlan, Route, Visit
 
-__all__ = ["problem_after"]
+__all__ = ["committed_visits", "merge_replan", "problem_after"]
+
+
+def committed_visits(route: Route, now_s: float, *, on_duty: bool = True) -> list[Visit]:
+    """The visits of ``route`` that ``now_s`` cannot change: those begun by then and, for a
+    unit still on duty that has left for its next stop, that visit too (it finishes it)."""
+    committed = [v for v in route.visits if v.start_s <= now_s]
+    if on_duty:
+        left_at = committed[-1].departure_s if committed else route.departure_s
+        if len(committed) < len(route.visits) and left_at <= now_s:
+            committed.append(route.visits[len(committed)])
+    return committed
 
 
 def problem_after(
@@ -71,11 +82,8 @@ def problem_after(
     units: list[Unit] = []
     for route in plan.routes:
         unit = problem.units[problem.unit_index(route.unit_id)]
-        committed = [v for v in route.visits if v.start_s <= now_s]
+        committed = committed_visits(route, now_s, on_duty=unit.id not in dropped)
         if unit.id not in dropped:
-            left_at = committed[-1].departure_s if committed else route.departure_s
-            if len(committed) < len(route.visits) and left_at <= now_s:
-                committed.append(route.visits[len(committed)])  # on its way: it finishes it
             units.append(_unit_after(unit, route, committed, now_s))
         if visited is None or unit.id not in dropped:
             for visit in committed:
@@ -172,3 +180,107 @@ def _unit_after(unit: Unit, route: Route, committed: Sequence[Visit], now_s: flo
         shift_start_s=min(ready, unit.shift_end_s),
         rest_break=pause,
     )
+
+
+def merge_replan(
+    problem: Problem,
+    before: PatrolPlan,
+    after: PatrolPlan,
+    now_s: float,
+    *,
+    dropped_units: Iterable[str] = (),
+) -> PatrolPlan:
+    """The whole shift once re-planned at ``now_s``: what could not change, then the new plan.
+
+    Each unit keeps its committed visits of ``before`` (:func:`committed_visits`; a unit
+    called away keeps only the visits it had begun) and continues with its route of
+    ``after``, the plan of :func:`problem_after`'s problem (same stop numbers). Visit numbers
+    count every visit of a stop in the shift. Totals are summed over the merged routes;
+    status, message, skipped stops, idle units, the check and the solver statistics are
+    those of ``after``: the re-planned part is what was solved and checked now.
+
+    ``problem`` is the shift's problem the merged plan's stop numbers refer to (stops may have
+    been appended to the one ``before`` was made for).
+    """
+    from planner.plan import BreakTaken, PatrolPlan, Route
+
+    dropped = set(dropped_units)
+    routes: list[Route] = []
+    for unit in problem.units:
+        old, new = before.route_of(unit.id), after.route_of(unit.id)
+        kept = committed_visits(old, now_s, on_duty=unit.id not in dropped) if old else []
+        if new is None:
+            if kept and old is not None:  # called away (or done): its begun visits stay
+                routes.append(_route_of_visits(old, kept, kept[-1].departure_s))
+            continue
+        if not kept or old is None:
+            routes.append(new)
+            continue
+        rest: BreakTaken | None = None
+        if old is not None and old.rest_break is not None and old.rest_break.start_s <= now_s:
+            rest = old.rest_break
+        elif new.rest_break is not None:
+            shifted = new.rest_break.after_visits + len(kept)
+            rest = BreakTaken(shifted, new.rest_break.start_s, new.rest_break.end_s)
+        visits = tuple(kept) + new.visits
+        routes.append(
+            Route(
+                unit_id=unit.id,
+                start_node=unit.start_node,
+                end_node=unit.end_node,
+                departure_s=old.departure_s,
+                arrival_s=new.arrival_s,
+                visits=visits,
+                rest_break=rest,
+                travel_s=sum(v.travel_s for v in kept) + new.travel_s,
+                dwell_s=sum(v.dwell_s for v in visits),
+                wait_s=sum(v.wait_s for v in visits),
+                value=sum(v.value for v in visits),
+            )
+        )
+    routes = _renumbered(routes)
+    return PatrolPlan(
+        routes=tuple(routes),
+        skipped=after.skipped,
+        idle_units=after.idle_units,
+        total_value=float(sum(r.value for r in routes)),
+        total_travel_s=float(sum(r.travel_s for r in routes)),
+        total_dwell_s=float(sum(r.dwell_s for r in routes)),
+        status=after.status,
+        message=after.message,
+        check=after.check,
+        stats=after.stats,
+    )
+
+
+def _route_of_visits(old: Route, visits: Sequence[Visit], end_s: float) -> Route:
+    rest = old.rest_break if old.rest_break and old.rest_break.start_s <= end_s else None
+    return replace(
+        old,
+        visits=tuple(visits),
+        arrival_s=end_s,
+        rest_break=rest,
+        travel_s=float(sum(v.travel_s for v in visits)),
+        dwell_s=float(sum(v.dwell_s for v in visits)),
+        wait_s=float(sum(v.wait_s for v in visits)),
+        value=float(sum(v.value for v in visits)),
+    )
+
+
+def _renumbered(routes: Sequence[Route]) -> list[Route]:
+    """Routes whose visits are numbered 1, 2, ... per stop in order of start over the shift."""
+    starts: dict[int, list[float]] = defaultdict(list)
+    for route in routes:
+        for visit in route.visits:
+            starts[visit.stop].append(visit.start_s)
+    for values in starts.values():
+        values.sort()
+    return [
+        replace(
+            route,
+            visits=tuple(
+                replace(v, visit_number=starts[v.stop].index(v.start_s) + 1) for v in route.visits
+            ),
+        )
+        for route in routes
+    ]

@@ -1,0 +1,127 @@
+"""Re-planning during a shift: the rest of the day re-planned, merged with what was done.
+
+``planner.replan.problem_after`` gives the problem left at a time; ``merge_replan`` joins the
+visits that could not change with the new plan into the shift's plan a revision stores. These
+tests run random problems with windows, repeat visits, breaks and a unit called away, and
+check the merged plan against the plans it came from and against the exact checker.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from planner.plan import PatrolPlan, check_plan, problem_after
+from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
+from planner.replan import committed_visits, merge_replan
+from planner.solver import SolverOptions, plan_patrols
+
+QUICK = SolverOptions(time_limit_s=2.0, seed=3)
+
+
+def random_problem(seed: int, n_stops: int = 24, units: int = 3) -> Problem:
+    """Stations 0 and 1, stops scattered over 4 km, shifts of 4 h, breaks and repeats."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 4000, size=(2 + n_stops, 2))
+    seconds = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)) / 8.0
+    shift = 4 * 3600.0
+    team = tuple(
+        Unit(f"u{k + 1}", k % 2, k % 2, 0.0, shift,
+             rest_break=RestBreak(5400.0, 9000.0, 900.0) if k == 0 else None)
+        for k in range(units)
+    )  # fmt: skip
+    stops = []
+    for i in range(n_stops):
+        windows: tuple[TimeWindow, ...] = ()
+        if i % 3 == 0:
+            start = float(rng.uniform(0, shift - 3600))
+            windows = (
+                TimeWindow(start, start + 3600.0, 1.0),
+                TimeWindow(start + 3600.0, shift, 0.5),
+            )
+        stops.append(
+            Stop(2 + i, float(rng.integers(1, 10)), dwell_s=600.0, windows=windows,
+                 max_visits=2 if i % 4 == 0 else 1, min_gap_s=1800.0, cell=f"c{i}")
+        )  # fmt: skip
+    return Problem(travel_time_s=seconds, units=team, stops=tuple(stops))
+
+
+def replanned(problem: Problem, plan: PatrolPlan, now_s: float, dropped=()):
+    remaining = problem_after(problem, plan, now_s, dropped_units=dropped)
+    after = plan_patrols(remaining, QUICK)
+    return remaining, after, merge_replan(problem, plan, after, now_s, dropped_units=dropped)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_the_merged_plan_keeps_what_was_done_and_continues_with_the_new_plan(seed) -> None:
+    problem = random_problem(seed)
+    plan = plan_patrols(problem, QUICK)
+    assert plan.feasible
+    now = 5000.0 + 500.0 * seed
+    remaining, after, merged = replanned(problem, plan, now, dropped=["u2"])
+    assert after.feasible, [c.violations for c in after.check.routes]
+    assert check_plan(remaining, after.routes).feasible  # the re-planned part, checked again
+    for route in merged.routes:
+        old, new = plan.route_of(route.unit_id), after.route_of(route.unit_id)
+        kept = committed_visits(old, now, on_duty=route.unit_id != "u2") if old else []
+        # The visits that could not change come first, unchanged but for their numbers.
+        assert [(v.stop, v.start_s) for v in route.visits[: len(kept)]] == [
+            (v.stop, v.start_s) for v in kept
+        ]
+        rest = route.visits[len(kept) :]
+        if route.unit_id == "u2":
+            assert not rest and all(v.start_s <= now for v in route.visits)
+        else:
+            assert new is not None
+            assert [(v.stop, v.start_s) for v in rest] == [(v.stop, v.start_s) for v in new.visits]
+            assert all(v.start_s >= now for v in rest)
+            if kept and rest:  # it goes on from where it was
+                assert new.start_node == kept[-1].node
+        assert route.value == pytest.approx(sum(v.value for v in route.visits))
+    assert {r.unit_id for r in merged.routes} >= {r.unit_id for r in after.routes}
+    # No stop is visited more often than it may be over the whole shift, and visits of a
+    # stop are numbered 1, 2, ... in time order.
+    counts = Counter(v.stop for r in merged.routes for v in r.visits)
+    assert all(counts[s] <= problem.stops[s].max_visits for s in counts)
+    by_stop: dict[int, list] = {}
+    for route in merged.routes:
+        for visit in route.visits:
+            by_stop.setdefault(visit.stop, []).append(visit)
+    for visits in by_stop.values():
+        ordered = sorted(visits, key=lambda v: v.start_s)
+        assert [v.visit_number for v in ordered] == list(range(1, len(ordered) + 1))
+    assert merged.total_value == pytest.approx(sum(r.value for r in merged.routes))
+
+
+def test_a_revision_can_be_re_planned_again_later() -> None:
+    problem = random_problem(7)
+    plan = plan_patrols(problem, QUICK)
+    _remaining, _after, first = replanned(problem, plan, 4000.0, dropped=["u3"])
+    _remaining2, after2, second = replanned(problem, first, 8000.0, dropped=["u3"])
+    assert after2.feasible
+    # What was done before the first re-plan is still in the second revision.
+    early = {(r.unit_id, v.stop, v.start_s) for r in first.routes for v in r.visits
+             if v.start_s <= 4000.0}  # fmt: skip
+    again = {(r.unit_id, v.stop, v.start_s) for r in second.routes for v in r.visits}
+    assert early <= again
+    counts = Counter(v.stop for r in second.routes for v in r.visits)
+    assert all(counts[s] <= problem.stops[s].max_visits for s in counts)
+
+
+def test_a_break_already_begun_is_kept_and_a_later_one_moves_with_the_new_route() -> None:
+    problem = random_problem(11)
+    plan = plan_patrols(problem, QUICK)
+    taken = plan.route_of("u1").rest_break  # type: ignore[union-attr]
+    assert taken is not None
+    during = taken.start_s + 60.0
+    _remaining, _after, merged = replanned(problem, plan, during)
+    assert merged.route_of("u1").rest_break == taken  # type: ignore[union-attr]
+    before = max(0.0, taken.start_s - 1800.0)
+    _remaining, after, merged = replanned(problem, plan, before)
+    route, new = merged.route_of("u1"), after.route_of("u1")
+    assert route is not None and new is not None and new.rest_break is not None
+    kept = len(route.visits) - len(new.visits)
+    assert route.rest_break.after_visits == new.rest_break.after_visits + kept  # type: ignore[union-attr]
+    assert route.rest_break.start_s == new.rest_break.start_s  # type: ignore[union-attr]
