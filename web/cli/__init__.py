@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from web.cli import accounts, analysis, data, plans, reports, serve, tokens, warnings
+from web.cli import accounts, analysis, backup, data, plans, reports, serve, tokens, warnings
 
 __all__ = ["cli"]
 
@@ -38,10 +38,13 @@ for _command in (
     analysis.score_run_command,
     plans.plan_command,
     plans.plan_problem_command,
+    plans.replan_command,
     accounts.users_group,
     reports.report_categories_group,
     tokens.tokens_group,
     serve.serve_command,
+    backup.backup_command,
+    backup.restore_command,
     warnings.near_repeat_command,
     warnings.warnings_group,
 ):
