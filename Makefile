@@ -8,8 +8,9 @@ NODE_STAMP := node_modules/.installed
 PORT ?= 5000
 CHICAGO_DB := sqlite:///$(CURDIR)/instance/chicago.db
 DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk
-# The tests start a throwaway PostgreSQL cluster with PostGIS (tests/postgres.py).
-DEBIAN_DB_PACKAGES := postgresql-15 postgresql-15-postgis-3
+# The tests start a throwaway PostgreSQL cluster with PostGIS (tests/postgres.py) and read its
+# GIS layers back through GDAL's ogr2ogr (gdal-bin; the pyogrio wheel has no PostgreSQL driver).
+DEBIAN_DB_PACKAGES := postgresql-15 postgresql-15-postgis-3 gdal-bin
 
 # $(call apt_missing,packages): apt-get install those of the Debian packages not installed.
 define apt_missing
@@ -60,7 +61,7 @@ chicago: install ## load the real Chicago data (from ../shared) into instance/ch
 browser-deps: ## install Debian's chromium and CJK fonts for the browser tests when missing
 	$(call apt_missing,$(DEBIAN_TEST_PACKAGES))
 
-db-deps: ## install Debian's PostgreSQL 15 and PostGIS for the tests on PostgreSQL when missing
+db-deps: ## install Debian's PostgreSQL 15, PostGIS and GDAL (PostgreSQL tests) when missing
 	$(call apt_missing,$(DEBIAN_DB_PACKAGES))
 
 test: install browser-deps db-deps ## run the whole test suite (SQLite and a throwaway PostgreSQL, real data from ../shared, browser tests)

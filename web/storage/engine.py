@@ -60,11 +60,26 @@ def _alembic_config(engine: Engine):
 # Tables extensions own, not the migrations: PostGIS's spatial_ref_sys (in the public schema).
 EXTENSION_TABLES = frozenset({"spatial_ref_sys"})
 
+# The GIS layers migration 0008 adds on PostgreSQL only: each table's generated ``geom``
+# column (SRID 4326, computed from lon/lat or the area's GeoJSON) and its GiST index. The
+# site never reads or writes them, so the metadata (shared with SQLite) leaves them out.
+POSTGIS_LAYERS = ("areas", "stations", "incidents")
+POSTGIS_COLUMN = "geom"
 
-def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
-    """Alembic's ``include_name`` filter: leave out the tables extensions own (PostGIS), so
-    comparing the database with the metadata sees only the migrations' tables."""
-    return not (type_ == "table" and name in EXTENSION_TABLES)
+
+def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+    """Alembic's ``include_name`` filter: leave out the tables extensions own (PostGIS) and
+    the PostGIS layers' columns and indexes, so comparing the database with the metadata
+    sees only what the metadata describes."""
+    if type_ == "table":
+        return name not in EXTENSION_TABLES
+    if parent_names.get("table_name") not in POSTGIS_LAYERS:
+        return True
+    if type_ == "column":
+        return name != POSTGIS_COLUMN
+    if type_ == "index":
+        return name != f"ix_{parent_names['table_name']}_{POSTGIS_COLUMN}"
+    return True
 
 
 def init_db(engine: Engine) -> None:
