@@ -315,11 +315,14 @@ def _sequences(model: _Model, solution: pywrapcp.Assignment) -> list[list[int]]:
 
 
 def _slots_of_solution(model: _Model, sol: Solution) -> list[list[int]]:
-    """Express a search solution as OR-Tools node lists (visit numbers by start time)."""
+    """Express a search solution as OR-Tools routes of variable indices (visit numbers by
+    start time). Indices are not node numbers once a unit ends at another station than it
+    starts from (a re-plan's units start where they are): each slot's index comes from the
+    index manager."""
     inst, slots = model.inst, model.slots
     free: dict[tuple[int, int], int] = {}
     for i, o in enumerate(slots.option):
-        free.setdefault((o, slots.rank[i]), slots.n_depots + i)
+        free.setdefault((o, slots.rank[i]), model.slot_index[i])
     visits: list[tuple[int, int, int, int]] = []  # (stop, start, route, position)
     for r, route in enumerate(sol.routes):
         for k, o in enumerate(route.seq, start=1):

@@ -2,7 +2,8 @@
 
 :func:`load_problem_json` reads a problem document (a path, JSON text or an already parsed
 dict) into a :class:`ProblemDocument`; :func:`problem_to_json` writes one back;
-:func:`plan_to_json` turns a plan into the documented output; :func:`plan_problem_json`
+:func:`plan_to_json` turns a plan into the documented output and :func:`plan_from_json`
+reads it back against its problem; :func:`plan_problem_json`
 does all three for ``hotspot plan-problem``. :func:`top_to_json` converts a Team
 Orienteering Problem instance (Chao, Golden & Wasil format) into a problem document.
 """
@@ -19,13 +20,15 @@ from typing import Any
 import numpy as np
 
 from planner.errors import PlannerError, ProblemFormatError
-from planner.plan import PatrolPlan
+from planner.plan import BreakTaken, IdleUnit, PatrolPlan, Route, SkippedStop, SolverStats, Visit
+from planner.plan_check import check_plan, visit_value
 from planner.problem import DEFAULT_DWELL_S, Problem, RestBreak, Stop, TimeWindow, Unit
 
 __all__ = [
     "SCHEMA_ID",
     "ProblemDocument",
     "load_problem_json",
+    "plan_from_json",
     "plan_problem_json",
     "plan_to_json",
     "problem_to_json",
@@ -49,13 +52,21 @@ class ProblemDocument:
     workers: int = 1
 
 
-def load_problem_json(source: str | Path | Mapping[str, Any]) -> ProblemDocument:
+def load_problem_json(
+    source: str | Path | Mapping[str, Any],
+    *,
+    travel_time_s: Mapping[str, np.ndarray] | None = None,
+) -> ProblemDocument:
     """Read a problem document.
 
     Parameters
     ----------
     source
         A path to a ``.json`` file, JSON text, or the parsed mapping.
+    travel_time_s
+        Travel matrices per mode for a document written without them
+        (``problem_to_json(..., travel=False)``: the site rebuilds them from the node
+        positions); they take the place of the document's ``travel_time_s``.
 
     Returns
     -------
@@ -71,7 +82,7 @@ def load_problem_json(source: str | Path | Mapping[str, Any]) -> ProblemDocument
     """
     data = _read(source)
     try:
-        return _document(data)
+        return _document(data, travel_time_s)
     except ProblemFormatError:
         raise
     except PlannerError as err:
@@ -205,12 +216,16 @@ def _unit(position: int, raw: Any) -> Unit:
     )
 
 
-def _document(data: Mapping[str, Any]) -> ProblemDocument:
+def _document(
+    data: Mapping[str, Any], matrices: Mapping[str, np.ndarray] | None = None
+) -> ProblemDocument:
     schema = data.get("schema", SCHEMA_ID)
     if schema != SCHEMA_ID:
         raise ProblemFormatError(f"schema must be {SCHEMA_ID!r}, got {schema!r}")
-    raw_travel = _field(data, "travel_time_s")
-    if isinstance(raw_travel, Mapping):
+    raw_travel = None if matrices else _field(data, "travel_time_s")
+    if matrices:
+        travel = {str(m): np.asarray(a, dtype=np.float64) for m, a in matrices.items()}
+    elif isinstance(raw_travel, Mapping):
         if not raw_travel:
             raise ProblemFormatError("travel_time_s: an object of travel modes needs one at least")
         travel = {str(m): _matrix(f"travel_time_s.{m}", rows) for m, rows in raw_travel.items()}
@@ -294,8 +309,11 @@ def problem_to_json(
     engine: str = "auto",
     value_jitter: float = 0.0,
     workers: int = 1,
+    travel: bool = True,
 ) -> dict[str, Any]:
     """Write a problem as a document :func:`load_problem_json` reads back to an equal problem.
+
+    ``travel=False`` leaves the travel matrices out (the reader passes them back in).
 
     Raises
     ------
@@ -317,13 +335,13 @@ def problem_to_json(
     def column(attr: str, default: Any) -> list[Any]:
         return [getattr(by_node[i], attr) if i in by_node else default for i in range(n)]
 
-    travel = {
-        mode: [[_json_number(v) for v in row] for row in matrix.tolist()]
-        for mode, matrix in problem.travel_time_s.items()
-    }
-    doc: dict[str, Any] = {
-        "schema": SCHEMA_ID,
-        "travel_time_s": travel,
+    doc: dict[str, Any] = {"schema": SCHEMA_ID}
+    if travel:
+        doc["travel_time_s"] = {
+            mode: [[_json_number(v) for v in row] for row in matrix.tolist()]
+            for mode, matrix in problem.travel_time_s.items()
+        }
+    doc |= {
         "value": column("value", 0.0),
         "dwell_s": column("dwell_s", 0.0),
         "windows": [
@@ -448,6 +466,88 @@ def plan_to_json(plan: PatrolPlan) -> dict[str, Any]:
             "ortools_status": stats.ortools_status,
         },
     }
+
+
+def plan_from_json(document: Mapping[str, Any], problem: Problem) -> PatrolPlan:
+    """Read a plan written by :func:`plan_to_json` back against the problem it answers.
+
+    Times are those stored; each visit's travel is read from the problem's matrix of its
+    unit's mode and its value recomputed from the stop, start and visit number; the routes
+    are checked again exactly.
+
+    Raises
+    ------
+    ProblemFormatError
+        When a unit or stop of the document is not in the problem, or its lists disagree.
+    """
+    routes = []
+    try:
+        for raw in document["units"]:
+            unit = problem.units[problem.unit_index(str(raw["id"]))]
+            matrix = problem.travel_time_s[unit.mode]
+            nodes, arrivals = list(raw["nodes"]), list(raw["arrival_s"])
+            numbers, starts = list(raw["stops"]), list(raw["start_s"])
+            departures, ranks = list(raw["departure_s"]), list(raw["visit_number"])
+            if not (len(numbers) == len(starts) == len(departures) == len(ranks)
+                    == len(nodes) - 2 == len(arrivals) - 2):  # fmt: skip
+                raise ProblemFormatError(f"plan unit {raw['id']}: lists of different lengths")
+            visits, place = [], nodes[0]
+            for i, number in enumerate(numbers):
+                stop = problem.stops[int(number)]
+                start = float(starts[i])
+                visits.append(
+                    Visit(stop=int(number), node=stop.node, cell=stop.cell,
+                          visit_number=int(ranks[i]), arrival_s=float(arrivals[i + 1]),
+                          start_s=start, departure_s=float(departures[i]),
+                          travel_s=float(matrix[place, stop.node]),
+                          wait_s=start - float(arrivals[i + 1]),
+                          value=visit_value(problem, stop, start, int(ranks[i])))
+                )  # fmt: skip
+                place = stop.node
+            pause = raw.get("break")
+            routes.append(
+                Route(
+                    unit_id=unit.id, start_node=int(nodes[0]), end_node=int(nodes[-1]),
+                    departure_s=float(arrivals[0]), arrival_s=float(arrivals[-1]),
+                    visits=tuple(visits),
+                    rest_break=None if pause is None else BreakTaken(
+                        int(pause["after_visits"]), float(pause["start_s"]), float(pause["end_s"])
+                    ),
+                    travel_s=float(raw["travel_s"]), dwell_s=float(raw["dwell_s"]),
+                    wait_s=float(raw["wait_s"]), value=float(sum(v.value for v in visits)),
+                )
+            )  # fmt: skip
+        stats = document["stats"]
+        skipped = tuple(
+            SkippedStop(int(s["stop"]), int(s["node"]), s["cell"], bool(s["mandatory"]),
+                        str(s["reason"]), str(s["detail"]))
+            for s in document.get("skipped", [])
+        )  # fmt: skip
+        idle = tuple(IdleUnit(str(u["id"]), str(u["reason"])) for u in document["idle_units"])
+        solver = SolverStats(
+            engine=str(stats["engine"]), seed=int(stats["seed"]),
+            time_limit_s=float(stats["time_limit_s"]), wall_time_s=float(stats["wall_time_s"]),
+            iterations=int(stats["iterations"]), stopped_by=str(stats["stopped_by"]),
+            ticks_per_second=float(stats["ticks_per_second"]),
+            subproblems=int(stats.get("subproblems", 1)),
+            ortools_status=stats.get("ortools_status"),
+        )  # fmt: skip
+    except (KeyError, IndexError, TypeError, ValueError, PlannerError) as err:
+        if isinstance(err, ProblemFormatError):
+            raise
+        raise ProblemFormatError(f"plan document does not fit its problem: {err}") from err
+    return PatrolPlan(
+        routes=tuple(routes),
+        skipped=skipped,
+        idle_units=idle,
+        total_value=float(sum(r.value for r in routes)),
+        total_travel_s=float(sum(r.travel_s for r in routes)),
+        total_dwell_s=float(sum(r.dwell_s for r in routes)),
+        status=str(document["status"]),
+        message=str(document["message"]),
+        check=check_plan(problem, routes),
+        stats=solver,
+    )
 
 
 def plan_problem_json(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:

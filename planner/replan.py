@@ -196,8 +196,9 @@ def merge_replan(
     called away keeps only the visits it had begun) and continues with its route of
     ``after``, the plan of :func:`problem_after`'s problem (same stop numbers). Visit numbers
     count every visit of a stop in the shift. Totals are summed over the merged routes;
-    status, message, skipped stops, idle units, the check and the solver statistics are
-    those of ``after``: the re-planned part is what was solved and checked now.
+    status, message, skipped stops, idle units, plan-wide checks and the solver statistics
+    are those of ``after``: the re-planned part is what was solved and checked now (a route
+    that ends with its begun visits keeps its check from ``before``).
 
     ``problem`` is the shift's problem the merged plan's stop numbers refer to (stops may have
     been appended to the one ``before`` was made for).
@@ -239,6 +240,15 @@ def merge_replan(
             )
         )
     routes = _renumbered(routes)
+    # Each route's check: the new part's (solved and checked now), else the earlier plan's.
+    checks = {c.unit_id: c for c in before.check.routes} | {
+        c.unit_id: c for c in after.check.routes
+    }
+    check = replace(
+        after.check,
+        routes=tuple(checks[r.unit_id] for r in routes),
+        value=float(sum(r.value for r in routes)),
+    )
     return PatrolPlan(
         routes=tuple(routes),
         skipped=after.skipped,
@@ -248,7 +258,7 @@ def merge_replan(
         total_dwell_s=float(sum(r.dwell_s for r in routes)),
         status=after.status,
         message=after.message,
-        check=after.check,
+        check=check,
         stats=after.stats,
     )
 

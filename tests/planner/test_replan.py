@@ -125,3 +125,48 @@ def test_a_break_already_begun_is_kept_and_a_later_one_moves_with_the_new_route(
     kept = len(route.visits) - len(new.visits)
     assert route.rest_break.after_visits == new.rest_break.after_visits + kept  # type: ignore[union-attr]
     assert route.rest_break.start_s == new.rest_break.start_s  # type: ignore[union-attr]
+
+
+def test_or_tools_starts_from_the_search_routes_when_units_end_elsewhere(monkeypatch) -> None:
+    """A re-plan's units start where they are and end at their stations: OR-Tools' variable
+    indices then differ from node numbers, and the search's routes must still be read in as
+    its first solution (they were once passed as node numbers and refused)."""
+    from ortools.constraint_solver import pywrapcp
+
+    read = []
+    original = pywrapcp.RoutingModel.ReadAssignmentFromRoutes
+
+    def recording(self, routes, ignore_inactive):
+        assignment = original(self, routes, ignore_inactive)
+        read.append((sum(len(r) for r in routes), assignment is not None))
+        return assignment
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "ReadAssignmentFromRoutes", recording)
+    problem = random_problem(5)
+    plan = plan_patrols(problem, QUICK)
+    remaining = problem_after(problem, plan, 6000.0)
+    assert any(u.start_node != u.end_node for u in remaining.units)
+    after = plan_patrols(remaining, SolverOptions(time_limit_s=2.0, seed=3, engine="auto"))
+    assert after.feasible
+    assert read and all(ok for visits, ok in read if visits), read
+
+
+def test_a_stored_plan_and_its_problem_read_back_equal() -> None:
+    """The site stores a plan as plan JSON and its problem without travel matrices; both read
+    back to the same routes and problem (what a re-plan starts from)."""
+    from planner.problem_json import (
+        load_problem_json,
+        plan_from_json,
+        plan_to_json,
+        problem_to_json,
+    )
+
+    problem = random_problem(9)
+    plan = plan_patrols(problem, QUICK)
+    document = problem_to_json(problem, travel=False)
+    assert "travel_time_s" not in document
+    again = load_problem_json(document, travel_time_s=problem.travel_time_s).problem
+    assert again.units == problem.units and again.stops == problem.stops
+    read = plan_from_json(plan_to_json(plan), again)
+    assert read.routes == plan.routes
+    assert read.feasible and read.total_value == pytest.approx(plan.total_value)
