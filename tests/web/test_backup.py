@@ -91,6 +91,31 @@ def test_a_restored_backup_holds_every_row_of_every_table(demo_copy_url, db_url,
     assert backups.table_counts(target)["users"] == before["users"].rows + 1
 
 
+@pytest.mark.databases("sqlite")
+def test_an_sqlite_backup_is_the_database_as_it_began_while_writes_go_on(
+    demo_copy_url, db_url, tmp_path, monkeypatch
+):
+    engine = storage.make_engine(demo_copy_url)
+    before = backups.table_fingerprints(engine)
+    monkeypatch.setattr(backups, "_PAGES_PER_STEP", 8)  # many steps: a write comes between
+    written = []
+    check = backups._Deadline.check
+
+    def write_half_way(deadline, status, remaining, total):
+        if remaining and not written:  # once, with pages still to copy
+            storage.set_meta(engine, {"written_during_backup": "yes"})
+            written.append((remaining, total))
+        check(deadline, status, remaining, total)
+
+    monkeypatch.setattr(backups._Deadline, "check", write_half_way)
+    backups.backup_database(engine, tmp_path / "site.backup")
+    assert written and written[0][0] > 8  # the site's write went in half way, not blocked
+    assert storage.get_meta(engine)["written_during_backup"] == "yes"
+
+    assert run(["restore", str(tmp_path / "site.backup")], db_url).exit_code == 0
+    assert backups.table_fingerprints(storage.make_engine(db_url)) == before
+
+
 def test_the_fingerprint_sees_a_changed_value(demo_copy_url):
     engine = storage.make_engine(demo_copy_url)
     before = backups.table_fingerprints(engine)

@@ -95,7 +95,7 @@ def test_kill_9_of_an_import_while_it_writes_leaves_the_database_as_before(
     first = import_files(engine, [chicago_sample], request(boundary=None))[0]
     assert first.inserted > 190  # the database holds incidents before the killed import
     before = backups.table_fingerprints(engine)
-    shape = schema(engine)  # the import drops and rebuilds indexes on SQLite, inside its
+    shape = schema(engine)  # a large import on SQLite drops the indexes and builds them again
     files = [CHICAGO_INCIDENTS / f"chicago_crimes_{month}.csv.gz" for month in MONTHS]
 
     process = _start_import(db_url, files)
