@@ -144,7 +144,7 @@ def test_restore_refuses_a_database_with_tables_and_changes_nothing(demo_copy_ur
     assert backups.table_fingerprints(engine) == before
 
 
-def test_a_backup_of_the_other_kind_or_no_backup_is_refused(db_url, tmp_path):
+def test_a_backup_of_the_other_kind_or_none_or_too_slow_is_refused(db_url, demo_copy_url, tmp_path):
     names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
     this = kind_of(db_url)
     other = "postgresql" if this == "sqlite" else "sqlite"
@@ -162,6 +162,10 @@ def test_a_backup_of_the_other_kind_or_no_backup_is_refused(db_url, tmp_path):
     assert refused.exit_code == 2 and "is not a backup made by `hotspot backup`" in refused.output
     missing = run(["restore", str(tmp_path / "missing.backup")], db_url)
     assert missing.exit_code == 2 and "is not a file" in missing.output
+    file = tmp_path / "site.backup"
+    assert run(["backup", str(file)], demo_copy_url).exit_code == 0
+    with pytest.raises(backups.BackupError, match="the restore did not finish within 0 s"):
+        backups.restore_database(storage.make_engine(db_url), file, timeout_s=0)
     assert backups.table_counts(storage.make_engine(db_url)) == {}
 
 
@@ -242,3 +246,30 @@ def test_the_password_is_never_an_argument_nor_in_a_message(db_url, tmp_path, mo
 
     unknown = run(["backup", str(tmp_path / "c.backup")], f"{spelled}&gssdelegation=1")
     assert unknown.exit_code == 2 and "parameter 'gssdelegation'" in unknown.output
+
+
+@pytest.mark.databases("postgresql", demo=True)
+def test_the_database_owner_restores_without_superuser_rights(demo_copy_url, tmp_path, request):
+    """As a bureau's server is set up (README): PostGIS created by the superuser, the
+    database owned by the site's role, which restores."""
+    file = tmp_path / "site.backup"
+    assert run(["backup", str(file)], demo_copy_url).exit_code == 0
+    before = backups.table_fingerprints(storage.make_engine(demo_copy_url))
+    cluster = request.getfixturevalue("postgres_cluster")
+    role = f"site_{sa.make_url(demo_copy_url).database}"
+    owned = cluster.create_database()  # with PostGIS, made by the superuser
+    with cluster.admin().connect() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB")
+        conn.exec_driver_sql(f'ALTER DATABASE "{sa.make_url(owned).database}" OWNER TO {role}')
+    url = sa.make_url(owned).set(username=role, password=PASSWORD)
+    url = url.render_as_string(hide_password=False)
+    try:
+        restored = run(["restore", str(file)], url)
+        assert restored.exit_code == 0, restored.output
+        target = storage.make_engine(url)
+        assert backups.table_fingerprints(target) == before
+        storage.create_user(target, "after-restore", "x", "planner")  # the role owns the tables
+    finally:
+        cluster.drop_database(owned)
+        with cluster.admin().connect() as conn:
+            conn.exec_driver_sql(f"DROP ROLE {role}")

@@ -8,10 +8,13 @@ every table (row count and content digest) to compare two databases.
   back with the same API into the target file, in one write transaction.
 - PostgreSQL: ``pg_dump --format=custom`` (a consistent snapshot; the site keeps running)
   and ``pg_restore --no-owner --no-privileges --single-transaction --exit-on-error`` (a
-  failed restore leaves the database empty). The client programs come from Debian's
-  ``/usr/lib/postgresql/<version>/bin`` (the newest) or the ``PATH``; they connect through
-  libpq environment variables made from the SQLAlchemy URL, so a password is never a
-  process argument, and it is masked in every message.
+  failed restore leaves the database empty; the tables belong to the restoring role, the
+  database's owner need not be a superuser: what only an extension's owner may write is
+  left out, the extension's comment and rows added to PostGIS's ``spatial_ref_sys``). The
+  client programs come from Debian's ``/usr/lib/postgresql/<version>/bin`` (the newest) or
+  the ``PATH``; they connect through libpq environment variables made from the
+  SQLAlchemy URL, so a password is never a process argument, and it is masked in every
+  message.
 
 A backup is written to a temporary file beside the target and renamed at the end, so a
 failed or interrupted backup never leaves a half-written file. Every long step has a time
@@ -452,7 +455,11 @@ def _pg_dump(engine: Engine, target: Path, deadline: _Deadline) -> None:
 
 
 def _check_empty(engine: Engine) -> None:
-    tables = _tables(engine)
+    try:
+        tables = _tables(engine)
+    except sa.exc.OperationalError as err:
+        message = _masked(str(err.orig).strip(), _secrets(engine.url))
+        raise BackupError(f"cannot open {_describe(engine)}: {message}") from err
     if tables:
         found = _OUR_VERSION_TABLE if _OUR_VERSION_TABLE in tables else tables[0]
         raise BackupError(
@@ -503,6 +510,16 @@ def _sqlite_restore(source_path: Path, target_path: Path, deadline: _Deadline) -
         target.close()
 
 
+# What only an extension's owner (a superuser) may write, left out of a restore, so that the
+# database's owner can restore: the comment on an extension (PostGIS), and the rows of the
+# tables extensions own (spatial_ref_sys: the extension brings its own rows).
+_EXTENSIONS_OWN = re.compile(
+    r"^\d+; \d+ \d+ (COMMENT - EXTENSION |TABLE DATA \S+ ("
+    + "|".join(map(re.escape, sorted(EXTENSION_TABLES)))
+    + r") )"
+)
+
+
 def _pg_restore(engine: Engine, path: Path, deadline: _Deadline) -> None:
     url = engine.url
     listing = _run([_program("pg_restore"), "--list", str(path)], url, deadline,
@@ -510,9 +527,7 @@ def _pg_restore(engine: Engine, path: Path, deadline: _Deadline) -> None:
     if not re.search(rf"^\d+; \d+ \d+ TABLE \S+ {_OUR_VERSION_TABLE} ", listing, re.MULTILINE):
         raise BackupError(f"{path} is a pg_dump archive but not a hotspot backup "
                           f"(it has no {_OUR_VERSION_TABLE} table)")  # fmt: skip
-    # The comment on an extension (PostGIS) can be set only by the extension's owner: left
-    # out, so a restore by the database's owner does not fail on it.
-    kept = [line for line in listing.splitlines() if " COMMENT - EXTENSION " not in line]
+    kept = [line for line in listing.splitlines() if not _EXTENSIONS_OWN.search(line)]
     with tempfile.TemporaryDirectory(prefix="hotspot-restore-") as folder:
         contents = Path(folder) / "contents.list"
         contents.write_text("\n".join(kept) + "\n")
