@@ -1,8 +1,8 @@
-"""The PostGIS layers (migration 0008): the demo's areas, stations and incidents read back
-through GDAL from the PostgreSQL connection, as QGIS or ArcGIS would open them, match what
-the site stored; their ``geom`` columns follow the site's own writes; their GiST indexes
-serve bounding-box queries; and a database role that may not create PostGIS gets a clear
-error.
+"""The PostGIS layers (migration 0008): the demo's areas, stations and incidents (the tables
+and the view ``incident_layer``) read back through GDAL from the PostgreSQL connection, as
+QGIS or ArcGIS would open them, match what the site stored; their ``geom`` columns follow
+the site's own writes; their GiST indexes serve bounding-box queries; and a database role
+that may not create PostGIS gets a clear error.
 
 GDAL's PostgreSQL driver comes from Debian's ``gdal-bin`` (``ogrinfo``, ``ogr2ogr``;
 installed by ``make db-deps``): the pyogrio wheel has no PostgreSQL driver, so each layer is
@@ -23,11 +23,19 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
+from geo.cells import hex_from_cells
 from web import storage
 
 pytestmark = pytest.mark.databases("postgresql", demo=True)
 
-LAYERS = {"areas": "Multi Polygon", "stations": "Point", "incidents": "Point"}
+# Each layer's geometry type as ogrinfo names it.
+LAYERS = {
+    "areas": "Multi Polygon",
+    "stations": "Point",
+    "incidents": "Point",
+    "incident_layer": "Point",
+}
+VIEWS = {"incident_layer"}
 
 
 def _gdal(program: str, *args: str) -> str:
@@ -47,13 +55,14 @@ def _pg_source(url: str) -> str:
 def _read_layer(url: str, layer: str, folder: Path) -> gpd.GeoDataFrame:
     """The layer copied by ogr2ogr into GeoJSON, read with pyogrio, indexed by the row id.
 
-    The ids go as text: incident ids are 64-bit keys, some negative, which GeoJSON readers
-    take as numbers only when they fit a double or are not negative.
+    The ids go as text (each feature's ``id`` member): incident ids are 64-bit keys, some
+    negative, which GeoJSON readers take as numbers only when they fit a double. A table's
+    ids are GDAL's feature ids; a view has none, its ``id`` is a field.
     """
     out = folder / f"{layer}.geojson"
-    source = _pg_source(url)
-    _gdal("ogr2ogr", "-f", "GeoJSON", "-preserve_fid", "-lco", "ID_TYPE=String", str(out),
-          source, layer)  # fmt: skip
+    ids = ["-lco", "ID_FIELD=id"] if layer in VIEWS else ["-preserve_fid"]
+    _gdal("ogr2ogr", "-f", "GeoJSON", *ids, "-lco", "ID_TYPE=String", str(out),
+          _pg_source(url), layer)  # fmt: skip
     frame = gpd.read_file(out, engine="pyogrio")
     return frame.set_index(frame["id"].astype("int64")).sort_index()
 
@@ -71,21 +80,40 @@ def test_ogrinfo_sees_each_layer_with_its_type_srid_and_count(demo_db, layer) ->
     assert count > 0
     assert f"Geometry: {LAYERS[layer]}\n" in info
     assert f"Feature Count: {count}\n" in info
-    assert "FID Column = id\n" in info
+    assert ("FID Column = id\n" in info) == (layer not in VIEWS)
     assert "Geometry Column = geom\n" in info
     # The layer's CRS ends with its EPSG code (the outermost ID of the WKT).
     assert re.search(r'\n    ID\["EPSG",4326\]\]\n', info), info
 
 
-@pytest.mark.parametrize("layer", ["stations", "incidents"])
+@pytest.mark.parametrize("layer", ["stations", "incidents", "incident_layer"])
 def test_point_layers_read_through_gdal_are_the_stored_positions(demo_db, layer, tmp_path) -> None:
     frame = _read_layer(demo_db, layer, tmp_path)
-    stored = _table(demo_db, f"SELECT id, lon, lat FROM {layer} ORDER BY id").set_index("id")
+    table = "incidents" if layer == "incident_layer" else layer
+    stored = _table(demo_db, f"SELECT id, lon, lat FROM {table} ORDER BY id").set_index("id")
     assert frame.crs.to_epsg() == 4326
     assert frame.index.tolist() == stored.index.tolist()
     assert set(frame.geom_type) == {"Point"}
     np.testing.assert_allclose(frame.geometry.x, stored["lon"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(frame.geometry.y, stored["lat"], rtol=0, atol=1e-9)
+
+
+def test_the_incident_layer_names_categories_times_and_cells(demo_db, tmp_path) -> None:
+    frame = _read_layer(demo_db, "incident_layer", tmp_path)
+    stored = _table(
+        demo_db,
+        "SELECT i.id, i.occurred_at, i.cell, c.code, c.name_zh, d.description FROM incidents i "
+        "JOIN categories c ON c.id = i.category_id "
+        "LEFT JOIN incident_details d ON d.id = i.detail_id ORDER BY i.id",
+    ).set_index("id")
+    assert frame.index.tolist() == stored.index.tolist()
+    occurred = pd.to_datetime(frame["occurred"], utc=True)
+    assert (occurred == pd.to_datetime(stored["occurred_at"], unit="s", utc=True)).all()
+    assert frame["category"].tolist() == stored["code"].tolist()
+    assert frame["category_zh"].tolist() == stored["name_zh"].tolist()
+    assert frame["description"].tolist() == stored["description"].tolist()
+    assert frame["cell"].tolist() == hex_from_cells(stored["cell"].to_numpy())
+    assert frame["cell"].str.fullmatch("89[0-9a-f]{13}").all()  # resolution 9 H3 ids
 
 
 def test_the_area_layer_read_through_gdal_holds_the_stored_shapes(demo_db, tmp_path) -> None:
@@ -111,8 +139,9 @@ def test_each_layer_has_a_gist_index_that_bounding_box_queries_use(demo_db) -> N
     )
     engine = storage.make_engine(demo_db)
     for layer in LAYERS:
-        index = indexes[indexes["indexname"] == f"ix_{layer}_geom"]
-        assert index["tablename"].tolist() == [layer]
+        table = "incidents" if layer == "incident_layer" else layer
+        index = indexes[indexes["indexname"] == f"ix_{table}_geom"]
+        assert index["tablename"].tolist() == [table]
         assert index["indexdef"].item().endswith("USING gist (geom)")
         with engine.begin() as conn:
             # What QGIS asks when it draws a map extent; the planner may use the index only
@@ -122,7 +151,7 @@ def test_each_layer_has_a_gist_index_that_bounding_box_queries_use(demo_db) -> N
                 f"EXPLAIN SELECT id FROM {layer} "
                 "WHERE geom && ST_MakeEnvelope(98.0, 39.5, 98.5, 40.0, 4326)"
             ).scalars()
-            assert f"ix_{layer}_geom" in "\n".join(plan)
+            assert f"ix_{table}_geom" in "\n".join(plan)
 
 
 def test_the_geometry_columns_follow_what_the_site_writes(demo_copy_url) -> None:

@@ -1,5 +1,6 @@
 """PostGIS layers on PostgreSQL: areas, stations and incidents get a ``geom`` column (SRID 4326)
-with a GiST index, so QGIS or ArcGIS open the tables directly; nothing on SQLite
+with a GiST index, and the view ``incident_layer`` names the incidents' categories, so QGIS or
+ArcGIS open them directly; nothing on SQLite
 
 Revision ID: 0008
 Revises: 0007
@@ -13,6 +14,12 @@ schema comparisons (:data:`web.storage.engine.POSTGIS_LAYERS`).
 
 An area's GeoJSON may be a Polygon or a MultiPolygon (or, after rounding, a collection): the
 column holds its polygons as one MultiPolygon, so each layer has one geometry type.
+
+The view ``incident_layer`` shows the incidents as a GIS team reads them: the time as a
+timestamp (QGIS's temporal controller), the category's code and names, the offence details,
+the H3 cell as its hex id, and ``geom`` (the table's column, so its index serves the view).
+PostgreSQL refuses to drop or change the type of a column a view uses: a later migration
+that does so to a column the view shows must drop the view first and create it again.
 """
 
 import sqlalchemy as sa
@@ -32,6 +39,16 @@ LAYERS = {
     "stations": ("geometry(Point, 4326)", POINT),
     "incidents": ("geometry(Point, 4326)", POINT),
 }
+INCIDENT_LAYER = """
+CREATE VIEW incident_layer AS
+SELECT i.id, to_timestamp(i.occurred_at) AS occurred, c.code AS category,
+       c.name_en AS category_en, c.name_zh AS category_zh, c."group" AS category_group,
+       d.offense_code, d.description, d.location_type, i.source_id,
+       to_hex(i.cell) AS cell, i.import_run_id, i.geom
+FROM incidents i
+JOIN categories c ON c.id = i.category_id
+LEFT JOIN incident_details d ON d.id = i.detail_id
+"""
 POSTGIS_MISSING = (
     "migration 0008 needs the PostGIS extension in this PostgreSQL database, but {problem}. "
     "Install PostGIS for the server (Debian: apt-get install postgresql-15-postgis-3), then "
@@ -49,6 +66,7 @@ def upgrade() -> None:
             f"ALTER TABLE {table} ADD COLUMN geom {type_} GENERATED ALWAYS AS ({expression}) STORED"
         )
         op.execute(f"CREATE INDEX ix_{table}_geom ON {table} USING gist (geom)")
+    op.execute(INCIDENT_LAYER)
 
 
 def downgrade() -> None:
@@ -56,6 +74,7 @@ def downgrade() -> None:
     # use it); dropping the columns drops their indexes.
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP VIEW incident_layer")
     for table in reversed(LAYERS):
         op.execute(f"ALTER TABLE {table} DROP COLUMN geom")
 
