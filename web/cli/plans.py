@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from web.cli._common import fail, pass_ctx
+from web.cli._common import audit, fail, pass_ctx
 from web.services.workspace import Workspace
 
 # --- patrol planning -----------------------------------------------------------------------
@@ -124,3 +124,78 @@ def plan_problem_command(problem_path: str, out_path: str) -> None:
         fail(f"{problem_path}: {err}")
     Path(out_path).write_text(json.dumps(document, indent=1), encoding="utf-8")
     click.echo(f"total value {document.get('total_value')}; wrote {out_path}")
+
+
+@click.command("replan")
+@click.argument("plan_id", type=int)
+@click.option("--at", "at_text", required=True,
+              help="re-plan from: now, HH:MM (local, within the plan's shift) or "
+              "'YYYY-MM-DD HH:MM'")  # fmt: skip
+@click.option("--away", "called_away", multiple=True, metavar="UNIT",
+              help="a unit called away from this time (repeat for several)")  # fmt: skip
+@click.option("--back", multiple=True, metavar="UNIT",
+              help="a unit back from a call: starts again at its station")  # fmt: skip
+@click.option("--urgent", multiple=True, metavar="CELL",
+              help="a cell that must be visited (name such as G061-12, or H3 id)")  # fmt: skip
+@click.option("--done-from", type=click.Choice(["checkins", "plan"]), default="checkins",
+              show_default=True,
+              help="visits done: grid workers' check-ins, or the plan as followed")  # fmt: skip
+@click.option("--time-limit", "time_limit_s", type=float, default=10.0, show_default=True)
+@click.option("--reason", default="", help="why (shown on the plan and the briefings)")
+@click.option("--publish", is_flag=True, help="publish the revision (grid workers see it)")
+@pass_ctx
+def replan_command(ctx: Workspace, plan_id, at_text, called_away, back, urgent, done_from,
+                   time_limit_s, reason, publish) -> None:  # fmt: skip
+    """Re-plan the rest of a stored plan's shift: keeps the visits done, re-plans from each
+    unit's position at --at, and stores the result as a draft revision of the plan."""
+    from geo.errors import GeoError
+    from planner.errors import PlannerError
+    from web import clock, storage
+    from web.services.cell_names import cell_names
+    from web.services.patrol_plans import PUBLISHABLE_STATUSES, plan_record
+    from web.services.replans import (
+        ReplanRequest,
+        parse_replan_time,
+        replan_day,
+        revision_changes,
+    )
+    from web.services.site_data import site_data
+
+    engine = ctx.engine
+    stored = storage.get_plan(engine, plan_id)
+    if stored is None:
+        fail(f"plan {plan_id}: no such plan (`hotspot` lists plans on the site's Plans page)")
+    timezone = storage.get_meta(engine).get("timezone", "UTC")
+    names = cell_names(engine, site_data(engine))
+    cells = []
+    for text in urgent:
+        found = names.find(text.strip(), limit=2)
+        if len(found) != 1:
+            fail(f"--urgent {text}: {'no' if not found else 'more than one'} cell of that name")
+        cells.append(int(found[0]))
+    try:
+        at_s = parse_replan_time(at_text, stored, timezone, int(clock.now_s()))
+        change = ReplanRequest(at_s=at_s, called_away=tuple(called_away), back=tuple(back),
+                               urgent=tuple(cells), done_from=done_from,
+                               time_limit_s=time_limit_s, reason=reason)  # fmt: skip
+        planned, request, why = replan_day(engine, stored, change)
+    except (GeoError, PlannerError, ValueError) as err:
+        fail(f"plan {plan_id}: {err}")
+    record = plan_record(planned, request)
+    new_id = storage.store_plan(engine, created_by=None, **record, revision_of=stored.id,
+                                replan=why)  # fmt: skip
+    changes = revision_changes(engine, new_id)
+    assert changes is not None
+    click.echo(
+        f"plan {new_id}: revision {changes['revision']} of plan {stored.id}, "
+        f"{_plan_summary(planned.plan)}; after {at_text}: {len(changes['added'])} visits in "
+        f"new cells, {len(changes['moved'])} cells moved, {len(changes['cancelled'])} "
+        "visits cancelled"
+    )
+    audit(ctx, "plan_replanned", f"plan {new_id} (re-plan of plan {stored.id})")
+    if publish:
+        if record["summary"]["status"] not in PUBLISHABLE_STATUSES:
+            fail(f"plan {new_id} has no routes to drive ({record['summary']['message']})")
+        storage.publish_plan(engine, new_id, None)
+        audit(ctx, "plan_published", f"plan {new_id}: {stored.plan_date} {stored.shift}")
+        click.echo(f"plan {new_id} published: it replaces plan {stored.id}")

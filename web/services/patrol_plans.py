@@ -423,6 +423,7 @@ def plan_record(planned: PlannedDay, request: PlanRequest) -> dict:
     from geo.cells import cells_from_hex
     from planner.plan import plan_to_csv, plan_to_gpx
     from planner.problem_json import plan_to_json
+    from web.services.replans import problem_text
 
     plan, problem = planned.plan, planned.problem
     origin_s = int(planned.day_start_utc.timestamp())
@@ -483,6 +484,7 @@ def plan_record(planned: PlannedDay, request: PlanRequest) -> dict:
         "gpx": plan_to_gpx(plan, problem, clock_origin=planned.day_start_utc.to_pydatetime()),
         "csv": plan_to_csv(plan, problem),
         "visits": visits,
+        "problem": problem_text(problem, request.road_network_file),
     }
 
 

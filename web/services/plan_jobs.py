@@ -25,6 +25,7 @@ from geo.errors import GeoError
 from planner.errors import PlannerError
 from web import storage
 from web.services.patrol_plans import MAX_UNIT_OPTIONS, PlanRequest, plan_day, plan_record
+from web.services.replans import ReplanError, ReplanRequest, replan_day
 
 if TYPE_CHECKING:
     from planner.plan import PatrolPlan
@@ -97,6 +98,9 @@ class PlanJob:
     cancelled: bool = False
     future: Future | None = None
     child: multiprocessing.process.BaseProcess | None = None
+    # A re-plan: the plan it revises and what changed (web.services.replans).
+    revision_of: int | None = None
+    change: ReplanRequest | None = None
 
     def state(self) -> str:
         if self.plan_id is not None:
@@ -118,10 +122,23 @@ class PlanJob:
         return (self.finished or time.monotonic()) - self.started
 
 
-def submit(engine, request: PlanRequest, who: Requester, secret: str) -> PlanJob:
-    """Queue ``request`` for ``who``; raises :class:`JobRefused` when it cannot start now."""
+def submit(
+    engine,
+    request: PlanRequest,
+    who: Requester,
+    secret: str,
+    *,
+    revision_of: int | None = None,
+    change: ReplanRequest | None = None,
+) -> PlanJob:
+    """Queue ``request`` for ``who``; raises :class:`JobRefused` when it cannot start now.
+
+    With ``revision_of`` and ``change`` the job re-plans that stored plan from the change's
+    time (``request`` names its date and shift) and stores a draft revision of it.
+    """
+    limit = change.time_limit_s if change is not None else request.time_limit_s
     job = PlanJob(id=secrets.token_urlsafe(12), owner_id=who.user_id, request=request,
-                  time_limit_s=request.time_limit_s)  # fmt: skip
+                  time_limit_s=limit, revision_of=revision_of, change=change)  # fmt: skip
     _forget_old_jobs()
     with _JOBS_LOCK:
         running = [j for j in _JOBS.values() if j.state() == "running"]
@@ -192,12 +209,21 @@ def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
         return _solve_in_child(job, problem, limited, stop_at=deadline + GRACE_S - 0.5)
 
     try:
-        planned = plan_day(engine, job.request, secret, on_phase=on_phase, solve=solve)
+        extra: dict = {}
+        if job.change is None:
+            planned = plan_day(engine, job.request, secret, on_phase=on_phase, solve=solve)
+            request = job.request
+        else:
+            stored = storage.get_plan(engine, int(job.revision_of or 0))
+            if stored is None:
+                raise ReplanError(f"plan {job.revision_of} no longer exists")
+            planned, request, why = replan_day(engine, stored, job.change, on_phase, solve)
+            extra = {"revision_of": stored.id, "replan": why}
         if job.cancelled:
             return
         job.phase = "storing"
-        record = plan_record(planned, job.request)
-        plan_id = storage.store_plan(engine, created_by=who.user_id, **record)
+        record = plan_record(planned, request)
+        plan_id = storage.store_plan(engine, created_by=who.user_id, **record, **extra)
     except (GeoError, PlannerError, ValueError) as err:
         job.error = str(err)
         job.phase = "failed"
@@ -206,13 +232,14 @@ def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
         if job.finished is None:
             job.finished = time.monotonic()
     summary = record["summary"]
+    revision = f" (re-plan of plan {job.revision_of})" if job.change is not None else ""
     storage.audit(
         engine,
-        "plan_generated",
+        "plan_replanned" if job.change is not None else "plan_generated",
         user_id=who.user_id,
         username=who.username,
         ip=who.ip,
-        detail=f"plan {plan_id}: {job.request.date} {job.request.shift}, "
+        detail=f"plan {plan_id}{revision}: {job.request.date} {job.request.shift}, "
         f"{summary['visits']} visits, status {summary['status']}",
     )
     job.plan_id = plan_id

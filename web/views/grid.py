@@ -40,7 +40,7 @@ from geo.explain import ALL_CATEGORIES, window_label
 from web import clock, storage
 from web.i18n import category_names
 from web.maps.render import grid_worker_map
-from web.services import grid_phone, site_data
+from web.services import grid_phone, replans, site_data
 from web.services import reports as field_reports
 from web.services import warnings as warning_service
 from web.services.cell_names import cell_names
@@ -303,10 +303,43 @@ def _render_home(
             report_note_max=field_reports.NOTE_MAX_CHARS,
             my_reports=_my_reports(data.timezone),
             grid_warnings=_grid_warnings(engine, data.timezone, cells, labels, now_s),
+            plan_changes=_plan_changes(engine, visits, cells, names),
             warning_note_max=warning_store.NOTE_MAX_CHARS,
         ),
         status,
     )
+
+
+def _plan_changes(engine, visits: list[dict], cells: np.ndarray, names) -> list[dict]:
+    """What re-plans of today's plans in force changed in my cells (web.services.replans):
+    when, why, and the visits new, moved or cancelled, named for people. Visits of ``visits``
+    a re-plan added or moved get ``revised``."""
+    out = []
+    for plan_id in sorted({v["plan_id"] for v in visits}):
+        changes = replans.revision_changes(engine, plan_id, cells)
+        if changes is None:
+            continue
+        fresh = {(c, u, t) for c, u, t in changes["added"]}
+        fresh |= {(c, u, t) for c, _before, now in changes["moved"] for u, t in now}
+        for visit in visits:
+            if visit["plan_id"] == plan_id and (visit["cell"], visit["unit_id"],
+                                                visit["start_at"]) in fresh:  # fmt: skip
+                visit["revised"] = True
+        if not (changes["added"] or changes["moved"] or changes["cancelled"]):
+            continue
+        out.append(
+            {
+                "at": int(changes["replan"]["at"]),
+                "reason": changes["replan"].get("reason", ""),
+                "added": [(names.name(c), t) for c, _u, t in changes["added"]],
+                "moved": [
+                    (names.name(c), [t for _u, t in before], [t for _u, t in now])
+                    for c, before, now in changes["moved"]
+                ],  # fmt: skip
+                "cancelled": [(names.name(c), t) for c, _u, t in changes["cancelled"]],
+            }
+        )
+    return out
 
 
 def _grid_warnings(engine, timezone: str, cells: np.ndarray, labels: dict, now_s: int) -> list:

@@ -35,6 +35,7 @@ from web import clock, storage
 from web.i18n import category_names, city_timezone, local_time
 from web.maps import plan_maps
 from web.services import plan_jobs
+from web.services import replans as replan_service
 from web.services import warnings as warning_service
 from web.services.cell_names import CellNames, cell_names
 from web.services.patrol_plans import (
@@ -392,6 +393,8 @@ def plan(plan_id: int):
     names = _cell_names()
     units = unit_schedules(document, geojson)
     _name_stops(units, names)
+    revision = _revision_view(stored)
+    _mark_revised(stored, units, revision)
     stations_units = units_by_station(units)
     # Colours station by station: a station's units get neighbouring, most different colours.
     colours = plan_maps.unit_colours([u["id"] for g in stations_units for u in g["units"]])
@@ -465,6 +468,8 @@ def plan(plan_id: int):
         status_names=STATUS_NAMES,
         skip_reasons=SKIP_REASONS,
         covered_warnings=covered,
+        revision=revision,
+        can_replan=_can_plan() and _replan_refusal(stored) is None,
         # The factor the plan was made with (plans made before warnings: the setting's).
         warning_factor=float(
             stored.request.get("warning_value_factor", current_app.config["WARNING_VALUE_FACTOR"])
@@ -564,6 +569,186 @@ def _people_csv(stored: storage.StoredPlan) -> str:
     return visits_csv_for_people(frame, origin, headers)
 
 
+# --- re-planning during the shift --------------------------------------------------------
+
+DONE_FROM_NAMES = {
+    "checkins": _l("grid workers' check-ins"),
+    "plan": _l("the plan as followed"),
+}
+
+
+def _replan_refusal(stored: storage.StoredPlan) -> str | None:
+    """Why ``stored`` cannot be re-planned, in words, or None."""
+    if stored.status != "published":
+        return _("Only a published plan is re-planned during its shift; change a draft by "
+                 "generating it again.")  # fmt: skip
+    newer = patrol_store.replaced_by(get_engine(), stored.id)
+    if newer is not None:
+        return _("Plan %(id)d replaced this plan: re-plan the plan in force.", id=newer)
+    if not stored.problem:
+        return _("This plan was made before plans kept their problem: generate it again to "
+                 "re-plan it.")  # fmt: skip
+    return None
+
+
+def _plan_units(stored: storage.StoredPlan) -> list[str]:
+    document = json.loads(stored.plan_json)
+    return list(document.get("unit_stations", {})) or [u["id"] for u in document["units"]]
+
+
+def _parse_replan_form(
+    stored: storage.StoredPlan, form
+) -> tuple[replan_service.ReplanRequest | None, dict[str, str]]:
+    """Read the re-plan form; errors by field name, in words."""
+    errors: dict[str, str] = {}
+    timezone = city_timezone()
+    at_s = 0
+    try:
+        at_s = replan_service.parse_replan_time(form.get("at", "")[:20], stored, timezone,
+                                                int(clock.now_s()))  # fmt: skip
+    except replan_service.ReplanError:
+        start, end = shift_window(stored.plan_date, stored.shift, timezone)
+        errors["at"] = _(
+            "Enter a time (hh:mm) within the shift, %(start)s to %(end)s.",
+            start=local_time(start, "HH:mm"),
+            end=local_time(end, "HH:mm"),
+        )
+    units = set(_plan_units(stored))
+    off_duty = set((stored.replan or {}).get("off_duty", []))
+    away = [u for u in form.getlist("away")[:500] if u in units - off_duty]
+    back = [u for u in form.getlist("back")[:500] if u in off_duty]
+    names = _cell_names()
+    words = [w for w in form.get("urgent", "")[:2000].replace("，", ",").replace("、", ",")
+             .replace(",", " ").split() if w]  # fmt: skip
+    urgent: list[int] = []
+    unknown = []
+    for word in words + form.getlist("urgent_cell")[: replan_service.MAX_URGENT]:
+        found = names.find(word, limit=2)
+        if len(found) == 1:
+            urgent.append(int(found[0]))
+        else:
+            unknown.append(word)
+    if unknown:
+        errors["urgent"] = _("No cell is named %(names)s; use names such as G061-12 or H3 ids.",
+                             names=", ".join(unknown[:5]))  # fmt: skip
+    urgent = list(dict.fromkeys(urgent))
+    if len(urgent) > replan_service.MAX_URGENT:
+        errors["urgent"] = _("At most %(n)d urgent cells.", n=replan_service.MAX_URGENT)
+    done_from = form.get("done_from", "checkins")
+    if done_from not in DONE_FROM_NAMES:
+        errors["done_from"] = _("Pick where the visits already done come from.")
+    reason = form.get("reason", "").strip()
+    if len(reason) > replan_service.MAX_REASON:
+        errors["reason"] = _("At most %(n)d characters.", n=replan_service.MAX_REASON)
+    if not errors and not (away or back or urgent):
+        errors["form"] = _("Say what changed: a unit called away or back, or an urgent cell.")
+    if errors:
+        return None, errors
+    try:
+        change = replan_service.ReplanRequest(
+            at_s=at_s, called_away=tuple(away), back=tuple(back), urgent=tuple(urgent),
+            done_from=done_from, reason=reason,
+            time_limit_s=min(replan_service.DEFAULT_TIME_LIMIT_S,
+                             float(current_app.config["PLAN_TIME_LIMIT_S"])),
+        )  # fmt: skip
+    except replan_service.ReplanError as err:
+        return None, {"form": str(err)}
+    return change, {}
+
+
+def _replan_page(stored: storage.StoredPlan, values: dict, errors: dict[str, str],
+                 status: int = 200):  # fmt: skip
+    engine = get_engine()
+    timezone = city_timezone()
+    start, end = shift_window(stored.plan_date, stored.shift, timezone)
+    off_duty = set((stored.replan or {}).get("off_duty", []))
+    units = _plan_units(stored)
+    names = _cell_names()
+    now = int(clock.now_s())
+    open_warnings = storage.list_warnings(engine, status="open", overlapping=(max(now, start), end),
+                                          limit=50)  # fmt: skip
+    warned = []
+    for record in open_warnings:
+        view = warning_service.warning_view(record, timezone, None, names)
+        for hex_id in view["hexes"][:10]:
+            warned.append({"hex": hex_id, "label": names.label(hex_id), "why": view["rule_label"],
+                           "place": view["place"]})  # fmt: skip
+    return render_template(
+        "planner/replan.html",
+        plan=stored,
+        values=values,
+        errors=errors,
+        on_duty=[u for u in units if u not in off_duty],
+        off_duty=[u for u in units if u in off_duty],
+        warned=warned[: replan_service.MAX_URGENT],
+        done_from_names=DONE_FROM_NAMES,
+        shift_names=SHIFT_NAMES,
+        shift_hours=(local_time(start, "HH:mm"), local_time(end, "HH:mm")),
+        max_urgent=replan_service.MAX_URGENT,
+        max_reason=replan_service.MAX_REASON,
+    ), status
+
+
+@bp.route("/<int:plan_id>/replan", methods=["GET", "POST"])
+@roles_required(*PLANNERS)
+def replan(plan_id: int):
+    """Re-plan the rest of a published plan's shift: units called away or back, urgent cells.
+    A valid POST starts a job whose result is a draft revision of the plan."""
+    stored = _plan_or_404(plan_id)
+    refusal = _replan_refusal(stored)
+    if refusal is not None:
+        flash(refusal, "error")
+        return redirect(url_for("planner.plan", plan_id=plan_id))
+    if request.method == "GET":
+        now = int(clock.now_s())
+        start, end = shift_window(stored.plan_date, stored.shift, city_timezone())
+        at = now if start <= now < end else start
+        return _replan_page(stored, {"at": local_time(at, "HH:mm"), "done_from": "checkins"}, {})
+    change, errors = _parse_replan_form(stored, request.form)
+    if change is None:
+        values = request.form.to_dict() | {"away": request.form.getlist("away"),
+                                           "back": request.form.getlist("back")}  # fmt: skip
+        return _replan_page(stored, values, errors, 400)
+    who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
+    plan_request = PlanRequest(date=stored.plan_date, shift=stored.shift,
+                               time_limit_s=change.time_limit_s)  # fmt: skip
+    try:
+        job = plan_jobs.submit(get_engine(), plan_request, who,
+                               str(current_app.config["SECRET_KEY"]), revision_of=stored.id,
+                               change=change)  # fmt: skip
+    except plan_jobs.JobRefused as err:
+        return _replan_page(stored, request.form.to_dict(), {"form": _job_refusal(str(err))}, 429)
+    return _progress_page(job)
+
+
+def _revision_view(stored: storage.StoredPlan) -> dict | None:
+    """A revision's why and what it changed, named for people; None for a first plan."""
+    changes = replan_service.revision_changes(get_engine(), stored.id)
+    if changes is None:
+        return None
+    names = _cell_names()
+    why = changes["replan"]
+    return {
+        "revision": changes["revision"],
+        "revision_of": changes["revision_of"],
+        "at": int(why["at"]),
+        "called_away": why.get("called_away", []),
+        "back": why.get("back", []),
+        "off_duty": why.get("off_duty", []),
+        "urgent": [names.label(h) for h in why.get("urgent", [])],
+        "done_from": DONE_FROM_NAMES.get(why.get("done_from", ""), ""),
+        "done_visits": why.get("done_visits"),
+        "reason": why.get("reason", ""),
+        "added": [(names.label(c), u, t) for c, u, t in changes["added"]],
+        "cancelled": [(names.label(c), u, t) for c, u, t in changes["cancelled"]],
+        "moved": [(names.label(c), old, new) for c, old, new in changes["moved"]],
+        "changed_cells": {
+            hex_from_cells(np.array([c], dtype=np.int64))[0]
+            for c, *_rest in changes["added"] + changes["moved"]
+        },  # fmt: skip
+    }
+
+
 # --- briefings ---------------------------------------------------------------------------
 
 
@@ -605,7 +790,21 @@ def _briefing_units(stored: storage.StoredPlan, unit_id: str | None) -> list[dic
     return units
 
 
+def _mark_revised(stored: storage.StoredPlan, units: list[dict], revision: dict | None) -> None:
+    """Mark the stops a revision added or moved (after its re-plan time) with ``revised``."""
+    origin = stored.shift_start - shift_seconds(stored.shift)[0]
+    for unit in units:
+        for stop in unit["stops"]:
+            stop["revised"] = bool(
+                revision
+                and origin + stop["start_s"] >= revision["at"]
+                and stop["cell"] in revision["changed_cells"]
+            )
+
+
 def _briefing_page(stored: storage.StoredPlan, units: list[dict]):
+    revision = _revision_view(stored)
+    _mark_revised(stored, units, revision)
     return render_template(
         "planner/briefing.html",
         plan=stored,
@@ -615,6 +814,7 @@ def _briefing_page(stored: storage.StoredPlan, units: list[dict]):
         status_names=STATUS_NAMES,
         shift_hours=SHIFTS.get(stored.shift, stored.shift),
         replaced_by=patrol_store.replaced_by(get_engine(), stored.id),
+        revision=revision,
     )
 
 
