@@ -65,6 +65,7 @@ DEFAULT_TIMEOUT_S = 3600
 _PAGES_PER_STEP = 4096  # SQLite backup steps (16 MB of 4 kB pages): the time limit is checked
 _CHECK_EVERY = 10_000  # SQLite virtual machine steps between time-limit checks
 _OUR_VERSION_TABLE = "alembic_version"  # every hotspot database has it (the migrations')
+_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")  # beside an SQLite file while it is written
 
 
 class BackupError(RuntimeError):
@@ -243,9 +244,6 @@ def _new_file(path: Path, replace: bool) -> Iterator[Path]:
             os.fsync(folder)
         finally:
             os.close(folder)
-
-
-_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 class _Deadline:
