@@ -8,12 +8,16 @@ target is :data:`web.storage.schema.metadata`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from web.storage._shared import upsert
 from web.storage.schema import meta_table
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -68,7 +72,9 @@ POSTGIS_LAYERS = ("areas", "stations", "incidents")
 POSTGIS_COLUMN = "geom"
 
 
-def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+def include_name(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
     """Alembic's ``include_name`` filter: leave out the tables extensions own (PostGIS) and
     the PostGIS layers' columns and indexes, so comparing the database with the metadata
     sees only what the metadata describes."""
