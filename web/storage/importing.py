@@ -5,7 +5,7 @@ transaction; and listing import runs and rejects afterwards."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -135,9 +135,10 @@ class ImportBatch:
     content hash and line) are not stored twice.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, stored: StoredKeys | None = None) -> None:
         self._conn = conn
         self._details = known_details(conn)
+        self._stored = stored
 
     def add(self, item: ImportFile, finished_at: int) -> ImportSummary:
         """Store one prepared file; returns its counts."""
@@ -147,7 +148,7 @@ class ImportBatch:
         inserted = 0
         if len(item.incidents):
             columns = incident_insert_columns(conn, item, run_id, code_to_id, self._details)
-            inserted = insert_incidents(conn, columns)
+            inserted = insert_incidents(conn, columns, self._stored)
         insert_rejects(conn, item, run_id)
         duplicates = len(item.incidents) - inserted
         conn.execute(
@@ -170,11 +171,11 @@ class ImportBatch:
 def import_batch(engine: Engine, expected_rows: int) -> Iterator[ImportBatch]:
     """Open one transaction for storing several files; commit when the block ends.
 
-    Any exception (a broken file found half way, Ctrl-C) rolls everything back, so the
-    database is exactly as before. ``expected_rows`` (an estimate is fine) decides whether
-    the incident indexes are dropped and rebuilt at the end, which is much faster when the
-    batch is large next to the table (SQLite only; inside the transaction, so a rollback
-    restores them).
+    Any exception (a broken file found half way, Ctrl-C, a killed process) rolls everything
+    back, so the database is exactly as before. ``expected_rows`` (an estimate is fine)
+    decides whether the incident indexes (on PostgreSQL also its foreign keys) are dropped
+    and made again at the end, which is much faster when the batch is large next to the
+    table (see :func:`_bulk_load`; inside the transaction, so a rollback restores them).
     """
     # Building a million row tuples triggers the cyclic garbage collector hundreds of times
     # over a large heap; none of these objects form cycles, so it is paused meanwhile.
@@ -182,28 +183,79 @@ def import_batch(engine: Engine, expected_rows: int) -> Iterator[ImportBatch]:
     gc.disable()
     try:
         with engine.begin() as conn:
-            rebuild = _bulk_load(conn, expected_rows)
-            if rebuild:
-                for index in incidents.indexes:
-                    index.drop(conn)
-            yield ImportBatch(conn)
-            if rebuild:
-                for index in incidents.indexes:
-                    index.create(conn)
+            bulk = _bulk_load(conn, expected_rows)
+            restore = _set_aside_incident_indexes(conn) if bulk else []
+            # On PostgreSQL a bulk load copies new rows straight into the table.
+            direct = bulk and conn.dialect.name == "postgresql"
+            yield ImportBatch(conn, StoredKeys(conn) if direct else None)
+            for statement in restore:
+                statement(conn)
     finally:
         if collecting:
             gc.enable()
 
 
+# A batch this large (and a large share of the table) sets the incident indexes aside.
+BULK_LOAD_MIN_ROWS = 50_000
+
+
 def _bulk_load(conn: Connection, n_new: int) -> bool:
     """Whether to drop the incident indexes and build them again after inserting.
 
-    On SQLite, building an index over the whole table once is several times faster than
-    updating it row by row when the batch is a large share of the table.
+    Building an index over the whole table once is several times faster than updating it
+    row by row when the batch is a large share of the table; on PostgreSQL so is checking
+    the foreign keys in one join rather than one query per row.
     """
-    if conn.dialect.name != "sqlite" or n_new < 50_000:
+    if n_new < BULK_LOAD_MIN_ROWS:
         return False
+    if conn.dialect.name == "postgresql":
+        # Before counting: two large imports at once then wait for each other in turn
+        # instead of both reading the table and deadlocking when they lock it for good.
+        conn.exec_driver_sql("LOCK TABLE incidents IN EXCLUSIVE MODE")
     return n_new >= 0.3 * row_count(conn, incidents)
+
+
+def _set_aside_incident_indexes(conn: Connection) -> list[Callable[[Connection], object]]:
+    """Drop the incident indexes (on PostgreSQL its foreign keys too); returns the steps
+    (callables taking the connection) that make them again.
+
+    On SQLite they are the indexes of the schema; readers keep seeing the table as it was
+    until the commit (WAL). On PostgreSQL they are read from the catalogue, so indexes and
+    keys added by migrations only there (the PostGIS layer's GiST index) are included; the
+    primary key, which finds the stored keys, stays. Dropping them locks ``incidents`` and
+    the tables its keys refer to (categories, import runs, details) until the commit:
+    other sessions wait the few seconds of a large import instead of reading those tables.
+    """
+    if conn.dialect.name != "postgresql":
+        # Python's sqlite3 opens a transaction only before a data change, and runs DDL
+        # outside one: without this BEGIN the DROP INDEX would be committed at once, and
+        # an import stopped half way would leave the table without its indexes.
+        if not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+        for index in incidents.indexes:
+            index.drop(conn)
+        return [index.create for index in incidents.indexes]
+    foreign_keys = conn.exec_driver_sql(
+        "SELECT 'ALTER TABLE incidents DROP CONSTRAINT ' || quote_ident(conname), "
+        "'ALTER TABLE incidents ADD CONSTRAINT ' || quote_ident(conname) || ' ' "
+        "|| pg_get_constraintdef(oid) "
+        "FROM pg_constraint WHERE conrelid = 'incidents'::regclass AND contype = 'f' "
+        "ORDER BY conname"
+    ).all()
+    # Unique indexes stay: they decide what is a duplicate.
+    indexes = conn.exec_driver_sql(
+        "SELECT 'DROP INDEX ' || indexrelid::regclass::text, pg_get_indexdef(indexrelid) "
+        "FROM pg_index WHERE indrelid = 'incidents'::regclass AND NOT indisunique "
+        "ORDER BY indexrelid::regclass::text"
+    ).all()
+    for drop, _create in [*foreign_keys, *indexes]:
+        conn.exec_driver_sql(drop)
+    return [_statement(create) for _drop, create in [*indexes, *foreign_keys]]
+
+
+def _statement(sql: str) -> Callable[[Connection], object]:
+    """A step that runs ``sql`` on the connection it is given."""
+    return lambda conn: conn.exec_driver_sql(sql)
 
 
 def ensure_categories(conn: Connection, files: Sequence[ImportFile]) -> dict[str, int]:
@@ -282,18 +334,75 @@ _INCIDENT_COLUMNS = (
 )  # fmt: skip
 
 
-def insert_incidents(conn: Connection, columns: dict[str, np.ndarray]) -> int:
-    """Insert rows whose key is new; returns how many went in."""
+def insert_incidents(
+    conn: Connection, columns: dict[str, np.ndarray], stored: StoredKeys | None = None
+) -> int:
+    """Insert rows whose key is new; returns how many went in.
+
+    A key repeated within ``columns`` goes in once, its first row. On PostgreSQL the rows
+    go through COPY: straight into the table when ``stored`` (the keys stored, during a
+    bulk load) tells which are new, else through a staging table (:func:`_copy_new_rows`);
+    elsewhere through one INSERT per row.
+    """
+    if not len(columns["id"]):
+        return 0
     # Key order turns B-tree inserts into appends.
     order = np.argsort(columns["id"], kind="stable")
-    rows = list(zip(*(columns[name][order].tolist() for name in _INCIDENT_COLUMNS), strict=True))
-    result = conn.exec_driver_sql(
-        f"INSERT INTO incidents ({', '.join(_INCIDENT_COLUMNS)}) "
-        f"VALUES ({placeholders(conn, len(_INCIDENT_COLUMNS))}) ON CONFLICT (id) DO NOTHING",
-        rows,
-    )
-    # executemany's rowcount sums the rows inserted; a conflict inserts none.
-    return int(result.rowcount)
+    if conn.dialect.name != "postgresql":
+        rows = list(
+            zip(*(columns[name][order].tolist() for name in _INCIDENT_COLUMNS), strict=True)
+        )
+        result = conn.exec_driver_sql(
+            f"INSERT INTO incidents ({', '.join(_INCIDENT_COLUMNS)}) "
+            f"VALUES ({placeholders(conn, len(_INCIDENT_COLUMNS))}) ON CONFLICT (id) DO NOTHING",
+            rows,
+        )
+        # executemany's rowcount sums the rows inserted; a conflict inserts none.
+        return int(result.rowcount)
+    ids = columns["id"][order]
+    keep = np.r_[True, ids[1:] != ids[:-1]]  # the first row of a repeated key, as above
+    if stored is not None:
+        keep &= ~stored.contains(ids)
+    chosen = order[keep]
+    rows = list(zip(*(columns[name][chosen].tolist() for name in _INCIDENT_COLUMNS), strict=True))
+    if stored is None:
+        return _copy_new_rows(conn, "incidents", _INCIDENT_COPY, rows, keys=("id",))
+    _copy_rows(conn, "incidents", _INCIDENT_COPY, rows)
+    stored.add(ids[keep])
+    return len(rows)
+
+
+class StoredKeys:
+    """The incident keys stored, for a bulk load on PostgreSQL: those stored when it began
+    (read once) plus those it added, so a file's new rows are known without a query and go
+    straight into the table by COPY.
+
+    Making one takes an EXCLUSIVE lock on ``incidents`` (if the transaction holds none as
+    strong yet) until the transaction ends: no other session can store a key meanwhile.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        conn.exec_driver_sql("LOCK TABLE incidents IN EXCLUSIVE MODE")
+        result = conn.exec_driver_sql("SELECT id FROM incidents")
+        self._parts = [np.sort(np.fromiter((row[0] for row in result), dtype=np.int64))]
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Whether each of ``ids`` is stored (a boolean array)."""
+        found = np.zeros(len(ids), dtype=bool)
+        for part in self._parts:
+            if len(part):
+                at = np.searchsorted(part, ids).clip(max=len(part) - 1)
+                found |= part[at] == ids
+        return found
+
+    def add(self, ids: np.ndarray) -> None:
+        """Note ``ids`` as stored."""
+        self._parts.append(np.sort(ids))
+        if len(self._parts) > 8:  # a few sorted arrays keep each look-up short
+            self._parts = [np.sort(np.concatenate(self._parts))]
+
+
+_REJECT_COLUMNS = ("import_run_id", "file", "file_sha256", "line", "field", "reason", "raw")
 
 
 def insert_rejects(conn: Connection, item: ImportFile, run_id: int) -> None:
@@ -310,11 +419,81 @@ def insert_rejects(conn: Connection, item: ImportFile, run_id: int) -> None:
             strict=True,
         )
     ]
+    if conn.dialect.name == "postgresql":
+        # The first row of a repeated line, as the INSERT below keeps.
+        first: dict[int, tuple] = {}
+        for row in reject_rows:
+            first.setdefault(row[3], row)
+        _copy_new_rows(
+            conn, "rejects", _REJECT_COPY, list(first.values()), keys=("file_sha256", "line")
+        )
+        return
     conn.exec_driver_sql(
-        "INSERT INTO rejects (import_run_id, file, file_sha256, line, field, reason, raw) "
+        f"INSERT INTO rejects ({', '.join(_REJECT_COLUMNS)}) "
         f"VALUES ({placeholders(conn, 7)}) ON CONFLICT (file_sha256, line) DO NOTHING",
         reject_rows,
     )
+
+
+# --- COPY on PostgreSQL ------------------------------------------------------------------
+
+# The columns a COPY writes and their PostgreSQL types (binary COPY applies no casts).
+_INCIDENT_COPY = dict(
+    zip(
+        _INCIDENT_COLUMNS,
+        ("int8", "int4", "varchar", "int8", "float8", "float8", "int8", "int4", "int4"),
+        strict=True,
+    )
+)
+_REJECT_COPY = dict(
+    zip(_REJECT_COLUMNS, ("int4", "text", "varchar", "int4", "text", "text", "text"), strict=True)
+)
+
+
+def _copy_rows(conn: Connection, table: str, types: dict[str, str], rows: Sequence[tuple]) -> None:
+    """Write ``rows`` (values of the columns ``types`` names, in that order, with their
+    PostgreSQL types: binary COPY casts nothing) into ``table`` by binary COPY, in the
+    connection's open transaction."""
+    names = ", ".join(types)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(types.values()))
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
+
+
+def _copy_new_rows(
+    conn: Connection,
+    table: str,
+    types: dict[str, str],
+    rows: Sequence[tuple],
+    keys: tuple[str, ...],
+) -> int:
+    """Write ``rows`` (as :func:`_copy_rows`; no two with the same ``keys``) into ``table``
+    on PostgreSQL, skipping those whose ``keys`` are stored already, as ``INSERT ... ON
+    CONFLICT DO NOTHING`` does; returns how many went in.
+
+    The rows go by COPY into a temporary staging table, then one ``INSERT ... SELECT ...
+    ON CONFLICT DO NOTHING`` moves the new ones across (COPY itself cannot skip a stored
+    key; a key another transaction stores meanwhile is skipped too). All of it runs in the
+    caller's transaction: a rollback leaves nothing behind, the staging table included.
+    """
+    names = ", ".join(types)
+    staging = f"incoming_{table}"
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+        f"SELECT {names} FROM {table} WITH NO DATA"
+    )
+    _copy_rows(conn, staging, types, rows)
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+        f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    )
+    conn.exec_driver_sql(f"DROP TABLE {staging}")
+    return int(result.rowcount)
 
 
 def _detail_ids(conn: Connection, details: pd.DataFrame, known: dict[tuple, int]) -> np.ndarray:
