@@ -656,7 +656,9 @@ def route_schedules(inst: Instance, sol: Solution) -> list[RouteSchedule]:
 
 
 def solution_from_schedules(inst: Instance, schedules: Sequence[RouteSchedule]) -> Solution | None:
-    """Rebuild a tick solution from schedules (option = first window holding the start)."""
+    """Rebuild a tick solution from schedules (option = the window holding the start that
+    opens last: at a boundary shared by two windows the start waited for the later one, and
+    the earlier window would let the rebuilt route start before it)."""
     route_of = {inst.problem.units[u].id: r for r, u in enumerate(inst.units)}
     sequences: list[list[int]] = [[] for _ in range(inst.n_routes)]
     for sched in schedules:
@@ -670,5 +672,5 @@ def solution_from_schedules(inst: Instance, schedules: Sequence[RouteSchedule]) 
             ]
             if not options:
                 return None
-            sequences[r].append(options[0])
+            sequences[r].append(max(options, key=lambda o: (int(inst.opt_open[o]), -o)))
     return solution_of(inst, sequences)

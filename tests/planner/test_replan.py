@@ -170,3 +170,23 @@ def test_a_stored_plan_and_its_problem_read_back_equal() -> None:
     read = plan_from_json(plan_to_json(plan), again)
     assert read.routes == plan.routes
     assert read.feasible and read.total_value == pytest.approx(plan.total_value)
+
+
+def test_a_start_that_waited_for_the_next_window_is_rebuilt_as_planned() -> None:
+    """A schedule that waits at a cell for its next, more valuable window starts exactly at
+    the boundary two windows share. Rebuilt in ticks (the decomposed search's last pass,
+    OR-Tools' warm start), it must keep that start: taking the earlier window let the route
+    start before it, which broke repeat gaps across routes on the Chicago benchmark."""
+    from planner.model import build_instance, solution_from_schedules
+    from planner.plan import RouteSchedule
+
+    problem = Problem(
+        travel_time_s=np.array([[0.0, 50.0], [50.0, 0.0]]),
+        units=(Unit("u1", 0, 0, 0.0, 1000.0),),
+        stops=(Stop(1, 1.0, dwell_s=10.0, windows=(TimeWindow(0.0, 100.0, 0.5),
+                                                    TimeWindow(100.0, 200.0, 1.0))),),
+    )  # fmt: skip
+    inst, _ = build_instance(problem, 0.0, 0)
+    sol = solution_from_schedules(inst, [RouteSchedule("u1", 0.0, (0,), (100.0,))])
+    assert sol is not None
+    assert sol.routes[0].b[1] == int(np.ceil(100.0 * inst.scale))  # not the arrival at 50 s
