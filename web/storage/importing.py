@@ -8,6 +8,7 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,7 +231,7 @@ def _set_aside_incident_indexes(conn: Connection) -> list[Callable[[Connection],
         # Python's sqlite3 opens a transaction only before a data change, and runs DDL
         # outside one: without this BEGIN the DROP INDEX would be committed at once, and
         # an import stopped half way would leave the table without its indexes.
-        if not conn.connection.driver_connection.in_transaction:
+        if not _driver(conn).in_transaction:
             conn.exec_driver_sql("BEGIN")
         for index in incidents.indexes:
             index.drop(conn)
@@ -251,6 +252,14 @@ def _set_aside_incident_indexes(conn: Connection) -> list[Callable[[Connection],
     for drop, _create in [*foreign_keys, *indexes]:
         conn.exec_driver_sql(drop)
     return [_statement(create) for _drop, create in [*indexes, *foreign_keys]]
+
+
+def _driver(conn: Connection) -> Any:
+    """The driver's own connection under ``conn`` (sqlite3's or psycopg's)."""
+    driver = conn.connection.driver_connection
+    if driver is None:  # only once the connection is closed
+        raise RuntimeError("the database connection is closed")
+    return driver
 
 
 def _statement(sql: str) -> Callable[[Connection], object]:
@@ -455,7 +464,7 @@ def _copy_rows(conn: Connection, table: str, types: dict[str, str], rows: Sequen
     PostgreSQL types: binary COPY casts nothing) into ``table`` by binary COPY, in the
     connection's open transaction."""
     names = ", ".join(types)
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = _driver(conn).cursor()
     try:
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(types.values()))
