@@ -31,10 +31,14 @@ Righini & Salani (targets: every route feasible, mean gap <= 0.3 %, max <= 2 %, 
 
 City: Chicago's 22 district stations, the 1,500 H3 resolution-9 cells with the most incidents
 in the 2018 months, great-circle travel x 1.3 at 30 km/h, 60 cars on an 8-hour shift with
-15-minute visits; prints the time and value of the plan (target <= 60 s).
+15-minute visits; prints the time and value of the plan (target <= 60 s). Then the problem
+the site solves (issue #16): the same cells with the risk windows of their 2018 incidents by
+hour, up to two visits an hour apart worth half the second time, no cell above 10 % of the
+patrol time (target <= 30 s, feasible in the exact check), and a re-plan of that shift three
+hours in with two cars called away and one cell urgent (target <= 5 s, feasible).
 
 Run with `make bench` or `python bench/top_bench.py [--subset N] [--time-limit S]
-[--workers W] [--skip-city] [--skip-top] [--skip-optw] [--prove NAME ...]`.
+[--workers W] [--skip-city] [--skip-top] [--skip-optw] [--skip-rules] [--prove NAME ...]`.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import csv
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +61,10 @@ sys.path.insert(0, str(REPO))
 import h3  # noqa: E402
 
 from geo.cells import cells_from_points, hex_from_cells  # noqa: E402
-from planner.problem import Problem, Stop, Unit  # noqa: E402
+from planner.plan import problem_after  # noqa: E402
+from planner.problem import Problem, Stop, Unit, windows_from_hourly_risk  # noqa: E402
 from planner.problem_json import SCHEMA_ID, plan_problem_json, top_to_json  # noqa: E402
+from planner.replan import merge_replan  # noqa: E402
 from planner.solver import SolverOptions, plan_patrols  # noqa: E402
 from planner.travel import great_circle_matrix  # noqa: E402
 
@@ -72,6 +79,8 @@ TARGET_OPTW_MEAN_GAP = 0.3
 TARGET_OPTW_MAX_GAP = 2.0
 TARGET_SECONDS = 2.0
 TARGET_CITY_SECONDS = 60.0
+TARGET_RULES_CITY_SECONDS = 30.0
+TARGET_REPLAN_SECONDS = 5.0
 CITY_CELLS = 1500
 CITY_UNITS = 60
 SHIFT_START_S = 8 * 3600.0
@@ -508,26 +517,48 @@ def chicago_stations() -> pd.DataFrame:
 
 
 def chicago_top_cells(n_cells: int) -> pd.DataFrame:
-    """The ``n_cells`` res-9 cells with most incidents in the 2018 months, with centres."""
+    """The ``n_cells`` res-9 cells with most incidents in the 2018 months, with centres and
+    their incidents by hour of day (``hours``, 24 counts)."""
     frames = [
-        pd.read_csv(path, usecols=["Latitude", "Longitude"])
+        pd.read_csv(path, usecols=["Date", "Latitude", "Longitude"])
         for path in sorted(INCIDENTS.glob("chicago_crimes_2018-*.csv.gz"))
     ]
     points = pd.concat(frames).dropna()
     cells = cells_from_points(
         points["Latitude"].to_numpy(), points["Longitude"].to_numpy(), resolution=9
     )
+    hours = pd.to_datetime(points["Date"], format="%m/%d/%Y %I:%M:%S %p").dt.hour.to_numpy()
     counts = pd.Series(cells).value_counts().head(n_cells)
+    by_hour = pd.crosstab(cells, hours).reindex(counts.index, fill_value=0)
     hexes = hex_from_cells(counts.index.to_numpy())
     centres = np.array([h3.cell_to_latlng(c) for c in hexes])
     return pd.DataFrame(
-        {"cell": hexes, "incidents": counts.to_numpy(), "lat": centres[:, 0], "lon": centres[:, 1]}
+        {"cell": hexes, "incidents": counts.to_numpy(), "lat": centres[:, 0], "lon": centres[:, 1],
+         "hours": list(by_hour.reindex(columns=range(24), fill_value=0).to_numpy())}
+    )  # fmt: skip
+
+
+def chicago_rules_problem(problem: Problem, cells: pd.DataFrame) -> Problem:
+    """``problem`` with the site's rules: each cell's risk windows (its share of incidents by
+    hour x 24), two visits an hour apart, no cell above 10 % of the patrol time."""
+    stops = []
+    for stop, hours in zip(problem.stops, cells["hours"], strict=True):
+        risk = 24 * np.asarray(hours, dtype=float) / max(1, int(np.sum(hours)))
+        windows = windows_from_hourly_risk(risk, SHIFT_START_S, SHIFT_START_S + SHIFT_S)
+        stops.append(replace(stop, windows=windows, max_visits=2, min_gap_s=3600.0))
+    return Problem(
+        travel_time_s=problem.travel_time_s,
+        units=problem.units,
+        stops=tuple(stops),
+        node_lon_lat=problem.node_lon_lat,
+        node_names=problem.node_names,
+        max_cell_share=0.1,
     )
 
 
-def chicago_problem() -> Problem:
+def chicago_problem(cells: pd.DataFrame | None = None) -> Problem:
     stations = chicago_stations()
-    cells = chicago_top_cells(CITY_CELLS)
+    cells = chicago_top_cells(CITY_CELLS) if cells is None else cells
     lon = np.concatenate([stations["LONGITUDE"].to_numpy(float), cells["lon"].to_numpy()])
     lat = np.concatenate([stations["LATITUDE"].to_numpy(float), cells["lat"].to_numpy()])
     travel = great_circle_matrix(lon, lat, mode="car", circuity=1.3)
@@ -595,6 +626,51 @@ def run_city(time_limit_s: float, workers: int) -> bool:
     return plan.feasible and elapsed <= TARGET_CITY_SECONDS
 
 
+def run_rules_city(time_limit_s: float, workers: int) -> bool:
+    """The site's problem at city scale, then a re-plan of the running shift."""
+    cells = chicago_top_cells(CITY_CELLS)
+    problem = chicago_rules_problem(chicago_problem(cells), cells)
+    windows = sum(len(s.windows) for s in problem.stops)
+    print(
+        f"City with the site's rules: {len(problem.units)} cars, {len(problem.stops)} cells, "
+        f"{windows} risk windows, up to 2 visits an hour apart, cell cap 10 %"
+    )
+    started = time.perf_counter()
+    options = SolverOptions(time_limit_s=time_limit_s, seed=0, workers=workers)
+    plan = plan_patrols(problem, options)
+    elapsed = time.perf_counter() - started
+    visits = sum(len(r.visits) for r in plan.routes)
+    print(
+        f"plan in {elapsed:.1f} s (limit {time_limit_s} s, target <= "
+        f"{TARGET_RULES_CITY_SECONDS} s) -> {verdict(elapsed <= TARGET_RULES_CITY_SECONDS)}; "
+        f"value {plan.total_value:.0f}, {visits} visits, engine {plan.stats.engine}, "
+        f"feasible {plan.feasible}"
+    )
+    ok = plan.feasible and elapsed <= TARGET_RULES_CITY_SECONDS
+    now_s = SHIFT_START_S + 3 * 3600.0
+    away = [problem.units[0].id, problem.units[len(problem.units) // 2].id]
+    started = time.perf_counter()
+    remaining = problem_after(problem, plan, now_s, dropped_units=away)
+    urgent = max(range(len(remaining.stops)), key=lambda n: remaining.stops[n].value)
+    stops = list(remaining.stops)
+    stops[urgent] = replace(stops[urgent], mandatory=True)
+    remaining = replace(remaining, stops=tuple(stops))
+    # One worker, as the site's plan jobs: with a few seconds, starting processes per
+    # station's part costs more than it brings.
+    after = plan_patrols(remaining, SolverOptions(time_limit_s=TARGET_REPLAN_SECONDS - 1.0,
+                                                  seed=0))  # fmt: skip
+    merged = merge_replan(problem, plan, after, now_s, dropped_units=away)
+    replan_s = time.perf_counter() - started
+    urgent_visited = any(v.stop == urgent for r in after.routes for v in r.visits)
+    print(
+        f"re-plan 3 h in, 2 cars called away, 1 cell urgent: {replan_s:.1f} s (target <= "
+        f"{TARGET_REPLAN_SECONDS} s) -> {verdict(replan_s <= TARGET_REPLAN_SECONDS)}; "
+        f"value after {after.total_value:.0f} (shift {merged.total_value:.0f}), urgent cell "
+        f"visited {urgent_visited}, feasible {after.feasible}"
+    )
+    return ok and after.feasible and urgent_visited and replan_s <= TARGET_REPLAN_SECONDS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subset", type=int, default=1, help="run every N-th TOP instance")
@@ -604,6 +680,8 @@ def main() -> None:
     parser.add_argument("--skip-top", action="store_true")
     parser.add_argument("--skip-city", action="store_true")
     parser.add_argument("--skip-optw", action="store_true")
+    parser.add_argument("--skip-rules", action="store_true", help="skip the site's rules city")
+    parser.add_argument("--rules-time-limit", type=float, default=25.0)
     parser.add_argument(
         "--prove",
         nargs="+",
@@ -624,6 +702,9 @@ def main() -> None:
         print()
     if not args.skip_city:
         run_city(args.city_time_limit, args.workers)
+        print()
+    if not args.skip_rules:
+        run_rules_city(args.rules_time_limit, args.workers)
 
 
 if __name__ == "__main__":

@@ -416,13 +416,16 @@ def _search_worker(
 
 
 def _decompose(problem: Problem) -> list[tuple[list[int], list[int]]]:
-    """Split by start station: each stop goes to the nearest station that has units.
+    """Split by home station (where units end their shift): each stop goes to the nearest
+    station that has units. A re-planned shift's units start wherever they are, but they
+    still belong to their station's part (one part per unit would make the parts tiny and
+    their overhead exceed the time limit).
 
     Returns (unit numbers, stop numbers) per part.
     """
     stations: dict[int, list[int]] = {}
     for number, unit in enumerate(problem.units):
-        stations.setdefault(unit.start_node, []).append(number)
+        stations.setdefault(unit.end_node, []).append(number)
     if len(stations) < 2:
         return [(list(range(len(problem.units))), list(range(len(problem.stops))))]
     station_nodes = list(stations)
