@@ -218,9 +218,16 @@ def test_rows_of_an_area_become_one_warning_with_the_area_cells() -> None:
 def test_the_refresher_refreshes_when_the_data_version_changes(monkeypatch) -> None:
     versions = iter([(1, 1)] * 3 + [(2, 5)] * 1000)
     calls: list[float] = []
-    monkeypatch.setattr(storage, "import_version", lambda _engine: next(versions))
-    monkeypatch.setattr(warning_service, "refresh_warnings", lambda _e: calls.append(1))
-    refresher = warning_service.WarningRefresher(object(), poll_s=0.01, expire_every_s=3600)
+    # Only this refresher's engine counts: a refresher another test's server left running
+    # would read the patched functions too (it once made a third call here).
+    engine = object()
+    monkeypatch.setattr(
+        storage, "import_version", lambda e: next(versions) if e is engine else (0, 0)
+    )
+    monkeypatch.setattr(
+        warning_service, "refresh_warnings", lambda e: calls.append(1) if e is engine else None
+    )
+    refresher = warning_service.WarningRefresher(engine, poll_s=0.01, expire_every_s=3600)
     refresher.start()
     deadline = time.monotonic() + 2
     while len(calls) < 2 and time.monotonic() < deadline:
