@@ -640,3 +640,40 @@ def test_the_stop_list_is_grouped_by_station_and_names_cells(app, planner_client
                        r'<strong class="cell-name">([^<]+)</strong>', briefing, re.S)  # fmt: skip
     assert len(named) == len(rows)
     assert all(name == names.name(h) for h, name in named)
+
+
+def test_units_and_hours_per_station_from_the_form(app, planner_client) -> None:
+    engine = app.extensions["engine"]
+    stations = storage.list_stations(engine)["station_id"].tolist()
+    rows = {f"station_{i}": sid for i, sid in enumerate(stations)}
+    day = days_ahead(102)
+    # Hours outside the shift, a count out of range, hours that are not hours: the form again.
+    bad = planner_client.post("/plans/new", data=FORM | rows | {
+        "date": day, "shift": "day", "units_per_station": "", "hours_0": "06:00-12:00",
+        "units_1": "99", "hours_2": "noon"})  # fmt: skip
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 400
+    assert 'id="error-units_1"' in page and 'id="error-hours_2"' in page
+    assert 'id="station-rows" open' in page
+    early = {"date": day, "shift": "day", "units_per_station": "", "hours_0": "06:00-12:00"}
+    outside = planner_client.post("/plans/new", data=FORM | rows | early)
+    assert outside.status_code == 400
+    assert "Station hours must lie within the shift (08:00-16:00)" in outside.get_data(as_text=True)
+    # No units at the first station, three at the second working 10:00-14:00, the rest as
+    # stored.
+    plan_id = generate(planner_client, **rows, date=day, shift="day", units_per_station="",
+                       units_0="0", units_1="3", hours_1="10:00-14:00")  # fmt: skip
+    stored = storage.get_plan(engine, plan_id)
+    units = json.loads(stored.problem)["units"]
+    by_station: dict[str, list] = {}
+    for unit in units:
+        by_station.setdefault(unit["id"].rsplit("-", 1)[0], []).append(unit)
+    assert stations[0] not in by_station
+    assert len(by_station[stations[1]]) == 3
+    assert all(u["shift_start_s"] == 10 * 3600 and u["max_duration_s"] == 4 * 3600
+               for u in by_station[stations[1]])  # fmt: skip
+    stored_units = dict(zip(stations, storage.list_stations(engine)["units"], strict=True))
+    for sid in stations[2:]:
+        assert len(by_station.get(sid, [])) == stored_units[sid]
+        assert all(u["shift_start_s"] == 8 * 3600 for u in by_station.get(sid, []))
+    assert stored.request["station_units"] == {stations[0]: 0, stations[1]: 3}

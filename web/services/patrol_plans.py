@@ -86,6 +86,11 @@ class PlanRequest:
     road_network_file: str | None = None
     # Open early warnings multiply their cells' value (the site passes WARNING_VALUE_FACTOR).
     warning_value_factor: float = 1.5
+    # Per station (station_id -> value), from the form: units on this shift (0 for none),
+    # and working hours "HH:MM-HH:MM" within the shift. They take the place of
+    # units_per_station and of the stations' stored numbers and hours for this shift.
+    station_units: dict[str, int] | None = None
+    station_hours: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,9 +184,20 @@ def _units_frame(engine, request: PlanRequest, stations: pd.DataFrame) -> pd.Dat
             )
         return units
     rows = []
-    for station_id, station_units in zip(stations["station_id"], stations["units"], strict=True):
-        count = request.units_per_station or int(station_units)
-        for number in range(1, count + 1):
+    chosen = request.station_units or {}
+    unknown = sorted(set(chosen) - set(stations["station_id"]))
+    if unknown:
+        raise ValueError(f"station_units: unknown station {', '.join(unknown)}")
+    for station_id, stored_units, shifts in zip(
+        stations["station_id"], stations["units"], _shifts_column(stations), strict=True
+    ):
+        own = shift_setting(shifts, request.shift).get("units")
+        count = chosen.get(station_id)
+        if count is None:
+            count = request.units_per_station or (
+                int(own) if own is not None else int(stored_units)
+            )
+        for number in range(1, int(count) + 1):
             rows.append(
                 {
                     "unit_id": f"{station_id}-{number}",
@@ -191,7 +207,52 @@ def _units_frame(engine, request: PlanRequest, stations: pd.DataFrame) -> pd.Dat
                     "break_min": "0",
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["unit_id", "station_id", "mode", "end_station_id",
+                                       "break_min"])  # fmt: skip
+
+
+def _shifts_column(stations: pd.DataFrame) -> list:
+    return list(stations["shifts"]) if "shifts" in stations.columns else [None] * len(stations)
+
+
+def shift_setting(shifts: object, shift: str) -> dict:
+    """A station's own setting for a named shift (``units``, ``hours``) from its stored
+    ``shifts`` JSON (empty when it has none)."""
+    if not shifts or not isinstance(shifts, str):
+        return {}
+    try:
+        value = json.loads(shifts).get(shift, {})
+    except (ValueError, AttributeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def station_hours(request: PlanRequest, stations: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Working hours per station that differ from the shift's, as (start, end) seconds on the
+    plan's clock: the form's, else the station's stored hours for the named shift. Hours must
+    lie within the shift (ValueError naming the station otherwise)."""
+    start_s, end_s = shift_seconds(request.shift)
+    hours = {
+        sid: shift_setting(shifts, request.shift).get("hours")
+        for sid, shifts in zip(stations["station_id"], _shifts_column(stations), strict=True)
+    }
+    hours |= request.station_hours or {}
+    out = {}
+    for station_id, text in hours.items():
+        if not text:
+            continue
+        if station_id not in set(stations["station_id"]):
+            raise ValueError(f"station_hours: unknown station {station_id}")
+        begin, end = shift_seconds(str(text))
+        if begin < start_s:  # a night shift's hours after midnight
+            begin, end = begin + DAY_S, end + DAY_S
+        if not (start_s <= begin < end <= end_s):
+            raise ValueError(
+                f"station {station_id}: hours {text} are not within the shift "
+                f"{SHIFTS.get(request.shift, request.shift)}"
+            )
+        out[station_id] = (begin, end)
+    return out
 
 
 # The largest day problem made: units, visit options (cells x visits allowed) and their
@@ -284,21 +345,23 @@ def plan_day(
     matrices = {mode: matrix.seconds for mode, matrix in travel.items()}
 
     node_of_station = {sid: i for i, sid in enumerate(stations["station_id"])}
+    own_hours = station_hours(request, stations)
     units = []
     unit_rows = units_frame[["unit_id", "station_id", "end_station_id", "mode", "break_min"]]
     for unit_id, station_id, end_station_id, mode, break_min in unit_rows.itertuples(
         index=False, name=None
     ):
         end_station = end_station_id or station_id
+        begin, finish = own_hours.get(station_id, (start_s, end_s))
         rest = None
         if float(break_min or 0) > 0:
-            middle = (start_s + end_s) / 2
+            middle = (begin + finish) / 2
             rest = RestBreak(earliest_start_s=middle - 3600, latest_start_s=middle + 3600,
                              duration_s=float(break_min) * 60)  # fmt: skip
         units.append(
             Unit(id=str(unit_id), start_node=node_of_station[station_id],
-                 end_node=node_of_station[end_station], shift_start_s=float(start_s),
-                 shift_end_s=float(end_s), mode=mode, rest_break=rest)
+                 end_node=node_of_station[end_station], shift_start_s=float(begin),
+                 shift_end_s=float(finish), mode=mode, rest_break=rest)
         )  # fmt: skip
     stops = []
     for i, (hex_id, cell, value) in enumerate(zip(hexes, cells, top["score"], strict=True)):

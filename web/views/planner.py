@@ -47,6 +47,7 @@ from web.services.patrol_plans import (
     delivered_vs_planned,
     shift_seconds,
     shift_window,
+    station_hours,
     unit_schedules,
     units_by_station,
 )
@@ -95,6 +96,7 @@ SKIP_REASONS = {
 }
 FORM_LIMITS = {
     "units_per_station": (1, 20),
+    "station_units": (0, 20),
     "dwell_min": (5.0, 120.0),
     "candidates": (10, 2000),
     "max_visits": (1, 6),
@@ -218,7 +220,59 @@ def _parse_plan_form(form) -> tuple[dict, dict[str, str]]:
             errors[name] = _("Enter a number from %(low)s to %(high)s.", low=low, high=high)
             continue
         values[name] = number
+    station_units, station_hours = _parse_station_rows(form, values.get("shift", ""), errors)
+    if station_units:
+        values["station_units"] = station_units
+    if station_hours:
+        values["station_hours"] = station_hours
     return values, errors
+
+
+MAX_STATION_ROWS = 500  # stations a form may name (a city has a few dozen)
+
+
+def _parse_station_rows(form, shift: str, errors: dict[str, str]) -> tuple[dict, dict]:
+    """Per-station units and hours from the form's station table (rows ``station_<i>``,
+    ``units_<i>``, ``hours_<i>``); blank cells keep the station's own numbers and the
+    shift's hours."""
+    known = set(storage.list_stations(get_engine())["station_id"])
+    units: dict[str, int] = {}
+    hours: dict[str, str] = {}
+    low, high = FORM_LIMITS["station_units"]
+    for i in range(MAX_STATION_ROWS):
+        station = form.get(f"station_{i}")
+        if station is None:
+            break
+        if station not in known:
+            errors[f"units_{i}"] = _("Unknown station %(id)s.", id=station[:80])
+            continue
+        raw = form.get(f"units_{i}", "").strip()
+        if raw:
+            try:
+                number = int(raw)
+            except ValueError:
+                number = -1
+            if not low <= number <= high:
+                errors[f"units_{i}"] = _("Enter a number from %(low)s to %(high)s.", low=low,
+                                         high=high)  # fmt: skip
+            else:
+                units[station] = number
+        text = form.get(f"hours_{i}", "").strip()[:20]
+        if text:
+            try:
+                shift_seconds(text)
+            except ValueError:
+                errors[f"hours_{i}"] = _("Enter hours as HH:MM-HH:MM, for example 09:00-15:00.")
+                continue
+            hours[station] = text
+    if hours and shift in SHIFTS and not errors:
+        probe = PlanRequest(date="2000-01-01", shift=shift, station_hours=hours)
+        try:
+            station_hours(probe, storage.list_stations(get_engine()))
+        except ValueError:
+            errors["station_hours"] = _("Station hours must lie within the shift (%(hours)s).",
+                                        hours=SHIFTS[shift])  # fmt: skip
+    return units, hours
 
 
 def _form_page(form_values: dict, errors: dict[str, str], status: int = 200):
@@ -233,6 +287,11 @@ def _form_page(form_values: dict, errors: dict[str, str], status: int = 200):
         stations=stations,
         time_limit_s=float(current_app.config["PLAN_TIME_LIMIT_S"]),
         road_network=bool(current_app.config.get("ROAD_NETWORK_FILE")),
+        # The station table opens when it has values or errors.
+        open_stations=any(
+            key.startswith(("units_", "hours_", "station_hours")) and value
+            for key, value in list(errors.items()) + list(form_values.items())
+        ),
     ), status
 
 
