@@ -1,5 +1,5 @@
 """Import benchmark: all 690k Chicago incidents from ../shared into a fresh SQLite database
-and into a fresh PostgreSQL database on a throwaway server.
+and into fresh PostgreSQL databases on a throwaway server.
 
 For each database it prints the whole import's seconds and rows/s (reading, validation,
 boundary check, de-duplication, H3 indexing, rejects and the transaction; on PostgreSQL the
@@ -11,7 +11,11 @@ The PostgreSQL server is made with initdb and pg_ctl in a temporary folder (the 
 ``tests/postgres.py``: a unix socket, no TCP port; as root the server runs as the
 ``postgres`` user) with durability on (fsync, synchronous commit, full-page writes), as a
 production server has it, and is removed afterwards. Each import runs in its own process,
-so each peak memory is its own (the server's processes are not counted).
+so each peak memory is its own (the server's processes are not counted). PostgreSQL is
+measured twice: as the bulk load an import this large into an empty table is (indexes and
+foreign keys set aside, COPY straight into the table) and row by row, as a batch small next
+to the table goes (COPY into a staging table, INSERT ... ON CONFLICT DO NOTHING with every
+index and key in place), for comparison; the target is the first's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from geo.cells import cells_from_points  # noqa: E402
 from geo.ingest import PRESETS  # noqa: E402
 from web import storage  # noqa: E402
 from web.services.imports import ImportRequest, import_files  # noqa: E402
+from web.storage import importing  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 INCIDENTS = SHARED / "data" / "incidents" / "chicago"
@@ -94,10 +99,14 @@ def stored_digest(engine: sa.Engine) -> str:
     return digest.hexdigest()
 
 
-def run_import(url: str) -> dict:
+def run_import(url: str, bulk: bool = True) -> dict:
     """Import the Chicago files into the new database at ``url`` twice (in a process of
     its own); returns the timings, the counts, a fingerprint of what is stored and the
-    process's peak memory."""
+    process's peak memory. Without ``bulk`` the import stores rows as it does when they are
+    few next to the table (on PostgreSQL: COPY into a staging table, then INSERT ... ON
+    CONFLICT DO NOTHING with the indexes and foreign keys in place)."""
+    if not bulk:
+        importing.BULK_LOAD_MIN_ROWS = 10**12
     files = chicago_files()
     engine = storage.make_engine(url)
     storage.init_db(engine)
@@ -130,13 +139,14 @@ def run_import(url: str) -> dict:
         "reimport_inserted": sum(s.inserted for s in again),
         "digest": digest,
         "peak_mb": peak,
+        "bulk": bulk,
     }
 
 
-def in_own_process(url: str) -> dict:
+def in_own_process(url: str, bulk: bool = True) -> dict:
     """:func:`run_import` in a new process, so its peak memory is the import's alone."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(run_import, (url,))
+        return pool.apply(run_import, (url, bulk))
 
 
 def print_database(name: str, result: dict) -> None:
@@ -145,8 +155,9 @@ def print_database(name: str, result: dict) -> None:
     print(f"    rows read           {result['rows']:>12,}")
     print(f"    imported            {result['inserted']:>12,}")
     print(f"    rejected (kept)     {result['rejected']:>12,}")
-    print(f"    whole import        {seconds:>12.2f} s   target <= {TARGET_IMPORT_S:g} s: "
-          f"{verdict(seconds <= TARGET_IMPORT_S)}")  # fmt: skip
+    target = (f"target <= {TARGET_IMPORT_S:g} s: {verdict(seconds <= TARGET_IMPORT_S)}"
+              if result["bulk"] else "for comparison (no target)")  # fmt: skip
+    print(f"    whole import        {seconds:>12.2f} s   {target}")
     print(f"    rows/s              {result['rows'] / seconds:>12,.0f}")
     again = result["reimport_inserted"]
     print(f"    re-import (dedupe)  {result['reimport_s']:>12.2f} s   imported {again}: "
@@ -156,15 +167,21 @@ def print_database(name: str, result: dict) -> None:
           f"{verdict(peak <= TARGET_PEAK_MB)}")  # fmt: skip
 
 
-def postgres_import() -> dict:
-    """Import into a database on a new throwaway PostgreSQL server (removed afterwards)."""
+def postgres_imports() -> dict[str, dict]:
+    """Import into new databases on a new throwaway PostgreSQL server (removed afterwards):
+    as a bulk load (what an import this large into an empty table is) and row by row."""
     from tests import postgres
 
     postgres.SETTINGS = {**postgres.SETTINGS, **DURABLE}
     cluster = postgres.Cluster()
     try:
         cluster.start()
-        return in_own_process(cluster.create_database())
+        return {
+            "PostgreSQL (COPY, bulk load)": in_own_process(cluster.create_database()),
+            "PostgreSQL (COPY, row by row: as a batch small next to the table)": in_own_process(
+                cluster.create_database(), bulk=False
+            ),
+        }
     finally:
         cluster.stop()
 
@@ -180,15 +197,14 @@ def main() -> None:
         frame = storage.load_incidents(engine)
         engine.dispose()
     try:
-        results["PostgreSQL (COPY)"] = postgres_import()
+        results.update(postgres_imports())
     except Exception as err:  # noqa: BLE001 - a missing server is reported, SQLite still shown
         print(f"  PostgreSQL: not measured: {err}")
     for name, result in results.items():
         print_database(name, result)
-    if len(results) == 2:
-        sqlite, postgresql = results.values()
-        same = sqlite["digest"] == postgresql["digest"]
-        print(f"  same incidents and rejects stored in both: {verdict(same)}")
+    if len(results) > 1:
+        same = len({result["digest"] for result in results.values()}) == 1
+        print(f"  same incidents and rejects stored in each: {verdict(same)}")
     h3_rate = bench_h3(frame["lat"].to_numpy(), frame["lon"].to_numpy())
     print(f"  H3 indexing         {h3_rate:>12,.0f} points/s   target >= {TARGET_H3_POINTS_S:,}: "
           f"{verdict(h3_rate >= TARGET_H3_POINTS_S)}")  # fmt: skip
