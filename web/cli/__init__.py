@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import click
 
-from web.cli import accounts, analysis, backup, data, plans, reports, serve, tokens, warnings
+from web.cli import (
+    accounts,
+    analysis,
+    backup,
+    data,
+    plans,
+    reports,
+    serve,
+    tokens,
+    warnings,
+    worker,
+)
 
 __all__ = ["cli"]
 
@@ -43,6 +54,7 @@ for _command in (
     reports.report_categories_group,
     tokens.tokens_group,
     serve.serve_command,
+    worker.worker_command,
     backup.backup_command,
     backup.restore_command,
     warnings.near_repeat_command,

@@ -1,63 +1,98 @@
-"""Plan jobs: a day's plan built and solved in the background while the planner's page polls.
+"""Plan jobs: a day's plan (or a re-plan) built and solved by a worker while the planner's
+page polls.
 
-A job's problem is built in one of a few worker threads (scoring, travel times); the solver
-then runs in a child process, so the job ends by its time limit whatever the problem: the
-child is stopped at the limit plus :data:`GRACE_S` (the solver itself stops at the limit and
-returns its best plan). A planner can cancel a job. Each user has one open job at a time and
+A job is a row of the ``jobs`` table (web/storage/jobs.py): the site queues it, a
+:class:`Worker` takes it, builds the problem (scoring, travel times), solves it in a child
+process stopped at the job's limit plus :data:`GRACE_S` (the solver itself stops at the
+limit and returns its best plan), and writes its phase, heartbeats and result to the row.
+Every server process sees the same jobs, and a job's plan is stored whichever process or
+worker made it, so a restart of the site loses no job.
+
+Workers run as ``hotspot worker`` processes, or (the embedded default, ``make run``) as
+threads of the site's own process: ``hotspot serve`` keeps :data:`WORKERS` of them running,
+and a site served otherwise starts them when a job is queued or polled. With
+``HOTSPOT_WORKERS=external`` (or the app setting ``WORKERS``) the site only queues jobs and
+separate ``hotspot worker`` processes take them.
+
+A worker that dies mid-job stops sending heartbeats: after :data:`STALE_S` another worker
+(or the next poll of the progress page) puts the job back in the queue once, and fails it
+with the reason the second time. A planner can cancel a job: the row says so, and the worker
+running it stops its solver at its next heartbeat. Each user has one open job at a time and
 at most :data:`MAX_WAITING` jobs wait for a worker; more are refused with a message.
-
-Jobs live in this process only: a restart forgets running ones (their plans are not stored),
-never a stored plan.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
+import os
 import secrets
+import socket
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from geo.errors import GeoError
 from planner.errors import PlannerError
 from web import storage
-from web.services.patrol_plans import MAX_UNIT_OPTIONS, PlanRequest, plan_day, plan_record
+from web.services.patrol_plans import (
+    MAX_UNIT_OPTIONS,
+    PlanRequest,
+    daily_seed,
+    plan_day,
+    plan_record,
+)
 from web.services.replans import ReplanError, ReplanRequest, replan_day
+from web.storage import jobs as job_store
 
 if TYPE_CHECKING:
     from planner.plan import PatrolPlan
 
 __all__ = [
     "GRACE_S",
+    "HEARTBEAT_S",
     "JOB_KEEP_S",
     "MAX_WAITING",
+    "STALE_S",
+    "WORKERS",
     "JobRefused",
     "PlanJob",
     "Requester",
+    "Worker",
     "cancel",
+    "external_workers",
     "find",
     "open_jobs",
+    "start_embedded_workers",
     "submit",
 ]
 
 log = logging.getLogger(__name__)
 
-# Solves run in children forked from a server process that has the planner loaded already.
+# Solves run in children forked from a process that has the planner loaded already.
 _CHILDREN = multiprocessing.get_context("forkserver")
 _CHILDREN.set_forkserver_preload(["planner.solver"])
-WORKERS = 2  # jobs built and solved side by side (one solver per core on a small server)
-_EXECUTOR = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="plan-job")
-_JOBS: dict[str, PlanJob] = {}
-_JOBS_LOCK = threading.Lock()
-# Finished jobs are kept this long for the progress page to pick up, then forgotten.
-JOB_KEEP_S = 3600
-MAX_WAITING = 4  # jobs queued behind the workers; more are refused
+KINDS = ("plan", "replan")
+WORKERS = 2  # jobs a site process builds and solves side by side (one solver per core)
+# Ended jobs are kept this long (the progress page, monitoring), then deleted.
+JOB_KEEP_S = 7 * 86400
+MAX_WAITING = 4  # jobs queued for a worker; more are refused
 # Seconds past its time limit a solve may take to hand back its plan before it is stopped.
 GRACE_S = 5.0
 MIN_SOLVE_S = 1.0  # the solver gets at least this, even when building took the whole limit
+HEARTBEAT_S = 2.0  # a running job's worker writes its heartbeat (and sees a cancel) this often
+STALE_S = 20.0  # a running job without a heartbeat this long lost its worker
+POLL_S = 1.0  # an idle worker looks for jobs this often (a job queued here wakes it at once)
+#: The setting (environment variable, or the app's ``WORKERS``) that leaves jobs to separate
+#: ``hotspot worker`` processes: ``external``; anything else runs them in the site's process.
+WORKERS_SETTING = "HOTSPOT_WORKERS"
+# An unexpected error is stored with this prefix (for the log and monitoring); the page shows
+# its own message for it.
+INTERNAL_ERROR = "internal error: "
 
 
 def solver_margin_s(problem) -> float:
@@ -83,43 +118,48 @@ class Requester:
 
 @dataclass
 class PlanJob:
-    """A plan being made: who asked, for what, and how far it got."""
+    """A plan being made: who asked, for what, and how far it got (as read from its row;
+    a worker's own copy also holds its solver child and whether it was cancelled)."""
 
     id: str
-    owner_id: int
+    owner_id: int | None
     request: PlanRequest
     time_limit_s: float
-    created: float = field(default_factory=time.monotonic)
     phase: str = "queued"
-    started: float | None = None
+    stored_state: str = "queued"
+    started: float | None = None  # real seconds since the epoch
     finished: float | None = None
     plan_id: int | None = None
-    error: str | None = None
-    cancelled: bool = False
-    future: Future | None = None
-    child: multiprocessing.process.BaseProcess | None = None
+    stored_error: str | None = None
+    attempts: int = 0
     # A re-plan: the plan it revises and what changed (web.services.replans).
     revision_of: int | None = None
     change: ReplanRequest | None = None
+    cancelled: bool = False
+    child: multiprocessing.process.BaseProcess | None = field(default=None, repr=False)
+    engine: object = field(default=None, repr=False, compare=False)
+    beat_at: float = field(default=0.0, repr=False)  # the worker's last heartbeat (monotonic)
 
     def state(self) -> str:
-        if self.plan_id is not None:
-            return "done"
-        if self.cancelled:
-            return "cancelled"
-        if self.error is not None or (self.future is not None and self.future.done()):
-            return "failed"
-        return "running"
+        """running (queued or running), done, failed or cancelled."""
+        return "running" if self.stored_state in job_store.OPEN else self.stored_state
 
-    def deadline(self) -> float:
-        """When the job's time limit ends (monotonic clock), counted from its start."""
-        return (self.started or time.monotonic()) + self.time_limit_s
+    @property
+    def error(self) -> str | None:
+        """Why the job failed, for the planner (None while it runs, or for an internal error:
+        the page says that one in its own words)."""
+        if self.stored_state not in ("failed", "cancelled") or not self.stored_error:
+            return None
+        return None if self.stored_error.startswith(INTERNAL_ERROR) else self.stored_error
 
     def elapsed_s(self) -> float:
-        """Seconds since the job started (0 while queued), up to its end."""
-        if self.started is None:
+        """Seconds since the job (its current attempt) started, 0 while queued, up to its end."""
+        if self.started is None or self.stored_state == "queued":
             return 0.0
-        return (self.finished or time.monotonic()) - self.started
+        return max(0.0, (self.finished or time.time()) - self.started)
+
+
+# --- the site's side: queue, look up, cancel --------------------------------------------
 
 
 def submit(
@@ -134,116 +174,308 @@ def submit(
     """Queue ``request`` for ``who``; raises :class:`JobRefused` when it cannot start now.
 
     With ``revision_of`` and ``change`` the job re-plans that stored plan from the change's
-    time (``request`` names its date and shift) and stores a draft revision of it.
+    time (``request`` names its date and shift) and stores a draft revision of it. The day's
+    seed is worked out here from ``secret``, so workers never need the site's secret.
     """
     limit = change.time_limit_s if change is not None else request.time_limit_s
-    job = PlanJob(id=secrets.token_urlsafe(12), owner_id=who.user_id, request=request,
-                  time_limit_s=limit, revision_of=revision_of, change=change)  # fmt: skip
-    _forget_old_jobs()
-    with _JOBS_LOCK:
-        running = [j for j in _JOBS.values() if j.state() == "running"]
-        if any(j.owner_id == who.user_id for j in running):
-            raise JobRefused("your earlier plan is still being made: wait for it or cancel it")
-        waiting = sum(1 for j in running if j.started is None)
-        if len(running) >= WORKERS and waiting >= MAX_WAITING:
-            raise JobRefused(
-                f"{waiting} plans are waiting for the solver already; try again in a minute"
-            )
-        _JOBS[job.id] = job
-    job.future = _EXECUTOR.submit(_run_job, job, engine, secret, who)
-    job.future.add_done_callback(_log_crash)
-    return job
+    if request.seed is None:
+        request = replace(request, seed=daily_seed(request.date, secret))
+    job_id = secrets.token_urlsafe(12)
+    body = {"request": asdict(request), "revision_of": revision_of,
+            "change": asdict(change) if change is not None else None}  # fmt: skip
+    try:
+        job_store.forget_jobs(engine, time.time() - JOB_KEEP_S)
+    except sa.exc.OperationalError:  # the database is busy: forget them next time
+        pass
+    refused = job_store.create_job(
+        engine, job_id, "replan" if change is not None else "plan", json.dumps(body), limit,
+        owner_id=who.user_id, owner_name=who.username, owner_ip=who.ip,
+        max_queued=MAX_WAITING,
+    )  # fmt: skip
+    if refused == "owner busy":
+        raise JobRefused("your earlier plan is still being made: wait for it or cancel it")
+    if refused is not None:
+        raise JobRefused(
+            f"{MAX_WAITING} plans are waiting for the solver already; try again in a minute"
+        )
+    _wake(engine)
+    found = find(job_id, engine=engine)
+    assert found is not None
+    return found
 
 
-def find(job_id: str) -> PlanJob | None:
-    """The job with this id, if it is still kept."""
-    with _JOBS_LOCK:
-        return _JOBS.get(job_id)
+def find(job_id: str, *, engine=None) -> PlanJob | None:
+    """The job with this id, if it is still kept (``engine``: the current app's by default).
+
+    A running job whose worker stopped sending heartbeats is handed to another worker (or
+    failed) here too, so a page that polls it sees it move on."""
+    engine = engine if engine is not None else _app_engine()
+    if not job_id or len(job_id) > 32:
+        return None
+    record = job_store.get_job(engine, job_id)
+    if record is None:
+        return None
+    stale = record.heartbeat_at is not None and record.heartbeat_at < time.time() - STALE_S
+    if record.state == "running" and stale:
+        job_store.requeue_stale(engine, STALE_S)
+        record = job_store.get_job(engine, job_id) or record
+    if record.state == "queued":
+        _wake(engine)
+    return _job_of(record, engine)
 
 
-def open_jobs(user_id: int) -> int:
+def open_jobs(user_id: int, *, engine=None) -> int:
     """How many of a user's jobs are still queued or running."""
-    with _JOBS_LOCK:
-        return sum(1 for j in _JOBS.values() if j.owner_id == user_id and j.state() == "running")
+    engine = engine if engine is not None else _app_engine()
+    return job_store.count_open_jobs(engine, user_id)
 
 
 def cancel(job: PlanJob) -> bool:
-    """Stop a queued or running job (its plan is not stored); False if it had ended."""
-    if job.state() != "running":
+    """Stop a queued or running job (its plan is not stored); False if it had ended. The
+    worker running it stops its solver at once in this process, at its next heartbeat in
+    another."""
+    engine = job.engine if job.engine is not None else _app_engine()
+    if not job_store.cancel_job(engine, job.id):
         return False
-    job.cancelled = True
-    job.phase = "cancelled"
-    if job.future is not None:
-        job.future.cancel()  # a queued job never starts
-    child = job.child
-    if child is not None and child.is_alive():
-        child.kill()
-    if job.finished is None:
-        job.finished = time.monotonic()
+    job.stored_state = job.phase = "cancelled"
+    with _running_lock:
+        running = _running.get(job.id)
+    if running is not None:
+        _stop(running)
     return True
 
 
-def _forget_old_jobs() -> None:
-    cutoff = time.monotonic() - JOB_KEEP_S
-    with _JOBS_LOCK:
-        for job_id in [k for k, j in _JOBS.items() if j.finished and j.finished < cutoff]:
-            del _JOBS[job_id]
+def _app_engine():
+    from flask import current_app
+
+    return current_app.extensions["engine"]
 
 
-def _run_job(job: PlanJob, engine, secret: str, who: Requester) -> None:
-    """Build, solve and store one plan (runs in a worker thread, outside any request)."""
-    if job.cancelled:
-        return
-    job.started = time.monotonic()
+def _job_of(record: job_store.JobRecord, engine) -> PlanJob:
+    body = json.loads(record.request)
+    change = body.get("change")
+    if change is not None:
+        tuples = ("called_away", "back", "urgent")
+        change = ReplanRequest(**{k: tuple(v) if k in tuples else v for k, v in change.items()})
+    return PlanJob(
+        id=record.id, owner_id=record.owner_id, request=PlanRequest(**body["request"]),
+        time_limit_s=record.time_limit_s, phase=record.phase, stored_state=record.state,
+        started=record.started_at, finished=record.finished_at, plan_id=record.plan_id,
+        stored_error=record.error, attempts=record.attempts,
+        revision_of=body.get("revision_of"), change=change, engine=engine,
+    )  # fmt: skip
 
-    def on_phase(phase: str) -> None:
-        job.phase = phase
 
-    def solve(problem, options):
-        # The time limit is the whole job's: what building the problem took is deducted, and
-        # the solver stops a little early to build, check and send back its plan in time.
-        deadline = job.deadline()
-        remaining = deadline - time.monotonic() - solver_margin_s(problem)
-        limited = replace(options, time_limit_s=max(MIN_SOLVE_S, remaining))
-        # Stopped a moment before limit + GRACE_S, so that stopping it fits too.
-        return _solve_in_child(job, problem, limited, stop_at=deadline + GRACE_S - 0.5)
-
+def external_workers() -> bool:
+    """Whether separate ``hotspot worker`` processes take the jobs (``WORKERS=external``)."""
+    setting = os.environ.get(WORKERS_SETTING, "")
     try:
-        extra: dict = {}
-        if job.change is None:
-            planned = plan_day(engine, job.request, secret, on_phase=on_phase, solve=solve)
-            request = job.request
-        else:
-            stored = storage.get_plan(engine, int(job.revision_of or 0))
-            if stored is None:
-                raise ReplanError(f"plan {job.revision_of} no longer exists")
-            planned, request, why = replan_day(engine, stored, job.change, on_phase, solve)
-            extra = {"revision_of": stored.id, "replan": why}
-        if job.cancelled:
-            return
-        job.phase = "storing"
-        record = plan_record(planned, request)
-        plan_id = storage.store_plan(engine, created_by=who.user_id, **record, **extra)
-    except (GeoError, PlannerError, ValueError) as err:
-        job.error = str(err)
-        job.phase = "failed"
-        return
-    finally:
-        if job.finished is None:
-            job.finished = time.monotonic()
-    summary = record["summary"]
-    revision = f" (re-plan of plan {job.revision_of})" if job.change is not None else ""
-    storage.audit(
+        from flask import current_app, has_app_context
+
+        if has_app_context():
+            setting = str(current_app.config.get("WORKERS", setting))
+    except ImportError:  # pragma: no cover - flask is a dependency
+        pass
+    return setting.strip().lower() == "external"
+
+
+# --- workers -------------------------------------------------------------------------------
+
+# Jobs this process runs now (id -> the worker's copy), so a cancel here stops them at once.
+_running: dict[str, PlanJob] = {}
+_running_lock = threading.Lock()
+# Embedded worker threads per database; woken when a job is queued in this process.
+_embedded: dict[str, list[threading.Thread]] = {}
+_persistent: set[str] = set()  # databases whose embedded workers run until the process ends
+_embedded_lock = threading.Lock()
+_queued = threading.Condition()
+
+
+def _wake(engine) -> None:
+    """Tell this process's idle workers a job is queued; start the embedded ones if none run
+    (unless workers are external)."""
+    with _queued:
+        _queued.notify_all()
+    if not external_workers():
+        start_embedded_workers(engine, persistent=False)
+
+
+def start_embedded_workers(engine, count: int = WORKERS, *, persistent: bool = True) -> None:
+    """Run ``count`` worker threads in this process for ``engine``'s database.
+
+    Persistent ones (``hotspot serve``) run until the process ends; the others stop when no
+    job is left queued (a site served by another WSGI server starts them as jobs come)."""
+    key = storage.database_key(engine)
+    with _embedded_lock:
+        if persistent:
+            _persistent.add(key)
+        alive = [t for t in _embedded.get(key, []) if t.is_alive()]
+        for _n in range(count - len(alive)):
+            worker = Worker(engine, stop_when_idle=key not in _persistent)
+            thread = threading.Thread(target=worker.run, name="plan-worker", daemon=True)
+            thread.start()
+            alive.append(thread)
+        _embedded[key] = alive
+
+
+class Worker:
+    """Takes jobs from the table and runs them, one at a time, until stopped.
+
+    ``stop_when_idle``: return once no job is queued (embedded workers started on demand).
+    ``stale_after_s``: a running job without a heartbeat this long lost its worker; this
+    worker puts it back in the queue (or fails it) when it looks for work.
+    """
+
+    def __init__(
+        self,
         engine,
-        "plan_replanned" if job.change is not None else "plan_generated",
-        user_id=who.user_id,
-        username=who.username,
-        ip=who.ip,
-        detail=f"plan {plan_id}{revision}: {job.request.date} {job.request.shift}, "
-        f"{summary['visits']} visits, status {summary['status']}",
-    )
-    job.plan_id = plan_id
-    job.phase = "done"
+        *,
+        name: str | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+        stale_after_s: float = STALE_S,
+        stop_when_idle: bool = False,
+    ) -> None:
+        self.engine = engine
+        suffix = secrets.token_hex(3)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{suffix}"
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
+        self.stop_when_idle = stop_when_idle
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        """Take and run jobs until :attr:`stopping` is set (or, idle, if it stops then)."""
+        while not self.stopping.is_set():
+            try:
+                ran = self.run_one()
+            except (sa.exc.OperationalError, sa.exc.DisconnectionError) as err:
+                log.warning("worker %s: database unavailable (%s); retrying", self.name, err)
+                ran = False
+            except Exception:  # a bug: keep the worker, the job is failed or retried
+                log.exception("worker %s crashed on a job", self.name)
+                ran = False
+            if ran:
+                continue
+            if self.stop_when_idle:
+                return
+            with _queued:
+                _queued.wait(POLL_S)
+
+    def run_one(self) -> bool:
+        """Take one job and run it to its end; False when none was queued."""
+        for job_id, state in job_store.requeue_stale(self.engine, self.stale_after_s):
+            log.warning("job %s lost its worker: %s", job_id, state)
+        record = job_store.take_job(self.engine, self.name, KINDS)
+        if record is None:
+            return False
+        job = _job_of(record, self.engine)
+        job.stored_state = "running"
+        # The job's deadline on this process's monotonic clock.
+        deadline = time.monotonic() + ((record.deadline_at or time.time()) - time.time())
+        with _running_lock:
+            _running[job.id] = job
+        beat = threading.Thread(target=self._heartbeats, args=(job,), daemon=True,
+                                name=f"heartbeat-{job.id}")  # fmt: skip
+        beat.start()
+        try:
+            self._run(job, record, deadline)
+        finally:
+            job.stored_state = "ended"
+            with _running_lock:
+                _running.pop(job.id, None)
+            beat.join()
+        return True
+
+    def _heartbeats(self, job: PlanJob) -> None:
+        """Write the job's heartbeat and phase until it ends; stop it when the row says it is
+        no longer this worker's (cancelled)."""
+        while job.stored_state == "running":
+            time.sleep(self.heartbeat_s / 4)
+            if job.stored_state != "running" or job.cancelled:
+                return
+            if time.monotonic() - job.beat_at < self.heartbeat_s:
+                continue
+            self._beat(job)
+
+    def _beat(self, job: PlanJob, phase: str | None = None) -> None:
+        job.beat_at = time.monotonic()
+        try:
+            mine = job_store.heartbeat(self.engine, job.id, self.name, phase or job.phase)
+        except (sa.exc.OperationalError, sa.exc.DisconnectionError) as err:
+            log.warning("job %s: heartbeat not written (%s)", job.id, err)
+            return
+        if not mine and job.stored_state == "running":
+            _stop(job)
+
+    def _run(self, job: PlanJob, record: job_store.JobRecord, deadline: float) -> None:
+        """Build, solve and store one plan; its result or error goes to the row."""
+
+        def on_phase(phase: str) -> None:
+            job.phase = phase
+            self._beat(job, phase)
+
+        def solve(problem, options):
+            # The time limit is the whole job's: what building the problem took is deducted,
+            # and the solver stops a little early to build, check and send back its plan.
+            remaining = deadline - time.monotonic() - solver_margin_s(problem)
+            limited = replace(options, time_limit_s=max(MIN_SOLVE_S, remaining))
+            # Stopped a moment before limit + GRACE_S, so that stopping it fits too.
+            return _solve_in_child(job, problem, limited, stop_at=deadline + GRACE_S - 0.5)
+
+        try:
+            if job.cancelled:
+                return
+            extra: dict = {}
+            if job.change is None:
+                # The seed was worked out when the job was queued: no secret needed here.
+                planned = plan_day(self.engine, job.request, "", on_phase=on_phase, solve=solve)
+                request = job.request
+            else:
+                stored = storage.get_plan(self.engine, int(job.revision_of or 0))
+                if stored is None:
+                    raise ReplanError(f"plan {job.revision_of} no longer exists")
+                planned, request, why = replan_day(self.engine, stored, job.change, on_phase,
+                                                   solve)  # fmt: skip
+                extra = {"revision_of": stored.id, "replan": why}
+            on_phase("storing")
+            if job.cancelled:
+                return
+            record_ = plan_record(planned, request)
+            plan_id = storage.store_plan(self.engine, created_by=record.owner_id,
+                                         **record_, **extra)  # fmt: skip
+        except (GeoError, PlannerError, ValueError) as err:
+            if not job.cancelled:
+                job_store.finish_job(self.engine, job.id, self.name, error=str(err))
+            return
+        except (sa.exc.OperationalError, sa.exc.DisconnectionError):
+            raise  # the database went away: the job is retried once it is back
+        except Exception as err:
+            log.exception("plan job %s crashed", job.id)
+            job_store.finish_job(self.engine, job.id, self.name,
+                                 error=f"{INTERNAL_ERROR}{type(err).__name__}: {err}")  # fmt: skip
+            return
+        if not job_store.finish_job(self.engine, job.id, self.name, plan_id=plan_id):
+            log.warning("job %s ended elsewhere (cancelled) after its plan %s", job.id, plan_id)
+            return
+        summary = record_["summary"]
+        revision = f" (re-plan of plan {job.revision_of})" if job.change is not None else ""
+        storage.audit(
+            self.engine,
+            "plan_replanned" if job.change is not None else "plan_generated",
+            user_id=record.owner_id,
+            username=record.owner_name,
+            ip=record.owner_ip,
+            detail=f"plan {plan_id}{revision}: {job.request.date} {job.request.shift}, "
+            f"{summary['visits']} visits, status {summary['status']}",
+        )
+
+
+def _stop(job: PlanJob) -> None:
+    """Stop a running job of this process: no plan will be stored, its solver is killed."""
+    job.cancelled = True
+    child = job.child
+    if child is not None and child.is_alive():
+        child.kill()
 
 
 class PlanTimeout(PlannerError):
@@ -265,13 +497,16 @@ def _solve_in_child(job: PlanJob, problem, options, target=None, stop_at: float 
     child.start()
     send.close()
     try:
-        if job.cancelled or not receive.poll(max(0.0, stop_at - time.monotonic())):
+        if job.cancelled:
+            raise PlannerError("the job was cancelled")
+        while not receive.poll(min(0.5, max(0.0, stop_at - time.monotonic()))):
             if job.cancelled:
                 raise PlannerError("the job was cancelled")
-            raise PlanTimeout(
-                f"the solver did not finish within the job's {job.time_limit_s:g} s limit "
-                f"(+{GRACE_S:g} s) and was stopped: plan fewer cells or units"
-            )
+            if time.monotonic() >= stop_at:
+                raise PlanTimeout(
+                    f"the solver did not finish within the job's {job.time_limit_s:g} s "
+                    f"limit (+{GRACE_S:g} s) and was stopped: plan fewer cells or units"
+                )
         outcome = receive.recv()
     except EOFError as err:  # the child died (killed on cancel, or out of memory)
         why = "the job was cancelled" if job.cancelled else "the solver stopped unexpectedly"
@@ -298,11 +533,3 @@ def _child_solve(send, problem, options) -> None:
         outcome = err
     send.send(outcome)
     send.close()
-
-
-def _log_crash(future: Future) -> None:
-    if future.cancelled():
-        return
-    error = future.exception()
-    if error is not None:
-        log.error("plan job crashed", exc_info=(type(error), error, error.__traceback__))

@@ -467,3 +467,32 @@ warning_reads = sa.Table(
     ),
     sa.Column("at", sa.BigInteger, nullable=False),
 )
+
+# Background work (plan jobs, re-plans; room for scheduled scoring and warnings) taken by
+# workers (`hotspot worker`, or a thread of `hotspot serve`): what to do, its state (queued,
+# running, done, failed, cancelled), the worker holding it and its last heartbeat. Times in
+# real seconds since the epoch (fractional: heartbeats and elapsed times), not the site clock.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("owner_name", sa.String(64), nullable=False, server_default=""),
+    sa.Column("owner_ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("request", sa.Text, nullable=False),  # JSON: what the kind needs
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("phase", sa.String(40), nullable=False, server_default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("worker", sa.String(120)),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("time_limit_s", sa.Float, nullable=False),
+    sa.Column("deadline_at", sa.Float),  # started_at + time_limit_s of the current attempt
+    sa.Column("plan_id", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_jobs_state", "state", "created_at"),
+    sa.Index("ix_jobs_owner_id", "owner_id"),
+)

@@ -1,0 +1,330 @@
+"""Plan jobs as rows taken by workers (web/storage/jobs.py, web/services/plan_jobs.py,
+``hotspot worker``): two workers never take the same job; a job queued by one site process
+is run by a worker of another and its plan is stored (a restart loses nothing); ``kill -9``
+of a worker mid-job gives the job to another worker once, then fails it with its reason,
+and other jobs are unaffected. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import REPO
+from tests.web.conftest import days_ahead, login
+from web import create_app, storage
+from web.services import plan_jobs
+from web.services.accounts import hash_password
+from web.services.patrol_plans import PlanRequest
+from web.storage import jobs as job_store
+from web.storage.schema import jobs as jobs_table
+
+pytestmark = pytest.mark.databases(demo=True)
+
+WAIT_S = 240  # for a worker to start, take a job or finish one (a busy 2-core machine)
+# Small problems keep each solve to a few seconds.
+SMALL = {"shift": "night", "units_per_station": 1, "candidates": 30, "time_limit_s": 4.0}
+
+
+def _wait(what: str, check, timeout_s: float = WAIT_S):
+    """Poll ``check()`` until it returns something true; fail naming ``what`` after a while."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.2)
+
+
+def _planners(engine, n: int, prefix: str) -> list[plan_jobs.Requester]:
+    """``n`` planner accounts (one open job per user): their requesters."""
+    secret = hash_password("job-workers-pass-1")
+    return [
+        plan_jobs.Requester(
+            storage.create_user(engine, f"{prefix}{i}", secret, "planner"),
+            f"{prefix}{i}",
+            "127.0.0.1",
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def _queue(engine, who: plan_jobs.Requester, day: int) -> str:
+    """Queue a small plan job for ``days_ahead(day)``; its id."""
+    request = PlanRequest(date=days_ahead(day), **SMALL)
+    return plan_jobs.submit(engine, request, who, "test-secret").id
+
+
+def _row(engine, job_id: str) -> job_store.JobRecord:
+    record = job_store.get_job(engine, job_id)
+    assert record is not None
+    return record
+
+
+class Workers:
+    """``hotspot worker`` processes on one database, each in its own process group (so the
+    solver children of a killed worker can be ended after the test)."""
+
+    def __init__(self, url: str, moment, logs: Path) -> None:
+        self.logs = logs
+        self.env = os.environ | {
+            "HOTSPOT_DATABASE_URL": url,
+            "HOTSPOT_TIMEZONE": moment.timezone,
+            "HOTSPOT_NOW": moment.local.strftime("%Y-%m-%dT%H:%M:%S"),
+            "HOTSPOT_WORKERS": "external",
+        }
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, name: str) -> subprocess.Popen:
+        command = [sys.executable, "-c", "from web.cli import cli; cli()", "worker", "--name", name,
+                   "--heartbeat", "0.5", "--stale-after", "3"]  # fmt: skip
+        log = (self.logs / f"{name}.log").open("wb")
+        process = subprocess.Popen(command, cwd=REPO, env=self.env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        log.close()  # the worker has its own copy
+        self.started.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            try:  # what a killed worker left: its forkserver and solver children
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+@pytest.fixture
+def workers(demo_copy_url, moment, monkeypatch, tmp_path):
+    """Jobs queued here wait for the ``hotspot worker`` processes the test starts."""
+    monkeypatch.setenv(plan_jobs.WORKERS_SETTING, "external")
+    started = Workers(demo_copy_url, moment, tmp_path)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def copy_engine(demo_copy_url):
+    engine = storage.make_engine(demo_copy_url)
+    yield engine
+    engine.dispose()
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def test_two_workers_never_take_the_same_job(copy_engine) -> None:
+    """Two workers (threads, each with its own connections) take 40 jobs as fast as they
+    can: every job is taken once, by the worker the row names, on its first attempt."""
+    ids = [f"race-{n:02d}" for n in range(40)]
+    for job_id in ids:
+        job_store.create_job(copy_engine, job_id, "plan", "{}", 5.0)
+    taken: dict[str, list[str]] = {"w1": [], "w2": []}
+    start = threading.Barrier(2)
+
+    def take(name: str) -> None:
+        start.wait()
+        while (record := job_store.take_job(copy_engine, name, ("plan",))) is not None:
+            taken[name].append(record.id)
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken["w1"] + taken["w2"]) == ids  # each once, none lost
+    for name, mine in taken.items():
+        for job_id in mine:
+            row = _row(copy_engine, job_id)
+            assert (row.state, row.worker, row.attempts) == ("running", name, 1)
+            assert row.deadline_at == pytest.approx(row.started_at + 5.0)
+
+
+def test_a_stale_job_is_retried_once_then_failed_with_its_reason(copy_engine) -> None:
+    job_store.create_job(copy_engine, "stale", "plan", "{}", 5.0)
+    job_store.create_job(copy_engine, "alive", "plan", "{}", 5.0)
+    assert job_store.take_job(copy_engine, "dead-1", ("plan",)).id == "stale"
+    assert job_store.take_job(copy_engine, "live", ("plan",)).id == "alive"
+    # The first worker stops sending heartbeats; the other one goes on.
+    _age_heartbeat(copy_engine, "stale", 60)
+    assert job_store.heartbeat(copy_engine, "alive", "live", "solving")
+    assert job_store.requeue_stale(copy_engine, 30) == [("stale", "queued")]
+    row = _row(copy_engine, "stale")
+    assert (row.state, row.worker, row.attempts) == ("queued", None, 1)
+    assert "its worker dead-1 stopped" in row.error
+    # The dead worker's late heartbeat or result counts for nothing: the job is not its own.
+    assert not job_store.heartbeat(copy_engine, "stale", "dead-1")
+    assert not job_store.finish_job(copy_engine, "stale", "dead-1", plan_id=1)
+    # Taken again, and its second worker dies too: failed with the reason, never "running".
+    assert job_store.take_job(copy_engine, "dead-2", ("plan",)).id == "stale"
+    _age_heartbeat(copy_engine, "stale", 60)
+    assert job_store.requeue_stale(copy_engine, 30) == [("stale", "failed")]
+    row = _row(copy_engine, "stale")
+    assert (row.state, row.attempts) == ("failed", 2)
+    assert row.error == "failed after 2 attempts: its worker dead-2 stopped (no heartbeat for 30 s)"
+    assert row.finished_at is not None
+    alive = _row(copy_engine, "alive")
+    assert (alive.state, alive.worker, alive.phase) == ("running", "live", "solving")
+    assert job_store.finish_job(copy_engine, "alive", "live", plan_id=7)
+    assert (_row(copy_engine, "alive").state, _row(copy_engine, "alive").plan_id) == ("done", 7)
+
+
+def test_a_cancelled_job_is_no_longer_its_workers(copy_engine) -> None:
+    job_store.create_job(copy_engine, "c1", "plan", "{}", 5.0)
+    job_store.create_job(copy_engine, "c2", "plan", "{}", 5.0)
+    assert job_store.cancel_job(copy_engine, "c1")  # while queued: never taken
+    assert job_store.take_job(copy_engine, "w", ("plan",)).id == "c2"
+    assert job_store.cancel_job(copy_engine, "c2")  # while running
+    assert not job_store.heartbeat(copy_engine, "c2", "w")  # the worker sees it and stops
+    assert not job_store.finish_job(copy_engine, "c2", "w", plan_id=3)
+    assert not job_store.cancel_job(copy_engine, "c2")  # ended already
+    assert {_row(copy_engine, j).state for j in ("c1", "c2")} == {"cancelled"}
+    assert job_store.take_job(copy_engine, "w", ("plan",)) is None
+
+
+def test_one_open_job_per_owner_and_a_bounded_queue(copy_engine) -> None:
+    owners = _planners(copy_engine, 3, "queue")
+    first = job_store.create_job(copy_engine, "q1", "plan", "{}", 5.0, owner_id=owners[0].user_id)
+    assert first is None
+    again = job_store.create_job(copy_engine, "q2", "plan", "{}", 5.0, owner_id=owners[0].user_id)
+    assert again == "owner busy"
+    full = job_store.create_job(copy_engine, "q3", "plan", "{}", 5.0,
+                                owner_id=owners[1].user_id, max_queued=1)  # fmt: skip
+    assert full == "queue full"
+    job_store.cancel_job(copy_engine, "q1")
+    assert job_store.create_job(copy_engine, "q4", "plan", "{}", 5.0,
+                                owner_id=owners[0].user_id, max_queued=1) is None  # fmt: skip
+    assert job_store.job_counts(copy_engine) == {"cancelled": 1, "queued": 1}
+
+
+def _age_heartbeat(engine, job_id: str, seconds: float) -> None:
+    """Make a job's last heartbeat ``seconds`` older (as if its worker had stopped then)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(jobs_table)
+            .where(jobs_table.c.id == job_id)
+            .values(heartbeat_at=jobs_table.c.heartbeat_at - seconds)
+        )
+
+
+# --- site processes and worker processes ---------------------------------------------------
+
+
+def test_a_job_queued_before_a_restart_is_run_after_it(demo_copy_url, moment) -> None:
+    """A site process queues a job and stops before any worker runs it; a new site process
+    (the embedded worker) runs it from the table and stores its plan; the login made in the
+    first process is valid in the second (sessions are rows, the key is shared)."""
+    settings = {"DATABASE_URL": demo_copy_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                "PLAN_TIME_LIMIT_S": 4.0, "SECRET_KEY": "k" * 64}  # fmt: skip
+    first = create_app(settings | {"WORKERS": "external"})
+    client = first.test_client()
+    login(client, "planner")
+    form = {"date": days_ahead(280), "shift": "night", "units_per_station": "1",
+            "dwell_min": "15", "candidates": "30", "max_visits": "2"}  # fmt: skip
+    page = client.post("/plans/new", data=form)
+    assert page.status_code == 200
+    job_id = page.get_data(as_text=True).split('data-job-url="')[1].split('"')[0].rsplit("/")[-1]
+    engine = first.extensions["engine"]
+    assert _row(engine, job_id).state == "queued"  # no worker in that process
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    engine.dispose()
+    del first
+
+    second = create_app(settings)  # the embedded default
+    client = second.test_client()
+    client.set_cookie("session", cookie.value)
+    job = _wait("the job to end", lambda: _ended(client.get(f"/plans/jobs/{job_id}").get_json()))
+    assert job["state"] == "done", job
+    stored = storage.get_plan(second.extensions["engine"], job["plan_id"])
+    assert stored is not None and stored.plan_date == days_ahead(280)
+    row = _row(second.extensions["engine"], job_id)
+    assert (row.state, row.attempts, row.plan_id) == ("done", 1, job["plan_id"])
+    second.extensions["engine"].dispose()
+
+
+def _ended(job: dict) -> dict | None:
+    return job if job["state"] != "running" else None
+
+
+def test_two_worker_processes_run_each_job_once(workers, copy_engine) -> None:
+    owners = _planners(copy_engine, 4, "pair")
+    ids = [_queue(copy_engine, who, 290 + n) for n, who in enumerate(owners)]
+    workers.start("pair-a")
+    workers.start("pair-b")
+    _wait("every job done", lambda: all(_row(copy_engine, j).state == "done" for j in ids))
+    rows = [_row(copy_engine, j) for j in ids]
+    assert [row.attempts for row in rows] == [1, 1, 1, 1]
+    assert len({row.plan_id for row in rows}) == 4
+    assert {row.worker for row in rows} <= {"pair-a", "pair-b"}
+    plans = storage.list_plans(copy_engine, limit=500)
+    for n in range(4):  # one plan per job: none was solved and stored twice
+        assert (plans["plan_date"] == days_ahead(290 + n)).sum() == 1
+    audit = storage.list_audit(copy_engine, limit=200)
+    generated = audit.loc[audit["action"] == "plan_generated", "detail"].tolist()
+    for row in rows:  # one audit entry per plan, in the name of who asked
+        assert sum(d.startswith(f"plan {row.plan_id}: ") for d in generated) == 1
+
+
+def test_kill_9_of_a_worker_mid_job(workers, copy_engine) -> None:
+    """A worker killed while it solves: another worker retries the job; killed again, the
+    job fails with its reason; a job queued beside it is done, once."""
+    victim, bystander = _planners(copy_engine, 2, "kill")
+    doomed = _queue(copy_engine, victim, 300)
+
+    def running_on(name: str):
+        row = _row(copy_engine, doomed)
+        return row.state == "running" and row.worker == name and row.phase == "solving"
+
+    for attempt, name in enumerate(("kill-1", "kill-2"), start=1):
+        process = workers.start(name)
+        _wait(f"{name} to solve the job", lambda name=name: running_on(name))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert _row(copy_engine, doomed).attempts == attempt
+    other = _queue(copy_engine, bystander, 301)
+    workers.start("kill-3")
+    _wait("the other job to end", lambda: _row(copy_engine, other).state in job_store.ENDED)
+    _wait("the killed job to end", lambda: _row(copy_engine, doomed).state in job_store.ENDED)
+    row = _row(copy_engine, doomed)
+    assert (row.state, row.attempts, row.plan_id) == ("failed", 2, None)
+    assert row.error == "failed after 2 attempts: its worker kill-2 stopped (no heartbeat for 3 s)"
+    done = _row(copy_engine, other)
+    assert (done.state, done.attempts, done.worker) == ("done", 1, "kill-3")
+    plans = storage.list_plans(copy_engine, limit=500)
+    assert (plans["plan_date"] == days_ahead(300)).sum() == 0
+    assert (plans["plan_date"] == days_ahead(301)).sum() == 1
+    # The planner's page says why.
+    job = plan_jobs.find(doomed, engine=copy_engine)
+    assert job.state() == "failed" and "its worker kill-2 stopped" in job.error
+    assert json.loads(row.request)["request"]["date"] == days_ahead(300)
+
+
+def test_a_killed_workers_job_is_retried_and_done(workers, copy_engine) -> None:
+    (who,) = _planners(copy_engine, 1, "retry")
+    job_id = _queue(copy_engine, who, 305)
+    first = workers.start("retry-1")
+    _wait("retry-1 to solve", lambda: _row(copy_engine, job_id).phase == "solving")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    workers.start("retry-2")
+    _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
+    row = _row(copy_engine, job_id)
+    assert (row.state, row.attempts, row.worker, row.error) == ("done", 2, "retry-2", None)
+    assert storage.get_plan(copy_engine, row.plan_id).plan_date == days_ahead(305)

@@ -1,0 +1,243 @@
+"""Background jobs as rows: queued by the site, taken by workers, with their progress.
+
+A job is ``queued`` until a worker takes it (:func:`take_job`: ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, an atomic ``UPDATE ... WHERE state = 'queued'`` on SQLite), then ``running``
+while that worker sends heartbeats (:func:`heartbeat`), and ends ``done``, ``failed`` or
+``cancelled``. A running job whose worker stopped sending heartbeats (killed, its machine
+gone) is put back in the queue once (:func:`requeue_stale`) and failed with the reason the
+second time, so no job stays ``running`` for ever. Cancelling is a write to the row: the
+worker sees it at its next heartbeat and stops.
+
+Times here are real seconds since the epoch (``time.time()``), not the site's clock: they
+measure liveness and elapsed time, which a demo's "as of" moment must not change.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from web.storage._shared import record_from_row
+from web.storage.schema import jobs
+
+__all__ = [
+    "ENDED",
+    "MAX_ATTEMPTS",
+    "OPEN",
+    "JobRecord",
+    "cancel_job",
+    "count_open_jobs",
+    "create_job",
+    "finish_job",
+    "forget_jobs",
+    "get_job",
+    "heartbeat",
+    "job_counts",
+    "requeue_stale",
+    "take_job",
+]
+
+OPEN = ("queued", "running")
+ENDED = ("done", "failed", "cancelled")
+#: A job is run at most this many times: a worker that dies while running it gives it to
+#: another worker once; the second death fails it with the reason.
+MAX_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as stored (times in real seconds since the epoch)."""
+
+    id: str
+    kind: str
+    owner_id: int | None
+    owner_name: str
+    owner_ip: str
+    request: str  # JSON
+    state: str
+    phase: str
+    attempts: int
+    worker: str | None
+    heartbeat_at: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    time_limit_s: float
+    deadline_at: float | None
+    plan_id: int | None
+    error: str | None
+
+
+def create_job(
+    engine: Engine,
+    job_id: str,
+    kind: str,
+    request: str,
+    time_limit_s: float,
+    *,
+    owner_id: int | None = None,
+    owner_name: str = "",
+    owner_ip: str = "",
+    max_queued: int | None = None,
+) -> str | None:
+    """Queue a job; returns None when it was stored, or why not: the owner has an open job
+    (``"owner busy"``), or ``max_queued`` jobs wait already (``"queue full"``)."""
+    with engine.begin() as conn:
+        if owner_id is not None and _count(conn, jobs.c.owner_id == owner_id, OPEN):
+            return "owner busy"
+        if max_queued is not None and _count(conn, sa.true(), ("queued",)) >= max_queued:
+            return "queue full"
+        conn.execute(
+            sa.insert(jobs).values(
+                id=job_id, kind=kind, owner_id=owner_id, owner_name=owner_name[:64],
+                owner_ip=owner_ip[:64], request=request, state="queued", phase="queued",
+                attempts=0, created_at=time.time(), time_limit_s=float(time_limit_s),
+            )
+        )  # fmt: skip
+    return None
+
+
+def _count(conn: Connection, where, states: tuple[str, ...]) -> int:
+    query = sa.select(sa.func.count()).select_from(jobs).where(where, jobs.c.state.in_(states))
+    return int(conn.execute(query).scalar_one())
+
+
+def get_job(engine: Engine, job_id: str) -> JobRecord | None:
+    """The job with this id, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+    return record_from_row(JobRecord, row)
+
+
+def count_open_jobs(engine: Engine, owner_id: int) -> int:
+    """How many of an owner's jobs are queued or running."""
+    with engine.connect() as conn:
+        return _count(conn, jobs.c.owner_id == owner_id, OPEN)
+
+
+def job_counts(engine: Engine) -> dict[str, int]:
+    """Jobs per state (what to monitor: a queue that grows, running jobs without workers)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state))
+        return {state: int(n) for state, n in rows}
+
+
+def take_job(engine: Engine, worker: str, kinds: tuple[str, ...]) -> JobRecord | None:
+    """Take the oldest queued job of ``kinds`` for ``worker`` (now ``running``, one more
+    attempt, its deadline from now); None when none waits. Two workers never take the same
+    job: on PostgreSQL the row is locked and skipped by the others, on SQLite the update
+    takes it only if it is still queued (SQLite has one writer at a time)."""
+    oldest = (
+        sa.select(jobs.c.id)
+        .where(jobs.c.state == "queued", jobs.c.kind.in_(kinds))
+        .order_by(jobs.c.created_at, jobs.c.id)
+        .limit(1)
+    )
+    for _try in range(5):
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                oldest = oldest.with_for_update(skip_locked=True)
+            job_id = conn.execute(oldest).scalar()
+            if job_id is None:
+                return None
+            now = time.time()
+            taken = conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                .values(
+                    state="running",
+                    phase="starting",
+                    worker=worker[:120],
+                    attempts=jobs.c.attempts + 1,
+                    heartbeat_at=now,
+                    started_at=now,
+                    deadline_at=now + jobs.c.time_limit_s,
+                    finished_at=None,
+                )  # fmt: skip
+            ).rowcount
+        if taken:
+            return get_job(engine, job_id)
+    return None  # others kept taking the jobs first: the caller polls again
+
+
+def heartbeat(engine: Engine, job_id: str, worker: str, phase: str | None = None) -> bool:
+    """Record that ``worker`` still runs the job (and its phase); False when the job is no
+    longer this worker's to run (cancelled, or given to another worker after a stall)."""
+    values: dict[str, object] = {"heartbeat_at": time.time()}
+    if phase is not None:
+        values["phase"] = phase[:40]
+    with engine.begin() as conn:
+        return bool(conn.execute(_mine(job_id, worker).values(**values)).rowcount)
+
+
+def _mine(job_id: str, worker: str):
+    return sa.update(jobs).where(
+        jobs.c.id == job_id, jobs.c.worker == worker[:120], jobs.c.state == "running"
+    )
+
+
+def finish_job(
+    engine: Engine,
+    job_id: str,
+    worker: str,
+    *,
+    plan_id: int | None = None,
+    error: str | None = None,
+) -> bool:
+    """End a running job of ``worker``: done with its plan, or failed with ``error``; False
+    when it was no longer this worker's (cancelled meanwhile)."""
+    state = "failed" if error is not None else "done"
+    values = {"state": state, "phase": state, "plan_id": plan_id, "error": error,
+              "finished_at": time.time()}  # fmt: skip
+    with engine.begin() as conn:
+        return bool(conn.execute(_mine(job_id, worker).values(**values)).rowcount)
+
+
+def cancel_job(engine: Engine, job_id: str) -> bool:
+    """Cancel a queued or running job (its worker stops at its next heartbeat); False if it
+    had ended."""
+    with engine.begin() as conn:
+        return bool(
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state.in_(OPEN))
+                .values(state="cancelled", phase="cancelled", finished_at=time.time())
+            ).rowcount
+        )
+
+
+def requeue_stale(engine: Engine, stale_after_s: float) -> list[tuple[str, str]]:
+    """Running jobs without a heartbeat for ``stale_after_s``: queued again when they have
+    attempts left, failed with the reason otherwise. Returns (job id, new state) pairs."""
+    now = time.time()
+    stale = sa.and_(jobs.c.state == "running", jobs.c.heartbeat_at < now - stale_after_s)
+    changed: list[tuple[str, str]] = []
+    with engine.begin() as conn:
+        query = sa.select(jobs.c.id, jobs.c.attempts, jobs.c.worker).where(stale)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for job_id, attempts, worker in conn.execute(query).all():
+            why = f"its worker {worker} stopped (no heartbeat for {stale_after_s:g} s)"
+            if attempts < MAX_ATTEMPTS:
+                values = {"state": "queued", "phase": "queued", "worker": None,
+                          "heartbeat_at": None, "error": f"retried: {why}"}  # fmt: skip
+            else:
+                values = {"state": "failed", "phase": "failed", "finished_at": now,
+                          "error": f"failed after {attempts} attempts: {why}"}  # fmt: skip
+            done = conn.execute(
+                sa.update(jobs).where(jobs.c.id == job_id, stale).values(**values)
+            ).rowcount
+            if done:
+                changed.append((job_id, str(values["state"])))
+    return changed
+
+
+def forget_jobs(engine: Engine, ended_before: float) -> int:
+    """Delete the jobs that ended before this time (real seconds); returns how many."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.delete(jobs).where(jobs.c.state.in_(ENDED), jobs.c.finished_at < ended_before)
+        ).rowcount
