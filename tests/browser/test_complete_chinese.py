@@ -33,7 +33,8 @@ PAGES = {
     "commander": ["/command/hotspots", "/command/statistics", "/command/accuracy",
                   "/command/live", "/command/compare", "/command/find?q=G001", "/warnings/",
                   "/plans/", "/plans/1", "/plans/1/briefing", "/overview", "/account"],
-    "planner": ["/plans/new", "/plans/", "/plans/2", "/plans/2/briefing", "/warnings/",
+    "planner": ["/plans/new", "/plans/", "/plans/2", "/plans/2/briefing", "/plans/2/replan",
+                "/warnings/",
                 "/overview", "/account"],
     "grid1": ["/grid/", "/warnings/", "/account"],
 }  # fmt: skip

@@ -1,0 +1,127 @@
+"""Re-planning a running shift in a real browser: the planner (phone in Chinese, desktop in
+English) re-plans today's published day plan from 11:00 with a unit called away and an
+urgent cell of grid1's, checks the draft revision and publishes it; grid1's phone then shows
+what changed in their cells. On a demo site of its own: publishing revisions changes what
+grid workers see, which other browser tests rely on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from tests.browser.conftest import WatchedPage, demo_database, page_opener, serving
+from web import create_app, storage
+
+pytestmark = pytest.mark.browser
+
+SIZES = {
+    "phone-zh": {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
+                 "has_touch": True, "locale": "zh-CN"},
+    "desktop-en": {"viewport": {"width": 1280, "height": 860}, "locale": "en-US"},
+}  # fmt: skip
+PHONE = SIZES["phone-zh"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """(base URL, database URL) of a demo site of this module's own."""
+    url, _env = demo_database(tmp_path_factory.mktemp("replan"))
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-replan-" + "k" * 20,
+                      "PLAN_TIME_LIMIT_S": 4.0})  # fmt: skip
+    with serving(app) as base_url:
+        yield base_url, url
+    app.extensions["engine"].dispose()
+
+
+def _in_force(database_url: str) -> tuple[int, int]:
+    """The day plan in force and its revision number."""
+    engine = storage.make_engine(database_url)
+    try:
+        plans = storage.list_plans(engine, status="published")
+        row = plans[plans["shift"] == "day"].iloc[0]
+        return int(row["id"]), int(row["revision"])
+    finally:
+        engine.dispose()
+
+
+def _grid1_cell(database_url: str, plan_id: int) -> str:
+    """A cell of grid1's grids the plan does not visit after 11:00 (hex id)."""
+    from geo.cells import hex_from_cells
+
+    engine = storage.make_engine(database_url)
+    try:
+        user = storage.get_user_by_name(engine, "grid1")
+        mine = storage.user_cells(engine, user.id)
+        with engine.connect() as conn:
+            visited = {int(c) for (c,) in conn.execute(
+                sa.select(storage.schema.plan_visits.c.cell).where(
+                    storage.schema.plan_visits.c.plan_id == plan_id))}  # fmt: skip
+        return hex_from_cells([int(c) for c in mine if int(c) not in visited][:1])[0]
+    finally:
+        engine.dispose()
+
+
+def _in_language(watched: WatchedPage, username: str, lang: str) -> None:
+    watched.login(username)
+    wanted = "zh-CN" if lang == "zh" else "en"
+    if watched.page.locator("html").get_attribute("lang") != wanted:
+        with watched.page.expect_navigation():
+            watched.page.click(f"#lang-{lang}")
+    assert watched.page.locator("html").get_attribute("lang") == wanted
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, size) -> None:
+    base_url, database_url = site
+    lang = size.split("-")[1]
+    plan_id, revision = _in_force(database_url)
+    urgent = _grid1_cell(database_url, plan_id)
+    with page_opener(browser) as open_:
+        planner = open_(base_url, **SIZES[size])
+        page = planner.page
+        _in_language(planner, "planner", lang)
+        planner.goto(f"/plans/{plan_id}")
+        with page.expect_navigation():
+            page.click("#replan-link")
+        assert page.url.endswith(f"/plans/{plan_id}/replan")
+        # Touch targets: every unit's box is a label of at least 44 px.
+        first = page.locator("#away-units label").first
+        assert first.bounding_box()["height"] >= 44
+        page.fill("#at", "11:00")
+        unit = page.locator("#away-units input[name=away]").first.get_attribute("value")
+        first.click()
+        page.fill("#urgent", urgent)
+        page.fill("#reason", "处警" if lang == "zh" else "called to a crash")
+        planner.shot(f"replan-form-{size}")
+        page.click("#replan-submit")
+        page.wait_for_url(re.compile(r".*/plans/\d+$"), timeout=90000)
+        new_id = int(page.url.rsplit("/", 1)[1])
+        assert new_id != plan_id
+        box = page.locator("#revision")
+        assert box.is_visible()
+        text = box.inner_text()
+        assert str(revision + 1) in text and unit in text and "11:00" in text
+        assert page.locator("tr.stop.revised").count() > 0
+        assert (
+            page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"] + 1
+        )  # nothing wider than the screen
+        planner.shot(f"replan-revision-{size}")
+        page.check("#confirm-publish")
+        with page.expect_navigation():
+            page.click("#publish")
+        assert page.locator("#plan-status.published").count() == 1
+
+        worker = open_(base_url, **PHONE)
+        _in_language(worker, "grid1", "zh")
+        changes = worker.page.locator("#plan-changes")
+        assert changes.is_visible()
+        assert "11:00" in changes.inner_text()
+        # The urgent cell is grid1's: its visit is new there.
+        assert "新增巡查" in changes.inner_text()
+        top = changes.bounding_box()["y"]
+        assert top < 844  # on the first screen
+        worker.shot(f"replan-grid-worker-after-{size}")
+    assert _in_force(database_url) == (new_id, revision + 1)
