@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import REPO
-from tests.web.conftest import days_ahead, login
+from tests.web.conftest import PASSWORDS, days_ahead, login
 from web import create_app, storage
 from web.services import plan_jobs
 from web.services.accounts import hash_password
@@ -328,3 +328,97 @@ def test_a_killed_workers_job_is_retried_and_done(workers, copy_engine) -> None:
     row = _row(copy_engine, job_id)
     assert (row.state, row.attempts, row.worker, row.error) == ("done", 2, "retry-2", None)
     assert storage.get_plan(copy_engine, row.plan_id).plan_date == days_ahead(305)
+
+
+# --- several server processes -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    """The pids of a process's children (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def _answer(session, url: str):
+    """GET ``url`` on a new connection (so any server process may take it); None if refused."""
+    import requests
+
+    try:
+        return session.get(url, headers={"Connection": "close"}, timeout=30)
+    except requests.ConnectionError:
+        return None
+
+
+def test_several_server_processes_agree(demo_copy_url, moment, tmp_path) -> None:
+    """``hotspot serve --processes 2`` without a configured secret: a login made by one
+    process is valid in the other, each request on a new connection; a plan job queued by
+    one is polled through both and done; a process killed with -9 is started again while
+    the other one serves."""
+    import requests
+
+    port = _free_port()
+    env = os.environ | {"HOTSPOT_DATABASE_URL": demo_copy_url,
+                        "HOTSPOT_TIMEZONE": moment.timezone,
+                        "HOTSPOT_NOW": moment.local.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "HOTSPOT_PLAN_TIME_LIMIT_S": "4"}  # fmt: skip
+    env.pop("HOTSPOT_SECRET_KEY", None)
+    env.pop(plan_jobs.WORKERS_SETTING, None)
+    command = [sys.executable, "-c", "from web.cli import cli; cli()", "serve", "--port",
+               str(port), "--processes", "2", "--threads", "4"]  # fmt: skip
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
+                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    web = requests.Session()
+    try:
+        _wait("the server to answer", lambda: _answer(web, f"{base}/login"))
+        first = _children(server.pid)
+        assert len(first) == 2
+        login_page = web.get(f"{base}/login").text
+        sent = web.post(f"{base}/login", allow_redirects=False,
+                        data={"username": "planner", "password": PASSWORDS["planner"],
+                              "csrf_token": _csrf(login_page)})  # fmt: skip
+        assert sent.status_code == 302, sent.text[:300]
+        pages = [_answer(web, f"{base}/plans/new") for _n in range(20)]
+        assert [page.status_code for page in pages] == [200] * 20  # logged in everywhere
+        form = {"date": days_ahead(310), "shift": "night", "units_per_station": "1",
+                "dwell_min": "15", "candidates": "30", "max_visits": "2",
+                "csrf_token": _csrf(pages[-1].text)}  # fmt: skip
+        started = web.post(f"{base}/plans/new", data=form, headers={"Connection": "close"})
+        assert started.status_code == 200, started.text[:300]
+        job_url = base + started.text.split('data-job-url="')[1].split('"')[0]
+
+        def ended():
+            answer = _answer(web, job_url)
+            return answer is not None and _ended(answer.json())
+
+        assert _wait("the plan job", ended)["state"] == "done"
+        # One server process is killed: the other serves; it is started again.
+        victim = sorted(first)[0]
+        os.kill(victim, signal.SIGKILL)
+        _wait("a new server process", lambda: len(_children(server.pid) - {victim}) == 2)
+        pages = [_answer(web, f"{base}/plans/new") for _n in range(10)]
+        assert [page and page.status_code for page in pages] == [200] * 10
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        finally:
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    assert server.returncode == 0, (tmp_path / "serve.log").read_text()[-2000:]

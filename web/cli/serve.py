@@ -1,18 +1,71 @@
-"""``hotspot serve``: the site under waitress."""
+"""``hotspot serve``: the site under waitress, in one process or several.
+
+With ``--processes N`` the command binds the address once and forks N server processes that
+accept on it, each with its own app and database connections (sessions, login throttling,
+data versions and plan jobs are in the database, so every process agrees). It restarts a
+server process that dies, and stops them all on Ctrl-C or SIGTERM. The scheduled score runs
+and the warning refresher run in the first process only.
+
+Plan jobs run in worker threads of the server processes unless ``HOTSPOT_WORKERS=external``
+says separate ``hotspot worker`` processes take them.
+"""
 
 from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
 
 import click
 
 from web import storage
 from web.cli._common import fail
 
+# A server process that dies is started again after this pause (a crash loop stays slow).
+RESTART_PAUSE_S = 1.0
+_processes = 1  # server processes of this `hotspot serve` (their children know it)
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=5000, show_default=True)
-def serve_command(host: str, port: int) -> None:
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="server processes accepting on the address (each with --threads threads)",
+)
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True)
+def serve_command(host: str, port: int, processes: int, threads: int) -> None:
     """Serve the site with waitress (printing the demo logins when the demo is loaded)."""
+    from web.services import plan_jobs
+
+    app = _checked_app()
+    if processes == 1:
+        click.echo(f"serving on http://{host}:{port}")
+        _serve(app, 0, threads, host=host, port=port)
+        return
+    # The parent only binds and watches: each process makes its own app and connections,
+    # with one session key (development makes a random one per process otherwise).
+    os.environ.setdefault("HOTSPOT_SECRET_KEY", str(app.config["SECRET_KEY"]))
+    app.extensions["engine"].dispose()
+    del app
+    listener = socket.create_server((host, port), backlog=1024)
+    listener.set_inheritable(True)
+    bound = listener.getsockname()[1]
+    external = plan_jobs.external_workers()
+    where = "in `hotspot worker` processes" if external else "in the server processes"
+    click.echo(f"serving on http://{host}:{bound} with {processes} processes "
+               f"(plan jobs run {where})")  # fmt: skip
+    _supervise(listener, processes, threads)
+
+
+def _checked_app():
+    """The app, after checking the database is ready and no demo account is served in
+    production."""
     from web import create_app
     from web.config import ConfigError
     from web.services.demo import demo_logins
@@ -33,8 +86,27 @@ def serve_command(host: str, port: int) -> None:
             click.echo(f"  {username:<10} {password:<16} {role}")
     elif not storage.list_users(engine).shape[0]:
         click.echo("no accounts yet: create one with `hotspot users add NAME --role admin`")
-    click.echo(f"serving on http://{host}:{port}")
+    return app
+
+
+def _serve(app, index: int, threads: int, **where) -> None:
+    """Serve ``app`` as server process ``index`` (0 runs the schedules) until stopped."""
+    from waitress import serve
+
+    from web.services import plan_jobs
+
+    engine = app.extensions["engine"]
     _warm_up(engine)
+    if not plan_jobs.external_workers():
+        # One solver per core in all: the processes share the embedded workers out.
+        plan_jobs.start_embedded_workers(engine, max(1, plan_jobs.WORKERS // _processes))
+    if index == 0:
+        _start_schedules(app)
+    serve(app, threads=threads, **where)
+
+
+def _start_schedules(app) -> None:
+    engine = app.extensions["engine"]
     interval = float(app.config["SCORE_INTERVAL_MIN"])
     if interval > 0:
         from web.services.score_runs import ScoreSchedule
@@ -45,9 +117,79 @@ def serve_command(host: str, port: int) -> None:
 
     # Early warnings follow new data within about 2 s, off the feed's request path.
     WarningRefresher(engine).start()
-    from waitress import serve
 
-    serve(app, host=host, port=port, threads=8)
+
+def _supervise(listener: socket.socket, processes: int, threads: int) -> None:
+    """Fork ``processes`` servers on ``listener``; start again any that dies; stop them all
+    on SIGTERM or Ctrl-C."""
+    global _processes
+    _processes = processes
+    children: dict[int, int] = {}  # pid -> index
+    stopping = False
+
+    def stop(_signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(processes):
+        children[_fork(listener, index, threads)] = index
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - Python retries os.wait itself
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        click.echo(f"server process {index} (pid {pid}) ended ({_why(status)}); starting it "
+                   "again", err=True)  # fmt: skip
+        time.sleep(RESTART_PAUSE_S)
+        if not stopping:
+            children[_fork(listener, index, threads)] = index
+    listener.close()
+
+
+def _why(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def _fork(listener: socket.socket, index: int, threads: int) -> int:
+    """Start server process ``index`` on ``listener``; returns its pid (in the parent)."""
+    sys.stdout.flush()  # or the child would print what the parent had not yet
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    # The child: default signal handling (waitress ends on SIGTERM), its own app.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    code = 0
+    try:
+        from web import create_app
+
+        _serve(create_app(), index, threads, sockets=[listener])
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else 1
+    except BaseException:  # noqa: BLE001 - the parent logs and restarts it
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _warm_up(engine) -> None:

@@ -296,8 +296,12 @@ def _wake(engine) -> None:
     (unless workers are external)."""
     with _queued:
         _queued.notify_all()
-    if not external_workers():
-        start_embedded_workers(engine, persistent=False)
+    if external_workers():
+        return
+    with _embedded_lock:
+        if storage.database_key(engine) in _persistent:
+            return  # this process's own workers (hotspot serve) take it
+    start_embedded_workers(engine, persistent=False)
 
 
 def start_embedded_workers(engine, count: int = WORKERS, *, persistent: bool = True) -> None:
