@@ -12,6 +12,9 @@ with small files.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -276,3 +279,30 @@ def test_a_bulk_load_puts_the_indexes_and_keys_back(engine, tmp_path, monkeypatc
            "category_id": 999_999}  # fmt: skip
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.insert(storage.incidents).values(**row))
+
+
+def test_two_large_imports_at_once_both_land(engine, tmp_path, monkeypatch) -> None:
+    """Each has counted the table before either sets its indexes aside (when both may):
+    on PostgreSQL they take turns from before counting, so neither deadlocks the other."""
+    monkeypatch.setattr(importing, "BULK_LOAD_MIN_ROWS", 0)
+    counted = threading.Barrier(2)
+    row_count = importing.row_count
+
+    def count_then_wait(conn, table):
+        n = row_count(conn, table)
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other waits its turn
+            counted.wait(timeout=2)
+        return n
+
+    monkeypatch.setattr(importing, "row_count", count_then_wait)
+    months = ("2016-05", "2017-09")
+    paths = []
+    for month in months:
+        paths.append(tmp_path / f"{month}.csv")
+        paths[-1].write_bytes(b"".join(chicago_lines(month, n=50)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda path: import_files(engine, [path], request()), paths))
+    summaries = [summary for [summary] in results]
+    assert [s.inserted + s.rejected for s in summaries] == [50, 50]
+    assert min(s.inserted for s in summaries) > 40
+    assert storage.count_rows(engine)["incidents"] == sum(s.inserted for s in summaries)

@@ -210,10 +210,14 @@ def _bulk_load(conn: Connection, n_new: int) -> bool:
     if n_new < BULK_LOAD_MIN_ROWS:
         return False
     if conn.dialect.name == "postgresql":
-        # Before counting: two large imports at once then wait for each other in turn
-        # instead of both reading the table and deadlocking when they lock it for good.
-        conn.exec_driver_sql("LOCK TABLE incidents IN EXCLUSIVE MODE")
+        # Large imports take turns, from before they read the table: two that both read it
+        # and then both locked it for a bulk load would deadlock. Nothing else waits.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LARGE_IMPORT_LOCK})")
     return n_new >= 0.3 * row_count(conn, incidents)
+
+
+# The advisory lock of large imports on PostgreSQL (any number no other lock uses).
+_LARGE_IMPORT_LOCK = 0x686F7473706F74  # "hotspot"
 
 
 def _set_aside_incident_indexes(conn: Connection) -> list[Callable[[Connection], object]]:
@@ -236,6 +240,11 @@ def _set_aside_incident_indexes(conn: Connection) -> list[Callable[[Connection],
         for index in incidents.indexes:
             index.drop(conn)
         return [index.create for index in incidents.indexes]
+    # All at once, in the order every import and feed batch writes them (categories, runs,
+    # details, incidents), rather than one by one as the drops below would.
+    conn.exec_driver_sql(
+        "LOCK TABLE categories, import_runs, incident_details, incidents IN ACCESS EXCLUSIVE MODE"
+    )
     foreign_keys = conn.exec_driver_sql(
         "SELECT 'ALTER TABLE incidents DROP CONSTRAINT ' || quote_ident(conname), "
         "'ALTER TABLE incidents ADD CONSTRAINT ' || quote_ident(conname) || ' ' "
@@ -386,8 +395,8 @@ class StoredKeys:
     (read once) plus those it added, so a file's new rows are known without a query and go
     straight into the table by COPY.
 
-    Making one takes an EXCLUSIVE lock on ``incidents`` (if the transaction holds none as
-    strong yet) until the transaction ends: no other session can store a key meanwhile.
+    Making one takes an EXCLUSIVE lock on ``incidents`` (a bulk load holds a stronger one
+    already) until the transaction ends: no other session can store a key meanwhile.
     """
 
     def __init__(self, conn: Connection) -> None:
