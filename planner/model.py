@@ -69,6 +69,9 @@ class Instance:
     timed: bool  # some option has a real window: reordering a route needs a full check
     untimed: bool  # no windows and no breaks: a route is feasible iff it ends in time
     eps: float  # smallest "extra time" in the value-per-time ratio
+    # Per option, the one route that may take it (a stop locked to a unit), -1 for any;
+    # None when no stop is locked.
+    opt_route: IntArray | None = None
 
     @property
     def n_routes(self) -> int:
@@ -139,7 +142,12 @@ def build_instance(
     cell_cap, area_cap = _caps(problem, scale, has_areas=bool((stop_area >= 0).any()))
     stop_dwell = ceil_ticks([s.dwell_s for s in stops], scale).reshape(-1)
     horizon = (int(ready.min()), int(due.max())) if len(units) else (0, 0)
-    opts = _options(problem, scale, horizon, shifts, stop_dwell)
+    route_of_unit = {problem.units[u].id: r for r, u in enumerate(units)}
+    # -1: any route; else the route of the stop's unit (-2 when that unit cannot work).
+    stop_route = [-1 if s.unit is None else route_of_unit.get(s.unit, -2) for s in stops]
+    opts = _options(problem, scale, horizon, shifts, stop_dwell, stop_route)
+    locked = any(r != -1 for r in stop_route)
+    opt_route = np.array([stop_route[s] for s in opts.stop.tolist()], dtype=np.int64)
     mandatory = np.array([s.mandatory for s in stops], dtype=bool)
     prize, bonus = _first_visit_prizes(values, mandatory, opts)
     stop_options: list[list[int]] = [[] for _ in stops]
@@ -153,12 +161,19 @@ def build_instance(
     # Row gathers of these are much faster than 2-d fancy indexing in the search's hot loop.
     to_option = {m: np.ascontiguousarray(by_mode[m][:, opts.node]) for m in modes}
     from_option = {m: np.ascontiguousarray(by_mode[m][opts.node, :].T) for m in modes}
+    route_to_option = [to_option[u.mode] for u in chosen]
+    if locked:  # a route cannot reach the options locked to another route
+        for r in range(len(chosen)):
+            other = (opt_route >= 0) & (opt_route != r)
+            if other.any():
+                route_to_option[r] = route_to_option[r].copy()
+                route_to_option[r][:, other] = INF_TICKS
     instance = Instance(
         problem=problem,
         scale=scale,
         units=units,
         travel=travel,
-        to_option=[to_option[u.mode] for u in chosen],
+        to_option=route_to_option,
         from_option=[from_option[u.mode] for u in chosen],
         start=start,
         end=end,
@@ -184,10 +199,12 @@ def build_instance(
         stop_options=stop_options,
         mandatory_bonus=bonus,
         decay=problem.repeat_decay,
-        simple=no_breaks and single_visits and cell_cap is None and area_cap is None,
+        simple=no_breaks and single_visits and cell_cap is None and area_cap is None
+        and not locked,
         timed=timed,
         untimed=not timed and no_breaks and single_visits,
         eps=_smallest_extra_time(travel, opts.node),
+        opt_route=opt_route if locked else None,
     )
     return instance, idle
 
@@ -277,8 +294,10 @@ def _options(
     horizon: tuple[int, int],
     shifts: _Shifts,
     stop_dwell: IntArray,
+    stop_route: Sequence[int] | None = None,
 ) -> _Options:
-    """One option per stop and window worth a visit that some unit can serve on its own."""
+    """One option per stop and window worth a visit that some unit can serve on its own
+    (the stop's unit, for a stop locked to one: ``stop_route`` -1 any, -2 none)."""
     rows: list[_OptionRow] = []
     horizon_lo, horizon_hi = horizon
     for number, stop in enumerate(problem.stops):
@@ -300,8 +319,15 @@ def _options(
                 rows.append((number, stop.node, lo, hi, weight))
     # Keep only options some unit can serve on its own: the rest can never be visited.
     routes = range(len(shifts.start))
+    allowed = stop_route or [-1] * len(problem.stops)
     kept = [
-        row for row in rows if any(_serves(shifts, r, row, int(stop_dwell[row[0]])) for r in routes)
+        row
+        for row in rows
+        if any(
+            _serves(shifts, r, row, int(stop_dwell[row[0]]))
+            for r in routes
+            if allowed[row[0]] in (-1, r)
+        )
     ]
     return _Options(
         stop=np.array([r[0] for r in kept], dtype=np.int64),
@@ -444,8 +470,13 @@ def schedule_route(
 
 
 def make_route(inst: Instance, r: int, seq: Sequence[int]) -> Route | None:
-    """Schedule ``seq`` for route ``r``; None when no break position makes it feasible."""
+    """Schedule ``seq`` for route ``r``; None when no break position makes it feasible (or
+    it holds an option locked to another route)."""
     seq = tuple(seq)
+    if inst.opt_route is not None and seq:
+        owners = inst.opt_route[list(seq)]
+        if ((owners >= 0) & (owners != r)).any():
+            return None
     if inst.untimed:
         return _make_untimed_route(inst, r, seq)
     pause = inst.pause[r]

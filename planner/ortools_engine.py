@@ -69,6 +69,7 @@ def solve_ortools(
     _add_repeat_gaps(model, time_dim)
     _add_caps(model)
     _add_breaks(model, time_dim)
+    _add_locks(model)
     params = _search_parameters(time_limit_s)
     routing = model.routing
     routing.CloseModelWithParameters(params)
@@ -92,6 +93,18 @@ def solve_ortools(
     ):
         return None, status + " (earliest-start schedule breaks a repeat gap)", 0
     return sol, status, int(routing.solver().Solutions())
+
+
+def _add_locks(model: _Model) -> None:
+    """A stop locked to a unit may only be visited by that unit's route (or not at all:
+    vehicle -1). SetAllowedVehiclesForIndex would say the same, but its Python binding
+    refuses every list in this OR-Tools version."""
+    owners = model.inst.opt_route
+    if owners is None:
+        return
+    for i, o in enumerate(model.slots.option):
+        if int(owners[o]) >= 0:
+            model.routing.VehicleVar(model.slot_index[i]).SetValues([-1, int(owners[o])])
 
 
 def _slots(inst: Instance) -> _Slots:

@@ -251,6 +251,8 @@ def _check_route(
         clock = take_break(clock)
     for position, visit in enumerate(route.visits, start=1):
         stop = problem.stops[visit.stop]
+        if stop.unit is not None and stop.unit != unit.id:
+            violations.append(f"stop {visit.stop} is locked to unit {stop.unit}")
         travel = float(matrix[place, stop.node])
         if not math.isfinite(travel):
             violations.append(f"no trip from node {place} to node {stop.node}")

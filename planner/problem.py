@@ -155,6 +155,8 @@ class Stop:
         stops with the same cell share the cap.
     area
         Optional area label (beat, district) for the area cap.
+    unit
+        The one unit that may visit the stop (a planner's lock or move), None for any.
     """
 
     node: int
@@ -166,6 +168,7 @@ class Stop:
     min_gap_s: float = 0.0
     cell: str | None = None
     area: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,8 +241,14 @@ class Problem:
                 raise InvalidProblemError(f"node_names must name all {n} nodes, got {len(names)}")
             object.__setattr__(self, "node_names", names)
         _check_units(self.units, n, matrices)
+        unit_ids = {u.id for u in self.units}
         for number, stop in enumerate(self.stops):
             _check_stop(number, stop, n)
+            if stop.unit is not None and stop.unit not in unit_ids:
+                raise InvalidProblemError(
+                    f"stop {number} may only be visited by unit {stop.unit!r}, which the "
+                    "problem does not have"
+                )
         if not (0.0 < self.repeat_decay <= 1.0):
             raise InvalidProblemError(f"repeat_decay must be in (0, 1], got {self.repeat_decay}")
         for name in ("max_cell_share", "max_area_share"):

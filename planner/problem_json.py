@@ -242,6 +242,7 @@ def _document(
     min_gap = _per_node(data, "min_gap_s", n, 0.0)
     cells = _per_node(data, "cell", n, None)
     areas = _per_node(data, "area", n, None)
+    locks = _per_node(data, "unit", n, None)
     stops = []
     for node in range(n):
         value = _number(f"value[{node}]", values[node])
@@ -260,6 +261,7 @@ def _document(
                 min_gap_s=_number(f"min_gap_s[{node}]", min_gap[node]),
                 cell=None if cells[node] is None else str(cells[node]),
                 area=None if areas[node] is None else str(areas[node]),
+                unit=None if locks[node] is None else str(locks[node]),
             )
         )
     raw_units = _field(data, "units")
@@ -365,6 +367,8 @@ def problem_to_json(
         "value_jitter": value_jitter,
         "workers": workers,
     }
+    if any(stop.unit is not None for stop in problem.stops):
+        doc["unit"] = column("unit", None)
     if problem.node_lon_lat is not None:
         doc["lon_lat"] = problem.node_lon_lat.tolist()
     if problem.node_names is not None:

@@ -283,7 +283,8 @@ def _run_search(
 
 
 def _compiled_search_fits(inst: Instance) -> bool:
-    """Whether ``planner.fastsearch`` solves this instance: no windows, breaks, repeats or caps."""
+    """Whether ``planner.fastsearch`` solves this instance: no windows, breaks, repeats, caps
+    or locked stops (``simple`` is False with any of them)."""
     return inst.untimed and inst.simple and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 

@@ -190,3 +190,46 @@ def test_a_start_that_waited_for_the_next_window_is_rebuilt_as_planned() -> None
     sol = solution_from_schedules(inst, [RouteSchedule("u1", 0.0, (0,), (100.0,))])
     assert sol is not None
     assert sol.routes[0].b[1] == int(np.ceil(100.0 * inst.scale))  # not the arrival at 50 s
+
+
+@pytest.mark.parametrize("engine", ["search", "ortools", "auto"])
+def test_a_stop_locked_to_a_unit_is_visited_by_that_unit_only(engine) -> None:
+    """Locks (``Stop.unit``): on random problems with windows, repeats and a break, every
+    locked stop that is visited is visited by its unit, a locked mandatory stop is visited,
+    and the exact check refuses a route that takes another unit's stop."""
+    from dataclasses import replace as copy
+
+    problem = random_problem(13)
+    free = plan_patrols(problem, QUICK)
+    # Lock the stops u1 visits to u2 and the other way round, the first mandatory.
+    swap = {"u1": "u2", "u2": "u1"}
+    locks = {v.stop: swap[r.unit_id] for r in free.routes if r.unit_id in swap for v in r.visits}
+    first = min(locks)
+    stops = tuple(
+        copy(s, unit=locks.get(n), mandatory=s.mandatory or n == first)
+        for n, s in enumerate(problem.stops)
+    )
+    locked = copy(problem, stops=stops)
+    options = SolverOptions(time_limit_s=2.0, seed=3, engine=engine)
+    plan = plan_patrols(locked, options)
+    assert plan.feasible, [c.violations for c in plan.check.routes]
+    for route in plan.routes:
+        for visit in route.visits:
+            owner = locked.stops[visit.stop].unit
+            assert owner is None or owner == route.unit_id
+    assert any(v.stop == first for v in plan.route_of(locks[first]).visits)  # type: ignore[union-attr]
+    # The free plan breaks the locks: the checker says which stop.
+    check = check_plan(locked, free.routes)
+    assert not check.feasible
+    assert any("is locked to unit" in v for c in check.routes for v in c.violations)
+
+
+def test_a_lock_naming_an_unknown_unit_is_refused() -> None:
+    from dataclasses import replace as copy
+
+    from planner.errors import InvalidProblemError
+
+    problem = random_problem(2)
+    stops = (copy(problem.stops[0], unit="ghost"), *problem.stops[1:])
+    with pytest.raises(InvalidProblemError, match="unit 'ghost'"):
+        copy(problem, stops=stops)
