@@ -27,6 +27,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -119,6 +121,19 @@ class Cluster:
                       check=False)  # fmt: skip
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
+
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The server stopped for the block (every session ended, as a restart does), then
+        started again on the same data and socket."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+        try:
+            yield
+        finally:
+            self._run(
+                "pg_ctl", "-D", str(self.data_dir), "-l", str(self.socket_dir / "server.log"),
+                "-w", "-t", "60", "start",
+            )  # fmt: skip
 
     def log(self) -> str:
         """The server's log so far (for failure messages)."""

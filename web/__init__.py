@@ -73,6 +73,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     # The feed takes API tokens only, never a session cookie: nothing to forge across sites.
     csrf.exempt(feed.bp)
     _error_pages(app)
+    _database_outages(app)
     if app.config["ENV"] == "production":
         _refuse_demo_accounts(app)
     return app
@@ -144,3 +145,45 @@ def _error_pages(app: Flask) -> None:
             response = app.make_response(response)
             response.headers["Allow"] = allowed
         return response
+
+
+#: Seconds a client is asked to wait before retrying while the database cannot be reached.
+OUTAGE_RETRY_S = 5
+
+
+def _database_outages(app: Flask) -> None:
+    """The database down or restarting (its connections dropped, none to be had): 503 with a
+    message, as a page or JSON under /api/, instead of a server error. Nothing is kept from
+    it: the engine checks each pooled connection before use (web/storage/engine.py), so the
+    site recovers by itself when the database is back."""
+    import logging
+
+    from flask import current_app, g
+    from sqlalchemy import exc
+
+    log = logging.getLogger("web.database")
+
+    @app.errorhandler(exc.OperationalError)
+    @app.errorhandler(exc.InterfaceError)
+    @app.errorhandler(exc.DisconnectionError)
+    def _unavailable(error: Exception):
+        log.warning("database unavailable for %s %s: %s", request.method, request.path,
+                    str(error).splitlines()[0] if str(error) else type(error).__name__)  # fmt: skip
+        headers = {"Retry-After": str(OUTAGE_RETRY_S)}
+        if request.path.startswith("/api/"):
+            body = {"error": "the database is unavailable just now; retry in a few seconds",
+                    "status": 503}  # fmt: skip
+            return jsonify(body), 503, headers
+        # The page must not ask the database again: no account (the login needs it), the
+        # city's name and timezone from the settings.
+        g._login_user = current_app.login_manager.anonymous_user()
+        g.city_name = current_app.config["CITY_NAME"]
+        g.city_timezone = str(current_app.config["TIMEZONE"])
+        page = render_template(
+            "error.html",
+            status=503,
+            name=_l("Service unavailable"),
+            message=_l("The database cannot be reached just now. Wait a moment and reload the "
+                       "page; if you sent a form, check after reloading whether it was saved."),
+        )  # fmt: skip
+        return page, 503, headers

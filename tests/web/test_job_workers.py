@@ -422,3 +422,44 @@ def test_several_server_processes_agree(demo_copy_url, moment, tmp_path) -> None
             except (ProcessLookupError, PermissionError):
                 pass
     assert server.returncode == 0, (tmp_path / "serve.log").read_text()[-2000:]
+
+
+# --- the database restarted while the site serves -------------------------------------------
+
+
+@pytest.mark.databases("postgresql", demo=True)
+def test_a_database_restart_gives_503_then_the_site_recovers(
+    demo_copy_url, postgres_cluster
+) -> None:
+    """PostgreSQL stopped under a serving site (its pooled connections dropped): pages answer
+    503 with a message in the reader's language, the API 503 as JSON; once the server is
+    back the same site (no restart) answers again, with the same login."""
+    app = create_app({"DATABASE_URL": demo_copy_url, "TESTING": True,
+                      "WTF_CSRF_ENABLED": False, "SECRET_KEY": "r" * 64})  # fmt: skip
+    client = app.test_client()
+    login(client, "commander")
+    pages = ("/plans/", "/api/plans", "/api/session")
+    assert [client.get(url).status_code for url in pages] == [200, 200, 200]
+    with postgres_cluster.stopped():
+        page = client.get("/plans/")
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+        text = page.get_data(as_text=True)
+        assert "503 · Service unavailable" in text
+        assert "The database cannot be reached just now." in text
+        assert "Traceback" not in text and "psycopg" not in text
+        api = client.get("/api/plans")
+        assert api.status_code == 503
+        assert api.get_json() == {
+            "error": "the database is unavailable just now; retry in a few seconds",
+            "status": 503,
+        }
+        with client.session_transaction() as session:
+            session["lang"] = "zh"
+        chinese = client.get("/plans/")
+        assert chinese.status_code == 503
+        assert '<html lang="zh-CN">' in chinese.get_data(as_text=True)
+        with client.session_transaction() as session:
+            session["lang"] = "en"
+    assert [client.get(url).status_code for url in pages] == [200, 200, 200]
+    assert client.get("/api/session").get_json()["username"] == "commander"
+    app.extensions["engine"].dispose()

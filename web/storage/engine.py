@@ -26,10 +26,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """Create an Engine; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    """Create an Engine; SQLite files get WAL mode, foreign keys and a busy timeout, database
+    servers a pool that checks its connections before use."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
+    options = {}
+    if not url.startswith("sqlite"):
+        # A database server may restart or drop connections: each pooled connection is
+        # checked before use (a cheap ping) and replaced when it is gone, so the site
+        # recovers by itself once the server is back.
+        options = {"pool_pre_ping": True, "pool_recycle": 3600}
+    engine = sa.create_engine(url, **options)
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
