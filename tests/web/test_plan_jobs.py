@@ -1,9 +1,12 @@
 """Plan jobs hold under careless and hostile use: they end by their time limit whatever the
-solver does, can be cancelled, one per user, and enormous problems are refused."""
+solver does, can be cancelled (on the page, or through the job's row from another process),
+one per user, a bounded queue, and enormous problems are refused. Worker processes, restarts
+and kill -9: tests/web/test_job_workers.py."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import numpy as np
@@ -15,7 +18,8 @@ from tests.web.conftest import days_ahead
 from tests.web.test_planner_pages import FORM, start_job, wait_for
 from web import storage
 from web.services import plan_jobs
-from web.services.patrol_plans import PlanRequest, check_problem_size
+from web.services.patrol_plans import PlanRequest, check_problem_size, daily_seed
+from web.storage import jobs as job_store
 
 # Every test runs on the demo in SQLite and in PostgreSQL (tests/web/conftest.py).
 pytestmark = pytest.mark.databases(demo=True)
@@ -85,3 +89,52 @@ def test_enormous_problems_are_refused_with_the_figure(units, options, figure) -
     with pytest.raises(ValueError, match=re.escape(figure)):
         check_problem_size(units, options)
     check_problem_size(100, 12_000)  # the form's largest values fit
+
+
+def test_a_job_cancelled_in_the_table_stops_its_worker(demo_copy_url, monkeypatch) -> None:
+    """Another process cancels (a write to the job's row): the worker solving it sees that
+    at its next heartbeat, stops its solver long before the job's limit, stores nothing."""
+    monkeypatch.setenv(plan_jobs.WORKERS_SETTING, "external")
+    engine = storage.make_engine(demo_copy_url)
+    who = plan_jobs.Requester(storage.get_user_by_name(engine, "planner").id, "planner", "::1")
+    request = PlanRequest(date=days_ahead(250), shift="night", units_per_station=1,
+                          candidates=30, time_limit_s=120.0)  # fmt: skip
+    job = plan_jobs.submit(engine, request, who, "secret")
+    assert plan_jobs.find(job.id, engine=engine).state() == "running"  # queued: no worker here
+    worker = plan_jobs.Worker(engine, name="canceller", heartbeat_s=0.5)
+    thread = threading.Thread(target=worker.run_one)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while job_store.get_job(engine, job.id).phase != "solving":
+        assert time.monotonic() < deadline and thread.is_alive(), "the job never solved"
+        time.sleep(0.1)
+    assert job_store.cancel_job(engine, job.id)
+    thread.join(timeout=60)  # the limit is 120 s: only the cancel ends it this soon
+    assert not thread.is_alive()
+    found = plan_jobs.find(job.id, engine=engine)
+    assert (found.state(), found.plan_id, found.error) == ("cancelled", None, None)
+    plans = storage.list_plans(engine, limit=500)
+    assert not (plans["plan_date"] == days_ahead(250)).any()
+    engine.dispose()
+
+
+def test_a_full_queue_refuses_more_jobs(demo_copy_url, monkeypatch) -> None:
+    monkeypatch.setenv(plan_jobs.WORKERS_SETTING, "external")
+    monkeypatch.setattr(plan_jobs, "MAX_WAITING", 1)
+    engine = storage.make_engine(demo_copy_url)
+    first, second = (
+        plan_jobs.Requester(storage.get_user_by_name(engine, name).id, name, "::1")
+        for name in ("planner", "admin")
+    )
+    request = PlanRequest(date=days_ahead(251), shift="night", candidates=30)
+    queued = plan_jobs.submit(engine, request, first, "secret")
+    with pytest.raises(plan_jobs.JobRefused, match="1 plans are waiting for the solver"):
+        plan_jobs.submit(engine, request, second, "secret")
+    with pytest.raises(plan_jobs.JobRefused, match="still being made"):
+        plan_jobs.submit(engine, request, first, "secret")
+    assert plan_jobs.open_jobs(first.user_id, engine=engine) == 1
+    assert plan_jobs.cancel(queued) and not plan_jobs.cancel(queued)
+    assert plan_jobs.open_jobs(first.user_id, engine=engine) == 0
+    # The day's seed was worked out from the site's secret when the job was queued.
+    assert queued.request.seed == daily_seed(days_ahead(251), "secret")
+    engine.dispose()
