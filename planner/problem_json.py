@@ -243,12 +243,13 @@ def _document(
     cells = _per_node(data, "cell", n, None)
     areas = _per_node(data, "area", n, None)
     locks = _per_node(data, "unit", n, None)
+    listed = _stop_nodes(data, n)
     stops = []
     for node in range(n):
         value = _number(f"value[{node}]", values[node])
         if not isinstance(mandatory[node], bool):
             raise ProblemFormatError(f"mandatory[{node}] must be true or false")
-        if value <= 0 and not mandatory[node]:
+        if (value <= 0 and not mandatory[node]) if listed is None else node not in listed:
             continue
         stops.append(
             Stop(
@@ -299,6 +300,19 @@ def _document(
     )
 
 
+def _stop_nodes(data: Mapping[str, Any], n: int) -> set[int] | None:
+    """The nodes listed as stops (``stop_nodes``), or None: then every node with a value above
+    0 or marked mandatory is a stop."""
+    raw = data.get("stop_nodes")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < n for x in raw
+    ):
+        raise ProblemFormatError(f"stop_nodes must be a list of node numbers from 0 to {n - 1}")
+    return set(raw)
+
+
 def _json_number(value: float) -> float | None:
     return None if math.isinf(value) else float(value)
 
@@ -320,16 +334,13 @@ def problem_to_json(
     Raises
     ------
     ProblemFormatError
-        When two stops share a node (the document has one stop per node) or a stop has
-        value 0 without being mandatory (it would not be read back as a stop).
+        When two stops share a node (the document has one stop per node).
     """
     n = problem.n_nodes
     by_node: dict[int, Stop] = {}
     for number, stop in enumerate(problem.stops):
         if stop.node in by_node:
             raise ProblemFormatError(f"stop {number} shares node {stop.node} with another stop")
-        if stop.value <= 0 and not stop.mandatory:
-            raise ProblemFormatError(f"stop {number} has value 0 and is not mandatory")
         by_node[stop.node] = stop
     if [s.node for s in problem.stops] != sorted(by_node):
         raise ProblemFormatError("stops must be in node order to be written per node")
@@ -369,6 +380,10 @@ def problem_to_json(
     }
     if any(stop.unit is not None for stop in problem.stops):
         doc["unit"] = column("unit", None)
+    if any(stop.value <= 0 and not stop.mandatory for stop in problem.stops):
+        # A stop worth nothing now (excluded by a planner, spent when re-planning) stays a
+        # stop, so that plans keep their stop numbers.
+        doc["stop_nodes"] = [stop.node for stop in problem.stops]
     if problem.node_lon_lat is not None:
         doc["lon_lat"] = problem.node_lon_lat.tolist()
     if problem.node_names is not None:

@@ -233,3 +233,25 @@ def test_a_lock_naming_an_unknown_unit_is_refused() -> None:
     stops = (copy(problem.stops[0], unit="ghost"), *problem.stops[1:])
     with pytest.raises(InvalidProblemError, match="unit 'ghost'"):
         copy(problem, stops=stops)
+
+
+def test_a_stop_worth_nothing_keeps_its_number_in_the_problem_document() -> None:
+    """An excluded cell (value 0, not mandatory) stays a stop when the problem is written
+    (``stop_nodes``), so the plans that name stop numbers still fit; bad lists are refused."""
+    from dataclasses import replace as copy
+
+    from planner.errors import ProblemFormatError
+    from planner.problem_json import load_problem_json, problem_to_json
+
+    problem = random_problem(4)
+    stops = list(problem.stops)
+    stops[3] = copy(stops[3], value=0.0, mandatory=False)
+    stops[5] = copy(stops[5], unit="u2")
+    edited = copy(problem, stops=tuple(stops))
+    document = problem_to_json(edited, travel=False)
+    assert document["stop_nodes"] == [s.node for s in edited.stops]
+    again = load_problem_json(document, travel_time_s=edited.travel_time_s).problem
+    assert again.stops == edited.stops
+    for bad in ([-1], [10_000], ["2"], [True]):
+        with pytest.raises(ProblemFormatError, match="stop_nodes"):
+            load_problem_json(document | {"stop_nodes": bad}, travel_time_s=edited.travel_time_s)

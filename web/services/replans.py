@@ -69,6 +69,8 @@ class ReplanRequest:
     done_from: str = "checkins"
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
     reason: str = ""
+    # A planner's edits (web.services.plan_edits): locks, moves, excluded cells (JSON-ready).
+    edits: dict | None = None
 
     def __post_init__(self) -> None:
         if self.done_from not in DONE_FROM:
@@ -200,6 +202,10 @@ def replan_day(
     urgent_stops = _urgent_stops(problem, change.urgent)
     problem = _with_one_more_visit(problem, urgent_stops)
     plan = plan_from_json(document, problem)
+    if change.edits:
+        from web.services.plan_edits import apply_edits
+
+        problem = apply_edits(problem, plan, change.edits)
     visited = None
     if change.done_from == "checkins":
         visited = _checked_in(engine, problem, stored, change.at_s)
@@ -233,6 +239,8 @@ def replan_day(
         "done_visits": None if visited is None else len(visited),
         "reason": change.reason,
     }
+    if change.edits:
+        record["edits"] = change.edits
     return planned, request, record
 
 

@@ -277,6 +277,7 @@ AUDIT_ACTIONS = {
     "score_run": _l("Scores computed"),
     "plan_generated": _l("Plan generated"),
     "plan_replanned": _l("Plan re-planned during the shift"),
+    "plan_edited": _l("Plan edited"),
     "plan_published": _l("Plan published"),
     "plan_cancelled": _l("Plan job cancelled"),
     "plan_exported": _l("Plan exported"),

@@ -28,13 +28,14 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from geo.cells import cells_from_hex, hex_from_cells
 from planner.plan_export import visits_csv_for_people
 from web import clock, storage
 from web.i18n import category_names, city_timezone, local_time
 from web.maps import plan_maps
-from web.services import plan_jobs
+from web.services import plan_edits, plan_jobs
 from web.services import replans as replan_service
 from web.services import warnings as warning_service
 from web.services.cell_names import CellNames, cell_names
@@ -45,6 +46,7 @@ from web.services.patrol_plans import (
     cell_focus,
     compare_plans,
     delivered_vs_planned,
+    plan_record,
     shift_seconds,
     shift_window,
     station_hours,
@@ -529,6 +531,11 @@ def plan(plan_id: int):
         covered_warnings=covered,
         revision=revision,
         can_replan=_can_plan() and _replan_refusal(stored) is None,
+        can_edit=_can_plan() and _edit_refusal(stored) is None,
+        violations=[
+            (u["id"], v) for u in document.get("units", []) for v in u.get("violations", [])
+        ]
+        + [("", v) for v in document.get("violations", [])],
         # The factor the plan was made with (plans made before warnings: the setting's).
         warning_factor=float(
             stored.request.get("warning_value_factor", current_app.config["WARNING_VALUE_FACTOR"])
@@ -780,6 +787,156 @@ def replan(plan_id: int):
     return _progress_page(job)
 
 
+# --- editing a plan -------------------------------------------------------------------------
+
+
+def _edit_refusal(stored: storage.StoredPlan) -> str | None:
+    """Why ``stored`` cannot be edited, in words, or None."""
+    newer = patrol_store.replaced_by(get_engine(), stored.id)
+    if newer is not None:
+        return _("Plan %(id)d replaced this plan: edit the plan in force.", id=newer)
+    if not stored.problem:
+        return _("This plan was made before plans kept their problem: generate it again to "
+                 "edit it.")  # fmt: skip
+    _start, end = shift_window(stored.plan_date, stored.shift, city_timezone())
+    if int(clock.now_s()) >= end:
+        return _("This plan's shift is over.")
+    return None
+
+
+def _edit_time(stored: storage.StoredPlan) -> int:
+    """Edits apply from now in a running shift, to the whole shift before it starts."""
+    start, _end = shift_window(stored.plan_date, stored.shift, city_timezone())
+    return max(int(clock.now_s()), start - 1)
+
+
+def _parse_edit_form(stored: storage.StoredPlan, form) -> tuple[dict, list[int], dict[str, str]]:
+    """The edits (locks, moves, excluded cells), the cells to add and errors by field."""
+    errors: dict[str, str] = {}
+    document = json.loads(stored.plan_json)
+    stops_of = {u["id"]: len(u["stops"]) for u in document["units"]}
+    units = set(_plan_units(stored))
+
+    def visit(text: str) -> tuple[str, int] | None:
+        unit, _sep, seq = text.rpartition("|")
+        if unit in stops_of and seq.isdigit() and 1 <= int(seq) <= stops_of[unit]:
+            return unit, int(seq)
+        return None
+
+    locks = [v for v in (visit(t) for t in form.getlist("lock")[:MAX_EDIT_ROWS]) if v]
+    moves = []
+    for key in list(form.keys())[: 4 * MAX_EDIT_ROWS]:
+        if not key.startswith("move|"):
+            continue
+        target = form.get(key, "").strip()[:80]
+        where = visit(key.removeprefix("move|"))
+        if not target or where is None or target == where[0]:
+            continue
+        if target not in units:
+            errors["moves"] = _("No unit %(unit)s in this plan.", unit=target)
+            continue
+        moves.append([where[0], where[1], target])
+    names = _cell_names()
+    exclude = []
+    for text in form.getlist("exclude")[:MAX_EDIT_ROWS]:
+        found = names.find(text, limit=2)
+        if len(found) == 1:
+            exclude.append(int(found[0]))
+    words = form.get("add", "")[:2000].replace("，", " ").replace("、", " ").replace(",", " ")
+    add, unknown = [], []
+    for word in words.split():
+        found = names.find(word, limit=2)
+        (add.append(int(found[0])) if len(found) == 1 else unknown.append(word))
+    if unknown:
+        errors["add"] = _("No cell is named %(names)s; use names such as G061-12 or H3 ids.",
+                          names=", ".join(unknown[:5]))  # fmt: skip
+    if len(set(add)) > replan_service.MAX_URGENT:
+        errors["add"] = _("At most %(n)d cells.", n=replan_service.MAX_URGENT)
+    if not (locks or moves or exclude or add) and not errors:
+        errors["form"] = _("Tick a lock, a move or an exclusion, or add a cell.")
+    edits = {
+        "locks": [list(x) for x in locks],
+        "moves": moves,
+        "exclude": sorted(set(exclude)),
+        "reoptimise": form.get("action") == "reoptimise",
+    }
+    return edits, list(dict.fromkeys(add)), errors
+
+
+MAX_EDIT_ROWS = 2000
+
+
+def _edit_page(stored: storage.StoredPlan, errors: dict[str, str], status: int = 200):
+    document = json.loads(stored.plan_json)
+    geojson = json.loads(stored.geojson)
+    units = unit_schedules(document, geojson)
+    _name_stops(units, _cell_names())
+    return render_template(
+        "planner/edit.html",
+        plan=stored,
+        units=units,
+        unit_ids=_plan_units(stored),
+        errors=errors,
+        clock=_clock_of(stored),
+        shift_names=SHIFT_NAMES,
+        values=request.form if request.method == "POST" else MultiDict(),
+        lock_slack_min=30,
+    ), status
+
+
+@bp.route("/<int:plan_id>/edit", methods=["GET", "POST"])
+@roles_required(*PLANNERS)
+def edit(plan_id: int):
+    """Lock, move or exclude visits and add cells; check the edits as they stand or
+    re-optimise around them. The result is a draft revision of the plan."""
+    stored = _plan_or_404(plan_id)
+    refusal = _edit_refusal(stored)
+    if refusal is not None:
+        flash(refusal, "error")
+        return redirect(url_for("planner.plan", plan_id=plan_id))
+    if request.method == "GET":
+        return _edit_page(stored, {})
+    edits, add, errors = _parse_edit_form(stored, request.form)
+    reason = request.form.get("reason", "").strip()
+    if len(reason) > replan_service.MAX_REASON:
+        errors["reason"] = _("At most %(n)d characters.", n=replan_service.MAX_REASON)
+    if errors:
+        return _edit_page(stored, errors, 400)
+    change = replan_service.ReplanRequest(
+        at_s=_edit_time(stored), urgent=tuple(add), done_from="plan", reason=reason,
+        edits=edits,
+        time_limit_s=min(replan_service.DEFAULT_TIME_LIMIT_S,
+                         float(current_app.config["PLAN_TIME_LIMIT_S"])),
+    )  # fmt: skip
+    if edits["reoptimise"]:
+        who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
+        plan_request = PlanRequest(date=stored.plan_date, shift=stored.shift,
+                                   time_limit_s=change.time_limit_s)  # fmt: skip
+        try:
+            job = plan_jobs.submit(get_engine(), plan_request, who,
+                                   str(current_app.config["SECRET_KEY"]), revision_of=stored.id,
+                                   change=change)  # fmt: skip
+        except plan_jobs.JobRefused as err:
+            return _edit_page(stored, {"form": _job_refusal(str(err))}, 429)
+        return _progress_page(job)
+    try:
+        planned, plan_request, why = plan_edits.check_edits(get_engine(), stored, change)
+    except replan_service.ReplanError as err:
+        return _edit_page(stored, {"form": str(err)}, 400)
+    record = plan_record(planned, plan_request)
+    new_id = storage.store_plan(get_engine(), created_by=int(current_user.id), **record,
+                                revision_of=stored.id, replan=why)  # fmt: skip
+    audit("plan_edited", f"plan {new_id} (edit of plan {stored.id}): {len(edits['locks'])} "
+          f"locks, {len(edits['moves'])} moves, {len(edits['exclude'])} excluded, "
+          f"{len(add)} added")  # fmt: skip
+    if planned.plan.feasible:
+        flash(_("Your edits pass every check. Publish the plan when it suits you."), "success")
+    else:
+        flash(_("Your edits break some rules: see “What the check found” below, or re-optimise "
+                "around them."), "error")  # fmt: skip
+    return redirect(url_for("planner.plan", plan_id=new_id))
+
+
 def _revision_view(stored: storage.StoredPlan) -> dict | None:
     """A revision's why and what it changed, named for people; None for a first plan."""
     changes = replan_service.revision_changes(get_engine(), stored.id)
@@ -801,6 +958,7 @@ def _revision_view(stored: storage.StoredPlan) -> dict | None:
         "added": [(names.label(c), u, t) for c, u, t in changes["added"]],
         "cancelled": [(names.label(c), u, t) for c, u, t in changes["cancelled"]],
         "moved": [(names.label(c), old, new) for c, old, new in changes["moved"]],
+        "edits": plan_edits.edits_summary(why["edits"], names.label) if why.get("edits") else None,
         "changed_cells": {
             hex_from_cells(np.array([c], dtype=np.int64))[0]
             for c, *_rest in changes["added"] + changes["moved"]
