@@ -294,17 +294,21 @@ def areas_lookup_command(ctx: Workspace, cells) -> None:
 @_load_option
 @pass_ctx
 def stations_command(ctx: Workspace, load_path: str | None) -> None:
-    """List stations, or replace them from a CSV (station_id,name,name_en,lon,lat,units)."""
+    """List stations, or replace them from a CSV (station_id,name,name_en,lon,lat,units and
+    optional units_day/units_evening/units_night, hours_day/hours_evening/hours_night)."""
     if load_path:
+        from geo.errors import FileFormatError
         from web.services.demo import read_stations
 
         init_database(ctx)
-        stations = read_stations(Path(load_path))
+        with failing_on(FileFormatError):
+            stations = read_stations(Path(load_path))
         storage.store_stations(ctx.engine, stations)
         audit(ctx, "stations_loaded", f"{len(stations)} stations from {load_path}")
     for row in storage.list_stations(ctx.engine).itertuples():
+        own = f"  {row.shifts}" if row.shifts else ""
         click.echo(
-            f"{row.station_id:<10} {row.units} units  {row.lon:.5f},{row.lat:.5f}  {row.name}"
+            f"{row.station_id:<10} {row.units} units  {row.lon:.5f},{row.lat:.5f}  {row.name}{own}"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +55,13 @@ DEMO_REPORT_CATEGORIES = (
 )
 
 
+MAX_STATION_UNITS = 50  # units one station may field in a shift
+
+
 def read_stations(path: Path) -> pd.DataFrame:
-    """Read a station CSV (station_id, name, name_en, lon, lat, units; WGS-84)."""
+    """Read a station CSV (station_id, name, name_en, lon, lat, units; WGS-84), with
+    optional per-shift columns ``units_day``, ``units_evening``, ``units_night`` (0 for no
+    patrol) and ``hours_day`` ... (``HH:MM-HH:MM`` within the shift)."""
     try:
         frame = pd.read_csv(path, dtype={"station_id": str}, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
@@ -72,7 +78,61 @@ def read_stations(path: Path) -> pd.DataFrame:
         frame["name_en"] = ""
     if "units" not in frame.columns:
         frame["units"] = 1
+    _check_count(path, frame, "units", 1)
+    frame["shifts"] = _station_shifts(path, frame)
     return frame
+
+
+def _check_count(path: Path, frame: pd.DataFrame, column: str, low: int) -> None:
+    """A whole number of units from ``low`` to MAX_STATION_UNITS in every non-blank cell."""
+    for offset, raw in enumerate(frame[column].tolist()):
+        if pd.isna(raw) or str(raw).strip() == "":
+            continue
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            number = -1.0
+        if not (number.is_integer() and low <= number <= MAX_STATION_UNITS):
+            raise FileFormatError(
+                f"{path}: line {offset + 2}, field {column}: a whole number from {low} to "
+                f"{MAX_STATION_UNITS}, got {raw!r}"
+            )
+
+
+def _station_shifts(path: Path, frame: pd.DataFrame) -> list[str | None]:
+    """Each station's own units (``units_day`` ...) and hours (``hours_day`` ...) per named
+    shift, as the JSON the stations table keeps (None when it has none)."""
+    from web.services.patrol_plans import SHIFTS, shift_seconds
+
+    for shift in SHIFTS:
+        if f"units_{shift}" in frame.columns:
+            _check_count(path, frame, f"units_{shift}", 0)
+    out: list[str | None] = []
+    for offset, row in enumerate(frame.to_dict("records")):
+        own: dict[str, dict] = {}
+        for shift, hours in SHIFTS.items():
+            units = row.get(f"units_{shift}")
+            if units is not None and not pd.isna(units) and str(units).strip() != "":
+                own.setdefault(shift, {})["units"] = int(float(units))
+            text = row.get(f"hours_{shift}")
+            if text is None or pd.isna(text) or not str(text).strip():
+                continue
+            text = str(text).strip()
+            field = f"line {offset + 2}, field hours_{shift}"
+            try:
+                begin, end = shift_seconds(text)
+            except ValueError:
+                raise FileFormatError(f"{path}: {field}: HH:MM-HH:MM, got {text!r}") from None
+            start_s, end_s = shift_seconds(shift)
+            if begin < start_s:
+                begin, end = begin + 86_400, end + 86_400
+            if not start_s <= begin < end <= end_s:
+                raise FileFormatError(
+                    f"{path}: {field}: {text} is not within the {shift} shift ({hours})"
+                )
+            own.setdefault(shift, {})["hours"] = text
+        out.append(json.dumps(own, sort_keys=True) if own else None)
+    return out
 
 
 def _import(ctx, paths, mapping, *, source, synthetic, preset, tolerance=None):

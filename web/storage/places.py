@@ -120,8 +120,13 @@ def busiest_areas(engine: Engine, kind: str) -> list[str]:
     return [str(a) for a in totals.index]
 
 
+def _text_or_none(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def store_stations(engine: Engine, frame: pd.DataFrame) -> int:
-    """Replace the stations with ``station_id, name, name_en, lon, lat, units`` rows."""
+    """Replace the stations with ``station_id, name, name_en, lon, lat, units`` rows and
+    their optional ``shifts`` (JSON: own units and hours per named shift)."""
     with engine.begin() as conn:
         conn.execute(sa.delete(stations))
         for row in frame.to_dict("records"):
@@ -133,6 +138,7 @@ def store_stations(engine: Engine, frame: pd.DataFrame) -> int:
                     lon=float(row["lon"]),
                     lat=float(row["lat"]),
                     units=int(row.get("units", 1) or 1),
+                    shifts=_text_or_none(row.get("shifts")),
                 )
             )
     return len(frame)

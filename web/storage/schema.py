@@ -143,6 +143,9 @@ stations = sa.Table(
     sa.Column("lon", sa.Float, nullable=False),
     sa.Column("lat", sa.Float, nullable=False),
     sa.Column("units", sa.Integer, nullable=False, server_default="1"),
+    # Per named shift, the station's own units and working hours (JSON, e.g.
+    # {"night": {"units": 1, "hours": "00:00-06:00"}}); NULL: `units` and the shift's hours.
+    sa.Column("shifts", sa.Text),
 )
 
 # --- the site: accounts, audit, plans and check-ins --------------------------------------

@@ -1,0 +1,21 @@
+"""stations: their own units and working hours per named shift (from the stations file)
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("stations", sa.Column("shifts", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("stations", "shifts")
