@@ -463,3 +463,16 @@ def test_a_database_restart_gives_503_then_the_site_recovers(
     assert [client.get(url).status_code for url in pages] == [200, 200, 200]
     assert client.get("/api/session").get_json()["username"] == "commander"
     app.extensions["engine"].dispose()
+
+
+def test_a_job_this_version_cannot_read_fails_at_once(copy_engine) -> None:
+    """A queued request an older or newer version wrote (an unknown field): failed by the
+    first worker with the reason in the row; the page shows its own message for it."""
+    body = json.dumps({"request": {"date": days_ahead(320), "colour": "red"}})
+    job_store.create_job(copy_engine, "odd", "plan", body, 5.0)
+    assert plan_jobs.Worker(copy_engine, name="reader").run_one()
+    row = _row(copy_engine, "odd")
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert row.error.startswith("internal error: unreadable request:") and "colour" in row.error
+    job = plan_jobs.find("odd", engine=copy_engine)
+    assert job.state() == "failed" and job.error is None

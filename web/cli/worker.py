@@ -33,7 +33,7 @@ from web.services.workspace import Workspace
     type=click.FloatRange(1, 3600),
     default=None,
     help="seconds without a heartbeat after which a running job lost its worker and "
-    "is retried or failed [default: 20]",
+    "is retried or failed [default: 30]",
 )
 @click.option("--name", default=None, help="worker name in the job table [default: host:pid]")
 @pass_ctx

@@ -85,7 +85,8 @@ MAX_WAITING = 4  # jobs queued for a worker; more are refused
 GRACE_S = 5.0
 MIN_SOLVE_S = 1.0  # the solver gets at least this, even when building took the whole limit
 HEARTBEAT_S = 2.0  # a running job's worker writes its heartbeat (and sees a cancel) this often
-STALE_S = 20.0  # a running job without a heartbeat this long lost its worker
+STALE_S = 30.0  # a running job without a heartbeat this long lost its worker (SQLite: > its
+# 10 s busy timeout twice, so a long import holding the write lock does not count as a death)
 POLL_S = 1.0  # an idle worker looks for jobs this often (a job queued here wakes it at once)
 #: The setting (environment variable, or the app's ``WORKERS``) that leaves jobs to separate
 #: ``hotspot worker`` processes: ``external``; anything else runs them in the site's process.
@@ -221,7 +222,13 @@ def find(job_id: str, *, engine=None) -> PlanJob | None:
         record = job_store.get_job(engine, job_id) or record
     if record.state == "queued":
         _wake(engine)
-    return _job_of(record, engine)
+    try:
+        return _job_of(record, engine)
+    except (TypeError, ValueError, KeyError):  # a request this version cannot read
+        return PlanJob(id=record.id, owner_id=record.owner_id, request=PlanRequest(date=""),
+                       time_limit_s=record.time_limit_s, phase=record.phase,
+                       stored_state=record.state, stored_error=record.error,
+                       engine=engine)  # fmt: skip
 
 
 def open_jobs(user_id: int, *, engine=None) -> int:
@@ -372,7 +379,12 @@ class Worker:
         record = job_store.take_job(self.engine, self.name, KINDS)
         if record is None:
             return False
-        job = _job_of(record, self.engine)
+        try:
+            job = _job_of(record, self.engine)
+        except (TypeError, ValueError, KeyError) as err:  # a request this version cannot read
+            job_store.finish_job(self.engine, record.id, self.name,
+                                 error=f"{INTERNAL_ERROR}unreadable request: {err}")  # fmt: skip
+            return True
         job.stored_state = "running"
         # The job's deadline on this process's monotonic clock.
         deadline = time.monotonic() + ((record.deadline_at or time.time()) - time.time())
