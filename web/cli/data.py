@@ -306,7 +306,7 @@ def stations_command(ctx: Workspace, load_path: str | None) -> None:
         storage.store_stations(ctx.engine, stations)
         audit(ctx, "stations_loaded", f"{len(stations)} stations from {load_path}")
     for row in storage.list_stations(ctx.engine).itertuples():
-        own = f"  {row.shifts}" if row.shifts else ""
+        own = f"  {row.shifts!s}" if isinstance(row.shifts, str) and row.shifts else ""
         click.echo(
             f"{row.station_id:<10} {row.units} units  {row.lon:.5f},{row.lat:.5f}  {row.name}{own}"
         )

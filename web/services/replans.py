@@ -306,7 +306,7 @@ def _with_one_more_visit(problem: Problem, urgent: set[int]) -> Problem:
 def _checked_in(engine, problem: Problem, stored: storage.StoredPlan, at_s: int) -> list[int]:
     """The plan's stops visited by ``at_s`` according to check-ins since the shift started
     (one per check-in, up to the stop's visits allowed)."""
-    hexes = [stop.cell for stop in problem.stops]
+    hexes = [str(stop.cell) for stop in problem.stops]
     cells = cells_from_hex(hexes)
     checkins = storage.checkins_frame(engine, cells=cells, start=stored.shift_start, end=at_s + 1)
     counts = Counter(int(c) for c in checkins["cell"])
