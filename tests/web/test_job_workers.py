@@ -476,3 +476,30 @@ def test_a_job_this_version_cannot_read_fails_at_once(copy_engine) -> None:
     assert row.error.startswith("internal error: unreadable request:") and "colour" in row.error
     job = plan_jobs.find("odd", engine=copy_engine)
     assert job.state() == "failed" and job.error is None
+
+
+def test_a_server_stopped_on_purpose_gives_its_jobs_back(workers, copy_engine, tmp_path) -> None:
+    """SIGTERM to ``hotspot serve`` while its embedded worker solves: the job goes back to
+    the queue at once, its attempt not counted, and a worker started later makes its plan."""
+    (who,) = _planners(copy_engine, 1, "release")
+    request = PlanRequest(date=days_ahead(330), **SMALL | {"time_limit_s": 20.0})
+    job_id = plan_jobs.submit(copy_engine, request, who, "test-secret").id
+    env = workers.env | {"HOTSPOT_WORKERS": ""}  # this server runs the jobs itself
+    command = [sys.executable, "-c", "from web.cli import cli; cli()", "serve", "--port",
+               str(_free_port())]  # fmt: skip
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
+                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    log.close()
+    workers.started.append(server)  # ended after the test whatever happens
+    _wait("the server to solve the job", lambda: _row(copy_engine, job_id).phase == "solving")
+    assert _row(copy_engine, job_id).worker.split(":")[1] == str(server.pid)
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(timeout=60) == 0
+    row = _row(copy_engine, job_id)
+    assert (row.state, row.attempts, row.worker) == ("queued", 0, None)
+    assert "1 plan job(s) given back to the queue" in (tmp_path / "serve.log").read_text()
+    workers.start("after-stop")
+    _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
+    row = _row(copy_engine, job_id)
+    assert (row.state, row.attempts, row.worker) == ("done", 1, "after-stop")

@@ -102,7 +102,21 @@ def _serve(app, index: int, threads: int, **where) -> None:
         plan_jobs.start_embedded_workers(engine, max(1, plan_jobs.WORKERS // _processes))
     if index == 0:
         _start_schedules(app)
-    serve(app, threads=threads, **where)
+
+    def stop(_signum, _frame) -> None:
+        raise SystemExit(0)
+
+    # Stopping on purpose (SIGTERM, Ctrl-C): the plan jobs running here go back to the queue
+    # at once, for another worker, instead of waiting to be found without a heartbeat.
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        serve(app, threads=threads, **where)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        released = plan_jobs.release_jobs()
+        if released:
+            click.echo(f"{released} plan job(s) given back to the queue", err=True)
 
 
 def _start_schedules(app) -> None:
@@ -171,9 +185,9 @@ def _fork(listener: socket.socket, index: int, threads: int) -> int:
     pid = os.fork()
     if pid:
         return pid
-    # The child: default signal handling (waitress ends on SIGTERM), its own app.
+    # The child: its own signal handling (_serve's) and its own app.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = 0
     try:
         from web import create_app

@@ -67,6 +67,7 @@ __all__ = [
     "external_workers",
     "find",
     "open_jobs",
+    "release_jobs",
     "start_embedded_workers",
     "submit",
 ]
@@ -140,6 +141,7 @@ class PlanJob:
     child: multiprocessing.process.BaseProcess | None = field(default=None, repr=False)
     engine: object = field(default=None, repr=False, compare=False)
     beat_at: float = field(default=0.0, repr=False)  # the worker's last heartbeat (monotonic)
+    worker_name: str | None = field(default=None, repr=False)  # the worker running it here
 
     def state(self) -> str:
         """running (queued or running), done, failed or cancelled."""
@@ -386,6 +388,7 @@ class Worker:
                                  error=f"{INTERNAL_ERROR}unreadable request: {err}")  # fmt: skip
             return True
         job.stored_state = "running"
+        job.worker_name = self.name
         # The job's deadline on this process's monotonic clock.
         deadline = time.monotonic() + ((record.deadline_at or time.time()) - time.time())
         with _running_lock:
@@ -484,6 +487,24 @@ class Worker:
             detail=f"plan {plan_id}{revision}: {job.request.date} {job.request.shift}, "
             f"{summary['visits']} visits, status {summary['status']}",
         )
+
+
+def release_jobs() -> int:
+    """Give the jobs this process runs back to the queue (their attempts not counted) and
+    stop their solvers: for a server process that is stopping on purpose, so its jobs are
+    run again at once by another worker instead of after :data:`STALE_S`. Returns how many."""
+    with _running_lock:
+        running = list(_running.values())
+    released = 0
+    for job in running:
+        if job.engine is None or job.worker_name is None:
+            continue
+        try:
+            released += job_store.release_job(job.engine, job.id, job.worker_name)
+        except sa.exc.SQLAlchemyError as err:  # the database is gone: STALE_S will do it
+            log.warning("job %s not released: %s", job.id, err)
+        _stop(job)
+    return released
 
 
 def _stop(job: PlanJob) -> None:

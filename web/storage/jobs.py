@@ -36,6 +36,7 @@ __all__ = [
     "get_job",
     "heartbeat",
     "job_counts",
+    "release_job",
     "requeue_stale",
     "take_job",
 ]
@@ -192,6 +193,15 @@ def finish_job(
     state = "failed" if error is not None else "done"
     values = {"state": state, "phase": state, "plan_id": plan_id, "error": error,
               "finished_at": time.time()}  # fmt: skip
+    with engine.begin() as conn:
+        return bool(conn.execute(_mine(job_id, worker).values(**values)).rowcount)
+
+
+def release_job(engine: Engine, job_id: str, worker: str) -> bool:
+    """Give a running job of ``worker`` back to the queue without counting its attempt (the
+    worker is stopping on purpose); False when it was no longer this worker's."""
+    values = {"state": "queued", "phase": "queued", "worker": None, "heartbeat_at": None,
+              "attempts": jobs.c.attempts - 1}  # fmt: skip
     with engine.begin() as conn:
         return bool(conn.execute(_mine(job_id, worker).values(**values)).rowcount)
 
