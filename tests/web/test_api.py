@@ -256,6 +256,10 @@ def test_a_replaced_plan_is_replaced_in_the_api_as_on_the_plan_pages(
     assert (listed[first], listed[second]) == ("replaced", "published")
     in_force = planner.get("/api/plans?status=published&limit=500").get_json()["plans"]
     assert first not in {p["id"] for p in in_force}
+    replaced = planner.get("/api/plans?status=replaced&limit=500").get_json()["plans"]
+    assert first in {p["id"] for p in replaced} and second not in {p["id"] for p in replaced}
+    assert all(p["status"] == "replaced" for p in replaced)
+    assert all(p["revision"] == 1 and p["revision_of"] is None for p in replaced)
     # A grid worker opening the old plan is told it was replaced too.
     assert client_as("grid1").get(f"/api/plans/{first}").get_json()["status"] == "replaced"
     # The document says so.

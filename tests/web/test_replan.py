@@ -88,6 +88,13 @@ def test_the_command_re_plans_keeps_what_was_done_and_publishes_a_revision(site)
     assert patrol_store.replaced_by(engine, stored.id) == new_id
     assert revision.replan["called_away"] == [away] and revision.replan["urgent"] == [urgent]
     assert revision.replan["reason"] == "unit called to a crash"
+    # The API names the revision and the plan it re-plans.
+    api = site.test_client()
+    login(api, "commander")
+    shown = api.get(f"/api/plans/{new_id}").get_json()
+    assert (shown["revision"], shown["revision_of"], shown["status"]) == (2, stored.id, "published")
+    listed = {p["id"]: p for p in api.get("/api/plans?status=replaced").get_json()["plans"]}
+    assert listed[stored.id]["revision"] == 1 and listed[stored.id]["status"] == "replaced"
 
     before = storage.plan_visits_frame(engine, stored.id)
     after = storage.plan_visits_frame(engine, new_id)

@@ -278,6 +278,8 @@ def plan_list_item(row: Any, tz: str, visits_in_scope: pd.Series | None) -> dict
         "created_at_s": int(row.created_at),
         "published_at": grid_work.local_iso(row.published_at, tz),
         "published_at_s": None if pd.isna(row.published_at) else int(row.published_at),
+        "revision": int(getattr(row, "revision", 1)),
+        "revision_of": None if pd.isna(row.revision_of) else int(row.revision_of),
     }
     if visits_in_scope is None:
         item["summary"] = _json_or_text(row.summary)
@@ -335,6 +337,8 @@ def plan_json(
         "created_at_s": int(stored.created_at),
         "published_at": grid_work.local_iso(stored.published_at, tz),
         "published_at_s": stored.published_at,
+        "revision": int(stored.revision),
+        "revision_of": stored.revision_of,
         "visits": _visits_json(visits, tz),
     }
     if with_summary:

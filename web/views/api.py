@@ -413,13 +413,13 @@ def plans():
     tz = _data().timezone
     limit = _int_arg("limit", DEFAULT_PLANS_LIMIT, 1, MAX_PLANS_LIMIT)
     status = request.args.get("status") or None
-    if status not in (None, "draft", "published"):
-        abort(400, description=f"status: expected draft or published, got {status!r}")
+    if status not in (None, "draft", "published", "replaced"):
+        abort(400, description=f"status: expected draft, published or replaced, got {status!r}")
     scope = _scope()
     if scope is not None:
         if status == "draft":
             return jsonify({"plans": []})
-        status = "published"
+        status = status or "published"  # grid workers: published plans, in force or replaced
     frame = storage.list_plans(get_engine(), limit=limit, status=status)
     in_scope: pd.Series | None = None
     if scope is not None:

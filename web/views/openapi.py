@@ -175,6 +175,14 @@ def _schemas(models: Sequence[str], checkin_minutes: float) -> dict:
         "published_at": iso_or_null,
         "published_at_s": _nullable("integer"),
         "summary": {"description": "plan totals and statistics (not shown to grid workers)"},
+        "revision": {
+            "type": "integer",
+            "description": "1 for a plan made from the form; 2, 3, ... for re-plans and edits",
+        },
+        "revision_of": {
+            **_nullable("integer"),
+            "description": "the plan this one re-plans or edits (null for a first plan)",
+        },
     }
     return {
         "Error": {
@@ -493,8 +501,9 @@ def openapi_document(
                 "parameters": [
                     _query(
                         "status",
-                        "Only drafts or only published plans.",
-                        {"type": "string", "enum": ["draft", "published"]},
+                        "Only drafts, only the published plans in force, or only published "
+                        "plans a newer one replaced.",
+                        {"type": "string", "enum": ["draft", "published", "replaced"]},
                     ),
                     _limit("plans", default=50, maximum=500),
                 ],
