@@ -161,6 +161,8 @@ def _database_outages(app: Flask) -> None:
     from flask import current_app, g
     from sqlalchemy import exc
 
+    from web.views.access import login_manager
+
     log = logging.getLogger("web.database")
 
     @app.errorhandler(exc.OperationalError)
@@ -176,7 +178,7 @@ def _database_outages(app: Flask) -> None:
             return jsonify(body), 503, headers
         # The page must not ask the database again: no account (the login needs it), the
         # city's name and timezone from the settings.
-        g._login_user = current_app.login_manager.anonymous_user()
+        g._login_user = login_manager.anonymous_user()
         g.city_name = current_app.config["CITY_NAME"]
         g.city_timezone = str(current_app.config["TIMEZONE"])
         page = render_template(

@@ -161,8 +161,8 @@ def _supervise(listener: socket.socket, processes: int, threads: int) -> None:
             break
         except InterruptedError:  # pragma: no cover - Python retries os.wait itself
             continue
-        index = children.pop(pid, None)
-        if index is None or stopping:
+        index = children.pop(pid, -1)
+        if index < 0 or stopping:
             continue
         click.echo(f"server process {index} (pid {pid}) ended ({_why(status)}); starting it "
                    "again", err=True)  # fmt: skip

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -139,7 +139,7 @@ class PlanJob:
     change: ReplanRequest | None = None
     cancelled: bool = False
     child: multiprocessing.process.BaseProcess | None = field(default=None, repr=False)
-    engine: object = field(default=None, repr=False, compare=False)
+    engine: Any = field(default=None, repr=False, compare=False)
     beat_at: float = field(default=0.0, repr=False)  # the worker's last heartbeat (monotonic)
     worker_name: str | None = field(default=None, repr=False)  # the worker running it here
 
@@ -262,10 +262,12 @@ def _app_engine():
 
 def _job_of(record: job_store.JobRecord, engine) -> PlanJob:
     body = json.loads(record.request)
-    change = body.get("change")
-    if change is not None:
+    change = None
+    if body.get("change") is not None:
         tuples = ("called_away", "back", "urgent")
-        change = ReplanRequest(**{k: tuple(v) if k in tuples else v for k, v in change.items()})
+        given: dict[str, Any] = {k: tuple(v) if k in tuples else v
+                                 for k, v in body["change"].items()}  # fmt: skip
+        change = ReplanRequest(**given)
     return PlanJob(
         id=record.id, owner_id=record.owner_id, request=PlanRequest(**body["request"]),
         time_limit_s=record.time_limit_s, phase=record.phase, stored_state=record.state,

@@ -231,6 +231,7 @@ def requeue_stale(engine: Engine, stale_after_s: float) -> list[tuple[str, str]]
             query = query.with_for_update(skip_locked=True)
         for job_id, attempts, worker in conn.execute(query).all():
             why = f"its worker {worker} stopped (no heartbeat for {stale_after_s:g} s)"
+            values: dict[str, object]
             if attempts < MAX_ATTEMPTS:
                 values = {"state": "queued", "phase": "queued", "worker": None,
                           "heartbeat_at": None, "error": f"retried: {why}"}  # fmt: skip
