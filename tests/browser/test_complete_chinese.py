@@ -39,10 +39,15 @@ PAGES = {
     "grid1": ["/grid/", "/warnings/", "/account"],
 }  # fmt: skip
 
-# Texts a reader sees: the body's visible text and tooltips, placeholders and button labels.
+# Texts a reader sees: the body's visible text (tab panels and <details> included) and
+# tooltips, placeholders and button labels.
 # Ids, user names, paths and other values marked translate="no" (or set as code) are data,
 # not interface text: they are hidden while the text is read.
 _READ_TEXTS = """() => {
+  // Text behind a tab or a closed <details> is read too: every tab panel is shown and every
+  // <details> opened while the text is read.
+  for (const el of document.querySelectorAll('[role=tabpanel][hidden]')) el.hidden = false;
+  for (const el of document.querySelectorAll('details:not([open])')) el.open = true;
   const style = document.createElement('style');
   style.textContent = '[translate=no], code, kbd, samp { visibility: hidden !important; }';
   document.head.appendChild(style);
