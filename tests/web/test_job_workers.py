@@ -503,3 +503,25 @@ def test_a_server_stopped_on_purpose_gives_its_jobs_back(workers, copy_engine, t
     _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
     row = _row(copy_engine, job_id)
     assert (row.state, row.attempts, row.worker) == ("done", 1, "after-stop")
+
+
+@pytest.mark.databases("postgresql", demo=True)
+def test_a_worker_outlives_a_database_restart(workers, copy_engine, postgres_cluster) -> None:
+    """A ``hotspot worker`` waiting for jobs while PostgreSQL stops and starts again goes on
+    by itself: a job queued afterwards is done."""
+    (who,) = _planners(copy_engine, 1, "outage")
+    process = workers.start("outlives")
+    _wait("the worker to start", lambda: "waiting for plan jobs" in _log(workers, "outlives"))
+    copy_engine.dispose()
+    with postgres_cluster.stopped():
+        # The worker polls in vain (about once a second) and says why in its log.
+        _wait("the worker to notice", lambda: "database unavailable" in _log(workers, "outlives"))
+    assert process.poll() is None
+    job_id = _queue(copy_engine, who, 340)
+    _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
+    row = _row(copy_engine, job_id)
+    assert (row.state, row.worker, row.attempts) == ("done", "outlives", 1)
+
+
+def _log(workers: Workers, name: str) -> str:
+    return (workers.logs / f"{name}.log").read_text(errors="replace")
