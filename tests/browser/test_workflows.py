@@ -103,6 +103,18 @@ def test_the_grids_map_and_the_audit_filters(page_as) -> None:
     watched.goto("/admin/grids")
     page.wait_for_selector(".folium-map path.leaflet-interactive")
     assert page.locator("#grids tr").count() > 1
+    # Every grid carries its label (G001 ...), shown once the map is zoomed in.
+    grids = page.locator("#grids tr").count() - 1
+    assert page.locator(".map-label-grid").count() == grids
+    page.evaluate(
+        "() => { const m = MapContext.maps[0]; m.setView(m.getCenter(), 14, {reset: true}); }"
+    )
+    page.locator(".map-label-grid").first.wait_for(state="attached")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.map-label-grid')].some(e => e.offsetParent)"
+    )
+    labels = page.locator(".map-label-grid").all_inner_texts()
+    assert all(re.fullmatch(r"G\d{3}", t.strip()) for t in labels), labels[:5]
     watched.shot(f"admin-grids-{lang}")
     watched.goto("/admin/audit")
     page.select_option("#audit-filters select[name=action]", "login")

@@ -286,6 +286,12 @@ def _cell_features(
     return {"type": "FeatureCollection", "features": features}
 
 
+def label_areas(layer, property_name: str, kind: str) -> None:  # noqa: ANN001
+    """Permanent labels of a GeoJSON layer's polygons (``property_name`` of each feature,
+    raw text) on the layer's map, shown from a zoom on like every grid label."""
+    _AreaLabels(layer, property_name, kind).add_to(layer._parent)
+
+
 class _AreaLabels(MacroElement):
     """Permanent small labels (``property`` of each feature, raw text: the script escapes
     it) on a GeoJSON layer's polygons, by web/static/map-context.js; CSS shows them from a

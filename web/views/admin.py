@@ -138,7 +138,7 @@ def grids_map():
     """The management grids on a map with their grid workers; grids nobody has stand out."""
     import folium
 
-    from web.maps.render import centred_map, frame_bounds, map_parts, map_text
+    from web.maps.render import centred_map, frame_bounds, label_areas, map_parts, map_text
 
     engine = get_engine()
     accounts = storage.list_users(engine)
@@ -167,8 +167,8 @@ def grids_map():
             people=[map_text(", ".join(r["workers"]) or _("nobody assigned")) for r in rows],
             assigned=[bool(r["workers"]) for r in rows],
         )
-        folium.GeoJson(
-            shapes[["label", "people", "assigned", "geometry"]].to_json(),
+        layer = folium.GeoJson(
+            shapes[["area_id", "label", "people", "assigned", "geometry"]].to_json(),
             name=map_text(_("Management grids")),
             style_function=lambda f: {
                 "color": "#1a3d7c" if f["properties"]["assigned"] else "#c0392b",
@@ -181,6 +181,7 @@ def grids_map():
                 aliases=[map_text(_("Grid")), map_text(_("Grid workers"))],
             ),
         ).add_to(fmap)
+        label_areas(layer, "area_id", "grid")
         if bounds is not None:
             fmap.fit_bounds(bounds)
     return render_template(
