@@ -125,3 +125,45 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
         assert top < 844  # on the first screen
         worker.shot(f"replan-grid-worker-after-{size}")
     assert _in_force(database_url) == (new_id, revision + 1)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, size) -> None:
+    base_url, database_url = site
+    lang = size.split("-")[1]
+    engine = storage.make_engine(database_url)
+    try:
+        plans = storage.list_plans(engine, status="published")
+        plan_id = int(plans[plans["shift"] == "evening"]["id"].iloc[0])
+    finally:
+        engine.dispose()
+    with page_opener(browser) as open_:
+        planner = open_(base_url, **SIZES[size])
+        page = planner.page
+        _in_language(planner, "planner", lang)
+        planner.goto(f"/plans/{plan_id}")
+        with page.expect_navigation():
+            page.click("#edit-link")
+        first_unit = page.locator(".edit-unit").first
+        rows = first_unit.locator("tr.edit-stop")
+        assert rows.count() >= 2
+        lock = rows.nth(0).locator("input[name=lock]")
+        assert lock.locator("xpath=..").bounding_box()["height"] >= 44
+        lock.check()
+        other = page.locator(".edit-unit").nth(1).get_attribute("id").removeprefix("edit-unit-")
+        rows.nth(1).locator("input[type=text]").fill(other)
+        assert (
+            page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"] + 1
+        )
+        planner.shot(f"edit-form-{size}")
+        with page.expect_navigation():
+            page.click("#edit-check")
+        assert re.search(r"/plans/\d+$", page.url) and not page.url.endswith(f"/{plan_id}")
+        assert page.locator("#revision-edits").is_visible()
+        # Either every check passes (publishable) or the findings are listed (not publishable).
+        findings = page.locator("#check-findings")
+        if findings.count():
+            assert page.locator("#publish-form").count() == 0
+        else:
+            assert page.locator("#publish-form").count() == 1
+        planner.shot(f"edit-checked-{size}")
