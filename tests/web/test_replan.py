@@ -272,3 +272,34 @@ def test_a_revision_of_a_revision_counts_on(site) -> None:
     second_id = storage.store_plan(engine, created_by=None, **plan_record(second, request),
                                    revision_of=first_id, replan=why2)  # fmt: skip
     assert storage.get_plan(engine, second_id).revision == 3
+
+
+def test_a_re_plan_prefers_the_planned_times() -> None:
+    """Windows near the times the plan visits a stop after the re-plan time are worth
+    STEADY_BONUS more; the rest of each window keeps its weight and the windows stay sorted
+    and cover the same time."""
+    from planner.plan import PatrolPlan, Route, Visit
+    from planner.problem import Problem, Stop, TimeWindow, Unit
+
+    windows = (TimeWindow(0.0, 3600.0, 1.0), TimeWindow(3600.0, 7200.0, 2.0))
+    problem = Problem(
+        travel_time_s=np.zeros((3, 3)),
+        units=(Unit("u", 0, 0, 0.0, 7200.0),),
+        stops=(Stop(1, 5.0, windows=windows), Stop(2, 3.0)),
+    )
+    visits = tuple(
+        Visit(stop=s, node=s + 1, cell=None, visit_number=1, arrival_s=t, start_s=t,
+              departure_s=t + 900, travel_s=0.0, wait_s=0.0, value=1.0)
+        for s, t in ((0, 3000.0), (1, 500.0))
+    )  # fmt: skip
+    route = Route("u", 0, 0, 0.0, 7200.0, visits, None, 0.0, 1800.0, 0.0, 2.0)
+    plan = PatrolPlan((route,), (), (), 2.0, 0.0, 1800.0, "ok", "", None, None)  # type: ignore[arg-type]
+    steady = replans.prefer_planned_times(problem, plan, now_s=1000.0)
+    slack, bonus = replans.STEADY_SLACK_S, replans.STEADY_BONUS
+    assert steady.stops[0].windows == (
+        TimeWindow(0.0, 3000.0 - slack, 1.0),
+        TimeWindow(3000.0 - slack, 3600.0, bonus),
+        TimeWindow(3600.0, 3000.0 + slack, 2.0 * bonus),
+        TimeWindow(3000.0 + slack, 7200.0, 2.0),
+    )
+    assert steady.stops[1] == problem.stops[1]  # visited before the re-plan time: unchanged

@@ -222,9 +222,10 @@ def replan_day(
             for number, stop in enumerate(remaining.stops)
         ),
     )  # fmt: skip
+    steady = prefer_planned_times(remaining, plan, now_s)
     report("solving")
     options = SolverOptions(time_limit_s=change.time_limit_s, seed=stored.seed)
-    after = (solve or plan_patrols)(remaining, options)
+    after = _valued(remaining, (solve or plan_patrols)(steady, options))
     merged = merge_replan(problem, plan, after, now_s, dropped_units=off_duty)
     request = _request_of(stored, change, road_network_file)
     planned = PlannedDay(problem, merged, origin, str(document["timezone"]), stored.seed,
@@ -242,6 +243,66 @@ def replan_day(
     if change.edits:
         record["edits"] = change.edits
     return planned, request, record
+
+
+STEADY_BONUS = 1.15  # a visit near its planned time is worth this much more in a re-plan
+STEADY_SLACK_S = 15 * 60  # "near": within this of the planned start
+
+
+def prefer_planned_times(remaining: Problem, plan, now_s: float) -> Problem:  # noqa: ANN001
+    """``remaining`` with each stop's windows raised by :data:`STEADY_BONUS` within
+    :data:`STEADY_SLACK_S` of the times ``plan`` visits it after ``now_s``: a re-plan then
+    keeps a visit at its time unless moving it gains more, so grid workers see fewer
+    changes. Windows are split at those times; their order and weights elsewhere stay."""
+    from planner.problem import TimeWindow
+
+    planned: dict[int, list[float]] = {}
+    for route in plan.routes:
+        for visit in route.visits:
+            if visit.start_s > now_s:
+                planned.setdefault(visit.stop, []).append(visit.start_s)
+    if not planned:
+        return remaining
+    day = (min(u.shift_start_s for u in remaining.units) if remaining.units else now_s,
+           max(u.shift_end_s for u in remaining.units) if remaining.units else now_s)  # fmt: skip
+    stops = list(remaining.stops)
+    for number, starts in planned.items():
+        stop = stops[number]
+        if stop.value <= 0:
+            continue
+        windows = list(stop.windows) or [TimeWindow(day[0], max(day))]
+        for start in sorted(starts):
+            low, high = start - STEADY_SLACK_S, start + STEADY_SLACK_S
+            split: list[TimeWindow] = []
+            for w in windows:
+                if w.end_s <= low or w.start_s >= high:
+                    split.append(w)
+                    continue
+                if w.start_s < low:
+                    split.append(TimeWindow(w.start_s, low, w.weight))
+                split.append(TimeWindow(max(w.start_s, low), min(w.end_s, high),
+                                        w.weight * STEADY_BONUS))  # fmt: skip
+                if w.end_s > high:
+                    split.append(TimeWindow(high, w.end_s, w.weight))
+            windows = split
+        stops[number] = replace(stop, windows=tuple(windows))
+    return replace(remaining, stops=tuple(stops))
+
+
+def _valued(problem: Problem, plan):  # noqa: ANN001, ANN202
+    """``plan`` (solved with the steadiness bonus) valued and checked on ``problem`` itself."""
+    from planner.plan import RouteSchedule, plan_from_schedules
+
+    schedules = [
+        RouteSchedule(
+            r.unit_id, r.departure_s, tuple(v.stop for v in r.visits),
+            tuple(v.start_s for v in r.visits),
+            None if r.rest_break is None else r.rest_break.after_visits,
+            None if r.rest_break is None else r.rest_break.start_s,
+        )
+        for r in plan.routes
+    ]  # fmt: skip
+    return plan_from_schedules(problem, schedules, plan.stats, plan.idle_units)
 
 
 def _known(ids: Sequence[str], unit_ids: list[str], field: str) -> None:
