@@ -243,7 +243,41 @@ def test_first_screen_tap_a_visit_and_check_in_where_the_finger_is(phones, site,
     assert page.evaluate(touch_action) == "none"
     toggle.tap()
     assert page.evaluate(touch_action) == "auto"
+
+    # A tap on one of my cells on the map opens its check-in, filled in; with the Reports tab
+    # open the same tap places the report instead.
+    def tap_a_cell() -> str:
+        page.locator("#grid-map").scroll_into_view_if_needed()
+        where = page.evaluate(_CELL_ON_MAP)
+        page.touchscreen.tap(where["x"], where["y"])
+        return where["hex"]
+
+    page.locator("#tab-button-tasks").tap()
+    tapped = tap_a_cell()
+    card.wait_for(state="visible")
+    assert page.input_value("#checkin-cell") == tapped
+    page.locator("#tab-button-reports").tap()
+    page.locator("#checkin-cell").select_option(index=0)
+    chosen = page.input_value("#checkin-cell")
+    tap_a_cell()
+    page.wait_for_function("() => document.getElementById('report-lat').value !== ''")
+    assert page.input_value("#checkin-cell") == chosen  # the check-in was left alone
     _expected_refusal(watched)
+
+
+# The centre of the first of my cells on the grid worker's map, in page coordinates (the map
+# centred on it at zoom 16 first), and its H3 id.
+_CELL_ON_MAP = """() => {
+  const element = document.querySelector('#grid-map .folium-map');
+  const map = window[element.id];
+  let cell = null;
+  map.eachLayer(l => { if (!cell && l.feature && l.feature.properties.hex) cell = l; });
+  const centre = cell.getBounds().getCenter();
+  map.setView(centre, 16, {animate: false});
+  const point = map.latLngToContainerPoint(centre);
+  const box = element.getBoundingClientRect();
+  return {hex: cell.feature.properties.hex, x: box.left + point.x, y: box.top + point.y};
+}"""
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

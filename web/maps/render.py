@@ -428,7 +428,8 @@ def grid_worker_map(
         lats += [p[1] for p in ring]
         lngs += [p[0] for p in ring]
         properties: dict[str, object] = {key: map_text(cell[key]) for key in ("label", "status")}
-        properties |= {"n28": int(cell["n28"]), "colour": cell["colour"]}
+        # The raw H3 id (no tooltip shows it): a tap on the cell opens its check-in.
+        properties |= {"n28": int(cell["n28"]), "colour": cell["colour"], "hex": cell["hex"]}
         features.append({"type": "Feature", "properties": properties,
                          "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
     corners = [[min(lats), min(lngs)], [max(lats), max(lngs)]]

@@ -324,6 +324,20 @@
     toggle.hidden = false;
     toggle.addEventListener("click", function () { useMap(toggle.getAttribute("aria-pressed") !== "true"); });
   }
+  // A tap on one of my cells opens its check-in, pre-filled (not while reporting: then the
+  // tap places the report, grid-report.js).
+  if (map) {
+    var reports = document.querySelector('[data-tab-panel="reports"]');
+    map.eachLayer(function (layer) {
+      if (!layer.feature || !layer.feature.properties || !layer.feature.properties.hex) { return; }
+      layer.on("click", function () {
+        if (reports && !reports.hidden) { return; }
+        var hex = layer.feature.properties.hex;
+        var link = document.querySelector('#now-visits [data-checkin-cell="' + CSS.escape(hex) + '"]');
+        openCheckin(link || { dataset: { checkinCell: hex }, closest: function () { return null; } });
+      });
+    });
+  }
 
   // --- the service worker: the page and its files for a weak connection ----------------
   function cacheShell() {

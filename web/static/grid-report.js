@@ -39,7 +39,11 @@
   }
 
   if (map) {
+    // A tap places the report only while the Reports tab is open; elsewhere a tap on a
+    // cell opens its check-in (grid-phone.js).
+    var panel = form.closest("[data-tab-panel]");
     map.on("click", function (event) {
+      if (panel && panel.hidden) { return; }
       place(event.latlng.lat, event.latlng.lng, null);
       say(status.dataset.tapped);
     });
