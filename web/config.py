@@ -129,6 +129,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PLAN_TIME_LIMIT_S", 30.0, float, "solver time limit of a plan generated on the site"),
     Setting(
+        "WORKERS",
+        "embedded",
+        str,
+        "who solves plan jobs: embedded (worker threads inside `hotspot serve`) or external "
+        "(separate `hotspot worker` processes)",
+    ),
+    Setting(
         "ROAD_NETWORK_FILE",
         "",
         str,
@@ -254,6 +261,10 @@ def _check_basemap(values: dict[str, object]) -> None:
     """Check the basemap settings together (a bad one would break every map page) and
     normalise TILE_CRS to ``wgs84`` or ``gcj02``."""
     values["TILE_CRS"] = tile_crs_name(values["TILE_CRS"])
+    workers = str(values.get("WORKERS", "")).strip().lower() or "embedded"
+    if workers not in ("embedded", "external"):
+        raise ConfigError(f"{ENV_PREFIX}WORKERS: expected embedded or external, got {workers!r}")
+    values["WORKERS"] = workers
     url = str(values["TILE_URL"]).strip()
     labels = str(values["TILE_LABELS_URL"]).strip()
     values["TILE_URL"], values["TILE_LABELS_URL"] = url, labels

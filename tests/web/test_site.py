@@ -181,3 +181,11 @@ def test_the_clock_reads_local_times_and_refuses_one_that_never_happens() -> Non
         assert clock.today("America/Chicago").isoformat() == "2026-12-31"
         assert clock.now().strftime("%Y-%m-%d") == "2027-01-01"  # UTC is a day ahead
     assert not clock.is_set()
+
+
+def test_the_workers_setting_takes_embedded_or_external() -> None:
+    assert load_settings(environ={})["WORKERS"] == "embedded"
+    assert load_settings(environ={"HOTSPOT_WORKERS": ""})["WORKERS"] == "embedded"
+    assert load_settings(environ={"HOTSPOT_WORKERS": " External "})["WORKERS"] == "external"
+    with pytest.raises(ConfigError, match="HOTSPOT_WORKERS: expected embedded or external"):
+        load_settings(environ={"HOTSPOT_WORKERS": "outside"})

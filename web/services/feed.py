@@ -241,7 +241,9 @@ def batch_from_csv(body: bytes, params: Mapping[str, object]) -> FeedBatch:
 # The jurisdiction expanded by the tolerance, per database and tolerance: reading, parsing and
 # buffering it takes far longer than checking a batch's points, and it seldom changes (a write
 # to the areas table clears it).
-_boundaries = Cache("feed boundaries", max_entries=8, tables=("areas",))
+# Another server process may load areas: this process's own writes clear the cache at once,
+# the others' within a minute.
+_boundaries = Cache("feed boundaries", max_entries=8, tables=("areas",), ttl_s=60.0)
 
 
 def _expanded_boundary(engine: Engine, tolerance_m: float):
