@@ -7,6 +7,7 @@ import secrets
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from geo.cells import cells_from_hex
@@ -14,6 +15,7 @@ from tests.web.conftest import PASSWORDS, login
 from web import clock, create_app, storage
 from web.cli import cli
 from web.services import accounts as auth
+from web.storage.schema import login_throttle
 
 # Every test that uses a database runs on SQLite and on PostgreSQL (tests/web/conftest.py).
 pytestmark = pytest.mark.databases()
@@ -130,6 +132,28 @@ def test_concurrent_guesses_are_counted_one_by_one(fresh_app) -> None:
     with clock.frozen("2027-05-01T12:00:00Z"), ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(guess, range(40)))
     assert codes.count(401) == 3 and codes.count(429) == 37
+
+
+def test_many_names_from_one_address_at_once_never_deadlock(fresh_app) -> None:
+    """50 log-ins at once from one address under different names (a station's shift change):
+    every attempt is claimed and counted, none fails on the database (PostgreSQL once
+    detected deadlocks when a throttle row's insert raced another log-in's update)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = fresh_app.extensions["engine"]
+
+    def claim(i: int) -> int:
+        # Rounds of 50, each from a new address, so the address's row is inserted in the race.
+        keys = {f"name:user{i % 50}": 5, f"ip:10.1.2.{i // 50}": 1000}
+        return storage.claim_login_attempt(engine, keys, 900, 2, 300)
+
+    with clock.frozen("2027-05-01T13:00:00Z"), ThreadPoolExecutor(25) as pool:
+        waits = list(pool.map(claim, range(200)))
+    assert waits == [0] * 200
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(login_throttle.c.key, login_throttle.c.attempts)).all())
+    assert [rows[f"ip:10.1.2.{r}"] for r in range(4)] == [50] * 4
+    assert all(rows[f"name:user{i}"] == 4 for i in range(50))
 
 
 def test_session_cookie_is_http_only_and_secure_in_production(db_url) -> None:

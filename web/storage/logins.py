@@ -94,37 +94,42 @@ def claim_login_attempt(
     2**(k - 1)`` seconds after the one before (at most ``max_delay_s``).
     """
     now = now_seconds()
+    ordered = sorted(keys)
+    # The rows exist first, in a transaction of their own: the claim below then only locks
+    # rows, always in key order, so two concurrent log-ins never wait on each other in a
+    # circle (PostgreSQL once saw deadlocks when a row's insert raced a log-in's update).
     with engine.begin() as conn:
-        for key in keys:
-            fresh = sa.case((login_throttle.c.updated_at < now - window_s, 0),
-                            else_=login_throttle.c.attempts)  # fmt: skip
-            exists = conn.execute(
-                sa.update(login_throttle).where(login_throttle.c.key == key).values(attempts=fresh)
-            ).rowcount
-            if not exists:  # skipped if another request adds it at the same moment
-                conn.execute(
-                    insert_new(conn, login_throttle, "key").values(
-                        key=key, attempts=0, updated_at=now
-                    )
-                )
-        # The rows are locked (SQLite: the database; PostgreSQL: these rows) until commit,
-        # so concurrent attempts are decided one after another.
+        for key in ordered:
+            conn.execute(
+                insert_new(conn, login_throttle, "key").values(key=key, attempts=0, updated_at=now)
+            )
+    with engine.begin() as conn:
+        # Writing first locks until commit (SQLite: the database; PostgreSQL: these rows, one
+        # by one in key order), so concurrent attempts are decided one after another.
+        for key in ordered:
+            conn.execute(
+                sa.update(login_throttle)
+                .where(login_throttle.c.key == key)
+                .values(attempts=login_throttle.c.attempts)
+            )
         rows = conn.execute(
-            sa.select(login_throttle).where(login_throttle.c.key.in_(list(keys)))
+            sa.select(login_throttle).where(login_throttle.c.key.in_(ordered))
         ).all()
+        counts = {r.key: (0 if r.updated_at < now - window_s else r.attempts) for r in rows}
         wait = 0
         for row in rows:
-            extra = row.attempts - keys[row.key]
+            extra = counts[row.key] - keys[row.key]
             if extra >= 0:
                 delay = min(max_delay_s, first_delay_s * 2 ** min(extra, 30))
                 wait = max(wait, row.updated_at + delay - now)
         if wait > 0:
             return int(wait)
-        conn.execute(
-            sa.update(login_throttle)
-            .where(login_throttle.c.key.in_(list(keys)))
-            .values(attempts=login_throttle.c.attempts + 1, updated_at=now)
-        )
+        for key in ordered:
+            conn.execute(
+                sa.update(login_throttle)
+                .where(login_throttle.c.key == key)
+                .values(attempts=counts.get(key, 0) + 1, updated_at=now)
+            )
     return 0
 
 
