@@ -199,8 +199,7 @@ def build_instance(
         stop_options=stop_options,
         mandatory_bonus=bonus,
         decay=problem.repeat_decay,
-        simple=no_breaks and single_visits and cell_cap is None and area_cap is None
-        and not locked,
+        simple=no_breaks and single_visits and cell_cap is None and area_cap is None and not locked,
         timed=timed,
         untimed=not timed and no_breaks and single_visits,
         eps=_smallest_extra_time(travel, opts.node),
