@@ -68,6 +68,11 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("GET", "/plans/{plan_id}/export/gpx", (302, 200, 403, 200, 403)),
     ("GET", "/plans/{plan_id}/briefing", (302, 200, 200, 200, 403)),
     ("GET", "/plans/{plan_id}/briefing/{unit_id}", (302, 200, 200, 200, 403)),
+    # re-planning is for the published plan in force: a draft sends planners back to it
+    ("GET", "/plans/{plan_id}/replan", (302, 302, 403, 302, 403)),
+    ("POST", "/plans/{plan_id}/replan", (302, 302, 403, 302, 403)),
+    ("GET", "/plans/{plan_id}/edit", (302, 200, 403, 200, 403)),
+    ("POST", "/plans/{plan_id}/edit", (302, 400, 403, 400, 403)),  # no edit ticked
     # grid worker
     ("GET", "/grid/", (302, 403, 403, 403, 200)),
     ("POST", "/grid/checkin", (302, 403, 403, 403, 403)),

@@ -199,6 +199,7 @@ def test_a_cancelled_job_is_no_longer_its_workers(copy_engine) -> None:
 
 
 def test_one_open_job_per_owner_and_a_bounded_queue(copy_engine) -> None:
+    before = job_store.job_counts(copy_engine)  # jobs other tests ran on the demo copied
     owners = _planners(copy_engine, 3, "queue")
     first = job_store.create_job(copy_engine, "q1", "plan", "{}", 5.0, owner_id=owners[0].user_id)
     assert first is None
@@ -210,7 +211,9 @@ def test_one_open_job_per_owner_and_a_bounded_queue(copy_engine) -> None:
     job_store.cancel_job(copy_engine, "q1")
     assert job_store.create_job(copy_engine, "q4", "plan", "{}", 5.0,
                                 owner_id=owners[0].user_id, max_queued=1) is None  # fmt: skip
-    assert job_store.job_counts(copy_engine) == {"cancelled": 1, "queued": 1}
+    after = job_store.job_counts(copy_engine)
+    added = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert {k: n for k, n in added.items() if n} == {"cancelled": 1, "queued": 1}
 
 
 def _age_heartbeat(engine, job_id: str, seconds: float) -> None:
@@ -268,7 +271,12 @@ def test_two_worker_processes_run_each_job_once(workers, copy_engine) -> None:
     ids = [_queue(copy_engine, who, 290 + n) for n, who in enumerate(owners)]
     workers.start("pair-a")
     workers.start("pair-b")
-    _wait("every job done", lambda: all(_row(copy_engine, j).state == "done" for j in ids))
+    try:
+        _wait("every job done", lambda: all(_row(copy_engine, j).state == "done" for j in ids))
+    except AssertionError as err:  # say where each job and each worker stood
+        states = [(_row(copy_engine, j).state, _row(copy_engine, j).phase) for j in ids]
+        logs = {n: _log(workers, n)[-2000:] for n in ("pair-a", "pair-b")}
+        raise AssertionError(f"{err}; jobs {states}; worker logs {logs}") from None
     rows = [_row(copy_engine, j) for j in ids]
     assert [row.attempts for row in rows] == [1, 1, 1, 1]
     assert len({row.plan_id for row in rows}) == 4
