@@ -94,10 +94,13 @@ def problem_after(
             units.append(replace(unit, shift_start_s=max(unit.shift_start_s, now_s)))
     if visited is not None:
         _add_reported(problem, plan, visited, now_s, done)
+    on_duty = {u.id for u in units}
     stops = [
-        _stop_after(problem, stop, done.get(number, ()))
+        # A stop locked to a unit no longer on duty is free for the others.
+        _stop_after(problem, stop if stop.unit in on_duty or stop.unit is None
+                    else replace(stop, unit=None), done.get(number, ()))
         for number, stop in enumerate(problem.stops)
-    ]
+    ]  # fmt: skip
     return Problem(
         travel_time_s=problem.travel_time_s,
         units=tuple(units),

@@ -255,3 +255,16 @@ def test_a_stop_worth_nothing_keeps_its_number_in_the_problem_document() -> None
     for bad in ([-1], [10_000], ["2"], [True]):
         with pytest.raises(ProblemFormatError, match="stop_nodes"):
             load_problem_json(document | {"stop_nodes": bad}, travel_time_s=edited.travel_time_s)
+
+
+def test_a_stop_locked_to_a_unit_called_away_is_free_for_the_others() -> None:
+    from dataclasses import replace as copy
+
+    problem = random_problem(6)
+    stops = tuple(copy(s, unit="u2") if n < 3 else s for n, s in enumerate(problem.stops))
+    locked = copy(problem, stops=stops)
+    plan = plan_patrols(locked, QUICK)
+    remaining = problem_after(locked, plan, 3000.0, dropped_units=["u2"])
+    assert all(s.unit is None for s in remaining.stops[:3])
+    after = plan_patrols(remaining, QUICK)
+    assert after.feasible
