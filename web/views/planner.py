@@ -815,7 +815,8 @@ def _parse_edit_form(stored: storage.StoredPlan, form) -> tuple[dict, list[int],
     errors: dict[str, str] = {}
     document = json.loads(stored.plan_json)
     stops_of = {u["id"]: len(u["stops"]) for u in document["units"]}
-    units = set(_plan_units(stored))
+    # Visits go only to units on patrol (not those a re-plan called away).
+    units = set(_plan_units(stored)) - set((stored.replan or {}).get("off_duty", []))
 
     def visit(text: str) -> tuple[str, int] | None:
         unit, _sep, seq = text.rpartition("|")
@@ -875,7 +876,11 @@ def _edit_page(stored: storage.StoredPlan, errors: dict[str, str], status: int =
         "planner/edit.html",
         plan=stored,
         units=units,
-        unit_ids=_plan_units(stored),
+        unit_ids=[
+            u
+            for u in _plan_units(stored)
+            if u not in set((stored.replan or {}).get("off_duty", []))
+        ],
         errors=errors,
         clock=_clock_of(stored),
         shift_names=SHIFT_NAMES,
