@@ -114,6 +114,17 @@ def test_the_command_re_plans_keeps_what_was_done_and_publishes_a_revision(site)
     page = planner.get(f"/plans/{new_id}").get_data(as_text=True)
     assert "Revision 2 of plan" in page and "unit called to a crash" in page
     assert 'id="revision-changes"' in page and "★" in page
+    # Editing the revision: the unit called away is not offered and takes no visit.
+    edit = planner.get(f"/plans/{new_id}/edit").get_data(as_text=True)
+    assert f'<option value="{away}">' not in edit
+    some = next(
+        u for u in json.loads(revision.plan_json)["units"] if u["id"] != away and u["stops"]
+    )
+    refused = planner.post(f"/plans/{new_id}/edit",
+                           data={f"move|{some['id']}|1": away, "action": "check"})  # fmt: skip
+    assert refused.status_code == 400 and f"No unit {away} in this plan" in refused.get_data(
+        as_text=True
+    )
     briefing = planner.get(f"/plans/{new_id}/briefing").get_data(as_text=True)
     assert f'id="revision-mark-{away}"' in briefing
     assert "This unit was called away" in briefing and "★" in briefing
