@@ -58,7 +58,8 @@ def unvisited_cell(engine, stored) -> str:
 def the_edits(stored: storage.StoredPlan) -> tuple[dict, str, str, str, str]:
     """Lock u0's first visit, move u0's second to u1, exclude a cell of u2's third visit."""
     before = routes(stored)
-    u0, u1, u2 = list(before)[:3]
+    busy = [unit for unit, visits in before.items() if len(visits) >= 3]
+    u0, u1, u2 = busy[:3]  # units with at least three stops
     excluded = h3.str_to_int(before[u2][2][0])
     edits = {"locks": [[u0, 1]], "moves": [[u0, 2, u1]], "exclude": [excluded],
              "reoptimise": False}  # fmt: skip
@@ -80,7 +81,7 @@ def test_edits_checked_as_they_stand_keep_the_routes_and_say_what_breaks(site) -
     after = routes(storage.get_plan(engine, new_id))
     # Nothing else moved: the other units visit the cells they did, in the same order, but
     # the excluded cell (the added cell goes where it costs the least travel).
-    for unit in list(before)[2:]:
+    for unit in [u for u in before if u not in (u0, u1)]:
         kept = [c for c, _t in after[unit] if c != added]
         assert kept == [c for c, _t in before[unit] if c != excluded]
     assert after[u0][0] == before[u0][0]  # the locked visit, untouched
