@@ -755,6 +755,18 @@ def _replan_page(stored: storage.StoredPlan, values: dict, errors: dict[str, str
     ), status
 
 
+def _submit_revision(
+    stored: storage.StoredPlan, change: replan_service.ReplanRequest
+) -> plan_jobs.PlanJob:
+    """Queue a job that re-plans ``stored`` with ``change`` (a re-plan or edits re-optimised);
+    raises plan_jobs.JobRefused when it cannot start now."""
+    who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
+    plan_request = PlanRequest(date=stored.plan_date, shift=stored.shift,
+                               time_limit_s=change.time_limit_s)  # fmt: skip
+    return plan_jobs.submit(get_engine(), plan_request, who, str(current_app.config["SECRET_KEY"]),
+                            revision_of=stored.id, change=change)  # fmt: skip
+
+
 @bp.route("/<int:plan_id>/replan", methods=["GET", "POST"])
 @roles_required(*PLANNERS)
 def replan(plan_id: int):
@@ -775,13 +787,8 @@ def replan(plan_id: int):
         values = request.form.to_dict() | {"away": request.form.getlist("away"),
                                            "back": request.form.getlist("back")}  # fmt: skip
         return _replan_page(stored, values, errors, 400)
-    who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
-    plan_request = PlanRequest(date=stored.plan_date, shift=stored.shift,
-                               time_limit_s=change.time_limit_s)  # fmt: skip
     try:
-        job = plan_jobs.submit(get_engine(), plan_request, who,
-                               str(current_app.config["SECRET_KEY"]), revision_of=stored.id,
-                               change=change)  # fmt: skip
+        job = _submit_revision(stored, change)
     except plan_jobs.JobRefused as err:
         return _replan_page(stored, request.form.to_dict(), {"form": _job_refusal(str(err))}, 429)
     return _progress_page(job)
@@ -914,13 +921,8 @@ def edit(plan_id: int):
                          float(current_app.config["PLAN_TIME_LIMIT_S"])),
     )  # fmt: skip
     if edits["reoptimise"]:
-        who = plan_jobs.Requester(int(current_user.id), current_user.username, client_ip())
-        plan_request = PlanRequest(date=stored.plan_date, shift=stored.shift,
-                                   time_limit_s=change.time_limit_s)  # fmt: skip
         try:
-            job = plan_jobs.submit(get_engine(), plan_request, who,
-                                   str(current_app.config["SECRET_KEY"]), revision_of=stored.id,
-                                   change=change)  # fmt: skip
+            job = _submit_revision(stored, change)
         except plan_jobs.JobRefused as err:
             return _edit_page(stored, {"form": _job_refusal(str(err))}, 429)
         return _progress_page(job)
