@@ -356,6 +356,30 @@ def test_bad_check_ins_are_refused_and_nothing_stored(
     assert _notes(engine, note).empty
 
 
+def test_a_check_in_sent_again_with_its_client_id_is_stored_once(
+    client_as, engine, shared_records
+) -> None:
+    note = f"queued offline {uuid.uuid4().hex[:6]}"
+    client_id = uuid.uuid4().hex
+    body = {"cell": shared_records["grid1"], "note": note, "client_id": client_id}
+    first = client_as("grid1").post("/api/checkins", json=body)
+    assert first.status_code == 201, first.get_json()
+    # The answer was lost; the phone sends the visit again a minute "later".
+    again = client_as("grid1").post("/api/checkins", json={**body, "minutes": 20})
+    assert again.status_code == 200
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert len(_notes(engine, note)) == 1
+
+
+@pytest.mark.parametrize("client_id", ["short", "has space in it", "x" * 41, 12345678])
+def test_a_malformed_client_id_is_refused(client_as, engine, shared_records, client_id) -> None:
+    note = f"bad id {uuid.uuid4().hex[:6]}"
+    body = {"cell": shared_records["grid1"], "note": note, "client_id": client_id}
+    response = client_as("grid1").post("/api/checkins", json=body)
+    assert response.status_code == 400 and "client_id" in response.get_json()["error"]
+    assert _notes(engine, note).empty
+
+
 def test_planners_may_record_check_ins_for_any_study_cell(
     client_as, engine, shared_records
 ) -> None:

@@ -9,7 +9,6 @@ stored once. The page's other rules (cell cards, check-in times) are in web/serv
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from geo.cells import hex_from_cells
 from web import storage
 from web.services.grid_work import (
     CHECKIN_FUTURE_S,
+    CLIENT_ID,
     PLAN_GRACE_S,
     checkin_problems,
     local_day_bounds,
@@ -48,8 +48,6 @@ __all__ = [
 CHECKIN_NEAR_M = 150.0
 # A fix's stated accuracy widens that, up to this much (a worse fix says too little).
 CHECKIN_ACCURACY_ALLOWANCE_M = 150.0
-# A client id is what crypto.randomUUID() gives, or any other short token of these letters.
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 CHECKIN_FIELDS = ("cell", "visited_at", "minutes", "note", "client_id", "lon", "lat", "crs",
                   "accuracy_m")  # fmt: skip
 
@@ -201,7 +199,7 @@ def submit_checkin(
         outcome.errors.append(_("Enter the visit time as date and time."))
         visited_at_s = now_s
     client_id = form.get("client_id") or None
-    if client_id is not None and not _CLIENT_ID.match(client_id):
+    if client_id is not None and not CLIENT_ID.match(client_id):
         outcome.errors.append(_("The check-in's client id is not valid; reload the page."))
     outcome.errors += checkin_problems(visited_at_s, _number(form.get("minutes", "")),
                                        form.get("note", ""), now_s)  # fmt: skip

@@ -65,6 +65,9 @@ CHECKIN_PAST_S = 7 * 86400
 CHECKIN_MAX_MINUTES = 8 * 60  # one shift
 NOTE_MAX_CHARS = 500
 # Control characters other than line breaks and tabs have no place in a note.
+# A check-in's client id (the same visit sent twice is stored once): what
+# crypto.randomUUID() gives, or any other short token of these letters.
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A visit somewhat early or late still delivers the planned stop.
 PLAN_GRACE_S = 30 * 60

@@ -492,7 +492,8 @@ def checkins():
 
 @bp.post("/checkins")
 def create_checkin():
-    """Record a visit: {cell, visited_at, minutes, note} (grid worker: own cells only)."""
+    """Record a visit: {cell, visited_at, minutes, note, client_id} (grid worker: own cells
+    only). The same client id sent again by the account is the check-in stored already."""
     if current_user.role not in WRITE_ROLES:
         abort(403, description="commanders have read-only access to the API")
     body = request.get_json(silent=True)
@@ -515,6 +516,11 @@ def create_checkin():
     note = body.get("note", "")
     if not isinstance(note, str):
         abort(400, description="note: expected text")
+    client_id = body.get("client_id")
+    if client_id is not None and not (
+        isinstance(client_id, str) and grid_work.CLIENT_ID.match(client_id)
+    ):
+        abort(400, description="client_id: 8-40 letters, digits, '-' or '_' (or leave it out)")
     problems = grid_work.checkin_problems(visited_at_s, float(minutes), note.strip(), now_s)
     if problems:
         abort(400, description=" ".join(problems))
@@ -527,6 +533,7 @@ def create_checkin():
         note.strip(),
         data.timezone,
         ip=client_ip(),
+        client_id=client_id,
     )
     return jsonify(stored), 201 if new else 200  # the same visit sent again: stored once
 

@@ -343,6 +343,13 @@ def _schemas(models: Sequence[str], checkin_minutes: float) -> dict:
                     "maxLength": 500,
                     "description": "what was seen; never names of people",
                 },
+                "client_id": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{8,40}$",
+                    "description": "the device's own id for this visit (a UUID): sent again "
+                    "(after a lost answer), it returns the check-in stored the first time "
+                    "(200) instead of storing it twice",
+                },
             },
             "required": ["cell"],
         },
