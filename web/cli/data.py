@@ -4,8 +4,9 @@ the Jiayuguan demo and the real Chicago data."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import click
 import pandas as pd
@@ -16,6 +17,16 @@ from web.config import REPO_ROOT
 from web.services.workspace import Workspace, init_database, load_area_layer
 
 _load_option = click.option("--load", "load_path", type=click.Path(exists=True, dir_okay=False))
+
+
+def _echo_rows(frame: pd.DataFrame, empty: str, line: Callable[[Any], str]) -> None:
+    """Print ``line(row)`` for each row of ``frame``, or ``empty`` when it has none."""
+    if frame.empty:
+        click.echo(empty)
+        return
+    for row in frame.itertuples():
+        click.echo(line(row))
+
 
 # --- database ---------------------------------------------------------------------------
 
@@ -190,11 +201,11 @@ def rejects_command(ctx: Workspace, run_id: int | None, limit: int, as_csv: bool
     if as_csv:
         frame.to_csv(sys.stdout, index=False)
         return
-    if frame.empty:
-        click.echo("no rejected rows")
-        return
-    for row in frame.itertuples():
-        click.echo(f"{row.file}:{row.line} [{row.field}] {row.reason}  {row.raw}")
+    _echo_rows(
+        frame,
+        "no rejected rows",
+        lambda row: f"{row.file}:{row.line} [{row.field}] {row.reason}  {row.raw}",
+    )
 
 
 @click.command("imports")
@@ -221,12 +232,11 @@ def areas_group(click_ctx: click.Context) -> None:
     """List areas (jurisdiction, districts, beats, grids); subcommands load and build them."""
     if click_ctx.invoked_subcommand is None:
         ctx = workspace_of(click_ctx)
-        frame = storage.list_areas(ctx.engine)
-        if frame.empty:
-            click.echo("no areas loaded")
-            return
-        for row in frame.itertuples():
-            click.echo(f"{row.kind:<14} {row.area_id:<12} {row.n_cells:>6} cells  {row.name}")
+        _echo_rows(
+            storage.list_areas(ctx.engine),
+            "no areas loaded",
+            lambda row: f"{row.kind:<14} {row.area_id:<12} {row.n_cells:>6} cells  {row.name}",
+        )
 
 
 @areas_group.command("load")
