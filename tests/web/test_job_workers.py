@@ -519,7 +519,7 @@ def test_a_worker_outlives_a_database_restart(workers, copy_engine, postgres_clu
     by itself: a job queued afterwards is done."""
     (who,) = _planners(copy_engine, 1, "outage")
     process = workers.start("outlives")
-    _wait("the worker to start", lambda: "waiting for plan jobs" in _log(workers, "outlives"))
+    _wait("the worker to start", lambda: "waiting for jobs" in _log(workers, "outlives"))
     copy_engine.dispose()
     with postgres_cluster.stopped():
         # The worker polls in vain (about once a second) and says why in its log.

@@ -224,8 +224,11 @@ def test_the_refresher_refreshes_when_the_data_version_changes(monkeypatch) -> N
     monkeypatch.setattr(
         storage, "import_version", lambda e: next(versions) if e is engine else (0, 0)
     )
+    # The refresher queues a refresh job (a worker runs it): count what it queues.
     monkeypatch.setattr(
-        warning_service, "refresh_warnings", lambda e: calls.append(1) if e is engine else None
+        warning_service,
+        "request_refresh",
+        lambda e, _reason="": calls.append(1) if e is engine else None,
     )
     refresher = warning_service.WarningRefresher(engine, poll_s=0.01, expire_every_s=3600)
     refresher.start()

@@ -3,11 +3,13 @@
 With ``--processes N`` the command binds the address once and forks N server processes that
 accept on it, each with its own app and database connections (sessions, login throttling,
 data versions and plan jobs are in the database, so every process agrees). It restarts a
-server process that dies, and stops them all on Ctrl-C or SIGTERM. The scheduled score runs
-and the warning refresher run in the first process only.
+server process that dies, and stops them all on Ctrl-C or SIGTERM. The first process queues
+the scheduled score runs and, after new data, the warning refreshes (jobs: any worker runs
+them; several ``hotspot serve`` on one database queue one score run per interval between
+them, and at most one of each kind waits at a time).
 
-Plan jobs run in worker threads of the server processes unless ``HOTSPOT_WORKERS=external``
-says separate ``hotspot worker`` processes take them.
+Jobs (plans, score runs, warning refreshes) run in worker threads of the server processes
+unless ``HOTSPOT_WORKERS=external`` says separate ``hotspot worker`` processes take them.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def serve_command(host: str, port: int, processes: int, threads: int) -> None:
     external = plan_jobs.external_workers()
     where = "in `hotspot worker` processes" if external else "in the server processes"
     click.echo(f"serving on http://{host}:{bound} with {processes} processes "
-               f"(plan jobs run {where})")  # fmt: skip
+               f"(jobs run {where})")  # fmt: skip
     _supervise(listener, processes, threads)
 
 
@@ -90,7 +92,8 @@ def _checked_app():
 
 
 def _serve(app, index: int, threads: int, **where) -> None:
-    """Serve ``app`` as server process ``index`` (0 runs the schedules) until stopped."""
+    """Serve ``app`` as server process ``index`` (0 queues the scheduled jobs) until
+    stopped."""
     from waitress import serve
 
     from web.services import plan_jobs
@@ -98,8 +101,12 @@ def _serve(app, index: int, threads: int, **where) -> None:
     engine = app.extensions["engine"]
     _warm_up(engine)
     if not plan_jobs.external_workers():
-        # One solver per core in all: the processes share the embedded workers out.
-        plan_jobs.start_embedded_workers(engine, max(1, plan_jobs.WORKERS // _processes))
+        # One solver per core in all: the processes share the embedded workers out. Score
+        # runs and warning refreshes have a worker of their own in each process, so they
+        # never wait behind a solve.
+        count = max(1, plan_jobs.WORKERS // _processes)
+        plan_jobs.start_embedded_workers(engine, count, kinds=plan_jobs.KINDS)
+        plan_jobs.start_background_worker(engine)
     if index == 0:
         _start_schedules(app)
 
@@ -120,6 +127,8 @@ def _serve(app, index: int, threads: int, **where) -> None:
 
 
 def _start_schedules(app) -> None:
+    """Queue a score run every ``SCORE_INTERVAL_MIN`` minutes, and a warning refresh soon
+    after new data (the workers run them)."""
     engine = app.extensions["engine"]
     interval = float(app.config["SCORE_INTERVAL_MIN"])
     if interval > 0:

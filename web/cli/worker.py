@@ -1,4 +1,5 @@
-"""``hotspot worker``: a process that takes plan jobs from the database and runs them."""
+"""``hotspot worker``: a process that takes jobs from the database and runs them: plans and
+re-plans, score runs and warning refreshes (every kind by default, or those of ``--kinds``)."""
 
 from __future__ import annotations
 
@@ -36,15 +37,25 @@ from web.services.workspace import Workspace
     "is retried or failed [default: 30]",
 )
 @click.option("--name", default=None, help="worker name in the job table [default: host:pid]")
+@click.option(
+    "--kinds",
+    "kinds_text",
+    default="all",
+    show_default=True,
+    help="the kinds of job to take, comma-separated: plan, replan, scores, warnings (or all)",
+)
 @pass_ctx
 def worker_command(ctx: Workspace, threads: int, heartbeat_s: float | None,
-                   stale_after_s: float | None, name: str | None) -> None:  # fmt: skip
-    """Take plan jobs from the database and run them until stopped (Ctrl-C or SIGTERM: the
-    running jobs end first). Run one or more beside `hotspot serve` with
-    HOTSPOT_WORKERS=external; a job whose worker is killed is retried once by another."""
+                   stale_after_s: float | None, name: str | None,
+                   kinds_text: str) -> None:  # fmt: skip
+    """Take jobs from the database and run them until stopped (Ctrl-C or SIGTERM: the
+    running jobs end first): plans, re-plans, score runs and warning refreshes. Run one or
+    more beside `hotspot serve` with HOTSPOT_WORKERS=external; a job whose worker is killed
+    is retried once by another."""
     from web import storage
     from web.services import plan_jobs
 
+    kinds = _kinds(kinds_text, plan_jobs.ALL_KINDS)
     engine = ctx.engine
     if storage.current_revision(engine) is None:
         fail("the database is empty: run `hotspot init-db` first")
@@ -54,7 +65,7 @@ def worker_command(ctx: Workspace, threads: int, heartbeat_s: float | None,
         fail("--stale-after must be more than twice --heartbeat")
     workers = [
         plan_jobs.Worker(engine, name=f"{name}-{n}" if name and threads > 1 else name,
-                         heartbeat_s=heartbeat_s, stale_after_s=stale_after_s)
+                         heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, kinds=kinds)
         for n in range(threads)
     ]  # fmt: skip
 
@@ -67,8 +78,20 @@ def worker_command(ctx: Workspace, threads: int, heartbeat_s: float | None,
     running = [threading.Thread(target=w.run, name=f"worker-{n}") for n, w in enumerate(workers)]
     for thread in running:
         thread.start()
-    click.echo(f"{threads} worker(s) waiting for plan jobs ({workers[0].name})", err=True)
+    click.echo(f"{threads} worker(s) waiting for jobs: {', '.join(kinds)} ({workers[0].name})",
+               err=True)  # fmt: skip
     for thread in running:
         while thread.is_alive():
             thread.join(timeout=0.5)
     click.echo("workers stopped", err=True)
+
+
+def _kinds(text: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds named in ``--kinds`` (``all``: every kind), in the table's order."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    if names == {"all"}:
+        return known
+    unknown = sorted(names - set(known))
+    if unknown or not names:
+        fail(f"--kinds: expected all or some of {', '.join(known)}; got {text[:80]!r}")
+    return tuple(kind for kind in known if kind in names)

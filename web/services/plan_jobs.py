@@ -6,11 +6,14 @@ A job is a row of the ``jobs`` table (web/storage/jobs.py): the site queues it, 
 process stopped at the job's limit plus :data:`GRACE_S` (the solver itself stops at the
 limit and returns its best plan), and writes its phase, heartbeats and result to the row.
 Every server process sees the same jobs, and a job's plan is stored whichever process or
-worker made it, so a restart of the site loses no job.
+worker made it, so a restart of the site loses no job. Workers also run the score runs and
+warning refreshes queued as jobs (:data:`ALL_KINDS`; web.services.score_runs and
+web.services.warnings queue them).
 
 Workers run as ``hotspot worker`` processes, or (the embedded default, ``make run``) as
-threads of the site's own process: ``hotspot serve`` keeps :data:`WORKERS` of them running,
-and a site served otherwise starts them when a job is queued or polled. With
+threads of the site's own process: ``hotspot serve`` keeps :data:`WORKERS` of them running
+for plans and one more per process for score runs and warning refreshes (so those never wait
+behind a solve), and a site served otherwise starts them when a job is queued or polled. With
 ``HOTSPOT_WORKERS=external`` (or the app setting ``WORKERS``) the site only queues jobs and
 separate ``hotspot worker`` processes take them.
 
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from planner.plan import PatrolPlan
 
 __all__ = [
+    "ALL_KINDS",
     "GRACE_S",
     "HEARTBEAT_S",
     "JOB_KEEP_S",
@@ -68,8 +72,10 @@ __all__ = [
     "find",
     "open_jobs",
     "release_jobs",
+    "start_background_worker",
     "start_embedded_workers",
     "submit",
+    "wake",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,6 +84,8 @@ log = logging.getLogger(__name__)
 _CHILDREN = multiprocessing.get_context("forkserver")
 _CHILDREN.set_forkserver_preload(["planner.solver"])
 KINDS = ("plan", "replan")
+#: Every kind a worker can run: plans, then score runs and warning refreshes.
+ALL_KINDS = KINDS + job_store.SINGLE_KINDS
 WORKERS = 2  # jobs a site process builds and solves side by side (one solver per core)
 # Ended jobs are kept this long (the progress page, monitoring), then deleted.
 JOB_KEEP_S = 7 * 86400
@@ -127,6 +135,7 @@ class PlanJob:
     owner_id: int | None
     request: PlanRequest
     time_limit_s: float
+    kind: str = "plan"  # or replan; a worker's copy of another kind's job says that kind
     phase: str = "queued"
     stored_state: str = "queued"
     started: float | None = None  # real seconds since the epoch
@@ -216,7 +225,7 @@ def find(job_id: str, *, engine=None) -> PlanJob | None:
     if not job_id or len(job_id) > 32:
         return None
     record = job_store.get_job(engine, job_id)
-    if record is None:
+    if record is None or record.kind not in KINDS:
         return None
     stale = record.heartbeat_at is not None and record.heartbeat_at < time.time() - STALE_S
     if record.state == "running" and stale:
@@ -270,9 +279,9 @@ def _job_of(record: job_store.JobRecord, engine) -> PlanJob:
         change = ReplanRequest(**given)
     return PlanJob(
         id=record.id, owner_id=record.owner_id, request=PlanRequest(**body["request"]),
-        time_limit_s=record.time_limit_s, phase=record.phase, stored_state=record.state,
-        started=record.started_at, finished=record.finished_at, plan_id=record.plan_id,
-        stored_error=record.error, attempts=record.attempts,
+        time_limit_s=record.time_limit_s, kind=record.kind, phase=record.phase,
+        stored_state=record.state, started=record.started_at, finished=record.finished_at,
+        plan_id=record.plan_id, stored_error=record.error, attempts=record.attempts,
         revision_of=body.get("revision_of"), change=change, engine=engine,
     )  # fmt: skip
 
@@ -302,6 +311,12 @@ _embedded_lock = threading.Lock()
 _queued = threading.Condition()
 
 
+def wake(engine) -> None:
+    """Tell this process's idle workers a job is queued (starting embedded ones if none run
+    here and workers are not external)."""
+    _wake(engine)
+
+
 def _wake(engine) -> None:
     """Tell this process's idle workers a job is queued; start the embedded ones if none run
     (unless workers are external)."""
@@ -315,8 +330,15 @@ def _wake(engine) -> None:
     start_embedded_workers(engine, persistent=False)
 
 
-def start_embedded_workers(engine, count: int = WORKERS, *, persistent: bool = True) -> None:
-    """Run ``count`` worker threads in this process for ``engine``'s database.
+def start_embedded_workers(
+    engine,
+    count: int = WORKERS,
+    *,
+    persistent: bool = True,
+    kinds: tuple[str, ...] = ALL_KINDS,
+) -> None:
+    """Run ``count`` worker threads in this process for ``engine``'s database, taking jobs
+    of ``kinds``.
 
     Persistent ones (``hotspot serve``) run until the process ends; the others stop when no
     job is left queued (a site served by another WSGI server starts them as jobs come)."""
@@ -326,11 +348,31 @@ def start_embedded_workers(engine, count: int = WORKERS, *, persistent: bool = T
             _persistent.add(key)
         alive = [t for t in _embedded.get(key, []) if t.is_alive()]
         for _n in range(count - len(alive)):
-            worker = Worker(engine, stop_when_idle=key not in _persistent)
+            worker = Worker(engine, stop_when_idle=key not in _persistent, kinds=kinds)
             thread = threading.Thread(target=worker.run, name="plan-worker", daemon=True)
             thread.start()
             alive.append(thread)
         _embedded[key] = alive
+
+
+# The background worker thread of this process per database (score runs, warning refreshes).
+_background: dict[str, threading.Thread] = {}
+
+
+def start_background_worker(engine) -> None:
+    """Run one worker thread in this process for the score runs and warning refreshes of
+    ``engine``'s database, until the process ends (``hotspot serve``: those jobs never wait
+    behind a plan's solve)."""
+    key = storage.database_key(engine)
+    with _embedded_lock:
+        _persistent.add(key)
+        running = _background.get(key)
+        if running is not None and running.is_alive():
+            return
+        worker = Worker(engine, kinds=job_store.SINGLE_KINDS)
+        thread = threading.Thread(target=worker.run, name="background-worker", daemon=True)
+        thread.start()
+        _background[key] = thread
 
 
 class Worker:
@@ -339,6 +381,7 @@ class Worker:
     ``stop_when_idle``: return once no job is queued (embedded workers started on demand).
     ``stale_after_s``: a running job without a heartbeat this long lost its worker; this
     worker puts it back in the queue (or fails it) when it looks for work.
+    ``kinds``: the kinds of job it takes (default every kind).
     """
 
     def __init__(
@@ -349,7 +392,12 @@ class Worker:
         heartbeat_s: float = HEARTBEAT_S,
         stale_after_s: float = STALE_S,
         stop_when_idle: bool = False,
+        kinds: tuple[str, ...] = ALL_KINDS,
     ) -> None:
+        unknown = set(kinds) - set(ALL_KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"kinds must be among {', '.join(ALL_KINDS)}, got {kinds!r}")
+        self.kinds = tuple(kinds)
         self.engine = engine
         suffix = secrets.token_hex(3)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{suffix}"
@@ -380,9 +428,12 @@ class Worker:
         """Take one job and run it to its end; False when none was queued."""
         for job_id, state in job_store.requeue_stale(self.engine, self.stale_after_s):
             log.warning("job %s lost its worker: %s", job_id, state)
-        record = job_store.take_job(self.engine, self.name, KINDS)
+        record = job_store.take_job(self.engine, self.name, self.kinds)
         if record is None:
             return False
+        if record.kind not in KINDS:
+            self._run_task(record)
+            return True
         try:
             job = _job_of(record, self.engine)
         except (TypeError, ValueError, KeyError) as err:  # a request this version cannot read
@@ -406,6 +457,43 @@ class Worker:
                 _running.pop(job.id, None)
             beat.join()
         return True
+
+    def _run_task(self, record: job_store.JobRecord) -> None:
+        """Run a score run or warning refresh with heartbeats; its result (or why it failed)
+        goes to the row."""
+        task = PlanJob(id=record.id, owner_id=record.owner_id, request=PlanRequest(date=""),
+                       time_limit_s=record.time_limit_s, kind=record.kind, phase="starting",
+                       stored_state="running", engine=self.engine,
+                       worker_name=self.name)  # fmt: skip
+        with _running_lock:
+            _running[task.id] = task
+        beat = threading.Thread(target=self._heartbeats, args=(task,), daemon=True,
+                                name=f"heartbeat-{task.id}")  # fmt: skip
+
+        def on_phase(phase: str) -> None:
+            task.phase = phase
+            self._beat(task, phase)
+
+        beat.start()
+        try:
+            result = _task_runner(record.kind)(self.engine, record, on_phase)
+        except (sa.exc.OperationalError, sa.exc.DisconnectionError):
+            raise  # the database went away: the job is retried once it is back
+        except (GeoError, ValueError) as err:
+            job_store.finish_job(self.engine, task.id, self.name, error=str(err))
+        except Exception as err:
+            log.exception("%s job %s crashed", record.kind, task.id)
+            job_store.finish_job(self.engine, task.id, self.name,
+                                 error=f"{INTERNAL_ERROR}{type(err).__name__}: {err}")  # fmt: skip
+        else:
+            if not job_store.finish_job(self.engine, task.id, self.name,
+                                        result=json.dumps(result)):  # fmt: skip
+                log.warning("%s job %s ended elsewhere (cancelled)", record.kind, task.id)
+        finally:
+            task.stored_state = "ended"
+            with _running_lock:
+                _running.pop(task.id, None)
+            beat.join()
 
     def _heartbeats(self, job: PlanJob) -> None:
         """Write the job's heartbeat and phase until it ends; stop it when the row says it is
@@ -494,7 +582,8 @@ class Worker:
 def release_jobs() -> int:
     """Give the jobs this process runs back to the queue (their attempts not counted) and
     stop their solvers: for a server process that is stopping on purpose, so its jobs are
-    run again at once by another worker instead of after :data:`STALE_S`. Returns how many."""
+    run again at once by another worker instead of after :data:`STALE_S`. Returns how many
+    plan jobs (a score run or warning refresh given back is not counted)."""
     with _running_lock:
         running = list(_running.values())
     released = 0
@@ -502,11 +591,26 @@ def release_jobs() -> int:
         if job.engine is None or job.worker_name is None:
             continue
         try:
-            released += job_store.release_job(job.engine, job.id, job.worker_name)
+            given = job_store.release_job(job.engine, job.id, job.worker_name)
+            released += given and job.kind in KINDS
         except sa.exc.SQLAlchemyError as err:  # the database is gone: STALE_S will do it
             log.warning("job %s not released: %s", job.id, err)
         _stop(job)
     return released
+
+
+def _task_runner(kind: str):
+    """The function that runs a job of one of the kinds other than plans:
+    ``runner(engine, record, on_phase) -> result`` (JSON-able)."""
+    if kind == "scores":
+        from web.services.score_runs import run_score_job
+
+        return run_score_job
+    if kind == "warnings":
+        from web.services.warnings import run_warning_job
+
+        return run_warning_job
+    raise ValueError(f"no runner for jobs of kind {kind!r}")
 
 
 def _stop(job: PlanJob) -> None:

@@ -6,20 +6,50 @@ other slow values keyed by :attr:`~web.services.site_data.SiteData.scores_key`) 
 the next score run. :func:`run_scores` records a run in the database (every server process
 sees it within a second and keys its scores by it) and computes the default hotspot map's
 layers in this process, so the first map after a run does not wait, then refreshes the early
-warnings. :class:`ScoreSchedule` runs it every ``SCORE_INTERVAL_MIN`` minutes in a background
-thread of ``hotspot serve``.
+warnings.
+
+On the site a score run is a job (web/storage/jobs.py, kind ``scores``): :func:`request_scores`
+queues it (at most one waits at a time; a second request while one waits is folded into it)
+and a worker runs it (:func:`run_score_job`: a thread of ``hotspot serve`` or a ``hotspot
+worker`` process), with its phase, heartbeats and result (the score run's id) in the row; a
+worker killed mid-run leaves it to be retried once, then failed with the reason.
+:class:`ScoreSchedule`, a thread of ``hotspot serve``, queues one every ``SCORE_INTERVAL_MIN``
+minutes unless a score run was queued less than that ago by any process (several servers
+queue one run per interval between them). ``hotspot score-run`` runs one at once, itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
+import time
 
 from web import clock, storage
 from web.services.background import Periodic
+from web.storage import jobs as job_store
 
-__all__ = ["ScoreSchedule", "run_scores"]
+__all__ = [
+    "KIND",
+    "ScoreSchedule",
+    "request_scores",
+    "run_score_job",
+    "run_scores",
+    "wait_for_job",
+]
 
 log = logging.getLogger(__name__)
+
+KIND = "scores"
+#: A score run's limit in the job row (a worker does not stop one: it is the deadline a
+#: monitor may compare with; the demo's run takes seconds, Chicago's under a minute).
+TIME_LIMIT_S = 600.0
+#: Ended score-run and warning jobs are kept this long (the schedule reads when the last one
+#: was queued; monitoring), then deleted when another is queued.
+KEEP_S = 86_400.0
+#: The schedule's tolerance: a run queued this share of an interval ago counts as this
+#: interval's (two servers whose timers are a little apart queue one run between them).
+DUE_SHARE = 0.9
 
 
 def run_scores(engine, trigger: str, requested_by: int | None = None) -> storage.ScoreRun:
@@ -42,6 +72,54 @@ def run_scores(engine, trigger: str, requested_by: int | None = None) -> storage
     return run
 
 
+def request_scores(
+    engine, trigger: str, *, user_id: int | None = None, username: str = "", ip: str = ""
+) -> tuple[str, bool]:
+    """Queue a score run (``schedule`` or ``demand``) for a worker; returns the id of the
+    queued job and whether it is a new one (False: one was waiting, and this request is
+    folded into it)."""
+    from web.services import plan_jobs
+
+    if trigger not in ("schedule", "demand"):
+        raise ValueError(f"trigger must be schedule or demand, got {trigger!r}")
+    forget_ended(engine)
+    body = json.dumps({"trigger": trigger, "requested_by": user_id})
+    queued = job_store.enqueue_once(engine, secrets.token_urlsafe(12), KIND, body, TIME_LIMIT_S,
+                                    owner_id=user_id, owner_name=username,
+                                    owner_ip=ip)  # fmt: skip
+    plan_jobs.wake(engine)
+    return queued
+
+
+def forget_ended(engine) -> None:
+    """Delete the score-run and warning jobs that ended more than :data:`KEEP_S` ago."""
+    import sqlalchemy as sa
+
+    try:
+        job_store.forget_jobs(engine, time.time() - KEEP_S, job_store.SINGLE_KINDS)
+    except sa.exc.OperationalError:  # the database is busy: forget them next time
+        pass
+
+
+def run_score_job(engine, record: job_store.JobRecord, on_phase) -> dict:
+    """A worker runs a queued score run: returns its result for the row (the score run's id
+    and the import run its data reach)."""
+    body = json.loads(record.request)
+    on_phase("scoring")
+    run = run_scores(engine, str(body.get("trigger", "schedule")), body.get("requested_by"))
+    return {"score_run": run.id, "data_run_id": run.data_run_id}
+
+
+def wait_for_job(engine, job_id: str, timeout_s: float, poll_s: float = 0.2):
+    """The job's row once it ended, or as it stands after ``timeout_s`` (None if gone)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        record = job_store.get_job(engine, job_id)
+        if record is None or record.state in job_store.ENDED or time.monotonic() >= deadline:
+            return record
+        time.sleep(poll_s)
+
+
 def _refresh_warnings(engine) -> None:
     """Early warnings on the score schedule too (the emerging rule follows the week's
     classes); a failure here is logged and leaves the score run done."""
@@ -54,15 +132,21 @@ def _refresh_warnings(engine) -> None:
 
 
 class ScoreSchedule(Periodic):
-    """A background thread that runs :func:`run_scores` every ``interval_min`` minutes (of
-    the real clock) until :meth:`stop`."""
+    """A background thread that queues a score run every ``interval_min`` minutes (of the
+    real clock) until :meth:`stop`, unless one was queued less than that ago (by any
+    process: the job table says when)."""
 
     def __init__(self, engine, interval_min: float) -> None:
         if not interval_min > 0:
             raise ValueError(f"interval_min must be > 0, got {interval_min!r}")
         self._engine = engine
-        super().__init__("score-schedule", float(interval_min) * 60.0, self._run)
+        self._interval_s = float(interval_min) * 60.0
+        super().__init__("score-schedule", self._interval_s, self._run)
 
     def _run(self) -> None:
-        run = run_scores(self._engine, "schedule")
-        log.info("score run %s at %s", run.id, clock.now_s())
+        last = job_store.last_created(self._engine, KIND)
+        if last is not None and time.time() - last < DUE_SHARE * self._interval_s:
+            return  # another server (or a commander) asked for one this interval
+        job_id, new = request_scores(self._engine, "schedule")
+        log.info("score run %s at %s (job %s)", "queued" if new else "queued already",
+                 clock.now_s(), job_id)  # fmt: skip

@@ -4,10 +4,11 @@ shown to the people responsible for the place.
 :func:`refresh_warnings` runs geo's rules (``geo.warnings.compute_warnings``) on the
 incidents in memory as of now, stores the result (a warning still open is extended, not
 repeated; ended ones expire) and audits each warning raised. It runs after every score run
-(:func:`web.services.score_runs.run_scores`), in ``hotspot serve``'s
-:class:`WarningRefresher` within about two seconds of new data (a file import, a feed batch,
-an accepted field report; never on the request path of the feed), and from ``hotspot
-warnings refresh``.
+(:func:`web.services.score_runs.run_scores`), as a job (kind ``warnings``, web/storage/jobs.py)
+that ``hotspot serve``'s :class:`WarningRefresher` queues within about two seconds of new
+data (a file import, a feed batch, an accepted field report; never on the request path of
+the feed) and a worker runs (:func:`run_warning_job`; one such job waits at a time, further
+requests are folded into it), and from ``hotspot warnings refresh``.
 
 Who sees what: administrators, commanders and planners every warning; a grid worker only the
 warnings covering a cell of their grids (:func:`visible_cells`), on pages and in the API.
@@ -16,7 +17,9 @@ Warnings are about places, never persons.
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterable
@@ -48,6 +51,8 @@ __all__ = [
     "computed_from_frame",
     "map_layer",
     "refresh_warnings",
+    "request_refresh",
+    "run_warning_job",
     "visible_cells",
     "warning_json",
     "warning_view",
@@ -379,11 +384,40 @@ def map_layer(
     }
 
 
+#: The kind of job that refreshes the warnings, and its limit in the row (not enforced: what
+#: a monitor may compare with).
+REFRESH_KIND = "warnings"
+REFRESH_LIMIT_S = 300.0
+
+
+def request_refresh(engine, reason: str = "new data") -> tuple[str, bool]:
+    """Queue a warning refresh for a worker; returns the id of the queued job and whether it
+    is a new one (False: one was waiting, and this request is folded into it)."""
+    from web.services import plan_jobs
+    from web.services.score_runs import forget_ended
+    from web.storage import jobs as job_store
+
+    forget_ended(engine)
+    body = json.dumps({"reason": reason[:80]})
+    queued = job_store.enqueue_once(engine, secrets.token_urlsafe(12), REFRESH_KIND, body,
+                                    REFRESH_LIMIT_S, owner_name="system")  # fmt: skip
+    plan_jobs.wake(engine)
+    return queued
+
+
+def run_warning_job(engine, record, on_phase) -> dict:
+    """A worker runs a queued warning refresh: returns what changed, for the row."""
+    on_phase("refreshing")
+    changes = refresh_warnings(engine)
+    return {"raised": len(changes.raised), "extended": len(changes.extended),
+            "expired": len(changes.expired)}  # fmt: skip
+
+
 class WarningRefresher(Periodic):
-    """A background thread of ``hotspot serve`` that refreshes the warnings soon after new
+    """A background thread of ``hotspot serve`` that has the warnings refreshed soon after new
     data arrives: it asks for the data version every ``poll_s`` seconds (one small query) and
-    refreshes when it changed, and at least every ``expire_every_s`` seconds so warnings
-    expire on time without new data."""
+    queues a refresh (:func:`request_refresh`) when it changed, and at least every
+    ``expire_every_s`` seconds so warnings expire on time without new data."""
 
     def __init__(self, engine, poll_s: float = 0.5, expire_every_s: float = 60.0) -> None:
         self._engine = engine
@@ -396,7 +430,8 @@ class WarningRefresher(Periodic):
         version = storage.import_version(self._engine)
         if version == self._seen and time.monotonic() - self._last < self._expire_every_s:
             return
-        # Remembered before refreshing: a failure is tried again at the next data or the
+        # Remembered before queueing: a failure is tried again at the next data or the
         # next expiry pass, not twice a second.
+        new_data = version != self._seen
         self._seen, self._last = version, time.monotonic()
-        refresh_warnings(self._engine)
+        request_refresh(self._engine, "new data" if new_data else "expiry")

@@ -471,7 +471,7 @@ warning_reads = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
 )
 
-# Background work (plan jobs, re-plans; room for scheduled scoring and warnings) taken by
+# Background work (plan jobs, re-plans, score runs, warning refreshes) taken by
 # workers (`hotspot worker`, or a thread of `hotspot serve`): what to do, its state (queued,
 # running, done, failed, cancelled), the worker holding it and its last heartbeat. Times in
 # real seconds since the epoch (fractional: heartbeats and elapsed times), not the site clock.
@@ -496,6 +496,16 @@ jobs = sa.Table(
     sa.Column("deadline_at", sa.Float),  # started_at + time_limit_s of the current attempt
     sa.Column("plan_id", sa.Integer),
     sa.Column("error", sa.Text),
+    sa.Column("result", sa.Text),  # JSON: what a job other than a plan produced
     sa.Index("ix_jobs_state", "state", "created_at"),
     sa.Index("ix_jobs_owner_id", "owner_id"),
+    # At most one queued score run and one queued warning refresh: a second request while
+    # one waits is folded into it, whichever process asks (web.storage.jobs.enqueue_once).
+    sa.Index(
+        "ux_jobs_one_queued",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text("state = 'queued' AND kind IN ('scores', 'warnings')"),
+        postgresql_where=sa.text("state = 'queued' AND kind IN ('scores', 'warnings')"),
+    ),
 )

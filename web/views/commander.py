@@ -14,6 +14,7 @@ web/views/commander_tools.py, on this blueprint.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -322,17 +323,37 @@ def _synthetic(engine) -> bool:
     return bool(len(runs)) and bool(runs["synthetic"].all())
 
 
+# Seconds "Recompute scores now" waits for the score run it queued before going back to the
+# map (the demo's run takes a few; a longer one goes on and the map says when it is done).
+SCORE_RUN_WAIT_S = 10.0
+
+
 @bp.post("/scores/run")
 @roles_required(*REVIEWERS)
 def run_scores_now():
-    """Recompute the forecast scores now (a score run on demand); back to the map."""
-    try:
-        run = score_runs.run_scores(get_engine(), "demand", requested_by=current_user.id)
-    except ValueError as err:  # e.g. no boundary stored yet
-        abort(400, description=str(err))
-    audit("score_run", f"run {run.id}")
-    flash(_("Forecast scores recomputed."), "success")
-    return redirect(url_for("commander.hotspots", **request.args))
+    """Recompute the forecast scores now: queue a score run on demand (folded into one that
+    waits already) for a worker, wait a little for it, and go back to the map saying how it
+    went."""
+    engine = get_engine()
+    job_id, _new = score_runs.request_scores(
+        engine, "demand", user_id=int(current_user.id), username=current_user.username,
+        ip=client_ip(),
+    )  # fmt: skip
+    record = score_runs.wait_for_job(engine, job_id, SCORE_RUN_WAIT_S)
+    back = redirect(url_for("commander.hotspots", **request.args))
+    if record is not None and record.state == "done":
+        run_id = json.loads(record.result or "{}").get("score_run")
+        audit("score_run", f"run {run_id}")
+        flash(_("Forecast scores recomputed."), "success")
+    elif record is not None and record.state in ("failed", "cancelled"):
+        audit("score_run", f"job {job_id} {record.state}: {record.error or ''}"[:300])
+        flash(_("Forecast scores were not recomputed: %(reason)s",
+                reason=record.error or record.state), "error")  # fmt: skip
+    else:
+        audit("score_run", f"job {job_id} queued")
+        flash(_("Forecast scores are being recomputed; the map says when they were computed "
+                "once the run is done."), "info")  # fmt: skip
+    return back
 
 
 @bp.get("/cells.json")
