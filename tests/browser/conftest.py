@@ -25,6 +25,14 @@ from web.cli import cli
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Browser context options by screen size.
+DESKTOP = {"viewport": {"width": 1280, "height": 860}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+# The two ways most pages are tried: a phone in Chinese and a desktop in English.
+PHONE_ZH_DESKTOP_EN = {
+    "phone-zh": {**PHONE, "locale": "zh-CN"},
+    "desktop-en": {**DESKTOP, "locale": "en-US"},
+}
 
 pytestmark = pytest.mark.browser
 
@@ -132,6 +140,20 @@ class WatchedPage:
         with self.page.expect_navigation():
             self.page.click("#login-submit")
 
+    def login_in(self, username: str, lang: str) -> None:
+        """Log in, then switch the page to ``lang`` (``zh`` or ``en``) if it is not in it."""
+        self.login(username)
+        wanted = "zh-CN" if lang == "zh" else "en"
+        if self.page.locator("html").get_attribute("lang") != wanted:
+            with self.page.expect_navigation():
+                self.page.click(f"#lang-{lang}")
+        assert self.page.locator("html").get_attribute("lang") == wanted
+
+    def fits_screen(self) -> bool:
+        """Whether nothing on the page is wider than the screen (no sideways scrolling)."""
+        width = self.page.evaluate("() => document.documentElement.scrollWidth")
+        return width <= self.page.viewport_size["width"] + 1
+
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         target = ARTIFACTS / f"{name}.png"
@@ -174,15 +196,10 @@ def page_opener(browser) -> Iterator:
 @pytest.fixture
 def watched(browser, live_server) -> Iterator[WatchedPage]:
     """A fresh English-language page at desktop size."""
-    yield from _watched_page(
-        browser, live_server, viewport={"width": 1280, "height": 860}, locale="en-US"
-    )
+    yield from _watched_page(browser, live_server, **DESKTOP, locale="en-US")
 
 
 @pytest.fixture
 def phone(browser, live_server) -> Iterator[WatchedPage]:
     """A phone-sized page (390 x 844, touch) in Chinese, as grid workers use the site."""
-    yield from _watched_page(
-        browser, live_server, viewport={"width": 390, "height": 844}, is_mobile=True,
-        has_touch=True, locale="zh-CN",
-    )  # fmt: skip
+    yield from _watched_page(browser, live_server, **PHONE, locale="zh-CN")

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import _watched_page
+from tests.browser.conftest import DESKTOP, PHONE, _watched_page
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"viewport": {"width": 1280, "height": 860}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
 LOCALES = {"en": "en-US", "zh": "zh-CN"}
 

@@ -14,14 +14,13 @@ import pandas as pd
 import pytest
 
 from geo.cells import cells_from_hex
-from tests.browser.conftest import ARTIFACTS, demo_database, page_opener, serving
+from tests.browser.conftest import ARTIFACTS, PHONE, demo_database, page_opener, serving
 from tests.web.conftest import PASSWORDS
 from web import clock, create_app, storage
 from web.services.grid_phone import current_shift
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 HEIGHT = 844
 
 

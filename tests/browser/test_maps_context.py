@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from geo.coords import gcj02_from_wgs84, wgs84_from_gcj02
-from tests.browser.conftest import demo_database, page_opener, serving
+from tests.browser.conftest import DESKTOP, PHONE, demo_database, page_opener, serving
 from web import create_app
 
 pytestmark = pytest.mark.browser
@@ -28,10 +28,7 @@ STATION = {"lat": 39.773, "lon": 98.289, "zh": "雄关派出所", "en": "Xionggu
 ZOOM = 17  # the GCJ-02 shift here (~110 m) is ~120 px at this zoom
 TILE_PATH = re.compile(r"^/(\d+)/(\d+)/(\d+)\.png$")
 CELL_NAME = re.compile(r"^G\d{3}-\d+$")
-SIZES = {
-    "desktop": {"viewport": {"width": 1280, "height": 860}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-}
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
 def _tile_png() -> bytes:

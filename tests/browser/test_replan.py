@@ -12,17 +12,18 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.browser.conftest import WatchedPage, demo_database, page_opener, serving
+from tests.browser.conftest import (
+    PHONE_ZH_DESKTOP_EN,
+    WatchedPage,
+    demo_database,
+    page_opener,
+    serving,
+)
 from web import create_app, storage
 
 pytestmark = pytest.mark.browser
 
-SIZES = {
-    "phone-zh": {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
-                 "has_touch": True, "locale": "zh-CN"},
-    "desktop-en": {"viewport": {"width": 1280, "height": 860}, "locale": "en-US"},
-}  # fmt: skip
-PHONE = SIZES["phone-zh"]
+SIZES = PHONE_ZH_DESKTOP_EN
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +65,12 @@ def _grid1_cell(database_url: str, plan_id: int) -> str:
         engine.dispose()
 
 
-def _in_language(watched: WatchedPage, username: str, lang: str) -> None:
-    watched.login(username)
-    wanted = "zh-CN" if lang == "zh" else "en"
-    if watched.page.locator("html").get_attribute("lang") != wanted:
-        with watched.page.expect_navigation():
-            watched.page.click(f"#lang-{lang}")
-    assert watched.page.locator("html").get_attribute("lang") == wanted
+def _planner_on_plan(open_, base_url: str, size: str, plan_id: int) -> WatchedPage:
+    """The planner logged in on a page of ``size`` in its language, on plan ``plan_id``."""
+    planner = open_(base_url, **SIZES[size])
+    planner.login_in("planner", size.split("-")[1])
+    planner.goto(f"/plans/{plan_id}")
+    return planner
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -80,10 +80,8 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
     plan_id, revision = _in_force(database_url)
     urgent = _grid1_cell(database_url, plan_id)
     with page_opener(browser) as open_:
-        planner = open_(base_url, **SIZES[size])
+        planner = _planner_on_plan(open_, base_url, size, plan_id)
         page = planner.page
-        _in_language(planner, "planner", lang)
-        planner.goto(f"/plans/{plan_id}")
         with page.expect_navigation():
             page.click("#replan-link")
         assert page.url.endswith(f"/plans/{plan_id}/replan")
@@ -105,17 +103,15 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
         text = box.inner_text()
         assert str(revision + 1) in text and unit in text and "11:00" in text
         assert page.locator("tr.stop.revised").count() > 0
-        assert (
-            page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"] + 1
-        )  # nothing wider than the screen
+        assert planner.fits_screen()
         planner.shot(f"replan-revision-{size}")
         page.check("#confirm-publish")
         with page.expect_navigation():
             page.click("#publish")
         assert page.locator("#plan-status.published").count() == 1
 
-        worker = open_(base_url, **PHONE)
-        _in_language(worker, "grid1", "zh")
+        worker = open_(base_url, **SIZES["phone-zh"])
+        worker.login_in("grid1", "zh")
         changes = worker.page.locator("#plan-changes")
         assert changes.is_visible()
         assert "11:00" in changes.inner_text()
@@ -130,7 +126,6 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
 @pytest.mark.parametrize("size", list(SIZES))
 def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, size) -> None:
     base_url, database_url = site
-    lang = size.split("-")[1]
     engine = storage.make_engine(database_url)
     try:
         plans = storage.list_plans(engine, status="published")
@@ -138,10 +133,8 @@ def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, s
     finally:
         engine.dispose()
     with page_opener(browser) as open_:
-        planner = open_(base_url, **SIZES[size])
+        planner = _planner_on_plan(open_, base_url, size, plan_id)
         page = planner.page
-        _in_language(planner, "planner", lang)
-        planner.goto(f"/plans/{plan_id}")
         with page.expect_navigation():
             page.click("#edit-link")
         first_unit = page.locator(".edit-unit").first
@@ -152,9 +145,7 @@ def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, s
         lock.check()
         other = page.locator(".edit-unit").nth(1).get_attribute("id").removeprefix("edit-unit-")
         rows.nth(1).locator("input[type=text]").fill(other)
-        assert (
-            page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"] + 1
-        )
+        assert planner.fits_screen()
         planner.shot(f"edit-form-{size}")
         with page.expect_navigation():
             page.click("#edit-check")

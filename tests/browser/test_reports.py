@@ -10,11 +10,10 @@ import uuid
 import h3
 import pytest
 
-from tests.browser.conftest import _watched_page
+from tests.browser.conftest import PHONE, _watched_page
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 ACCURACY_M = 18
 
 

@@ -8,13 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, demo_database, page_opener, serving
+from tests.browser.conftest import ARTIFACTS, PHONE, demo_database, page_opener, serving
 from tests.web.conftest import PASSWORDS
 from web import create_app, storage
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import WatchedPage, page_opener
+from tests.browser.conftest import PHONE_ZH_DESKTOP_EN, WatchedPage, page_opener
 from tests.web.conftest import days_ahead
 
 pytestmark = pytest.mark.browser
 
-SIZES = {
-    "phone-zh": {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
-                 "has_touch": True, "locale": "zh-CN"},
-    "desktop-en": {"viewport": {"width": 1280, "height": 860}, "locale": "en-US"},
-}  # fmt: skip
+SIZES = PHONE_ZH_DESKTOP_EN
 
 
 @pytest.fixture(params=list(SIZES))
@@ -30,19 +26,10 @@ def page_as(request, browser, live_server) -> Iterator[tuple[WatchedPage, str]]:
         yield open_(live_server, **SIZES[request.param]), request.param.split("-")[1]
 
 
-def _in_language(watched: WatchedPage, username: str, lang: str) -> None:
-    watched.login(username)
-    wanted = "zh-CN" if lang == "zh" else "en"
-    if watched.page.locator("html").get_attribute("lang") != wanted:
-        with watched.page.expect_navigation():
-            watched.page.click(f"#lang-{lang}")
-    assert watched.page.locator("html").get_attribute("lang") == wanted
-
-
 def test_a_past_date_is_refused_and_publishing_needs_the_confirmation(page_as) -> None:
     watched, lang = page_as
     page = watched.page
-    _in_language(watched, "planner", lang)
+    watched.login_in("planner", lang)
     watched.goto("/plans/new")
     page.fill("#date", days_ahead(-3))
     page.fill("#candidates", "30")
@@ -73,7 +60,7 @@ def test_a_past_date_is_refused_and_publishing_needs_the_confirmation(page_as) -
 def test_a_new_account_starts_without_a_role_and_keeps_its_form_after_an_error(page_as) -> None:
     watched, lang = page_as
     page = watched.page
-    _in_language(watched, "admin", lang)
+    watched.login_in("admin", lang)
     watched.goto("/admin/users")
     form = page.locator("#new-user")
     assert form.locator("select[name=role]").input_value() == ""  # least privilege: none
@@ -99,7 +86,7 @@ def test_a_new_account_starts_without_a_role_and_keeps_its_form_after_an_error(p
 def test_the_grids_map_and_the_audit_filters(page_as) -> None:
     watched, lang = page_as
     page = watched.page
-    _in_language(watched, "admin", lang)
+    watched.login_in("admin", lang)
     watched.goto("/admin/grids")
     page.wait_for_selector(".folium-map path.leaflet-interactive")
     assert page.locator("#grids tr").count() > 1

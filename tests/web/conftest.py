@@ -86,6 +86,16 @@ def demo_copy_url(request: pytest.FixtureRequest, demo_db: str, tmp_path: Path):
     cluster.drop_database(url)
 
 
+@pytest.fixture
+def demo_copy_site(demo_copy_url):
+    """The site on this test's own copy of the demo (it may write: plans, revisions), with a
+    short plan time limit; its engine disposed after the test."""
+    app = create_app({"DATABASE_URL": demo_copy_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                      "PLAN_TIME_LIMIT_S": 3.0})  # fmt: skip
+    yield app
+    app.extensions["engine"].dispose()
+
+
 # Engines storage.make_engine made on PostgreSQL during the run (see _postgres_engines).
 _POSTGRES_ENGINES: list = []
 

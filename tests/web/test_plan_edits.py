@@ -15,7 +15,7 @@ import pytest
 
 from geo.cells import hex_from_cells
 from tests.web.conftest import login
-from web import create_app, storage
+from web import storage
 from web.services import plan_edits, replans
 from web.services.patrol_plans import plan_record
 
@@ -23,11 +23,8 @@ pytestmark = pytest.mark.databases(demo=True)
 
 
 @pytest.fixture
-def site(demo_copy_url):
-    app = create_app({"DATABASE_URL": demo_copy_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "PLAN_TIME_LIMIT_S": 3.0})  # fmt: skip
-    yield app
-    app.extensions["engine"].dispose()
+def site(demo_copy_site):
+    return demo_copy_site
 
 
 def evening_plan(engine) -> storage.StoredPlan:

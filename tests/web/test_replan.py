@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from geo.cells import hex_from_cells
 from tests.web.conftest import login
-from web import create_app, storage
+from web import storage
 from web.cli import cli
 from web.services import replans
 from web.storage import patrols as patrol_store
@@ -32,11 +32,8 @@ AT = "11:00"  # within the day shift (08:00-16:00)
 
 
 @pytest.fixture
-def site(demo_copy_url):
-    app = create_app({"DATABASE_URL": demo_copy_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "PLAN_TIME_LIMIT_S": 3.0})  # fmt: skip
-    yield app
-    app.extensions["engine"].dispose()
+def site(demo_copy_site):
+    return demo_copy_site
 
 
 def day_plan(engine) -> storage.StoredPlan:
