@@ -242,29 +242,58 @@ def change_map(
         bounds = [[float(lat.min()), float(lng.min())], [float(lat.max()), float(lng.max())]]
     fmap = centred_map(bounds, zoom_start=13, tile_url=tile_url, tile_attribution=tile_attribution)
     if features:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": features},
-            name=map_text(layer_name),
-            style_function=lambda f: {
-                "fillColor": f["properties"]["colour"],
-                "color": "#555555",
-                "weight": 0.4,
-                "fillOpacity": 0.8,
-            },
-            tooltip=folium.GeoJsonTooltip(
-                fields=["name", "a", "b", "change"], aliases=[map_text(x) for x in aliases]
-            ),
+        _coloured_cells(
+            features,
+            layer_name,
+            ["name", "a", "b", "change"],
+            aliases,
+            outline="#555555",
+            weight=0.4,
+            opacity=0.8,
         ).add_to(fmap)
     if bounds is not None:
         fmap.fit_bounds(bounds)
     return map_parts(fmap)
 
 
+def _coloured_cells(
+    features: list[dict],
+    name: str,
+    fields: Sequence[str],
+    aliases: Sequence[str],
+    *,
+    outline: str | None,
+    weight: float,
+    opacity: float,
+) -> folium.GeoJson:
+    """A layer ``name`` of GeoJSON cell ``features``, each filled with its ``colour``
+    property and outlined in ``outline`` (None: its own colour), with a tooltip of the
+    properties ``fields`` under ``aliases``; names and aliases are escaped here."""
+
+    def style(feature: dict) -> dict:
+        colour = feature["properties"]["colour"]
+        return {
+            "fillColor": colour,
+            "color": colour if outline is None else outline,
+            "weight": weight,
+            "fillOpacity": opacity,
+        }
+
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=map_text(name),
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip(
+            fields=list(fields), aliases=[map_text(alias) for alias in aliases]
+        ),
+    )
+
+
 def _cell_features(
     frame: pd.DataFrame, colormap: LinearColormap, names: Mapping[int, str] | None = None
-) -> dict:
-    """The cells as GeoJSON with ``cell`` (the readable name, then the H3 id: ``G061-12 ·
-    8924ae57577ffff``), ``n`` and ``colour``."""
+) -> list[dict]:
+    """The cells as GeoJSON features with ``cell`` (the readable name, then the H3 id:
+    ``G061-12 · 8924ae57577ffff``), ``n`` and ``colour``."""
 
     names = names or {}
     features = []
@@ -283,7 +312,7 @@ def _cell_features(
                 },
             }
         )
-    return {"type": "FeatureCollection", "features": features}
+    return features
 
 
 def label_areas(layer, property_name: str, kind: str) -> None:  # noqa: ANN001
@@ -380,19 +409,14 @@ def incident_cell_map(
         )
         colormap.caption = f"{_text('Incidents per cell')} ({_text('H3 resolution')} {resolution})"
         names = _site_cell_names() if resolution == _resolution_of(cells) else {}
-        folium.GeoJson(
+        _coloured_cells(
             _cell_features(drawn, colormap, names),
-            name=map_text(_text("Incidents per cell")),
-            style_function=lambda f: {
-                "fillColor": f["properties"]["colour"],
-                "color": f["properties"]["colour"],
-                "weight": 0.5,
-                "fillOpacity": 0.7,
-            },
-            tooltip=folium.GeoJsonTooltip(
-                fields=["cell", "n"],
-                aliases=[map_text(_text("Cell")), map_text(_text("Incidents"))],
-            ),
+            _text("Incidents per cell"),
+            ["cell", "n"],
+            [_text("Cell"), _text("Incidents")],
+            outline=None,
+            weight=0.5,
+            opacity=0.7,
         ).add_to(fmap)
         colormap.add_to(fmap)
     rows = station_rows(stations)
@@ -449,19 +473,15 @@ def grid_worker_map(
             interactive=False,
         ).add_to(fmap)
         _AreaLabels(grid_layer, "area_id", "grid").add_to(fmap)
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=map_text(labels["cells"]),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["colour"],
-            "color": "#ffffff",
-            "weight": 1,
-            "fillOpacity": 0.65,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            fields=["label", "status", "n28"],
-            aliases=[map_text(labels[k]) for k in ("label", "status", "n28")],
-        ),
+    fields = ("label", "status", "n28")
+    _coloured_cells(
+        features,
+        labels["cells"],
+        fields,
+        [labels[k] for k in fields],
+        outline="#ffffff",
+        weight=1,
+        opacity=0.65,
     ).add_to(fmap)
     fmap.fit_bounds(corners)
     return map_parts(fmap)
