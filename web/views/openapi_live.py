@@ -302,10 +302,6 @@ def _warning_schema() -> dict:
 
 def _warning_paths() -> dict:
     """The warnings routes of ``/api`` as OpenAPI 3.1 paths."""
-
-    def answer(description: str, schema: dict) -> dict:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
     warning = _warning_schema()
     warning_id = _path("warning_id", "integer", description="The warning's id")
     scoped = " Grid workers get only warnings touching their grids' cells (others: 404)."
@@ -329,7 +325,7 @@ def _warning_paths() -> dict:
                     _limit("warnings", default=200, maximum=500),
                 ],  # fmt: skip
                 "responses": {
-                    "200": answer(
+                    "200": _json_answer(
                         "Warnings",
                         {
                             "type": "object",
@@ -350,7 +346,7 @@ def _warning_paths() -> dict:
                 "description": scoped.strip(),
                 "tags": ["warnings"],
                 "parameters": [warning_id],
-                "responses": {"200": answer("The warning", warning), **_errors(401, 404)},
+                "responses": {"200": _json_answer("The warning", warning), **_errors(401, 404)},
             }
         },
         "/api/warnings/{warning_id}/acknowledge": {
@@ -361,21 +357,17 @@ def _warning_paths() -> dict:
                 "tags": ["warnings"],
                 "security": [{"sessionCookie": [], "csrfHeader": []}],
                 "parameters": [warning_id],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["note"],
-                                "properties": {
-                                    "note": {"type": "string", "maxLength": NOTE_MAX_CHARS}
-                                },
-                            }
-                        }
-                    },
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["note"],
+                        "properties": {"note": {"type": "string", "maxLength": NOTE_MAX_CHARS}},
+                    }
+                ),
+                "responses": {
+                    "201": _json_answer("Acknowledged", warning),
+                    **_errors(400, 401, 404),
                 },
-                "responses": {"201": answer("Acknowledged", warning), **_errors(400, 401, 404)},
             }  # fmt: skip
         },
     }
