@@ -396,3 +396,14 @@ def test_kill_9_of_a_worker_mid_score_run(copy_engine, demo_copy_url, moment, tm
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def test_hotspot_worker_refuses_unknown_kinds(copy_engine) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import cli
+
+    env = {"HOTSPOT_DATABASE_URL": copy_engine.url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(cli, ["worker", "--kinds", "plan,sweeping"], env=env)
+    assert result.exit_code == 2
+    assert "--kinds: expected all or some of plan, replan, scores, warnings" in result.output

@@ -266,6 +266,18 @@ def _ended(job: dict) -> dict | None:
     return job if job["state"] != "running" else None
 
 
+def _single_done(engine, since: float) -> job_store.JobRecord | None:
+    """The first warning refresh job queued after ``since`` (real seconds) and done, if any."""
+    query = sa.select(jobs_table.c.id).where(
+        jobs_table.c.kind == "warnings",
+        jobs_table.c.state == "done",
+        jobs_table.c.created_at > since,
+    )
+    with engine.connect() as conn:
+        job_id = conn.execute(query.limit(1)).scalar()
+    return None if job_id is None else _row(engine, job_id)
+
+
 def test_two_worker_processes_run_each_job_once(workers, copy_engine) -> None:
     owners = _planners(copy_engine, 4, "pair")
     ids = [_queue(copy_engine, who, 290 + n) for n, who in enumerate(owners)]
@@ -274,7 +286,7 @@ def test_two_worker_processes_run_each_job_once(workers, copy_engine) -> None:
     try:
         _wait("every job done", lambda: all(_row(copy_engine, j).state == "done" for j in ids))
     except AssertionError as err:  # say where each job and each worker stood
-        states = [(_row(copy_engine, j).state, _row(copy_engine, j).phase) for j in ids]
+        states = [(r.state, r.phase, r.error) for r in (_row(copy_engine, j) for j in ids)]
         logs = {n: _log(workers, n)[-2000:] for n in ("pair-a", "pair-b")}
         raise AssertionError(f"{err}; jobs {states}; worker logs {logs}") from None
     rows = [_row(copy_engine, j) for j in ids]
@@ -386,6 +398,7 @@ def test_several_server_processes_agree(demo_copy_url, moment, tmp_path) -> None
     command = [sys.executable, "-c", "from web.cli import cli; cli()", "serve", "--port",
                str(port), "--processes", "2", "--threads", "4"]  # fmt: skip
     log = (tmp_path / "serve.log").open("wb")
+    since = time.time()
     server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     log.close()
@@ -414,6 +427,14 @@ def test_several_server_processes_agree(demo_copy_url, moment, tmp_path) -> None
             return answer is not None and _ended(answer.json())
 
         assert _wait("the plan job", ended)["state"] == "done"
+        # The first process queued a warning refresh as it started; a worker thread of one
+        # of the processes ran it.
+        engine = storage.make_engine(demo_copy_url)
+        try:
+            refresh = _wait("a warning refresh job done", lambda: _single_done(engine, since))
+        finally:
+            engine.dispose()
+        assert refresh.kind == "warnings" and int(refresh.worker.split(":")[1]) in first
         # One server process is killed: the other serves; it is started again.
         victim = sorted(first)[0]
         os.kill(victim, signal.SIGKILL)
