@@ -83,6 +83,7 @@ bench: install ## print the benchmark figures (real data from ../shared; several
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/abuse_bench.py
 	$(BIN)/python bench/warnings_bench.py
+	$(BIN)/python bench/restart_bench.py
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .
