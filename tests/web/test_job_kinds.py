@@ -113,6 +113,20 @@ def test_one_score_run_or_warning_refresh_runs_at_a_time(copy_engine) -> None:
     assert _row(copy_engine, "s1").result == '{"score_run": 1}'
 
 
+@pytest.mark.databases("postgresql", demo=True)
+def test_a_worker_without_the_lock_leaves_score_runs_to_the_one_with_it(copy_engine) -> None:
+    """PostgreSQL: while another worker holds the lock to take a score run or refresh (its
+    "is one running?" may not yet see the other's), a worker takes only the other kinds."""
+    job_store.enqueue_once(copy_engine, "s1", "scores", "{}", 60)
+    job_store.create_job(copy_engine, "p1", "plan", "{}", 5.0)  # queued after s1
+    with copy_engine.connect() as holder:
+        holder.execute(sa.select(sa.func.pg_advisory_xact_lock(job_store.SINGLE_LOCK)))
+        assert job_store.take_job(copy_engine, "w1", plan_jobs.ALL_KINDS).id == "p1"
+        assert job_store.take_job(copy_engine, "w2", ("scores",)) is None
+        holder.rollback()
+    assert job_store.take_job(copy_engine, "w2", ("scores",)).id == "s1"
+
+
 def test_requests_from_many_processes_at_once_queue_one_job(copy_engine) -> None:
     """Eight threads, each with its own connections (as server processes have), ask for a
     score run at the same moment: one job is queued and every one of them names it."""

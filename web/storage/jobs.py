@@ -57,6 +57,8 @@ MAX_ATTEMPTS = 2
 #: Kinds with at most one job queued at a time (the index ``ux_jobs_one_queued``, migration
 #: 0011, names them too), run one at a time: score runs and warning refreshes.
 SINGLE_KINDS = ("scores", "warnings")
+# PostgreSQL's transaction-level advisory lock a worker holds while it takes one of them.
+SINGLE_LOCK = 0x6A6F6273  # "jobs"
 
 
 @dataclass(frozen=True)
@@ -199,16 +201,25 @@ def take_job(engine: Engine, worker: str, kinds: tuple[str, ...]) -> JobRecord |
     attempt, its deadline from now); None when none waits. Two workers never take the same
     job: on PostgreSQL the row is locked and skipped by the others, on SQLite the update
     takes it only if it is still queued (SQLite has one writer at a time). A score run or
-    warning refresh waits while another of :data:`SINGLE_KINDS` runs."""
+    warning refresh waits while another of :data:`SINGLE_KINDS` runs (on PostgreSQL the
+    workers taking one hold a transaction lock, so two cannot start one each at once; a
+    worker that does not get it takes only the other kinds this time)."""
     free = ~_single_busy()
-    oldest = (
-        sa.select(jobs.c.id)
-        .where(jobs.c.state == "queued", jobs.c.kind.in_(kinds), free)
-        .order_by(jobs.c.created_at, jobs.c.id)
-        .limit(1)
-    )
     for _try in range(5):
         with engine.begin() as conn:
+            wanted = kinds
+            if conn.dialect.name == "postgresql" and set(kinds) & set(SINGLE_KINDS):
+                got = conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SINGLE_LOCK)))
+                if not got.scalar():
+                    wanted = tuple(kind for kind in kinds if kind not in SINGLE_KINDS)
+            if not wanted:
+                return None
+            oldest = (
+                sa.select(jobs.c.id)
+                .where(jobs.c.state == "queued", jobs.c.kind.in_(wanted), free)
+                .order_by(jobs.c.created_at, jobs.c.id)
+                .limit(1)
+            )
             if conn.dialect.name == "postgresql":
                 oldest = oldest.with_for_update(skip_locked=True)
             job_id = conn.execute(oldest).scalar()
