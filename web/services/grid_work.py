@@ -48,6 +48,7 @@ __all__ = [
     "local_iso",
     "local_day_bounds",
     "parse_local_datetime",
+    "plain_note_problems",
     "record_checkin",
     "reference_time",
     "scope_cells",
@@ -313,8 +314,15 @@ def checkin_problems(visited_at_s: int, minutes: float, note: str, now_s: int) -
         problems.append(_("The visit time is more than %(n)d days ago.", n=CHECKIN_PAST_S // 86400))
     if not (minutes == minutes and 0 < minutes <= CHECKIN_MAX_MINUTES):
         problems.append(_("Minutes must be more than 0 and at most %(n)d.", n=CHECKIN_MAX_MINUTES))
-    if len(note) > NOTE_MAX_CHARS:
-        problems.append(_("The note is longer than %(n)d characters.", n=NOTE_MAX_CHARS))
+    return problems + plain_note_problems(note, NOTE_MAX_CHARS)
+
+
+def plain_note_problems(note: str, max_chars: int) -> list[str]:
+    """What is wrong with a note as plain text: longer than ``max_chars`` characters, or
+    holding control characters (empty when neither); shared with web/services/reports.py."""
+    problems = []
+    if len(note) > max_chars:
+        problems.append(_("The note is longer than %(n)d characters.", n=max_chars))
     if CONTROL_CHARACTERS.search(note):
         problems.append(_("The note holds control characters; type it as plain text."))
     return problems

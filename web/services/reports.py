@@ -25,7 +25,7 @@ from geo.cells import cells_from_points, hex_from_cells
 from geo.coords import wgs84_from_gcj02
 from web import clock, storage
 from web.services.accounts import account_cells
-from web.services.grid_work import CONTROL_CHARACTERS, local_iso
+from web.services.grid_work import CONTROL_CHARACTERS, local_iso, plain_note_problems
 from web.storage import reports as report_store
 from web.storage.reports import FieldReport, ReportCategory, ReportStateError
 
@@ -106,11 +106,7 @@ def personal_number_kind(note: str) -> str | None:
 
 def note_problems(note: str) -> list[str]:
     """What is wrong with a note (empty when it may be stored)."""
-    problems = []
-    if len(note) > NOTE_MAX_CHARS:
-        problems.append(_("The note is longer than %(n)d characters.", n=NOTE_MAX_CHARS))
-    if CONTROL_CHARACTERS.search(note):
-        problems.append(_("The note holds control characters; type it as plain text."))
+    problems = plain_note_problems(note, NOTE_MAX_CHARS)
     kind = personal_number_kind(note)
     if kind == "id_card":
         problems.append(
