@@ -1,4 +1,4 @@
-"""Argument checks and local-time conversions shared by the geo modules.
+"""Argument checks, units and local-time conversions shared by the geo modules.
 
 Checks validate one argument at a public entry point: each takes the value and the
 argument's name, returns the value in its plain Python type, and raises
@@ -32,6 +32,7 @@ from geo.errors import GeoError
 
 __all__ = [
     "DAY_S",
+    "EARTH_RADIUS_M",
     "check_number",
     "check_whole",
     "check_seconds",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 DAY_S = 86_400
+#: Mean Earth radius (IUGG), metres: the geo modules' local projections use it.
+EARTH_RADIUS_M = 6_371_008.8
 
 _AMBIGUOUS = ("first", "last")
 

@@ -55,7 +55,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from geo.checks import check_whole
+from geo.checks import EARTH_RADIUS_M, check_whole
 from geo.errors import GeoError, InvalidResolutionError
 
 __all__ = [
@@ -74,8 +74,6 @@ LLOYD_ROUNDS = 20
 BALANCE_STEP = 0.5
 #: Relative distance from the mean size beyond which rebalancing moves border cells.
 SIZE_BAND = 0.2
-
-EARTH_RADIUS_M = 6_371_008.8
 
 
 def generate_grids(

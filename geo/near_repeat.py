@@ -38,6 +38,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
+from geo.checks import DAY_S, EARTH_RADIUS_M
 from geo.errors import GeoError
 
 __all__ = [
@@ -52,13 +53,10 @@ __all__ = [
     "choose_bands",
 ]
 
-DAY_S = 86400
 #: Upper edges of the default distance bands, metres (the calculator's usual 100 m bands).
 DEFAULT_DISTANCE_BANDS_M: tuple[float, ...] = (100.0, 200.0, 300.0, 400.0)
 #: Upper edges of the default time bands, days (weekly bands up to four weeks).
 DEFAULT_TIME_BANDS_DAYS: tuple[float, ...] = (7.0, 14.0, 21.0, 28.0)
-#: Mean Earth radius (IUGG), metres.
-EARTH_RADIUS_M = 6_371_008.8
 
 
 @dataclass(frozen=True)

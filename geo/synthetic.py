@@ -94,6 +94,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from geo.checks import (
     DAY_S,
+    EARTH_RADIUS_M,
     check_aware_timestamp,
     check_number,
     check_timezone,
@@ -275,8 +276,7 @@ _MAX_EXPECTED_INCIDENTS = 5_000_000
 _MAX_GENERATIONS = 1_000
 _MAX_REDRAWS = 100
 
-_EARTH_RADIUS_M = 6_371_008.8
-_M_PER_DEG_LAT = _EARTH_RADIUS_M * math.pi / 180.0
+_M_PER_DEG_LAT = EARTH_RADIUS_M * math.pi / 180.0
 _EPOCH = pd.Timestamp("1970-01-01")
 # 1970-01-01 was a Thursday: weekday (Monday = 0) of local day number d is (d + 3) % 7.
 _EPOCH_WEEKDAY = 3
