@@ -34,6 +34,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         grid,
         overview,
         planner,
+        requests,
         warnings,
     )
 
@@ -68,7 +69,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     access.init_auth(app)
     security.init_url_limits(app)
     security.init_security(app)
-    for module in (auth, overview, admin, commander, planner, grid, api, feed, warnings):
+    for module in (auth, overview, admin, commander, planner, grid, api, feed, warnings, requests):
         app.register_blueprint(module.bp)
     # The feed takes API tokens only, never a session cookie: nothing to forge across sites.
     csrf.exempt(feed.bp)

@@ -149,6 +149,17 @@ class WatchedPage:
                 self.page.click(f"#lang-{lang}")
         assert self.page.locator("html").get_attribute("lang") == wanted
 
+    def take_refusal(self, path: str) -> None:
+        """Take the one refusal (400 from a URL containing ``path``, which the browser also
+        logs to the console) off the page's list of failures: it is what the test asked for."""
+        refused = [f for f in self.failed if f.startswith("400 ") and path in f]
+        assert len(refused) == 1, self.failed
+        self.failed.remove(refused[0])
+        logged = [e for e in self.console_errors if "status of 400" in e]
+        assert len(logged) <= 1, self.console_errors
+        for entry in logged:
+            self.console_errors.remove(entry)
+
     def fits_screen(self) -> bool:
         """Whether nothing on the page is wider than the screen (no sideways scrolling)."""
         width = self.page.evaluate("() => document.documentElement.scrollWidth")

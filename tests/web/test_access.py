@@ -73,6 +73,10 @@ MATRIX: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("POST", "/plans/{plan_id}/replan", (302, 302, 403, 302, 403)),
     ("GET", "/plans/{plan_id}/edit", (302, 200, 403, 200, 403)),
     ("POST", "/plans/{plan_id}/edit", (302, 400, 403, 400, 403)),  # no edit ticked
+    # commanders' patrol requests: asked by commanders and administrators, read by planners
+    ("GET", "/requests/", (302, 200, 200, 200, 403)),
+    ("POST", "/requests/", (302, 400, 400, 403, 403)),  # the empty form is refused
+    ("POST", "/requests/{request_id}/withdraw", (302, 404, 404, 403, 403)),
     # grid worker
     ("GET", "/grid/", (302, 403, 403, 403, 200)),
     ("POST", "/grid/checkin", (302, 403, 403, 403, 403)),
@@ -167,6 +171,7 @@ def values(app) -> dict[str, str]:
         "other_cell": hex_from_cells(other[:1])[0],
         "user_id": str(spare_id),
         "report_id": "999999",  # no such report: the empty form is refused first
+        "request_id": "999999",  # no such patrol request: 404 for those who may withdraw
         "key": "0123456789abcdef",  # the demo has no street extract: no key is served
     }
 

@@ -17,6 +17,8 @@ then ``storage.load_incidents(engine)``, ``storage.plans``); each concern has on
 - ``accounts``: users, their grids, the audit log;
 - ``logins``: sessions kept in the database, login attempts counted for growing delays;
 - ``patrols``: patrol plans, their visits, check-ins;
+- ``requests``: commanders' patrol requests for a cell (what became of them is read from
+  plans and check-ins);
 - ``warnings``: early warnings per place and rule, acknowledgements, read marks.
 """
 
@@ -103,6 +105,16 @@ from web.storage.places import (
     load_areas_table,
     store_areas,
     store_stations,
+)
+from web.storage.requests import (
+    PatrolRequest,
+    RequestOutcome,
+    add_patrol_request,
+    count_open_requests,
+    get_patrol_request,
+    list_patrol_requests,
+    request_outcomes,
+    withdraw_patrol_request,
 )
 from web.storage.schema import (
     ROLES,
@@ -252,4 +264,13 @@ __all__ = [
     "mark_warnings_read",
     "unread_warning_count",
     "open_warning_cells",
+    # requests
+    "PatrolRequest",
+    "RequestOutcome",
+    "add_patrol_request",
+    "count_open_requests",
+    "get_patrol_request",
+    "list_patrol_requests",
+    "request_outcomes",
+    "withdraw_patrol_request",
 ]

@@ -471,6 +471,26 @@ warning_reads = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
 )
 
+# A commander's request that a cell be patrolled soon (a call, a tip, an event): open until
+# withdrawn; whether it was planned or visited is read from plans and check-ins, never stored.
+patrol_requests = sa.Table(
+    "patrol_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("cell", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("requested_at", sa.BigInteger, nullable=False),
+    sa.Column("until_at", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("withdrawn_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("withdrawn_at", sa.BigInteger),
+    sa.CheckConstraint("status IN ('open', 'withdrawn')", name="ck_patrol_requests_status"),
+    sa.CheckConstraint("until_at > requested_at", name="ck_patrol_requests_until"),
+    sa.Index("ix_patrol_requests_until_at", "until_at"),
+    sa.Index("ix_patrol_requests_cell", "cell"),
+)
+
 # Background work (plan jobs, re-plans, score runs, warning refreshes) taken by
 # workers (`hotspot worker`, or a thread of `hotspot serve`): what to do, its state (queued,
 # running, done, failed, cancelled), the worker holding it and its last heartbeat. Times in

@@ -27,6 +27,7 @@ MENU = (
     ("commander.accuracy", _l("Forecast accuracy"), ANALYSTS),
     ("commander.compare", _l("Compare two periods"), ANALYSTS),
     ("planner.plans", _l("Patrol plans"), ANALYSTS),
+    ("requests.index", _l("Patrol requests"), ANALYSTS),
     ("grid.home", _l("My grid"), ("grid_worker",)),
     ("main.overview", _l("Data"), ANALYSTS),
     ("admin.users", _l("Accounts"), ("admin",)),

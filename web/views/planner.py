@@ -35,7 +35,7 @@ from planner.plan_export import visits_csv_for_people
 from web import clock, storage
 from web.i18n import category_names, city_timezone, local_time
 from web.maps import plan_maps
-from web.services import plan_edits, plan_jobs
+from web.services import patrol_requests, plan_edits, plan_jobs
 from web.services import replans as replan_service
 from web.services import warnings as warning_service
 from web.services.cell_names import CellNames, cell_names
@@ -174,8 +174,12 @@ def plans():
                 "replaced_by": None if pd.isna(row.replaced_by) else int(row.replaced_by),
             }
         )
+    waiting = storage.list_patrol_requests(
+        get_engine(), since=int(clock.now_s()), open_at=int(clock.now_s())
+    )
     return render_template("planner/plans.html", plans=rows, can_plan=_can_plan(),
-                           shift_names=SHIFT_NAMES, status_names=STATUS_NAMES)  # fmt: skip
+                           shift_names=SHIFT_NAMES, status_names=STATUS_NAMES,
+                           open_requests=len(waiting))  # fmt: skip
 
 
 # --- generating --------------------------------------------------------------------------
@@ -733,7 +737,8 @@ def _replan_page(stored: storage.StoredPlan, values: dict, errors: dict[str, str
     now = int(clock.now_s())
     open_warnings = storage.list_warnings(engine, status="open", overlapping=(max(now, start), end),
                                           limit=50)  # fmt: skip
-    warned = []
+    # Commanders' open requests first, then the open warnings' cells.
+    warned = patrol_requests.replan_suggestions(engine, names, local_time, now)
     for record in open_warnings:
         view = warning_service.warning_view(record, timezone, None, names)
         for hex_id in view["hexes"][:10]:
