@@ -26,6 +26,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
+
 from geo.backtest import BENCHMARK_GROUPS, format_table, plot_coverage, summarise  # noqa: E402
 from geo.emerging import emerging_hotspots  # noqa: E402
 from geo.scoring import MODELS, score_cells  # noqa: E402
@@ -43,10 +45,6 @@ BURGLARY_STRETCH = 0.03
 TARGET_COUNT_S = 0.5
 TARGET_SEPP_S = 30.0
 TARGET_EMERGING_S = 10.0
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def timed(function, *args, repeats: int = 3, **kwargs) -> float:

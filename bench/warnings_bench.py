@@ -22,6 +22,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
+
 from geo.boundaries import cells_from_polygons, load_areas  # noqa: E402
 from geo.categories import load_categories  # noqa: E402
 from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table  # noqa: E402
@@ -50,10 +52,6 @@ TARGET_LIFT = 1.5
 TARGET_SHARE = 0.05
 TARGET_PER_BEAT_WEEK = 2.0
 TARGET_RECOMPUTE_S = 2.0
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def load() -> pd.DataFrame:
