@@ -86,6 +86,7 @@ def test_the_newest_migration_builds_the_schema_the_metadata_describes(empty) ->
         ("0009", "0008"),
         ("0010", "0009"),
         ("0011", "0010"),
+        ("0012", "0011"),
     ],
 )
 def test_a_downgrade_leaves_the_schema_of_the_revision_before(empty, up, down) -> None:

@@ -367,7 +367,7 @@ def hotspots_command(ctx: Workspace, as_of, days, weeks, k, group, out_path, inc
 @pass_ctx
 def score_run_command(ctx: Workspace) -> None:
     """Recompute the forecast scores now (a score run): every server process keys its scores
-    by the newest run within a second; `hotspot serve` also runs one every
+    by the newest run within a second; `hotspot serve` also queues one (for a worker) every
     HOTSPOT_SCORE_INTERVAL_MIN minutes."""
     from web.cli._common import audit, failing_on
     from web.services.score_runs import run_scores
