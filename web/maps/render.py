@@ -176,11 +176,9 @@ def cells_to_draw(cells: pd.DataFrame, max_cells: int) -> tuple[pd.DataFrame, in
 
     Returns the frame to draw and the resolution used (None for an empty frame).
     """
-    if cells.empty:
+    resolution = _resolution_of(cells)
+    if resolution is None:
         return cells, None
-    import h3
-
-    resolution = h3.get_resolution(hex_from_cells(cells["cell"].to_numpy()[:1])[0])
     frame = cells
     while len(frame) > max_cells and resolution > 0:
         resolution -= 1
@@ -195,6 +193,7 @@ def cells_to_draw(cells: pd.DataFrame, max_cells: int) -> tuple[pd.DataFrame, in
 
 
 def _resolution_of(cells: pd.DataFrame) -> int | None:
+    """The H3 resolution of the frame's ``cell`` ids (its first), None for an empty frame."""
     import h3
 
     if cells.empty:
@@ -315,6 +314,20 @@ def _cell_features(
     return features
 
 
+def _grid_outlines(fmap: folium.Map, grids, name: str, style: dict) -> None:  # noqa: ANN001
+    """The management grids (a GeoDataFrame with ``area_id, geometry``; None or empty: none)
+    as a layer ``name`` drawn in ``style`` that lets clicks through, labelled with their ids."""
+    if grids is None or not len(grids):
+        return
+    layer = folium.GeoJson(
+        grids[["area_id", "geometry"]].to_json(),
+        name=map_text(name),
+        style_function=lambda _f: style,
+        interactive=False,
+    ).add_to(fmap)
+    _AreaLabels(layer, "area_id", "grid").add_to(fmap)
+
+
 def label_areas(layer, property_name: str, kind: str) -> None:  # noqa: ANN001
     """Permanent labels of a GeoJSON layer's polygons (``property_name`` of each feature,
     raw text) on the layer's map, shown from a zoom on like every grid label."""
@@ -390,14 +403,12 @@ def incident_cell_map(
             name=map_text(_text("Jurisdiction")),
             style_function=lambda _f: {"color": "#333333", "weight": 2, "fill": False},
         ).add_to(fmap)
-    if grids is not None and len(grids):
-        grid_layer = folium.GeoJson(
-            grids[["area_id", "geometry"]].to_json(),
-            name=map_text(_text("Management grids")),
-            style_function=lambda _f: {"color": "#3366cc", "weight": 1, "fillOpacity": 0.02},
-            interactive=False,
-        ).add_to(fmap)
-        _AreaLabels(grid_layer, "area_id", "grid").add_to(fmap)
+    _grid_outlines(
+        fmap,
+        grids,
+        _text("Management grids"),
+        {"color": "#3366cc", "weight": 1, "fillOpacity": 0.02},
+    )
     if len(drawn):
         # Counts are skewed: colour breaks at quantiles keep the few top cells from washing
         # out the rest.
@@ -441,14 +452,11 @@ def grid_worker_map(
     """A grid worker's cells (dicts with ``hex, label, status, n28, colour``) over their grids'
     outlines (a GeoDataFrame with ``area_id, geometry``); ``labels`` names the layers
     (``grids``, ``cells``) and the tooltip fields (``label``, ``status``, ``n28``)."""
-    import h3
-
     features = []
     lats: list[float] = []
     lngs: list[float] = []
     for cell in cells:
-        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(cell["hex"])]
-        ring.append(ring[0])
+        ring = cell_ring(cell["hex"])
         lats += [p[1] for p in ring]
         lngs += [p[0] for p in ring]
         properties: dict[str, object] = {key: map_text(cell[key]) for key in ("label", "status")}
@@ -465,14 +473,7 @@ def grid_worker_map(
         prefer_canvas=True,
         location=[float(np.mean(lats)), float(np.mean(lngs))],
     )
-    if grids is not None and len(grids):
-        grid_layer = folium.GeoJson(
-            grids[["area_id", "geometry"]].to_json(),
-            name=map_text(labels["grids"]),
-            style_function=lambda _f: {"color": "#1a3d7c", "weight": 3, "fill": False},
-            interactive=False,
-        ).add_to(fmap)
-        _AreaLabels(grid_layer, "area_id", "grid").add_to(fmap)
+    _grid_outlines(fmap, grids, labels["grids"], {"color": "#1a3d7c", "weight": 3, "fill": False})
     fields = ("label", "status", "n28")
     _coloured_cells(
         features,
