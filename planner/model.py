@@ -468,9 +468,12 @@ def schedule_route(
     return arr, b, dep, travel, brk
 
 
-def make_route(inst: Instance, r: int, seq: Sequence[int]) -> Route | None:
+def make_route(
+    inst: Instance, r: int, seq: Sequence[int], brk_after: int | None = None
+) -> Route | None:
     """Schedule ``seq`` for route ``r``; None when no break position makes it feasible (or
-    it holds an option locked to another route)."""
+    it holds an option locked to another route). ``brk_after``: the break after that many
+    visits (the compiled search's choice), else where it ends the route first."""
     seq = tuple(seq)
     if inst.opt_route is not None and seq:
         owners = inst.opt_route[list(seq)]
@@ -482,7 +485,8 @@ def make_route(inst: Instance, r: int, seq: Sequence[int]) -> Route | None:
     if pause is None:
         found = schedule_route(inst, r, seq, None)
     else:
-        found = None
+        found = None if brk_after is None else schedule_route(inst, r, seq, brk_after)
+    if found is None and pause is not None:
         for after in range(len(seq) + 1):
             trial = schedule_route(inst, r, seq, after)
             if trial is not None and (found is None or trial[1][-1] < found[1][-1]):
@@ -589,11 +593,16 @@ def tally(inst: Instance, sol: Solution, o: int, sign: int) -> None:
         sol.area_used[inst.stop_area[s]] += sign * inst.opt_dwell[o]
 
 
-def solution_of(inst: Instance, sequences: Sequence[Sequence[int]]) -> Solution | None:
-    """Schedule each route's options; None when a route does not fit in ticks."""
+def solution_of(
+    inst: Instance,
+    sequences: Sequence[Sequence[int]],
+    breaks: Sequence[int | None] | None = None,
+) -> Solution | None:
+    """Schedule each route's options (the break after ``breaks[r]`` visits where given);
+    None when a route does not fit in ticks."""
     sol = empty_solution(inst)
     for r, seq in enumerate(sequences):
-        route = make_route(inst, r, seq)
+        route = make_route(inst, r, seq, None if breaks is None else breaks[r])
         if route is None:
             return None
         sol.routes[r] = route
@@ -691,10 +700,13 @@ def solution_from_schedules(inst: Instance, schedules: Sequence[RouteSchedule]) 
     the earlier window would let the rebuilt route start before it)."""
     route_of = {inst.problem.units[u].id: r for r, u in enumerate(inst.units)}
     sequences: list[list[int]] = [[] for _ in range(inst.n_routes)]
+    breaks: list[int | None] = [None] * inst.n_routes
     for sched in schedules:
         r = route_of.get(sched.unit_id)
         if r is None:
             continue
+        if inst.pause[r] is not None:
+            breaks[r] = sched.break_after
         for s, start in zip(sched.stops, sched.starts_s, strict=True):
             tick = int(math.ceil(start * inst.scale))
             options = [
@@ -703,4 +715,4 @@ def solution_from_schedules(inst: Instance, schedules: Sequence[RouteSchedule]) 
             if not options:
                 return None
             sequences[r].append(max(options, key=lambda o: (int(inst.opt_open[o]), -o)))
-    return solution_of(inst, sequences)
+    return solution_of(inst, sequences, breaks)
