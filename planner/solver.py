@@ -11,11 +11,14 @@ within its shift. Two engines share one integer model (``planner.model``):
     simulated-annealing acceptance cooling to zero at 80 % of the work budget, then descent
     from the best plan found, all seeded. Orienteering needs moves that insert, remove and
     exchange stops under the shift limit, which OR-Tools' default operators do not make
-    well. Two compiled versions of it (numba, counting their work in elementary steps) take
-    the problems they fit: ``planner.fastsearch`` those without windows, breaks, repeat
-    visits or caps (plain team orienteering), ``planner.fastwindows`` those with visit
-    windows (weighted windows, waiting, dwell) but no breaks, repeat visits or caps. Breaks,
-    repeat visits with gaps and cell or area caps stay on the Python search for now.
+    well. It runs compiled (numba, counting its work in elementary steps) in three forms:
+    ``planner.fastsearch`` for problems without windows, breaks, repeat visits, caps or
+    locked stops (plain team orienteering), ``planner.fastwindows`` for those with visit
+    windows (weighted windows, waiting, dwell) and nothing else, and ``planner.fastrules``
+    (driven by ``planner.fastrulesrun``) for every other problem: breaks, repeat visits
+    with minimum gaps and decayed value, cell and area caps, stops locked to a unit. The
+    Python search (``planner.search``) is no longer run by the solver: the tests keep it as
+    an oracle for the compiled ones.
 ``"ortools"``
     OR-Tools routing (``planner.ortools_engine``, the only module that imports OR-Tools):
     prize-collecting disjunctions, a time dimension with windows, breaks and repeat-visit
@@ -50,7 +53,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from planner import fastsearch, fastwindows
+from planner import fastrulesrun, fastsearch, fastwindows
 from planner.errors import InvalidSolverOptionError
 from planner.model import (
     Instance,
@@ -73,8 +76,8 @@ from planner.plan import (
 )
 from planner.problem import Problem
 from planner.replan import problem_after
-from planner.search import DESCEND_BY_CLOCK, TEMPERATURE, Search, patience_rounds
-from planner.search_base import WORK_PER_SECOND, Budget
+from planner.search import DESCEND_BY_CLOCK, TEMPERATURE, patience_rounds
+from planner.search_base import WORK_PER_SECOND
 
 __all__ = [
     "ENGINES",
@@ -92,6 +95,8 @@ _OPS_PER_WORK = 200.0
 # reach their proven optima with one worker or two; at 50 they often ran into the clock on
 # a loaded machine, at no better value.
 _WINDOWED_OPS_PER_WORK = 25.0
+# The same for the search with every rule (planner.fastrulesrun).
+_RULES_OPS_PER_WORK = 40.0
 # The compiled search's rounds are 10-30 times cheaper, so it waits this many times longer
 # before calling a search converged.
 _COMPILED_PATIENCE = 10
@@ -276,10 +281,7 @@ def _run_search(
         return _run_compiled_search(inst, seed, worker, work, until)
     if _windowed_search_fits(inst):
         return _run_windowed_search(inst, seed, worker, work, until)
-    budget = Budget(work, until)
-    search = Search(inst, np.random.default_rng([seed, 1, worker]), budget)
-    best = search.run()
-    return best, search.iterations, budget.timed_out
+    return _run_rules_search(inst, seed, worker, work, until)
 
 
 def _compiled_search_fits(inst: Instance) -> bool:
@@ -336,6 +338,32 @@ def _run_windowed_search(
     return sol, iterations, timed_out
 
 
+def _run_rules_search(
+    inst: Instance,
+    seed: int,
+    worker: int,
+    work: float,
+    until: float,
+    initial: Sequence[tuple[Sequence[int], int | None]] | None = None,
+) -> tuple[Solution, int, bool]:
+    """``planner.fastrulesrun`` (breaks, repeat visits, caps and locked stops); with
+    ``initial`` routes, only adds what fits and swaps visits for better ones."""
+    routes, iterations, timed_out = fastrulesrun.search(
+        inst,
+        seed=int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
+        work_ops=work * _RULES_OPS_PER_WORK,
+        deadline=until,
+        temperature=TEMPERATURE,
+        patience=_COMPILED_PATIENCE * patience_rounds(inst),
+        descend_by_clock=DESCEND_BY_CLOCK,
+        initial=initial,
+        polish=initial is not None,
+    )
+    sol = solution_of(inst, [seq for seq, _ in routes], [after for _, after in routes])
+    assert sol is not None  # the rules search schedules routes as the model does
+    return sol, iterations, timed_out
+
+
 def _run_compiled_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
@@ -375,6 +403,8 @@ def _search_in_parallel(
         until += fastsearch.warm()  # compiled once per machine, loaded once per process
     elif _windowed_search_fits(inst):
         until += fastwindows.warm()
+    else:
+        until += fastrulesrun.warm()
     if options.workers == 1:
         return _run_search(inst, options.seed, 0, work, until)
     context = multiprocessing.get_context("fork")
@@ -467,14 +497,24 @@ def _solve_parts(
     iterations = 0
     timed_out = False
     total_stops = max(1, len(problem.stops))
-    reserve = 0.1 * options.time_limit_s  # for the final pass over the whole problem
+    reserve = 0.2 * options.time_limit_s  # for the final pass over the whole problem
     budget_s = max(options.time_limit_s - reserve, 0.1)
+    parts_until = started + budget_s
+    stops_left = sum(max(len(stops), 1) for _, stops in parts)
     for units, stops in parts:
-        share = budget_s * max(len(stops), 1) / total_stops
+        # The time left shared among the parts left: each part's model building and checks
+        # come out of the next parts' time, not out of the reserve.
+        left_s = max(parts_until - time.perf_counter(), 0.05 * budget_s / len(parts))
+        share = left_s * max(len(stops), 1) / stops_left
+        stops_left -= max(len(stops), 1)
         sub = _subproblem(problem, units, stops)
-        sub_work = None if options.work_s is None else (
-            max(0.9 * options.work_s * max(len(stops), 1) / total_stops, 0.05)
-        )  # fmt: skip
+        # The work stays the nominal share (same seed, same plan); only the clock adapts.
+        sub_work = max(
+            (budget_s if options.work_s is None else 0.9 * options.work_s)
+            * max(len(stops), 1)
+            / total_stops,
+            0.05,
+        )
         sub_options = replace(options, time_limit_s=max(share, 0.05), decompose_above=10**9,
                               work_s=sub_work)  # fmt: skip
         now = time.perf_counter()
@@ -487,13 +527,17 @@ def _solve_parts(
     # Whole-problem pass: keep every unit's visits, add what still fits anywhere.
     inst, _ = build_instance(problem, options.value_jitter, options.seed)
     sol = solution_from_schedules(inst, schedules)
-    if sol is not None:
-        rng = np.random.default_rng([options.seed, 2])
+    if sol is not None and inst.n_routes and len(inst.opt_stop):
         left = max(deadline - time.perf_counter(), 0.05)
-        search = Search(inst, rng, Budget(left * WORK_PER_SECOND, time.perf_counter() + left))
-        search.fill(sol)
-        search.replace_visits(sol)
-        search.fill(sol)
+        initial = [(r.seq, None if r.brk is None else r.brk[0]) for r in sol.routes]
+        polished, _, _ = _run_rules_search(
+            inst, options.seed, 0, left * WORK_PER_SECOND, time.perf_counter() + left, initial
+        )
+        if (solution_value(inst, polished), -polished.travel) >= (
+            solution_value(inst, sol),
+            -sol.travel,
+        ):
+            sol = polished
         schedules = route_schedules(inst, sol)
     stats = SolverStats(
         engine="search",

@@ -13,7 +13,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from planner import fastcache, fastcore, fastmoves, fastwindows
+from planner import fastcache, fastcore, fastmoves, fastrules, fastrulesmoves, fastwindows
 from planner import fastsearch as fs
 
 
@@ -245,7 +245,11 @@ def _kernel_files_called(module: ModuleType) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", [fastcore, fastmoves, fs, fastwindows], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module",
+    [fastcore, fastmoves, fs, fastwindows, fastrules, fastrulesmoves],
+    ids=lambda m: m.__name__,
+)
 def test_kernel_files_record_the_stamps_of_the_files_they_call(module: ModuleType) -> None:
     """numba caches a function under its own file's text only: see planner.fastcache."""
     names = sorted(_kernel_files_called(module))
