@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.web.conftest import PASSWORDS
-from web import create_app
+from web import create_app, storage
 from web.cli import cli
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,6 +53,17 @@ def demo_database(directory: Path) -> tuple[str, dict[str, str]]:
     result = runner.invoke(cli, ["demo", "--days", "60", "--seed", "7"], env=env)
     assert result.exit_code == 0, result.output
     return url, env
+
+
+def plan_in_force(database_url: str, shift: str) -> tuple[int, int]:
+    """The id and revision of the demo's published plan in force for today's ``shift``."""
+    engine = storage.make_engine(database_url)
+    try:
+        plans = storage.list_plans(engine, status="published")
+        row = plans[plans["shift"] == shift].iloc[0]
+        return int(row["id"]), int(row["revision"])
+    finally:
+        engine.dispose()
 
 
 @contextmanager

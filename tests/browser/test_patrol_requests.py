@@ -9,7 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import PHONE_ZH_DESKTOP_EN, demo_database, page_opener, serving
+from tests.browser.conftest import (
+    PHONE_ZH_DESKTOP_EN,
+    demo_database,
+    page_opener,
+    plan_in_force,
+    serving,
+)
 from web import create_app, storage
 from web.services.cell_names import cell_names
 from web.services.site_data import site_data
@@ -73,12 +79,7 @@ def test_a_commander_asks_and_the_planner_sees_it_when_re_planning(browser, site
         planner.login_in("planner", lang)
         planner.goto("/plans/")
         assert planner.page.locator("#open-requests").is_visible()
-        engine = storage.make_engine(database_url)
-        try:
-            plans = storage.list_plans(engine, status="published")
-            plan_id = int(plans[plans["shift"] == "day"]["id"].iloc[0])
-        finally:
-            engine.dispose()
+        plan_id, _revision = plan_in_force(database_url, "day")
         planner.goto(f"/plans/{plan_id}/replan")
         suggestion = planner.page.locator("#urgent-cells label", has_text=reason)
         assert suggestion.count() == 1 and name in suggestion.inner_text()

@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     WatchedPage,
     demo_database,
     page_opener,
+    plan_in_force,
     serving,
 )
 from web import create_app, storage
@@ -39,13 +40,7 @@ def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
 
 def _in_force(database_url: str) -> tuple[int, int]:
     """The day plan in force and its revision number."""
-    engine = storage.make_engine(database_url)
-    try:
-        plans = storage.list_plans(engine, status="published")
-        row = plans[plans["shift"] == "day"].iloc[0]
-        return int(row["id"]), int(row["revision"])
-    finally:
-        engine.dispose()
+    return plan_in_force(database_url, "day")
 
 
 def _grid1_cell(database_url: str, plan_id: int) -> str:
@@ -126,12 +121,7 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
 @pytest.mark.parametrize("size", list(SIZES))
 def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, size) -> None:
     base_url, database_url = site
-    engine = storage.make_engine(database_url)
-    try:
-        plans = storage.list_plans(engine, status="published")
-        plan_id = int(plans[plans["shift"] == "evening"]["id"].iloc[0])
-    finally:
-        engine.dispose()
+    plan_id, _revision = plan_in_force(database_url, "evening")
     with page_opener(browser) as open_:
         planner = _planner_on_plan(open_, base_url, size, plan_id)
         page = planner.page
