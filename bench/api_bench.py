@@ -55,6 +55,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
+
 from web import storage  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -236,10 +238,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def load_chicago(env: dict[str, str]) -> float:

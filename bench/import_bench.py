@@ -36,6 +36,8 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
+
 from geo.boundaries import load_boundary  # noqa: E402
 from geo.categories import load_categories  # noqa: E402
 from geo.cells import cells_from_points  # noqa: E402
@@ -56,10 +58,6 @@ DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def bench_h3(lat: np.ndarray, lon: np.ndarray, repeats: int = 5) -> float:

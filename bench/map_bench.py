@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from click.testing import CliRunner  # noqa: E402
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
 
 SHARED = REPO.parent / "shared"
 TARGET_PAGE_BYTES = 1_500_000
@@ -31,10 +32,6 @@ TARGET_SERVER_S = 0.3
 REQUESTS = 20
 USERNAME = "bench-admin"
 PASSWORD = "bench-admin-password"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def build_database(url: str) -> None:

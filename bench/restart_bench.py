@@ -37,6 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
+
 from web import storage  # noqa: E402
 from web.services import plan_jobs  # noqa: E402
 from web.storage import jobs as job_store  # noqa: E402
@@ -47,10 +49,6 @@ PLANNER = ("planner", "planner-demo")  # the demo's planner (web/services/demo.p
 ANSWER_S = 120.0  # for a server to answer after it starts
 JOB_S = 600.0  # for a job to end (a retried one waits 30 s for its heartbeat to go stale)
 SECRET = "restart-bench-" + "k" * 50  # one session key across restarts, as in production
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 def free_port() -> int:

@@ -30,6 +30,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from verdicts import verdict  # noqa: E402  (bench/verdicts.py)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CACHE = REPO / "instance" / "bench"
@@ -104,10 +106,6 @@ MEASURE = textwrap.dedent(
     }}))
     """
 )
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def hotspot(url: str, *args: str) -> None:
