@@ -5,8 +5,11 @@ greedy insertion by value per extra time, then rounds of ruin (random, related, 
 whole-route removals) and recreate, each followed by local search (2-opt, relocation and
 exchanges between routes, insertion of unvisited stops, swaps of visited for unvisited
 ones), accepted by simulated annealing that cools to zero at 80 % of the work and then
-descends from the best plan. It handles windows, breaks, repeat visits and caps;
-``planner.fastsearch`` is the same search compiled for problems without them.
+descends from the best plan. It handles windows, breaks, repeat visits, caps and locked
+stops. The solver runs the compiled forms of this search (``planner.fastsearch``,
+``planner.fastwindows``, ``planner.fastrules``); this one is kept as the tests' oracle:
+an independent implementation of the same rules whose plans the compiled ones are compared
+with (``tests/planner/test_fast_rules.py``, ``tests/planner/test_fastsearch_windows.py``).
 
 The class is built in layers: ``planner.search_base`` (the work budget, route operations
 and greedy insertion), ``planner.search_moves`` (the local-search moves) and this module

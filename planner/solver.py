@@ -421,7 +421,7 @@ def _search_in_parallel(
     best_key = (solution_value(inst, best), -best.travel)
     for process, receive in pipes:
         try:
-            sequences, its, late = receive.recv()
+            sequences, breaks, its, late = receive.recv()
         except EOFError:  # the worker died: its share of the search is lost, not the plan
             sequences = None
         process.join()
@@ -429,7 +429,7 @@ def _search_in_parallel(
             continue
         iterations += its
         timed_out |= late
-        candidate = solution_of(inst, sequences)
+        candidate = solution_of(inst, sequences, breaks)
         if (
             candidate is not None
             and (solution_value(inst, candidate), -candidate.travel) > best_key
@@ -442,7 +442,10 @@ def _search_worker(
     send: Connection, inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> None:
     best, iterations, timed_out = _run_search(inst, seed, worker, work, until)
-    send.send(([list(r.seq) for r in best.routes], iterations, timed_out))
+    # With each break where the worker put it (the model would move it to where it ends the
+    # route first, which can shift repeat visits into another route's gap).
+    breaks = [None if r.brk is None else r.brk[0] for r in best.routes]
+    send.send(([list(r.seq) for r in best.routes], breaks, iterations, timed_out))
     send.close()
 
 

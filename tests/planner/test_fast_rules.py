@@ -208,3 +208,17 @@ def test_within_a_few_per_cent_of_the_python_search() -> None:
         best = Search(inst, np.random.default_rng(seed), budget).run()
         python.append(solution_value(inst, best))
     assert np.mean(compiled) >= 0.97 * np.mean(python)
+
+
+def test_two_workers_keep_the_breaks_where_their_search_put_them() -> None:
+    """The forked worker's plan comes back with its break positions: the plan is feasible
+    (repeat gaps included) and the same seed gives the same plan."""
+    problem = _rules_problem(11, cell_share=0.06, breaks=True)
+    options = SolverOptions(time_limit_s=60.0, work_s=0.2, seed=4, engine="search",
+                            value_jitter=0.0, workers=2)  # fmt: skip
+    first = plan_patrols(problem, options)
+    again = plan_patrols(problem, options)
+    assert first.feasible, first.check.violations
+    assert [[(v.stop, v.start_s) for v in r.visits] for r in first.routes] == [
+        [(v.stop, v.start_s) for v in r.visits] for r in again.routes
+    ]
