@@ -41,6 +41,8 @@ $(NODE_STAMP): package.json package-lock.json
 
 install: $(PY_STAMP) $(NODE_STAMP) ## create .venv, install Python packages and the map's browser assets
 	$(BIN)/pybabel compile --use-fuzzy -d web/translations 2>&1 | grep -v "^compiling" || true
+	@# The planner's compiled searches into numba's cache: minutes the first time, then < 1 s.
+	$(BIN)/python -c "from planner.solver import warm_kernels; warm_kernels()"
 
 messages: $(PY_STAMP) ## extract the interface texts and merge them into the Chinese catalogue
 	$(BIN)/pybabel extract -F babel.cfg -k _l --width 100 -o web/translations/messages.pot web

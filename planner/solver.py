@@ -84,6 +84,7 @@ __all__ = [
     "SolverOptions",
     "plan_patrols",
     "replan_patrols",
+    "warm_kernels",
 ]
 
 # Elementary steps of the compiled search (planner.fastsearch) per unit of work: measured
@@ -178,6 +179,14 @@ class SolverOptions:
 
 # --------------------------------------------------------------------------------------
 # Public entry points
+
+
+def warm_kernels() -> float:
+    """Compile the three compiled searches into numba's cache (or load them from it) and
+    return the seconds it took: minutes on a machine's first run, under a second after.
+    ``make install`` calls it, so the first plan job of a new installation does not spend its
+    time limit compiling."""
+    return fastsearch.warm() + fastwindows.warm() + fastrulesrun.warm()
 
 
 def plan_patrols(problem: Problem, options: SolverOptions | None = None) -> PatrolPlan:
