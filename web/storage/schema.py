@@ -525,7 +525,7 @@ jobs = sa.Table(
         "ux_jobs_one_queued",
         "kind",
         unique=True,
-        sqlite_where=sa.text("state = 'queued' AND kind IN ('scores', 'warnings')"),
-        postgresql_where=sa.text("state = 'queued' AND kind IN ('scores', 'warnings')"),
+        sqlite_where=sa.text("state = 'queued' AND (kind = 'scores' OR kind = 'warnings')"),
+        postgresql_where=sa.text("state = 'queued' AND (kind = 'scores' OR kind = 'warnings')"),
     ),
 )
