@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from geo.cells import hex_from_cells
 from tests.web.conftest import login
-from web import storage
+from web import clock, storage
 from web.cli import cli
 from web.services import replans
 from web.storage import patrols as patrol_store
@@ -111,14 +111,17 @@ def test_the_command_re_plans_keeps_what_was_done_and_publishes_a_revision(site)
     page = planner.get(f"/plans/{new_id}").get_data(as_text=True)
     assert "Revision 2 of plan" in page and "unit called to a crash" in page
     assert 'id="revision-changes"' in page and "★" in page
-    # Editing the revision: the unit called away is not offered and takes no visit.
-    edit = planner.get(f"/plans/{new_id}/edit").get_data(as_text=True)
-    assert f'<option value="{away}">' not in edit
-    some = next(
-        u for u in json.loads(revision.plan_json)["units"] if u["id"] != away and u["stops"]
-    )
-    refused = planner.post(f"/plans/{new_id}/edit",
-                           data={f"move|{some['id']}|1": away, "action": "check"})  # fmt: skip
+    # Editing the revision (at 11:01, while its shift runs, whatever the test's moment): the
+    # unit called away is not offered and takes no visit.
+    with clock.frozen(pd.Timestamp(at_s + 60, unit="s", tz="UTC")):
+        edit = planner.get(f"/plans/{new_id}/edit")
+        assert edit.status_code == 200
+        assert f'<option value="{away}">' not in edit.get_data(as_text=True)
+        some = next(
+            u for u in json.loads(revision.plan_json)["units"] if u["id"] != away and u["stops"]
+        )
+        refused = planner.post(f"/plans/{new_id}/edit",
+                               data={f"move|{some['id']}|1": away, "action": "check"})  # fmt: skip
     assert refused.status_code == 400 and f"No unit {away} in this plan" in refused.get_data(
         as_text=True
     )
