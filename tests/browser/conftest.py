@@ -81,6 +81,19 @@ def serving(app) -> Iterator[str]:
         server.close()
 
 
+@contextmanager
+def own_demo_site(tmp_path_factory, name: str, **config) -> Iterator[tuple[str, str]]:
+    """(base URL, database URL) of a demo site on a database of its own, for a module whose
+    tests change what others would see (``config``: more app settings)."""
+    url, _env = demo_database(tmp_path_factory.mktemp(name))
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": f"browser-{name}-" + "k" * 20, **config})
+    try:
+        with serving(app) as base_url:
+            yield base_url, url
+    finally:
+        app.extensions["engine"].dispose()
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[str]:
     """The demo site on a local port (its own database: browser tests write to it)."""

@@ -11,12 +11,11 @@ import pytest
 
 from tests.browser.conftest import (
     PHONE_ZH_DESKTOP_EN,
-    demo_database,
+    own_demo_site,
     page_opener,
     plan_in_force,
-    serving,
 )
-from web import create_app, storage
+from web import storage
 from web.services.cell_names import cell_names
 from web.services.site_data import site_data
 
@@ -28,11 +27,8 @@ SIZES = PHONE_ZH_DESKTOP_EN
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """(base URL, database URL) of a demo site of this module's own."""
-    url, _env = demo_database(tmp_path_factory.mktemp("requests"))
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-requests-" + "k" * 20})
-    with serving(app) as base_url:
-        yield base_url, url
-    app.extensions["engine"].dispose()
+    with own_demo_site(tmp_path_factory, "requests") as where:
+        yield where
 
 
 def _named_cell(database_url: str, index: int) -> str:

@@ -15,12 +15,11 @@ import sqlalchemy as sa
 from tests.browser.conftest import (
     PHONE_ZH_DESKTOP_EN,
     WatchedPage,
-    demo_database,
+    own_demo_site,
     page_opener,
     plan_in_force,
-    serving,
 )
-from web import create_app, storage
+from web import storage
 
 pytestmark = pytest.mark.browser
 
@@ -30,12 +29,8 @@ SIZES = PHONE_ZH_DESKTOP_EN
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """(base URL, database URL) of a demo site of this module's own."""
-    url, _env = demo_database(tmp_path_factory.mktemp("replan"))
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-replan-" + "k" * 20,
-                      "PLAN_TIME_LIMIT_S": 4.0})  # fmt: skip
-    with serving(app) as base_url:
-        yield base_url, url
-    app.extensions["engine"].dispose()
+    with own_demo_site(tmp_path_factory, "replan", PLAN_TIME_LIMIT_S=4.0) as where:
+        yield where
 
 
 def _in_force(database_url: str) -> tuple[int, int]:

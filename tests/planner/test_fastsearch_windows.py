@@ -17,6 +17,7 @@ from planner.problem import Problem, Stop, TimeWindow, Unit
 from planner.search import Search
 from planner.search_base import Budget
 from planner.solver import SolverOptions, plan_patrols
+from tests.planner.random_problems import asymmetric_travel
 
 ARGS = dict(eps=1.0, temperature=4.0, descend_by_clock=0.9, deadline=math.inf)
 
@@ -137,13 +138,7 @@ def test_same_seed_same_routes() -> None:
 def _windowed_problem(seed: int, n: int = 25, units: int = 2) -> Problem:
     """Asymmetric seconds, unreachable pairs, tight and weighted windows, dwell."""
     rng = np.random.default_rng(seed)
-    xy = rng.uniform(-600, 600, size=(n + 1, 2))
-    base = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(axis=2)) / 5.0
-    travel = base * rng.uniform(1.0, 1.25, size=base.shape)
-    cut = rng.random(travel.shape) < 0.05
-    cut[0, :] = cut[:, 0] = False
-    travel[cut] = np.inf
-    np.fill_diagonal(travel, 0.0)
+    travel = asymmetric_travel(rng, n)
     shift = 3000.0
     stops = []
     for i in range(1, n + 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -218,6 +219,21 @@ def app(demo_db):
     )  # fmt: skip
     yield app
     app.extensions["engine"].dispose()
+
+
+#: How long tests wait for a worker to start, take a job or finish one (a busy 2-core machine).
+WAIT_S = 240
+
+
+def wait_until(what: str, check, timeout_s: float = WAIT_S):
+    """Poll ``check()`` until it returns something true; fail naming ``what`` after a while."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.2)
 
 
 def login(client, username: str, password: str | None = None):

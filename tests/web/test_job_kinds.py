@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from bs4 import BeautifulSoup
 
 from tests.conftest import REPO
-from tests.web.conftest import login
+from tests.web.conftest import login, wait_until
 from web import create_app, storage
 from web.services import plan_jobs, score_runs
 from web.services import warnings as warning_service
@@ -29,19 +28,6 @@ from web.storage import jobs as job_store
 from web.storage.schema import jobs as jobs_table
 
 pytestmark = pytest.mark.databases(demo=True)
-
-WAIT_S = 240  # for a worker to start, take a job or finish one (a busy 2-core machine)
-
-
-def _wait(what: str, check, timeout_s: float = WAIT_S):
-    """Poll ``check()`` until it returns something true; fail naming ``what`` after a while."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -378,14 +364,14 @@ def test_kill_9_of_a_worker_mid_score_run(copy_engine, demo_copy_url, moment, tm
                 row = _row(copy_engine, job_id)
                 return row.state == "running" and row.worker == name and row.phase == "scoring"
 
-            _wait(f"{name} to run the score run", scoring)
+            wait_until(f"{name} to run the score run", scoring)
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             assert _row(copy_engine, job_id).attempts == attempt
         # The next worker finds it without a heartbeat for 3 s: its second death fails it.
         done = _start_worker(demo_copy_url, moment, tmp_path, "score-kill-3", slow_s=0)
         started.append(done)
-        _wait("the killed run to end", lambda: _row(copy_engine, job_id).state != "running")
+        wait_until("the killed run to end", lambda: _row(copy_engine, job_id).state != "running")
         row = _row(copy_engine, job_id)
         assert (row.state, row.attempts, row.result) == ("failed", 2, None)
         assert row.error == (
@@ -393,7 +379,7 @@ def test_kill_9_of_a_worker_mid_score_run(copy_engine, demo_copy_url, moment, tm
         )
         again, new = score_runs.request_scores(copy_engine, "demand")
         assert new and again != job_id
-        _wait("the new run to end", lambda: _row(copy_engine, again).state in job_store.ENDED)
+        wait_until("the new run to end", lambda: _row(copy_engine, again).state in job_store.ENDED)
         row = _row(copy_engine, again)
         assert (row.state, row.worker, row.attempts) == ("done", "score-kill-3", 1)
         assert json.loads(row.result)["score_run"] == storage.latest_score_run(copy_engine).id

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import REPO
-from tests.web.conftest import PASSWORDS, days_ahead, login
+from tests.web.conftest import PASSWORDS, days_ahead, login, wait_until
 from web import create_app, storage
 from web.services import plan_jobs
 from web.services.accounts import hash_password
@@ -29,20 +29,8 @@ from web.storage.schema import jobs as jobs_table
 
 pytestmark = pytest.mark.databases(demo=True)
 
-WAIT_S = 240  # for a worker to start, take a job or finish one (a busy 2-core machine)
 # Small problems keep each solve to a few seconds.
 SMALL = {"shift": "night", "units_per_station": 1, "candidates": 30, "time_limit_s": 4.0}
-
-
-def _wait(what: str, check, timeout_s: float = WAIT_S):
-    """Poll ``check()`` until it returns something true; fail naming ``what`` after a while."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
 
 
 def _planners(engine, n: int, prefix: str) -> list[plan_jobs.Requester]:
@@ -253,7 +241,9 @@ def test_a_job_queued_before_a_restart_is_run_after_it(demo_copy_url, moment) ->
     second = create_app(settings)  # the embedded default
     client = second.test_client()
     client.set_cookie("session", cookie.value)
-    job = _wait("the job to end", lambda: _ended(client.get(f"/plans/jobs/{job_id}").get_json()))
+    job = wait_until(
+        "the job to end", lambda: _ended(client.get(f"/plans/jobs/{job_id}").get_json())
+    )
     assert job["state"] == "done", job
     stored = storage.get_plan(second.extensions["engine"], job["plan_id"])
     assert stored is not None and stored.plan_date == days_ahead(280)
@@ -284,7 +274,7 @@ def test_two_worker_processes_run_each_job_once(workers, copy_engine) -> None:
     workers.start("pair-a")
     workers.start("pair-b")
     try:
-        _wait("every job done", lambda: all(_row(copy_engine, j).state == "done" for j in ids))
+        wait_until("every job done", lambda: all(_row(copy_engine, j).state == "done" for j in ids))
     except AssertionError as err:  # say where each job and each worker stood
         states = [(r.state, r.phase, r.error) for r in (_row(copy_engine, j) for j in ids)]
         logs = {n: _log(workers, n)[-2000:] for n in ("pair-a", "pair-b")}
@@ -314,14 +304,14 @@ def test_kill_9_of_a_worker_mid_job(workers, copy_engine) -> None:
 
     for attempt, name in enumerate(("kill-1", "kill-2"), start=1):
         process = workers.start(name)
-        _wait(f"{name} to solve the job", lambda name=name: running_on(name))
+        wait_until(f"{name} to solve the job", lambda name=name: running_on(name))
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         assert _row(copy_engine, doomed).attempts == attempt
     other = _queue(copy_engine, bystander, 301)
     workers.start("kill-3")
-    _wait("the other job to end", lambda: _row(copy_engine, other).state in job_store.ENDED)
-    _wait("the killed job to end", lambda: _row(copy_engine, doomed).state in job_store.ENDED)
+    wait_until("the other job to end", lambda: _row(copy_engine, other).state in job_store.ENDED)
+    wait_until("the killed job to end", lambda: _row(copy_engine, doomed).state in job_store.ENDED)
     row = _row(copy_engine, doomed)
     assert (row.state, row.attempts, row.plan_id) == ("failed", 2, None)
     assert row.error == "failed after 2 attempts: its worker kill-2 stopped (no heartbeat for 3 s)"
@@ -340,11 +330,11 @@ def test_a_killed_workers_job_is_retried_and_done(workers, copy_engine) -> None:
     (who,) = _planners(copy_engine, 1, "retry")
     job_id = _queue(copy_engine, who, 305)
     first = workers.start("retry-1")
-    _wait("retry-1 to solve", lambda: _row(copy_engine, job_id).phase == "solving")
+    wait_until("retry-1 to solve", lambda: _row(copy_engine, job_id).phase == "solving")
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     workers.start("retry-2")
-    _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
+    wait_until("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
     row = _row(copy_engine, job_id)
     assert (row.state, row.attempts, row.worker, row.error) == ("done", 2, "retry-2", None)
     assert storage.get_plan(copy_engine, row.plan_id).plan_date == days_ahead(305)
@@ -405,7 +395,7 @@ def test_several_server_processes_agree(demo_copy_url, moment, tmp_path) -> None
     base = f"http://127.0.0.1:{port}"
     web = requests.Session()
     try:
-        _wait("the server to answer", lambda: _answer(web, f"{base}/login"))
+        wait_until("the server to answer", lambda: _answer(web, f"{base}/login"))
         first = _children(server.pid)
         assert len(first) == 2
         login_page = web.get(f"{base}/login").text
@@ -426,19 +416,19 @@ def test_several_server_processes_agree(demo_copy_url, moment, tmp_path) -> None
             answer = _answer(web, job_url)
             return answer is not None and _ended(answer.json())
 
-        assert _wait("the plan job", ended)["state"] == "done"
+        assert wait_until("the plan job", ended)["state"] == "done"
         # The first process queued a warning refresh as it started; a worker thread of one
         # of the processes ran it.
         engine = storage.make_engine(demo_copy_url)
         try:
-            refresh = _wait("a warning refresh job done", lambda: _single_done(engine, since))
+            refresh = wait_until("a warning refresh job done", lambda: _single_done(engine, since))
         finally:
             engine.dispose()
         assert refresh.kind == "warnings" and int(refresh.worker.split(":")[1]) in first
         # One server process is killed: the other serves; it is started again.
         victim = sorted(first)[0]
         os.kill(victim, signal.SIGKILL)
-        _wait("a new server process", lambda: len(_children(server.pid) - {victim}) == 2)
+        wait_until("a new server process", lambda: len(_children(server.pid) - {victim}) == 2)
         pages = [_answer(web, f"{base}/plans/new") for _n in range(10)]
         assert [page and page.status_code for page in pages] == [200] * 10
     finally:
@@ -521,7 +511,7 @@ def test_a_server_stopped_on_purpose_gives_its_jobs_back(workers, copy_engine, t
                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     log.close()
     workers.started.append(server)  # ended after the test whatever happens
-    _wait("the server to solve the job", lambda: _row(copy_engine, job_id).phase == "solving")
+    wait_until("the server to solve the job", lambda: _row(copy_engine, job_id).phase == "solving")
     assert _row(copy_engine, job_id).worker.split(":")[1] == str(server.pid)
     server.send_signal(signal.SIGTERM)
     assert server.wait(timeout=60) == 0
@@ -529,7 +519,7 @@ def test_a_server_stopped_on_purpose_gives_its_jobs_back(workers, copy_engine, t
     assert (row.state, row.attempts, row.worker) == ("queued", 0, None)
     assert "1 plan job(s) given back to the queue" in (tmp_path / "serve.log").read_text()
     workers.start("after-stop")
-    _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
+    wait_until("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
     row = _row(copy_engine, job_id)
     assert (row.state, row.attempts, row.worker) == ("done", 1, "after-stop")
 
@@ -540,14 +530,16 @@ def test_a_worker_outlives_a_database_restart(workers, copy_engine, postgres_clu
     by itself: a job queued afterwards is done."""
     (who,) = _planners(copy_engine, 1, "outage")
     process = workers.start("outlives")
-    _wait("the worker to start", lambda: "waiting for jobs" in _log(workers, "outlives"))
+    wait_until("the worker to start", lambda: "waiting for jobs" in _log(workers, "outlives"))
     copy_engine.dispose()
     with postgres_cluster.stopped():
         # The worker polls in vain (about once a second) and says why in its log.
-        _wait("the worker to notice", lambda: "database unavailable" in _log(workers, "outlives"))
+        wait_until(
+            "the worker to notice", lambda: "database unavailable" in _log(workers, "outlives")
+        )
     assert process.poll() is None
     job_id = _queue(copy_engine, who, 340)
-    _wait("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
+    wait_until("the job to end", lambda: _row(copy_engine, job_id).state in job_store.ENDED)
     row = _row(copy_engine, job_id)
     assert (row.state, row.worker, row.attempts) == ("done", "outlives", 1)
 
