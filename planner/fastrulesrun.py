@@ -19,7 +19,7 @@ import numpy as np
 
 from planner import fastrules as fr
 from planner import fastrulesmoves as frm
-from planner.model import Instance, IntArray
+from planner.model import Instance, IntArray, mode_matrices
 
 __all__ = ["search", "warm"]
 
@@ -29,13 +29,7 @@ _WARM = False
 def problem_arrays(inst: Instance) -> tuple[tuple, IntArray, dict[int, int]]:
     """The kernels' problem tuple, each kernel option's instance option (-1: a break) and
     each route's break option."""
-    matrices: list[IntArray] = []
-    mode = np.zeros(inst.n_routes, dtype=np.int64)
-    for r, t_mat in enumerate(inst.travel):
-        known = [k for k, m in enumerate(matrices) if m is t_mat]
-        if not known:
-            matrices.append(t_mat)
-        mode[r] = known[0] if known else len(matrices) - 1
+    travel, mode = mode_matrices(inst)
     n_stops = len(inst.stop_value)
     need = inst.stop_dwell + inst.stop_gap
     origin: list[int] = []
@@ -80,7 +74,7 @@ def problem_arrays(inst: Instance) -> tuple[tuple, IntArray, dict[int, int]]:
         return np.ascontiguousarray(np.asarray(a, dtype=np.int64))
 
     p = (
-        ints(np.stack(matrices)),
+        ints(travel),
         ints(mode),
         ints(inst.start),
         ints(inst.end),

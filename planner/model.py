@@ -125,6 +125,19 @@ class _Options(NamedTuple):
     weight: FloatArray
 
 
+def mode_matrices(inst: Instance) -> tuple[IntArray, IntArray]:
+    """The instance's distinct travel matrices, stacked, and each route's number among them
+    (the compiled searches take one matrix per travel mode)."""
+    matrices: list[IntArray] = []
+    mode = np.zeros(inst.n_routes, dtype=np.int64)
+    for r, t_mat in enumerate(inst.travel):
+        known = [k for k, m in enumerate(matrices) if m is t_mat]
+        if not known:
+            matrices.append(t_mat)
+        mode[r] = known[0] if known else len(matrices) - 1
+    return np.stack(matrices), mode
+
+
 def build_instance(
     problem: Problem, value_jitter: float, seed: int
 ) -> tuple[Instance, list[IdleUnit]]:

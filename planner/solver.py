@@ -57,10 +57,10 @@ from planner import fastrulesrun, fastsearch, fastwindows
 from planner.errors import InvalidSolverOptionError
 from planner.model import (
     Instance,
-    IntArray,
     Solution,
     build_instance,
     empty_solution,
+    mode_matrices,
     route_schedules,
     solution_from_schedules,
     solution_of,
@@ -304,23 +304,11 @@ def _windowed_search_fits(inst: Instance) -> bool:
     return inst.simple and not inst.untimed and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 
-def _mode_matrices(inst: Instance) -> tuple[IntArray, IntArray]:
-    """The distinct travel matrices, stacked, and each route's number among them."""
-    matrices: list[IntArray] = []
-    mode = np.zeros(inst.n_routes, dtype=np.int64)
-    for r, t_mat in enumerate(inst.travel):
-        known = [k for k, m in enumerate(matrices) if m is t_mat]
-        if not known:
-            matrices.append(t_mat)
-        mode[r] = known[0] if known else len(matrices) - 1
-    return np.stack(matrices), mode
-
-
 def _run_windowed_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
     """``planner.fastwindows`` on the instance's arrays (windows as option intervals)."""
-    travel, mode = _mode_matrices(inst)
+    travel, mode = mode_matrices(inst)
     sequences, iterations, timed_out = fastwindows.search(
         travel,
         mode=mode,
@@ -377,7 +365,7 @@ def _run_compiled_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
     """``planner.fastsearch`` on the instance's arrays, one matrix per distinct mode."""
-    travel, mode = _mode_matrices(inst)
+    travel, mode = mode_matrices(inst)
     sequences, iterations, timed_out = fastsearch.search(
         travel,
         mode=mode,

@@ -147,16 +147,25 @@ def _submit_revision(
                             revision_of=stored.id, change=change)  # fmt: skip
 
 
+def _changeable(plan_id: int, refusal_of):
+    """The plan (404 if none), and a redirect to its page saying why when ``refusal_of``
+    finds it cannot be changed that way (else None)."""
+    stored = _plan_or_404(plan_id)
+    refusal = refusal_of(stored)
+    if refusal is None:
+        return stored, None
+    flash(refusal, "error")
+    return stored, redirect(url_for("planner.plan", plan_id=plan_id))
+
+
 @bp.route("/<int:plan_id>/replan", methods=["GET", "POST"])
 @roles_required(*PLANNERS)
 def replan(plan_id: int):
     """Re-plan the rest of a published plan's shift: units called away or back, urgent cells.
     A valid POST starts a job whose result is a draft revision of the plan."""
-    stored = _plan_or_404(plan_id)
-    refusal = _replan_refusal(stored)
-    if refusal is not None:
-        flash(refusal, "error")
-        return redirect(url_for("planner.plan", plan_id=plan_id))
+    stored, refused = _changeable(plan_id, _replan_refusal)
+    if refused is not None:
+        return refused
     if request.method == "GET":
         now = int(clock.now_s())
         start, end = shift_window(stored.plan_date, stored.shift, city_timezone())
@@ -267,11 +276,9 @@ def _edit_page(stored: storage.StoredPlan, errors: dict[str, str], status: int =
 def edit(plan_id: int):
     """Lock, move or exclude visits and add cells; check the edits as they stand or
     re-optimise around them. The result is a draft revision of the plan."""
-    stored = _plan_or_404(plan_id)
-    refusal = _edit_refusal(stored)
-    if refusal is not None:
-        flash(refusal, "error")
-        return redirect(url_for("planner.plan", plan_id=plan_id))
+    stored, refused = _changeable(plan_id, _edit_refusal)
+    if refused is not None:
+        return refused
     if request.method == "GET":
         return _edit_page(stored, {})
     edits, add, errors = _parse_edit_form(stored, request.form)
