@@ -104,10 +104,10 @@ from geo.errors import GeoError, InvalidBoundaryError, InvalidCoordinatesError
 from geo.synthetic_profiles import (
     DEFAULT_CATEGORY_PROFILES,
     DEFAULT_CATEGORY_SHARES,
-    GENERIC_PLACES,
-    HOUR_WEIGHTS,
     PLACE_KINDS,
     CategoryProfile,
+    ProfileArrays,
+    profile_arrays,
 )
 
 __all__ = [
@@ -213,16 +213,6 @@ class _Roads:
     y: FloatArray
     dx: FloatArray
     dy: FloatArray
-
-
-@dataclass(frozen=True)
-class _Profiles:
-    """The categories as arrays: shares, hour probabilities and place-kind weights."""
-
-    codes: tuple[str, ...]
-    share: FloatArray  # per category, sums to 1
-    hour_p: FloatArray  # category x 24, rows sum to 1
-    place_w: FloatArray  # category x len(PLACE_KINDS), rows sum to 1
 
 
 @dataclass(frozen=True)
@@ -337,7 +327,7 @@ def generate_incidents(
     check_whole(seed, "seed", minimum=0)
     if n_hotspots is not None:
         check_whole(n_hotspots, "n_hotspots", minimum=0)
-    profiles = _profiles(DEFAULT_CATEGORY_PROFILES if categories is None else categories)
+    profiles = profile_arrays(DEFAULT_CATEGORY_PROFILES if categories is None else categories)
 
     start_day = _local_days(start, tz)
     end_day = _local_days(end, tz)
@@ -458,53 +448,6 @@ def _check_window(start: pd.Timestamp, end: pd.Timestamp) -> None:
     check_aware_timestamp(end, "end")
     if end <= start:
         raise GeoError(f"end must be after start, got start={start} and end={end}")
-
-
-def _profiles(categories: Mapping[str, float | CategoryProfile]) -> _Profiles:
-    """Validate the categories (profiles or shares) and turn them into arrays."""
-    if not isinstance(categories, Mapping) or not categories:
-        raise GeoError(
-            f"categories must be a non-empty mapping of code to profile or share, "
-            f"got {categories!r}"
-        )
-    shares, hours, places = [], [], []
-    for code, value in categories.items():
-        if not isinstance(code, str) or not code.strip():
-            raise GeoError(f"category codes must be non-empty strings, got {code!r}")
-        profile = value if isinstance(value, CategoryProfile) else None
-        share = profile.share if profile is not None else value
-        shares.append(check_number(share, f"share of category {code!r}", low=0.0))
-        hours.append(_weights(profile.hours if profile else HOUR_WEIGHTS, code, "hours", 24))
-        mix = profile.places if profile else GENERIC_PLACES
-        if not isinstance(mix, Mapping) or set(mix) - set(PLACE_KINDS):
-            raise GeoError(
-                f"places of category {code!r} must map kinds of {', '.join(PLACE_KINDS)} "
-                f"to weights, got {mix!r}"
-            )
-        row = [mix.get(kind, 0.0) for kind in PLACE_KINDS]
-        places.append(_weights(row, code, "places", len(PLACE_KINDS)))
-    total = float(sum(shares))
-    if total <= 0:
-        raise GeoError("category shares must not all be zero")
-    return _Profiles(
-        codes=tuple(categories),
-        share=np.asarray(shares, dtype=np.float64) / total,
-        hour_p=np.vstack(hours),
-        place_w=np.vstack(places),
-    )
-
-
-def _weights(values: object, code: str, name: str, size: int) -> FloatArray:
-    """``size`` weights >= 0, not all zero, normalised to sum to 1."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        array = np.empty(0)
-    if array.shape != (size,) or not np.isfinite(array).all() or (array < 0).any():
-        raise GeoError(f"{name} of category {code!r} must be {size} weights >= 0, got {values!r}")
-    if array.sum() <= 0:
-        raise GeoError(f"{name} of category {code!r} must not all be zero")
-    return array / array.sum()
 
 
 def _place_weights(
@@ -632,7 +575,7 @@ def _draw_background(
     mu_per_day: float,
     trend_window: tuple[float, float],
     trend_factor: float,
-    profiles: _Profiles,
+    profiles: ProfileArrays,
     place_w: FloatArray,
 ) -> _Events:
     """Background incidents: Poisson counts per local day, then category, hour and place."""
@@ -723,7 +666,7 @@ def _add_offspring(
     branching_ratio: float,
     mean_delay_days: float,
     offset_m: float,
-    profiles: _Profiles,
+    profiles: ProfileArrays,
 ) -> _Events:
     """Background plus all generations of triggered incidents up to ``until_day``."""
     generations = [background]
