@@ -137,15 +137,11 @@ def explain_cell(
     as_of_s: int,
     timezone: str,
     model: str = "default",
-    windows_days: tuple[float, ...] = DEFAULT_WINDOWS_DAYS,
-    k: int = 1,
-    trend_bin_days: float = 7,
-    trend_bins: int = 26,
+    *,
+    settings: ExplainSettings | None = None,
+    params: Any = None,
     category_weights: Mapping[str, float] | None = None,
     categories: Collection[str] | None = None,
-    *,
-    params: Any = None,
-    settings: ExplainSettings | None = None,
 ) -> CellExplanation:
     """Explain one study cell: counts, trend, Gi* class, model components and hot hours.
 
@@ -165,15 +161,13 @@ def explain_cell(
         IANA timezone of the city, for the hot hours.
     model
         A key of :data:`geo.scoring.MODELS`.
-    windows_days, k, trend_bin_days, trend_bins
-        As in :class:`ExplainSettings`; ignored when ``settings`` is given.
+    settings
+        Every window and threshold (:class:`ExplainSettings`); ``None`` for the defaults.
+    params
+        The model's parameters; ``None`` for its defaults.
     category_weights, categories
         As for :func:`geo.scoring.score_cells` (see the module notes for what the
         descriptive parts count).
-    params
-        The model's parameters; ``None`` for its defaults.
-    settings
-        Every window and threshold at once; overrides the four arguments above.
 
     Returns
     -------
@@ -198,7 +192,7 @@ def explain_cell(
         as_of_s,
         timezone,
         model,
-        settings=_settings(settings, windows_days, k, trend_bin_days, trend_bins),
+        settings=settings,
         params=params,
         category_weights=category_weights,
         categories=categories,
@@ -229,9 +223,12 @@ def explain_cells(
     targets
         The cells to explain (int64 ids or H3 hex strings); every one is checked before
         any work is done.
-    incidents, cells, as_of_s, timezone, model, windows_days, k, trend_bin_days, trend_bins,
-    category_weights, categories, params, settings
+    incidents, cells, as_of_s, timezone, model, category_weights, categories, params
         As for :func:`explain_cell`.
+    windows_days, k, trend_bin_days, trend_bins
+        As in :class:`ExplainSettings`; ignored when ``settings`` is given.
+    settings
+        Every window and threshold at once; overrides the four arguments above.
 
     Returns
     -------

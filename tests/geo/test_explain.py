@@ -131,7 +131,8 @@ def test_future_incidents_are_ignored() -> None:
 
 
 def test_custom_windows_and_an_empty_cell() -> None:
-    got = explain_cell(by_hand(), STUDY, PETALS[3], AS_OF, CHICAGO, windows_days=(0.5, 30))
+    settings = ExplainSettings(windows_days=(0.5, 30))
+    got = explain_cell(by_hand(), STUDY, PETALS[3], AS_OF, CHICAGO, settings=settings)
     assert got.counts.columns.tolist() == ["0.5d", "30d", "all"]
     assert got.counts.index.tolist() == ["ALL"]
     assert got.counts.to_numpy().tolist() == [[0, 0, 0]]
