@@ -131,6 +131,29 @@ def gap_percent(score: float, best: float) -> float:
     return 0.0 if best == 0 else 100.0 * (best - score) / best
 
 
+def seconds_and_targets(
+    label: str,
+    seconds: list[float],
+    infeasible: list[str],
+    gap_array: np.ndarray,
+    *,
+    mean_gap: float = TARGET_MEAN_GAP,
+    max_gap: float = TARGET_MAX_GAP,
+) -> bool:
+    """Print the seconds per instance; whether every route was feasible and the gaps and
+    seconds are within their targets."""
+    print(
+        f"{label}: mean {np.mean(seconds):.2f}, max {np.max(seconds):.2f} "
+        f"(target <= {TARGET_SECONDS}) -> {verdict(max(seconds) <= TARGET_SECONDS)}"
+    )
+    return (
+        not infeasible
+        and gap_array.mean() <= mean_gap
+        and gap_array.max() <= max_gap
+        and max(seconds) <= TARGET_SECONDS
+    )
+
+
 def run_top(subset: int, time_limit_s: float, workers: int) -> bool:
     best_known = {
         row["instance"]: float(row["best_known"])
@@ -208,16 +231,7 @@ def run_top(subset: int, time_limit_s: float, workers: int) -> bool:
         by_set.setdefault(path.stem.split(".")[0], []).append(gap)
     per_set = ", ".join(f"{f} {np.mean(g):.2f}" for f, g in by_set.items())
     print(f"mean gap to ref by set (%): {per_set}")
-    print(
-        f"seconds per instance: mean {np.mean(seconds):.2f}, max {np.max(seconds):.2f} "
-        f"(target <= {TARGET_SECONDS}) -> {verdict(max(seconds) <= TARGET_SECONDS)}"
-    )
-    return (
-        not infeasible
-        and gap_array.mean() <= TARGET_MEAN_GAP
-        and gap_array.max() <= TARGET_MAX_GAP
-        and max(seconds) <= TARGET_SECONDS
-    )
+    return seconds_and_targets("seconds per instance", seconds, infeasible, gap_array)
 
 
 def optw_to_json(
@@ -296,15 +310,13 @@ def run_optw(time_limit_s: float, workers: int) -> bool:
         f"OPTW max gap to optimum: {gap_array.max():.2f} % at {worst} (target <= "
         f"{TARGET_OPTW_MAX_GAP} %) -> {verdict(gap_array.max() <= TARGET_OPTW_MAX_GAP)}"
     )
-    print(
-        f"OPTW seconds per instance: mean {np.mean(seconds):.2f}, max {np.max(seconds):.2f} "
-        f"(target <= {TARGET_SECONDS}) -> {verdict(max(seconds) <= TARGET_SECONDS)}"
-    )
-    return (
-        not infeasible
-        and gap_array.mean() <= TARGET_OPTW_MEAN_GAP
-        and gap_array.max() <= TARGET_OPTW_MAX_GAP
-        and max(seconds) <= TARGET_SECONDS
+    return seconds_and_targets(
+        "OPTW seconds per instance",
+        seconds,
+        infeasible,
+        gap_array,
+        mean_gap=TARGET_OPTW_MEAN_GAP,
+        max_gap=TARGET_OPTW_MAX_GAP,
     )
 
 

@@ -50,6 +50,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from typing import Any
 
 import numpy as np
 
@@ -304,6 +305,21 @@ def _windowed_search_fits(inst: Instance) -> bool:
     return inst.simple and not inst.untimed and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 
+def _search_controls(
+    inst: Instance, seed: int, worker: int, work_ops: float, until: float
+) -> dict[str, Any]:
+    """What every compiled search is run with: the worker's seed (its own stream of
+    ``seed``), its work budget and deadline, and the annealing schedule."""
+    return {
+        "seed": int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
+        "work_ops": work_ops,
+        "deadline": until,
+        "temperature": TEMPERATURE,
+        "patience": _COMPILED_PATIENCE * patience_rounds(inst),
+        "descend_by_clock": DESCEND_BY_CLOCK,
+    }
+
+
 def _run_windowed_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
@@ -323,12 +339,7 @@ def _run_windowed_search(
         prize=inst.opt_prize,
         stop=inst.opt_stop,
         eps=inst.eps,
-        seed=int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
-        work_ops=work * _WINDOWED_OPS_PER_WORK,
-        deadline=until,
-        temperature=TEMPERATURE,
-        patience=_COMPILED_PATIENCE * patience_rounds(inst),
-        descend_by_clock=DESCEND_BY_CLOCK,
+        **_search_controls(inst, seed, worker, work * _WINDOWED_OPS_PER_WORK, until),
     )
     sol = solution_of(inst, sequences)
     assert sol is not None  # the windowed search schedules routes as the model does
@@ -347,12 +358,7 @@ def _run_rules_search(
     ``initial`` routes, only adds what fits and swaps visits for better ones."""
     routes, iterations, timed_out = fastrulesrun.search(
         inst,
-        seed=int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
-        work_ops=work * _RULES_OPS_PER_WORK,
-        deadline=until,
-        temperature=TEMPERATURE,
-        patience=_COMPILED_PATIENCE * patience_rounds(inst),
-        descend_by_clock=DESCEND_BY_CLOCK,
+        **_search_controls(inst, seed, worker, work * _RULES_OPS_PER_WORK, until),
         initial=initial,
         polish=initial is not None,
     )
@@ -376,12 +382,7 @@ def _run_compiled_search(
         dwell=inst.opt_dwell,
         prize=inst.opt_prize,
         eps=inst.eps,
-        seed=int(np.random.SeedSequence([seed, 1, worker]).generate_state(1)[0]),
-        work_ops=work * _OPS_PER_WORK,
-        deadline=until,
-        temperature=TEMPERATURE,
-        patience=_COMPILED_PATIENCE * patience_rounds(inst),
-        descend_by_clock=DESCEND_BY_CLOCK,
+        **_search_controls(inst, seed, worker, work * _OPS_PER_WORK, until),
     )
     sol = solution_of(inst, sequences)
     assert sol is not None  # the compiled search keeps every route within its shift
