@@ -20,8 +20,8 @@ pytestmark = pytest.mark.databases()
 
 def _schema(engine: sa.Engine) -> list[tuple[str, ...]]:
     """Every table and index as the database describes it (alembic_version and the tables
-    extensions own left out): SQLite's stored DDL; PostgreSQL's columns, constraints and
-    index definitions from its catalogue."""
+    extensions own left out): SQLite's stored DDL; PostgreSQL's columns (with their place in
+    the table), constraints and index definitions from its catalogue."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
@@ -32,7 +32,9 @@ def _schema(engine: sa.Engine) -> list[tuple[str, ...]]:
 
 
 POSTGRES_SCHEMA = """
-SELECT 'column', c.relname, a.attname,
+SELECT 'column', c.relname,
+       -- the column's place among the table's columns (a dropped one leaves a gap in attnum)
+       row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) || ' ' || a.attname,
        format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
        || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid

@@ -1,5 +1,6 @@
 """Shapes the migrations repeat: a table with its named primary key, a named foreign key, an
-index added or dropped in batch mode, the columns several tables share.
+index added or dropped in batch mode, the columns several tables share (times and cells in
+web.storage.schema's stored forms), a table of the cells an owner row covers.
 
 Migrations are history: a revision must emit the same DDL for as long as it exists, so a
 helper here may change only in ways that leave every revision's DDL as it was (compare
@@ -16,6 +17,16 @@ from alembic import op
 def id_column() -> sa.Column:
     """The integer surrogate key most tables have (``id``, the primary key by default)."""
     return sa.Column("id", sa.Integer(), nullable=False)
+
+
+def time_column(name: str, *, nullable: bool = False) -> sa.Column:
+    """A time: ``BIGINT`` seconds since the epoch, UTC (web.storage.schema's stored form)."""
+    return sa.Column(name, sa.BigInteger(), nullable=nullable)
+
+
+def cell_column() -> sa.Column:
+    """The H3 cell a row is about: its 64-bit id as ``BIGINT``."""
+    return sa.Column("cell", sa.BigInteger(), nullable=False)
 
 
 def file_columns() -> tuple[sa.Column, sa.Column]:
@@ -71,6 +82,19 @@ def drop_table(name: str, *indexes: str) -> None:
     op.drop_table(name)
 
 
+def create_cell_table(name: str, owner: str, owner_table: str) -> None:
+    """A table of the cells an owner row covers (an area's, a warning's): the primary key
+    ``(owner, cell)``, the rows deleted with their owner, an index to find a cell's owners."""
+    create_table(
+        name,
+        sa.Column(owner, sa.Integer(), nullable=False),
+        cell_column(),
+        foreign_key(name, owner, owner_table, ondelete="CASCADE"),
+        primary_key=(owner, "cell"),
+        indexes={f"ix_{name}_cell": ["cell"]},
+    )
+
+
 def create_login_failures(indexes: dict[str, list[str]] | None = None) -> None:
     """The table of failed logins as 0002 made it (0003 drops it; its downgrade restores it)."""
     create_table(
@@ -78,6 +102,6 @@ def create_login_failures(indexes: dict[str, list[str]] | None = None) -> None:
         id_column(),
         sa.Column("username", sa.String(length=80), nullable=False),
         sa.Column("ip", sa.String(length=64), nullable=False),
-        sa.Column("at", sa.BigInteger(), nullable=False),
+        time_column("at"),
         indexes=indexes,
     )

@@ -9,18 +9,19 @@ import sqlalchemy as sa
 from alembic import op
 
 from web.storage.migrations.shapes import (
+    cell_column,
+    create_cell_table,
     create_table,
     drop_table,
     file_columns,
     foreign_key,
     id_column,
     lon_lat_columns,
+    time_column,
 )
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -52,8 +53,8 @@ def upgrade() -> None:
         *file_columns(),
         sa.Column("source", sa.String(length=80), nullable=False),
         sa.Column("preset", sa.String(length=80), nullable=True),
-        sa.Column("started_at", sa.BigInteger(), nullable=False),
-        sa.Column("finished_at", sa.BigInteger(), nullable=False),
+        time_column("started_at"),
+        time_column("finished_at"),
         sa.Column("rows_read", sa.Integer(), nullable=False),
         sa.Column("inserted", sa.Integer(), nullable=False),
         sa.Column("duplicates", sa.Integer(), nullable=False),
@@ -86,14 +87,7 @@ def upgrade() -> None:
         sa.Column("units", sa.Integer(), server_default="1", nullable=False),
         sa.UniqueConstraint("station_id", name=op.f("uq_stations_station_id")),
     )
-    create_table(
-        "area_cells",
-        sa.Column("area_pk", sa.Integer(), nullable=False),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
-        foreign_key("area_cells", "area_pk", "areas", ondelete="CASCADE"),
-        primary_key=("area_pk", "cell"),
-        indexes={"ix_area_cells_cell": ["cell"]},
-    )
+    create_cell_table("area_cells", "area_pk", "areas")
     create_table(
         "incidents",
         sa.Column(
@@ -104,9 +98,9 @@ def upgrade() -> None:
         ),
         sa.Column("import_run_id", sa.Integer(), nullable=False),
         sa.Column("source_id", sa.String(length=80), nullable=True),
-        sa.Column("occurred_at", sa.BigInteger(), nullable=False),
+        time_column("occurred_at"),
         *lon_lat_columns(),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
+        cell_column(),
         sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column("detail_id", sa.Integer(), nullable=True),
         foreign_key("incidents", "category_id", "categories"),

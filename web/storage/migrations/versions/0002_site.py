@@ -9,24 +9,24 @@ import sqlalchemy as sa
 from alembic import op
 
 from web.storage.migrations.shapes import (
+    cell_column,
     create_login_failures,
     create_table,
     drop_table,
     foreign_key,
     id_column,
+    time_column,
 )
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     create_table(
         "audit_log",
         id_column(),
-        sa.Column("at", sa.BigInteger(), nullable=False),
+        time_column("at"),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("username", sa.String(length=80), server_default="", nullable=False),
         sa.Column("action", sa.String(length=40), nullable=False),
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("locale", sa.String(length=10), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        time_column("created_at"),
         sa.CheckConstraint(
             "role IN ('admin', 'commander', 'planner', 'grid_worker')", name="ck_users_role"
         ),
@@ -56,11 +56,11 @@ def upgrade() -> None:
         sa.Column("plan_date", sa.String(length=10), nullable=False),
         sa.Column("shift", sa.String(length=20), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        time_column("created_at"),
         sa.Column("created_by", sa.Integer(), nullable=True),
-        sa.Column("published_at", sa.BigInteger(), nullable=True),
+        time_column("published_at", nullable=True),
         sa.Column("published_by", sa.Integer(), nullable=True),
-        sa.Column("shift_start", sa.BigInteger(), nullable=False),
+        time_column("shift_start"),
         sa.Column("seed", sa.BigInteger(), nullable=False),
         sa.Column("request", sa.Text(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
@@ -85,12 +85,12 @@ def upgrade() -> None:
         "checkins",
         id_column(),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
-        sa.Column("visited_at", sa.BigInteger(), nullable=False),
+        cell_column(),
+        time_column("visited_at"),
         sa.Column("minutes", sa.Float(), nullable=False),
         sa.Column("note", sa.Text(), server_default="", nullable=False),
         sa.Column("plan_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        time_column("created_at"),
         foreign_key("checkins", "plan_id", "plans", ondelete="SET NULL"),
         foreign_key("checkins", "user_id", "users"),
         indexes={"ix_checkins_cell": ["cell", "visited_at"]},
@@ -100,9 +100,9 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer(), nullable=False),
         sa.Column("unit_id", sa.String(length=80), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
-        sa.Column("start_at", sa.BigInteger(), nullable=False),
-        sa.Column("end_at", sa.BigInteger(), nullable=False),
+        cell_column(),
+        time_column("start_at"),
+        time_column("end_at"),
         sa.Column("value", sa.Float(), nullable=False),
         foreign_key("plan_visits", "plan_id", "plans", ondelete="CASCADE"),
         primary_key=("plan_id", "unit_id", "seq"),

@@ -7,12 +7,16 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from web.storage.migrations.shapes import create_login_failures, create_table, foreign_key
+from web.storage.migrations.shapes import (
+    create_login_failures,
+    create_table,
+    drop_table,
+    foreign_key,
+    time_column,
+)
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -20,18 +24,18 @@ def upgrade() -> None:
         "sessions",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
-        sa.Column("expires_at", sa.BigInteger(), nullable=False),
+        time_column("created_at"),
+        time_column("last_seen_at"),
+        time_column("expires_at"),
         sa.Column("ip", sa.String(length=64), server_default="", nullable=False),
         foreign_key("sessions", "user_id", "users"),
+        indexes={"ix_sessions_user_id": ["user_id"]},
     )
-    op.create_index("ix_sessions_user_id", "sessions", ["user_id"], unique=False)
     create_table(
         "login_throttle",
         sa.Column("key", sa.String(length=120), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        time_column("updated_at"),
         primary_key=("key",),
     )
     clashes = (
@@ -57,5 +61,4 @@ def downgrade() -> None:
     create_login_failures(indexes={"ix_login_failures_username": ["username", "at"]})
     op.drop_index("ux_users_username_lower", table_name="users")
     op.drop_table("login_throttle")
-    op.drop_index("ix_sessions_user_id", table_name="sessions")
-    op.drop_table("sessions")
+    drop_table("sessions", "ix_sessions_user_id")

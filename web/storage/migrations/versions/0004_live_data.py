@@ -8,17 +8,17 @@ import sqlalchemy as sa
 from alembic import op
 
 from web.storage.migrations.shapes import (
+    cell_column,
     create_table,
     drop_table,
     foreign_key,
     id_column,
     lon_lat_columns,
+    time_column,
 )
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -30,10 +30,10 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("hint", sa.String(length=12), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("last_used_at", sa.BigInteger(), nullable=True),
+        time_column("created_at"),
+        time_column("last_used_at", nullable=True),
         sa.Column("last_used_ip", sa.String(length=64), nullable=True),
-        sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+        time_column("revoked_at", nullable=True),
         sa.CheckConstraint("scope IN ('feed', 'read')", name="ck_api_tokens_scope"),
         foreign_key("api_tokens", "created_by", "users"),
         sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.BigInteger(), nullable=False),
         sa.Column("old_run_id", sa.Integer(), nullable=True),
         sa.Column("old_source_id", sa.String(length=80), nullable=True),
-        sa.Column("old_occurred_at", sa.BigInteger(), nullable=True),
+        time_column("old_occurred_at", nullable=True),
         sa.Column("old_lon", sa.Float(), nullable=True),
         sa.Column("old_lat", sa.Float(), nullable=True),
         sa.Column("old_cell", sa.BigInteger(), nullable=True),
@@ -86,18 +86,18 @@ def upgrade() -> None:
         id_column(),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("report_category_id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", sa.BigInteger(), nullable=False),
+        time_column("occurred_at"),
         *lon_lat_columns(),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
+        cell_column(),
         sa.Column("accuracy_m", sa.Float(), nullable=True),
         sa.Column("crs", sa.String(length=10), nullable=False),
         sa.Column("note", sa.Text(), server_default="", nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("reason", sa.Text(), server_default="", nullable=False),
         sa.Column("reviewed_by", sa.Integer(), nullable=True),
-        sa.Column("reviewed_at", sa.BigInteger(), nullable=True),
+        time_column("reviewed_at", nullable=True),
         sa.Column("incident_id", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        time_column("created_at"),
         sa.CheckConstraint(
             "status IN ('reported', 'accepted', 'rejected')", name="ck_field_reports_status"
         ),
@@ -112,8 +112,8 @@ def upgrade() -> None:
     create_table(
         "score_runs",
         id_column(),
-        sa.Column("started_at", sa.BigInteger(), nullable=False),
-        sa.Column("finished_at", sa.BigInteger(), nullable=True),
+        time_column("started_at"),
+        time_column("finished_at", nullable=True),
         sa.Column("data_run_id", sa.Integer(), nullable=False),
         sa.Column("trigger", sa.String(length=10), nullable=False),
         sa.Column("requested_by", sa.Integer(), nullable=True),

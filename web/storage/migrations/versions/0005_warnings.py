@@ -6,12 +6,17 @@ Revises: 0004
 
 import sqlalchemy as sa
 
-from web.storage.migrations.shapes import create_table, drop_table, foreign_key, id_column
+from web.storage.migrations.shapes import (
+    create_cell_table,
+    create_table,
+    drop_table,
+    foreign_key,
+    id_column,
+    time_column,
+)
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -22,14 +27,14 @@ def upgrade() -> None:
         sa.Column("place", sa.String(length=80), nullable=False),
         sa.Column("area_kind", sa.String(length=40), nullable=True),
         sa.Column("level", sa.Integer(), nullable=False),
-        sa.Column("starts_at", sa.BigInteger(), nullable=False),
-        sa.Column("ends_at", sa.BigInteger(), nullable=False),
+        time_column("starts_at"),
+        time_column("ends_at"),
         sa.Column("strength", sa.Float(), nullable=False),
         sa.Column("reason", sa.Text(), server_default="", nullable=False),
         sa.Column("evidence", sa.Text(), server_default="{}", nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("raised_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        time_column("raised_at"),
+        time_column("updated_at"),
         sa.CheckConstraint(
             "rule IN ('near_repeat', 'rising_area', 'emerging')", name="ck_warnings_rule"
         ),
@@ -40,20 +45,13 @@ def upgrade() -> None:
             "ix_warnings_ends_at": ["ends_at"],
         },
     )
-    create_table(
-        "warning_cells",
-        sa.Column("warning_id", sa.Integer(), nullable=False),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
-        foreign_key("warning_cells", "warning_id", "warnings", ondelete="CASCADE"),
-        primary_key=("warning_id", "cell"),
-        indexes={"ix_warning_cells_cell": ["cell"]},
-    )
+    create_cell_table("warning_cells", "warning_id", "warnings")
     create_table(
         "warning_acks",
         id_column(),
         sa.Column("warning_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.BigInteger(), nullable=False),
+        time_column("at"),
         sa.Column("note", sa.Text(), server_default="", nullable=False),
         foreign_key("warning_acks", "user_id", "users"),
         foreign_key("warning_acks", "warning_id", "warnings", ondelete="CASCADE"),
@@ -63,7 +61,7 @@ def upgrade() -> None:
         "warning_reads",
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("warning_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.BigInteger(), nullable=False),
+        time_column("at"),
         foreign_key("warning_reads", "user_id", "users", ondelete="CASCADE"),
         foreign_key("warning_reads", "warning_id", "warnings", ondelete="CASCADE"),
         primary_key=("user_id", "warning_id"),

@@ -27,8 +27,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 POINT = "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"
 # 3: the polygons of a collection; a Polygon stays itself, then becomes a MultiPolygon.

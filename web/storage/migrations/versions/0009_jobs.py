@@ -5,14 +5,15 @@ Revises: 0008
 """
 
 import sqlalchemy as sa
-from alembic import op
 
-from web.storage.migrations.shapes import create_table, foreign_key
+from web.storage.migrations.shapes import (
+    create_table,
+    drop_table,
+    foreign_key,
+)
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -37,12 +38,9 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         foreign_key("jobs", "owner_id", "users", ondelete="SET NULL"),
+        indexes={"ix_jobs_state": ["state", "created_at"], "ix_jobs_owner_id": ["owner_id"]},
     )
-    op.create_index("ix_jobs_state", "jobs", ["state", "created_at"], unique=False)
-    op.create_index("ix_jobs_owner_id", "jobs", ["owner_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_jobs_owner_id", table_name="jobs")
-    op.drop_index("ix_jobs_state", table_name="jobs")
-    op.drop_table("jobs")
+    drop_table("jobs", "ix_jobs_owner_id", "ix_jobs_state")

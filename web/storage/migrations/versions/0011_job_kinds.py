@@ -10,8 +10,6 @@ from alembic import op
 
 revision = "0011"
 down_revision = "0010"
-branch_labels = None
-depends_on = None
 
 # Written out, not imported: a migration's DDL never changes (web.storage.jobs.SINGLE_KINDS).
 # (Written with OR rather than IN: PostgreSQL prints an IN over varchar in a form that reads

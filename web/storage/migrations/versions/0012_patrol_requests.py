@@ -6,26 +6,31 @@ Revises: 0011
 
 import sqlalchemy as sa
 
-from web.storage.migrations.shapes import create_table, drop_table, foreign_key, id_column
+from web.storage.migrations.shapes import (
+    cell_column,
+    create_table,
+    drop_table,
+    foreign_key,
+    id_column,
+    time_column,
+)
 
 revision = "0012"
 down_revision = "0011"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     create_table(
         "patrol_requests",
         id_column(),
-        sa.Column("cell", sa.BigInteger(), nullable=False),
+        cell_column(),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("requested_by", sa.Integer(), nullable=False),
-        sa.Column("requested_at", sa.BigInteger(), nullable=False),
-        sa.Column("until_at", sa.BigInteger(), nullable=False),
+        time_column("requested_at"),
+        time_column("until_at"),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("withdrawn_by", sa.Integer(), nullable=True),
-        sa.Column("withdrawn_at", sa.BigInteger(), nullable=True),
+        time_column("withdrawn_at", nullable=True),
         sa.CheckConstraint("status IN ('open', 'withdrawn')", name="ck_patrol_requests_status"),
         sa.CheckConstraint("until_at > requested_at", name="ck_patrol_requests_until"),
         foreign_key("patrol_requests", "requested_by", "users"),
