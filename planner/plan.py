@@ -224,6 +224,33 @@ class PatrolPlan:
     check: PlanCheck
     stats: SolverStats
 
+    @classmethod
+    def of_routes(
+        cls,
+        routes: Iterable[Route],
+        *,
+        skipped: tuple[SkippedStop, ...],
+        idle_units: tuple[IdleUnit, ...],
+        status: str,
+        message: str,
+        check: PlanCheck,
+        stats: SolverStats,
+    ) -> PatrolPlan:
+        """The plan of ``routes``, its totals summed over them."""
+        routes = tuple(routes)
+        return cls(
+            routes,
+            skipped,
+            idle_units,
+            total_value=float(sum(r.value for r in routes)),
+            total_travel_s=float(sum(r.travel_s for r in routes)),
+            total_dwell_s=float(sum(r.dwell_s for r in routes)),
+            status=status,
+            message=message,
+            check=check,
+            stats=stats,
+        )
+
     @property
     def feasible(self) -> bool:
         """True when every route passed the exact and the integer check."""
@@ -304,13 +331,10 @@ def plan_from_schedules(
     check = check_plan(problem, routes)
     skipped = _skipped_stops(problem, routes)
     status, message = _status(problem, routes, skipped, check, idle_units)
-    return PatrolPlan(
-        routes=routes,
+    return PatrolPlan.of_routes(
+        routes,
         skipped=skipped,
         idle_units=tuple(idle_units),
-        total_value=float(sum(r.value for r in routes)),
-        total_travel_s=float(sum(r.travel_s for r in routes)),
-        total_dwell_s=float(sum(r.dwell_s for r in routes)),
         status=status,
         message=message,
         check=check,

@@ -555,13 +555,10 @@ def plan_from_json(document: Mapping[str, Any], problem: Problem) -> PatrolPlan:
         if isinstance(err, ProblemFormatError):
             raise
         raise ProblemFormatError(f"plan document does not fit its problem: {err}") from err
-    return PatrolPlan(
-        routes=tuple(routes),
+    return PatrolPlan.of_routes(
+        routes,
         skipped=skipped,
         idle_units=idle,
-        total_value=float(sum(r.value for r in routes)),
-        total_travel_s=float(sum(r.travel_s for r in routes)),
-        total_dwell_s=float(sum(r.dwell_s for r in routes)),
         status=str(document["status"]),
         message=str(document["message"]),
         check=check_plan(problem, routes),

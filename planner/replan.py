@@ -206,7 +206,7 @@ def merge_replan(
     ``problem`` is the shift's problem the merged plan's stop numbers refer to (stops may have
     been appended to the one ``before`` was made for).
     """
-    from planner.plan import BreakTaken, PatrolPlan, Route
+    from planner.plan import BreakTaken, PatrolPlan
 
     dropped = set(dropped_units)
     routes: list[Route] = []
@@ -226,22 +226,16 @@ def merge_replan(
         elif new.rest_break is not None:
             shifted = new.rest_break.after_visits + len(kept)
             rest = BreakTaken(shifted, new.rest_break.start_s, new.rest_break.end_s)
-        visits = tuple(kept) + new.visits
-        routes.append(
-            Route(
-                unit_id=unit.id,
-                start_node=unit.start_node,
-                end_node=unit.end_node,
-                departure_s=old.departure_s,
-                arrival_s=new.arrival_s,
-                visits=visits,
-                rest_break=rest,
-                travel_s=sum(v.travel_s for v in kept) + new.travel_s,
-                dwell_s=sum(v.dwell_s for v in visits),
-                wait_s=sum(v.wait_s for v in visits),
-                value=sum(v.value for v in visits),
-            )
+        # The new route, but from the unit's station and departure at the start of the shift.
+        whole_shift = replace(
+            new,
+            start_node=unit.start_node,
+            end_node=unit.end_node,
+            departure_s=old.departure_s,
+            rest_break=rest,
         )
+        travel_s = sum(v.travel_s for v in kept) + new.travel_s
+        routes.append(_with_visits(whole_shift, tuple(kept) + new.visits, travel_s))
     routes = _renumbered(routes)
     # Each route's check: the new part's (solved and checked now), else the earlier plan's.
     checks = {c.unit_id: c for c in before.check.routes} | {
@@ -252,13 +246,10 @@ def merge_replan(
         routes=tuple(checks[r.unit_id] for r in routes),
         value=float(sum(r.value for r in routes)),
     )
-    return PatrolPlan(
-        routes=tuple(routes),
+    return PatrolPlan.of_routes(
+        routes,
         skipped=after.skipped,
         idle_units=after.idle_units,
-        total_value=float(sum(r.value for r in routes)),
-        total_travel_s=float(sum(r.travel_s for r in routes)),
-        total_dwell_s=float(sum(r.dwell_s for r in routes)),
         status=after.status,
         message=after.message,
         check=check,
@@ -268,12 +259,17 @@ def merge_replan(
 
 def _route_of_visits(old: Route, visits: Sequence[Visit], end_s: float) -> Route:
     rest = old.rest_break if old.rest_break and old.rest_break.start_s <= end_s else None
+    ended = replace(old, arrival_s=end_s, rest_break=rest)
+    return _with_visits(ended, visits, sum(v.travel_s for v in visits))
+
+
+def _with_visits(route: Route, visits: Sequence[Visit], travel_s: float) -> Route:
+    """``route`` making ``visits`` with ``travel_s`` on the road; its time on the spot,
+    waiting and value summed over the visits."""
     return replace(
-        old,
+        route,
         visits=tuple(visits),
-        arrival_s=end_s,
-        rest_break=rest,
-        travel_s=float(sum(v.travel_s for v in visits)),
+        travel_s=float(travel_s),
         dwell_s=float(sum(v.dwell_s for v in visits)),
         wait_s=float(sum(v.wait_s for v in visits)),
         value=float(sum(v.value for v in visits)),

@@ -305,6 +305,23 @@ def _windowed_search_fits(inst: Instance) -> bool:
     return inst.simple and not inst.untimed and inst.n_routes > 0 and len(inst.opt_node) > 0
 
 
+def _option_arrays(inst: Instance) -> dict[str, Any]:
+    """The instance's arrays both ``fastsearch`` and ``fastwindows`` take: one travel matrix
+    per distinct mode and each unit's mode, the shift ends, each option's node, dwell and
+    prize, and ``eps`` (the smallest extra time of the value-per-time ratio)."""
+    travel, mode = mode_matrices(inst)
+    return {
+        "travel": travel,
+        "mode": mode,
+        "start": inst.start,
+        "end": inst.end,
+        "node": inst.opt_node,
+        "dwell": inst.opt_dwell,
+        "prize": inst.opt_prize,
+        "eps": inst.eps,
+    }
+
+
 def _search_controls(
     inst: Instance, seed: int, worker: int, work_ops: float, until: float
 ) -> dict[str, Any]:
@@ -324,21 +341,13 @@ def _run_windowed_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
     """``planner.fastwindows`` on the instance's arrays (windows as option intervals)."""
-    travel, mode = mode_matrices(inst)
     sequences, iterations, timed_out = fastwindows.search(
-        travel,
-        mode=mode,
-        start=inst.start,
-        end=inst.end,
+        **_option_arrays(inst),
         ready=inst.ready,
         due=inst.due,
-        node=inst.opt_node,
-        dwell=inst.opt_dwell,
         open_=inst.opt_open,
         close=inst.opt_close,
-        prize=inst.opt_prize,
         stop=inst.opt_stop,
-        eps=inst.eps,
         **_search_controls(inst, seed, worker, work * _WINDOWED_OPS_PER_WORK, until),
     )
     sol = solution_of(inst, sequences)
@@ -371,17 +380,9 @@ def _run_compiled_search(
     inst: Instance, seed: int, worker: int, work: float, until: float
 ) -> tuple[Solution, int, bool]:
     """``planner.fastsearch`` on the instance's arrays, one matrix per distinct mode."""
-    travel, mode = mode_matrices(inst)
     sequences, iterations, timed_out = fastsearch.search(
-        travel,
-        mode=mode,
-        start=inst.start,
-        end=inst.end,
+        **_option_arrays(inst),
         room=inst.due - inst.ready,
-        node=inst.opt_node,
-        dwell=inst.opt_dwell,
-        prize=inst.opt_prize,
-        eps=inst.eps,
         **_search_controls(inst, seed, worker, work * _OPS_PER_WORK, until),
     )
     sol = solution_of(inst, sequences)
