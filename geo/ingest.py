@@ -123,14 +123,10 @@ PRESETS: dict[str, ColumnMapping] = {
         location_type="Location Description",
         time_format="%m/%d/%Y %I:%M:%S %p",
     ),
-    # Our own plain format (the demo generator writes it): ISO 8601 times, WGS-84.
+    # Our own plain format (the demo generator writes it): ISO 8601 times, WGS-84, most
+    # columns named as their fields.
     "generic": ColumnMapping(
-        occurred_at="occurred_at",
-        category="category",
-        lon="lon",
-        lat="lat",
-        source_id="incident_id",
-        description="description",
+        "occurred_at", "category", "lon", "lat", source_id="incident_id", description="description"
     ),
 }
 
