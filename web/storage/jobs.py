@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "OPEN",
     "SINGLE_KINDS",
+    "JobOwner",
     "JobRecord",
     "cancel_job",
     "count_open_jobs",
@@ -86,6 +88,15 @@ class JobRecord:
     result: str | None  # JSON: what a job other than a plan produced
 
 
+class JobOwner(TypedDict, total=False):
+    """Who asked for a job (all optional): a user's id, name and address; the name and the
+    address are cut to 64 characters."""
+
+    owner_id: int | None
+    owner_name: str
+    owner_ip: str
+
+
 def create_job(
     engine: Engine,
     job_id: str,
@@ -93,27 +104,35 @@ def create_job(
     request: str,
     time_limit_s: float,
     *,
-    owner_id: int | None = None,
-    owner_name: str = "",
-    owner_ip: str = "",
     max_queued: int | None = None,
+    **owner: Unpack[JobOwner],
 ) -> str | None:
     """Queue a job; returns None when it was stored, or why not: the owner has an open job
     (``"owner busy"``), or ``max_queued`` jobs wait already (``"queue full"``). Score runs
     and warning refreshes count for neither (they are queued by :func:`enqueue_once`)."""
+    owner_id = owner.get("owner_id")
     with engine.begin() as conn:
         if owner_id is not None and _count(conn, _owned(owner_id), OPEN):
             return "owner busy"
         if max_queued is not None and _count(conn, _not_single, ("queued",)) >= max_queued:
             return "queue full"
-        conn.execute(
-            sa.insert(jobs).values(
-                id=job_id, kind=kind, owner_id=owner_id, owner_name=owner_name[:64],
-                owner_ip=owner_ip[:64], request=request, state="queued", phase="queued",
-                attempts=0, created_at=time.time(), time_limit_s=float(time_limit_s),
-            )
-        )  # fmt: skip
+        _insert_queued(conn, job_id, kind, request, time_limit_s, owner)
     return None
+
+
+def _insert_queued(
+    conn: Connection, job_id: str, kind: str, request: str, time_limit_s: float, owner: JobOwner
+) -> None:
+    """Store a new queued job (an :class:`~sqlalchemy.exc.IntegrityError` when a second
+    queued job of one of :data:`SINGLE_KINDS` would wait)."""
+    conn.execute(
+        sa.insert(jobs).values(
+            id=job_id, kind=kind, owner_id=owner.get("owner_id"),
+            owner_name=owner.get("owner_name", "")[:64], owner_ip=owner.get("owner_ip", "")[:64],
+            request=request, state="queued", phase="queued", attempts=0, created_at=time.time(),
+            time_limit_s=float(time_limit_s),
+        )
+    )  # fmt: skip
 
 
 _not_single = jobs.c.kind.not_in(SINGLE_KINDS)
@@ -130,10 +149,7 @@ def enqueue_once(
     kind: str,
     request: str,
     time_limit_s: float,
-    *,
-    owner_id: int | None = None,
-    owner_name: str = "",
-    owner_ip: str = "",
+    **owner: Unpack[JobOwner],
 ) -> tuple[str, bool]:
     """Queue a job of one of :data:`SINGLE_KINDS` unless one of that kind waits already:
     returns (the id of the queued job, whether it is this new one). Safe across processes:
@@ -148,14 +164,7 @@ def enqueue_once(
             return str(found), False
         try:
             with engine.begin() as conn:
-                conn.execute(
-                    sa.insert(jobs).values(
-                        id=job_id, kind=kind, owner_id=owner_id, owner_name=owner_name[:64],
-                        owner_ip=owner_ip[:64], request=request, state="queued",
-                        phase="queued", attempts=0, created_at=time.time(),
-                        time_limit_s=float(time_limit_s),
-                    )
-                )  # fmt: skip
+                _insert_queued(conn, job_id, kind, request, time_limit_s, owner)
             return job_id, True
         except sa.exc.IntegrityError:  # another process queued one just now: fold into it
             continue
