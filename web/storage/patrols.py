@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from web.storage._shared import inserted_id, now_seconds, record_from_row
+from web.storage._shared import (
+    in_same_minute,
+    insert_once,
+    inserted_id,
+    now_seconds,
+    record_from_row,
+)
 from web.storage.schema import checkins, plan_visits, plans, users
 
 
@@ -81,39 +88,24 @@ def store_plan(
             revision = int(parent) + 1
         result = conn.execute(
             sa.insert(plans).values(
-                plan_date=plan_date,
-                shift=shift,
-                status="draft",
-                created_at=now_seconds(),
-                created_by=created_by,
-                shift_start=shift_start,
-                seed=seed,
-                request=geojson_dumps(request),
-                summary=geojson_dumps(summary),
-                plan_json=plan_json,
-                geojson=geojson,
-                gpx=gpx,
-                csv=csv,
-                problem=problem,
-                revision_of=revision_of,
-                revision=revision,
+                plan_date=plan_date, shift=shift, status="draft", created_at=now_seconds(),
+                created_by=created_by, shift_start=shift_start, seed=seed,
+                request=geojson_dumps(request), summary=geojson_dumps(summary),
+                plan_json=plan_json, geojson=geojson, gpx=gpx, csv=csv, problem=problem,
+                revision_of=revision_of, revision=revision,
                 replan=None if replan is None else geojson_dumps(replan),
-            )  # fmt: skip
-        )
+            )
+        )  # fmt: skip
         plan_id = inserted_id(result)
         if len(visits):
             rows = [
                 {
-                    "plan_id": plan_id,
-                    "unit_id": str(r["unit_id"]),
-                    "seq": int(r["seq"]),
-                    "cell": int(r["cell"]),
-                    "start_at": int(r["start_at"]),
-                    "end_at": int(r["end_at"]),
-                    "value": float(r["value"]),
+                    "plan_id": plan_id, "unit_id": str(r["unit_id"]), "seq": int(r["seq"]),
+                    "cell": int(r["cell"]), "start_at": int(r["start_at"]),
+                    "end_at": int(r["end_at"]), "value": float(r["value"]),
                 }
                 for r in visits.to_dict("records")
-            ]
+            ]  # fmt: skip
             conn.execute(sa.insert(plan_visits), rows)
     return plan_id
 
@@ -164,10 +156,17 @@ def _replaced_by_column():
     )
 
 
-def _is_current():
-    """True for a plan no newer published plan of its date and shift replaced."""
+def plan_in_force():
+    """SQL true for a plan in force (in a query over ``plans``): published, and not replaced
+    by a newer published plan of its date and shift."""
+    return sa.and_(plans.c.status == "published", ~_replaced())
+
+
+def _replaced():
+    """SQL true for a published plan that a newer published plan of its date and shift
+    replaced."""
     newer, condition = _newer_published()
-    return ~sa.exists(sa.select(newer.c.id).where(condition))
+    return sa.exists(sa.select(newer.c.id).where(condition))
 
 
 def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd.DataFrame:
@@ -196,11 +195,11 @@ def list_plans(engine: Engine, limit: int = 50, status: str | None = None) -> pd
         .limit(limit)
     )
     if status == "replaced":
-        query = query.where(plans.c.status == "published", ~_is_current())
+        query = query.where(_replaced())
+    elif status == "published":
+        query = query.where(plan_in_force())
     elif status:
         query = query.where(plans.c.status == status)
-        if status == "published":
-            query = query.where(_is_current())
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
 
@@ -212,8 +211,7 @@ def previous_plan(engine: Engine, plan: StoredPlan) -> StoredPlan | None:
         .where(
             plans.c.shift == plan.shift,
             plans.c.plan_date < plan.plan_date,
-            plans.c.status == "published",
-            _is_current(),
+            plan_in_force(),
         )
         .order_by(plans.c.plan_date.desc(), plans.c.id.desc())
         .limit(1)
@@ -269,7 +267,7 @@ def plan_visits_frame(
         query, plan_visits.c.cell, cells, plan_visits.c.start_at, start, end
     )
     if published_only:
-        query = query.where(plans.c.status == "published", _is_current())
+        query = query.where(plan_in_force())
     query = query.order_by(plan_visits.c.plan_id, plan_visits.c.unit_id, plan_visits.c.seq)
     return _read_with_cells(engine, query)
 
@@ -288,88 +286,59 @@ def add_checkin(
     sent again is the check-in already stored (its id, and False): the same ``client_id``
     of the account (a phone's queue sending again), or without one the same account and
     cell at a time in the same minute (a double tap, a retried request)."""
-    minute = int(visited_at) - int(visited_at) % 60
     same_visit = sa.and_(
-        checkins.c.cell == int(cell),
-        checkins.c.visited_at >= minute,
-        checkins.c.visited_at < minute + 60,
+        checkins.c.cell == int(cell), in_same_minute(checkins.c.visited_at, visited_at)
     )
-    same = same_visit if client_id is None else checkins.c.client_id == client_id
+    same = sa.and_(
+        checkins.c.user_id == user_id,
+        same_visit if client_id is None else checkins.c.client_id == client_id,
+    )
+    values = {
+        "user_id": user_id, "cell": int(cell), "visited_at": int(visited_at),
+        "minutes": float(minutes), "note": note, "plan_id": plan_id,
+        "created_at": now_seconds(), "client_id": client_id,
+    }  # fmt: skip
     try:
         with engine.begin() as conn:
-            found = conn.execute(
-                sa.select(checkins.c.id).where(checkins.c.user_id == user_id, same)
-            ).first()
-            if found is not None:
-                return int(found.id), False
-            result = conn.execute(
-                sa.insert(checkins).values(
-                    user_id=user_id,
-                    cell=int(cell),
-                    visited_at=int(visited_at),
-                    minutes=float(minutes),
-                    note=note,
-                    plan_id=plan_id,
-                    created_at=now_seconds(),
-                    client_id=client_id,
-                )  # fmt: skip
-            )
-            return inserted_id(result), True
+            return insert_once(conn, checkins, same, values)
     except sa.exc.IntegrityError:
         # The same client id sent twice at once: the other request stored it.
         if client_id is None:
             raise
         with engine.connect() as conn:
-            found = conn.execute(
-                sa.select(checkins.c.id).where(
-                    checkins.c.user_id == user_id, checkins.c.client_id == client_id
-                )
-            ).first()
+            found = conn.execute(sa.select(checkins.c.id).where(same)).first()
         if found is None:
             raise
         return int(found.id), False
 
 
-def checkins_frame(
-    engine: Engine,
-    *,
-    cells: np.ndarray | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    plan_id: int | None = None,
-    user_id: int | None = None,
-) -> pd.DataFrame:
+class CheckinFilters(TypedDict, total=False):
+    """Which check-ins (each filter optional, None filters nothing): in one of ``cells``,
+    visited in [start, end), of one plan, of one user."""
+
+    cells: np.ndarray | None
+    start: int | None
+    end: int | None
+    plan_id: int | None
+    user_id: int | None
+
+
+def checkins_frame(engine: Engine, **filters: Unpack[CheckinFilters]) -> pd.DataFrame:
     """Check-ins with the user name, newest first, filtered like :func:`plan_visits_frame`."""
-    query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id, user_id=user_id)
-    return _read_with_cells(engine, query)
+    return _read_with_cells(engine, _checkins_query(filters))
 
 
-def latest_checkins(
-    engine: Engine,
-    limit: int,
-    *,
-    cells: np.ndarray | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    plan_id: int | None = None,
-) -> list[dict]:
+def latest_checkins(engine: Engine, limit: int, **filters: Unpack[CheckinFilters]) -> list[dict]:
     """The newest ``limit`` check-ins as :func:`checkins_frame` rows, as plain dicts (the
     API lists them; a frame costs more than the query for a hundred rows)."""
-    query = _checkins_query(cells=cells, start=start, end=end, plan_id=plan_id).limit(limit)
+    query = _checkins_query(filters).limit(limit)
     with engine.connect() as conn:
         result = conn.execute(query)
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def _checkins_query(
-    *,
-    cells: np.ndarray | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    plan_id: int | None = None,
-    user_id: int | None = None,
-) -> sa.Select:
+def _checkins_query(filters: CheckinFilters) -> sa.Select:
     query = sa.select(
         checkins.c.id,
         checkins.c.user_id,
@@ -381,11 +350,17 @@ def _checkins_query(
         checkins.c.plan_id,
         checkins.c.created_at,
     ).join(users, users.c.id == checkins.c.user_id)
-    query = _in_cells_and_window(query, checkins.c.cell, cells, checkins.c.visited_at, start, end)
-    if plan_id is not None:
-        query = query.where(checkins.c.plan_id == plan_id)
-    if user_id is not None:
-        query = query.where(checkins.c.user_id == user_id)
+    query = _in_cells_and_window(
+        query,
+        checkins.c.cell,
+        filters.get("cells"),
+        checkins.c.visited_at,
+        filters.get("start"),
+        filters.get("end"),
+    )
+    for column in ("plan_id", "user_id"):
+        if filters.get(column) is not None:
+            query = query.where(checkins.c[column] == filters[column])
     return query.order_by(checkins.c.visited_at.desc(), checkins.c.id.desc())
 
 

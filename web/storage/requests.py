@@ -15,19 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from web.storage._shared import inserted_id, record_from_row
-from web.storage.patrols import _is_current
+from web.storage.patrols import plan_in_force
 from web.storage.schema import checkins, patrol_requests, plan_visits, plans, users
-
-__all__ = [
-    "PatrolRequest",
-    "RequestOutcome",
-    "add_patrol_request",
-    "count_open_requests",
-    "get_patrol_request",
-    "list_patrol_requests",
-    "request_outcomes",
-    "withdraw_patrol_request",
-]
 
 
 @dataclass(frozen=True)
@@ -143,8 +132,7 @@ def request_outcomes(
             sa.select(plan_visits.c.cell, plan_visits.c.plan_id, plan_visits.c.start_at)
             .join(plans, plans.c.id == plan_visits.c.plan_id)
             .where(
-                plans.c.status == "published",
-                _is_current(),  # the plans in force, not ones a revision replaced
+                plan_in_force(),  # not a plan a revision replaced
                 plan_visits.c.cell.in_(cells),
                 plan_visits.c.start_at >= start,
                 plan_visits.c.start_at < end,
