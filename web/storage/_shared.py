@@ -1,6 +1,6 @@
 """Small helpers the storage modules share: driver placeholders, inserts that skip or replace
-stored keys (SQLite and PostgreSQL), row counts, inserted keys, records made from rows, stored
-time."""
+stored keys (SQLite and PostgreSQL), a submission stored once when it is sent again, row
+counts, inserted keys, records made from rows, stored time."""
 
 from __future__ import annotations
 
@@ -49,6 +49,21 @@ def upsert(conn: Connection, table: sa.Table, *keys: str, update: tuple[str, ...
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )
+
+
+def in_same_minute(column: sa.Column, at: int):
+    """SQL true when ``column`` (a stored time) is in the same clock minute as ``at``."""
+    minute = int(at) - int(at) % 60
+    return sa.and_(column >= minute, column < minute + 60)
+
+
+def insert_once(conn: Connection, table: sa.Table, same, values: dict) -> tuple[int, bool]:
+    """Store a submission a client may send again (a double tap, a retried request): the id
+    of the row ``same`` finds, and False; else the id of a new row of ``values``, and True."""
+    found = conn.execute(sa.select(table.c.id).where(same)).first()
+    if found is not None:
+        return int(found.id), False
+    return inserted_id(conn.execute(sa.insert(table).values(**values))), True
 
 
 def row_count(conn: Connection, table: sa.Table) -> int:

@@ -17,7 +17,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from web.storage._shared import inserted_id, now_seconds, record_from_row
+from web.storage._shared import (
+    in_same_minute,
+    insert_once,
+    inserted_id,
+    now_seconds,
+    record_from_row,
+)
 from web.storage.schema import (
     categories,
     field_reports,
@@ -142,14 +148,10 @@ def add_report_category(
             position = int(last or 0) + 1
         result = conn.execute(
             sa.insert(report_categories).values(
-                code=code,
-                name_zh=name_zh,
-                name_en=name_en,
-                category_code=category_code,
-                active=True,
-                position=int(position),
+                code=code, name_zh=name_zh, name_en=name_en, category_code=category_code,
+                active=True, position=int(position),
             )
-        )
+        )  # fmt: skip
         return inserted_id(result)
 
 
@@ -184,37 +186,22 @@ def add_field_report(
     """Store a checked report as ``reported``; returns (its id, whether it is new). The same
     report sent again (same account, category, cell, minute and note: a double tap, a
     retried request) is the one already stored: its id, and False."""
-    minute = int(occurred_at) - int(occurred_at) % 60
+    same = sa.and_(
+        field_reports.c.user_id == user_id,
+        field_reports.c.report_category_id == report_category_id,
+        field_reports.c.cell == int(cell),
+        in_same_minute(field_reports.c.occurred_at, occurred_at),
+        field_reports.c.note == note,
+    )
+    values = {
+        "user_id": user_id, "report_category_id": report_category_id,
+        "occurred_at": int(occurred_at), "lon": float(lon), "lat": float(lat),
+        "cell": int(cell), "accuracy_m": None if accuracy_m is None else float(accuracy_m),
+        "crs": crs, "note": note, "status": "reported", "reason": "",
+        "created_at": now_seconds(),
+    }  # fmt: skip
     with engine.begin() as conn:
-        same = conn.execute(
-            sa.select(field_reports.c.id).where(
-                field_reports.c.user_id == user_id,
-                field_reports.c.report_category_id == report_category_id,
-                field_reports.c.cell == int(cell),
-                field_reports.c.occurred_at >= minute,
-                field_reports.c.occurred_at < minute + 60,
-                field_reports.c.note == note,
-            )
-        ).first()
-        if same is not None:
-            return int(same.id), False
-        result = conn.execute(
-            sa.insert(field_reports).values(
-                user_id=user_id,
-                report_category_id=report_category_id,
-                occurred_at=int(occurred_at),
-                lon=float(lon),
-                lat=float(lat),
-                cell=int(cell),
-                accuracy_m=None if accuracy_m is None else float(accuracy_m),
-                crs=crs,
-                note=note,
-                status="reported",
-                reason="",
-                created_at=now_seconds(),
-            )
-        )
-        return inserted_id(result), True
+        return insert_once(conn, field_reports, same, values)
 
 
 def _report_query() -> sa.Select:
