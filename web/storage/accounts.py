@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -58,15 +59,10 @@ def create_user(
             raise ValueError(f"user name {username!r} is taken")
         result = conn.execute(
             sa.insert(users).values(
-                username=username,
-                display_name=display_name,
-                password_hash=password_hash,
-                role=role,
-                active=True,
-                locale=locale,
-                created_at=now_seconds(),
+                username=username, display_name=display_name, password_hash=password_hash,
+                role=role, active=True, locale=locale, created_at=now_seconds(),
             )
-        )
+        )  # fmt: skip
         return inserted_id(result)
 
 
@@ -92,14 +88,8 @@ def get_user_by_name(engine: Engine, username: str) -> UserRecord | None:
 
 def list_users(engine: Engine) -> pd.DataFrame:
     """Return every account (no hashes) with the grids assigned to it, comma-separated."""
-    query = sa.select(
-        users.c.id,
-        users.c.username,
-        users.c.display_name,
-        users.c.role,
-        users.c.active,
-        users.c.created_at,
-    ).order_by(users.c.username)
+    columns = users.c["id", "username", "display_name", "role", "active", "created_at"]
+    query = sa.select(columns).order_by(users.c.username)
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
         grids = pd.read_sql(
@@ -113,43 +103,36 @@ def list_users(engine: Engine) -> pd.DataFrame:
     return frame
 
 
-def update_user(
-    engine: Engine,
-    user_id: int,
-    *,
-    role: str | None = None,
-    active: bool | None = None,
-    password_hash: str | None = None,
-    display_name: str | None = None,
-    locale: str | None = None,
-) -> None:
+class UserChanges(TypedDict, total=False):
+    """The fields of an account :func:`update_user` changes (one left out or None stays)."""
+
+    role: str | None
+    active: bool | None
+    password_hash: str | None
+    display_name: str | None
+    locale: str | None
+
+
+def update_user(engine: Engine, user_id: int, **changes: Unpack[UserChanges]) -> None:
     """Change fields of one account (only those given).
 
     A new password, a new role or disabling the account ends every session of the account
     (in the same transaction), so no old cookie outlives the change.
     """
-    values: dict[str, object] = {}
-    if role is not None:
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
-        values["role"] = role
-    if active is not None:
-        values["active"] = bool(active)
-    if password_hash is not None:
-        values["password_hash"] = password_hash
-    if display_name is not None:
-        values["display_name"] = display_name
-    if locale is not None:
-        values["locale"] = locale
+    values = {name: value for name, value in changes.items() if value is not None}
+    if "role" in values and values["role"] not in ROLES:
+        raise ValueError(f"unknown role {values['role']!r}; roles: {', '.join(ROLES)}")
+    if "active" in values:
+        values["active"] = bool(values["active"])
     if not values:
         return
     with engine.begin() as conn:
         before = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
         conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
         if before is not None and (
-            (role is not None and role != before.role)
-            or (active is False and before.active)
-            or password_hash is not None
+            values.get("role", before.role) != before.role
+            or (values.get("active") is False and before.active)
+            or "password_hash" in values
         ):
             conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
 
