@@ -73,23 +73,6 @@ class BackupError(RuntimeError):
     password). Nothing was written: no backup file, or the target database unchanged."""
 
 
-@dataclass(frozen=True)
-class BackupResult:
-    """A finished backup: its file, its kind (``sqlite`` or ``postgresql``) and size."""
-
-    path: Path
-    kind: str
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class TableFingerprint:
-    """One table's row count and the SHA-256 of its rows in primary-key order."""
-
-    rows: int
-    sha256: str
-
-
 # --- fingerprints ------------------------------------------------------------------------------
 
 
@@ -139,6 +122,14 @@ def _ordered_rows(engine: Engine, conn: sa.Connection, name: str) -> sa.CursorRe
     query = f"SELECT * FROM {quote_name(name)} ORDER BY {order}"
     options = {"stream_results": True} if engine.dialect.name == "postgresql" else {}
     return conn.execution_options(**options).exec_driver_sql(query)
+
+
+@dataclass(frozen=True)
+class TableFingerprint:
+    """One table's row count and the SHA-256 of its rows in primary-key order."""
+
+    rows: int
+    sha256: str
 
 
 def table_fingerprints(engine: Engine) -> dict[str, TableFingerprint]:
@@ -270,6 +261,16 @@ class _Deadline:
 
 
 # --- backup ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A finished backup: its file (an absolute path), its kind (``sqlite``, a copy made by
+    SQLite's online backup, or ``postgresql``, a pg_dump custom archive) and its size in bytes."""
+
+    path: Path
+    kind: str
+    size_bytes: int
 
 
 def backup_database(
