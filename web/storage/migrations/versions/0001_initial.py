@@ -1,7 +1,5 @@
 """initial schema: incidents, details, categories, import runs, rejects, areas, stations
 
-Revision ID: 0001
-Revises:
 Created: 2026-11-26 00:57:44.468373
 """
 

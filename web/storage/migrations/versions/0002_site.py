@@ -1,7 +1,5 @@
 """site: users, grid assignments, audit log, login failures, plans, check-ins
 
-Revision ID: 0002
-Revises: 0001
 Created: 2026-11-26 03:25:10.575175
 """
 

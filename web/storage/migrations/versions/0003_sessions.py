@@ -1,8 +1,4 @@
-"""sessions kept in the database, login throttling counters, case-free unique user names
-
-Revision ID: 0003
-Revises: 0002
-"""
+"""sessions kept in the database, login throttling counters, case-free unique user names"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,8 +1,4 @@
-"""live data: API tokens, feed runs and their incident changes, field reports, score runs
-
-Revision ID: 0004
-Revises: 0003
-"""
+"""live data: API tokens, feed runs and their incident changes, field reports, score runs"""
 
 import sqlalchemy as sa
 from alembic import op

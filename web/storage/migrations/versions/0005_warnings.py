@@ -1,8 +1,4 @@
-"""early warnings: warnings per place and rule, their cells, acknowledgements, read marks
-
-Revision ID: 0005
-Revises: 0004
-"""
+"""early warnings: warnings per place and rule, their cells, acknowledgements, read marks"""
 
 import sqlalchemy as sa
 

@@ -1,8 +1,4 @@
-"""check-ins carry the id their phone gave them, unique per account (offline queues resend)
-
-Revision ID: 0006
-Revises: 0005
-"""
+"""check-ins carry the id their phone gave them, unique per account (offline queues resend)"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,8 +1,4 @@
-"""plan revisions: a re-planned shift names the plan it re-plans, why, and keeps its problem
-
-Revision ID: 0007
-Revises: 0006
-"""
+"""plan revisions: a re-planned shift names the plan it re-plans, why, and keeps its problem"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -2,9 +2,6 @@
 with a GiST index, and the view ``incident_layer`` names the incidents' categories, so QGIS or
 ArcGIS open them directly; nothing on SQLite
 
-Revision ID: 0008
-Revises: 0007
-
 The columns are stored generated columns, computed by PostgreSQL from what the site already
 writes (``lon``/``lat``; an area's GeoJSON text), so every insert and update through the
 existing code (imports, the feed, accepted field reports, boundary loads) keeps them right

@@ -1,8 +1,4 @@
-"""jobs: plan jobs and re-plans as rows that worker processes take, with their progress
-
-Revision ID: 0009
-Revises: 0008
-"""
+"""jobs: plan jobs and re-plans as rows that worker processes take, with their progress"""
 
 import sqlalchemy as sa
 

@@ -1,8 +1,4 @@
-"""stations: their own units and working hours per named shift (from the stations file)
-
-Revision ID: 0010
-Revises: 0009
-"""
+"""stations: their own units and working hours per named shift (from the stations file)"""
 
 import sqlalchemy as sa
 from alembic import op

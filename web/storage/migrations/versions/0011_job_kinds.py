@@ -1,8 +1,5 @@
 """job kinds: score runs and warning refreshes as jobs (one queued at a time per kind) with
 their result in the row
-
-Revision ID: 0011
-Revises: 0010
 """
 
 import sqlalchemy as sa

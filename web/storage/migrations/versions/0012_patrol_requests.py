@@ -1,8 +1,4 @@
-"""patrol requests: a commander asks that a cell be patrolled soon
-
-Revision ID: 0012
-Revises: 0011
-"""
+"""patrol requests: a commander asks that a cell be patrolled soon"""
 
 import sqlalchemy as sa
 
