@@ -94,6 +94,18 @@ def own_demo_site(tmp_path_factory, name: str, **config) -> Iterator[tuple[str, 
         app.extensions["engine"].dispose()
 
 
+def own_site_fixture(name: str, **config):  # noqa: ANN201 (a pytest fixture)
+    """A module-scoped fixture ``site``: (base URL, database URL) of a demo site of the
+    module's own (``own_demo_site``). In a test module: ``site = own_site_fixture("name")``."""
+
+    @pytest.fixture(scope="module")
+    def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
+        with own_demo_site(tmp_path_factory, name, **config) as where:
+            yield where
+
+    return site
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[str]:
     """The demo site on a local port (its own database: browser tests write to it)."""
@@ -172,6 +184,11 @@ class WatchedPage:
             with self.page.expect_navigation():
                 self.page.click(f"#lang-{lang}")
         assert self.page.locator("html").get_attribute("lang") == wanted
+
+    def click_through(self, selector: str) -> None:
+        """Click ``selector`` and wait for the page it leads to."""
+        with self.page.expect_navigation():
+            self.page.click(selector)
 
     def take_refusal(self, path: str) -> None:
         """Take the one refusal (400 from a URL containing ``path``, which the browser also

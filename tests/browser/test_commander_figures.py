@@ -73,8 +73,7 @@ def test_a_cell_is_found_by_name_and_opens_on_the_map(commander_page) -> None:
     page = watched.page
     watched.goto("/command/statistics")
     page.fill("#cell-search-q", "G001")
-    with page.expect_navigation():
-        page.click("#cell-search-submit")
+    watched.click_through("#cell-search-submit")
     rows = page.locator("tr.find-row")
     assert rows.count() > 1
     assert all(n.startswith("G001-") for n in rows.locator("strong").all_inner_texts())

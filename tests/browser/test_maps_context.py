@@ -18,6 +18,7 @@ import pytest
 
 from geo.coords import gcj02_from_wgs84, wgs84_from_gcj02
 from tests.browser.conftest import DESKTOP, PHONE, demo_database, page_opener, serving
+from tests.osm_files import write_osm
 from web import create_app
 
 pytestmark = pytest.mark.browser
@@ -82,23 +83,14 @@ class TileServer:
 def _osm_extract(path) -> None:  # noqa: ANN001
     """A small OSM XML extract of streets around Jiayuguan's centre: a grid of residential
     streets and two primary roads (lon 98.26-98.32, lat 39.75-39.80)."""
-    nodes, ways = [], []
-    node_id = 1
-    for way_id, (kind, points) in enumerate(
+    write_osm(
+        path,
         [("primary", [(98.26, 39.775), (98.32, 39.775)])]
         + [("primary", [(98.29, 39.75), (98.29, 39.80)])]
         + [("residential", [(98.26, lat), (98.32, lat)]) for lat in (39.76, 39.765, 39.785, 39.79)]
         + [("residential", [(lon, 39.75), (lon, 39.80)]) for lon in (98.27, 98.28, 98.30, 98.31)]
         + [("footway", [(98.285, 39.77), (98.295, 39.78)])],
-        start=1,
-    ):
-        refs = []
-        for lon, lat in points:
-            nodes.append(f'<node id="{node_id}" lat="{lat}" lon="{lon}"/>')
-            refs.append(f'<nd ref="{node_id}"/>')
-            node_id += 1
-        ways.append(f'<way id="{way_id}">{"".join(refs)}<tag k="highway" v="{kind}"/></way>')
-    path.write_text(f'<?xml version="1.0"?><osm version="0.6">{"".join(nodes + ways)}</osm>')
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +150,15 @@ def _wait_for_map(page) -> None:
     page.wait_for_function("() => !MapContext.maps[0]._animatingZoom")
 
 
+def _commander_map(open_page, base_url: str, size: str, lang: str, path: str):  # noqa: ANN001, ANN202
+    """A commander's watched page on ``path`` once its map has drawn."""
+    watched = open_page(base_url, size, lang)
+    watched.login("commander")
+    watched.goto(path)
+    _wait_for_map(watched.page)
+    return watched
+
+
 # --- GCJ-02 basemap ---------------------------------------------------------------------------
 
 
@@ -165,11 +166,8 @@ def test_gcj02_tiles_and_overlays_line_up(open_page, sites, tiles) -> None:
     """Tiles come from the bureau's server with the z/x/y of the GCJ-02 place; the station
     marker is drawn on its GCJ-02 shifted place on those tiles; a click there reads back the
     station's WGS-84 position; the page's conversion is geo.coords'."""
-    watched = open_page(sites["gcj02"], "desktop", "en")
+    watched = _commander_map(open_page, sites["gcj02"], "desktop", "en", "/command/hotspots")
     page = watched.page
-    watched.login("commander")
-    watched.goto("/command/hotspots")
-    _wait_for_map(page)
     assert page.evaluate("MapContext.maps[0].options.crs.code") == "GCJ02"
     page.evaluate(
         "([lat, lon, z]) => { MapContext.maps[0].setView([lat, lon], z, {reset: true}); }",
@@ -251,11 +249,8 @@ def test_gcj02_tiles_and_overlays_line_up(open_page, sites, tiles) -> None:
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_hotspot_map_has_context(open_page, sites, size, lang) -> None:
-    watched = open_page(sites["streets"], size, lang)
+    watched = _commander_map(open_page, sites["streets"], size, lang, "/command/hotspots")
     page = watched.page
-    watched.login("commander")
-    watched.goto("/command/hotspots")
-    _wait_for_map(page)
 
     # Opens on where the incidents are, with the whole jurisdiction still drawn around it.
     view = page.evaluate(
@@ -348,11 +343,8 @@ def test_no_extract_for_the_city_draws_no_streets_and_credits_none(watched) -> N
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_map_page_prints_the_map_and_legend(open_page, sites, lang) -> None:
-    watched = open_page(sites["streets"], "desktop", lang)
+    watched = _commander_map(open_page, sites["streets"], "desktop", lang, "/command/hotspots")
     page = watched.page
-    watched.login("commander")
-    watched.goto("/command/hotspots")
-    _wait_for_map(page)
     assert page.locator(".map-print").is_visible()
     page.emulate_media(media="print")
     for selector in (".topbar", ".leaflet-control-zoom", ".leaflet-control-layers", ".map-print",
@@ -381,11 +373,10 @@ def test_other_maps_go_through_the_shared_context(open_page, sites, path) -> Non
 
 def test_an_area_filter_opens_on_that_area(open_page, sites) -> None:
     """With one grid chosen, the hotspot map opens on that grid's cells."""
-    watched = open_page(sites["streets"], "desktop", "en")
+    watched = _commander_map(
+        open_page, sites["streets"], "desktop", "en", "/command/hotspots?area=grid:G040"
+    )
     page = watched.page
-    watched.login("commander")
-    watched.goto("/command/hotspots?area=grid:G040")
-    _wait_for_map(page)
     # The whole jurisdiction's focus opens at zoom 13 here; the grid's cells closer.
     page.wait_for_function(
         "() => MapContext.maps[0].getZoom() >= 15 && !MapContext.maps[0]._animatingZoom"
@@ -405,11 +396,8 @@ def test_an_area_filter_opens_on_that_area(open_page, sites) -> None:
 
 def test_a_link_to_a_cell_opens_on_it_explained(open_page, sites) -> None:
     """The search's links (?cell=HEX) centre the map on the cell and explain it, named."""
-    watched = open_page(sites["streets"], "phone", "zh")
+    watched = _commander_map(open_page, sites["streets"], "phone", "zh", "/command/hotspots")
     page = watched.page
-    watched.login("commander")
-    watched.goto("/command/hotspots")
-    _wait_for_map(page)
     hex_id, name = page.evaluate(
         """() => {
           const data = HotspotMap.state.data;

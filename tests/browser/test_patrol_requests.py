@@ -5,13 +5,11 @@ site of its own: requests change what planners see."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.browser.conftest import (
     PHONE_ZH_DESKTOP_EN,
-    own_demo_site,
+    own_site_fixture,
     page_opener,
     plan_in_force,
 )
@@ -24,11 +22,7 @@ pytestmark = pytest.mark.browser
 SIZES = PHONE_ZH_DESKTOP_EN
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
-    """(base URL, database URL) of a demo site of this module's own."""
-    with own_demo_site(tmp_path_factory, "requests") as where:
-        yield where
+site = own_site_fixture("requests")
 
 
 def _named_cell(database_url: str, index: int) -> str:
@@ -54,8 +48,7 @@ def test_a_commander_asks_and_the_planner_sees_it_when_re_planning(browser, site
         # A phone number in the reason is refused; what was typed stays, the error under it.
         page.fill("#request-cell", name)
         page.fill("#request-reason", reason + " 13812345678")
-        with page.expect_navigation():
-            page.click("#request-submit")
+        commander.click_through("#request-submit")
         commander.take_refusal("/requests/")
         assert page.locator("#error-reason").is_visible()
         assert page.input_value("#request-cell") == name
@@ -63,8 +56,7 @@ def test_a_commander_asks_and_the_planner_sees_it_when_re_planning(browser, site
         assert box["y"] < page.locator("#request-submit").bounding_box()["y"]
         page.fill("#request-reason", reason)
         assert page.locator("#request-submit").bounding_box()["height"] >= 44
-        with page.expect_navigation():
-            page.click("#request-submit")
+        commander.click_through("#request-submit")
         card = page.locator(".request-card").first
         assert card.get_attribute("data-state") in ("waiting", "planned")
         assert name in card.inner_text() and reason in card.inner_text()

@@ -418,8 +418,7 @@ def test_payload_names_never_run(probe, site, username) -> None:
     page = probe.page
     probe.watched.login(username, PASSWORDS[username])
     for lang in ("en", "zh"):
-        with page.expect_navigation():
-            page.click(f"#lang-{lang}")
+        probe.watched.click_through(f"#lang-{lang}")
         for path in _pages(username, site, lang):
             probe.open(path, lang)
     problems = "\n".join(probe.problems)
@@ -450,11 +449,9 @@ def test_payload_area_kind_never_runs(probe, site, tmp_path) -> None:
         env={"HOTSPOT_DATABASE_URL": site.db_url},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    page = probe.page
     probe.watched.login("commander", PASSWORDS["commander"])
     for lang in ("en", "zh"):
-        with page.expect_navigation():
-            page.click(f"#lang-{lang}")
+        probe.watched.click_through(f"#lang-{lang}")
         for path_ in ("/command/hotspots", "/command/statistics", "/overview"):
             probe.open(path_, lang)
     problems = "\n".join(probe.problems)

@@ -7,7 +7,6 @@ grid workers see, which other browser tests rely on."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from tests.browser.conftest import (
     PHONE_ZH_DESKTOP_EN,
     WatchedPage,
-    own_demo_site,
+    own_site_fixture,
     page_opener,
     plan_in_force,
 )
@@ -26,11 +25,7 @@ pytestmark = pytest.mark.browser
 SIZES = PHONE_ZH_DESKTOP_EN
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
-    """(base URL, database URL) of a demo site of this module's own."""
-    with own_demo_site(tmp_path_factory, "replan", PLAN_TIME_LIMIT_S=4.0) as where:
-        yield where
+site = own_site_fixture("replan", PLAN_TIME_LIMIT_S=4.0)
 
 
 def _in_force(database_url: str) -> tuple[int, int]:
@@ -72,8 +67,7 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
     with page_opener(browser) as open_:
         planner = _planner_on_plan(open_, base_url, size, plan_id)
         page = planner.page
-        with page.expect_navigation():
-            page.click("#replan-link")
+        planner.click_through("#replan-link")
         assert page.url.endswith(f"/plans/{plan_id}/replan")
         # Touch targets: every unit's box is a label of at least 44 px.
         first = page.locator("#away-units label").first
@@ -96,8 +90,7 @@ def test_the_planner_re_plans_and_grid_workers_see_the_change(browser, site, siz
         assert planner.fits_screen()
         planner.shot(f"replan-revision-{size}")
         page.check("#confirm-publish")
-        with page.expect_navigation():
-            page.click("#publish")
+        planner.click_through("#publish")
         assert page.locator("#plan-status.published").count() == 1
 
         worker = open_(base_url, **SIZES["phone-zh"])
@@ -120,8 +113,7 @@ def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, s
     with page_opener(browser) as open_:
         planner = _planner_on_plan(open_, base_url, size, plan_id)
         page = planner.page
-        with page.expect_navigation():
-            page.click("#edit-link")
+        planner.click_through("#edit-link")
         first_unit = page.locator(".edit-unit").first
         rows = first_unit.locator("tr.edit-stop")
         assert rows.count() >= 2
@@ -132,8 +124,7 @@ def test_the_planner_edits_a_plan_and_sees_what_the_check_found(browser, site, s
         rows.nth(1).locator("input[type=text]").fill(other)
         assert planner.fits_screen()
         planner.shot(f"edit-form-{size}")
-        with page.expect_navigation():
-            page.click("#edit-check")
+        planner.click_through("#edit-check")
         assert re.search(r"/plans/\d+$", page.url) and not page.url.endswith(f"/{plan_id}")
         assert page.locator("#revision-edits").is_visible()
         # Either every check passes (publishable) or the findings are listed (not publishable).

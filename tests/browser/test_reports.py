@@ -40,8 +40,7 @@ def _restore_language(watched) -> None:
     the other browser tests find the demo accounts as they were."""
     page = watched.page
     if page.locator("#lang-zh").count():
-        with page.expect_navigation():
-            page.click("#lang-zh")
+        watched.click_through("#lang-zh")
 
 
 def _choose_language(watched, lang: str) -> None:
@@ -87,8 +86,7 @@ def test_report_from_a_phone_accepted_live_and_counted(phones, live_server, lang
     place = "后门常有人聚集打牌" if lang == "zh" else "card games behind the back door"
     note = f"{place} {uuid.uuid4().hex[:6]}"
     page.fill("#report-note", note)
-    with page.expect_navigation():
-        page.click("#report-form button[type=submit]")
+    worker.click_through("#report-form button[type=submit]")
     assert page.locator(".flash.success").count() == 1
     assert page.locator("#my-reports").is_visible()  # back on the Reports tab
     row = page.locator("#my-reports tr.report").first

@@ -101,15 +101,13 @@ def test_the_phone_page_shows_a_grids_new_warning_in_chinese_and_english(pages, 
     assert "Knox 检验" in text and reason in text
     watched.shot("warnings-phone-zh")
     page.screenshot(path=str(ARTIFACTS / "warnings-phone-zh-screen.png"))  # what the phone shows
-    with page.expect_navigation():
-        page.click("#lang-en")
+    watched.click_through("#lang-en")
     card = page.locator(f'[data-section=grid-warnings] [data-warning-id="{warning_id}"]')
     text = card.inner_text()
     assert "Alert" in text and "Near repeat" in text
     assert "3 incidents of the group within 300 m in the last 7 days" in text
     watched.shot("warnings-phone-en")
-    with page.expect_navigation():
-        page.click("#lang-zh")
+    watched.click_through("#lang-zh")
 
 
 def test_the_inbox_acknowledges_a_warning_with_a_note(pages, site) -> None:

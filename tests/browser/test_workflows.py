@@ -51,8 +51,7 @@ def test_a_past_date_is_refused_and_publishing_needs_the_confirmation(page_as) -
     page.reload()
     assert page.locator("#plan-status.draft").count() == 1
     page.check("#confirm-publish")
-    with page.expect_navigation():
-        page.click("#publish")
+    watched.click_through("#publish")
     assert page.locator("#plan-status.published").count() == 1
     watched.shot(f"planner-published-{lang}")
 
@@ -105,8 +104,7 @@ def test_the_grids_map_and_the_audit_filters(page_as) -> None:
     watched.shot(f"admin-grids-{lang}")
     watched.goto("/admin/audit")
     page.select_option("#audit-filters select[name=action]", "login")
-    with page.expect_navigation():
-        page.click("#audit-filters button[type=submit]")
+    watched.click_through("#audit-filters button[type=submit]")
     actions = page.locator("#audit td[data-action]")
     assert actions.count() > 0
     assert set(actions.evaluate_all("cells => cells.map(c => c.dataset.action)")) == {"login"}

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from geo.coords import gcj02_from_wgs84, wgs84_from_gcj02
+from tests.osm_files import write_osm
 from tests.web.conftest import login
 from web import create_app
 from web.assets import tile_layer_kwargs
@@ -196,19 +197,6 @@ def test_the_page_script_shifts_as_geo_coords_does() -> None:
 
 
 # --- streets ----------------------------------------------------------------------------------
-
-
-def write_osm(path: Path, ways: list[tuple[str, list[tuple[float, float]]]]) -> Path:
-    nodes, parts, node_id = [], [], 1
-    for way_id, (kind, points) in enumerate(ways, start=1):
-        refs = []
-        for lon, lat in points:
-            nodes.append(f'<node id="{node_id}" lat="{lat}" lon="{lon}"/>')
-            refs.append(f'<nd ref="{node_id}"/>')
-            node_id += 1
-        parts.append(f'<way id="{way_id}">{"".join(refs)}<tag k="highway" v="{kind}"/></way>')
-    path.write_text(f'<?xml version="1.0"?><osm version="0.6">{"".join(nodes + parts)}</osm>')
-    return path
 
 
 def test_streets_are_simplified_by_rank(tmp_path) -> None:
