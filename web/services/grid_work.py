@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from geo.cells import hex_from_cells
 from geo.explain import (
@@ -64,6 +66,11 @@ CHECKIN_FUTURE_S = 10 * 60
 # Older visits are reported to the planner by other means; a week covers a late entry.
 CHECKIN_PAST_S = 7 * 86400
 CHECKIN_MAX_MINUTES = 8 * 60  # one shift
+# The rule for a check-in's time (time_problems): how far ahead and back, and what to say.
+_CHECKIN_TIMES = (CHECKIN_FUTURE_S, CHECKIN_PAST_S,
+    _l("The visit time is in the future (more than %(n)d minutes ahead).",
+       n=CHECKIN_FUTURE_S // 60),
+    _l("The visit time is more than %(n)d days ago.", n=CHECKIN_PAST_S // 86400))  # fmt: skip
 NOTE_MAX_CHARS = 500
 # Control characters other than line breaks and tabs have no place in a note.
 # A check-in's client id (the same visit sent twice is stored once): what
@@ -302,19 +309,20 @@ def cell_status(explanation: CellExplanation, tier: str | None) -> dict:
 
 def checkin_problems(visited_at_s: int, minutes: float, note: str, now_s: int) -> list[str]:
     """What is wrong with a check-in's time, minutes and note (empty when it may be stored)."""
-    problems = []
-    if visited_at_s > now_s + CHECKIN_FUTURE_S:
-        problems.append(
-            _(
-                "The visit time is in the future (more than %(n)d minutes ahead).",
-                n=CHECKIN_FUTURE_S // 60,
-            )
-        )
-    if visited_at_s < now_s - CHECKIN_PAST_S:
-        problems.append(_("The visit time is more than %(n)d days ago.", n=CHECKIN_PAST_S // 86400))
+    problems = time_problems(visited_at_s - now_s, _CHECKIN_TIMES)
     if not (minutes == minutes and 0 < minutes <= CHECKIN_MAX_MINUTES):
         problems.append(_("Minutes must be more than 0 and at most %(n)d.", n=CHECKIN_MAX_MINUTES))
     return problems + plain_note_problems(note, NOTE_MAX_CHARS)
+
+
+def time_problems(ahead_s: int, rule: tuple[int, int, LazyString, LazyString]) -> list[str]:
+    """What is wrong with a time ``ahead_s`` seconds from now under ``rule`` (seconds it may
+    be ahead, seconds it may be back, and the message for each); shared by check-ins and
+    event reports (web/services/reports.py)."""
+    ahead_max, back_max, too_late, too_early = rule
+    if ahead_s > ahead_max:
+        return [str(too_late)]
+    return [str(too_early)] if ahead_s < -back_max else []
 
 
 def plain_note_problems(note: str, max_chars: int) -> list[str]:

@@ -20,12 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from geo.cells import cells_from_points, hex_from_cells
 from geo.coords import wgs84_from_gcj02
 from web import clock, storage
 from web.services.accounts import account_cells
-from web.services.grid_work import CONTROL_CHARACTERS, local_iso, plain_note_problems
+from web.services.grid_work import (
+    CONTROL_CHARACTERS,
+    local_iso,
+    plain_note_problems,
+    time_problems,
+)
 from web.storage import reports as report_store
 from web.storage.reports import FieldReport, ReportCategory, ReportStateError
 
@@ -56,6 +62,10 @@ __all__ = [
 REPORT_FUTURE_S = 10 * 60
 # Older events reach the station by other means; a week covers a late entry.
 REPORT_PAST_S = 7 * 86400
+_REPORT_TIMES = (REPORT_FUTURE_S, REPORT_PAST_S,
+    _l("The time of the event is in the future (more than %(n)d minutes ahead).",
+       n=REPORT_FUTURE_S // 60),
+    _l("The time of the event is more than %(n)d days ago.", n=REPORT_PAST_S // 86400))  # fmt: skip
 NOTE_MAX_CHARS = 500
 REASON_MAX_CHARS = 300
 # A phone fix worse than this says nothing about which cell the event was in.
@@ -129,18 +139,7 @@ def report_problems(
     occurred_at_s: int, now_s: int, note: str, accuracy_m: float | None
 ) -> list[str]:
     """What is wrong with a report's time, note and position accuracy."""
-    problems = []
-    if occurred_at_s > now_s + REPORT_FUTURE_S:
-        problems.append(
-            _(
-                "The time of the event is in the future (more than %(n)d minutes ahead).",
-                n=REPORT_FUTURE_S // 60,
-            )
-        )
-    if occurred_at_s < now_s - REPORT_PAST_S:
-        problems.append(
-            _("The time of the event is more than %(n)d days ago.", n=REPORT_PAST_S // 86400)
-        )
+    problems = time_problems(occurred_at_s - now_s, _REPORT_TIMES)
     if accuracy_m is not None and not (0 <= accuracy_m <= ACCURACY_MAX_M):
         problems.append(
             _("The position's accuracy must be 0 to %(n)d metres.", n=int(ACCURACY_MAX_M))

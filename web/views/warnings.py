@@ -19,6 +19,7 @@ from web import clock, storage
 from web.i18n import city_timezone
 from web.services import warnings as warning_service
 from web.services.cell_names import cell_names
+from web.services.grid_work import plain_note_problems
 from web.services.site_data import site_data
 from web.storage.warnings import NOTE_MAX_CHARS
 from web.views.access import EVERYONE, audit, get_engine, roles_required
@@ -60,18 +61,22 @@ def _note() -> tuple[str, str | None]:
     note = raw.strip() if isinstance(raw, str) else ""
     if not note:
         return note, _("Write a note: what was done or seen at the place.")
-    if len(note) > NOTE_MAX_CHARS:
-        return note, _("The note is longer than %(n)d characters.", n=NOTE_MAX_CHARS)
-    if any(ord(c) < 32 and c not in "\n\t" for c in note):
-        return note, _("The note holds control characters.")
-    return note, None
+    problems = plain_note_problems(note, NOTE_MAX_CHARS)
+    return note, problems[0] if problems else None
 
 
-def _acknowledge(record: storage.WarningRecord, note: str) -> None:
-    storage.acknowledge_warning(
-        get_engine(), record.id, int(current_user.id), note, int(clock.now_s())
-    )
-    audit("warning_acknowledged", f"warning {record.id} ({record.rule} at {record.place}): {note}")
+def _acknowledge(warning_id: int) -> tuple[storage.WarningRecord, str | None]:
+    """Acknowledge the warning (404 when the user may not see it) with the request's note,
+    audited; or, with the note's problem, leave it as it is."""
+    record = _visible(warning_id)
+    note, problem = _note()
+    if problem is None:
+        storage.acknowledge_warning(
+            get_engine(), record.id, int(current_user.id), note, int(clock.now_s())
+        )
+        what = f"warning {record.id} ({record.rule} at {record.place}): {note}"
+        audit("warning_acknowledged", what)
+    return record, problem
 
 
 # --- the top bar ----------------------------------------------------------------------------
@@ -132,12 +137,10 @@ def inbox():
 @roles_required(*EVERYONE)
 def acknowledge(warning_id: int):
     """Acknowledge a warning with a note (audited); back to the page it was sent from."""
-    record = _visible(warning_id)
-    note, problem = _note()
+    record, problem = _acknowledge(warning_id)
     if problem:
         flash(problem, "error")
     else:
-        _acknowledge(record, note)
         flash(_("Warning acknowledged."), "info")
     target = request.form.get("next", "")
     if not target.startswith("/") or target.startswith("//"):
@@ -197,11 +200,9 @@ def api_get(warning_id: int):
 @roles_required(*EVERYONE)
 def api_acknowledge(warning_id: int):
     """Acknowledge with ``{"note": ...}`` (audited): 201 with the warning."""
-    record = _visible(warning_id)
-    note, problem = _note()
+    record, problem = _acknowledge(warning_id)
     if problem:
         abort(400, description=problem)
-    _acknowledge(record, note)
     engine = get_engine()
     acks = storage.list_warning_acks(engine, [record.id])[record.id]
     return jsonify(warning_service.warning_json(record, city_timezone(), acks, _scope())), 201
