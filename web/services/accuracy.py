@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from flask_babel import gettext as _
 
+from geo.checks import DAY_S
 from web.services.caches import Cache
 from web.services.filters import FilterError, category_groups, local_date
 from web.services.map_layers import MAP_MODELS
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Accuracy", "accuracy", "accuracy_groups", "accuracy_origins", "verdict"]
 
-_DAY_S = 86_400
 
 _accuracy = Cache("backtests", max_entries=8, max_bytes=64 * 2**20, derived=True)
 
@@ -48,7 +48,7 @@ def accuracy_origins(data: SiteData, kind: str = "auto", n: int | None = None):
         raise FilterError("no incidents stored yet")
     tz = data.timezone
     last_day = pd.Timestamp(local_date(data.last_s or 0, tz))
-    earliest = data.first_s + 90 * _DAY_S
+    earliest = data.first_s + 90 * DAY_S
     if kind not in ("auto", "monthly", "weekly"):
         raise FilterError(f"origins: expected monthly or weekly, got {kind!r}")
     if n is not None and not 1 <= n <= 36:
@@ -70,7 +70,7 @@ def accuracy_origins(data: SiteData, kind: str = "auto", n: int | None = None):
     weeks = [
         o
         for o in weekly_origins(last_day.strftime("%Y-%m-%d"), n or 8, tz)
-        if o.origin_s >= data.first_s + 28 * _DAY_S
+        if o.origin_s >= data.first_s + 28 * DAY_S
     ]
     if not weeks:
         raise FilterError("origins: not enough data for a backtest")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from geo.checks import DAY_S
 from geo.statistics import Change, compare_counts
 from web.services.filters import FilterError, Filters, cell_counts, local_date, parse_filters
 from web.services.statistics import figure_area
@@ -39,7 +40,6 @@ MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 28
 #: A cell's rate ratio is shown from this many incidents in A and B together.
 MIN_RATIO_INCIDENTS = 5
-_DAY_S = 86_400
 _FIELDS = ("a_start", "a_end", "b_start", "b_end")
 
 
@@ -53,7 +53,7 @@ class Periods:
 
     def days(self, which: str) -> float:
         f = self.a if which == "a" else self.b
-        return float(int(f.end_s or 0) - int(f.start_s or 0)) / _DAY_S
+        return float(int(f.end_s or 0) - int(f.start_s or 0)) / DAY_S
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,7 +97,7 @@ def parse_periods(args: Mapping, data: SiteData, engine=None) -> Periods:
             filters = parse_filters({"start": start, "end": end, **shared}, data, engine)
         except FilterError as err:
             raise FilterError(f"{which}_{err}") from err
-        days = (int(filters.end_s or 0) - int(filters.start_s or 0)) / _DAY_S
+        days = (int(filters.end_s or 0) - int(filters.start_s or 0)) / DAY_S
         if days > MAX_PERIOD_DAYS + 0.1:  # a clock change makes a day 23 or 25 hours
             raise FilterError(f"{which}_end: a period is at most {MAX_PERIOD_DAYS} days")
         periods[which] = filters

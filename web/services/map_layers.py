@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from flask_babel import lazy_gettext as _l
 
+from geo.checks import DAY_S
 from geo.explain import UnknownCellError  # raised for a cell not on the map; views catch it
 from web.services.caches import Cache
 from web.services.filters import (
@@ -74,8 +75,7 @@ MAP_MODELS = (MAP_MODEL, "default", "naive", "ring_smoothed")
 DEFAULT_WINDOW_DAYS = 28
 #: Weeks of the emerging hot spot cube and of a cell's trend (as ``hotspot explain``).
 EMERGING_WEEKS = 26
-_DAY_S = 86_400
-_WEEK_S = 7 * _DAY_S
+_WEEK_S = 7 * DAY_S
 _layers = Cache("map layers", max_entries=16, max_bytes=64 * 2**20, derived=True)
 _emerging = Cache("emerging classes", max_entries=16, max_bytes=32 * 2**20, derived=True)
 
@@ -295,7 +295,7 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         z=layers.gi_z[row],
         p=layers.gi_p[row],
         gi_bin=layers.gi_bin[row],
-        window_days=(int(filters.end_s or 0) - int(filters.start_s or 0)) / _DAY_S,
+        window_days=(int(filters.end_s or 0) - int(filters.start_s or 0)) / DAY_S,
         k=1,
     )
     emerging = emerging_layer(data, query)
@@ -305,7 +305,7 @@ def explain_map_cell(engine, data: SiteData, query: MapQuery, hex_id: str) -> di
         cell,
         as_of,
         data.timezone,
-        ExplainSettings(trend_bins=EMERGING_WEEKS, trend_bin_days=_WEEK_S / _DAY_S, alpha=ALPHA),
+        ExplainSettings(trend_bins=EMERGING_WEEKS, trend_bin_days=_WEEK_S / DAY_S, alpha=ALPHA),
         model=model,
         gi_star=gi_star,
         emerging=None if found.empty else str(found.iloc[0]),

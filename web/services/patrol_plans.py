@@ -24,6 +24,7 @@ import h3
 import numpy as np
 import pandas as pd
 
+from geo.checks import DAY_S
 from geo.errors import FileFormatError
 from geo.tables import read_text_table
 from web import storage
@@ -58,7 +59,6 @@ __all__ = [
 #: next day).
 SHIFTS = {"day": "08:00-16:00", "evening": "16:00-24:00", "night": "00:00-08:00"}
 UNIT_COLUMNS = ("unit_id", "station_id")
-DAY_S = 86_400
 #: Plan statuses that may be published: "partial" still has routes worth driving; "empty",
 #: "unreachable" and "invalid" have none (or broken ones).
 PUBLISHABLE_STATUSES = ("ok", "partial")

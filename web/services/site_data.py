@@ -35,6 +35,7 @@ from typing import TypedDict
 import numpy as np
 import pandas as pd
 
+from geo.checks import DAY_S
 from geo.scoring import IndexedIncidents
 from web import storage
 from web.services.caches import Cache, clear_derived, forget_other_versions
@@ -59,7 +60,6 @@ __all__ = [
 
 #: Incidents read from the database per step while loading (bounds the memory of a load).
 LOAD_CHUNK_ROWS = 500_000
-_DAY_S = 86_400
 
 
 @dataclass(frozen=True, eq=False)
@@ -537,8 +537,8 @@ def local_fields(times: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarr
     stamps = pd.DatetimeIndex(np.asarray(times, dtype="datetime64[s]"))
     local = stamps.tz_localize("UTC").tz_convert(timezone).tz_localize(None).as_unit("s")
     seconds = local.asi8
-    day = np.floor_divide(seconds, _DAY_S)
-    hour = (seconds - day * _DAY_S) // 3600
+    day = np.floor_divide(seconds, DAY_S)
+    hour = (seconds - day * DAY_S) // 3600
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
     return hour.astype(np.int8), weekday.astype(np.int8), day.astype(np.int32)
 

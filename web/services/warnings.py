@@ -32,6 +32,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from geo.cells import hex_from_cells
+from geo.checks import DAY_S
 from web import clock, storage
 from web.services.background import Periodic
 from web.services.caches import Cache
@@ -75,7 +76,6 @@ RULE_LABELS = {
 LEVEL_COLOURS = {1: "#f9a825", 2: "#ef6c00", 3: "#c62828"}
 # One refresh at a time in this process: the score schedule and the refresher may meet.
 _refresh_lock = threading.Lock()
-DAY_S = 86_400
 
 
 def visible_cells(engine, role: str, user_id: int) -> np.ndarray | None:
