@@ -230,7 +230,7 @@ def test_requested_cells_are_named_for_people(site) -> None:
 
 def test_planners_are_told_of_open_requests_and_commanders_find_the_form(site) -> None:
     engine = site.extensions["engine"]
-    _cell, name = study_cell(engine, 4)
+    cell, name = study_cell(engine, 4)
     planner = client_of(site, "planner")
     assert 'id="open-requests"' not in planner.get("/plans/").get_data(as_text=True)
     commander = client_of(site, "commander")
@@ -244,3 +244,9 @@ def test_planners_are_told_of_open_requests_and_commanders_find_the_form(site) -
     assert "Request a patrol here" not in planner.get(f"/command/find?q={name}").get_data(
         as_text=True
     )
+    # A check-in answers it: the requests page says visited, the plans list counts none.
+    user = storage.get_user_by_name(engine, "commander")
+    storage.add_checkin(engine, user.id, cell, int(clock.now_s()), 10.0)
+    assert 'id="open-requests"' not in planner.get("/plans/").get_data(as_text=True)
+    cards = commander.get("/requests/").get_data(as_text=True)
+    assert f'data-state="visited" data-cell="{h3.int_to_str(cell)}"' in cards

@@ -167,15 +167,19 @@ def request_views(engine, names: CellNames, local_time, now_s: int) -> list[dict
     return views
 
 
-def replan_suggestions(engine, names: CellNames, local_time, now_s: int) -> list[dict]:
-    """Open requests standing at ``now_s`` that no check-in answered yet, for the re-plan
-    form's urgent cells (as its warning suggestions: hex, label, why, place)."""
+def open_requests(engine, now_s: int) -> list[storage.PatrolRequest]:
+    """The requests open at ``now_s``: standing, not withdrawn, and no check-in answered them
+    yet (the requests page's waiting and planned ones), newest first."""
     records = storage.list_patrol_requests(engine, since=now_s, open_at=now_s, limit=LIST_LIMIT)
     outcomes = storage.request_outcomes(engine, records)
+    return [record for record in records if outcomes[record.id].checked_in_at is None]
+
+
+def replan_suggestions(engine, names: CellNames, local_time, now_s: int) -> list[dict]:
+    """The open requests (``open_requests``) for the re-plan form's urgent cells (as its
+    warning suggestions: hex, label, why, place)."""
     out = []
-    for record in records:
-        if outcomes[record.id].checked_in_at is not None:
-            continue
+    for record in open_requests(engine, now_s):
         out.append({
             "hex": h3.int_to_str(record.cell),
             "label": names.label(record.cell),

@@ -34,7 +34,7 @@ from planner.plan_export import visits_csv_for_people
 from web import clock, storage
 from web.i18n import category_names, city_timezone, local_time
 from web.maps import plan_maps
-from web.services import plan_edits, plan_jobs
+from web.services import patrol_requests, plan_edits, plan_jobs
 from web.services import replans as replan_service
 from web.services import warnings as warning_service
 from web.services.cell_names import CellNames, cell_names
@@ -172,9 +172,7 @@ def plans():
                 "replaced_by": None if pd.isna(row.replaced_by) else int(row.replaced_by),
             }
         )
-    waiting = storage.list_patrol_requests(
-        get_engine(), since=int(clock.now_s()), open_at=int(clock.now_s())
-    )
+    waiting = patrol_requests.open_requests(get_engine(), int(clock.now_s()))
     return render_template("planner/plans.html", plans=rows, can_plan=_can_plan(),
                            shift_names=SHIFT_NAMES, status_names=STATUS_NAMES,
                            open_requests=len(waiting))  # fmt: skip
