@@ -90,18 +90,14 @@ def _schemas(models: Sequence[str], checkin_minutes: float) -> dict:
         "99/95/90 % confidence, negative cold, 0 not significant; null outside the "
         "study area",
     }
+    windows = ["7d", "28d", "91d", "365d", "all"]
     window_counts = {
         "type": "object",
         "description": "incidents in the 7, 28, 91 and 365 days before as_of, and all before it",
-        "properties": {
-            "7d": {"type": "integer"},
-            "28d": {"type": "integer"},
-            "91d": {"type": "integer"},
-            "365d": {"type": "integer"},
-            "all": {"type": "integer"},
-        },
-        "required": ["7d", "28d", "91d", "365d", "all"],
+        "properties": {window: {"type": "integer"} for window in windows},
+        "required": windows,
     }
+    category_names = {name: {"type": "string"} for name in ("code", "name_en", "name_zh")}
     filters = {
         "type": "object",
         "description": "The filters as read (times ISO 8601; lists null when not filtered).",
@@ -239,12 +235,7 @@ def _schemas(models: Sequence[str], checkin_minutes: float) -> dict:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "properties": {
-                            "code": {"type": "string"},
-                            "name_en": {"type": "string"},
-                            "name_zh": {"type": "string"},
-                            "counts": window_counts,
-                        },
+                        "properties": {**category_names, "counts": window_counts},
                     },
                 },
                 "model": {"type": "string", "enum": list(models)},
