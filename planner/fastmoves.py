@@ -12,10 +12,19 @@ from __future__ import annotations
 from numba import njit
 
 from planner.fastcache import cache_ok
-from planner.fastcore import INF, fill, insert_at, locate, rebuild, remove_at
+from planner.fastcore import (
+    INF,
+    exchange_sequences,
+    fill,
+    insert_at,
+    locate,
+    rebuild,
+    remove_at,
+    tally,
+)
 
 # Stamps of the kernel files this one calls into (planner.fastcache explains why).
-CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a"}
+CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 
@@ -51,9 +60,7 @@ def two_opt(p, s, w, r):  # noqa: ANN001, ANN201
                 )
                 delta = new - (fwd[j + 1] - fwd[i - 1])
                 if delta < best:
-                    best = delta
-                    bi = i
-                    bj = j
+                    best, bi, bj = delta, i, j
         ops += n * n // 2 + n
         if bi < 0:
             return improved, ops
@@ -105,10 +112,7 @@ def or_opt(p, s, w, r):  # noqa: ANN001, ANN201
                         - travel[m, loc[t], loc[t + 1]]
                     )
                     if cost - gain < best:
-                        best = cost - gain
-                        bi = i
-                        bk = k
-                        bt = t
+                        best, bi, bk, bt = cost - gain, i, k, t
             ops += n * n
         if bi < 0:
             return improved, ops
@@ -282,31 +286,11 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                 ops += (na + 1) * (nb + 1)
         if kind < 0:
             return improved, ops
-        _apply_exchange(p, s, w, kind, ba, bb, bi, bj)
+        exchange_sequences(seq, length, w[10], kind, ba, bb, bi, bj)
+        rebuild(p, s, ba)
+        rebuild(p, s, bb)
         improved = True
     return improved, ops
-
-
-@njit(cache=_CACHE)
-def _apply_exchange(p, s, w, kind, a, b, i, j):  # noqa: ANN001, ANN202
-    """Swap visit i of a with visit j of b (kind 0), or their tails from i and j (kind 1)."""
-    seq, length = s[0], s[1]
-    keep = w[10]
-    if kind == 0:
-        seq[a, i], seq[b, j] = seq[b, j], seq[a, i]
-    else:
-        na = length[a]
-        nb = length[b]
-        for k in range(na - i):
-            keep[k] = seq[a, i + k]
-        for k in range(nb - j):
-            seq[a, i + k] = seq[b, j + k]
-        for k in range(na - i):
-            seq[b, j + k] = keep[k]
-        length[a] = i + nb - j
-        length[b] = j + na - i
-    rebuild(p, s, a)
-    rebuild(p, s, b)
 
 
 @njit(cache=_CACHE)
@@ -391,24 +375,12 @@ def improve(p, s, w, eps):  # noqa: ANN001, ANN201
     for _ in range(20):
         changed = False
         for r in range(s[1].shape[0]):
-            done, k = two_opt(p, s, w, r)
-            changed |= done
-            ops += k
-            done, k = or_opt(p, s, w, r)
-            changed |= done
-            ops += k
-        done, k = relocate(p, s, w)
-        changed |= done
-        ops += k
-        done, k = exchange(p, s, w)
-        changed |= done
-        ops += k
-        done, k = fill(p, s, w, eps, 1.0, 0.0)
-        changed |= done
-        ops += k
-        done, k = replace_visits(p, s, w)
-        changed |= done
-        ops += k
+            changed, ops = tally(two_opt(p, s, w, r), changed, ops)
+            changed, ops = tally(or_opt(p, s, w, r), changed, ops)
+        changed, ops = tally(relocate(p, s, w), changed, ops)
+        changed, ops = tally(exchange(p, s, w), changed, ops)
+        changed, ops = tally(fill(p, s, w, eps, 1.0, 0.0), changed, ops)
+        changed, ops = tally(replace_visits(p, s, w), changed, ops)
         if not changed:
             break
     return ops

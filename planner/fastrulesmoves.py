@@ -15,22 +15,25 @@ import numpy as np
 from numba import njit
 
 from planner.fastcache import cache_ok
-from planner.fastrules import (
-    C_COOL_BY,
-    C_MAX_SHARE,
-    C_RANDOM,
-    C_RELATED,
-    C_RESTART,
-    C_SEGMENT,
+from planner.fastcore import (
     INF,
-    S_DESCEND,
     S_DONE,
-    S_FORCE,
     S_ITER,
     S_OPS,
-    S_SINCE,
     S_STARTED,
     S_T0,
+    V_CUR,
+    accept,
+    better_route,
+    draw,
+    force_descent,
+    or_opt_into,
+    ruin_marks,
+    settle,
+    tally,
+    without,
+)
+from planner.fastrules import (
     _rows,
     _rows_of,
     available,
@@ -53,7 +56,7 @@ from planner.fastrules import (
 )
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastrules.py": "628759be538cc42a"}
+CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472", "fastrules.py": "5679904f087b87a2"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
@@ -90,51 +93,10 @@ def _drop_route_visits(p, s, w, r, drop):  # noqa: ANN001, ANN202
 @njit(cache=_CACHE)
 def ruin(p, s, w, cfg):  # noqa: ANN001, ANN201
     """Remove a random part of the solution (random, related, segment or whole route)."""
-    travel, mode, node = p[0], p[1], p[6]
     seq, length = s[0], s[1]
-    n_routes = length.shape[0]
-    total = length.sum()
-    if total == 0:
-        return 0
-    owner = np.empty(total, dtype=np.int64)
-    position = np.empty(total, dtype=np.int64)
-    q = 0
-    for r in range(n_routes):
-        for k in range(length[r]):
-            owner[q] = r
-            position[q] = k
-            q += 1
-    drop = np.zeros((n_routes, seq.shape[1]), dtype=np.bool_)
-    kind = np.random.random()
-    n_remove = min(np.random.randint(1, max(2, int(cfg[C_MAX_SHARE] * total)) + 1), total)
-    reseed = -1
-    if kind < cfg[C_RANDOM]:
-        order = np.random.permutation(total)
-    elif kind < cfg[C_RELATED]:
-        pick = np.random.randint(0, total)
-        m = mode[owner[pick]]
-        centre = node[seq[owner[pick], position[pick]]]
-        dist = np.empty(total, dtype=np.int64)
-        for i in range(total):
-            v = node[seq[owner[i], position[i]]]
-            dist[i] = INF if v < 0 or centre < 0 else travel[m, centre, v] + travel[m, v, centre]
-        order = np.argsort(dist, kind="mergesort")
-    else:
-        order = np.arange(0)
-        n_remove = 0
-        if kind < cfg[C_SEGMENT]:
-            for r in range(n_routes):
-                n = length[r]
-                if n > 0:
-                    size = np.random.randint(1, max(1, n // 2) + 1)
-                    first = np.random.randint(0, n - size + 1)
-                    drop[r, first : first + size] = True
-        else:
-            reseed = np.random.randint(0, n_routes)
-            drop[reseed, : length[reseed]] = True
-    for i in range(n_remove):
-        drop[owner[order[i]], position[order[i]]] = True
-    for r in range(n_routes):
+    drop = np.zeros((length.shape[0], seq.shape[1]), dtype=np.bool_)
+    total, reseed = ruin_marks(p[0], p[1], p[6], seq, length, drop, cfg)
+    for r in range(length.shape[0]):
         _drop_route_visits(p, s, w, r, drop[r])
     if reseed >= 0:
         _seed_route(p, s, w, reseed)
@@ -156,29 +118,14 @@ def _seed_route(p, s, w, r):  # noqa: ANN001, ANN202
             if c < INF:
                 weights[o] = max(prize_now(p, s, o), 0.0)
                 at[o] = k
-    total = weights.sum()
-    if total <= 0:
+    pick = draw(weights)
+    if pick < 0:
         return
-    draw = np.random.random() * total
-    acc = 0.0
-    pick = -1
-    for o in range(n_opt):
-        if weights[o] > 0:
-            acc += weights[o]
-            pick = o
-            if acc > draw:
-                break
     insert_one(p, s, w, r, at[pick], pick)
 
 
 # --------------------------------------------------------------------------------------
 # Local search
-
-
-@njit(cache=_CACHE, inline="always")
-def _better_route(end_a, trav_a, end_b, trav_b):  # noqa: ANN001, ANN202
-    """Whether a route ending at end_a after trav_a of travel beats one at (end_b, trav_b)."""
-    return end_a < end_b or (end_a == end_b and trav_a < trav_b)
 
 
 @njit(cache=_CACHE, inline="always")
@@ -209,7 +156,7 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
                     buf[k] = seq[r, i + j - k]
                 trav = measure(p, s, w, r, buf, n, rows, -1)
                 ops += n
-                if trav >= 0 and _better_route(rows[3][n + 1], trav, best_end, best_trav):
+                if trav >= 0 and better_route(rows[3][n + 1], trav, best_end, best_trav):
                     best_end, best_trav = rows[3][n + 1], trav
                     kind, bi, bj = 0, i, j
         # or-opt: move seq[i .. i+size-1] to before position t of the rest.
@@ -218,10 +165,10 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
                 for t in range(n - size + 1):
                     if t == i:
                         continue
-                    _or_opt_into(seq[r], n, i, size, t, buf)
+                    or_opt_into(seq[r], n, i, size, t, buf)
                     trav = measure(p, s, w, r, buf, n, rows, -1)
                     ops += n
-                    if trav >= 0 and _better_route(rows[3][n + 1], trav, best_end, best_trav):
+                    if trav >= 0 and better_route(rows[3][n + 1], trav, best_end, best_trav):
                         best_end, best_trav = rows[3][n + 1], trav
                         kind, bi, bj, bt = 1, i, size, t
         if kind < 0:
@@ -232,32 +179,11 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
             for k in range(bi, bj + 1):
                 buf[k] = seq[r, bi + bj - k]
         else:
-            _or_opt_into(seq[r], n, bi, bj, bt, buf)
+            or_opt_into(seq[r], n, bi, bj, bt, buf)
         if not commit(p, s, w, r, buf, n):
             return improved, ops
         improved = True
     return improved, ops
-
-
-@njit(cache=_CACHE)
-def _or_opt_into(row, n, i, size, t, out):  # noqa: ANN001, ANN202
-    """``row[:n]`` with its segment [i, i + size) moved to index ``t`` of the rest."""
-    q = 0
-    placed = False
-    for k in range(n):
-        if i <= k < i + size:
-            continue
-        if q == t and not placed:
-            for j in range(size):
-                out[q] = row[i + j]
-                q += 1
-            placed = True
-        out[q] = row[k]
-        q += 1
-    if not placed:
-        for j in range(size):
-            out[q] = row[i + j]
-            q += 1
 
 
 @njit(cache=_CACHE)
@@ -283,11 +209,7 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
                 o = seq[a, i]
                 if lock[o] >= 0:
                     continue
-                q = 0
-                for k in range(na):
-                    if k != i:
-                        buf[q] = seq[a, k]
-                        q += 1
+                without(seq[a], na, i, buf)
                 if measure(p, s, w, a, buf, na - 1, rows, -1) < 0:
                     continue
                 gain = _end(s, a) - rows[3][na]
@@ -306,11 +228,7 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
             return improved, ops
         o = seq[ba, bi]
         na, nb = length[ba], length[bb]
-        q = 0
-        for k in range(na):
-            if k != bi:
-                buf[q] = seq[ba, k]
-                q += 1
+        without(seq[ba], na, bi, buf)
         buf_b[:bk] = seq[bb, :bk]
         buf_b[bk] = o
         buf_b[bk + 1 : nb + 1] = seq[bb, bk:nb]
@@ -459,11 +377,7 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
                 so = stop[old]
                 # What the old visit is worth, counted as the stop's last one.
                 worth = base[old] * dpow[count[so] - 1] + (bonus[so] if count[so] == 1 else 0)
-                q = 0
-                for j in range(n):
-                    if j != k:
-                        buf[q] = seq[r, j]
-                        q += 1
+                without(seq[r], n, k, buf)
                 if measure(p, s, w, r, buf, n - 1, rows, -1) < 0:
                     continue
                 ops += n
@@ -475,11 +389,7 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
             if bo < 0:
                 break
             old = seq[r, bp]
-            q = 0
-            for j in range(n):
-                if j != bp:
-                    buf[q] = seq[r, j]
-                    q += 1
+            without(seq[r], n, bp, buf)
             buf[b_target + 1 : n] = buf[b_target : n - 1].copy()
             buf[b_target] = bo
             unclaim(p, s, old)
@@ -505,23 +415,12 @@ def improve(p, s, w, eps):  # noqa: ANN001, ANN201
             break
         changed = False
         for r in range(s[1].shape[0]):
-            if look[r] == 0:
-                continue
-            done, k = intra(p, s, w, r)
-            changed |= done
-            ops += k
-        done, k = relocate(p, s, w)
-        changed |= done
-        ops += k
-        done, k = exchange(p, s, w)
-        changed |= done
-        ops += k
-        done, k = fill(p, s, w, eps, 1.0, 0.0)
-        changed |= done
-        ops += k
-        done, k = replace_visits(p, s, w)
-        changed |= done
-        ops += k
+            if look[r] > 0:
+                changed, ops = tally(intra(p, s, w, r), changed, ops)
+        changed, ops = tally(relocate(p, s, w), changed, ops)
+        changed, ops = tally(exchange(p, s, w), changed, ops)
+        changed, ops = tally(fill(p, s, w, eps, 1.0, 0.0), changed, ops)
+        changed, ops = tally(replace_visits(p, s, w), changed, ops)
         if not changed:
             break
     return ops
@@ -564,14 +463,6 @@ def objective(p, s):  # noqa: ANN001, ANN201
     return total
 
 
-@njit(cache=_CACHE, inline="always")
-def _better(value_a, travel_a, value_b, travel_b):  # noqa: ANN001, ANN202
-    """Whether (value, -travel) a beats b (values compared to 1e-9)."""
-    if value_a > value_b + 1e-9:
-        return True
-    return abs(value_a - value_b) <= 1e-9 and travel_a < travel_b
-
-
 @njit(cache=_CACHE)
 def _visits(p, s):  # noqa: ANN001, ANN202
     return s[3].sum()
@@ -610,13 +501,9 @@ def run_slice(p, cur, best, state, cfg, eps, patience, ops_total, ops_stop):  # 
     w = scratch_arrays(p, n_routes)
     load(p, cur, w)
     load(p, best, w)
-    cur_value, cur_travel = objective(p, cur), cur[10].sum()
-    best_value, best_travel = objective(p, best), best[10].sum()
-    t0 = state[S_T0]
-    if state[S_FORCE] == 1 and state[S_DESCEND] == 0:
-        state[S_DESCEND] = 1
+    vals = np.array([objective(p, cur), cur[10].sum(), objective(p, best), best[10].sum()])
+    if force_descent(state, vals):
         copy_into(p, best, cur, w)
-        cur_value, cur_travel = best_value, best_travel
     while state[S_OPS] < ops_stop and state[S_DONE] == 0:
         state[S_ITER] += 1
         copy_into(p, cur, cand, w)
@@ -624,28 +511,13 @@ def run_slice(p, cur, best, state, cfg, eps, patience, ops_total, ops_stop):  # 
         state[S_OPS] += ruin(p, cand, w, cfg)
         _, k = fill(p, cand, w, eps, np.random.uniform(0.5, 2.5), 0.3)
         state[S_OPS] += k
-        if objective(p, cand) >= cur_value - t0:
+        if objective(p, cand) >= vals[V_CUR] - state[S_T0]:
             state[S_OPS] += improve(p, cand, w, eps)
-        value, travel = objective(p, cand), cand[10].sum()
-        progress = min(1.0, state[S_OPS] / max(ops_total, 1.0))
-        if progress >= cfg[C_COOL_BY] and state[S_DESCEND] == 0:
-            state[S_DESCEND] = 1  # the last part descends from the best plan found
-            copy_into(p, best, cur, w)
-            cur_value, cur_travel = best_value, best_travel
-        cool = 1.0 - progress / cfg[C_COOL_BY]
-        temp = 1e-9 if state[S_DESCEND] == 1 else t0 * cool + 1e-9
-        chance = np.exp(min(0.0, value - cur_value) / temp)
-        if _better(value, travel, cur_value, cur_travel) or np.random.random() < chance:
-            copy_into(p, cand, cur, w)
-            cur_value, cur_travel = value, travel
-        if _better(value, travel, best_value, best_travel):
-            copy_into(p, cand, best, w)
-            best_value, best_travel = value, travel
-            state[S_SINCE] = 0
-        else:
-            state[S_SINCE] += 1
-        if state[S_SINCE] >= patience:
-            state[S_DONE] = 1  # converged: more rounds are unlikely to pay
-        elif state[S_SINCE] > 0 and state[S_SINCE] % cfg[C_RESTART] == 0:
-            copy_into(p, best, cur, w)
-            cur_value, cur_travel = best_value, best_travel
+        current, record = accept(
+            state, vals, objective(p, cand), cand[10].sum(), cfg, patience, ops_total
+        )
+        settle(cand, cur, best, current, record)
+        if current > 0:
+            load(p, cur, w)
+        if record:
+            load(p, best, w)

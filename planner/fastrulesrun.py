@@ -19,11 +19,11 @@ import numpy as np
 
 from planner import fastrules as fr
 from planner import fastrulesmoves as frm
+from planner.fastcore import S_ITER, STATE_SIZE, seed_generator, settings
+from planner.fastsearch import routes_of, run_in_slices, warm_once
 from planner.model import Instance, IntArray, mode_matrices
 
 __all__ = ["search", "warm"]
-
-_WARM = False
 
 
 def problem_arrays(inst: Instance) -> tuple[tuple, IntArray, dict[int, int]]:
@@ -124,15 +124,10 @@ def _initial(
     return out
 
 
-def warm() -> float:
-    """Compile (or load from the cache) the kernels once per process; the seconds it took."""
-    global _WARM
-    if _WARM:
-        return 0.0
+def _tiny() -> None:
     from planner.model import build_instance
     from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
 
-    began = time.perf_counter()
     travel = np.array([[0, 60, 90], [60, 0, 60], [90, 60, 0]], dtype=float)
     units = (
         Unit("a", 0, 0, 0.0, 3600.0, rest_break=RestBreak(600.0, 1800.0, 300.0)),
@@ -147,8 +142,9 @@ def warm() -> float:
     inst, _ = build_instance(problem, 0.0, 0)
     search(inst, seed=0, work_ops=1000.0, deadline=math.inf, temperature=1.0, patience=5,
            descend_by_clock=0.9)  # fmt: skip
-    _WARM = True
-    return time.perf_counter() - began
+
+
+warm = warm_once(_tiny)
 
 
 def search(
@@ -169,46 +165,34 @@ def search(
 
     ``initial`` starts from these routes; ``polish`` only adds what fits and swaps visits
     for better ones (no annealing). Slices and the clock as in
-    :func:`planner.fastsearch.search`.
+    :func:`planner.fastsearch.run_in_slices`.
     """
-    from planner.fastcore import RUIN_MAX_SHARE, RUIN_RANDOM, RUIN_RELATED, RUIN_SEGMENT
-    from planner.fastsearch import COOL_BY, RESTART_AFTER
-
-    cfg = np.array(
-        [COOL_BY, RESTART_AFTER, RUIN_RANDOM, RUIN_RELATED, RUIN_SEGMENT, RUIN_MAX_SHARE]
-    )
+    cfg = settings()
     p, origin, brk_option = problem_arrays(inst)
-    fr.seed_generator(seed % 2**32)
+    seed_generator(seed % 2**32)
     cur = fr.solution_arrays(p, inst.n_routes)
     best = fr.solution_arrays(p, inst.n_routes)
     for r, seq in enumerate(_initial(inst, origin, brk_option, initial)):
         cur[0][r, : len(seq)] = seq
         cur[1][r] = len(seq)
-    state = np.zeros(fr.STATE_SIZE)
+    state = np.zeros(STATE_SIZE)
     started = time.perf_counter()
     frm.start(p, cur, best, state, temperature, inst.eps, polish)
-    step = work_ops / slices
-    timed_out = False
-    while not polish and state[fr.S_DONE] == 0 and state[fr.S_OPS] < work_ops:
-        ops_stop = min(work_ops, state[fr.S_OPS] + step)
+
+    def run(ops_stop: float) -> None:
         frm.run_slice(p, cur, best, state, cfg, inst.eps, patience, work_ops, ops_stop)
-        if state[fr.S_DONE] == 1 or state[fr.S_OPS] >= work_ops:
-            break  # the work is done: a late last slice does not make it the clock's plan
-        now = time.perf_counter()
-        if now >= deadline:
-            timed_out = True
-            break
-        if (now - started) >= descend_by_clock * (deadline - started) and state[fr.S_DESCEND] == 0:
-            state[fr.S_FORCE] = 1
-            timed_out = True
+
+    timed_out = not polish and run_in_slices(
+        run, state, work_ops, deadline, descend_by_clock, slices, started
+    )
     routes: list[tuple[list[int], int | None]] = []
-    for r in range(inst.n_routes):
+    for kernel in routes_of(best):
         seq: list[int] = []
         after: int | None = None
-        for k in best[0][r, : best[1][r]].tolist():
+        for k in kernel:
             if origin[k] < 0:
                 after = len(seq)
             else:
                 seq.append(int(origin[k]))
         routes.append((seq, after))
-    return routes, int(state[fr.S_ITER]), timed_out
+    return routes, int(state[S_ITER]), timed_out

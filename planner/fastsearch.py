@@ -20,49 +20,57 @@ Arrays: ``travel`` (modes, nodes, nodes) ticks; per route ``mode``, ``start``, `
 solution is ``seq`` (routes, options) with ``length`` (routes,) visits per route.
 
 The kernel is in three files: ``planner.fastcore`` (the arrays, route costs, greedy
-insertion and ruin), ``planner.fastmoves`` (the local-search moves) and this one (the
-annealing loop, run in slices, and the Python driver, :func:`search`).
+insertion, ruin and the annealing decision), ``planner.fastmoves`` (the local-search moves)
+and this one (the annealing loop, run in slices, and the Python driver, :func:`search`). The
+driver's slices and clock (:func:`run_in_slices`) and its ``warm`` (:func:`warm_once`) serve
+the other two forms too.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from planner.fastcache import cache_ok
-from planner.fastcore import fill, load, ruin, scratch_arrays, seed_generator, solution_arrays
+from planner.fastcore import (
+    COOL_BY,
+    RESTART_AFTER,
+    S_DESCEND,
+    S_DONE,
+    S_FORCE,
+    S_ITER,
+    S_OPS,
+    S_STARTED,
+    S_T0,
+    STATE_SIZE,
+    V_CUR,
+    accept,
+    copy_solution,
+    fill,
+    force_descent,
+    load,
+    ruin,
+    scratch_arrays,
+    seed_generator,
+    settings,
+    settle,
+    solution_arrays,
+)
 from planner.fastmoves import improve, two_opt
+
+__all__ = ["COOL_BY", "RESTART_AFTER", "routes_of", "run_in_slices", "search", "warm", "warm_once"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-# Annealing settings, shared with the numpy search in planner.search.
-# Share of the work after which the temperature is zero; the search then goes back to the
-# best plan found and spends the rest descending from it.
-COOL_BY = 0.8
-# Rounds without a new best before the search returns to the best solution.
-RESTART_AFTER = 150
-
-# Slots of the state vector that carries the search between slices.
-S_OPS, S_ITER, S_SINCE, S_DESCEND, S_T0, S_STARTED, S_DONE, S_FORCE = range(8)
-STATE_SIZE = 8
-
 # Stamps of the kernel files this one calls into (planner.fastcache explains why).
-CALLS_INTO = {"fastcore.py": "c5beae06d13ca23a", "fastmoves.py": "c332702c32951535"}
+CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472", "fastmoves.py": "2c8502b774e1dd1b"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
-
-
-@njit(cache=_CACHE)
-def _copy(src, dst):  # noqa: ANN001, ANN202
-    """Copy solution ``src``'s sequences into ``dst`` (re-measure it with ``load``)."""
-    seq_from, len_from, seq_to, len_to = src[0], src[1], dst[0], dst[1]
-    len_to[:] = len_from
-    for r in range(len_from.shape[0]):
-        seq_to[r, : len_from[r]] = seq_from[r, : len_from[r]]
 
 
 @njit(cache=_CACHE)
@@ -76,15 +84,7 @@ def _value(p, s):  # noqa: ANN001, ANN202
 
 
 @njit(cache=_CACHE)
-def _better(value_a, travel_a, value_b, travel_b):  # noqa: ANN001, ANN202
-    """Whether (value, -travel) a beats b (values compared to 1e-9)."""
-    if value_a > value_b + 1e-9:
-        return True
-    return abs(value_a - value_b) <= 1e-9 and travel_a < travel_b
-
-
-@njit(cache=_CACHE)
-def run_slice(p, cur, best, state, eps, temperature, patience, ops_total, ops_stop):  # noqa: ANN001, ANN201
+def run_slice(p, cur, best, state, cfg, eps, temperature, patience, ops_total, ops_stop):  # noqa: ANN001, ANN201, PLR0913
     """Advance the search until ``state[S_OPS]`` reaches ``ops_stop`` or it converges.
 
     ``cur`` and ``best`` (solution tuples) carry the current and best solutions between
@@ -97,24 +97,20 @@ def run_slice(p, cur, best, state, eps, temperature, patience, ops_total, ops_st
         load(p, cur)
         _, k = fill(p, cur, w, eps, 1.0, 0.0)
         state[S_OPS] += k + improve(p, cur, w, eps)
-        _copy(cur, best)
+        copy_solution(cur, best)
         visits = max(1, cur[1].sum())
         state[S_T0] = temperature * max(_value(p, cur), 1.0) / visits
         state[S_STARTED] = 1
     load(p, cur)
     load(p, best)
-    cur_value, cur_travel = _value(p, cur), cur[3].sum()
-    best_value, best_travel = _value(p, best), best[3].sum()
-    t0 = state[S_T0]
-    if state[S_FORCE] == 1 and state[S_DESCEND] == 0:
-        state[S_DESCEND] = 1
-        _copy(best, cur)
-        cur_value, cur_travel = best_value, best_travel
+    vals = np.array([_value(p, cur), cur[3].sum(), _value(p, best), best[3].sum()])
+    if force_descent(state, vals):
+        copy_solution(best, cur)
     while state[S_OPS] < ops_stop and state[S_DONE] == 0:
         state[S_ITER] += 1
-        _copy(cur, cand)
+        copy_solution(cur, cand)
         load(p, cand)
-        state[S_OPS] += ruin(p, cand, w)
+        state[S_OPS] += ruin(p, cand, w, cfg)
         _, k = fill(p, cand, w, eps, np.random.uniform(0.5, 2.5), 0.3)
         state[S_OPS] += k
         for r in range(n_routes):
@@ -123,52 +119,86 @@ def run_slice(p, cur, best, state, eps, temperature, patience, ops_total, ops_st
         _, k = fill(p, cand, w, eps, 1.0, 0.0)
         state[S_OPS] += k
         # The full local search only for candidates that could be accepted.
-        if _value(p, cand) >= cur_value - t0:
+        if _value(p, cand) >= vals[V_CUR] - state[S_T0]:
             state[S_OPS] += improve(p, cand, w, eps)
-        value, travel = _value(p, cand), cand[3].sum()
-        progress = min(1.0, state[S_OPS] / max(ops_total, 1.0))
-        if progress >= COOL_BY and state[S_DESCEND] == 0:
-            state[S_DESCEND] = 1  # the last part descends from the best plan found
-            _copy(best, cur)
-            cur_value, cur_travel = best_value, best_travel
-        temp = 1e-9 if state[S_DESCEND] == 1 else t0 * (1.0 - progress / COOL_BY) + 1e-9
-        chance = np.exp(min(0.0, value - cur_value) / temp)
-        if _better(value, travel, cur_value, cur_travel) or np.random.random() < chance:
-            _copy(cand, cur)
-            cur_value, cur_travel = value, travel
-        if _better(value, travel, best_value, best_travel):
-            _copy(cand, best)
-            best_value, best_travel = value, travel
-            state[S_SINCE] = 0
-        else:
-            state[S_SINCE] += 1
-        if state[S_SINCE] >= patience:
-            state[S_DONE] = 1  # converged: more rounds are unlikely to pay
-        elif state[S_SINCE] > 0 and state[S_SINCE] % RESTART_AFTER == 0:
-            _copy(best, cur)
-            cur_value, cur_travel = best_value, best_travel
+        current, record = accept(
+            state, vals, _value(p, cand), cand[3].sum(), cfg, patience, ops_total
+        )
+        settle(cand, cur, best, current, record)
 
 
 # --------------------------------------------------------------------------------------
 # Driver
 
 
-_WARM = False
+def warm_once(run: Callable[[], object]) -> Callable[[], float]:
+    """A form's ``warm``: its first call runs ``run`` (the search on a tiny problem, which
+    compiles the kernels or loads them from the cache) and returns the seconds it took; later
+    calls return 0."""
+    done = False
+
+    def warm() -> float:
+        """Compile (or load from the cache) the search once per process; the seconds it took."""
+        nonlocal done
+        if done:
+            return 0.0
+        began = time.perf_counter()
+        run()
+        done = True
+        return time.perf_counter() - began
+
+    return warm
 
 
-def warm() -> float:
-    """Compile (or load from the cache) the search once per process; the seconds it took."""
-    global _WARM
-    if _WARM:
-        return 0.0
-    began = time.perf_counter()
+def _tiny() -> None:
     travel = np.array([[[0, 2, 3], [2, 0, 2], [3, 2, 0]]], dtype=np.int64)
     one = np.zeros(1, dtype=np.int64)
     problem = (travel, one, one, one, np.array([10]), np.array([1, 2]), np.array([1, 1]))
     search(*problem, np.array([1.0, 2.0]), eps=1.0, seed=0, work_ops=1000.0,
            deadline=math.inf, temperature=1.0, patience=5, descend_by_clock=0.9)  # fmt: skip
-    _WARM = True
-    return time.perf_counter() - began
+
+
+warm = warm_once(_tiny)
+
+
+def run_in_slices(  # noqa: PLR0913
+    run_slice_: Callable[[float], object],
+    state: np.ndarray,
+    work_ops: float,
+    deadline: float,
+    descend_by_clock: float,
+    slices: int,
+    started: float | None = None,
+) -> bool:
+    """Run a search's slices (``run_slice_(ops_stop)``) until its work is done or it
+    converges; whether the clock stopped it.
+
+    The work is split into ``slices``; between them the clock is read: past
+    ``descend_by_clock`` of the time from ``started`` (default: now) to ``deadline`` the
+    final descent starts early, past ``deadline`` the search stops (either makes the plan
+    depend on the machine, and says so).
+    """
+    if started is None:
+        started = time.perf_counter()
+    step = work_ops / slices
+    timed_out = False
+    while state[S_DONE] == 0 and state[S_OPS] < work_ops:
+        run_slice_(min(work_ops, state[S_OPS] + step))
+        if state[S_DONE] == 1 or state[S_OPS] >= work_ops:
+            break  # the work is done: a late last slice does not make it the clock's plan
+        now = time.perf_counter()
+        if now >= deadline:
+            timed_out = True
+            break
+        if (now - started) >= descend_by_clock * (deadline - started) and state[S_DESCEND] == 0:
+            state[S_FORCE] = 1
+            timed_out = True
+    return timed_out
+
+
+def routes_of(best: tuple) -> list[list[int]]:
+    """Each route's options in order, from a solution tuple."""
+    return [best[0][r, : best[1][r]].tolist() for r in range(len(best[1]))]
 
 
 def search(
@@ -192,32 +222,20 @@ def search(
 ) -> tuple[list[list[int]], int, bool]:
     """Run the search; (each route's options in order, rounds, stopped by the clock).
 
-    The work is split into ``slices``; between them the clock is read: past
-    ``descend_by_clock`` of the time to ``deadline`` the final descent starts early, past
-    ``deadline`` the search stops (either makes the plan depend on the machine, and says so).
+    Slices and the clock as in :func:`run_in_slices`.
     """
     as_int = [
         np.ascontiguousarray(a, dtype=np.int64) for a in (mode, start, end, room, node, dwell)
     ]
     p = (np.ascontiguousarray(travel, dtype=np.int64), *as_int, np.asarray(prize, dtype=np.float64))
+    cfg = settings()
     seed_generator(seed % 2**32)
     cur = solution_arrays(len(mode), len(node))
     best = solution_arrays(len(mode), len(node))
     state = np.zeros(STATE_SIZE)
-    started = time.perf_counter()
-    step = work_ops / slices
-    timed_out = False
-    while state[S_DONE] == 0 and state[S_OPS] < work_ops:
-        ops_stop = min(work_ops, state[S_OPS] + step)
-        run_slice(p, cur, best, state, eps, temperature, patience, work_ops, ops_stop)
-        if state[S_DONE] == 1 or state[S_OPS] >= work_ops:
-            break  # the work is done: a late last slice does not make it the clock's plan
-        now = time.perf_counter()
-        if now >= deadline:
-            timed_out = True
-            break
-        if (now - started) >= descend_by_clock * (deadline - started) and state[S_DESCEND] == 0:
-            state[S_FORCE] = 1
-            timed_out = True
-    routes = [best[0][r, : best[1][r]].tolist() for r in range(len(mode))]
-    return routes, int(state[S_ITER]), timed_out
+
+    def run(ops_stop: float) -> None:
+        run_slice(p, cur, best, state, cfg, eps, temperature, patience, work_ops, ops_stop)
+
+    timed_out = run_in_slices(run, state, work_ops, deadline, descend_by_clock, slices)
+    return routes_of(best), int(state[S_ITER]), timed_out

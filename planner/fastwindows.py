@@ -25,42 +25,58 @@ Arrays (ticks): ``travel`` (modes, nodes, nodes); per route ``mode``, ``start``,
 of one stop exclude each other). Determinism as in ``planner.fastsearch``: numba's seeded
 generator and work counted in elementary steps, the clock read only between slices.
 
-This file calls no kernel function of another file, so numba's own cache check (its text)
-covers it (see ``planner.fastcache``); the shared search settings come in as arguments.
+What the three forms share comes from ``planner.fastcore`` (the ruin's choice, greedy
+insertion's pick, the annealing decision, sequence edits; its stamp in ``CALLS_INTO``, see
+``planner.fastcache``) and ``planner.fastsearch`` (the slices and the clock); the search
+settings come in as arguments (``cfg``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from planner.fastcache import cache_ok
-from planner.fastcore import insert_at, remove_at
-from planner.fastsearch import _better, _copy
+from planner.fastcore import (
+    INF,
+    S_DONE,
+    S_ITER,
+    S_OPS,
+    S_STARTED,
+    S_T0,
+    STATE_SIZE,
+    V_CUR,
+    accept,
+    better_route,
+    copy_solution,
+    draw,
+    draw_noise,
+    exchange_sequences,
+    force_descent,
+    insert_at,
+    or_opt_into,
+    pick,
+    remove_at,
+    ruin_marks,
+    seed_generator,
+    settings,
+    settle,
+    tally,
+    value_weights,
+    without,
+)
+from planner.fastsearch import routes_of, run_in_slices, warm_once
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {
-    "fastcore.py": "c5beae06d13ca23a",
-    "fastmoves.py": "c332702c32951535",
-    "fastsearch.py": "e22a79efdaf423bf",
-}
+CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
-INF = np.int64(2**50)
-
-# Slots of the state vector that carries the search between slices (as in fastsearch).
-S_OPS, S_ITER, S_SINCE, S_DESCEND, S_T0, S_STARTED, S_DONE, S_FORCE = range(8)
-STATE_SIZE = 8
-# Slots of the settings vector: the search settings shared with planner.fastsearch and
-# planner.fastcore, passed in so that this file's cache never holds stale copies of them.
-C_COOL_BY, C_RESTART, C_RANDOM, C_RELATED, C_SEGMENT, C_MAX_SHARE = range(6)
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
 _INTRA_PASSES = 8
 
@@ -74,12 +90,6 @@ _INTRA_PASSES = 8
 #       factor (routes, options) noise, buf_a, buf_b (width) candidate sequences, then
 #       loc, dwl, arr, b, ms rows (width + 2) of a candidate route, twice (a and b)
 # Every move returns (changed, ops): ops counts elementary steps, the work budget's unit.
-
-
-@njit(cache=_CACHE)
-def seed_generator(seed):  # noqa: ANN001, ANN201
-    """Seed numba's random generator (one per process) for the next run."""
-    np.random.seed(seed)
 
 
 @njit(cache=_CACHE)
@@ -241,36 +251,27 @@ def fill(p, s, w, eps, alpha, noise):  # noqa: ANN001, ANN201
     ``noise`` multiplies each (route, option) score by a random factor in [1, 1 + noise].
     """
     prize, stop = p[10], p[11]
-    length, where, taken = s[1], s[2], s[3]
+    length = s[1]
     best_c, best_p, factor = w[0], w[1], w[2]
     n_routes = length.shape[0]
     n_opt = stop.shape[0]
     ops = 0
     for r in range(n_routes):
         ops += _insert_costs(p, s, w, r)
-        for o in range(n_opt):
-            factor[r, o] = 1.0 + noise * np.random.random() if noise > 0 else 1.0
-    weight = np.empty(n_opt)
-    for o in range(n_opt):
-        weight[o] = max(prize[o], 1e-12) ** alpha
+    draw_noise(factor, noise)
+    weight = value_weights(prize, alpha)
+    fits = np.full(n_routes, INF - 1)
     inserted = False
     while True:
-        best = -1.0
-        br = -1
-        bo = -1
-        for r in range(n_routes):
-            for o in range(n_opt):
-                if best_c[r, o] < INF and where[o] < 0 and taken[stop[o]] == 0:
-                    score = weight[o] * factor[r, o] / max(float(best_c[r, o]), eps)
-                    if score > best:
-                        best = score
-                        br = r
-                        bo = o
+        br, bo = pick(best_c, fits, weight, factor, eps)
         ops += n_routes * n_opt
         if br < 0:
             return inserted, ops
         insert_at(s, br, best_p[br, bo], bo)
         rebuild(p, s, br)
+        for o in range(n_opt):
+            if stop[o] == stop[bo]:
+                best_c[:, o] = INF  # its stop is visited: no route takes it
         inserted = True
         ops += length[br] + _insert_costs(p, s, w, br)
 
@@ -301,51 +302,10 @@ def _drop_route_visits(p, s, w, r, drop):  # noqa: ANN001, ANN202
 @njit(cache=_CACHE)
 def ruin(p, s, w, cfg):  # noqa: ANN001, ANN201
     """Remove a random part of the solution (random, related, segment or whole route)."""
-    travel, mode, node = p[0], p[1], p[6]
     seq, length = s[0], s[1]
-    n_routes = length.shape[0]
-    total = length.sum()
-    if total == 0:
-        return 0
-    owner = np.empty(total, dtype=np.int64)
-    position = np.empty(total, dtype=np.int64)
-    q = 0
-    for r in range(n_routes):
-        for k in range(length[r]):
-            owner[q] = r
-            position[q] = k
-            q += 1
-    drop = np.zeros((n_routes, seq.shape[1]), dtype=np.bool_)
-    kind = np.random.random()
-    n_remove = min(np.random.randint(1, max(2, int(cfg[C_MAX_SHARE] * total)) + 1), total)
-    reseed = -1
-    if kind < cfg[C_RANDOM]:
-        order = np.random.permutation(total)
-    elif kind < cfg[C_RELATED]:
-        pick = np.random.randint(0, total)
-        m = mode[owner[pick]]
-        centre = node[seq[owner[pick], position[pick]]]
-        dist = np.empty(total, dtype=np.int64)
-        for i in range(total):
-            v = node[seq[owner[i], position[i]]]
-            dist[i] = travel[m, centre, v] + travel[m, v, centre]
-        order = np.argsort(dist, kind="mergesort")
-    else:
-        order = np.arange(0)
-        n_remove = 0
-        if kind < cfg[C_SEGMENT]:
-            for r in range(n_routes):
-                n = length[r]
-                if n > 0:
-                    size = np.random.randint(1, max(1, n // 2) + 1)
-                    first = np.random.randint(0, n - size + 1)
-                    drop[r, first : first + size] = True
-        else:
-            reseed = np.random.randint(0, n_routes)
-            drop[reseed, : length[reseed]] = True
-    for i in range(n_remove):
-        drop[owner[order[i]], position[order[i]]] = True
-    for r in range(n_routes):
+    drop = np.zeros((length.shape[0], seq.shape[1]), dtype=np.bool_)
+    total, reseed = ruin_marks(p[0], p[1], p[6], seq, length, drop, cfg)
+    for r in range(length.shape[0]):
         _drop_route_visits(p, s, w, r, drop[r])
     if reseed >= 0 and length[reseed] == 0:
         _seed_route(p, s, w, reseed)
@@ -363,30 +323,15 @@ def _seed_route(p, s, w, r):  # noqa: ANN001, ANN202
     for o in range(n_opt):
         if best_c[r, o] < INF:
             weights[o] = max(prize[o], 0.0)
-    total = weights.sum()
-    if total <= 0:
+    pick = draw(weights)
+    if pick < 0:
         return
-    draw = np.random.random() * total
-    acc = 0.0
-    pick = -1
-    for o in range(n_opt):
-        if weights[o] > 0:
-            acc += weights[o]
-            pick = o
-            if acc > draw:
-                break
     insert_at(s, r, 0, pick)
     rebuild(p, s, r)
 
 
 # --------------------------------------------------------------------------------------
 # Local search
-
-
-@njit(cache=_CACHE)
-def _better_route(end_a, trav_a, end_b, trav_b):  # noqa: ANN001, ANN202
-    """Whether a route ending at end_a after trav_a of travel beats one at (end_b, trav_b)."""
-    return end_a < end_b or (end_a == end_b and trav_a < trav_b)
 
 
 @njit(cache=_CACHE)
@@ -411,7 +356,7 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
                     buf[k] = seq[r, i + j - k]
                 trav = measure(p, r, buf, n, rows)
                 ops += n
-                if trav >= 0 and _better_route(rows[3][n + 1], trav, best_end, best_trav):
+                if trav >= 0 and better_route(rows[3][n + 1], trav, best_end, best_trav):
                     best_end, best_trav = rows[3][n + 1], trav
                     kind, bi, bj = 0, i, j
         # or-opt: move seq[i .. i+size-1] to before position t of the rest.
@@ -420,10 +365,10 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
                 for t in range(n - size + 1):
                     if t == i:
                         continue
-                    _or_opt_into(seq[r], n, i, size, t, buf)
+                    or_opt_into(seq[r], n, i, size, t, buf)
                     trav = measure(p, r, buf, n, rows)
                     ops += n
-                    if trav >= 0 and _better_route(rows[3][n + 1], trav, best_end, best_trav):
+                    if trav >= 0 and better_route(rows[3][n + 1], trav, best_end, best_trav):
                         best_end, best_trav = rows[3][n + 1], trav
                         kind, bi, bj, bt = 1, i, size, t
         if kind < 0:
@@ -434,32 +379,11 @@ def intra(p, s, w, r):  # noqa: ANN001, ANN201
             for k in range(bi, bj + 1):
                 buf[k] = seq[r, bi + bj - k]
         else:
-            _or_opt_into(seq[r], n, bi, bj, bt, buf)
+            or_opt_into(seq[r], n, bi, bj, bt, buf)
         seq[r, :n] = buf[:n]
         rebuild(p, s, r)
         improved = True
     return improved, ops
-
-
-@njit(cache=_CACHE)
-def _or_opt_into(row, n, i, size, t, out):  # noqa: ANN001, ANN202
-    """``row[:n]`` with its segment [i, i + size) moved to index ``t`` of the rest."""
-    q = 0
-    placed = False
-    for k in range(n):
-        if i <= k < i + size:
-            continue
-        if q == t and not placed:
-            for j in range(size):
-                out[q] = row[i + j]
-                q += 1
-            placed = True
-        out[q] = row[k]
-        q += 1
-    if not placed:
-        for j in range(size):
-            out[q] = row[i + j]
-            q += 1
 
 
 @njit(cache=_CACHE)
@@ -478,11 +402,7 @@ def relocate(p, s, w):  # noqa: ANN001, ANN201
         for a in range(n_routes):
             na = length[a]
             for i in range(na):
-                q = 0
-                for k in range(na):
-                    if k != i:
-                        buf[q] = seq[a, k]
-                        q += 1
+                without(seq[a], na, i, buf)
                 if measure(p, a, buf, na - 1, rows) < 0:
                     continue
                 gain = _end(s, a) - rows[3][na]
@@ -542,9 +462,10 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                         buf_b[:nb] = seq[b, :nb]
                         buf_a[i], buf_b[j] = seq[b, j], seq[a, i]
                         ops += na + nb
-                        if measure(p, a, buf_a, na, rows_a) < 0:
-                            continue
-                        if measure(p, b, buf_b, nb, rows_b) < 0:
+                        if (
+                            measure(p, a, buf_a, na, rows_a) < 0
+                            or measure(p, b, buf_b, nb, rows_b) < 0
+                        ):
                             continue
                         saving = before - rows_a[3][na + 1] - rows_b[3][nb + 1]
                         if saving > best:
@@ -561,40 +482,21 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
                         buf_b[:kb] = seq[b, :kb]
                         buf_b[kb:lb] = seq[a, ka:na]
                         ops += na + nb
-                        if measure(p, a, buf_a, la, rows_a) < 0:
-                            continue
-                        if measure(p, b, buf_b, lb, rows_b) < 0:
+                        if (
+                            measure(p, a, buf_a, la, rows_a) < 0
+                            or measure(p, b, buf_b, lb, rows_b) < 0
+                        ):
                             continue
                         saving = before - rows_a[3][la + 1] - rows_b[3][lb + 1]
                         if saving > best:
                             best, kind, ba, bb, bi, bj = saving, 1, a, b, ka, kb
         if kind < 0:
             return improved, ops
-        _apply_exchange(p, s, w, kind, ba, bb, bi, bj)
+        exchange_sequences(seq, length, w[3], kind, ba, bb, bi, bj)
+        rebuild(p, s, ba)
+        rebuild(p, s, bb)
         improved = True
     return improved, ops
-
-
-@njit(cache=_CACHE)
-def _apply_exchange(p, s, w, kind, a, b, i, j):  # noqa: ANN001, ANN202
-    """Swap visit i of a with visit j of b (kind 0), or their tails from i and j (kind 1)."""
-    seq, length = s[0], s[1]
-    keep = w[3]
-    if kind == 0:
-        seq[a, i], seq[b, j] = seq[b, j], seq[a, i]
-    else:
-        na = length[a]
-        nb = length[b]
-        for k in range(na - i):
-            keep[k] = seq[a, i + k]
-        for k in range(nb - j):
-            seq[a, i + k] = seq[b, j + k]
-        for k in range(na - i):
-            seq[b, j + k] = keep[k]
-        length[a] = i + nb - j
-        length[b] = j + na - i
-    rebuild(p, s, a)
-    rebuild(p, s, b)
 
 
 @njit(cache=_CACHE)
@@ -616,11 +518,7 @@ def replace_visits(p, s, w):  # noqa: ANN001, ANN201
             bp = bo = b_target = -1
             for k in range(n):
                 old = seq[r, k]
-                q = 0
-                for j in range(n):
-                    if j != k:
-                        buf[q] = seq[r, j]
-                        q += 1
+                without(seq[r], n, k, buf)
                 if measure(p, r, buf, n - 1, rows) < 0:
                     continue
                 ops += n
@@ -654,21 +552,11 @@ def improve(p, s, w, eps):  # noqa: ANN001, ANN201
     for _ in range(20):
         changed = False
         for r in range(s[1].shape[0]):
-            done, k = intra(p, s, w, r)
-            changed |= done
-            ops += k
-        done, k = relocate(p, s, w)
-        changed |= done
-        ops += k
-        done, k = exchange(p, s, w)
-        changed |= done
-        ops += k
-        done, k = fill(p, s, w, eps, 1.0, 0.0)
-        changed |= done
-        ops += k
-        done, k = replace_visits(p, s, w)
-        changed |= done
-        ops += k
+            changed, ops = tally(intra(p, s, w, r), changed, ops)
+        changed, ops = tally(relocate(p, s, w), changed, ops)
+        changed, ops = tally(exchange(p, s, w), changed, ops)
+        changed, ops = tally(fill(p, s, w, eps, 1.0, 0.0), changed, ops)
+        changed, ops = tally(replace_visits(p, s, w), changed, ops)
         if not changed:
             break
     return ops
@@ -702,71 +590,40 @@ def run_slice(p, cur, best, state, cfg, eps, temperature, patience, ops_total, o
         load(p, cur)
         _, k = fill(p, cur, w, eps, 1.0, 0.0)
         state[S_OPS] += k + improve(p, cur, w, eps)
-        _copy(cur, best)
+        copy_solution(cur, best)
         visits = max(1, cur[1].sum())
         state[S_T0] = temperature * max(_value(p, cur), 1.0) / visits
         state[S_STARTED] = 1
     load(p, cur)
     load(p, best)
-    cur_value, cur_travel = _value(p, cur), cur[9].sum()
-    best_value, best_travel = _value(p, best), best[9].sum()
-    t0 = state[S_T0]
-    if state[S_FORCE] == 1 and state[S_DESCEND] == 0:
-        state[S_DESCEND] = 1
-        _copy(best, cur)
+    vals = np.array([_value(p, cur), cur[9].sum(), _value(p, best), best[9].sum()])
+    if force_descent(state, vals):
+        copy_solution(best, cur)
         load(p, cur)
-        cur_value, cur_travel = best_value, best_travel
     while state[S_OPS] < ops_stop and state[S_DONE] == 0:
         state[S_ITER] += 1
-        _copy(cur, cand)
+        copy_solution(cur, cand)
         load(p, cand)
         state[S_OPS] += ruin(p, cand, w, cfg)
         _, k = fill(p, cand, w, eps, np.random.uniform(0.5, 2.5), 0.3)
         state[S_OPS] += k
-        if _value(p, cand) >= cur_value - t0:
+        if _value(p, cand) >= vals[V_CUR] - state[S_T0]:
             state[S_OPS] += improve(p, cand, w, eps)
-        value, travel = _value(p, cand), cand[9].sum()
-        progress = min(1.0, state[S_OPS] / max(ops_total, 1.0))
-        if progress >= cfg[C_COOL_BY] and state[S_DESCEND] == 0:
-            state[S_DESCEND] = 1  # the last part descends from the best plan found
-            _copy(best, cur)
+        current, record = accept(
+            state, vals, _value(p, cand), cand[9].sum(), cfg, patience, ops_total
+        )
+        settle(cand, cur, best, current, record)
+        if current > 0:
             load(p, cur)
-            cur_value, cur_travel = best_value, best_travel
-        cool = 1.0 - progress / cfg[C_COOL_BY]
-        temp = 1e-9 if state[S_DESCEND] == 1 else t0 * cool + 1e-9
-        chance = np.exp(min(0.0, value - cur_value) / temp)
-        if _better(value, travel, cur_value, cur_travel) or np.random.random() < chance:
-            _copy(cand, cur)
-            load(p, cur)
-            cur_value, cur_travel = value, travel
-        if _better(value, travel, best_value, best_travel):
-            _copy(cand, best)
+        if record:
             load(p, best)
-            best_value, best_travel = value, travel
-            state[S_SINCE] = 0
-        else:
-            state[S_SINCE] += 1
-        if state[S_SINCE] >= patience:
-            state[S_DONE] = 1  # converged: more rounds are unlikely to pay
-        elif state[S_SINCE] > 0 and state[S_SINCE] % cfg[C_RESTART] == 0:
-            _copy(best, cur)
-            load(p, cur)
-            cur_value, cur_travel = best_value, best_travel
 
 
 # --------------------------------------------------------------------------------------
 # Driver
 
 
-_WARM = False
-
-
-def warm() -> float:
-    """Compile (or load from the cache) the search once per process; the seconds it took."""
-    global _WARM
-    if _WARM:
-        return 0.0
-    began = time.perf_counter()
+def _tiny() -> None:
     travel = np.array([[[0, 2, 3], [2, 0, 2], [3, 2, 0]]], dtype=np.int64)
     one = np.zeros(1, dtype=np.int64)
     two = np.zeros(2, dtype=np.int64)
@@ -774,8 +631,9 @@ def warm() -> float:
            two, np.array([10, 10]), np.array([1.0, 2.0]), np.array([0, 1]), eps=1.0, seed=0,
            work_ops=1000.0, deadline=math.inf, temperature=1.0, patience=5,
            descend_by_clock=0.9)  # fmt: skip
-    _WARM = True
-    return time.perf_counter() - began
+
+
+warm = warm_once(_tiny)
 
 
 def search(
@@ -803,15 +661,8 @@ def search(
 ) -> tuple[list[list[int]], int, bool]:
     """Run the search; (each route's options in order, rounds, stopped by the clock).
 
-    Slices and the clock as in :func:`planner.fastsearch.search`.
+    Slices and the clock as in :func:`planner.fastsearch.run_in_slices`.
     """
-    # Imported here: planner.fastsearch's settings, passed to the kernels as numbers.
-    from planner.fastcore import RUIN_MAX_SHARE, RUIN_RANDOM, RUIN_RELATED, RUIN_SEGMENT
-    from planner.fastsearch import COOL_BY, RESTART_AFTER
-
-    cfg = np.array(
-        [COOL_BY, RESTART_AFTER, RUIN_RANDOM, RUIN_RELATED, RUIN_SEGMENT, RUIN_MAX_SHARE]
-    )
     ints = [
         np.ascontiguousarray(a, dtype=np.int64)
         for a in (mode, start, end, ready, due, node, dwell, open_, close)
@@ -824,24 +675,14 @@ def search(
         stop_i,
     )
     n_stops = int(stop_i.max()) + 1 if len(stop_i) else 0
+    cfg = settings()
     seed_generator(seed % 2**32)
     cur = solution_arrays(len(mode), len(node), n_stops)
     best = solution_arrays(len(mode), len(node), n_stops)
     state = np.zeros(STATE_SIZE)
-    started = time.perf_counter()
-    step = work_ops / slices
-    timed_out = False
-    while state[S_DONE] == 0 and state[S_OPS] < work_ops:
-        ops_stop = min(work_ops, state[S_OPS] + step)
+
+    def run(ops_stop: float) -> None:
         run_slice(p, cur, best, state, cfg, eps, temperature, patience, work_ops, ops_stop)
-        if state[S_DONE] == 1 or state[S_OPS] >= work_ops:
-            break  # the work is done: a late last slice does not make it the clock's plan
-        now = time.perf_counter()
-        if now >= deadline:
-            timed_out = True
-            break
-        if (now - started) >= descend_by_clock * (deadline - started) and state[S_DESCEND] == 0:
-            state[S_FORCE] = 1
-            timed_out = True
-    routes = [best[0][r, : best[1][r]].tolist() for r in range(len(mode))]
-    return routes, int(state[S_ITER]), timed_out
+
+    timed_out = run_in_slices(run, state, work_ops, deadline, descend_by_clock, slices)
+    return routes_of(best), int(state[S_ITER]), timed_out

@@ -129,7 +129,7 @@ def test_every_move_keeps_routes_exact_and_never_worse(seed: int) -> None:
         moved += done
         st.fill()
         st.check()
-        fastcore.ruin(p, s, w)
+        fastcore.ruin(p, s, w, fastcore.settings())
         st.check()
         st.fill(alpha=0.7, noise=0.3)
         st.check()
@@ -203,7 +203,7 @@ def test_a_route_put_back_by_the_ruin_is_not_reseeded() -> None:
         s[0][0, 0], s[1][0] = 0, 1
         fastcore.load(p, s)
         fastcore.seed_generator(seed)
-        fastcore.ruin(p, s, w)
+        fastcore.ruin(p, s, w, fastcore.settings())
         assert s[2][0] <= 10 and s[1][0] == 1
         whole_route_ruins += s[0][0, 0] == 0
     assert whole_route_ruins == 60  # every ruin of this one-visit plan is undone
