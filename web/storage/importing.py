@@ -101,18 +101,11 @@ class ImportFile:
         """A file (or feed batch) checked by ``geo.ingest.prepare_incidents``: its incidents,
         rejects, rows read, new categories and details."""
         return cls(
-            file=file,
-            file_sha256=file_sha256,
-            source=source,
-            preset=preset,
-            started_at=started_at,
-            incidents=prepared.incidents,
-            rejects=prepared.rejects,
-            rows_read=prepared.rows_read,
-            new_categories=tuple(prepared.new_categories),
-            synthetic=synthetic,
-            details=prepared.details,
-        )
+            file=file, file_sha256=file_sha256, source=source, preset=preset,
+            started_at=started_at, synthetic=synthetic, incidents=prepared.incidents,
+            rejects=prepared.rejects, rows_read=prepared.rows_read,
+            new_categories=tuple(prepared.new_categories), details=prepared.details,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -295,22 +288,21 @@ def ensure_categories(conn: Connection, files: Sequence[ImportFile]) -> dict[str
     return dict(conn.execute(sa.select(categories.c.code, categories.c.id)).all())
 
 
+# The columns of ``import_runs`` an ImportFile holds as they are stored.
+_RUN_FIELDS = ("file", "file_sha256", "source", "preset", "started_at", "rows_read", "synthetic")
+
+
 def insert_run(conn: Connection, item: ImportFile, finished_at: int) -> int:
     """Add the file's ``import_runs`` row (no incidents counted yet); returns its id."""
+    as_stored = {name: getattr(item, name) for name in _RUN_FIELDS}
     return conn.execute(
         sa.insert(import_runs)
         .values(
-            file=item.file,
-            file_sha256=item.file_sha256,
-            source=item.source,
-            preset=item.preset,
-            started_at=item.started_at,
+            **as_stored,
             finished_at=finished_at,
-            rows_read=item.rows_read,
             inserted=0,
             duplicates=0,
             rejected=len(item.rejects),
-            synthetic=item.synthetic,
         )
         .returning(import_runs.c.id)
     ).scalar_one()
