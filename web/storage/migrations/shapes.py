@@ -1,11 +1,13 @@
-"""Shapes the migrations repeat: a table with its named primary key, a named foreign key, an
-index added or dropped in batch mode, the columns several tables share (times and cells in
-web.storage.schema's stored forms), a table of the cells an owner row covers.
+"""Shapes the migrations repeat: a table with its named primary key, a named foreign key or
+unique column, an index added or dropped in batch mode, the columns several tables share
+(times and cells in web.storage.schema's stored forms), a table of the cells an owner row
+covers.
 
 Migrations are history: a revision must emit the same DDL for as long as it exists, so a
-helper here may change only in ways that leave every revision's DDL as it was (compare
-``sqlite3 .schema`` of a database made by ``hotspot init-db`` before and after). Names
-follow web.storage.schema's naming convention: ``pk_<table>``, ``fk_<table>_<column>_<target>``.
+helper here may change only in ways that leave every revision's DDL as it was
+(tests/web/test_migrations.py compares each revision's schema with the one it shipped with,
+on SQLite and PostgreSQL). Names follow web.storage.schema's naming convention:
+``pk_<table>``, ``fk_<table>_<column>_<target>``, ``uq_<table>_<column>``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def foreign_key(
     return sa.ForeignKeyConstraint(
         [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"), ondelete=ondelete
     )
+
+
+def unique(table: str, column: str) -> sa.UniqueConstraint:
+    """``table.column`` is unique, named ``uq_<table>_<column>``."""
+    return sa.UniqueConstraint(column, name=op.f(f"uq_{table}_{column}"))
 
 
 def create_table(

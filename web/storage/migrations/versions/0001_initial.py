@@ -4,7 +4,6 @@ Created: 2026-11-26 00:57:44.468373
 """
 
 import sqlalchemy as sa
-from alembic import op
 
 from web.storage.migrations.shapes import (
     cell_column,
@@ -16,6 +15,7 @@ from web.storage.migrations.shapes import (
     id_column,
     lon_lat_columns,
     time_column,
+    unique,
 )
 
 revision = "0001"
@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("group", sa.String(length=40), nullable=False),
         sa.Column("police_initiated", sa.Boolean(), nullable=False),
         sa.Column("aliases", sa.Text(), server_default="", nullable=False),
-        sa.UniqueConstraint("code", name=op.f("uq_categories_code")),
+        unique("categories", "code"),
     )
     create_table(
         "import_runs",
@@ -83,7 +83,7 @@ def upgrade() -> None:
         sa.Column("name_en", sa.Text(), server_default="", nullable=False),
         *lon_lat_columns(),
         sa.Column("units", sa.Integer(), server_default="1", nullable=False),
-        sa.UniqueConstraint("station_id", name=op.f("uq_stations_station_id")),
+        unique("stations", "station_id"),
     )
     create_cell_table("area_cells", "area_pk", "areas")
     create_table(

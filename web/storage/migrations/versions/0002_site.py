@@ -4,7 +4,6 @@ Created: 2026-11-26 03:25:10.575175
 """
 
 import sqlalchemy as sa
-from alembic import op
 
 from web.storage.migrations.shapes import (
     cell_column,
@@ -14,6 +13,7 @@ from web.storage.migrations.shapes import (
     foreign_key,
     id_column,
     time_column,
+    unique,
 )
 
 revision = "0002"
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "role IN ('admin', 'commander', 'planner', 'grid_worker')", name="ck_users_role"
         ),
-        sa.UniqueConstraint("username", name=op.f("uq_users_username")),
+        unique("users", "username"),
     )
     create_table(
         "plans",

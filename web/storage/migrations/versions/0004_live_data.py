@@ -1,7 +1,6 @@
 """live data: API tokens, feed runs and their incident changes, field reports, score runs"""
 
 import sqlalchemy as sa
-from alembic import op
 
 from web.storage.migrations.shapes import (
     cell_column,
@@ -11,6 +10,7 @@ from web.storage.migrations.shapes import (
     id_column,
     lon_lat_columns,
     time_column,
+    unique,
 )
 
 revision = "0004"
@@ -32,8 +32,8 @@ def upgrade() -> None:
         time_column("revoked_at", nullable=True),
         sa.CheckConstraint("scope IN ('feed', 'read')", name="ck_api_tokens_scope"),
         foreign_key("api_tokens", "created_by", "users"),
-        sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+        unique("api_tokens", "name"),
+        unique("api_tokens", "token_hash"),
     )
     create_table(
         "feed_runs",
@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.Column("category_code", sa.String(length=80), nullable=False),
         sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("position", sa.Integer(), server_default="0", nullable=False),
-        sa.UniqueConstraint("code", name=op.f("uq_report_categories_code")),
+        unique("report_categories", "code"),
     )
     create_table(
         "field_reports",
