@@ -80,6 +80,15 @@ def test_the_merged_plan_keeps_what_was_done_and_continues_with_the_new_plan(see
             if kept and rest:  # it goes on from where it was
                 assert new.start_node == kept[-1].node
         assert route.value == pytest.approx(sum(v.value for v in route.visits))
+        assert route.dwell_s == pytest.approx(sum(v.dwell_s for v in route.visits))
+        assert route.wait_s == pytest.approx(sum(v.wait_s for v in route.visits))
+        # The whole shift's route: from the unit's station, when it first set out.
+        unit = problem.units[problem.unit_index(route.unit_id)]
+        assert (route.start_node, route.end_node) == (unit.start_node, unit.end_node)
+        if kept and old is not None:
+            assert route.departure_s == old.departure_s
+            onwards = new.travel_s if new is not None else 0.0
+            assert route.travel_s == pytest.approx(sum(v.travel_s for v in kept) + onwards)
     assert {r.unit_id for r in merged.routes} >= {r.unit_id for r in after.routes}
     # No stop is visited more often than it may be over the whole shift, and visits of a
     # stop are numbered 1, 2, ... in time order.
@@ -93,6 +102,8 @@ def test_the_merged_plan_keeps_what_was_done_and_continues_with_the_new_plan(see
         ordered = sorted(visits, key=lambda v: v.start_s)
         assert [v.visit_number for v in ordered] == list(range(1, len(ordered) + 1))
     assert merged.total_value == pytest.approx(sum(r.value for r in merged.routes))
+    assert merged.total_travel_s == pytest.approx(sum(r.travel_s for r in merged.routes))
+    assert merged.total_dwell_s == pytest.approx(sum(r.dwell_s for r in merged.routes))
 
 
 def test_a_revision_can_be_re_planned_again_later() -> None:
