@@ -84,10 +84,7 @@ def solution_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
 def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
     """The scratch tuple the moves work in."""
     width = n_opt + 1
-    return (
-        np.zeros((n_routes, n_opt), dtype=np.int64),
-        np.zeros((n_routes, n_opt), dtype=np.int64),
-        np.ones((n_routes, n_opt)),
+    return insertion_tables(n_routes, n_opt) + (
         np.zeros(width + 2, dtype=np.int64),
         np.zeros(width + 2, dtype=np.int64),
         np.zeros(width + 1, dtype=np.int64),
@@ -97,6 +94,17 @@ def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
         np.zeros((n_routes, width), dtype=np.bool_),
         np.zeros(width, dtype=np.int64),
         np.zeros((n_routes, width + 2), dtype=np.int64),
+    )
+
+
+@njit(cache=True)
+def insertion_tables(n_routes, n_opt):  # noqa: ANN001, ANN201
+    """The first three arrays of every form's scratch tuple, greedy insertion's: per (route,
+    option) the cheapest extra time and its position, and the noise factors."""
+    return (
+        np.zeros((n_routes, n_opt), dtype=np.int64),
+        np.zeros((n_routes, n_opt), dtype=np.int64),
+        np.ones((n_routes, n_opt)),
     )
 
 
@@ -280,11 +288,8 @@ def _seed_route(p, s, r):  # noqa: ANN001, ANN202
         trip = travel[m, start[r], node[o]] + travel[m, node[o], end[r]] + dwell[o]
         if where[o] < 0 and trip <= room[r]:
             weights[o] = max(prize[o], 0.0)
-    pick = draw(weights)
-    if pick < 0:
-        return
-    insert_at(s, r, 0, pick)
-    rebuild(p, s, r)
+    if start_route(s, r, weights):
+        rebuild(p, s, r)
 
 
 # --------------------------------------------------------------------------------------
@@ -340,6 +345,17 @@ def draw(weights):  # noqa: ANN001, ANN201
             if acc > point:
                 break
     return pick
+
+
+@njit(cache=True)
+def start_route(s, r, weights):  # noqa: ANN001, ANN201
+    """Put an option drawn with chance ~ ``weights`` first in route ``r``'s sequence (the
+    caller re-measures the route); whether one had any weight."""
+    pick = draw(weights)
+    if pick < 0:
+        return False
+    insert_at(s, r, 0, pick)
+    return True
 
 
 @njit(cache=True)

@@ -48,9 +48,9 @@ import numpy as np
 from numba import njit
 
 from planner.fastcache import cache_ok
-from planner.fastcore import INF, copy_solution, draw_noise
+from planner.fastcore import INF, copy_solution, draw_noise, insertion_tables
 
-CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472"}
+CALLS_INTO = {"fastcore.py": "b50ecbc11c722054"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Solution tuple s: 0 seq (routes, width) options in order, 1 length, 2 where (per option
@@ -99,10 +99,7 @@ def scratch_arrays(p, n_routes):  # noqa: ANN001, ANN201
     n_opt, n_stops = p[6].shape[0], p[12].shape[0]
     width = n_opt + 1
     most = max(1, p[12].max()) if n_stops else 1
-    return (
-        np.zeros((n_routes, n_opt), dtype=np.int64),
-        np.zeros((n_routes, n_opt), dtype=np.int64),
-        np.ones((n_routes, n_opt)),
+    return insertion_tables(n_routes, n_opt) + (
         np.zeros(width, dtype=np.int64),
         np.zeros(width, dtype=np.int64),
         np.zeros((6, width + 2), dtype=np.int64),

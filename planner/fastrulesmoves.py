@@ -56,7 +56,7 @@ from planner.fastrules import (
 )
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472", "fastrules.py": "5679904f087b87a2"}
+CALLS_INTO = {"fastcore.py": "b50ecbc11c722054", "fastrules.py": "82156f011e3fc17b"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.

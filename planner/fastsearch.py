@@ -69,7 +69,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 # Stamps of the kernel files this one calls into (planner.fastcache explains why).
-CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472", "fastmoves.py": "2c8502b774e1dd1b"}
+CALLS_INTO = {"fastcore.py": "b50ecbc11c722054", "fastmoves.py": "52ae753c64f486c2"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 

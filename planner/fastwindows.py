@@ -52,11 +52,11 @@ from planner.fastcore import (
     accept,
     better_route,
     copy_solution,
-    draw,
     draw_noise,
     exchange_sequences,
     force_descent,
     insert_at,
+    insertion_tables,
     or_opt_into,
     pick,
     remove_at,
@@ -64,6 +64,7 @@ from planner.fastcore import (
     seed_generator,
     settings,
     settle,
+    start_route,
     tally,
     value_weights,
     without,
@@ -74,7 +75,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "d36f16ca3e1a3472"}
+CALLS_INTO = {"fastcore.py": "b50ecbc11c722054"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
@@ -114,10 +115,7 @@ def solution_arrays(n_routes, n_opt, n_stops):  # noqa: ANN001, ANN201
 def scratch_arrays(n_routes, n_opt):  # noqa: ANN001, ANN201
     """The scratch tuple the moves work in."""
     width = n_opt + 1
-    return (
-        np.zeros((n_routes, n_opt), dtype=np.int64),
-        np.zeros((n_routes, n_opt), dtype=np.int64),
-        np.ones((n_routes, n_opt)),
+    return insertion_tables(n_routes, n_opt) + (
         np.zeros(width, dtype=np.int64),
         np.zeros(width, dtype=np.int64),
         np.zeros((5, width + 2), dtype=np.int64),
@@ -323,11 +321,8 @@ def _seed_route(p, s, w, r):  # noqa: ANN001, ANN202
     for o in range(n_opt):
         if best_c[r, o] < INF:
             weights[o] = max(prize[o], 0.0)
-    pick = draw(weights)
-    if pick < 0:
-        return
-    insert_at(s, r, 0, pick)
-    rebuild(p, s, r)
+    if start_route(s, r, weights):
+        rebuild(p, s, r)
 
 
 # --------------------------------------------------------------------------------------

@@ -17,3 +17,23 @@ def asymmetric_travel(rng: np.random.Generator, n: int) -> np.ndarray:
     travel[cut] = np.inf
     np.fill_diagonal(travel, 0.0)
     return travel
+
+
+def seeded_travel(seed: int, n: int) -> tuple[np.random.Generator, np.ndarray]:
+    """A generator seeded with ``seed`` and the :func:`asymmetric_travel` of ``n`` stops drawn
+    from it first: the start of every random patrol problem."""
+    rng = np.random.default_rng(seed)
+    return rng, asymmetric_travel(rng, n)
+
+
+def kernel_routes(travel: np.ndarray, n_routes: int) -> dict[str, np.ndarray]:
+    """The compiled search's route arrays over one mode's ``travel`` ticks (nodes, nodes):
+    ``n_routes`` routes from node 0 to the last node, one option at each node between."""
+    n_nodes = travel.shape[0]
+    return {
+        "travel": travel[None],
+        "mode": np.zeros(n_routes, dtype=np.int64),
+        "start": np.zeros(n_routes, dtype=np.int64),
+        "end": np.full(n_routes, n_nodes - 1, dtype=np.int64),
+        "node": np.arange(1, n_nodes - 1, dtype=np.int64),
+    }

@@ -17,7 +17,7 @@ from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
 from planner.search import Search
 from planner.search_base import Budget
 from planner.solver import SolverOptions, plan_patrols
-from tests.planner.random_problems import asymmetric_travel
+from tests.planner.random_problems import seeded_travel
 
 
 def _rules_problem(
@@ -33,8 +33,7 @@ def _rules_problem(
     locks: bool = False,
 ) -> Problem:
     """Asymmetric seconds, unreachable pairs, weighted windows and the rules asked for."""
-    rng = np.random.default_rng(seed)
-    travel = asymmetric_travel(rng, n)
+    rng, travel = seeded_travel(seed, n)
     shift = 3600.0
     stops = []
     for i in range(1, n + 1):

@@ -15,6 +15,7 @@ import pytest
 
 from planner import fastcache, fastcore, fastmoves, fastrules, fastrulesmoves, fastwindows
 from planner import fastsearch as fs
+from tests.planner.random_problems import kernel_routes
 
 
 def _instance(seed: int, n_nodes: int = 14, n_routes: int = 3, symmetric: bool = False):
@@ -26,12 +27,8 @@ def _instance(seed: int, n_nodes: int = 14, n_routes: int = 3, symmetric: bool =
     travel = np.ceil(base * noise).astype(np.int64)
     np.fill_diagonal(travel, 0)
     return {
-        "travel": travel[None],
-        "mode": np.zeros(n_routes, dtype=np.int64),
-        "start": np.zeros(n_routes, dtype=np.int64),
-        "end": np.full(n_routes, n_nodes - 1, dtype=np.int64),
+        **kernel_routes(travel, n_routes),
         "room": rng.integers(250, 450, size=n_routes).astype(np.int64),
-        "node": np.arange(1, n_nodes - 1, dtype=np.int64),
         "dwell": rng.integers(0, 10, size=n_nodes - 2).astype(np.int64),
         "prize": rng.integers(1, 20, size=n_nodes - 2).astype(np.float64),
     }

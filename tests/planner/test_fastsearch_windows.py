@@ -17,7 +17,7 @@ from planner.problem import Problem, Stop, TimeWindow, Unit
 from planner.search import Search
 from planner.search_base import Budget
 from planner.solver import SolverOptions, plan_patrols
-from tests.planner.random_problems import asymmetric_travel
+from tests.planner.random_problems import kernel_routes, seeded_travel
 
 ARGS = dict(eps=1.0, temperature=4.0, descend_by_clock=0.9, deadline=math.inf)
 
@@ -36,13 +36,9 @@ def _arrays(seed: int, n_opt: int = 12, n_routes: int = 2, unreachable: bool = T
     np.fill_diagonal(travel, 0)
     open_ = rng.integers(0, 250, size=n_opt)
     return {
-        "travel": travel[None],
-        "mode": np.zeros(n_routes, dtype=np.int64),
-        "start": np.zeros(n_routes, dtype=np.int64),
-        "end": np.full(n_routes, n_nodes - 1, dtype=np.int64),
+        **kernel_routes(travel, n_routes),
         "ready": rng.integers(0, 20, size=n_routes).astype(np.int64),
         "due": rng.integers(250, 400, size=n_routes).astype(np.int64),
-        "node": np.arange(1, n_nodes - 1, dtype=np.int64),
         "dwell": rng.integers(0, 15, size=n_opt).astype(np.int64),
         "open_": open_.astype(np.int64),
         "close": (open_ + rng.integers(0, 80, size=n_opt)).astype(np.int64),
@@ -137,8 +133,7 @@ def test_same_seed_same_routes() -> None:
 
 def _windowed_problem(seed: int, n: int = 25, units: int = 2) -> Problem:
     """Asymmetric seconds, unreachable pairs, tight and weighted windows, dwell."""
-    rng = np.random.default_rng(seed)
-    travel = asymmetric_travel(rng, n)
+    rng, travel = seeded_travel(seed, n)
     shift = 3000.0
     stops = []
     for i in range(1, n + 1):
