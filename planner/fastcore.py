@@ -491,6 +491,14 @@ def better(value_a, travel_a, value_b, travel_b):  # noqa: ANN001, ANN201
 
 
 @njit(cache=True)
+def begin(state, temperature, value, visits):  # noqa: ANN001, ANN201
+    """Start the annealing from the first plan (its ``value`` over ``visits``): the starting
+    temperature is ``temperature`` times its value per visit."""
+    state[S_T0] = temperature * max(value, 1.0) / max(1, visits)
+    state[S_STARTED] = 1
+
+
+@njit(cache=True)
 def force_descent(state, vals):  # noqa: ANN001, ANN201
     """Whether the final descent the caller asked for (``S_FORCE``) starts now: then the best
     solution becomes the current one (``vals`` follows; the caller copies it)."""

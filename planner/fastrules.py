@@ -50,7 +50,7 @@ from numba import njit
 from planner.fastcache import cache_ok
 from planner.fastcore import INF, copy_solution, draw_noise, insertion_tables
 
-CALLS_INTO = {"fastcore.py": "b50ecbc11c722054"}
+CALLS_INTO = {"fastcore.py": "e38851e535642141"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Solution tuple s: 0 seq (routes, width) options in order, 1 length, 2 where (per option

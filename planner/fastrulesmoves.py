@@ -20,10 +20,10 @@ from planner.fastcore import (
     S_DONE,
     S_ITER,
     S_OPS,
-    S_STARTED,
     S_T0,
     V_CUR,
     accept,
+    begin,
     better_route,
     draw,
     force_descent,
@@ -56,7 +56,7 @@ from planner.fastrules import (
 )
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "b50ecbc11c722054", "fastrules.py": "82156f011e3fc17b"}
+CALLS_INTO = {"fastcore.py": "e38851e535642141", "fastrules.py": "cc2022090933d165"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
@@ -484,9 +484,7 @@ def start(p, cur, best, state, temperature, eps, polish):  # noqa: ANN001, ANN20
     else:
         state[S_OPS] += improve(p, cur, w, eps)
     copy_into(p, cur, best, w)
-    visits = max(1, _visits(p, cur))
-    state[S_T0] = temperature * max(objective(p, cur), 1.0) / visits
-    state[S_STARTED] = 1
+    begin(state, temperature, objective(p, cur), _visits(p, cur))
 
 
 @njit(cache=_CACHE)

@@ -50,6 +50,7 @@ from planner.fastcore import (
     STATE_SIZE,
     V_CUR,
     accept,
+    begin,
     copy_solution,
     fill,
     force_descent,
@@ -69,7 +70,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 # Stamps of the kernel files this one calls into (planner.fastcache explains why).
-CALLS_INTO = {"fastcore.py": "b50ecbc11c722054", "fastmoves.py": "52ae753c64f486c2"}
+CALLS_INTO = {"fastcore.py": "e38851e535642141", "fastmoves.py": "4e63dbf30509814d"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 
@@ -98,9 +99,7 @@ def run_slice(p, cur, best, state, cfg, eps, temperature, patience, ops_total, o
         _, k = fill(p, cur, w, eps, 1.0, 0.0)
         state[S_OPS] += k + improve(p, cur, w, eps)
         copy_solution(cur, best)
-        visits = max(1, cur[1].sum())
-        state[S_T0] = temperature * max(_value(p, cur), 1.0) / visits
-        state[S_STARTED] = 1
+        begin(state, temperature, _value(p, cur), cur[1].sum())
     load(p, cur)
     load(p, best)
     vals = np.array([_value(p, cur), cur[3].sum(), _value(p, best), best[3].sum()])

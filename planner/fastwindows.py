@@ -50,6 +50,7 @@ from planner.fastcore import (
     STATE_SIZE,
     V_CUR,
     accept,
+    begin,
     better_route,
     copy_solution,
     draw_noise,
@@ -75,7 +76,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 # The kernel files this one calls into, with their stamps (planner.fastcache).
-CALLS_INTO = {"fastcore.py": "b50ecbc11c722054"}
+CALLS_INTO = {"fastcore.py": "e38851e535642141"}
 _CACHE = cache_ok(__name__, CALLS_INTO)
 
 # Passes of the intra-route moves per call: each pass re-schedules O(n^2) candidates.
@@ -586,9 +587,7 @@ def run_slice(p, cur, best, state, cfg, eps, temperature, patience, ops_total, o
         _, k = fill(p, cur, w, eps, 1.0, 0.0)
         state[S_OPS] += k + improve(p, cur, w, eps)
         copy_solution(cur, best)
-        visits = max(1, cur[1].sum())
-        state[S_T0] = temperature * max(_value(p, cur), 1.0) / visits
-        state[S_STARTED] = 1
+        begin(state, temperature, _value(p, cur), cur[1].sum())
     load(p, cur)
     load(p, best)
     vals = np.array([_value(p, cur), cur[9].sum(), _value(p, best), best[9].sum()])
