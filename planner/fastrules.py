@@ -39,7 +39,8 @@ numba call that passes these tuples of arrays costs some 30 times a simple inser
 so the hot loops (insertion costs, replacements) have the test written out rather than
 called. Inlining it instead (numba's ``inline="always"``) costs as much: the inlined code
 takes a reference to every array of the tuples it is given, per option (measured
-2026-12-05: the insertion costs of a route 32 -> 119 us, greedy insertion 21 -> 107 us).
+2026-12-05, 80 stops and 5 units: the insertion costs of every route 32 -> 119 us, a greedy
+insertion 21 -> 107 us, the whole search 15 % slower).
 """
 
 from __future__ import annotations
