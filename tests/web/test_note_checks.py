@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web.services import reports as field_reports
-from web.services.grid_work import NOTE_MAX_CHARS, checkin_problems, plain_note_problems
+from web.services.grid_work import NOTE_MAX_CHARS, CheckIn, checkin_problems, plain_note_problems
 
 NOW = 1_767_225_600
 
@@ -19,11 +19,11 @@ def test_a_note_too_long_and_with_control_characters_gets_both_messages_in_order
 
 def test_checkins_and_reports_check_notes_alike_after_their_own_checks() -> None:
     long_note = "x" * (NOTE_MAX_CHARS + 1)
-    assert checkin_problems(NOW, 15, long_note, NOW) == [
+    assert checkin_problems(CheckIn(0, NOW, 15, long_note), NOW) == [
         f"The note is longer than {NOTE_MAX_CHARS} characters."
     ]
     # A check-in's time and minutes come first, then the note.
-    assert checkin_problems(NOW + 3600, 0, "bell\x07", NOW) == [
+    assert checkin_problems(CheckIn(0, NOW + 3600, 0, "bell\x07"), NOW) == [
         "The visit time is in the future (more than 10 minutes ahead).",
         "Minutes must be more than 0 and at most 480.",
         "The note holds control characters; type it as plain text.",

@@ -23,6 +23,7 @@ from web.services.grid_work import (
     CHECKIN_FUTURE_S,
     CLIENT_ID,
     PLAN_GRACE_S,
+    CheckIn,
     checkin_problems,
     local_day_bounds,
     parse_local_datetime,
@@ -201,13 +202,11 @@ def submit_checkin(
     client_id = form.get("client_id") or None
     if client_id is not None and not CLIENT_ID.match(client_id):
         outcome.errors.append(_("The check-in's client id is not valid; reload the page."))
-    outcome.errors += checkin_problems(visited_at_s, _number(form.get("minutes", "")),
-                                       form.get("note", ""), now_s)  # fmt: skip
+    checkin = CheckIn(cell, visited_at_s, _number(form.get("minutes", "")),
+                      form.get("note", ""), client_id)  # fmt: skip
+    outcome.errors += checkin_problems(checkin, now_s)
     outcome.errors += _position_problems(form, cell, outcome)
     if outcome.errors:
         return outcome
-    outcome.stored, outcome.new = record_checkin(
-        engine, user, cell, visited_at_s, _number(form["minutes"]), form.get("note", ""),
-        timezone, ip=ip, client_id=client_id,
-    )  # fmt: skip
+    outcome.stored, outcome.new = record_checkin(engine, user, checkin, timezone, ip=ip)
     return outcome

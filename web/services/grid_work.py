@@ -12,6 +12,7 @@ import functools
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,7 @@ __all__ = [
     "CHECKIN_PAST_S",
     "cell_explanations",
     "cell_status",
+    "CheckIn",
     "checkin_problems",
     "covering_plan_id",
     "incident_rows",
@@ -307,12 +309,25 @@ def cell_status(explanation: CellExplanation, tier: str | None) -> dict:
 # --- check-ins (shared with web/views/api.py) -----------------------------------------------------
 
 
-def checkin_problems(visited_at_s: int, minutes: float, note: str, now_s: int) -> list[str]:
+@dataclass(frozen=True)
+class CheckIn:
+    """A grid worker's visit to a cell as sent from the phone page or the API: when (epoch
+    seconds), for how long, the note, and the device's id for it (sending twice stores once)."""
+
+    cell: int
+    visited_at_s: int
+    minutes: float
+    note: str
+    client_id: str | None = None
+
+
+def checkin_problems(checkin: CheckIn, now_s: int) -> list[str]:
     """What is wrong with a check-in's time, minutes and note (empty when it may be stored)."""
-    problems = time_problems(visited_at_s - now_s, _CHECKIN_TIMES)
+    problems = time_problems(checkin.visited_at_s - now_s, _CHECKIN_TIMES)
+    minutes = checkin.minutes
     if not (minutes == minutes and 0 < minutes <= CHECKIN_MAX_MINUTES):
         problems.append(_("Minutes must be more than 0 and at most %(n)d.", n=CHECKIN_MAX_MINUTES))
-    return problems + plain_note_problems(note, NOTE_MAX_CHARS)
+    return problems + plain_note_problems(checkin.note, NOTE_MAX_CHARS)
 
 
 def time_problems(ahead_s: int, rule: tuple[int, int, LazyString, LazyString]) -> list[str]:
@@ -359,24 +374,19 @@ def covering_plan_id(engine, cell: int, visited_at_s: int) -> int | None:
 
 
 def record_checkin(
-    engine,
-    user,
-    cell: int,
-    visited_at_s: int,
-    minutes: float,
-    note: str,
-    timezone: str,
-    ip: str = "",
-    client_id: str | None = None,
+    engine, user, checkin: CheckIn, timezone: str, ip: str = ""
 ) -> tuple[dict, bool]:
     """Store a checked check-in (linked to the covering published plan), audit it (from
     address ``ip``), and return it as the API shows it, and whether it is new (False when
     the same visit was stored already: the same ``client_id`` of the account, or without
     one the same account, cell and minute; sending twice stores it once)."""
+    cell, visited_at_s, minutes, note = (
+        checkin.cell, checkin.visited_at_s, checkin.minutes, checkin.note
+    )  # fmt: skip
     plan_id = covering_plan_id(engine, cell, visited_at_s)
     checkin_id, new = storage.add_checkin(
         engine, user.id, cell, visited_at_s, minutes, note=note, plan_id=plan_id,
-        client_id=client_id,
+        client_id=checkin.client_id,
     )  # fmt: skip
     hex_id = hex_from_cells(np.array([cell], dtype=np.int64))[0]
     when = local_iso(visited_at_s, timezone)

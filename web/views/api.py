@@ -521,19 +521,12 @@ def create_checkin():
         isinstance(client_id, str) and grid_work.CLIENT_ID.match(client_id)
     ):
         abort(400, description="client_id: 8-40 letters, digits, '-' or '_' (or leave it out)")
-    problems = grid_work.checkin_problems(visited_at_s, float(minutes), note.strip(), now_s)
+    checkin = grid_work.CheckIn(cell_id, visited_at_s, float(minutes), note.strip(), client_id)
+    problems = grid_work.checkin_problems(checkin, now_s)
     if problems:
         abort(400, description=" ".join(problems))
     stored, new = grid_work.record_checkin(
-        get_engine(),
-        current_user,
-        cell_id,
-        visited_at_s,
-        float(minutes),
-        note.strip(),
-        data.timezone,
-        ip=client_ip(),
-        client_id=client_id,
+        get_engine(), current_user, checkin, data.timezone, ip=client_ip()
     )
     return jsonify(stored), 201 if new else 200  # the same visit sent again: stored once
 
