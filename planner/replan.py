@@ -2,8 +2,9 @@
 
 :func:`problem_after` takes a problem and the plan being followed and returns the rest of
 the day for the units still on duty: each starts where its plan puts it, stops lose the
-visits already done. ``planner.solver.replan_patrols`` solves it; ``planner.plan``
-re-exports the function.
+visits already done. ``planner.solver.plan_patrols`` solves it (web/services/replans.py,
+``hotspot replan``) and :func:`merge_replan` puts the result after what was done;
+``planner.plan`` re-exports the function.
 """
 
 from __future__ import annotations

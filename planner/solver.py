@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -76,7 +76,6 @@ from planner.plan import (
     plan_from_schedules,
 )
 from planner.problem import Problem
-from planner.replan import problem_after
 from planner.search import DESCEND_BY_CLOCK, TEMPERATURE, patience_rounds
 from planner.search_base import WORK_PER_SECOND
 
@@ -84,7 +83,6 @@ __all__ = [
     "ENGINES",
     "SolverOptions",
     "plan_patrols",
-    "replan_patrols",
     "warm_kernels",
 ]
 
@@ -584,28 +582,3 @@ def _subproblem(problem: Problem, units: Sequence[int], stops: Sequence[int]) ->
         max_cell_share=share(problem.max_cell_share),
         max_area_share=share(problem.max_area_share),
     )
-
-
-def replan_patrols(
-    problem: Problem,
-    plan: PatrolPlan,
-    now_s: float,
-    *,
-    visited: Iterable[int] | None = None,
-    dropped_units: Iterable[str] = (),
-    options: SolverOptions | None = None,
-) -> tuple[Problem, PatrolPlan]:
-    """Re-plan the rest of the day at ``now_s`` after visits and a unit dropping out.
-
-    ``problem``, ``plan``, ``now_s``, ``visited`` and ``dropped_units`` are those of
-    :func:`planner.replan.problem_after`; ``options`` are the solver options of the new solve.
-
-    Returns
-    -------
-    (Problem, PatrolPlan)
-        The remaining problem (see ``planner.replan.problem_after``: units start where they are,
-        visited stops are spent or devalued) and its plan; the plan's stop numbers refer to
-        the remaining problem.
-    """
-    remaining = problem_after(problem, plan, now_s, visited=visited, dropped_units=dropped_units)
-    return remaining, plan_patrols(remaining, options)

@@ -28,7 +28,7 @@ from planner.plan import (
 from planner.plan_export import GPX_NAMESPACE
 from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
 from planner.problem_json import load_problem_json, plan_problem_json, top_to_json
-from planner.solver import SolverOptions, plan_patrols, replan_patrols
+from planner.solver import SolverOptions, plan_patrols
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -320,9 +320,8 @@ def test_replan_after_a_unit_drops_out() -> None:
     assert_sound(problem, plan)
     now = 500.0
     done = [v.stop for r in plan.routes for v in r.visits if v.start_s <= now]
-    remaining, replan = replan_patrols(
-        problem, plan, now, visited=done, dropped_units=["u2"], options=QUICK
-    )
+    remaining = problem_after(problem, plan, now, visited=done, dropped_units=["u2"])
+    replan = plan_patrols(remaining, QUICK)
     assert [u.id for u in remaining.units] == ["u1"]
     assert_sound(remaining, replan)
     again = [v.stop for r in replan.routes for v in r.visits]
