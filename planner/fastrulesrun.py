@@ -172,9 +172,9 @@ def search(
     seed_generator(seed % 2**32)
     cur = fr.solution_arrays(p, inst.n_routes)
     best = fr.solution_arrays(p, inst.n_routes)
-    for r, seq in enumerate(_initial(inst, origin, brk_option, initial)):
-        cur[0][r, : len(seq)] = seq
-        cur[1][r] = len(seq)
+    for r, first in enumerate(_initial(inst, origin, brk_option, initial)):
+        cur[0][r, : len(first)] = first
+        cur[1][r] = len(first)
     state = np.zeros(STATE_SIZE)
     started = time.perf_counter()
     frm.start(p, cur, best, state, temperature, inst.eps, polish)

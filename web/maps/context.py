@@ -113,7 +113,7 @@ class MapContextElement(MacroElement):
         self._name = "MapContext"
         self.options = dict(options)
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # as MacroElement.render
         figure = self.get_root()
         assert isinstance(figure, Figure)  # a folium Map always sits in a Figure
         # After the map's own links (Leaflet first), before any map script runs.

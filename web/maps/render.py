@@ -224,15 +224,16 @@ def change_map(
     fitted to the cells or, without any, to ``fallback_bounds`` ([[s, w], [n, e]])."""
     features = []
     corners: list[list[float]] = []
-    for row in cells.itertuples(index=False):
-        ring = cell_ring(hex_from_cells(np.array([row.cell], dtype=np.int64))[0])
+    for row in cells.to_dict("records"):
+        ring = cell_ring(hex_from_cells(np.array([row["cell"]], dtype=np.int64))[0])
         corners.extend(ring)
         features.append(
             {
                 "type": "Feature",
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {"name": map_text(row.name), "a": int(row.a), "b": int(row.b),
-                               "change": row.change, "colour": row.colour},
+                "properties": {"name": map_text(row["name"]), "a": int(row["a"]),
+                               "b": int(row["b"]), "change": row["change"],
+                               "colour": row["colour"]},
             }
         )  # fmt: skip
     bounds = fallback_bounds
@@ -324,7 +325,8 @@ def _grid_outlines(fmap: folium.Map, grids, name: str, style: dict) -> None:  # 
         name=map_text(name),
         style_function=lambda _f: style,
         interactive=False,
-    ).add_to(fmap)
+    )
+    layer.add_to(fmap)
     _AreaLabels(layer, "area_id", "grid").add_to(fmap)
 
 
@@ -612,7 +614,8 @@ def _hotspot_map(
             style_function=lambda _f, style=style: style,
             # Outlines must not catch the clicks meant for the cells under them.
             interactive=False,
-        ).add_to(fmap)
+        )
+        layer.add_to(fmap)
         if kind == "grid":
             _AreaLabels(layer, "area_id", "grid").add_to(fmap)
     if stations:
@@ -623,7 +626,7 @@ def _hotspot_map(
     heat.add_to(fmap)
     control = folium.LayerControl(collapsed=False)
     control.add_to(fmap)
-    if bounds is not None:
+    if corners is not None:
         fmap.fit_bounds(corners)
     # After the fit: the page's script may open on its own box (an area filter's incidents).
     options = {"config": config_element, "kindLabels": kind_labels, "names": json.loads(names_json)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,7 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
         # The city's own table first: the named groups hold Chicago's codes (the benchmark's),
         # which another city's table (the Chinese demo's) does not use.
         table_groups = category_groups(data)
+        members: Collection[str] | None
         if group in table_groups:
             members = table_groups[group]
         elif group in GROUPS:

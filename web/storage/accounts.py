@@ -89,7 +89,7 @@ def get_user_by_name(engine: Engine, username: str) -> UserRecord | None:
 def list_users(engine: Engine) -> pd.DataFrame:
     """Return every account (no hashes) with the grids assigned to it, comma-separated."""
     columns = users.c["id", "username", "display_name", "role", "active", "created_at"]
-    query = sa.select(columns).order_by(users.c.username)
+    query = sa.select(*columns).order_by(users.c.username)
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
         grids = pd.read_sql(

@@ -87,7 +87,7 @@ def table_counts(engine: Engine) -> dict[str, int]:
     quote_name = engine.dialect.identifier_preparer.quote
     with engine.connect() as conn:
         return {
-            name: int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote_name(name)}").scalar())
+            name: int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote_name(name)}").scalar_one())
             for name in _tables(engine)
         }
 

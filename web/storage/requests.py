@@ -92,7 +92,7 @@ def list_patrol_requests(
     query = query.order_by(patrol_requests.c.requested_at.desc(), patrol_requests.c.id.desc())
     with engine.connect() as conn:
         rows = conn.execute(query.limit(int(limit))).all()
-    return [record_from_row(PatrolRequest, row) for row in rows]
+    return [record for row in rows if (record := record_from_row(PatrolRequest, row)) is not None]
 
 
 def count_open_requests(engine: Engine, user_id: int, now: int) -> int:
