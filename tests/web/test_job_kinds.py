@@ -83,6 +83,36 @@ def test_one_queued_job_per_kind_a_second_request_is_folded_into_it(copy_engine)
     assert _single_jobs(copy_engine, "scores") == [("s1", "running"), ("s3", "queued")]
 
 
+def test_ended_score_and_warning_jobs_are_forgotten_after_a_day_at_most_every_ten_minutes(
+    copy_engine, monkeypatch
+) -> None:
+    for job_id, kind in (("old-s", "scores"), ("old-w", "warnings"), ("new-s", "scores")):
+        job_store.enqueue_once(copy_engine, job_id, kind, "{}", 60)
+        assert job_store.take_job(copy_engine, "w", (kind,)).id == job_id
+        assert job_store.finish_job(copy_engine, job_id, "w", result="{}")
+    job_store.create_job(copy_engine, "old-p", "plan", "{}", 5.0)
+    job_store.enqueue_once(copy_engine, "queued-s", "scores", "{}", 60)
+    for job_id in ("old-s", "old-w", "old-p", "queued-s"):
+        _age(copy_engine, job_id, "created_at", score_runs.KEEP_S + 60)
+    for job_id in ("old-s", "old-w"):
+        _age(copy_engine, job_id, "finished_at", score_runs.KEEP_S + 60)
+    monkeypatch.setattr(score_runs, "_forgotten_at", None)
+    score_runs.request_scores(copy_engine, "demand")
+    left = {job_id for job_id, _state in _single_jobs(copy_engine, "scores")}
+    left |= {job_id for job_id, _state in _single_jobs(copy_engine, "warnings")}
+    # The run that ended a day ago and the refresh go; a recent one and a waiting one stay
+    # (the demand was folded into it), and plan jobs are not this rule's.
+    assert left == {"new-s", "queued-s"}
+    assert job_store.get_job(copy_engine, "old-p") is not None
+    # Within ten minutes of that, queueing deletes nothing more.
+    _age(copy_engine, "new-s", "finished_at", score_runs.KEEP_S + 60)
+    warning_service.request_refresh(copy_engine)
+    assert job_store.get_job(copy_engine, "new-s") is not None
+    monkeypatch.setattr(score_runs, "_forgotten_at", None)
+    warning_service.request_refresh(copy_engine)
+    assert job_store.get_job(copy_engine, "new-s") is None
+
+
 def test_one_score_run_or_warning_refresh_runs_at_a_time(copy_engine) -> None:
     job_store.enqueue_once(copy_engine, "s1", "scores", "{}", 60)
     job_store.enqueue_once(copy_engine, "w1", "warnings", "{}", 60)

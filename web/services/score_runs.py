@@ -45,8 +45,11 @@ KIND = "scores"
 #: monitor may compare with; the demo's run takes seconds, Chicago's under a minute).
 TIME_LIMIT_S = 600.0
 #: Ended score-run and warning jobs are kept this long (the schedule reads when the last one
-#: was queued; monitoring), then deleted when another is queued.
+#: was queued; monitoring), then deleted when another is queued, at most once every
+#: FORGET_EVERY_S per process (the refresher queues one a minute, and more with a busy feed).
 KEEP_S = 86_400.0
+FORGET_EVERY_S = 600.0
+_forgotten_at: float | None = None  # time.monotonic() of this process's last deletion
 #: The schedule's tolerance: a run queued this share of an interval ago counts as this
 #: interval's (two servers whose timers are a little apart queue one run between them).
 DUE_SHARE = 0.9
@@ -92,9 +95,15 @@ def request_scores(
 
 
 def forget_ended(engine) -> None:
-    """Delete the score-run and warning jobs that ended more than :data:`KEEP_S` ago."""
+    """Delete the score-run and warning jobs that ended more than :data:`KEEP_S` ago, unless
+    this process did so less than :data:`FORGET_EVERY_S` ago."""
     import sqlalchemy as sa
 
+    global _forgotten_at
+    now = time.monotonic()
+    if _forgotten_at is not None and now - _forgotten_at < FORGET_EVERY_S:
+        return
+    _forgotten_at = now
     try:
         job_store.forget_jobs(engine, time.time() - KEEP_S, job_store.SINGLE_KINDS)
     except sa.exc.OperationalError:  # the database is busy: forget them next time
