@@ -50,6 +50,21 @@ def _plain_hour_before(engine, epoch_s: int) -> int:
         at -= 3600
 
 
+def _free_visit_time(engine, hex_id: str) -> int:
+    """The newest plain instant an hour or more before now (``_plain_hour_before``) in whose
+    clock minute no check-in of the cell is stored: the clock is frozen for the run, and other
+    modules' check-ins in the shared database would make this one "the same visit sent
+    again" (same account, cell and minute), stored once."""
+    from geo.cells import cells_from_hex
+
+    frame = storage.checkins_frame(engine)
+    taken = set(frame.loc[frame["cell"] == cells_from_hex([hex_id])[0], "visited_at"] // 60)
+    at = _plain_hour_before(engine, _now())
+    while at // 60 in taken:
+        at = _plain_hour_before(engine, at + 3600 - 60)
+    return at
+
+
 def _section(body: str, name: str):
     """The page section marked ``data-section=name`` (exactly one)."""
     found = BeautifulSoup(body, "html.parser").select(f'[data-section="{name}"]')
@@ -149,7 +164,7 @@ def test_page_shows_status_counts_and_defaults(client_as, app, engine) -> None:
 def test_check_in_is_stored_with_cell_time_and_audit(client_as, engine) -> None:
     client = client_as("grid1")
     cell = user_cells(engine, "grid1")[0]
-    visited = _plain_hour_before(engine, _now())
+    visited = _free_visit_time(engine, cell)
     note = f"gate open {uuid.uuid4().hex[:6]}"
     response = client.post(
         "/grid/checkin",
@@ -435,7 +450,7 @@ def _offset_point(hex_id: str, metres_north: float) -> tuple[float, float]:
 
 
 def _json_checkin(client, engine, cell: str, note: str, **extra) -> tuple[int, dict]:
-    visited = _plain_hour_before(engine, _now())
+    visited = _free_visit_time(engine, cell)
     data = {"cell": cell, "visited_at": _local_input(engine, visited), "minutes": "15",
             "note": note} | extra  # fmt: skip
     response = client.post("/grid/checkin.json", data=data)
@@ -540,7 +555,7 @@ def test_a_check_in_sent_twice_with_one_client_id_is_stored_once(client_as, engi
     status, first = _json_checkin(client, engine, cell, note, client_id=client_id)
     assert status == 200 and first["ok"] and first["new"]
     # The queue sends it again (a lost answer); even a minute later it is the same check-in.
-    later = _local_input(engine, _plain_hour_before(engine, _now()) - 120)
+    later = _local_input(engine, int(first["checkin"]["visited_at_s"]) - 120)
     again = client.post("/grid/checkin.json", data={"cell": cell, "visited_at": later,
                         "minutes": "15", "note": note, "client_id": client_id})  # fmt: skip
     assert again.status_code == 200
