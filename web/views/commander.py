@@ -340,7 +340,9 @@ def run_scores_now():
         ip=client_ip(),
     )  # fmt: skip
     record = score_runs.wait_for_job(engine, job_id, SCORE_RUN_WAIT_S)
-    back = redirect(url_for("commander.hotspots", **request.args))
+    # The map's own parameters only: any other name (``endpoint``, ``_external``) would be
+    # taken by url_for itself.
+    back = redirect(url_for("commander.hotspots", **_query_args()))
     if record is not None and record.state == "done":
         run_id = json.loads(record.result or "{}").get("score_run")
         audit("score_run", f"run {run_id}")
