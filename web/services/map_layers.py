@@ -15,8 +15,10 @@ from geo.checks import DAY_S
 from geo.explain import UnknownCellError  # raised for a cell not on the map; views catch it
 from web.services.caches import Cache
 from web.services.filters import (
+    FIRST_DATE,
     FilterError,
     Filters,
+    _date,
     area_frame,
     cell_counts,
     cells_of,
@@ -112,11 +114,13 @@ def parse_map_query(args: Mapping, data: SiteData, engine=None) -> MapQuery:
         end = local_date(data.last_s or 0, data.timezone)
     start = str(args.get("start") or "")
     if not start:
-        try:
-            end_day = pd.Timestamp(end)
-        except (ValueError, TypeError) as err:
-            raise FilterError(f"end: expected a date YYYY-MM-DD, got {end!r}") from err
-        start = (end_day - pd.Timedelta(days=DEFAULT_WINDOW_DAYS - 1)).strftime("%Y-%m-%d")
+        # The end date's own checks first (pandas cannot count back from year 0), and a
+        # start no earlier than any filter may name.
+        end_day = _date(end, "end")
+        start_day = max(
+            end_day - pd.Timedelta(days=DEFAULT_WINDOW_DAYS - 1), pd.Timestamp(FIRST_DATE)
+        )
+        start = start_day.strftime("%Y-%m-%d")
     merged = {key: args.getlist(key) if hasattr(args, "getlist") else args[key] for key in args}
     merged.update(start=start, end=end)
     filters = parse_filters(_FlatArgs(merged), data, engine)
