@@ -50,6 +50,13 @@ DETAIL_COLUMNS = ("offense_code", "description", "location_type")
 _LON = "__lon__"
 _LAT = "__lat__"
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
+# Incidents before this (1970-01-01 UTC) are typing or export errors (a spreadsheet's empty
+# date shows as 1900-01-00), not data: they are rejected and kept for review.
+EARLIEST_S = 0
+# The longest text the database keeps per field (web/storage/schema.py); longer values are
+# rejected with the row rather than failing the whole import on the database.
+MAX_CHARS = {"source_id": 80, "category": 80, "offense_code": 40}
+MAX_TEXT_CHARS = 1000  # description and location type
 
 
 @dataclass(frozen=True)
@@ -585,8 +592,10 @@ def prepare_incidents(
     PreparedIncidents
         Good rows ready to store and bad rows with their reasons. Each bad row gets one
         reason, the first of: missing/unparsable time, missing/unparsable/out-of-range or
-        swapped coordinates, missing or (strict) unknown category, time in the future,
-        outside the boundary, duplicate of an earlier row of the same file.
+        swapped coordinates, coordinates the CRS cannot convert, text longer than the
+        database keeps or a record id or category with control characters, missing or
+        (strict) unknown category, time in the future or before 1970, outside the boundary,
+        duplicate of an earlier row of the same file.
     """
     resolution = validate_resolution(rules.resolution)
     check_aware_timestamp(rules.now, "rules.now")
@@ -628,6 +637,9 @@ def prepare_incidents(
     reject(swapped, y_name, "latitude and longitude look swapped (latitude out of range)")
     reject(lat_out, y_name, "latitude out of range -90..90")
     reject(lon_out, x_name, "longitude out of range -180..180")
+    unconverted = np.isfinite(x) & np.isfinite(y) & ~finite
+    reject(unconverted, f"{x_name}/{y_name}", f"coordinates cannot be converted from {mapping.crs}")
+    _reject_bad_text(table, mapping, reject)
 
     # category
     # A category column repeats a few dozen values: match the distinct ones, then spread.
@@ -652,6 +664,7 @@ def prepare_incidents(
     # time in the future
     now_s = int(rules.now.tz_convert("UTC").timestamp())
     reject(~t_missing & ~t_bad & (utc_s > now_s), mapping.occurred_at, "date/time in the future")
+    reject(~t_missing & ~t_bad & (utc_s < EARLIEST_S), mapping.occurred_at, "date/time before 1970")
 
     # boundary
     open_rows = np.asarray(reason == None, dtype=bool)  # noqa: E711
@@ -707,6 +720,21 @@ def prepare_incidents(
     )
     rejects = _reject_frame(table, field_names, ~good, lines, bad_field, reason)
     return PreparedIncidents(incidents, rejects, n, new_categories, details)
+
+
+def _reject_bad_text(table: pa.Table, mapping: ColumnMapping, reject) -> None:
+    """Reject rows whose record id or category holds control characters (a NUL byte cannot
+    be stored in PostgreSQL text), or whose text fields are longer than the database keeps."""
+    for name, column in mapping.input_columns().items():
+        if name in {"occurred_at", "lon", "lat"}:
+            continue
+        text = table.column(column)
+        limit = MAX_CHARS.get(name, MAX_TEXT_CHARS)
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(text), limit), False)
+        reject(too_long.to_numpy(zero_copy_only=False), column, f"longer than {limit} characters")
+        if name in {"source_id", "category"}:
+            control = pc.fill_null(pc.match_substring_regex(text, r"[\x00-\x1f\x7f]"), False)
+            reject(control.to_numpy(zero_copy_only=False), column, "control characters in the text")
 
 
 def _details(table: pa.Table, mapping: ColumnMapping) -> tuple[np.ndarray, pd.DataFrame]:

@@ -1,0 +1,77 @@
+"""Incident files as a tired clerk exports them: every bad row is rejected with its line,
+field and reason (and kept for review), every bad file fails with a message naming it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from geo.categories import load_categories
+from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table
+from tests.conftest import REPO
+
+GENERIC = PRESETS["generic"]
+NOW = pd.Timestamp("2026-12-01T00:00:00Z")
+RULES = ImportRules(
+    timezone="Asia/Shanghai",
+    now=NOW,
+    resolution=9,
+    source="test",
+    known_categories=load_categories(REPO / "data" / "categories.csv"),
+)
+HEADER = "incident_id,occurred_at,category,lon,lat,description\n"
+GOOD = "2025-01-05T08:03:00,theft,98.29,39.77,x"
+
+
+def prepare(tmp_path: Path, body: str | bytes, mapping=GENERIC, name: str = "in.csv"):
+    path = tmp_path / name
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    return prepare_incidents(read_incident_table(path, mapping), mapping, RULES)
+
+
+def reasons(result) -> dict[int, tuple[str, str]]:
+    return {int(r.line): (r.field, r.reason) for r in result.rejects.itertuples()}
+
+
+def test_dates_before_1970_are_rejected_not_stored(tmp_path: Path) -> None:
+    rows = ["1900-01-05T08:03:00", "0001-01-01", "1969-12-31T23:00:00", "1970-01-01T08:00:00"]
+    body = HEADER + "".join(
+        f"{i},{when},theft,98.29,39.77,x\n" for i, when in enumerate(rows, start=1)
+    )
+    result = prepare(tmp_path, body)
+    assert reasons(result) == {line: ("occurred_at", "date/time before 1970") for line in (2, 3, 4)}
+    assert result.incidents["line"].tolist() == [5]
+    assert result.incidents["occurred_at"].tolist() == [0]  # 08:00 in Shanghai
+
+
+def test_projected_coordinates_the_crs_cannot_convert_are_rejected_by_row(tmp_path: Path) -> None:
+    mapping = replace(GENERIC, crs="EPSG:32647")
+    body = HEADER + (
+        "1,2025-01-05T08:03:00,theft,500000,4400000,x\n2,2025-01-05T08:03:00,theft,1e300,1e300,x\n"
+    )
+    result = prepare(tmp_path, body, mapping)
+    assert result.incidents["line"].tolist() == [2]
+    assert reasons(result) == {3: ("lon/lat", "coordinates cannot be converted from EPSG:32647")}
+
+
+def test_text_the_database_cannot_keep_is_rejected_by_row(tmp_path: Path) -> None:
+    body = HEADER + (
+        f"1,{GOOD}\n"
+        f"{'9' * 81},{GOOD}\n"
+        f"3,2025-01-05T08:03:00,{'T' * 81},98.29,39.77,x\n"
+        f"4,2025-01-05T08:03:00,theft,98.29,39.77,{'d' * 1001}\n"
+        "5\x00,2025-01-05T08:03:00,theft,98.29,39.77,x\n"
+        "6,2025-01-05T08:03:00,the\x00ft,98.29,39.77,x\n"
+    )
+    result = prepare(tmp_path, body)
+    assert result.incidents["line"].tolist() == [2]
+    assert reasons(result) == {
+        3: ("incident_id", "longer than 80 characters"),
+        4: ("category", "longer than 80 characters"),
+        5: ("description", "longer than 1000 characters"),
+        6: ("incident_id", "control characters in the text"),
+        7: ("category", "control characters in the text"),
+    }
+    assert result.new_categories == ()
