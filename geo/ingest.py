@@ -16,6 +16,7 @@ Column mappings are :class:`ColumnMapping` values; :data:`PRESETS` holds named o
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import zlib
@@ -270,17 +271,55 @@ def _is_gzip(path: Path) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _read_header(path: Path, compressed: bool, encoding: str) -> str:
+_BYTE_ORDER_MARKS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _open_text_start(path: Path, compressed: bool, size: int, whole_line: bool) -> bytes:
+    """The first ``size`` bytes of the (decompressed) file, or its first line if shorter."""
     opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.readline(1 << 20)
+            return handle.readline(size) if whole_line else handle.read(size)
     except (OSError, EOFError, zlib.error) as err:
         raise FileFormatError(f"{path}: not a readable gzip file ({err})") from err
+
+
+def _encoding_of(path: Path, compressed: bool, given: str) -> str:
+    """The encoding a byte-order mark declares (Excel writes one for "CSV UTF-8" and
+    "Unicode text"), else ``given``: a mark is certain where a guess at --encoding is not."""
+    start = _open_text_start(path, compressed, 3, whole_line=False)
+    for mark, name in _BYTE_ORDER_MARKS:
+        if start.startswith(mark):
+            return name
+    return given
+
+
+def _first_undecodable_line(path: Path, compressed: bool, encoding: str) -> str:
+    """`` at line N (byte B)`` of the first line that is not valid ``encoding`` text, or ""."""
+    if encoding.startswith("utf-16"):
+        return ""  # its lines are not split at a newline byte
+    opener = gzip.open if compressed else open
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with opener(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    decoder.decode(raw)
+                except UnicodeDecodeError as err:
+                    return f" at line {number} (byte {err.start + 1})"
+    except (OSError, EOFError, zlib.error, LookupError):
+        return ""
+    return ""
+
+
+def _read_header(path: Path, compressed: bool, encoding: str) -> str:
+    # A UTF-16 line does not end at the first newline byte: decode a block and split it.
+    raw = _open_text_start(path, compressed, 1 << 20, whole_line=not encoding.startswith("utf-16"))
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
-        return raw.decode(encoding).rstrip("\r\n")
+        text = codecs.getincrementaldecoder(encoding)().decode(raw, final=False)
+        return text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
     except UnicodeDecodeError as err:
         raise FileFormatError(
             f"{path}: line 1 is not valid {encoding} text (byte {err.start}); "
@@ -292,12 +331,19 @@ def _read_header(path: Path, compressed: bool, encoding: str) -> str:
 
 def _check_columns(path: Path, available: list[str], mapping: ColumnMapping, header: str) -> None:
     wanted = mapping.input_columns()
+    twice = [col for col in dict.fromkeys(wanted.values()) if available.count(col) > 1]
+    if twice:
+        raise ColumnMappingError(
+            f"{path}: the header names column(s) {', '.join(map(repr, twice))} more than once; "
+            "rename them so each is one column"
+        )
     missing = [f"{col} ({fld})" for fld, col in wanted.items() if col not in available]
     if not missing:
         return
     hint = ""
     if mapping.delimiter not in header:
-        found = [repr(d) for d in (";", "\t", "|", ",") if d != mapping.delimiter and d in header]
+        seps = (";", "\t", "|", ",", "\uff0c")  # the last: a full-width comma
+        found = [repr(d) for d in seps if d != mapping.delimiter and d in header]
         if found:
             hint = (
                 f"; the header has no {mapping.delimiter!r} but has {' and '.join(found)}: "
@@ -311,7 +357,7 @@ def _check_columns(path: Path, available: list[str], mapping: ColumnMapping, hea
 
 def _read_csv(path: Path, mapping: ColumnMapping) -> pa.Table:
     compressed = _is_gzip(path)
-    encoding = mapping.encoding.lower().replace("_", "-")
+    encoding = _encoding_of(path, compressed, mapping.encoding.lower().replace("_", "-"))
     header = _read_header(path, compressed, encoding)
     if not header.strip():
         raise FileFormatError(f"{path}: the first line is empty; expected a header row")
@@ -342,11 +388,14 @@ def _read_csv(path: Path, mapping: ColumnMapping) -> pa.Table:
     except pa.ArrowInvalid as err:
         text = str(err)
         if "UTF8" in text or "decode" in text.lower():
+            where = _first_undecodable_line(path, compressed, encoding)
             raise FileFormatError(
-                f"{path}: the file is not valid {encoding} text ({text}); "
+                f"{path}: the file is not valid {encoding} text{where} ({text}); "
                 "give its encoding, e.g. --encoding gbk"
             ) from err
         raise FileFormatError(f"{path}: malformed CSV: {text}") from err
+    except pa.ArrowKeyError as err:  # a column the header check saw but Arrow did not
+        raise FileFormatError(f"{path}: cannot read the header row ({err})") from err
     lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
     return table.append_column(LINE_COLUMN, lines)
 

@@ -279,11 +279,14 @@ def test_text_that_is_not_utf8(tmp_path) -> None:
         read_incident_table(path, CHICAGO)
 
 
-def test_utf16_file_fails_on_its_header(tmp_path) -> None:
+def test_utf16_file_is_read_by_its_byte_order_mark(tmp_path) -> None:
     path = tmp_path / "utf16.csv"
-    path.write_bytes(b"".join(chicago_lines(n=3)).decode().encode("utf-16"))
-    with pytest.raises(FileFormatError, match=r"utf16\.csv: line 1 is not valid utf-8"):
-        read_incident_table(path, CHICAGO)
+    lines = chicago_lines(n=3)
+    path.write_bytes(b"".join(lines).decode().encode("utf-16"))  # the codec writes the mark
+    table = read_incident_table(path, CHICAGO)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(b"".join(lines))
+    assert table.equals(read_incident_table(plain, CHICAGO))
 
 
 def test_gbk_files_read_with_their_encoding(tmp_path) -> None:

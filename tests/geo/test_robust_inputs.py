@@ -7,8 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from geo.categories import load_categories
+from geo.errors import ColumnMappingError, FileFormatError
 from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table
 from tests.conftest import REPO
 
@@ -75,3 +77,40 @@ def test_text_the_database_cannot_keep_is_rejected_by_row(tmp_path: Path) -> Non
         7: ("category", "control characters in the text"),
     }
     assert result.new_categories == ()
+
+
+def test_a_column_named_twice_in_the_header_is_an_error_not_a_guess(tmp_path: Path) -> None:
+    body = HEADER.replace("lat,", "lat,lat,") + "1,2025-01-05,theft,98.29,39.77,12,x\n"
+    with pytest.raises(
+        ColumnMappingError, match=r"dup\.csv: the header names column\(s\) 'lat' more"
+    ):
+        prepare(tmp_path, body, name="dup.csv")
+
+
+def test_a_byte_order_mark_decides_the_encoding(tmp_path: Path) -> None:
+    text = HEADER + "1,2025-01-05T08:03:00,盗窃,98.29,39.77,描述\n"
+    # Excel's "CSV UTF-8" read with a wrong --encoding gbk guess: the mark is certain.
+    utf8 = prepare(tmp_path, "\ufeff" + text, replace(GENERIC, encoding="gbk"), "utf8.csv")
+    # Excel's "Unicode text": UTF-16 with tabs, read without --encoding.
+    tabs = replace(GENERIC, delimiter="\t")
+    utf16 = prepare(tmp_path, ("\ufeff" + text.replace(",", "\t")).encode("utf-16"), tabs, "u.txt")
+    for result in (utf8, utf16):
+        assert result.rejects.empty
+        assert result.incidents["category"].tolist() == ["盗窃"]
+        assert result.details["description"].tolist() == ["描述"]
+
+
+def test_text_in_another_encoding_is_reported_with_its_line(tmp_path: Path) -> None:
+    body = (HEADER + f"1,{GOOD}\n" * 500).encode() + f"2,{GOOD.replace('theft', '盗窃')}\n".encode(
+        "gbk"
+    )
+    with pytest.raises(
+        FileFormatError, match=r"in\.csv: the file is not valid utf-8 text at line 502 \(byte 23\)"
+    ):
+        prepare(tmp_path, body)
+
+
+def test_a_full_width_comma_delimiter_gets_a_hint(tmp_path: Path) -> None:
+    body = HEADER.replace(",", "，") + GOOD.replace(",", "，") + "\n"
+    with pytest.raises(ColumnMappingError, match="has '，': wrong delimiter"):
+        prepare(tmp_path, body)
