@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
 import pyogrio.errors
@@ -75,6 +76,14 @@ ID_FIELD_CANDIDATES = (
     "objectid",
     "fid",
 )
+
+#: Most H3 cells one layer may cover, about 210,000 km² at resolution 9 (a large Chinese
+#: prefecture is under 100,000 km²). A province, a country or a file in the wrong CRS would
+#: otherwise cover billions of cells and exhaust the memory.
+MAX_COVER_CELLS = 2_000_000
+#: Longest area id and name kept (the database column holds 80 characters for an id).
+MAX_AREA_ID_CHARS = 80
+MAX_AREA_NAME_CHARS = 200
 
 # Chinese web-map datums: lon/lat coordinates shifted from WGS-84 by a published algorithm.
 _SHIFTED_DATUMS = {"GCJ02": "GCJ-02", "BD09": "BD-09"}
@@ -196,10 +205,12 @@ def load_areas(
                 f"{source}: field {id_field!r} is empty in {int(empty.sum())} of "
                 f"{len(frame)} features (first at row {int(np.flatnonzero(empty)[0])})"
             )
+    _check_area_text(area_ids, id_field or "(row number)", source, MAX_AREA_ID_CHARS)
     if name_field is None:
         names = area_ids
     else:
         names = _text_field(frame, name_field, source)
+        _check_area_text(names, name_field, source, MAX_AREA_NAME_CHARS)
         names = names.where(names.notna() & (names != ""), area_ids)
 
     no_polygon = frame.geometry.is_empty.to_numpy()
@@ -295,6 +306,7 @@ def cells_from_polygons(
         )
     geometries = _as_wgs84(areas).geometry.to_numpy()
     area_ids = areas["area_id"].astype("str").to_numpy()
+    _check_cover_size(geometries, area_ids, resolution)
     pieces_ids: list[np.ndarray] = []
     pieces_cells: list[np.ndarray] = []
     for area_id, geometry in zip(area_ids, geometries, strict=True):
@@ -320,6 +332,29 @@ def cells_from_polygons(
             "cell": np.concatenate(pieces_cells),
         }
     )
+
+
+def _check_cover_size(geometries: np.ndarray, area_ids: np.ndarray, resolution: int) -> None:
+    """Raise before covering when the polygons hold more than :data:`MAX_COVER_CELLS` cells
+    (estimated from their geodesic area)."""
+    geod = pyproj.Geod(ellps="WGS84")
+    cell_km2 = h3.average_hexagon_area(resolution, unit="km^2")
+    total_km2 = 0.0
+    largest = ("", 0.0)
+    for area_id, geometry in zip(area_ids, geometries, strict=True):
+        if geometry is None or geometry.is_empty:
+            continue
+        km2 = abs(geod.geometry_area_perimeter(geometry)[0]) / 1e6
+        total_km2 += km2
+        largest = max(largest, (str(area_id), km2), key=lambda item: item[1])
+    estimate = total_km2 / cell_km2
+    if estimate > MAX_COVER_CELLS:
+        raise InvalidBoundaryError(
+            f"the areas cover {total_km2:,.0f} km² (largest: area {largest[0]!r}, "
+            f"{largest[1]:,.0f} km²), about {estimate:,.0f} cells at resolution {resolution}: "
+            f"more than the {MAX_COVER_CELLS:,} a layer may have; is it the right file and "
+            "coordinate system?"
+        )
 
 
 def study_area_cells(boundary: gpd.GeoDataFrame | gpd.GeoSeries, resolution: int) -> np.ndarray:
@@ -675,9 +710,34 @@ def _common_name(frame: gpd.GeoDataFrame) -> str | None:
         if str(column).lower() == "name" and column != frame.geometry.name:
             values = frame[column].dropna().astype("str").str.strip()
             values = values[values != ""].unique()
-            if len(values) == 1:
+            if len(values) == 1 and _plain_text(str(values[0]), MAX_AREA_NAME_CHARS):
                 return str(values[0])
     return None
+
+
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
+def _plain_text(value: str, limit: int) -> bool:
+    """Whether ``value`` fits ``limit`` characters and has no control characters."""
+    return len(value) <= limit and not pd.Series([value]).str.contains(_CONTROL).iloc[0]
+
+
+def _check_area_text(values: pd.Series, field: str, source: str, limit: int) -> None:
+    """Raise naming the first feature whose ``field`` is longer than ``limit`` characters or
+    holds control characters (the database keeps 80 for an id; PostgreSQL refuses a NUL)."""
+    text = values.fillna("").astype("str")
+    checks = (
+        (text.str.len() > limit, f"longer than {limit} characters"),
+        (text.str.contains(_CONTROL, regex=True), "control characters in the text"),
+    )
+    for mask, why in checks:
+        bad = np.flatnonzero(mask.to_numpy(dtype=bool))
+        if bad.size:
+            raise InvalidBoundaryError(
+                f"{source}: feature {int(bad[0]) + 1}, field {field!r}: {why} "
+                f"({bad.size} feature(s))"
+            )
 
 
 def _int64_cells(cells: Sequence[int] | np.ndarray | pd.Series) -> np.ndarray:

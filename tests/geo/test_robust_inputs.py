@@ -3,14 +3,16 @@ field and reason (and kept for review), every bad file fails with a message nami
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from geo.boundaries import cells_from_polygons, load_areas, load_boundary
 from geo.categories import load_categories
-from geo.errors import ColumnMappingError, FileFormatError
+from geo.errors import ColumnMappingError, FileFormatError, InvalidBoundaryError
 from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table
 from tests.conftest import REPO
 
@@ -114,3 +116,48 @@ def test_a_full_width_comma_delimiter_gets_a_hint(tmp_path: Path) -> None:
     body = HEADER.replace(",", "，") + GOOD.replace(",", "，") + "\n"
     with pytest.raises(ColumnMappingError, match="has '，': wrong delimiter"):
         prepare(tmp_path, body)
+
+
+def square(x0: float, y0: float, x1: float, y1: float) -> dict:
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def write_areas(path: Path, *features: tuple[dict, dict]) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "properties": props, "geometry": geometry}
+                    for props, geometry in features
+                ],
+            }
+        )
+    )
+    return path
+
+
+def test_an_area_far_too_large_to_cover_is_refused_before_covering(tmp_path: Path) -> None:
+    path = write_areas(tmp_path / "asia.geojson", ({"id": "asia"}, square(60, 10, 140, 55)))
+    areas = load_areas(path, kind="district").assign(area_id="asia")
+    with pytest.raises(InvalidBoundaryError, match=r"area 'asia'.* more than the 2,000,000"):
+        cells_from_polygons(areas, 9)
+    # The same polygon is fine at a coarse resolution, and a city at resolution 9.
+    assert len(cells_from_polygons(areas, 4)) > 1000
+    city = write_areas(tmp_path / "city.geojson", ({"id": "c"}, square(98.2, 39.7, 98.3, 39.8)))
+    assert len(cells_from_polygons(load_areas(city, kind="district"), 9)) > 500
+
+
+def test_area_ids_and_names_the_database_cannot_keep_name_the_feature(tmp_path: Path) -> None:
+    ok = ({"id": "A", "name": "北区"}, square(98.2, 39.7, 98.25, 39.75))
+    long_id = ({"id": "B" * 81, "name": "x"}, square(98.25, 39.7, 98.3, 39.75))
+    path = write_areas(tmp_path / "d.geojson", ok, long_id)
+    with pytest.raises(InvalidBoundaryError, match=r"d\.geojson: feature 2, field 'id': longer"):
+        load_areas(path, kind="district")
+    bell = ({"id": "C", "name": "bad\u0007name"}, square(98.25, 39.7, 98.3, 39.75))
+    path = write_areas(tmp_path / "n.geojson", ok, bell)
+    with pytest.raises(InvalidBoundaryError, match=r"feature 2, field 'name': control char"):
+        load_areas(path, kind="district", name_field="name")
+    # A boundary's name field that cannot be kept gives way to the file name.
+    path = write_areas(tmp_path / "city.geojson", ({"name": "x" * 300}, square(98, 39, 99, 40)))
+    assert load_boundary(path)["name"].tolist() == ["city"]

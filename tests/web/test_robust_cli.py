@@ -3,6 +3,7 @@ file (and line and field), and the database either unchanged or holding every go
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,32 @@ def test_a_row_too_long_for_the_database_is_rejected_and_the_rest_imported(
         "longer than 80 characters",
         "control characters in the text",
     ]
+
+
+@pytest.mark.databases()
+def test_areas_load_refuses_a_huge_polygon_and_a_long_kind_naming_the_file(
+    engine, cli_env, tmp_path: Path
+) -> None:
+    ring = [[60, 10], [140, 10], [140, 55], [60, 55], [60, 10]]
+    path = tmp_path / "province.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"id": "1"},
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                ],
+            }
+        )
+    )
+    huge = run(cli_env, "areas", "load", str(path), "--kind", "jurisdiction")
+    assert huge.exit_code == 2
+    assert f"error: {path}: the areas cover" in huge.output
+    long_kind = run(cli_env, "areas", "load", str(path), "--kind", "k" * 41)
+    assert long_kind.exit_code == 2
+    assert "--kind: give a short name" in long_kind.output
+    assert storage.list_areas(engine).empty

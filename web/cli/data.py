@@ -250,9 +250,15 @@ def areas_load_command(ctx: Workspace, path, kind, id_field, name_field, crs) ->
     """Load an area layer (GeoJSON, Shapefile, GeoPackage) and cover it with H3 cells."""
     from geo.errors import GeoError
 
+    if not kind.strip() or len(kind) > 40 or not kind.isprintable():
+        fail(f"--kind: give a short name such as district or beat (at most 40 characters), "
+             f"got {kind[:60]!r}")  # fmt: skip
     init_database(ctx)
-    with failing_on(GeoError):
+    try:
         frame, cells = load_area_layer(ctx, path, kind, id_field, name_field, crs)
+    except GeoError as err:
+        message = str(err)  # the cover's size check knows no file name
+        fail(message if message.startswith(str(path)) else f"{path}: {message}")
     audit(ctx, "areas_loaded", f"{len(frame)} {kind} area(s), {len(cells)} cells from {path}")
     click.echo(f"{len(frame)} {kind} area(s), {len(cells)} cells, from {path}")
 
