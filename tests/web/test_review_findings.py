@@ -44,3 +44,45 @@ def test_map_end_date_near_the_first_date_starts_on_it(client_as) -> None:
     response = client_as("planner").get("/command/cells.json?end=1970-01-05")
     assert response.status_code == 200
     assert response.get_json()["start"] == "1970-01-01"
+
+
+# Text h3 reads as a hexadecimal number too large or negative for a cell id.
+NOT_CELLS = ("-1", "99999999999999999999999", "fffffffffffffffff", "+8928308280fffff")
+
+
+@pytest.mark.parametrize("text", NOT_CELLS)
+def test_find_says_no_match_for_numbers_h3_cannot_hold(client_as, text) -> None:
+    """The search overflowed in h3 (a 500) for "-1" or a long number."""
+    client = client_as("commander")
+    page = client.get("/command/find", query_string={"q": text})
+    assert page.status_code == 200
+    assert f"No grid or cell matches {text}" in page.get_data(as_text=True)
+    answer = client.get("/command/find", query_string={"q": text, "format": "json"})
+    assert answer.status_code == 200 and answer.get_json()["results"] == []
+
+
+def test_cell_names_read_only_h3_ids(app) -> None:
+    from web.services.cell_names import cell_names
+    from web.services.site_data import site_data
+
+    with app.app_context():
+        engine = app.extensions["engine"]
+        names = cell_names(engine, site_data(engine))
+    cell = next(iter(names.by_cell))
+    hex_id = names.label(cell).rpartition("(")[2].rstrip(")") or names.name(cell)
+    for text in NOT_CELLS:
+        assert names.find(text) == []
+        assert names.name(text) == text and names.label(text) == text
+    assert names.find(hex_id.upper()) == [cell]
+
+
+def test_replan_form_refuses_numbers_h3_cannot_hold_as_unknown_cells(client_as, app) -> None:
+    from web import storage
+
+    plans = storage.list_plans(app.extensions["engine"], status="published")
+    plan_id = int(plans[plans["shift"] == "day"].iloc[0]["id"])
+    response = client_as("planner").post(
+        f"/plans/{plan_id}/replan", data={"at": "11:00", "urgent": "-1"}
+    )
+    assert response.status_code == 400
+    assert "No cell is named -1" in response.get_data(as_text=True)

@@ -9,6 +9,7 @@ covers keeps its H3 id. Pages show the name first and the H3 id second.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import h3
@@ -23,6 +24,9 @@ __all__ = ["NAME_KINDS", "CellNames", "cell_names"]
 NAME_KINDS = ("grid", "beat", "district")
 
 _MEMO_KEY = "cell_names"
+# What an H3 id looks like (lower case): anything else never reaches h3, which reads text as
+# a hexadecimal number and overflows on "-1" or on more than 16 digits instead of saying no.
+_HEX_ID = re.compile(r"[0-9a-f]{15}")
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,9 @@ class CellNames:
             return []
         if query in self.by_name:
             return [self.by_name[query]]
-        lowered = query.lower()
-        if h3.is_valid_cell(lowered):
-            return [h3.str_to_int(lowered)]
+        cell = _hex_cell(query.lower())
+        if cell is not None:
+            return [cell]
         prefix = query if query.endswith("-") else f"{query}-"
         found = [name for name in self.by_name if name.startswith(prefix)]
         found.sort(key=_name_order)
@@ -111,8 +115,14 @@ def _numbered(frame: pd.DataFrame) -> dict[int, str]:
 def _as_int(cell: int | str) -> int | None:
     if isinstance(cell, (int, np.integer)):
         return int(cell)
-    text = str(cell).strip().lower()
-    return h3.str_to_int(text) if h3.is_valid_cell(text) else None
+    return _hex_cell(str(cell).strip().lower())
+
+
+def _hex_cell(text: str) -> int | None:
+    """The cell of a lower-case H3 id, else None."""
+    if not _HEX_ID.fullmatch(text) or not h3.is_valid_cell(text):
+        return None
+    return int(h3.str_to_int(text))
 
 
 def _name_order(name: str) -> tuple[str, int]:
