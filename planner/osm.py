@@ -61,7 +61,30 @@ def read_osm(path: Path) -> OsmStreets:
         streets = _read_osm_xml(path)
     else:
         raise RoadNetworkError(f"{path}: expected an .osm (OSM XML) or .osm.pbf file")
+    _check_nodes(path, streets)
     return streets
+
+
+def _check_nodes(path: Path, streets: OsmStreets) -> None:
+    """Raise naming the first node with coordinates that are no longitude and latitude (NaN,
+    infinite, out of range: the graph's metres would be NaN or from the other side of the
+    earth) and the first node id given twice (which of its places the ways meant is unknown)."""
+    lon, lat = streets.lon, streets.lat
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise RoadNetworkError(
+            f"{path}: node {int(streets.node_id[i])} has lon={float(lon[i])}, "
+            f"lat={float(lat[i])}, not a longitude -180..180 and latitude -90..90 "
+            f"({int(bad.sum())} such node(s))"
+        )
+    ids, counts = np.unique(streets.node_id, return_counts=True)
+    if (counts > 1).any():
+        twice = ids[counts > 1]
+        raise RoadNetworkError(
+            f"{path}: node id {int(twice[0])} is given more than once "
+            f"({twice.size} such id(s)); the extract is damaged"
+        )
 
 
 def _read_osm_xml(path: Path) -> OsmStreets:
@@ -89,14 +112,22 @@ def _read_osm_xml(path: Path) -> OsmStreets:
                     ways.append(OsmWay(int(element.attrib["id"]), refs, tags))
             # Each top-level element is done with: dropping it keeps memory flat.
             root.clear()
+    except RoadNetworkError:
+        raise
     except ET.ParseError as err:
         raise RoadNetworkError(f"{path}: not well-formed XML: {err}") from err
     except KeyError as err:
         raise RoadNetworkError(f"{path}: a node, way or tag lacks the attribute {err}") from err
     except ValueError as err:
         raise RoadNetworkError(f"{path}: an id or coordinate is not a number: {err}") from err
+    try:
+        node_id = np.array(node_ids, dtype=np.int64)
+        for way in ways:
+            np.array((way.way_id, *way.refs), dtype=np.int64)
+    except OverflowError as err:
+        raise RoadNetworkError(f"{path}: an id is larger than a 64-bit OSM id: {err}") from err
     return OsmStreets(
-        node_id=np.array(node_ids, dtype=np.int64),
+        node_id=node_id,
         lon=np.array(lons, dtype=np.float64),
         lat=np.array(lats, dtype=np.float64),
         ways=tuple(ways),

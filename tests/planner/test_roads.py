@@ -211,6 +211,16 @@ def test_missing_nodes_leave_a_gap_not_a_crash(tmp_path) -> None:
          "no way that mode 'car' may use"),
         ("ghost.osm", _osm_xml([(1, "missing missing", {"highway": "residential"})], {}),
          "have no nodes"),
+        ("page.osm", "<html><body>Too many requests</body></html>",
+         r"page\.osm: not OSM XML \(root element <html>\)$"),
+        ("nan.osm", "<osm><node id='7' lat='nan' lon='2'/></osm>",
+         r"node 7 has lon=2\.0, lat=nan, not a longitude"),
+        ("far.osm", "<osm><node id='7' lat='1' lon='2'/><node id='8' lat='139' lon='2'/></osm>",
+         r"node 8 has lon=2\.0, lat=139\.0, not a longitude .* \(1 such node"),
+        ("twice.osm", "<osm><node id='7' lat='1' lon='2'/><node id='7' lat='3' lon='4'/></osm>",
+         "node id 7 is given more than once"),
+        ("huge.osm", "<osm><node id='99999999999999999999' lat='1' lon='2'/></osm>",
+         "an id is larger than a 64-bit OSM id"),
     ],
 )  # fmt: skip
 def test_unusable_files_raise_road_network_error(tmp_path, name, text, message) -> None:
