@@ -86,3 +86,12 @@ def test_replan_form_refuses_numbers_h3_cannot_hold_as_unknown_cells(client_as, 
     )
     assert response.status_code == 400
     assert "No cell is named -1" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("text", NOT_CELLS[:2])
+def test_patrol_request_form_refuses_numbers_h3_cannot_hold(client_as, text) -> None:
+    response = client_as("commander").post(
+        "/requests/", data={"cell": text, "reason": "crowd at the gate", "hours": "4"}
+    )
+    assert response.status_code == 400
+    assert f"No cell is named {text}" in response.get_data(as_text=True)
