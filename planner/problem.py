@@ -68,6 +68,9 @@ INF_TICKS = 2**40
 # penalties well inside int64.
 _MAX_HORIZON_TICKS = 2**31
 _MAX_TICKS_EXPONENT = 30
+# Most visits of one stop in a day (a visit every 90 seconds of a day and night): the
+# solvers set aside room per allowed visit, and a typo such as 1000000000 exhausted memory.
+MAX_VISITS_PER_STOP = 1000
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class Stop:
     mandatory
         True when the stop must be visited at least once; a plan that cannot says so.
     max_visits
-        How many times the stop may be visited in the day.
+        How many times the stop may be visited in the day (1..``MAX_VISITS_PER_STOP``).
     min_gap_s
         Least time between leaving the stop and starting the next visit of it.
     cell
@@ -374,10 +377,11 @@ def _check_stop(number: int, stop: Stop, n: int) -> None:
     if (
         isinstance(stop.max_visits, bool)
         or not isinstance(stop.max_visits, int | np.integer)
-        or stop.max_visits < 1
+        or not 1 <= stop.max_visits <= MAX_VISITS_PER_STOP
     ):
         raise InvalidProblemError(
-            f"{where} max_visits must be an integer >= 1, got {stop.max_visits!r}"
+            f"{where} max_visits must be an integer in 1..{MAX_VISITS_PER_STOP}, "
+            f"got {stop.max_visits!r}"
         )
     previous_end = -math.inf
     for window in stop.windows:

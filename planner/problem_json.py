@@ -38,6 +38,10 @@ __all__ = [
 SCHEMA_ID = "hotspot-patrol/problem/1"
 PLAN_SCHEMA_ID = "hotspot-patrol/plan/1"
 DEFAULT_TIME_LIMIT_S = 30.0
+# A document may ask for at most an hour of solving: every solve has a deadline.
+MAX_TIME_LIMIT_S = 3600.0
+# The largest problem file read: a 5,000-node matrix written as JSON is about 200 MB.
+MAX_PROBLEM_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,12 @@ def _read(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
         path = Path(source)
         where = str(path)
         try:
+            size = path.stat().st_size
+            if size > MAX_PROBLEM_BYTES:
+                raise ProblemFormatError(
+                    f"problem file {path} is {size / 2**20:.0f} MB, more than the "
+                    f"{MAX_PROBLEM_BYTES // 2**20} MB read"
+                )
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise ProblemFormatError(f"cannot read problem file {path}: {err}") from err
@@ -290,9 +300,14 @@ def _document(
     workers = data.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ProblemFormatError(f"workers must be an integer >= 1, got {workers!r}")
+    time_limit_s = _number("time_limit_s", data.get("time_limit_s", DEFAULT_TIME_LIMIT_S))
+    if time_limit_s > MAX_TIME_LIMIT_S:
+        raise ProblemFormatError(
+            f"time_limit_s must be at most {MAX_TIME_LIMIT_S:g} seconds, got {time_limit_s:g}"
+        )
     return ProblemDocument(
         problem=problem,
-        time_limit_s=_number("time_limit_s", data.get("time_limit_s", DEFAULT_TIME_LIMIT_S)),
+        time_limit_s=time_limit_s,
         seed=seed,
         engine=str(data.get("engine", "auto")),
         value_jitter=_number("value_jitter", data.get("value_jitter", 0.0)),

@@ -346,11 +346,31 @@ def test_json_impossible_trips_are_null_and_defaults_apply() -> None:
             "end_node",
         ),
         ({"travel_time_s": [[0]], "value": [0], "units": [], "seed": -1}, "seed"),
+        (
+            {"travel_time_s": [[0]], "value": [0], "units": [], "time_limit_s": 1e12},
+            "time_limit_s must be at most 3600 seconds",
+        ),
+        (
+            {"travel_time_s": [[0, 1], [1, 0]], "value": [0, 1], "max_visits": 10**9, "units": []},
+            r"stop 0 max_visits must be an integer in 1\.\.1000, got 1000000000",
+        ),  # fmt: skip
     ],
 )
 def test_json_errors_name_the_field(doc: dict[str, object], message: str) -> None:
     with pytest.raises(ProblemFormatError, match=message):
         load_problem_json(doc)
+
+
+def test_json_file_larger_than_read_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import planner.problem_json
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"travel_time_s": [[0]], "value": [0], "units": []}))
+    monkeypatch.setattr(planner.problem_json, "MAX_PROBLEM_BYTES", 10)
+    with pytest.raises(ProblemFormatError, match=r"big\.json is 0 MB, more than the 0 MB read"):
+        load_problem_json(path)
 
 
 def test_json_file_errors(tmp_path: Path) -> None:
