@@ -95,3 +95,15 @@ def test_patrol_request_form_refuses_numbers_h3_cannot_hold(client_as, text) -> 
     )
     assert response.status_code == 400
     assert f"No cell is named {text}" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("at", ["0000-01-01", "0000-12-31 23:59", "-0001-01-01 10:00"])
+def test_replan_time_in_year_0_is_a_400_naming_at(client_as, app, at) -> None:
+    """pandas reads year 0 (and before), then could not print it in the message: a 500."""
+    from web import storage
+
+    plans = storage.list_plans(app.extensions["engine"], status="published")
+    plan_id = int(plans[plans["shift"] == "day"].iloc[0]["id"])
+    response = client_as("planner").post(f"/plans/{plan_id}/replan", data={"at": at, "away": "x"})
+    assert response.status_code == 400
+    assert 'id="error-at"' in response.get_data(as_text=True)

@@ -150,7 +150,10 @@ def parse_replan_time(text: str, stored: storage.StoredPlan, timezone: str, now_
                 if at < start:
                     at += 86_400  # a night shift's hours after midnight
             else:
-                at = int(pd.Timestamp(text).tz_localize(timezone).timestamp())
+                parsed = pd.Timestamp(text)
+                if not 1 <= parsed.year <= 9999:  # pandas reads year 0, then cannot print it
+                    raise ValueError(text)
+                at = int(parsed.tz_localize(timezone).timestamp())
         except (ValueError, TypeError):
             raise ReplanError(f"at: {text!r} is not now, HH:MM or YYYY-MM-DD HH:MM") from None
     if not start <= at < end:
