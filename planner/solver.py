@@ -104,6 +104,11 @@ _COMPILED_PATIENCE = 10
 _ORTOOLS_SHARE = 0.15
 # Below this many stops, OR-Tools polishing is worth its model-building cost.
 _ORTOOLS_MAX_SLOTS = 400
+# Most work per second of time limit: the compiled searches read the clock only between
+# their 40 slices of the work, so a work budget far above the limit (--work 1e12) ran on for
+# hours past it. No machine does more than this in the limit, so capping the work there
+# changes no plan the clock would not have stopped anyway.
+_MAX_WORK_PER_LIMIT = 4.0
 # Values of SolverOptions.engine (see the module docstring).
 ENGINES = ("auto", "search", "ortools")
 
@@ -246,6 +251,7 @@ def _solve_whole(
     status: str | None = None
     if search_share > 0:
         nominal_s = options.time_limit_s if options.work_s is None else options.work_s
+        nominal_s = min(nominal_s, _MAX_WORK_PER_LIMIT * options.time_limit_s)
         work = nominal_s * search_share * WORK_PER_SECOND
         until = time.perf_counter() + remaining * search_share
         best, iterations, timed_out = _search_in_parallel(inst, options, work, until)

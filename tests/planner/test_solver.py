@@ -28,6 +28,7 @@ from planner.plan import (
 from planner.plan_export import GPX_NAMESPACE
 from planner.problem import Problem, RestBreak, Stop, TimeWindow, Unit
 from planner.problem_json import load_problem_json, plan_problem_json, top_to_json
+from planner.search_base import WORK_PER_SECOND
 from planner.solver import SolverOptions, plan_patrols
 
 REPO = Path(__file__).resolve().parents[2]
@@ -461,6 +462,25 @@ def test_same_seed_same_plan() -> None:
     assert [v.start_s for r in first.routes for v in r.visits] == [
         v.start_s for r in second.routes for v in r.visits
     ]
+
+
+def test_a_work_budget_far_above_the_time_limit_is_capped(monkeypatch) -> None:
+    # The compiled searches read the clock only between 40 slices of their work: with
+    # --work 1e12 under a 2 s limit, one slice ran for hours past the limit.
+    import planner.solver
+
+    real = planner.solver._search_in_parallel
+    works: list[float] = []
+
+    def recording(inst, options, work, until, *args, **kwargs):
+        works.append(work)
+        return real(inst, options, work, until, *args, **kwargs)
+
+    monkeypatch.setattr(planner.solver, "_search_in_parallel", recording)
+    options = SolverOptions(time_limit_s=0.5, work_s=1e12, seed=1, engine="search")
+    plan = plan_patrols(random_problem(n=10, units=1), options)
+    assert plan.feasible
+    assert works == [4 * 0.5 * WORK_PER_SECOND]
 
 
 def test_different_seeds_vary_routes_among_near_equal_plans() -> None:

@@ -69,3 +69,14 @@ def test_areas_load_refuses_a_huge_polygon_and_a_long_kind_naming_the_file(
     assert long_kind.exit_code == 2
     assert "--kind: give a short name" in long_kind.output
     assert storage.list_areas(engine).empty
+
+
+def test_plan_time_limits_are_bounded(cli_env) -> None:
+    for option in ("--time-limit", "--work"):
+        result = run(cli_env, "plan", "--date", "2026-12-06", option, "1e12", "--out", "x.json")
+        assert result.exit_code == 2
+        assert f"Invalid value for '{option}': 1000000000000.0 is not in the range 0<x<=3600" in (
+            result.output
+        )
+    replan = run(cli_env, "replan", "1", "--at", "10:00", "--time-limit", "0")
+    assert replan.exit_code == 2 and "is not in the range 0<x<=3600" in replan.output

@@ -34,6 +34,10 @@ def _write_plan_exports(planned, out_path: str, geojson, gpx, csv_path) -> None:
         Path(csv_path).write_text(plan_to_csv(planned.plan, planned.problem), encoding="utf-8")
 
 
+# Every solve has a deadline: at most an hour.
+_SOLVE_SECONDS = click.FloatRange(0, 3600, min_open=True)
+
+
 @click.command("plan")
 @click.option("--date", "date", required=True, help="planning date, YYYY-MM-DD (local)")
 @click.option(
@@ -64,11 +68,12 @@ def _write_plan_exports(planned, out_path: str, geojson, gpx, csv_path) -> None:
     show_default=True,
     help="visits one cell may get in the shift (repeats at least an hour apart)",
 )
-@click.option("--time-limit", "time_limit_s", type=float, default=30.0, show_default=True)
+@click.option("--time-limit", "time_limit_s", type=_SOLVE_SECONDS, default=30.0,
+              show_default=True)  # fmt: skip
 @click.option(
     "--work",
     "work_s",
-    type=float,
+    type=_SOLVE_SECONDS,
     help="search work in seconds of an unloaded machine (default: the time limit); "
     "below the limit, the same seed gives the same plan on a busy machine",
 )
@@ -140,7 +145,8 @@ def plan_problem_command(problem_path: str, out_path: str) -> None:
 @click.option("--done-from", type=click.Choice(["checkins", "plan"]), default="checkins",
               show_default=True,
               help="visits done: grid workers' check-ins, or the plan as followed")  # fmt: skip
-@click.option("--time-limit", "time_limit_s", type=float, default=10.0, show_default=True)
+@click.option("--time-limit", "time_limit_s", type=_SOLVE_SECONDS, default=10.0,
+              show_default=True)  # fmt: skip
 @click.option("--reason", default="", help="why (shown on the plan and the briefings)")
 @click.option("--publish", is_flag=True, help="publish the revision (grid workers see it)")
 @pass_ctx
