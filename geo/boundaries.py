@@ -84,6 +84,9 @@ MAX_COVER_CELLS = 2_000_000
 #: Longest area id and name kept (the database column holds 80 characters for an id).
 MAX_AREA_ID_CHARS = 80
 MAX_AREA_NAME_CHARS = 200
+#: Widest tolerance around a boundary, in metres: it absorbs coordinates snapped a little
+#: outside the city limit; a kilometre-sized one (1e12 crashed GEOS) is a typing error.
+MAX_TOLERANCE_M = 10_000.0
 
 # Chinese web-map datums: lon/lat coordinates shifted from WGS-84 by a published algorithm.
 _SHIFTED_DATUMS = {"GCJ02": "GCJ-02", "BD09": "BD-09"}
@@ -493,7 +496,7 @@ def points_in_boundary(
         raise InvalidCoordinatesError(
             f"lon and lat must have the same shape, got {lon.shape} and {lat.shape}"
         )
-    tolerance_m = check_number(tolerance_m, "tolerance_m", low=0.0)
+    tolerance_m = check_number(tolerance_m, "tolerance_m", low=0.0, high=MAX_TOLERANCE_M)
     geometry = _boundary_geometry(boundary_geom)
     if tolerance_m > 0:
         geometry = _buffer_m(geometry, tolerance_m)
@@ -654,7 +657,9 @@ def expand_boundary(geometry: BaseGeometry, tolerance_m: float) -> BaseGeometry:
     Buffering takes a tenth of a second on a city outline; callers that test many batches
     of points expand once and pass ``tolerance_m=0`` to :func:`points_in_boundary`.
     """
-    tolerance_m = check_number(tolerance_m, "tolerance_m", low=0.0, error=InvalidBoundaryError)
+    tolerance_m = check_number(
+        tolerance_m, "tolerance_m", low=0.0, high=MAX_TOLERANCE_M, error=InvalidBoundaryError
+    )
     if tolerance_m == 0:
         return geometry
     return _buffer_m(geometry, tolerance_m)

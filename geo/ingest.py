@@ -255,6 +255,11 @@ def read_incident_table(path: str | Path, mapping: ColumnMapping) -> pa.Table:
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path}: the file is empty")
     kind = detect_format(path)
+    if kind == "csv" and (mapping.lon is None or mapping.lat is None):
+        raise ColumnMappingError(
+            f"{path}: a CSV file has no point geometry; map its coordinate columns "
+            "(--map lon=COLUMN --map lat=COLUMN)"
+        )
     if kind == "csv":
         table = _read_csv(path, mapping)
     elif kind == "parquet":

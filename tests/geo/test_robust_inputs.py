@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import shapely
 
-from geo.boundaries import cells_from_polygons, load_areas, load_boundary
+from geo.boundaries import (
+    cells_from_polygons,
+    expand_boundary,
+    load_areas,
+    load_boundary,
+    points_in_boundary,
+)
 from geo.categories import load_categories
-from geo.errors import ColumnMappingError, FileFormatError, InvalidBoundaryError
+from geo.errors import ColumnMappingError, FileFormatError, GeoError, InvalidBoundaryError
 from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table
 from tests.conftest import REPO
 
@@ -161,3 +168,17 @@ def test_area_ids_and_names_the_database_cannot_keep_name_the_feature(tmp_path: 
     # A boundary's name field that cannot be kept gives way to the file name.
     path = write_areas(tmp_path / "city.geojson", ({"name": "x" * 300}, square(98, 39, 99, 40)))
     assert load_boundary(path)["name"].tolist() == ["city"]
+
+
+def test_a_csv_without_coordinate_columns_is_a_mapping_error(tmp_path: Path) -> None:
+    with pytest.raises(ColumnMappingError, match=r"in\.csv: a CSV file has no point geometry"):
+        prepare(tmp_path, HEADER + f"1,{GOOD}\n", replace(GENERIC, lon=None))
+
+
+def test_a_boundary_tolerance_beyond_ten_kilometres_is_refused() -> None:
+    city = shapely.box(98.2, 39.7, 98.3, 39.8)
+    assert expand_boundary(city, 10_000).contains(city)
+    with pytest.raises(InvalidBoundaryError, match=r"tolerance_m must be a number in \[0, 10000\]"):
+        expand_boundary(city, 1e12)  # crashed in GEOS
+    with pytest.raises(GeoError, match="tolerance_m"):
+        points_in_boundary([98.25], [39.75], city, tolerance_m=1e12)

@@ -80,3 +80,16 @@ def test_plan_time_limits_are_bounded(cli_env) -> None:
         )
     replan = run(cli_env, "replan", "1", "--at", "10:00", "--time-limit", "0")
     assert replan.exit_code == 2 and "is not in the range 0<x<=3600" in replan.output
+
+
+@pytest.mark.databases()
+def test_import_refuses_a_source_name_the_database_cannot_keep(
+    engine, cli_env, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "1,2025-01-05T08:03:00,theft,-87.63,41.88,x\n", encoding="utf-8")
+    for source in ("s" * 81, "a\x00b"):
+        result = run(cli_env, "import", "--preset", "generic", "--source", source, str(path))
+        assert result.exit_code == 2
+        assert "--source: give a short name (at most 80 characters)" in result.output
+    assert storage.list_import_runs(engine).empty

@@ -119,6 +119,8 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
     from geo.errors import GeoError
     from web.services.imports import ImportRequest, import_files, stored_boundary
 
+    if source is not None and not (source.strip() and len(source) <= 80 and source.isprintable()):
+        fail(f"--source: give a short name (at most 80 characters), got {source[:90]!r}")
     init_database(ctx)
     mapping = _mapping_from_options(preset, column_map, time_format, crs, delimiter, encoding)
     city = ctx.city()
