@@ -40,6 +40,8 @@ __all__ = [
 CATEGORY_COLUMNS = ("code", "name_en", "name_zh", "weight", "group", "police_initiated", "aliases")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
+# The longest text the database keeps per field (web/storage/schema.py).
+_MAX_CHARS = {"code": 80, "name_en": 120, "name_zh": 120, "group": 40}
 
 
 def normalise_category_text(values: pd.Series) -> pd.Series:
@@ -100,18 +102,31 @@ def load_categories(path: str | Path) -> pd.DataFrame:
                     f"{path}: line {line}: {name!r} is already used on line {seen[name]}"
                 )
             seen[name] = line
-        rows.append(
-            {
-                "code": code,
-                "name_en": record["name_en"].strip() or code.title(),
-                "name_zh": record["name_zh"].strip() or record["name_en"].strip() or code,
-                "weight": weight,
-                "group": record["group"].strip() or "other",
-                "police_initiated": flag in _TRUE,
-                "aliases": aliases,
-            }
-        )
+        row = {
+            "code": code,
+            "name_en": record["name_en"].strip() or code.title(),
+            "name_zh": record["name_zh"].strip() or record["name_en"].strip() or code,
+            "weight": weight,
+            "group": record["group"].strip() or "other",
+            "police_initiated": flag in _TRUE,
+            "aliases": aliases,
+        }
+        _check_text(path, line, row)
+        rows.append(row)
     return pd.DataFrame(rows, columns=list(CATEGORY_COLUMNS))
+
+
+def _check_text(path: Path, line: int, row: dict) -> None:
+    """Raise for a text field longer than the database keeps, or with control characters
+    (PostgreSQL refuses a NUL)."""
+    for name, limit in _MAX_CHARS.items():
+        value = row[name]
+        if len(value) > limit:
+            raise FileFormatError(
+                f"{path}: line {line}, field {name}: longer than {limit} characters"
+            )
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise FileFormatError(f"{path}: line {line}, field {name}: control characters")
 
 
 def category_codes_from_text(values: pd.Series, categories: pd.DataFrame) -> pd.Series:

@@ -93,3 +93,18 @@ def test_import_refuses_a_source_name_the_database_cannot_keep(
         assert result.exit_code == 2
         assert "--source: give a short name (at most 80 characters)" in result.output
     assert storage.list_import_runs(engine).empty
+
+
+@pytest.mark.databases()
+def test_categories_the_database_cannot_keep_name_line_and_field(
+    engine, cli_env, tmp_path: Path
+) -> None:
+    before = storage.load_categories_table(engine)
+    header = "code,name_en,name_zh,weight,group,police_initiated,aliases\n"
+    for row, field in ((f"{'X' * 81},a,b,1,g,false,", "code"), ("Y,a,b,1,g\x00h,false,", "group")):
+        path = tmp_path / "cats.csv"
+        path.write_text(header + "THEFT,Theft,盗窃,1,property,false,\n" + row + "\n")
+        result = run(cli_env, "categories", "--load", str(path))
+        assert result.exit_code == 2
+        assert f"cats.csv: line 3, field {field}: " in result.output
+    assert storage.load_categories_table(engine).equals(before)
