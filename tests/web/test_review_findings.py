@@ -107,3 +107,27 @@ def test_replan_time_in_year_0_is_a_400_naming_at(client_as, app, at) -> None:
     response = client_as("planner").post(f"/plans/{plan_id}/replan", data={"at": at, "away": "x"})
     assert response.status_code == 400
     assert 'id="error-at"' in response.get_data(as_text=True)
+
+
+# What a Chinese keyboard types for "18-23,0-2": full-width commas and dashes, 、 or ~.
+@pytest.mark.parametrize(
+    "hours", ["18-23，0-2", "18－23，0－2", "１８-２３,０-２", "18-23、0-2", "18~23,0~2"]
+)
+def test_hours_typed_on_a_chinese_keyboard_filter_like_ascii(client_as, hours) -> None:
+    """They were a 400 with an English message on the Chinese map page."""
+    client = client_as("commander")
+    wanted = client.get("/command/cells.json", query_string={"hours": "18-23,0-2"}).get_json()
+    typed = client.get("/command/cells.json", query_string={"hours": hours})
+    assert typed.status_code == 200
+    assert typed.get_json()["total"] == wanted["total"]
+    assert typed.get_json()["cells"] == wanted["cells"]
+
+
+@pytest.mark.parametrize("text", ["Ｇ０２１－１１", "G021－11", "ｇ021-11　"])
+def test_find_reads_full_width_names(client_as, text) -> None:
+    client = client_as("commander")
+    wanted = client.get("/command/find", query_string={"q": "G021-11", "format": "json"})
+    found = client.get("/command/find", query_string={"q": text, "format": "json"})
+    assert found.status_code == 200
+    assert found.get_json()["results"] == wanted.get_json()["results"]
+    assert len(found.get_json()["results"]) == 1

@@ -10,6 +10,7 @@ covers keeps its H3 id. Pages show the name first and the H3 id second.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import h3
@@ -57,7 +58,8 @@ class CellNames:
         """Cells whose name or H3 id matches ``text``: an exact name (``g061-12``, any case),
         an H3 id, or the start of a name (``G061`` gives that grid's cells), at most
         ``limit``, in name order."""
-        query = text.strip().upper()
+        # Full-width letters, digits and dashes (a Chinese keyboard's G０６１－１２) as ASCII.
+        query = unicodedata.normalize("NFKC", text).strip().upper()
         if not query or len(query) > 40:
             return []
         if query in self.by_name:

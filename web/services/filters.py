@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -143,9 +144,12 @@ def _date(text: str, name: str) -> pd.Timestamp:
 
 
 def _int_set(text: str, name: str, low: int, high: int) -> tuple[int, ...]:
-    """``"18-23,0-2"`` or ``"1,3,5"`` (ranges inclusive) into sorted distinct integers."""
+    """``"18-23,0-2"`` or ``"1,3,5"`` (ranges inclusive) into sorted distinct integers; the
+    full-width commas, dashes and digits of a Chinese keyboard (``18－23，0-2``) and ``、`` or
+    ``~`` (``18~23``) read like their ASCII forms."""
     out: set[int] = set()
-    for part in text.replace(" ", "").split(","):
+    plain = unicodedata.normalize("NFKC", text).replace("、", ",").replace("~", "-")
+    for part in plain.replace(" ", "").split(","):
         if not part:
             continue
         first, sep, last = part.partition("-")
