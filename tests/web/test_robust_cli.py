@@ -108,3 +108,16 @@ def test_categories_the_database_cannot_keep_name_line_and_field(
         assert result.exit_code == 2
         assert f"cats.csv: line 3, field {field}: " in result.output
     assert storage.load_categories_table(engine).equals(before)
+
+
+def test_users_add_keeps_the_display_name_to_one_line_of_80_characters(engine, cli_env) -> None:
+    password = "Xy7!abcdefgh"
+    long_name = run(cli_env, "users", "add", "kim", "--role", "planner", "--name", "a" * 81,
+                    "--password", password)  # fmt: skip
+    assert long_name.exit_code == 2
+    assert "--name has at most 80 characters, got 81" in long_name.output
+    assert storage.get_user_by_name(engine, "kim") is None
+    ok = run(cli_env, "users", "add", "kim", "--role", "planner", "--name", " Kim \n\t Lee ",
+             "--password", password)  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert storage.get_user_by_name(engine, "kim").display_name == "Kim Lee"

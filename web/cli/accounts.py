@@ -55,6 +55,9 @@ def users_add(ctx: Workspace, username: str, role: str, display_name: str, grids
     init_database(ctx)
     with failing_on(ValueError):
         validate_username(username)
+    display_name = " ".join(display_name.split())  # one line, as the site's admin page keeps
+    if len(display_name) > 80:
+        fail(f"--name has at most 80 characters, got {len(display_name)}")
     grid_ids = [g.strip() for g in grids.split(",") if g.strip()]
     if grid_ids and role != "grid_worker":
         fail("only grid workers are assigned grids")
