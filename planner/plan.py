@@ -167,7 +167,9 @@ class SolverStats:
     stopped_by
         ``"budget"`` (the seeded work budget ran out: the result is reproducible),
         ``"time_limit"`` (the wall clock cut the search short: reproducible only on an
-        equally fast, equally loaded machine) or ``"nothing_to_do"``.
+        equally fast, equally loaded machine), ``"converged"`` (OR-Tools, after the search,
+        went as long without a better plan as it took to find its last one: reproducible
+        like ``"time_limit"``) or ``"nothing_to_do"``.
     ticks_per_second
         Integer scale of the times the solver worked in.
     subproblems

@@ -259,9 +259,13 @@ def _solve_whole(
             stopped_by = "time_limit"
     if use_ortools:
         left = max(deadline - time.perf_counter(), 0.05)
-        found, status, solutions = solve_ortools(inst, left * 0.9, best)
-        iterations += solutions
-        stopped_by = "time_limit"
+        run = solve_ortools(inst, left * 0.9, best)
+        found, status = run.solution, run.status
+        iterations += run.solutions
+        if not run.converged:
+            stopped_by = "time_limit"
+        elif stopped_by == "budget":
+            stopped_by = "converged"
         if found is not None and (
             best is None
             or (solution_value(inst, found), -found.travel)
@@ -501,7 +505,7 @@ def _solve_parts(
     schedules: list[RouteSchedule] = []
     idle: list[IdleUnit] = []
     iterations = 0
-    timed_out = False
+    timed_out = converged = False
     total_stops = max(1, len(problem.stops))
     reserve = 0.2 * options.time_limit_s  # for the final pass over the whole problem
     budget_s = max(options.time_limit_s - reserve, 0.1)
@@ -527,6 +531,7 @@ def _solve_parts(
         part_schedules, part_idle, stats = _solve_whole(sub, sub_options, now, now + share)
         iterations += stats.iterations
         timed_out |= stats.stopped_by == "time_limit"
+        converged |= stats.stopped_by == "converged"
         idle.extend(part_idle)
         for sched in part_schedules:
             schedules.append(replace(sched, stops=tuple(stops[s] for s in sched.stops)))
@@ -551,7 +556,7 @@ def _solve_parts(
         time_limit_s=options.time_limit_s,
         wall_time_s=time.perf_counter() - started,
         iterations=iterations,
-        stopped_by="time_limit" if timed_out else "budget",
+        stopped_by="time_limit" if timed_out else "converged" if converged else "budget",
         ticks_per_second=inst.scale,
         subproblems=len(parts),
     )

@@ -464,6 +464,34 @@ def test_same_seed_same_plan() -> None:
     ]
 
 
+def _small_rules_problem() -> Problem:
+    """Three stops, a break and a repeat visit: the search, then OR-Tools (engine auto)."""
+    travel = np.array([[0, 300, 410, 200], [290, 0, 120, 250], [400, 125, 0, 330],
+                       [210, 240, 320, 0]], dtype=float)  # fmt: skip
+    unit = Unit("1A", 0, 0, 0.0, 8 * 3600.0, rest_break=RestBreak(3600.0, 9000.0, 1800.0))
+    stops = (Stop(1, 10.0, dwell_s=900.0), Stop(2, 4.5, max_visits=2, min_gap_s=3600.0),
+             Stop(3, 3.0, windows=(TimeWindow(0.0, 7200.0, 2.0),)))  # fmt: skip
+    return Problem(travel_time_s=travel, units=(unit,), stops=stops)
+
+
+def test_ortools_ends_once_it_stops_finding_better_plans() -> None:
+    """After the search, OR-Tools ends once it has gone as long without a better plan as it
+    took to find its last one (a small problem used to take its whole limit)."""
+    plan = plan_patrols(_small_rules_problem(), SolverOptions(time_limit_s=60.0, seed=2))
+    assert plan.feasible
+    assert plan.stats.engine == "search+ortools"
+    assert plan.stats.stopped_by == "converged"
+
+
+def test_ortools_cut_by_its_time_limit_says_so(monkeypatch) -> None:
+    import planner.ortools_engine
+
+    monkeypatch.setattr(planner.ortools_engine, "_STALL_MIN_S", 3600.0)
+    plan = plan_patrols(_small_rules_problem(), SolverOptions(time_limit_s=1.0, seed=2))
+    assert plan.feasible
+    assert (plan.stats.engine, plan.stats.stopped_by) == ("search+ortools", "time_limit")
+
+
 def test_a_work_budget_far_above_the_time_limit_is_capped(monkeypatch) -> None:
     # The compiled searches read the clock only between 40 slices of their work: with
     # --work 1e12 under a 2 s limit, one slice ran for hours past the limit.

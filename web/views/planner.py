@@ -86,6 +86,7 @@ ENGINE_NAMES = {
 STOPPED_BY = {
     "budget": _l("its work budget ran out"),
     "time_limit": _l("the time limit"),
+    "converged": _l("no better plan for a while"),
     "nothing_to_do": _l("nothing to do"),
 }
 SKIP_REASONS = {
