@@ -24,9 +24,10 @@ within its shift. Two engines share one integer model (``planner.model``):
     prize-collecting disjunctions, a time dimension with windows, breaks and repeat-visit
     gaps as constraints, guided local search under a time limit.
 ``"auto"`` (default)
-    The search, then OR-Tools started from its routes for the last part of the time
-    (OR-Tools keeps the best of both). Problems above ``decompose_above`` stops are split by
-    the units' start stations and solved part by part.
+    The search, then OR-Tools started from its routes for the time left, at least the last
+    part (the best of both is kept; OR-Tools ends early once it stops finding better plans).
+    Problems above ``decompose_above`` stops are split by the units' home stations (where
+    they end their shift) and solved part by part.
 
 Seconds become integer ticks once, at the boundary (``planner.problem.ticks_per_second``),
 costs rounded up; every plan is then checked exactly by ``planner.plan_check.check_plan``.
@@ -130,7 +131,7 @@ class SolverOptions:
         among plans within about 2 % of the best, so patrols are not predictable. Values in
         the plan are always the true ones.
     decompose_above
-        Split problems with more stops than this by the units' start stations (the
+        Split problems with more stops than this by the units' home stations (the
         maintainers advise decomposing above about 1,000 stops).
     workers
         Independent searches run side by side (forked processes), each from its own stream
