@@ -131,3 +131,31 @@ def test_find_reads_full_width_names(client_as, text) -> None:
     assert found.status_code == 200
     assert found.get_json()["results"] == wanted.get_json()["results"]
     assert len(found.get_json()["results"]) == 1
+
+
+# A JSON integer too large for a float (Python reads any number of digits).
+HUGE = "1" + "0" * 400
+
+
+def _raw_json(client, url: str, text: str):
+    return client.post(url, data=text, content_type="application/json")
+
+
+@pytest.mark.parametrize("field", ["minutes", "visited_at"])
+def test_api_checkin_with_a_huge_integer_is_a_400(app, client_as, field) -> None:
+    """``float()`` of it overflowed: a 500."""
+    from tests.web.conftest import user_cells
+
+    cell = user_cells(app.extensions["engine"], "grid1")[0]
+    body = f'{{"cell": "{cell}", "{field}": {HUGE}, "client_id": "review-huge-{field}"}}'
+    response = _raw_json(client_as("grid_worker"), "/api/checkins", body)
+    assert response.status_code == 400
+    expected = "Minutes must be" if field == "minutes" else "visited_at: expected"
+    assert expected in response.get_json()["error"]
+
+
+def test_api_report_with_a_huge_integer_time_is_a_400(client_as) -> None:
+    body = f'{{"category": "x", "lon": 98.29, "lat": 39.8, "occurred_at": {HUGE}}}'
+    response = _raw_json(client_as("grid_worker"), "/api/reports", body)
+    assert response.status_code == 400
+    assert "occurred_at: expected" in response.get_json()["error"]

@@ -9,7 +9,6 @@ local times, and how a check-in is checked and stored (:func:`checkin_problems`,
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +56,10 @@ __all__ = [
     "reference_time",
     "scope_cells",
 ]
+
+#: The latest second a time given as a number may name (9999-12-31T23:59:59Z), and minus it
+#: the earliest: the dates a person can write.
+LATEST_EPOCH_S = 253_402_300_799
 
 # A cell card shows windows of every cell explanation's (geo.explain.DEFAULT_WINDOWS_DAYS):
 # counts over the week and the four weeks, what to check and the busiest hours over the quarter.
@@ -140,8 +143,10 @@ def parse_local_datetime(value: object, timezone: str, not_after: int | None = N
     if isinstance(value, bool):
         raise ValueError(f"expected an ISO 8601 time, got {value!r}")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"expected an ISO 8601 time, got {value!r}")
+        # Compared, not converted: an integer of any size (and NaN, infinities) is refused
+        # here rather than overflowing in a float.
+        if not -LATEST_EPOCH_S <= value <= LATEST_EPOCH_S:
+            raise ValueError(f"expected an ISO 8601 time, got {str(value)[:40]}")
         return int(value)
     try:
         stamp = pd.Timestamp(str(value).strip())

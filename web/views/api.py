@@ -31,6 +31,7 @@ web/services/accounts.py (2 s).
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -521,7 +522,11 @@ def create_checkin():
         isinstance(client_id, str) and grid_work.CLIENT_ID.match(client_id)
     ):
         abort(400, description="client_id: 8-40 letters, digits, '-' or '_' (or leave it out)")
-    checkin = grid_work.CheckIn(cell_id, visited_at_s, float(minutes), note.strip(), client_id)
+    try:
+        minutes_value = float(minutes)
+    except OverflowError:  # an integer too large for a float: more than any visit lasts
+        minutes_value = math.inf
+    checkin = grid_work.CheckIn(cell_id, visited_at_s, minutes_value, note.strip(), client_id)
     problems = grid_work.checkin_problems(checkin, now_s)
     if problems:
         abort(400, description=" ".join(problems))
