@@ -159,3 +159,38 @@ def test_api_report_with_a_huge_integer_time_is_a_400(client_as) -> None:
     response = _raw_json(client_as("grid_worker"), "/api/reports", body)
     assert response.status_code == 400
     assert "occurred_at: expected" in response.get_json()["error"]
+
+
+def test_plan_csv_keeps_stored_names_from_running_as_formulas(demo_copy_site) -> None:
+    """The plan's CSV wrote station names as stored: one named "=..." ran as a formula in
+    Excel or WPS (the statistics and audit exports already guarded theirs)."""
+    import csv
+    import io
+    import json
+
+    import sqlalchemy as sa
+
+    from tests.web.conftest import login
+    from web import storage
+    from web.storage.schema import plans as plans_table
+
+    engine = demo_copy_site.extensions["engine"]
+    plan_id = int(storage.list_plans(engine, status="published").iloc[0]["id"])
+    document = json.loads(storage.get_plan(engine, plan_id).plan_json)
+    for where in document["unit_stations"].values():
+        where["start"] = '=HYPERLINK("http://example.invalid","派出所")'
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(plans_table)
+            .where(plans_table.c.id == plan_id)
+            .values(plan_json=json.dumps(document, ensure_ascii=False))
+        )
+    client = demo_copy_site.test_client()
+    login(client, "planner")
+    response = client.get(f"/plans/{plan_id}/export/csv")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    assert rows and {r["Station"] for r in rows} == {
+        '\'=HYPERLINK("http://example.invalid","派出所")'
+    }
+    assert all(r["Unit"][:1] not in "=+-@" for r in rows)

@@ -34,6 +34,7 @@ from planner.plan_export import visits_csv_for_people
 from web import clock, storage
 from web.i18n import category_names, city_timezone, local_time
 from web.maps import plan_maps
+from web.security import spreadsheet_text
 from web.services import patrol_requests, plan_edits, plan_jobs
 from web.services import replans as replan_service
 from web.services import warnings as warning_service
@@ -620,8 +621,11 @@ def _people_csv(stored: storage.StoredPlan) -> str:
     names = _cell_names()
     frame = pd.DataFrame(
         [
-            {"unit": unit["id"], "station": unit["start"], "stop": stop["order"],
-             "grid": grid_of.get(int(cell), ""), "place": names.name(int(cell)),
+            # Stored names as text a spreadsheet never runs (a station named "=..."), as the
+            # other CSV exports do.
+            {"unit": spreadsheet_text(unit["id"]), "station": spreadsheet_text(unit["start"]),
+             "stop": stop["order"], "grid": spreadsheet_text(grid_of.get(int(cell), "")),
+             "place": spreadsheet_text(names.name(int(cell))),
              "cell": stop["cell"],
              "arrival_s": stop["arrival_s"], "start_s": stop["start_s"],
              "departure_s": stop["departure_s"], "value": stop["value"]}
