@@ -94,6 +94,9 @@ __all__ = [
 
 #: Seconds in a week: the default time step.
 WEEK_S = 7 * 86400
+#: Most counts a space-time cube may hold (cells x steps): 10 years of weeks over 38,000
+#: cells. 100,000 weeks over a city's 11,687 cells took 24 GB before the process was killed.
+MAX_CUBE_VALUES = 20_000_000
 
 _PATTERNS = (
     "new",
@@ -185,6 +188,11 @@ def space_time_cube(
     n_bins = (end_s - start_s) // bin_s
     if n_bins < 1:
         raise GeoError(f"the window {start_s}..{end_s} is shorter than one step of {bin_s} s")
+    if n_bins * study.size > MAX_CUBE_VALUES:
+        raise GeoError(
+            f"{n_bins:,} steps of {bin_s} s over {study.size} cells is more than the "
+            f"{MAX_CUBE_VALUES:,} counts a space-time cube may hold: use a shorter window"
+        )
     incident_cells = np.asarray(incident_cells)
     incident_times = np.asarray(incident_times)
     if incident_cells.ndim != 1 or incident_cells.shape != incident_times.shape:

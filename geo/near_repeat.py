@@ -57,6 +57,9 @@ __all__ = [
 DEFAULT_DISTANCE_BANDS_M: tuple[float, ...] = (100.0, 200.0, 300.0, 400.0)
 #: Upper edges of the default time bands, days (weekly bands up to four weeks).
 DEFAULT_TIME_BANDS_DAYS: tuple[float, ...] = (7.0, 14.0, 21.0, 28.0)
+#: Most permutations of a Knox test: 9,999 resolve a p-value to 0.0001, and each one
+#: re-counts every close pair (a typed 10**9 would have run for days).
+MAX_PERMUTATIONS = 9_999
 
 
 @dataclass(frozen=True)
@@ -269,9 +272,11 @@ def knox_test(
     if (
         isinstance(permutations, bool)
         or not isinstance(permutations, int | np.integer)
-        or permutations < 1
+        or not 1 <= permutations <= MAX_PERMUTATIONS
     ):
-        raise GeoError(f"permutations must be a positive integer, got {permutations!r}")
+        raise GeoError(
+            f"permutations must be an integer in 1..{MAX_PERMUTATIONS}, got {permutations!r}"
+        )
     d_edges = _edges(distance_bands_m, "distance_bands_m")
     t_edges_s = _edges(time_bands_days, "time_bands_days") * DAY_S
     n_d, n_t = d_edges.size, t_edges_s.size

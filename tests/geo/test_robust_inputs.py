@@ -7,6 +7,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -19,8 +21,11 @@ from geo.boundaries import (
     points_in_boundary,
 )
 from geo.categories import load_categories
+from geo.emerging import space_time_cube
 from geo.errors import ColumnMappingError, FileFormatError, GeoError, InvalidBoundaryError
+from geo.hotspots import ring_weights
 from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table
+from geo.near_repeat import knox_test
 from tests.conftest import REPO
 
 GENERIC = PRESETS["generic"]
@@ -182,3 +187,28 @@ def test_a_boundary_tolerance_beyond_ten_kilometres_is_refused() -> None:
         expand_boundary(city, 1e12)  # crashed in GEOS
     with pytest.raises(GeoError, match="tolerance_m"):
         points_in_boundary([98.25], [39.75], city, tolerance_m=1e12)
+
+
+def city_cells() -> np.ndarray:
+    city = shapely.box(98.2, 39.7, 98.3, 39.8)
+    areas = gpd.GeoDataFrame({"area_id": ["c"]}, geometry=[city], crs="EPSG:4326")
+    return np.unique(cells_from_polygons(areas, 9)["cell"].to_numpy())
+
+
+def test_neighbour_weights_and_cubes_too_large_to_hold_are_refused() -> None:
+    cells = city_cells()
+    assert ring_weights(cells, k=2).shape == (cells.size, cells.size)
+    with pytest.raises(GeoError, match=r"k=1000 rings around \d+ cells .* use fewer rings"):
+        ring_weights(cells, k=1000)  # 16 GB before it died
+    week = 7 * 86400
+    cube, _ = space_time_cube(cells, [int(cells[0])], [week], 0, 52 * week, week)
+    assert cube.sum() == 1
+    with pytest.raises(GeoError, match="more than the 20,000,000 counts .* shorter window"):
+        space_time_cube(cells, [int(cells[0])], [week], 0, 10**6 * week, week)
+
+
+def test_knox_permutations_are_bounded() -> None:
+    x, t = [0.0, 50.0, 80.0], [0.0, 86400.0, 2 * 86400.0]
+    assert knox_test(x, [0.0] * 3, t, permutations=9999, seed=1).observed.sum() >= 1
+    with pytest.raises(GeoError, match=r"permutations must be an integer in 1\.\.9999"):
+        knox_test(x, [0.0] * 3, t, permutations=10**9)

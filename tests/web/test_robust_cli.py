@@ -121,3 +121,34 @@ def test_users_add_keeps_the_display_name_to_one_line_of_80_characters(engine, c
              "--password", password)  # fmt: skip
     assert ok.exit_code == 0, ok.output
     assert storage.get_user_by_name(engine, "kim").display_name == "Kim Lee"
+
+
+def test_analysis_options_that_would_exhaust_memory_or_time_are_refused(cli_env) -> None:
+    for args, message in (
+        (["hotspots", "--as-of", "2026-01-01", "--k", "1000", "--out", "x.csv"], "'--k': 1000"),
+        (["hotspots", "--as-of", "2026-01-01", "--weeks", "100000", "--out", "x.csv"],
+         "'--weeks': 100000"),
+        (["hotspots", "--as-of", "2026-01-01", "--days", "-1", "--out", "x.csv"], "'--days': -1"),
+        (["backtest", "--weeks", "0"], "'--weeks': 0"),
+        (["near-repeat", "--permutations", "1000000000"], "'--permutations': 1000000000"),
+    ):  # fmt: skip
+        result = run(cli_env, *args)
+        assert result.exit_code == 2
+        assert f"Invalid value for {message} is not in the range" in result.output
+
+
+def test_dates_that_are_no_dates_name_their_option(demo_db: str, tmp_path: Path) -> None:
+    env = {"HOTSPOT_DATABASE_URL": demo_db}
+    out = str(tmp_path / "out.csv")
+    for args, message in (
+        (["score", "--as-of", "99999-01-01", "--out", out], "--as-of: '99999-01-01' is not a"),
+        (["explain", "8924ae196a3ffff", "--as-of", "2026-13-01"], "--as-of: '2026-13-01' is not"),
+        (["near-repeat", "--to", "garbage"], "--to: 'garbage' is not a date-time"),
+        (["backtest", "--monthly", "2017-13:2018-01"], "--monthly '2017-13:2018-01'"),
+        (["warnings", "backtest", "--from", "1900-01-01", "--to", "2026-01-01"],
+         "46022 origins from --from to --to; at most 3660"),
+    ):  # fmt: skip
+        result = run(env, *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output

@@ -14,7 +14,7 @@ import click
 from web import storage
 from web.services.workspace import Workspace
 
-__all__ = ["pass_ctx", "workspace_of", "fail", "failing_on", "os_user", "audit"]
+__all__ = ["pass_ctx", "workspace_of", "fail", "failing_on", "local_time", "os_user", "audit"]
 
 
 def pass_ctx(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,6 +60,19 @@ def failing_on(*errors: type[Exception]) -> Iterator[None]:
         yield
     except errors as err:
         fail(str(err))
+
+
+def local_time(text: str, timezone: str, option: str = "--as-of") -> int:
+    """UTC seconds of a date-time typed for ``option``; without an offset it is local time in
+    ``timezone``. One that is no date-time, or does not exist on the local clock, ends the
+    command with a message naming the option."""
+    from web.services.scoring_data import parse_local_time
+
+    try:
+        return parse_local_time(text, timezone)
+    except ValueError as err:  # pandas' parse errors, DST gaps and NaT all derive from it
+        fail(f"{option}: {text!r} is not a date-time such as 2026-01-05 or 2026-01-05T08:00 "
+             f"in {timezone} ({err})")  # fmt: skip
 
 
 def os_user() -> str:

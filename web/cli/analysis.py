@@ -11,7 +11,7 @@ import click
 import pandas as pd
 
 from web import storage
-from web.cli._common import fail, pass_ctx
+from web.cli._common import fail, failing_on, local_time, pass_ctx
 from web.services.workspace import Workspace
 
 # --- data for every analysis ---------------------------------------------------------------------
@@ -121,12 +121,11 @@ def score_command(ctx: Workspace, as_of, model, group, categories, out_path, exp
     """Score every study-area cell as of a time; writes cell,score (cell as H3 hex)."""
     from geo.cells import hex_from_cells
     from geo.scoring import MODELS, score_cells
-    from web.services.scoring_data import parse_local_time
 
     if model not in MODELS:
         fail(f"unknown model {model!r}; known: {', '.join(sorted(MODELS))}")
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
-    as_of_s = parse_local_time(as_of, data.timezone)
+    as_of_s = local_time(as_of, data.timezone)
     scores = score_cells(
         data.incidents, data.cells, as_of_s, model=model,
         category_weights=data.category_weights, categories=_group_codes(group, categories),
@@ -151,7 +150,7 @@ def score_command(ctx: Workspace, as_of, model, group, categories, out_path, exp
     show_default=True,
     help="last day of the weekly origins; '' for none",
 )
-@click.option("--weeks", type=int, default=8, show_default=True)
+@click.option("--weeks", type=click.IntRange(1, 520), default=8, show_default=True)
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), help="CSV of every origin")
 @click.option("--chart", "chart_path", type=click.Path(dir_okay=False), help="PNG coverage curves")
 @_data_options
@@ -175,7 +174,10 @@ def backtest_command(ctx: Workspace, models, groups, monthly, weekly_end, weeks,
     if bad:
         fail(f"unknown group(s) {', '.join(bad)}; known: {', '.join(GROUPS)}")
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
-    runs = backtest_origins(monthly, weekly_end, weeks, data.timezone)
+    try:
+        runs = backtest_origins(monthly, weekly_end, weeks, data.timezone)
+    except ValueError as err:  # GeoError derives from it
+        fail(f"--monthly {monthly!r} / --weekly-end {weekly_end!r}: {err}")
     tables = []
     for label, origins, result in backtest_models(data, names, runs, chosen):
         click.echo(f"\n{label} origins ({len(origins)}), {len(data.cells)} study cells:")
@@ -280,10 +282,9 @@ def explain_command(ctx: Workspace, cell_ids, as_of, model, group, windows, piw,
 
     from geo.errors import GeoError
     from geo.explain import explain_cells
-    from web.services.scoring_data import parse_local_time
 
     data = _scoring_data(ctx, (), None, None, None, None, piw)
-    as_of_s = parse_local_time(as_of, data.timezone)
+    as_of_s = local_time(as_of, data.timezone)
     try:
         explanations = explain_cells(
             data.incidents, data.cells, list(cell_ids), as_of_s, data.timezone, model=model,
@@ -320,9 +321,12 @@ def explain_command(ctx: Workspace, cell_ids, as_of, model, group, windows, piw,
 
 @click.command("hotspots")
 @click.option("--as-of", "as_of", required=True, help="ISO time; local time without an offset")
-@click.option("--days", type=int, default=365, show_default=True, help="window for Gi*")
-@click.option("--weeks", type=int, default=52, show_default=True, help="weeks for emerging")
-@click.option("--k", "k", type=int, default=1, show_default=True, help="neighbourhood rings")
+@click.option("--days", type=click.IntRange(1, 36600), default=365, show_default=True,
+              help="window for Gi*")  # fmt: skip
+@click.option("--weeks", type=click.IntRange(1, 520), default=52, show_default=True,
+              help="weeks for emerging")  # fmt: skip
+@click.option("--k", "k", type=click.IntRange(0, 10), default=1, show_default=True,
+              help="neighbourhood rings")  # fmt: skip
 @click.option("--group", help="category group: all, burglary, violent")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
 @_data_options
@@ -334,10 +338,9 @@ def hotspots_command(ctx: Workspace, as_of, days, weeks, k, group, out_path, inc
     from geo.emerging import WEEK_S, emerging_hotspots
     from geo.hotspots import hotspot_table
     from geo.scoring import score_cells
-    from web.services.scoring_data import parse_local_time
 
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, res, piw)
-    as_of_s = parse_local_time(as_of, data.timezone)
+    as_of_s = local_time(as_of, data.timezone)
     codes = _group_codes(group, None)
     incidents = data.incidents
     weights = data.category_weights
@@ -347,11 +350,12 @@ def hotspots_command(ctx: Workspace, as_of, days, weeks, k, group, out_path, inc
     incidents = incidents[keep & (incidents["occurred_at"].to_numpy() < as_of_s)]
     window = incidents[incidents["occurred_at"] >= as_of_s - days * 86400]
     counts = score_cells(window, data.cells, as_of_s, model="naive")["score"].to_numpy()
-    table = hotspot_table(data.cells, counts, k=k)
-    emerging = emerging_hotspots(
-        data.cells, incidents["cell"].to_numpy(), incidents["occurred_at"].to_numpy(),
-        as_of_s - weeks * WEEK_S, as_of_s, k=k,
-    )  # fmt: skip
+    with failing_on(ValueError):  # GeoError: too many neighbour pairs or cube counts
+        table = hotspot_table(data.cells, counts, k=k)
+        emerging = emerging_hotspots(
+            data.cells, incidents["cell"].to_numpy(), incidents["occurred_at"].to_numpy(),
+            as_of_s - weeks * WEEK_S, as_of_s, k=k,
+        )  # fmt: skip
     out = table.merge(emerging[["cell", "category", "trend_z", "trend_p"]], on="cell", how="left")
     out = out.rename(columns={"category": "emerging"})
     out["cell"] = hex_from_cells(out["cell"].to_numpy())

@@ -9,12 +9,14 @@ import click
 import numpy as np
 import pandas as pd
 
-from web.cli._common import fail, failing_on, pass_ctx, workspace_of
+from web.cli._common import fail, failing_on, local_time, pass_ctx, workspace_of
 from web.cli.analysis import _group_codes, _scoring_data
 from web.services.workspace import Workspace
 
 KNOX_YEAR_S = 365 * 86400
 AREA_KIND = "beat"
+# Most origins a warnings backtest takes: ten years of days (each one scores the city).
+MAX_ORIGINS = 3660
 
 _FILE_OPTIONS = [
     click.option("--incidents", "incident_files", multiple=True, type=click.Path(exists=True),
@@ -123,7 +125,7 @@ def _settings(ctx, files, preset, timezone, codes, as_of_s: int, data, permutati
 @click.option("--from", "start", help="first day (local); default a year before --to")
 @click.option("--to", "end", help="day after the last (local); default the newest incident")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--permutations", type=int, default=99, show_default=True)
+@click.option("--permutations", type=click.IntRange(1, 9999), default=99, show_default=True)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--min-ratio", type=float, default=1.2, show_default=True)
 @_file_options
@@ -133,14 +135,13 @@ def near_repeat_command(ctx: Workspace, group, categories, start, end, seed, per
                         timezone) -> None:  # fmt: skip
     """Print the Knox table of a group and the near-repeat bands it gives."""
     from geo.near_repeat import choose_bands
-    from web.services.scoring_data import parse_local_time
 
     if incident_files and not preset:
         fail("--incidents needs --preset")
     zone = timezone or str(ctx.settings["TIMEZONE"])
     codes = _group_codes(group, categories)
-    end_s = parse_local_time(end, zone) if end else 2**40
-    start_s = parse_local_time(start, zone) if start else -(2**40)
+    end_s = local_time(end, zone, "--to") if end else 2**40
+    start_s = local_time(start, zone, "--from") if start else -(2**40)
     points = _points(ctx, incident_files, preset, zone, codes, start_s, end_s)
     if not start and len(points):
         start_s = int(points["occurred_at"].max()) - KNOX_YEAR_S
@@ -166,7 +167,7 @@ def near_repeat_command(ctx: Workspace, group, categories, start, end, seed, per
 @click.option("--categories", help="comma-separated category codes")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--permutations", type=int, default=99, show_default=True)
+@click.option("--permutations", type=click.IntRange(1, 9999), default=99, show_default=True)
 @functools.partial(_file_options, more_files=False)
 @click.pass_context
 def warnings_group(click_ctx, as_of, group, categories, out_path, seed, permutations,
@@ -177,14 +178,13 @@ def warnings_group(click_ctx, as_of, group, categories, out_path, seed, permutat
         return
     from geo.cells import hex_from_cells
     from geo.warnings import compute_warnings
-    from web.services.scoring_data import parse_local_time
 
     if not (as_of and out_path):
         fail("warnings needs --as-of and --out (or a subcommand: backtest)")
     ctx = workspace_of(click_ctx)
     codes = _warning_codes(group, categories)
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, None, None)
-    as_of_s = parse_local_time(as_of, data.timezone)
+    as_of_s = local_time(as_of, data.timezone)
     bands, settings = _settings(
         ctx, incident_files, preset, timezone, codes, as_of_s, data, permutations, seed
     )
@@ -239,9 +239,9 @@ def warnings_refresh_command(ctx: Workspace) -> None:
 @click.option("--to", "end", required=True, help="last origin (local day)")
 @click.option("--group", help="category group (default: burglary, robbery, motor vehicle theft)")
 @click.option("--categories", help="comma-separated category codes")
-@click.option("--step-days", type=int, default=1, show_default=True)
+@click.option("--step-days", type=click.IntRange(1, 366), default=1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--permutations", type=int, default=99, show_default=True)
+@click.option("--permutations", type=click.IntRange(1, 9999), default=99, show_default=True)
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), help="CSV of every origin")
 @_file_options
 @pass_ctx
@@ -254,12 +254,15 @@ def warnings_backtest_command(ctx: Workspace, start, end, group, categories, ste
         format_warning_backtest,
         summarise_warning_backtest,
     )
-    from web.services.scoring_data import parse_local_time
 
     codes = _warning_codes(group, categories)
     data = _scoring_data(ctx, incident_files, preset, boundary_path, timezone, None, None)
+    local_time(start, data.timezone, "--from")
+    local_time(end, data.timezone, "--to")
     days = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=f"{step_days}D")
-    origins = [parse_local_time(d.isoformat(), data.timezone) for d in days]
+    if len(days) > MAX_ORIGINS:
+        fail(f"{len(days)} origins from --from to --to; at most {MAX_ORIGINS} (use --step-days)")
+    origins = [local_time(d.isoformat(), data.timezone, "--from") for d in days]
     if not origins:
         fail("no origins between --from and --to")
     # The Knox bands come from the year before the first origin only.
