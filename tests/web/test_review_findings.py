@@ -194,3 +194,27 @@ def test_plan_csv_keeps_stored_names_from_running_as_formulas(demo_copy_site) ->
         '\'=HYPERLINK("http://example.invalid","派出所")'
     }
     assert all(r["Unit"][:1] not in "=+-@" for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("short", "A password has at least 8 characters."),
+     ("x" * 1025, "A password has at most 1024 characters.")],
+)  # fmt: skip
+def test_admin_passwords_are_bounded_with_a_message_of_the_page(app, client_as, password,
+                                                                 message) -> None:  # fmt: skip
+    """The short password's message came from the command line's English check (not
+    translated on a Chinese page); a password longer than the login form takes was stored,
+    and the account could never log in."""
+    from web import storage
+
+    admin = client_as("admin")
+    name = f"review-pw-{len(password)}"
+    created = admin.post("/admin/users", data={"username": name, "role": "commander",
+                                               "password": password})  # fmt: skip
+    assert created.status_code == 400 and message in created.get_data(as_text=True)
+    assert storage.get_user_by_name(app.extensions["engine"], name) is None
+    grid2 = storage.get_user_by_name(app.extensions["engine"], "grid2")
+    changed = admin.post(f"/admin/users/{grid2.id}", data={"role": "grid_worker", "active": "on",
+                                                          "password": password})  # fmt: skip
+    assert changed.status_code == 400 and message in changed.get_data(as_text=True)

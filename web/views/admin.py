@@ -23,10 +23,11 @@ from flask_babel import lazy_gettext as _l
 from web import storage
 from web.i18n import city_timezone
 from web.security import spreadsheet_text
-from web.services.accounts import USERNAME, hash_password
+from web.services.accounts import MIN_PASSWORD_LENGTH, USERNAME, hash_password
 from web.storage import accounts as account_store
 from web.storage import tokens as token_store
 from web.views.access import audit, get_engine, roles_required
+from web.views.auth import PASSWORD_FORM_MAX
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -40,6 +41,17 @@ def _display_name(text: str) -> str:
     if len(name) > DISPLAY_NAME_MAX:
         raise ValueError(_("A name has at most %(n)d characters.", n=DISPLAY_NAME_MAX))
     return name
+
+
+def _password_hash(password: str) -> str:
+    """The hash of a new password, or ValueError in the page's language: at least
+    MIN_PASSWORD_LENGTH characters, and at most what the login form takes (a longer one could
+    never be used to log in)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(_("A password has at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+    if len(password) > PASSWORD_FORM_MAX:
+        raise ValueError(_("A password has at most %(n)d characters.", n=PASSWORD_FORM_MAX))
+    return hash_password(password)
 
 
 def _check_grids(grids: list[str]) -> None:
@@ -114,7 +126,7 @@ def create_user():
         user_id = storage.create_user(
             get_engine(),
             username,
-            hash_password(form.get("password", "")),
+            _password_hash(form.get("password", "")),
             role,
             display_name=_display_name(form.get("display_name", "")),
         )
@@ -214,7 +226,7 @@ def edit_user(user_id: int):
                 raise ValueError(_("Only grid workers are assigned grids."))
             _check_grids(grids)
             display_name = _display_name(form.get("display_name", record.display_name))
-            new_hash = hash_password(password) if password else None
+            new_hash = _password_hash(password) if password else None
             # Everything is checked above: the two writes below cannot be refused halfway.
             storage.set_user_grids(get_engine(), user_id, grids if role == "grid_worker" else [])
             storage.update_user(
