@@ -152,3 +152,12 @@ def test_dates_that_are_no_dates_name_their_option(demo_db: str, tmp_path: Path)
         assert result.exit_code == 2, result.output
         assert message in result.output
         assert "Traceback" not in result.output
+
+
+@pytest.mark.databases()
+def test_commands_on_a_database_without_tables_say_to_run_init_db(cli_env) -> None:
+    for args in (["rejects"], ["areas"], ["categories"], ["backtest"]):
+        result = run(cli_env, *args)
+        assert result.exit_code == 2, result.output
+        assert "the database has no tables yet" in result.output
+        assert "run `hotspot init-db`" in result.output

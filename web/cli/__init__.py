@@ -9,8 +9,10 @@ backtests, hot spots, explanations, the concentration guardrail), ``plans`` (pat
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 
 from web.cli import (
+    _common,
     accounts,
     analysis,
     backup,
@@ -26,7 +28,38 @@ from web.cli import (
 __all__ = ["cli"]
 
 
-@click.group()
+class _Group(click.Group):
+    """The ``hotspot`` group: a database without the schema (a new file, a mistyped
+    ``HOTSPOT_DATABASE_URL``) ends a command with what to do instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            cause = _database_error(err)
+            text = str(cause.orig) if cause is not None else ""
+            if "no such table" in text or type(getattr(cause, "orig", None)).__name__ == (
+                "UndefinedTable"
+            ):
+                _common.fail(
+                    f"the database has no tables yet ({text}): run `hotspot init-db`, or "
+                    "check HOTSPOT_DATABASE_URL"
+                )
+            if "unable to open database file" in text:
+                _common.fail(f"cannot open the database ({text}): check HOTSPOT_DATABASE_URL")
+            raise
+
+
+def _database_error(err: BaseException | None) -> sa.exc.DBAPIError | None:
+    """The database driver's error behind ``err`` (pandas wraps it in its own), if any."""
+    for _ in range(5):
+        if err is None or isinstance(err, sa.exc.DBAPIError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+@click.group(cls=_Group)
 def cli() -> None:
     """Hotspot scoring and patrol planning over H3 cells."""
 
