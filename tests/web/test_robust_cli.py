@@ -161,3 +161,15 @@ def test_commands_on_a_database_without_tables_say_to_run_init_db(cli_env) -> No
         assert result.exit_code == 2, result.output
         assert "the database has no tables yet" in result.output
         assert "run `hotspot init-db`" in result.output
+
+
+def test_import_without_a_boundary_says_that_points_went_unchecked(
+    engine, cli_env, tmp_path: Path
+) -> None:
+    path = tmp_path / "swapped.csv"
+    path.write_text(HEADER + "1,2025-01-05T08:03:00,theft,41.88,-87.63,x\n", encoding="utf-8")
+    result = run(cli_env, "import", "--preset", "generic", str(path))
+    assert result.exit_code == 0, result.output
+    assert "note: no jurisdiction boundary is stored, so no point was checked" in result.output
+    explicit = run(cli_env, "import", "--preset", "generic", "--no-boundary", str(path))
+    assert "note: no jurisdiction boundary" not in explicit.output

@@ -170,6 +170,12 @@ def import_command(ctx: Workspace, files, preset, column_map, time_format, crs, 
             f"{Path(summary.file).name}: read {summary.rows_read}, imported {summary.inserted}, "
             f"duplicates {summary.duplicates}, rejected {summary.rejected}"))  # fmt: skip
     _print_summaries(summaries)
+    if boundary is None and not no_boundary:
+        click.echo(
+            "note: no jurisdiction boundary is stored, so no point was checked against the "
+            "city (swapped or far-off coordinates were accepted); load one with "
+            "`hotspot areas load FILE --kind jurisdiction` or give --boundary FILE"
+        )
 
 
 def _print_summaries(summaries) -> None:
