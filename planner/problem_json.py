@@ -163,6 +163,13 @@ def _matrix(name: str, rows: Any) -> np.ndarray:
     )
 
 
+def _lon_lat(raw: Any) -> np.ndarray:
+    try:
+        return np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ProblemFormatError(f"lon_lat must list [lon, lat] numbers per node ({err})") from err
+
+
 def _windows(node: int, raw: Any) -> tuple[TimeWindow, ...]:
     if raw is None:
         return ()
@@ -284,7 +291,7 @@ def _document(
         travel_time_s=travel,
         units=tuple(_unit(i, u) for i, u in enumerate(raw_units)),
         stops=tuple(stops),
-        node_lon_lat=None if lon_lat is None else np.array(lon_lat, dtype=np.float64),
+        node_lon_lat=None if lon_lat is None else _lon_lat(lon_lat),
         node_names=None if names is None else tuple(str(x) for x in names),
         repeat_decay=_number("repeat_decay", data.get("repeat_decay", 0.5)),
         max_cell_share=None

@@ -347,6 +347,10 @@ def test_json_impossible_trips_are_null_and_defaults_apply() -> None:
         ),
         ({"travel_time_s": [[0]], "value": [0], "units": [], "seed": -1}, "seed"),
         (
+            {"travel_time_s": [[0]], "value": [0], "units": [], "lon_lat": [[1, 2], "x"]},
+            r"lon_lat must list \[lon, lat\] numbers per node",
+        ),
+        (
             {"travel_time_s": [[0]], "value": [0], "units": [], "time_limit_s": 1e12},
             "time_limit_s must be at most 3600 seconds",
         ),
