@@ -584,6 +584,20 @@ def _read_polygons(
     elif frame.crs is None:
         frame = frame.set_crs(WGS84)
 
+    if frame.crs.is_projected:
+        raw = shapely.total_bounds(frame.geometry.to_numpy())
+        if (
+            np.isfinite(raw).all()
+            and (-180 <= raw[0] <= raw[2] <= 180)
+            and (-90 <= raw[1] <= raw[3] <= 90)
+        ):
+            raise InvalidCoordinatesError(
+                f"{source}: the coordinates {raw.round(3).tolist()} look like longitude and "
+                f"latitude, but the file is read in the projected CRS "
+                f"{frame.crs.to_string()} (metres or feet: the areas would be a few hundred "
+                "metres wide near 0°, 0°); pass crs='EPSG:4326' (--crs EPSG:4326), or "
+                "GCJ-02 / BD-09"
+            )
     if not frame.crs.equals(pyproj.CRS.from_user_input(WGS84)):
         frame = frame.to_crs(WGS84)
     geometries = frame.geometry.to_numpy()

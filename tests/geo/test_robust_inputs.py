@@ -22,7 +22,13 @@ from geo.boundaries import (
 )
 from geo.categories import load_categories
 from geo.emerging import space_time_cube
-from geo.errors import ColumnMappingError, FileFormatError, GeoError, InvalidBoundaryError
+from geo.errors import (
+    ColumnMappingError,
+    FileFormatError,
+    GeoError,
+    InvalidBoundaryError,
+    InvalidCoordinatesError,
+)
 from geo.hotspots import ring_weights
 from geo.ingest import PRESETS, ImportRules, prepare_incidents, read_incident_table
 from geo.near_repeat import knox_test
@@ -212,3 +218,17 @@ def test_knox_permutations_are_bounded() -> None:
     assert knox_test(x, [0.0] * 3, t, permutations=9999, seed=1).observed.sum() >= 1
     with pytest.raises(GeoError, match=r"permutations must be an integer in 1\.\.9999"):
         knox_test(x, [0.0] * 3, t, permutations=10**9)
+
+
+def test_degrees_in_a_file_labelled_with_a_projected_crs_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "mislabelled.geojson"
+    features = [{"type": "Feature", "properties": {"id": "1"},
+                 "geometry": square(98.2, 39.7, 98.3, 39.8)}]  # fmt: skip
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}
+    path.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": features}))
+    # It was loaded as a jurisdiction 10 m wide at 0°, 0° (one cell), districts with no cell.
+    with pytest.raises(InvalidCoordinatesError, match=r"mislabelled\.geojson: the coordinates"):
+        load_boundary(path)
+    with pytest.raises(InvalidCoordinatesError, match="projected CRS EPSG:3857"):
+        load_areas(path, kind="district")
+    assert load_boundary(path, crs="EPSG:4326").geometry.iloc[0].bounds == (98.2, 39.7, 98.3, 39.8)
