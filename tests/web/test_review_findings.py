@@ -218,3 +218,36 @@ def test_admin_passwords_are_bounded_with_a_message_of_the_page(app, client_as, 
     changed = admin.post(f"/admin/users/{grid2.id}", data={"role": "grid_worker", "active": "on",
                                                           "password": password})  # fmt: skip
     assert changed.status_code == 400 and message in changed.get_data(as_text=True)
+
+
+# Mistakes people make with the pages' own fields: the page says them in its language (the
+# English of these tests, the coordinator's catalogue for Chinese), the API as before.
+PAGE_MISTAKES = [
+    ("/command/statistics?start=2026-11-30&end=2026-11-01", "END_BEFORE_START"),
+    ("/command/hotspots?start=2026-11-30&end=2026-11-01", "END_BEFORE_START"),
+    ("/command/hotspots?hours=18点-23点", "HOURS"),
+    ("/command/compare?a_start=2026-10-01&a_end=2026-10-31&b_start=2026-11-01&b_end=",
+     "Fill in the start and end dates of both periods."),
+    ("/command/compare?a_start=2024-01-01&a_end=2025-06-30&b_start=2025-07-01&b_end=2025-12-31",
+     "A period is at most 366 days."),
+    ("/command/compare?a_start=2026-10-31&a_end=2026-10-01&b_start=2026-11-01&b_end=2026-11-30",
+     "END_BEFORE_START"),
+    ("/command/statistics?start=0001-01-01", "DATES"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("url", "message"), PAGE_MISTAKES)
+def test_pages_say_filter_mistakes_in_words_of_the_page(client_as, url, message) -> None:
+    """These flashed only the API's English (``end: must not be before start``) on every
+    page, the Chinese ones too."""
+    from web.services import filters
+
+    message = str(getattr(filters, f"{message}_PAGE_MESSAGE", message))
+    page = client_as("commander").get(url).get_data(as_text=True)
+    assert message in page  # first, with the field named in brackets after it
+
+
+def test_the_api_keeps_its_messages_naming_the_parameter(client_as) -> None:
+    answer = client_as("commander").get("/command/cells.json?start=2026-11-30&end=2026-11-01")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "end: must not be before start"

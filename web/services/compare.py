@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from flask_babel import lazy_gettext as _l
 
 from geo.checks import DAY_S
 from geo.statistics import Change, compare_counts
@@ -88,7 +89,10 @@ def parse_periods(args: Mapping, data: SiteData, engine=None) -> Periods:
         }
     missing = [k for k in _FIELDS if not dates[k]]
     if missing:
-        raise FilterError(f"{missing[0]}: a date is needed (YYYY-MM-DD)")
+        raise FilterError(
+            f"{missing[0]}: a date is needed (YYYY-MM-DD)",
+            _l("Fill in the start and end dates of both periods."),
+        )
     shared = {k: args.get(k) for k in ("group", "category", "area") if args.get(k)}
     periods = {}
     for which in ("a", "b"):
@@ -96,10 +100,13 @@ def parse_periods(args: Mapping, data: SiteData, engine=None) -> Periods:
         try:
             filters = parse_filters({"start": start, "end": end, **shared}, data, engine)
         except FilterError as err:
-            raise FilterError(f"{which}_{err}") from err
+            raise FilterError(f"{which}_{err}", err.page_message) from err
         days = (int(filters.end_s or 0) - int(filters.start_s or 0)) / DAY_S
         if days > MAX_PERIOD_DAYS + 0.1:  # a clock change makes a day 23 or 25 hours
-            raise FilterError(f"{which}_end: a period is at most {MAX_PERIOD_DAYS} days")
+            raise FilterError(
+                f"{which}_end: a period is at most {MAX_PERIOD_DAYS} days",
+                _l("A period is at most %(n)d days.", n=MAX_PERIOD_DAYS),
+            )
         periods[which] = filters
     return Periods(periods["a"], periods["b"], dates)
 

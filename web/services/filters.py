@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from flask_babel import lazy_gettext as _l
 
 from geo.checks import DAY_S, day_start_s, local_dates
 from web import storage
@@ -49,7 +50,28 @@ FIRST_DATE, LAST_DATE = "1970-01-01", "2099-12-31"
 
 
 class FilterError(ValueError):
-    """A query-string filter that cannot be read (the message names the parameter)."""
+    """A query-string filter that cannot be read (the message names the parameter, in English
+    as the API's errors are); ``page_message``, for the problems a person makes with the
+    pages' own fields, says it in the page's language."""
+
+    def __init__(self, message: str, page_message: object = None) -> None:
+        super().__init__(message)
+        self.page_message = page_message
+
+    def for_page(self) -> str:
+        """What a page shows: ``page_message`` when there is one, with the message naming
+        the field in brackets; else the message."""
+        if self.page_message is None:
+            return str(self)
+        return f"{self.page_message} ({self})"
+
+
+#: What the pages say for problems with their date and hours fields (lazy: in the language of
+#: the request that shows them).
+DATES_PAGE_MESSAGE = _l("Dates run from %(first)s to %(last)s, written as YYYY-MM-DD.",
+                        first=FIRST_DATE, last=LAST_DATE)  # fmt: skip
+END_BEFORE_START_PAGE_MESSAGE = _l("The end date is before the start date.")
+HOURS_PAGE_MESSAGE = _l("Hours: whole hours 0 to 23 or ranges, such as 18-23 or 22-2.")
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,7 @@ def parse_filters(args: Mapping, data: SiteData, engine=None) -> Filters:
         next_day = (_date(args["end"], "end") + pd.Timedelta(days=1)).date()
         end = day_start_s(next_day, tz, name="end")
     if start is not None and end is not None and end <= start:
-        raise FilterError("end: must not be before start")
+        raise FilterError("end: must not be before start", END_BEFORE_START_PAGE_MESSAGE)
     categories: tuple[str, ...] | None = None
     codes = [c.strip().upper() for c in _values(args, "category")]
     group = str(args.get("group") or "").strip()
@@ -133,13 +155,19 @@ def _date(text: str, name: str) -> pd.Timestamp:
     """A local date from ``YYYY-MM-DD`` within :data:`FIRST_DATE` .. :data:`LAST_DATE`."""
     value = str(text).strip()
     if not _DATE.fullmatch(value):
-        raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {str(text)[:40]!r}")
+        raise FilterError(
+            f"{name}: expected a date YYYY-MM-DD, got {str(text)[:40]!r}", DATES_PAGE_MESSAGE
+        )
     try:
         day = pd.Timestamp(value)
     except (ValueError, TypeError) as err:
-        raise FilterError(f"{name}: expected a date YYYY-MM-DD, got {value!r}") from err
+        raise FilterError(
+            f"{name}: expected a date YYYY-MM-DD, got {value!r}", DATES_PAGE_MESSAGE
+        ) from err
     if not FIRST_DATE <= value <= LAST_DATE:
-        raise FilterError(f"{name}: dates from {FIRST_DATE} to {LAST_DATE}, got {value}")
+        raise FilterError(
+            f"{name}: dates from {FIRST_DATE} to {LAST_DATE}, got {value}", DATES_PAGE_MESSAGE
+        )
     return day
 
 
@@ -148,6 +176,7 @@ def _int_set(text: str, name: str, low: int, high: int) -> tuple[int, ...]:
     full-width commas, dashes and digits of a Chinese keyboard (``18－23，0-2``) and ``、`` or
     ``~`` (``18~23``) read like their ASCII forms."""
     out: set[int] = set()
+    page_message = HOURS_PAGE_MESSAGE if name == "hours" else None
     plain = unicodedata.normalize("NFKC", text).replace("、", ",").replace("~", "-")
     for part in plain.replace(" ", "").split(","):
         if not part:
@@ -158,17 +187,19 @@ def _int_set(text: str, name: str, low: int, high: int) -> tuple[int, ...]:
             b = int(last) if sep else a
         except ValueError as err:
             raise FilterError(
-                f"{name}: expected numbers or ranges like 18-23, got {text!r}"
+                f"{name}: expected numbers or ranges like 18-23, got {text!r}", page_message
             ) from err
         if not (low <= a <= high and low <= b <= high):
-            raise FilterError(f"{name}: values must be in {low}..{high}, got {text!r}")
+            raise FilterError(
+                f"{name}: values must be in {low}..{high}, got {text!r}", page_message
+            )
         if a <= b:
             out.update(range(a, b + 1))
         else:  # wraps around, e.g. hours 22-2
             out.update(range(a, high + 1))
             out.update(range(low, b + 1))
     if not out:
-        raise FilterError(f"{name}: no values in {text!r}")
+        raise FilterError(f"{name}: no values in {text!r}", page_message)
     return tuple(sorted(out))
 
 

@@ -244,7 +244,7 @@ def hotspots():
     try:
         query = parse_map_query(request.args, data, engine)
     except FilterError as err:
-        flash(str(err), "error")
+        flash(err.for_page(), "error")
         status = 400
         query = parse_map_query({}, data, engine)
     payload = cells_payload(data, query)
@@ -407,7 +407,7 @@ def statistics():
     except FilterError as err:
         if wants_json:
             return _json_error(str(err), 400)
-        flash(str(err), "error")
+        flash(err.for_page(), "error")
         period = "month"
         filters = Filters()
         counts = period_counts(data, filters, period)
@@ -527,7 +527,7 @@ def accuracy():
     except FilterError as err:
         if wants_json:
             return _json_error(str(err), 400)
-        flash(str(err), "error")
+        flash(err.for_page(), "error")
         found = backtest(data)
     result = found.result
     summary = _records(found.summary)

@@ -242,7 +242,7 @@ def compare():
     except FilterError as err:
         if wants_json:
             return jsonify({"error": str(err), "status": 400}), 400
-        flash(str(err), "error")
+        flash(err.for_page(), "error")
         status = 400
         periods = parse_periods({}, data, engine)
     result = compare_periods(data, periods)
