@@ -373,9 +373,13 @@ def _read_csv(path: Path, mapping: ColumnMapping) -> pa.Table:
         stream = pa.input_stream(str(path), compression="gzip" if compressed else None)
         table = pacsv.read_csv(
             stream,
+            # The header as checked above names the columns: "a, b" (a space after each
+            # comma, as typed by hand) gives "b", where Arrow's own reading gives " b".
             read_options=pacsv.ReadOptions(
                 encoding="utf8" if encoding in {"utf-8", "utf8"} else encoding,
                 block_size=8 << 20,
+                column_names=available,
+                skip_rows=1,
             ),
             parse_options=pacsv.ParseOptions(delimiter=mapping.delimiter),
             convert_options=pacsv.ConvertOptions(

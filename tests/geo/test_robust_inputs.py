@@ -232,3 +232,13 @@ def test_degrees_in_a_file_labelled_with_a_projected_crs_are_an_error(tmp_path: 
     with pytest.raises(InvalidCoordinatesError, match="projected CRS EPSG:3857"):
         load_areas(path, kind="district")
     assert load_boundary(path, crs="EPSG:4326").geometry.iloc[0].bounds == (98.2, 39.7, 98.3, 39.8)
+
+
+def test_a_header_typed_with_spaces_after_the_commas_is_read(tmp_path: Path) -> None:
+    # It passed the column check but Arrow named the columns " occurred_at": a traceback.
+    body = HEADER.replace(",", ", ") + "1, 2025-01-05T08:03:00, theft, 98.29, 39.77, x\n"
+    result = prepare(tmp_path, body)
+    assert result.rejects.empty
+    assert result.incidents[["source_id", "category", "lon"]].values.tolist() == [
+        ["1", "THEFT", 98.29]
+    ]
