@@ -305,13 +305,18 @@ def _first_undecodable_line(path: Path, compressed: bool, encoding: str) -> str:
         return ""  # its lines are not split at a newline byte
     opener = gzip.open if compressed else open
     decoder = codecs.getincrementaldecoder(encoding)()
+    number, offset = 1, 0
     try:
         with opener(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
+            # At most 1 MB at a time: a file without newlines is no reason to hold it whole.
+            while chunk := handle.readline(1 << 20):
                 try:
-                    decoder.decode(raw)
+                    decoder.decode(chunk)
                 except UnicodeDecodeError as err:
-                    return f" at line {number} (byte {err.start + 1})"
+                    return f" at line {number} (byte {offset + err.start + 1})"
+                number, offset = (
+                    (number + 1, 0) if chunk.endswith(b"\n") else (number, offset + len(chunk))
+                )
     except (OSError, EOFError, zlib.error, LookupError):
         return ""
     return ""
