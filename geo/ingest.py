@@ -17,6 +17,7 @@ Column mappings are :class:`ColumnMapping` values; :data:`PRESETS` holds named o
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import json
 import zlib
@@ -322,6 +323,24 @@ def _first_undecodable_line(path: Path, compressed: bool, encoding: str) -> str:
     return ""
 
 
+def _first_ragged_line(
+    path: Path, compressed: bool, encoding: str, delimiter: str, header: list[str]
+) -> str:
+    """`` at line N`` of the first row whose number of fields differs from the header's
+    (Arrow's message quotes the row but cannot say where it is), or ""."""
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rt", encoding=encoding, newline="", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            next(reader, None)
+            for row in reader:
+                if row and len(row) != len(header):
+                    return f" at line {reader.line_num}"
+    except (OSError, EOFError, zlib.error, LookupError, csv.Error):
+        return ""
+    return ""
+
+
 def _read_header(path: Path, compressed: bool, encoding: str) -> str:
     # A UTF-16 line does not end at the first newline byte: decode a block and split it.
     raw = _open_text_start(path, compressed, 1 << 20, whole_line=not encoding.startswith("utf-16"))
@@ -407,7 +426,10 @@ def _read_csv(path: Path, mapping: ColumnMapping) -> pa.Table:
                 f"{path}: the file is not valid {encoding} text{where} ({text}); "
                 "give its encoding, e.g. --encoding gbk"
             ) from err
-        raise FileFormatError(f"{path}: malformed CSV: {text}") from err
+        where = ""
+        if "columns, got" in text:
+            where = _first_ragged_line(path, compressed, encoding, mapping.delimiter, available)
+        raise FileFormatError(f"{path}: malformed CSV{where}: {text}") from err
     except pa.ArrowKeyError as err:  # a column the header check saw but Arrow did not
         raise FileFormatError(f"{path}: cannot read the header row ({err})") from err
     lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))

@@ -242,3 +242,12 @@ def test_a_header_typed_with_spaces_after_the_commas_is_read(tmp_path: Path) -> 
     assert result.incidents[["source_id", "category", "lon"]].values.tolist() == [
         ["1", "THEFT", 98.29]
     ]
+
+
+def test_a_row_with_too_many_fields_names_its_line(tmp_path: Path) -> None:
+    body = HEADER + f"1,{GOOD}\n" * 300 + f"\n2,{GOOD},extra\n"
+    with pytest.raises(FileFormatError, match=r"in\.csv: malformed CSV at line 303: .*got 7"):
+        prepare(tmp_path, body)
+    unclosed = HEADER + f"1,{GOOD}\n" + '2,2025-01-05T08:03:00,"theft,98.29,39.77,x\n'
+    with pytest.raises(FileFormatError, match="malformed CSV at line 3: .*got 3"):
+        prepare(tmp_path, unclosed)
