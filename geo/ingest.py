@@ -58,7 +58,8 @@ EARLIEST_S = 0
 # The longest text the database keeps per field (web/storage/schema.py); longer values are
 # rejected with the row rather than failing the whole import on the database.
 MAX_CHARS = {"source_id": 80, "category": 80, "offense_code": 40}
-MAX_TEXT_CHARS = 1000  # description and location type
+# Description and location type: a case narrative (简要案情) of a few pages still fits.
+MAX_TEXT_CHARS = 10_000
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def test_text_the_database_cannot_keep_is_rejected_by_row(tmp_path: Path) -> Non
         f"1,{GOOD}\n"
         f"{'9' * 81},{GOOD}\n"
         f"3,2025-01-05T08:03:00,{'T' * 81},98.29,39.77,x\n"
-        f"4,2025-01-05T08:03:00,theft,98.29,39.77,{'d' * 1001}\n"
+        f"4,2025-01-05T08:03:00,theft,98.29,39.77,{'d' * 10_001}\n"
         "5\x00,2025-01-05T08:03:00,theft,98.29,39.77,x\n"
         "6,2025-01-05T08:03:00,the\x00ft,98.29,39.77,x\n"
     )
@@ -92,7 +92,7 @@ def test_text_the_database_cannot_keep_is_rejected_by_row(tmp_path: Path) -> Non
     assert reasons(result) == {
         3: ("incident_id", "longer than 80 characters"),
         4: ("category", "longer than 80 characters"),
-        5: ("description", "longer than 1000 characters"),
+        5: ("description", "longer than 10000 characters"),
         6: ("incident_id", "control characters in the text"),
         7: ("category", "control characters in the text"),
     }
