@@ -501,6 +501,15 @@ def _points_from_geometry(path: Path, frame) -> tuple[np.ndarray, np.ndarray]:
         raise FileFormatError(
             f"{path}: incidents must be points; found {', '.join(sorted(kinds - {'Point'}))}"
         )
+    if frame.crs is not None and frame.crs.is_projected and (~empty).any():
+        x0, y0, x1, y1 = geoms[~empty].total_bounds
+        if -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90:
+            raise FileFormatError(
+                f"{path}: the points {[round(v, 3) for v in (x0, y0, x1, y1)]} look like "
+                f"longitude and latitude, but the file declares the projected CRS "
+                f"{frame.crs.to_string()} (they would all land within metres of 0°, 0°); "
+                "fix the file's CRS, or export it as CSV with lon/lat columns"
+            )
     if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
         geoms = geoms.to_crs("EPSG:4326")
     lon = np.full(len(frame), np.nan)

@@ -251,3 +251,23 @@ def test_a_row_with_too_many_fields_names_its_line(tmp_path: Path) -> None:
     unclosed = HEADER + f"1,{GOOD}\n" + '2,2025-01-05T08:03:00,"theft,98.29,39.77,x\n'
     with pytest.raises(FileFormatError, match="malformed CSV at line 3: .*got 3"):
         prepare(tmp_path, unclosed)
+
+
+def test_incident_points_in_degrees_labelled_with_a_projected_crs_are_an_error(
+    tmp_path: Path,
+) -> None:
+    mapping = replace(GENERIC, lon=None, lat=None)
+    point = {"type": "Point", "coordinates": [98.29, 39.77]}
+    props = {"incident_id": "1", "occurred_at": "2025-01-05T08:03:00", "category": "theft",
+             "description": "x"}  # fmt: skip
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}
+    feature = {"type": "Feature", "properties": props, "geometry": point}
+    path = tmp_path / "points.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "crs": crs, "features": [feature]}))
+    with pytest.raises(FileFormatError, match=r"points\.geojson: the points .* projected CRS"):
+        read_incident_table(path, mapping)
+    # Without the label the same points are read as WGS-84.
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    assert prepare(tmp_path, path.read_bytes(), mapping, "points.geojson").incidents[
+        "lon"
+    ].tolist() == [98.29]
