@@ -251,3 +251,20 @@ def test_the_api_keeps_its_messages_naming_the_parameter(client_as) -> None:
     answer = client_as("commander").get("/command/cells.json?start=2026-11-30&end=2026-11-01")
     assert answer.status_code == 400
     assert answer.get_json()["error"] == "end: must not be before start"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("start=2099-12-31", "start"), ("end=1970-01-01", "end")]
+)
+def test_statistics_with_one_date_past_the_data_says_so(client_as, query, field) -> None:
+    """A start after the newest incident (no end) or an end before the oldest (no start)
+    left no period to count, and the page's chart failed on the empty table: a 500."""
+    client = client_as("commander")
+    page = client.get(f"/command/statistics?{query}")
+    assert page.status_code == 200  # the page shows every period, saying what was wrong
+    word = "after the newest" if field == "start" else "before the oldest"
+    assert f"The {field} date is {word} incident (" in page.get_data(as_text=True)
+    for url in (f"/command/statistics?{query}&format=json", f"/command/statistics.csv?{query}"):
+        answer = client.get(url)
+        assert answer.status_code == 400
+        assert f"{field}: {word} incident" in answer.get_data(as_text=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from geo.checks import DAY_S as _DAY_S
 from geo.checks import day_start_s
@@ -63,6 +64,22 @@ class PeriodCounts:
     changes: pd.DataFrame
 
 
+def _no_days(first: int, stop: int, filters: Filters, tz: str) -> None:
+    """Raise FilterError for a start after the newest incident (no end given) or an end
+    before the oldest one (no start given): there is no day to count."""
+    if filters.start_s is not None:
+        newest = local_date(stop - 1, tz)
+        raise FilterError(
+            f"start: after the newest incident ({newest}); give an end date too",
+            _l("The start date is after the newest incident (%(date)s).", date=newest),
+        )
+    oldest = local_date(first, tz)
+    raise FilterError(
+        f"end: before the oldest incident ({oldest}); give a start date too",
+        _l("The end date is before the oldest incident (%(date)s).", date=oldest),
+    )
+
+
 def period_counts(data: SiteData, filters: Filters, period: str = "month") -> PeriodCounts:
     """Count the filtered incidents per week (Monday first) or calendar month and group."""
     if period not in ("week", "month"):
@@ -75,6 +92,8 @@ def period_counts(data: SiteData, filters: Filters, period: str = "month") -> Pe
         stop = filters.end_s
     else:  # the day after the newest incident, so that day counts as covered
         stop = day_start_s(local_date(data.last_s or first, tz), tz) + _DAY_S
+    if stop <= first:  # one date given, the other the data's: they cross
+        _no_days(first, stop, filters, tz)
     first_day = pd.Timestamp(local_date(first, tz))
     last_day = pd.Timestamp(local_date(stop - 1, tz))
     freq = "W-SUN" if period == "week" else "M"
