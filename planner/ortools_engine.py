@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
@@ -66,22 +67,11 @@ _STALL_FACTOR = 1.0
 _STALL_MIN_S = 1.0
 
 
-@dataclass(frozen=True)
-class OrToolsRun:
-    """What an OR-Tools solve gave.
-
-    Attributes
-    ----------
-    solution
-        In the search's representation; None when OR-Tools found none (or its routes failed
-        the tick check).
-    status
-        OR-Tools' routing status name, with the reason when the solution was dropped.
-    solutions
-        Number of solutions OR-Tools went through.
-    converged
-        True when it ended for want of a better plan rather than at its time limit.
-    """
+class OrToolsRun(NamedTuple):
+    """What an OR-Tools solve gave: the solution in the search's representation (None when
+    OR-Tools found none or its routes failed the tick check), OR-Tools' status name (with the
+    reason a solution was dropped), the number of solutions it went through, and whether it
+    ended for want of a better plan rather than at its time limit."""
 
     solution: Solution | None
     status: str
