@@ -173,3 +173,18 @@ def test_import_without_a_boundary_says_that_points_went_unchecked(
     assert "note: no jurisdiction boundary is stored, so no point was checked" in result.output
     explicit = run(cli_env, "import", "--preset", "generic", "--no-boundary", str(path))
     assert "note: no jurisdiction boundary" not in explicit.output
+
+
+def test_generate_grids_out_of_range_is_a_message_and_stores_nothing(demo_copy_url: str) -> None:
+    env = {"HOTSPOT_DATABASE_URL": demo_copy_url}
+    engine = storage.make_engine(demo_copy_url)
+    try:
+        before = storage.list_areas(engine)
+        for args, message in ((["--target-cells", "0"], "target_cells must be a positive"),
+                              (["--seed", "-1"], "seed must be a non-negative")):  # fmt: skip
+            result = run(env, "areas", "generate-grids", *args)
+            assert result.exit_code == 2, result.output
+            assert f"error: {message}" in result.output
+        assert storage.list_areas(engine).equals(before)
+    finally:
+        engine.dispose()

@@ -284,7 +284,8 @@ def generate_grids_command(ctx: Workspace, within_kind: str, target_cells: int, 
     cells = storage.load_area_cells(ctx.engine, within_kind)
     if cells.empty:
         fail(f"no areas of kind {within_kind!r}; load one with `hotspot areas load`")
-    grid_cells = generate_grids(cells["cell"].unique(), target_cells=target_cells, seed=seed)
+    with failing_on(ValueError):  # GeoError: a target or seed out of range
+        grid_cells = generate_grids(cells["cell"].unique(), target_cells=target_cells, seed=seed)
     polygons = grids_to_polygons(grid_cells)
     polygons["name"] = polygons["area_id"]
     storage.store_areas(ctx.engine, "grid", polygons, grid_cells, source=f"generated seed={seed}")
