@@ -188,3 +188,13 @@ def test_generate_grids_out_of_range_is_a_message_and_stores_nothing(demo_copy_u
         assert storage.list_areas(engine).equals(before)
     finally:
         engine.dispose()
+
+
+def test_list_limits_and_positions_are_bounded(cli_env) -> None:
+    for args in (["rejects", "--limit", "100000000000000000000"], ["rejects", "--limit", "-1"],
+                 ["imports", "--limit", "0"],
+                 ["report-categories", "add", "x", "--zh", "甲", "--en", "a", "--category",
+                  "THEFT", "--position", "99999999999"]):  # fmt: skip
+        result = run(cli_env, *args)
+        assert result.exit_code == 2
+        assert "is not in the range" in result.output

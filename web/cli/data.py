@@ -200,7 +200,7 @@ def _print_summaries(summaries) -> None:
 
 @click.command("rejects")
 @click.option("--run", "run_id", type=int, help="only rejects of this import run")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
 @click.option("--csv", "as_csv", is_flag=True, help="write CSV to standard output")
 @pass_ctx
 def rejects_command(ctx: Workspace, run_id: int | None, limit: int, as_csv: bool) -> None:
@@ -217,7 +217,7 @@ def rejects_command(ctx: Workspace, run_id: int | None, limit: int, as_csv: bool
 
 
 @click.command("imports")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
 @pass_ctx
 def imports_command(ctx: Workspace, limit: int) -> None:
     """List import runs with their counts, newest first."""

@@ -39,7 +39,8 @@ def report_categories_list(ctx: Workspace) -> None:
     required=True,
     help="the incident category an accepted report becomes (see `hotspot categories`)",
 )
-@click.option("--position", type=int, default=None, help="place in the list (default: last)")
+@click.option("--position", type=click.IntRange(0, 9999), default=None,
+              help="place in the list (default: last)")  # fmt: skip
 @pass_ctx
 def report_categories_add(ctx: Workspace, code: str, name_zh: str, name_en: str,
                           category_code: str, position: int | None) -> None:  # fmt: skip
