@@ -268,3 +268,52 @@ def test_statistics_with_one_date_past_the_data_says_so(client_as, query, field)
         answer = client.get(url)
         assert answer.status_code == 400
         assert f"{field}: {word} incident" in answer.get_data(as_text=True)
+
+
+# What "places, never people" keeps out of notes, as event reports already did.
+PERSONAL_NOTES = ["张三 身份证 110101199003071234", "住户电话 138 0013 8000", "call +8613800138000"]
+
+
+@pytest.mark.parametrize("note", PERSONAL_NOTES)
+def test_check_in_notes_hold_no_id_card_or_phone_number(app, client_as, note) -> None:
+    """Check-in notes (page and API) took ID card and phone numbers that reports refuse."""
+    from tests.web.conftest import user_cells
+    from web import storage
+
+    engine = app.extensions["engine"]
+    cell = user_cells(engine, "grid1")[0]
+    grid = client_as("grid_worker")
+    page = grid.post("/grid/checkin", data={"cell": cell, "minutes": "10", "note": note})
+    assert page.status_code == 400
+    assert "Notes describe places, never people" in page.get_data(as_text=True)
+    answer = grid.post("/api/checkins", json={"cell": cell, "minutes": 10, "note": note})
+    assert answer.status_code == 400
+    assert "Notes describe places, never people" in answer.get_json()["error"]
+    assert note not in set(storage.checkins_frame(engine)["note"])
+
+
+def test_warning_acknowledgements_hold_no_id_card_or_phone_number(demo_copy_site) -> None:
+    import h3
+
+    from tests.web.conftest import login
+    from web import clock, storage
+
+    engine = demo_copy_site.extensions["engine"]
+    cell = int(storage.user_cells(engine, storage.get_user_by_name(engine, "grid1").id)[0])
+    now_s = int(clock.now_s())
+    warning = storage.ComputedWarning(
+        rule="near_repeat", place=h3.int_to_str(cell), cells=(cell,), level=1,
+        starts_at=now_s - 600, ends_at=now_s + 86_400, strength=1.0, reason="review test",
+        evidence={"incident_times_s": [now_s - 3600], "incident_cells": []},
+    )  # fmt: skip
+    storage.apply_warnings(engine, [warning], now_s)
+    warning_id = storage.list_warnings(engine, cells=[cell], status="open", limit=1)[0].id
+    client = demo_copy_site.test_client()
+    login(client, "grid1")
+    for note in PERSONAL_NOTES:
+        page = client.post(f"/warnings/{warning_id}/acknowledge", data={"note": note})
+        assert page.status_code == 302  # back to the inbox, saying why
+        answer = client.post(f"/api/warnings/{warning_id}/acknowledge", json={"note": note})
+        assert answer.status_code == 400
+        assert "Notes describe places, never people" in answer.get_json()["error"]
+    assert storage.list_warning_acks(engine, [warning_id])[warning_id] == []

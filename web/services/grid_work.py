@@ -51,6 +51,7 @@ __all__ = [
     "local_iso",
     "local_day_bounds",
     "parse_local_datetime",
+    "people_problems",
     "plain_note_problems",
     "record_checkin",
     "reference_time",
@@ -332,7 +333,24 @@ def checkin_problems(checkin: CheckIn, now_s: int) -> list[str]:
     minutes = checkin.minutes
     if not (minutes == minutes and 0 < minutes <= CHECKIN_MAX_MINUTES):
         problems.append(_("Minutes must be more than 0 and at most %(n)d.", n=CHECKIN_MAX_MINUTES))
-    return problems + plain_note_problems(checkin.note, NOTE_MAX_CHARS)
+    return (
+        problems + plain_note_problems(checkin.note, NOTE_MAX_CHARS) + people_problems(checkin.note)
+    )
+
+
+def people_problems(note: str) -> list[str]:
+    """A note holding a PRC ID card or mobile number breaks "places, never people", as in
+    event reports and patrol requests (empty when it holds neither)."""
+    from web.services.reports import personal_number_kind  # reports builds on this module
+
+    if personal_number_kind(note) is None:
+        return []
+    return [
+        _(
+            "The note holds an ID card or phone number. Notes describe places, never people: "
+            "remove it; nothing was stored."
+        )
+    ]
 
 
 def time_problems(ahead_s: int, rule: tuple[int, int, LazyString, LazyString]) -> list[str]:

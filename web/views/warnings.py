@@ -19,7 +19,7 @@ from web import clock, storage
 from web.i18n import city_timezone
 from web.services import warnings as warning_service
 from web.services.cell_names import cell_names
-from web.services.grid_work import plain_note_problems
+from web.services.grid_work import people_problems, plain_note_problems
 from web.services.site_data import site_data
 from web.storage.warnings import NOTE_MAX_CHARS
 from web.views.access import EVERYONE, audit, get_engine, roles_required
@@ -61,7 +61,7 @@ def _note() -> tuple[str, str | None]:
     note = raw.strip() if isinstance(raw, str) else ""
     if not note:
         return note, _("Write a note: what was done or seen at the place.")
-    problems = plain_note_problems(note, NOTE_MAX_CHARS)
+    problems = plain_note_problems(note, NOTE_MAX_CHARS) + people_problems(note)
     return note, problems[0] if problems else None
 
 
