@@ -198,3 +198,12 @@ def test_list_limits_and_positions_are_bounded(cli_env) -> None:
         result = run(cli_env, *args)
         assert result.exit_code == 2
         assert "is not in the range" in result.output
+
+
+def test_demo_values_out_of_range_are_refused_before_anything_is_stored(cli_env) -> None:
+    for args in (["--days", "0"], ["--days", "100000"], ["--seed", "-1"]):
+        result = run(cli_env, "demo", *args)
+        assert result.exit_code == 2
+        assert "is not in the range" in result.output
+    tables = run(cli_env, "areas")  # the database was not even created
+    assert "the database has no tables yet" in tables.output
