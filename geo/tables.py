@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pandas as pd
 
 from geo.errors import FileFormatError
 
-__all__ = ["read_text_table"]
+__all__ = ["check_text_column", "check_unique", "read_text_table"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def read_text_table(path: str | Path, what: str, required: Sequence[str]) -> pd.DataFrame:
@@ -28,3 +31,38 @@ def read_text_table(path: str | Path, what: str, required: Sequence[str]) -> pd.
             f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
         )
     return frame
+
+
+def check_text_column(
+    path: str | Path, frame: pd.DataFrame, column: str, limit: int, *, required: bool
+) -> None:
+    """Check that every cell of ``column`` is one line of at most ``limit`` characters, and
+    not blank where ``required``; store the values stripped, blanks (NaN too) as "".
+
+    Raises ``FileFormatError`` naming the file, line and field.
+    """
+    values = []
+    for offset, raw in enumerate(frame[column].tolist()):
+        text = "" if raw is None or pd.isna(raw) else str(raw).strip()
+        where = f"{path}: line {offset + 2}, field {column}"
+        if required and not text:
+            raise FileFormatError(f"{where}: empty")
+        if len(text) > limit or _CONTROL.search(text):
+            raise FileFormatError(
+                f"{where}: one line of at most {limit} characters, got {text[:40]!r}"
+            )
+        values.append(text)
+    frame[column] = values
+
+
+def check_unique(path: str | Path, frame: pd.DataFrame, column: str) -> None:
+    """Raise ``FileFormatError`` naming the line where a value of ``column`` is given again
+    (and the line of its first use)."""
+    seen: dict[object, int] = {}
+    for offset, value in enumerate(frame[column].tolist()):
+        first = seen.setdefault(value, offset + 2)
+        if first != offset + 2:
+            raise FileFormatError(
+                f"{path}: line {offset + 2}, field {column}: {value!r} is given twice "
+                f"(first on line {first})"
+            )

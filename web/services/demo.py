@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import FileFormatError
+from geo.tables import check_text_column, check_unique
 from web import clock, storage
 from web.config import REPO_ROOT
 
@@ -69,18 +70,30 @@ def read_stations(path: Path) -> pd.DataFrame:
     missing = [c for c in STATION_COLUMNS if c not in frame.columns]
     if missing:
         raise FileFormatError(f"{path}: missing column(s) {', '.join(missing)}")
-    for column in ("lon", "lat"):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if values.isna().any():
-            line = int(np.flatnonzero(values.isna().to_numpy())[0]) + 2
-            raise FileFormatError(f"{path}: line {line}, field {column}: not a number")
+    for column, limit in (("lon", 180.0), ("lat", 90.0)):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.abs(values) <= limit)  # NaN (not a number) and inf fail too
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2
+            raise FileFormatError(
+                f"{path}: line {line}, field {column}: a number from -{limit:g} to {limit:g} "
+                f"(WGS-84 degrees), got {frame[column].iloc[line - 2]}"
+            )
     if "name_en" not in frame.columns:
         frame["name_en"] = ""
+    for column, limit, required in _STATION_TEXT:
+        check_text_column(path, frame, column, limit, required=required)
+    check_unique(path, frame, "station_id")
     if "units" not in frame.columns:
         frame["units"] = 1
     _check_count(path, frame, "units", 1)
     frame["shifts"] = _station_shifts(path, frame)
     return frame
+
+
+# Text columns of a station file: (column, most characters, required). Ids fit the stations
+# table's column; names are shown on maps, plans and exports.
+_STATION_TEXT = (("station_id", 80, True), ("name", 200, True), ("name_en", 200, False))
 
 
 def _check_count(path: Path, frame: pd.DataFrame, column: str, low: int) -> None:
@@ -246,6 +259,17 @@ def load_chicago(ctx, shared: Path) -> Iterator[str]:
     from geo.ingest import PRESETS
     from web.services.workspace import init_database, load_area_layer
 
+    chicago = shared / "data" / "boundaries" / "chicago"
+    incidents = shared / "data" / "incidents" / "chicago"
+    files = sorted(incidents.glob("chicago_crimes_*.csv.gz"))
+    # Checked before anything is stored: a missing file found late left a half-loaded city.
+    needed = ("city_boundary.geojson", "police_districts.geojson", "police_beats.geojson",
+              "police_stations.csv")  # fmt: skip
+    missing = [str(chicago / name) for name in needed if not (chicago / name).is_file()]
+    if not files:
+        missing.append(f"{incidents}/chicago_crimes_*.csv.gz")
+    if missing:
+        raise FileFormatError(f"Chicago data not found: {', '.join(missing)}")
     init_database(ctx, city_name="Chicago", timezone="America/Chicago")
     meta = storage.get_meta(ctx.engine)
     if meta.get("timezone") != "America/Chicago":
@@ -254,7 +278,6 @@ def load_chicago(ctx, shared: Path) -> Iterator[str]:
             f"{meta.get('timezone')}); use a new one, e.g. "
             "HOTSPOT_DATABASE_URL=sqlite:///instance/chicago.db"
         )
-    chicago = shared / "data" / "boundaries" / "chicago"
     _, cells = load_area_layer(ctx, str(chicago / "city_boundary.geojson"), "jurisdiction")
     yield f"jurisdiction: Chicago, {len(cells)} cells"
     frame, _ = load_area_layer(
@@ -279,7 +302,6 @@ def load_chicago(ctx, shared: Path) -> Iterator[str]:
     )
     storage.store_stations(ctx.engine, stations)
     yield f"stations: {len(stations)}"
-    files = sorted((shared / "data" / "incidents" / "chicago").glob("chicago_crimes_*.csv.gz"))
     summaries = _import(
         ctx, files, PRESETS["chicago"], source="chicago", synthetic=False, preset="chicago"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -26,7 +27,7 @@ import pandas as pd
 
 from geo.checks import DAY_S
 from geo.errors import FileFormatError
-from geo.tables import read_text_table
+from geo.tables import check_text_column, check_unique, read_text_table
 from web import storage
 from web.services.caches import Cache
 
@@ -59,6 +60,8 @@ __all__ = [
 #: next day).
 SHIFTS = {"day": "08:00-16:00", "evening": "16:00-24:00", "night": "00:00-08:00"}
 UNIT_COLUMNS = ("unit_id", "station_id")
+#: Longest rest break of a unit, in minutes (it is taken around mid-shift).
+MAX_BREAK_MIN = 240
 #: Plan statuses that may be published: "partial" still has routes worth driving; "empty",
 #: "unreachable" and "invalid" have none (or broken ones).
 PUBLISHABLE_STATUSES = ("ok", "partial")
@@ -164,10 +167,22 @@ def read_units(path: str | Path) -> pd.DataFrame:
     for column, default in (("mode", "car"), ("end_station_id", ""), ("break_min", "0")):
         if column not in frame.columns:
             frame[column] = default
-    for offset, mode in enumerate(frame["mode"]):
+    for column, required in (("unit_id", True), ("station_id", True), ("end_station_id", False)):
+        check_text_column(path, frame, column, 80, required=required)
+    check_unique(path, frame, "unit_id")
+    for offset, (mode, rest) in enumerate(zip(frame["mode"], frame["break_min"], strict=True)):
         if (mode or "car") not in ("car", "foot"):
             raise FileFormatError(
                 f"{path}: line {offset + 2}, field mode: car or foot, got {mode!r}"
+            )
+        try:
+            minutes = float(rest or 0)
+        except ValueError:
+            minutes = math.nan
+        if not 0 <= minutes <= MAX_BREAK_MIN:
+            raise FileFormatError(
+                f"{path}: line {offset + 2}, field break_min: minutes from 0 to "
+                f"{MAX_BREAK_MIN}, got {rest!r}"
             )
     frame["mode"] = frame["mode"].replace("", "car")
     return frame
@@ -176,7 +191,8 @@ def read_units(path: str | Path) -> pd.DataFrame:
 def _units_frame(engine, request: PlanRequest, stations: pd.DataFrame) -> pd.DataFrame:
     if request.units_file:
         units = read_units(request.units_file)
-        unknown = sorted(set(units["station_id"]) - set(stations["station_id"]))
+        named = set(units["station_id"]) | (set(units["end_station_id"]) - {""})
+        unknown = sorted(named - set(stations["station_id"]))
         if unknown:
             raise FileFormatError(
                 f"{request.units_file}: unknown station_id {', '.join(unknown)}; "
