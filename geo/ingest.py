@@ -60,6 +60,9 @@ EARLIEST_S = 0
 MAX_CHARS = {"source_id": 80, "category": 80, "offense_code": 40}
 # Description and location type: a case narrative (简要案情) of a few pages still fits.
 MAX_TEXT_CHARS = 10_000
+# The most bytes one incident file may hold, decompressed: its rows are held in memory while
+# they are checked and stored in one transaction (a gzip of a few MB can hold many GB).
+MAX_FILE_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,8 @@ def read_incident_table(path: str | Path, mapping: ColumnMapping) -> pa.Table:
         raise FileFormatError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path}: the file is empty")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise FileFormatError(_too_large(path))
     kind = detect_format(path)
     if kind == "csv" and (mapping.lon is None or mapping.lat is None):
         raise ColumnMappingError(
@@ -271,6 +276,35 @@ def read_incident_table(path: str | Path, mapping: ColumnMapping) -> pa.Table:
     if table.num_rows == 0:
         raise FileFormatError(f"{path}: the file has a header but no data rows")
     return table
+
+
+def _too_large(path: Path) -> str:
+    return (
+        f"{path}: more than {MAX_FILE_BYTES >> 20} MB of data (decompressed); split the "
+        "export, e.g. by month, and import the parts"
+    )
+
+
+class _Bounded:
+    """A read-only stream that raises ``FileFormatError`` past ``MAX_FILE_BYTES``."""
+
+    closed = False
+
+    def __init__(self, stream: pa.NativeFile, path: Path) -> None:
+        self.stream, self.path, self.count = stream, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        if self.count > MAX_FILE_BYTES:
+            raise FileFormatError(_too_large(self.path))
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def _is_gzip(path: Path) -> bool:
@@ -397,7 +431,7 @@ def _read_csv(path: Path, mapping: ColumnMapping) -> pa.Table:
     try:
         stream = pa.input_stream(str(path), compression="gzip" if compressed else None)
         table = pacsv.read_csv(
-            stream,
+            _Bounded(stream, path) if compressed else stream,
             # The header as checked above names the columns: "a, b" (a space after each
             # comma, as typed by hand) gives "b", where Arrow's own reading gives " b".
             read_options=pacsv.ReadOptions(

@@ -271,3 +271,26 @@ def test_incident_points_in_degrees_labelled_with_a_projected_crs_are_an_error(
     assert prepare(tmp_path, path.read_bytes(), mapping, "points.geojson").incidents[
         "lon"
     ].tolist() == [98.29]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_file_over_the_size_limit_is_refused_with_a_hint_to_split_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool
+) -> None:
+    """A gzip of a few MB can expand to many GB: the decompressed bytes are counted while the
+    file is read (the limit is lowered here; it is 2 GB)."""
+    import gzip
+
+    import geo.ingest
+
+    body = (HEADER + "".join(f"{i},{GOOD}\n" for i in range(2000))).encode()
+    assert len(gzip.compress(body)) < 20_000 < len(body)
+    monkeypatch.setattr(geo.ingest, "MAX_FILE_BYTES", 20_000)
+    name = "big.csv.gz" if compressed else "big.csv"
+    with pytest.raises(FileFormatError, match=r"big\.csv(\.gz)?: more than 0 MB .* split"):
+        prepare(tmp_path, gzip.compress(body) if compressed else body, name=name)
+    monkeypatch.setattr(geo.ingest, "MAX_FILE_BYTES", len(body))
+    assert (
+        len(prepare(tmp_path, gzip.compress(body) if compressed else body, name=name).incidents)
+        == 2000
+    )
