@@ -283,6 +283,30 @@ def placed(app):
     return made
 
 
+def test_a_read_token_reads_warnings_as_a_commander_and_marks_nothing_read(app, placed):
+    """A command centre's wall display reads warnings with a read token: every warning, no
+    unread count (no account), nothing marked read, no acknowledging."""
+    from web.storage import tokens as token_store
+
+    engine = app.extensions["engine"]
+    token = token_store.create_token(engine, f"wall-{time.monotonic_ns()}", "read")[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    own_id, other_id = placed["own"][0], placed["other"][0]
+    listed = client.get("/api/warnings?status=all&limit=500", headers=headers)
+    assert listed.status_code == 200, listed.get_data(as_text=True)
+    assert listed.get_json()["unread"] is None
+    assert {own_id, other_id} <= {w["id"] for w in listed.get_json()["warnings"]}
+    one = client.get(f"/api/warnings/{other_id}", headers=headers)
+    assert one.status_code == 200 and one.get_json()["id"] == other_id
+    with engine.connect() as conn:
+        reads = conn.execute(sa.select(schema.warning_reads.c.user_id)).scalars().all()
+    assert all(reader > 0 for reader in reads)
+    ack = client.post(f"/api/warnings/{own_id}/acknowledge", json={"note": "seen"},
+                      headers=headers)  # fmt: skip
+    assert ack.status_code == 403 and "only GET" in ack.get_json()["error"]
+
+
 def test_commanders_see_every_warning_and_grid_workers_only_their_grids(client_as, placed):
     (own_id, own_reason), (other_id, _other_reason) = placed["own"], placed["other"]
     for role in ("commander", "admin", "planner"):

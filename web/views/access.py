@@ -92,6 +92,11 @@ class User(UserMixin):
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
 
+    @property
+    def is_token(self) -> bool:
+        """A ``read`` API token acting as a commander (no account behind it)."""
+        return self.id < 0
+
 
 def get_engine():
     """The app's database engine (made once by the app factory)."""
@@ -270,6 +275,8 @@ SCOPE_REACH = {
     "feed": "POST /api/feed/incidents",
     "read": "the GET routes of /api that a commander may read",
 }
+# JSON routes of other blueprints that stand under /api: read tokens reach their GETs too.
+_TOKEN_ENDPOINTS = {"warnings.api_list", "warnings.api_get", "warnings.api_acknowledge"}
 
 
 def bearer_token() -> str | None:
@@ -345,9 +352,11 @@ def token_required(scope: str) -> Callable:
 
 @login_manager.request_loader
 def _load_token_user(req) -> User | None:
-    """A ``read`` token acts as a commander on the GET routes of the ``api`` blueprint (not
-    the docs page, never a site page); other requests with a token there are refused."""
-    if req.blueprint != "api" or bearer_token() is None or req.endpoint == "api.docs":
+    """A ``read`` token acts as a commander on the GET routes of the ``api`` blueprint and of
+    ``/api/warnings`` (not the docs page, never a site page); other requests with a token
+    there are refused."""
+    on_api = req.blueprint == "api" or req.endpoint in _TOKEN_ENDPOINTS
+    if not on_api or bearer_token() is None or req.endpoint == "api.docs":
         return None
     if req.method not in ("GET", "HEAD"):
         _audit_token_refusal("write with a read token")

@@ -310,7 +310,8 @@ def _warning_paths() -> dict:
             "get": {
                 "operationId": "warnings",
                 "summary": "Early warnings in the caller's scope, newest first",
-                "description": "With the caller's count of unread open warnings." + scoped,
+                "description": "With the caller's count of unread open warnings (null for an "
+                "API token, which has no account to have read them)." + scoped,
                 "tags": ["warnings"],
                 "parameters": [
                     _query(
@@ -331,7 +332,7 @@ def _warning_paths() -> dict:
                             "type": "object",
                             "properties": {
                                 "warnings": {"type": "array", "items": warning},
-                                "unread": {"type": "integer"},
+                                "unread": {"type": ["integer", "null"]},
                             },
                         },
                     ),
@@ -342,7 +343,7 @@ def _warning_paths() -> dict:
         "/api/warnings/{warning_id}": {
             "get": {
                 "operationId": "warning",
-                "summary": "One warning with its acknowledgements (marks it read)",
+                "summary": "One warning with its acknowledgements (marks it read for an account)",
                 "description": scoped.strip(),
                 "tags": ["warnings"],
                 "parameters": [warning_id],

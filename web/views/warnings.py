@@ -177,10 +177,16 @@ def api_list():
     )
     acks = storage.list_warning_acks(engine, [w.id for w in records])
     tz = city_timezone()
+    # A read token has no account: nothing is unread for it (null), nothing marked read.
+    unread = (
+        None
+        if current_user.is_token
+        else storage.unread_warning_count(engine, int(current_user.id), scope)
+    )
     return jsonify(
         {
             "warnings": [warning_service.warning_json(w, tz, acks[w.id], scope) for w in records],
-            "unread": storage.unread_warning_count(engine, int(current_user.id), scope),
+            "unread": unread,
         }
     )
 
@@ -191,7 +197,8 @@ def api_get(warning_id: int):
     """One warning (404 outside the caller's scope); reading it through the API marks it read."""
     record = _visible(warning_id)
     engine = get_engine()
-    storage.mark_warnings_read(engine, int(current_user.id), [record.id], int(clock.now_s()))
+    if not current_user.is_token:
+        storage.mark_warnings_read(engine, int(current_user.id), [record.id], int(clock.now_s()))
     acks = storage.list_warning_acks(engine, [record.id])[record.id]
     return jsonify(warning_service.warning_json(record, city_timezone(), acks, _scope()))
 
