@@ -172,3 +172,18 @@ def test_a_form_sent_empty_shows_its_errors_on_a_phone(
         assert watched.fits_screen()
         small = page.evaluate(TOUCH_TARGETS)
         assert not small, f"{path} with errors: controls under {FINGER_PX} px: {small}"
+
+
+def test_account_edit_links_stay_on_a_phone_screen(browser, live_server) -> None:
+    """The accounts table scrolls sideways in its box, but each row's edit link stays on the
+    screen, a finger's size."""
+    with page_opener(browser) as open_page:
+        watched = open_page(live_server, **PHONE_ZH)
+        watched.login_in("admin", "zh")
+        watched.goto("/admin/users")
+        table_width = watched.page.locator("#users").evaluate("t => t.scrollWidth")
+        assert table_width > 390  # wider than the screen: it does scroll
+        links = watched.page.locator("#users td:last-child a")
+        assert links.count() >= 5
+        for box in (links.nth(i).bounding_box() for i in range(links.count())):
+            assert box is not None and box["x"] + box["width"] <= 390 and box["height"] >= 44
