@@ -44,7 +44,7 @@ TOUCH_TARGETS = """() => {
     (el.innerText || el.value || el.name || '').trim().slice(0, 30) + '"';
   const small = [];
   const fields = 'main input:not([type=checkbox]):not([type=radio]):not([type=hidden]), ' +
-    'main select, main button, main .button, main .page-links a, main summary';
+    'main select, main button, main .button, main .page-links a, main summary, #top-cells a';
   for (const el of document.querySelectorAll(fields)) {
     const h = el.getBoundingClientRect().height;
     if (own(el) && shown(el) && h < 44) small.push(name(el) + ' ' + Math.round(h) + ' px');
@@ -86,6 +86,10 @@ def _check_page(watched, path: str, role: str) -> None:
     assert watched.fits_screen(), f"{path} is {width} px wide on a 390 px screen"
     small = page.evaluate(TOUCH_TARGETS)
     assert not small, f"{path}: controls under {FINGER_PX} px: {small}"
+    maps = page.locator("#map-panel")
+    if maps.count():  # room above or below the map to scroll the page with a finger
+        height = maps.first.bounding_box()["height"]
+        assert 0 < height <= 0.75 * 844, f"{path}: the map is {height} px tall"
     squeezed = page.evaluate(ONE_CHARACTER_PER_LINE)
     assert not squeezed, f"{path}: one character per line in {squeezed}"
 
