@@ -44,7 +44,8 @@ TOUCH_TARGETS = """() => {
     (el.innerText || el.value || el.name || '').trim().slice(0, 30) + '"';
   const small = [];
   const fields = 'main input:not([type=checkbox]):not([type=radio]):not([type=hidden]), ' +
-    'main select, main button, main .button, main .page-links a, main summary, #top-cells a';
+    'main select, main button, main .button, main .page-links a, main summary, #top-cells a, ' +
+    '[data-section=warnings-on-map] a';
   for (const el of document.querySelectorAll(fields)) {
     const h = el.getBoundingClientRect().height;
     if (own(el) && shown(el) && h < 44) small.push(name(el) + ' ' + Math.round(h) + ' px');
