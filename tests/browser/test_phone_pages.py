@@ -29,7 +29,7 @@ MENUS = {
     "grid_worker": ["/grid/", "/api/docs"],
 }  # fmt: skip
 MENUS["planner"] = MENUS["commander"]
-# Pages reached from a role's pages rather than its menu ({plan}: the plan in force).
+# Pages reached from a role's pages rather than its menu ({plan}: the plan list's first plan).
 DETAILS = {
     "admin": ["/admin/users/1", "/admin/grids", "/admin/tokens", "/command/find?q=G001"],
     "commander": ["/plans/{plan}", "/command/find?q=G001"],
