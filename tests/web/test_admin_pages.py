@@ -249,3 +249,24 @@ def test_the_grids_page_shows_each_grids_workers_and_the_unassigned_ones(site, l
     assert "South market (G2)" in script and "#e67e22" in script  # on the map, in orange
     if language == "en":
         assert "nobody assigned" in rows[2][1]
+
+
+@pytest.mark.parametrize(
+    ("language", "taken", "bad_token"),
+    [
+        ("en", "The user name Boss is taken.", "a token name has 2 to 80 letters"),
+        ("zh", "用户名 Boss 已被占用。", "令牌名称为 2 到 80 个"),
+    ],
+)
+def test_a_taken_user_name_and_a_bad_token_name_are_said_in_the_pages_language(
+    site, language, taken, bad_token
+) -> None:
+    client = admin_client(site, language)
+    form = {"username": "Boss", "password": "grid-pass-1", "role": "commander",
+            "csrf_token": csrf_token(client, "/admin/users")}  # fmt: skip
+    response = client.post("/admin/users", data=form)
+    assert response.status_code == 400
+    assert taken in page(response).select_one(".flash.error").get_text()
+    form = {"name": "x", "scope": "read", "csrf_token": csrf_token(client, "/admin/tokens")}
+    answer = client.post("/admin/tokens", data=form, follow_redirects=True)
+    assert bad_token in page(answer).select_one(".flash.error").get_text()

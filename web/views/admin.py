@@ -122,6 +122,8 @@ def create_user():
         grids = _grid_ids(form)
         if grids and role != "grid_worker":
             raise ValueError(_("Only grid workers are assigned grids."))
+        if storage.get_user_by_name(get_engine(), username) is not None:
+            raise ValueError(_("The user name %(name)s is taken.", name=username))
         _check_grids(grids)  # before creating, so a bad id leaves nothing half-made
         user_id = storage.create_user(
             get_engine(),
@@ -427,6 +429,17 @@ def create_token():
     """Make a token and show it, this once (only its hash is stored)."""
     name = request.form.get("name", "").strip()
     scope = request.form.get("scope", "")
+    # Said in the page's language; the store checks the same again (in English for the CLI).
+    problem = None
+    if not token_store.NAME.fullmatch(name):
+        problem = _("a token name has 2 to 80 letters, digits, dots, dashes or underscores")
+    elif scope not in token_store.SCOPES:
+        problem = _("choose a scope")
+    elif any(t.name.lower() == name.lower() for t in token_store.list_tokens(get_engine())):
+        problem = _("a token named %(name)s exists already", name=name)
+    if problem is not None:
+        flash(_("The token was not made: %(reason)s", reason=problem), "error")
+        return redirect(url_for("admin.tokens"))
     try:
         record, token = token_store.create_token(
             get_engine(), name, scope, created_by=_current_id()
