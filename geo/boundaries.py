@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -32,7 +33,7 @@ from h3ronpy.vector import geometry_to_cells
 from shapely.geometry.base import BaseGeometry
 
 from geo.cells import validate_resolution
-from geo.checks import check_number
+from geo.checks import CONTROL_CHARACTERS, check_number
 from geo.errors import GeoError, InvalidBoundaryError, InvalidCoordinatesError
 
 __all__ = [
@@ -734,12 +735,9 @@ def _common_name(frame: gpd.GeoDataFrame) -> str | None:
     return None
 
 
-_CONTROL = r"[\x00-\x1f\x7f]"
-
-
 def _plain_text(value: str, limit: int) -> bool:
     """Whether ``value`` fits ``limit`` characters and has no control characters."""
-    return len(value) <= limit and not pd.Series([value]).str.contains(_CONTROL).iloc[0]
+    return len(value) <= limit and re.search(CONTROL_CHARACTERS, value) is None
 
 
 def _check_area_text(values: pd.Series, field: str, source: str, limit: int) -> None:
@@ -748,7 +746,7 @@ def _check_area_text(values: pd.Series, field: str, source: str, limit: int) -> 
     text = values.fillna("").astype("str")
     checks = (
         (text.str.len() > limit, f"longer than {limit} characters"),
-        (text.str.contains(_CONTROL, regex=True), "control characters in the text"),
+        (text.str.contains(CONTROL_CHARACTERS, regex=True), "control characters in the text"),
     )
     for mask, why in checks:
         bad = np.flatnonzero(mask.to_numpy(dtype=bool))

@@ -22,11 +22,13 @@ white space folded to one space.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geo.checks import CONTROL_CHARACTERS
 from geo.errors import FileFormatError
 from geo.tables import read_text_table
 
@@ -125,7 +127,7 @@ def _check_text(path: Path, line: int, row: dict) -> None:
             raise FileFormatError(
                 f"{path}: line {line}, field {name}: longer than {limit} characters"
             )
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if re.search(CONTROL_CHARACTERS, value):
             raise FileFormatError(f"{path}: line {line}, field {name}: control characters")
 
 

@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 DAY_S = 86_400
+#: Control characters (C0 and DEL), no part of a stored id, code or name (PostgreSQL refuses
+#: a NUL in text): one regular expression for ``re``, pandas and Arrow alike.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 #: Mean Earth radius (IUGG), metres: the geo modules' local projections use it.
 EARTH_RADIUS_M = 6_371_008.8
 

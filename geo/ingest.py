@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 
 from geo.categories import category_codes_from_text, normalise_category_text
 from geo.cells import cells_from_points, validate_resolution
-from geo.checks import check_aware_timestamp, utc_seconds_from_local
+from geo.checks import CONTROL_CHARACTERS, check_aware_timestamp, utc_seconds_from_local
 from geo.errors import ColumnMappingError, FileFormatError
 
 __all__ = [
@@ -862,7 +862,7 @@ def _reject_bad_text(table: pa.Table, mapping: ColumnMapping, reject) -> None:
         too_long = pc.fill_null(pc.greater(pc.utf8_length(text), limit), False)
         reject(too_long.to_numpy(zero_copy_only=False), column, f"longer than {limit} characters")
         if name in {"source_id", "category"}:
-            control = pc.fill_null(pc.match_substring_regex(text, r"[\x00-\x1f\x7f]"), False)
+            control = pc.fill_null(pc.match_substring_regex(text, CONTROL_CHARACTERS), False)
             reject(control.to_numpy(zero_copy_only=False), column, "control characters in the text")
 
 
@@ -875,7 +875,7 @@ def _details(table: pa.Table, mapping: ColumnMapping) -> tuple[np.ndarray, pd.Da
         else:
             text = pc.fill_null(pc.utf8_trim_whitespace(table.column(column)), "")
             # Control characters are no part of a description (and \x1f joins the parts).
-            parts.append(pc.replace_substring_regex(text, r"[\x00-\x1f\x7f]", " "))
+            parts.append(pc.replace_substring_regex(text, CONTROL_CHARACTERS, " "))
     joined = pc.binary_join_element_wise(*parts, "\x1f")
     encoded = pc.dictionary_encode(joined)
     if isinstance(encoded, pa.ChunkedArray):

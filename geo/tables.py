@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo.checks import CONTROL_CHARACTERS
 from geo.errors import FileFormatError
 
 __all__ = ["check_text_column", "check_unique", "read_text_table"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(CONTROL_CHARACTERS)
 
 
 def read_text_table(path: str | Path, what: str, required: Sequence[str]) -> pd.DataFrame:
