@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,7 @@ __all__ = [
     "local_day_bounds",
     "parse_local_datetime",
     "people_problems",
+    "personal_number_kind",
     "plain_note_problems",
     "record_checkin",
     "reference_time",
@@ -83,6 +85,18 @@ NOTE_MAX_CHARS = 500
 # crypto.randomUUID() gives, or any other short token of these letters.
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Separators people type inside numbers ("138 0013 8000", "+86-138-0013-8000"), removed
+# between digits before looking for ID card and phone numbers.
+_NUMBER_SEPARATORS = re.compile(r"(?<=[0-9Xx])[\s\-‐–—.·/()]+(?=[0-9+])")
+# A PRC resident ID card: 18 characters (6-digit region, birth date YYYYMMDD, 3-digit
+# sequence, check digit or X), or the old 15-digit form (birth date YYMMDD).
+_ID_CARD = re.compile(
+    r"(?<![0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"[0-9]{3}[0-9Xx](?![0-9])"
+    r"|(?<![0-9])[1-9][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9])"
+)
+# A mainland mobile number, with or without +86 / 0086 in front.
+_MOBILE = re.compile(r"(?<![0-9])(?:\+?86|0086)?1[3-9][0-9]{9}(?![0-9])")
 # A visit somewhat early or late still delivers the planned stop.
 PLAN_GRACE_S = 30 * 60
 # Rank tiers of the city-wide score: (share of study cells, tier name).
@@ -338,11 +352,21 @@ def checkin_problems(checkin: CheckIn, now_s: int) -> list[str]:
     )
 
 
+def personal_number_kind(note: str) -> str | None:
+    """``"id_card"`` or ``"phone"`` when the note holds a PRC ID card or mobile number
+    (full-width digits and separators included), else None."""
+    text = unicodedata.normalize("NFKC", note)
+    compact = _NUMBER_SEPARATORS.sub("", text)
+    if _ID_CARD.search(compact):
+        return "id_card"
+    if _MOBILE.search(compact):
+        return "phone"
+    return None
+
+
 def people_problems(note: str) -> list[str]:
     """A note holding a PRC ID card or mobile number breaks "places, never people", as in
     event reports and patrol requests (empty when it holds neither)."""
-    from web.services.reports import personal_number_kind  # reports builds on this module
-
     if personal_number_kind(note) is None:
         return []
     return [

@@ -17,8 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from web import storage
 from web.services.cell_names import CellNames
-from web.services.grid_work import CONTROL_CHARACTERS
-from web.services.reports import personal_number_kind
+from web.services.grid_work import CONTROL_CHARACTERS, personal_number_kind
 
 __all__ = [
     "HOURS_CHOICES",

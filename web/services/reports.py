@@ -13,8 +13,6 @@ rejects it with a reason the reporter sees.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +27,7 @@ from web.services.accounts import account_cells
 from web.services.grid_work import (
     CONTROL_CHARACTERS,
     local_iso,
+    personal_number_kind,
     plain_note_problems,
     time_problems,
 )
@@ -73,19 +72,6 @@ ACCURACY_MAX_M = 5000.0
 CRS_CHOICES = ("wgs84", "gcj02")
 LIVE_LIMIT = 50  # incidents and reports per list on the live view
 
-# Separators people type inside numbers ("138 0013 8000", "+86-138-0013-8000"), removed
-# between digits before looking for ID card and phone numbers.
-_NUMBER_SEPARATORS = re.compile(r"(?<=[0-9Xx])[\s\-‐–—.·/()]+(?=[0-9+])")
-# A PRC resident ID card: 18 characters (6-digit region, birth date YYYYMMDD, 3-digit
-# sequence, check digit or X), or the old 15-digit form (birth date YYMMDD).
-_ID_CARD = re.compile(
-    r"(?<![0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-    r"[0-9]{3}[0-9Xx](?![0-9])"
-    r"|(?<![0-9])[1-9][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9])"
-)
-# A mainland mobile number, with or without +86 / 0086 in front.
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86|0086)?1[3-9][0-9]{9}(?![0-9])")
-
 
 class ReportError(ValueError):
     """A report that may not be stored; ``problems`` are the messages to show."""
@@ -100,18 +86,6 @@ class OutsideGridsError(ValueError):
 
 
 # --- checks ------------------------------------------------------------------------------------
-
-
-def personal_number_kind(note: str) -> str | None:
-    """``"id_card"`` or ``"phone"`` when the note holds a PRC ID card or mobile number
-    (full-width digits and separators included), else None."""
-    text = unicodedata.normalize("NFKC", note)
-    compact = _NUMBER_SEPARATORS.sub("", text)
-    if _ID_CARD.search(compact):
-        return "id_card"
-    if _MOBILE.search(compact):
-        return "phone"
-    return None
 
 
 def note_problems(note: str) -> list[str]:
